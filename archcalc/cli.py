@@ -1,0 +1,116 @@
+"""The command line: one thin click command per use; the work lives in the library."""
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from archcalc import __version__
+from archcalc.report.conventions import conventions_text
+from archcalc.spec.errors import Location, SpecError
+
+DEFAULT_SPEC = Path(__file__).parent / "data" / "alexnet.yaml"
+FORMATS = ("table", "json", "markdown")
+
+
+def _emit_error(err: SpecError, fmt: str) -> None:
+    if fmt == "json":
+        payload = {"error": err.to_json()}
+        if len(err.errors) > 1:
+            payload["errors"] = [e.to_json() for e in err.errors]
+        click.echo(json.dumps(payload, indent=2), err=True)
+    else:
+        click.echo(err.render(), err=True)
+
+
+def handles_errors(command):
+    """Turn user errors into a located message and exit code 2 (no traceback unless --debug)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        fmt = kwargs.get("fmt", "table")
+        debug = kwargs.pop("debug", False)
+        try:
+            return command(*args, **kwargs)
+        except SpecError as err:
+            if debug:
+                raise
+            _emit_error(err, fmt)
+            sys.exit(2)
+
+    return wrapper
+
+
+def _parse_sets(values: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in values:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise SpecError(f"--set {item}: expected NAME=VALUE", Location("--set"),
+                            expected="e.g. --set H=224 or --set classes=10", code="usage")
+        out[name.strip()] = value.strip()
+    return out
+
+
+debug_option = click.option("--debug", is_flag=True, help="Show a traceback for errors too.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="archcalc")
+def main() -> None:
+    """Exact shapes, parameters, neurons, MACs and FLOPs of a network written as a YAML spec."""
+
+
+@main.command(epilog="Counting conventions:\n\n" + conventions_text("\n\n"))
+@click.argument("spec", required=False, type=click.Path(dir_okay=False, path_type=str))
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Bind a var or a symbolic dimension.")
+@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Multiply MACs, FLOPs and activations by N.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--depth", type=click.IntRange(min=0), default=None, help="Show rows down to this nesting depth.")
+@debug_option
+@handles_errors
+def summarize(spec: str | None, sets: tuple[str, ...], batch: int, fmt: str, depth: int | None) -> None:
+    """Per-layer table of a SPEC (default: the embedded AlexNet)."""
+    from archcalc.engine.analyze import analyze
+    from archcalc.spec import load_spec
+
+    analysis = analyze(load_spec(spec or DEFAULT_SPEC), _parse_sets(sets), batch)
+    if fmt == "json":
+        from archcalc.report.json_report import summary_json
+
+        click.echo(json.dumps(summary_json(analysis, depth), indent=2))
+    elif fmt == "markdown":
+        from archcalc.report.table import render_markdown
+
+        click.echo(render_markdown(analysis, depth), nl=False)
+    else:
+        from rich.console import Console
+
+        from archcalc.report.table import render_table
+
+        console = Console(width=None if sys.stdout.isatty() else 132)
+        render_table(analysis, console, depth)
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table", show_default=True)
+def kinds(fmt: str) -> None:
+    """List the layer kinds and their arguments."""
+    from archcalc.layers.base import kinds as registry
+
+    reg = registry()
+    if fmt == "json":
+        click.echo(json.dumps({name: {"family": k.family, "doc": k.doc, "args": {
+            a.name: {"type": a.type.describe, "required": a.required,
+                     **({} if a.required else {"default": a.default})} for a in k.args}}
+            for name, k in sorted(reg.items())}, indent=2, default=str))
+        return
+    for name, k in sorted(reg.items()):
+        args = ", ".join(a.name if a.required else f"{a.name}={a.default}" for a in k.args)
+        click.echo(f"{name:22} {k.doc}")
+        if args:
+            click.echo(f"{'':22}   ({args})")

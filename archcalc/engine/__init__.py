@@ -1,0 +1,1 @@
+"""The symbolic engine: shapes and counts for every layer of a spec."""

@@ -1,0 +1,208 @@
+"""Int-or-sympy arithmetic: one code path for concrete and symbolic sizes.
+
+Sizes are Python ints when known and sympy expressions when they depend on symbols.
+sympy is imported only when a symbolic value actually appears, so a concrete spec never
+pays for it. Counts stay exact: no floats ever enter a size or a count.
+"""
+from __future__ import annotations
+
+from fractions import Fraction
+from functools import reduce
+from typing import Any, Iterable
+
+Number = Any  # int | Fraction | sympy.Expr
+
+
+def is_symbolic(x: Number) -> bool:
+    return not isinstance(x, (int, Fraction, float))
+
+
+def sympy_module():
+    import sympy  # imported lazily: ~0.8 s that concrete specs never pay
+
+    return sympy
+
+
+def to_sympy(x: Number):
+    sp = sympy_module()
+    if isinstance(x, Fraction):
+        return sp.Rational(x.numerator, x.denominator)
+    return sp.sympify(x) if isinstance(x, int) else x  # ints only: never a string
+
+
+def normalize(x: Number) -> Number:
+    """Collapse a value to an int where it is one (Fraction 4/1, sympy Integer 4)."""
+    if isinstance(x, bool):
+        return int(x)
+    if isinstance(x, Fraction):
+        return x.numerator if x.denominator == 1 else x
+    if is_symbolic(x) and getattr(x, "is_Integer", False):
+        return int(x)
+    if is_symbolic(x) and getattr(x, "is_Rational", False):
+        return Fraction(int(x.p), int(x.q))
+    return x
+
+
+def _mixed(a: Number, b: Number):
+    if is_symbolic(a) or is_symbolic(b):
+        return to_sympy(a), to_sympy(b), True
+    return a, b, False
+
+
+def add(a: Number, b: Number) -> Number:
+    a, b, _ = _mixed(a, b)
+    return normalize(a + b)
+
+
+def sub(a: Number, b: Number) -> Number:
+    a, b, _ = _mixed(a, b)
+    return normalize(a - b)
+
+
+def mul(a: Number, b: Number) -> Number:
+    a, b, _ = _mixed(a, b)
+    return normalize(a * b)
+
+
+def true_div(a: Number, b: Number) -> Number:
+    """Exact division: an int when it divides, else a Fraction (or sympy Rational form)."""
+    a, b, sym = _mixed(a, b)
+    if sym:
+        return normalize(a / b)
+    return normalize(Fraction(a) / Fraction(b))
+
+
+def floor(x: Number) -> Number:
+    if isinstance(x, int):
+        return x
+    if isinstance(x, (Fraction, float)):
+        return int(x // 1)
+    return normalize(sympy_module().floor(x))
+
+
+def ceil(x: Number) -> Number:
+    return neg(floor(neg(x)))
+
+
+def neg(x: Number) -> Number:
+    return normalize(-x)
+
+
+def floordiv(a: Number, b: Number) -> Number:
+    """floor(a / b), with floors of floors folded: floor((floor(y) + c)/n) = floor((y + c)/n).
+
+    That identity holds for integer c and positive integer n, and it keeps the size
+    expressions of deep symbolic networks from nesting one floor per layer.
+    """
+    if isinstance(a, int) and isinstance(b, int):
+        return a // b
+    if not is_symbolic(a) and not is_symbolic(b):
+        return floor(true_div(a, b))
+    return normalize(sympy_module().floor(_div_folding(a, b)))
+
+
+def _div_folding(a: Number, b: Number):
+    sp = sympy_module()
+    a, b = to_sympy(a), to_sympy(b)
+    if b.is_Integer and b > 0:
+        const, rest = a.as_coeff_Add()
+        if isinstance(rest, sp.floor) and const.is_Integer:
+            return (rest.args[0] + const) / b
+    return a / b
+
+
+def mod(a: Number, b: Number) -> Number:
+    a, b, sym = _mixed(a, b)
+    if sym:
+        return normalize(sympy_module().Mod(a, b))
+    return normalize(a % b)
+
+
+def minimum(*xs: Number) -> Number:
+    if any(is_symbolic(x) for x in xs):
+        return normalize(sympy_module().Min(*[to_sympy(x) for x in xs]))
+    return min(xs)
+
+
+def maximum(*xs: Number) -> Number:
+    if any(is_symbolic(x) for x in xs):
+        return normalize(sympy_module().Max(*[to_sympy(x) for x in xs]))
+    return max(xs)
+
+
+def product(xs: Iterable[Number]) -> Number:
+    return reduce(mul, xs, 1)
+
+
+def total(xs: Iterable[Number]) -> Number:
+    return reduce(add, xs, 0)
+
+
+def is_integer(x: Number) -> bool | None:
+    """True/False when known; None when a symbolic value's integrality can't be decided."""
+    if isinstance(x, int):
+        return True
+    if isinstance(x, (Fraction, float)):
+        return x == int(x)
+    return x.is_integer
+
+
+def compare(x: Number, op: str, y: Number) -> bool | None:
+    """x op y when decidable; None when it depends on symbols."""
+    d = sub(x, y)
+    if is_symbolic(d):
+        sign = {"<": d.is_negative, "<=": d.is_nonpositive, ">": d.is_positive,
+                ">=": d.is_nonnegative, "==": d.is_zero,
+                "!=": None if d.is_zero is None else not d.is_zero}[op]
+        return sign
+    return {"<": d < 0, "<=": d <= 0, ">": d > 0, ">=": d >= 0, "==": d == 0, "!=": d != 0}[op]
+
+
+def decimal_text(x: Number) -> str:
+    """A human rendering of an exact value: 54.25, 13.666…, 1,024, or an expression."""
+    x = normalize(x)
+    if isinstance(x, int):
+        return str(x)
+    if isinstance(x, Fraction):
+        q = x.denominator
+        while q % 2 == 0:
+            q //= 2
+        while q % 5 == 0:
+            q //= 5
+        if q == 1:  # terminating decimal: print it exactly
+            digits = 0
+            while (x * 10**digits).denominator != 1:
+                digits += 1
+            return f"{float(x):.{digits}f}"
+        return f"{float(x):.4f}…"
+    if isinstance(x, float):
+        return repr(x)
+    return expr_text(x)
+
+
+def expr_text(x) -> str:
+    """Python-syntax text of a sympy expression, with each floor's argument over one
+    denominator: floor((H - 11)/4) + 1 rather than floor(H/4 - 11/4) + 1."""
+    from archcalc.engine.printing import expression_string
+
+    return expression_string(x)
+
+
+def to_json(x: Number):
+    """A JSON value: an int when known, else a Python-syntax expression string."""
+    x = normalize(x)
+    if isinstance(x, int):
+        return x
+    if isinstance(x, Fraction):
+        return str(x)
+    if isinstance(x, float):
+        return x
+    return expr_text(x)
+
+
+def fmt(x: Number) -> str:
+    """Thousands-separated ints for tables; expressions as text."""
+    x = normalize(x)
+    if isinstance(x, int):
+        return f"{x:,}"
+    return decimal_text(x)

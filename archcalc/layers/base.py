@@ -1,0 +1,299 @@
+"""The one extension point: a layer kind is a class registered under its spec name.
+
+A kind declares its arguments (types, defaults) and, given an input shape, returns its
+output shape, params, buffers, MACs, FLOPs and the derivation steps behind each number.
+Nothing in engine/, report/ or cli.py knows any particular kind.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, Callable, ClassVar, Sequence
+
+from archcalc.engine import numbers as N
+from archcalc.spec.errors import Location, SpecError
+
+Shape = tuple  # of ints or sympy expressions, per sample (no batch axis)
+
+REQUIRED = object()
+
+
+class ArgTypeError(Exception):
+    """A value of the wrong type; the caller adds the location and argument name."""
+
+    def __init__(self, expected: str, found: str):
+        super().__init__(expected)
+        self.expected = expected
+        self.found = found
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f"'{value}' (text)"
+    if value is None:
+        return "null"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    return N.decimal_text(value) if not isinstance(value, dict) else "a mapping"
+
+
+class ArgType:
+    """Checks and converts one argument value (a YAML literal or an evaluated expression)."""
+
+    describe: str = "a value"
+    numeric: bool = True  # strings are parsed as expressions
+    keywords: tuple[str, ...] = ()  # strings taken literally instead (e.g. padding: same)
+
+    def check(self, value: Any) -> Any:
+        raise NotImplementedError
+
+
+class Int(ArgType):
+    def __init__(self, minimum: int | None = 0):
+        self.minimum = minimum
+        self.describe = {None: "an integer", 0: "a non-negative integer", 1: "a positive integer"}.get(
+            minimum, f"an integer >= {minimum}")
+
+    def check(self, value: Any) -> Any:
+        if isinstance(value, (bool, str, list, dict, float)) or value is None:
+            raise ArgTypeError(self.describe, _show(value))
+        value = N.normalize(value)
+        if isinstance(value, Fraction):
+            raise ArgTypeError(self.describe, f"{_show(value)}, not a whole number")
+        if N.is_symbolic(value):
+            if value.is_integer is False:
+                raise ArgTypeError(self.describe, f"{_show(value)}, not a whole number")
+            return value
+        if self.minimum is not None and value < self.minimum:
+            raise ArgTypeError(self.describe, _show(value))
+        return value
+
+
+class Float(ArgType):
+    def __init__(self, minimum: float | None = None, maximum: float | None = None):
+        self.minimum, self.maximum = minimum, maximum
+        bounds = []
+        if minimum is not None:
+            bounds.append(f">= {minimum}")
+        if maximum is not None:
+            bounds.append(f"<= {maximum}")
+        self.describe = "a number" + (" " + " and ".join(bounds) if bounds else "")
+
+    def check(self, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, (int, float, Fraction)):
+            raise ArgTypeError(self.describe, _show(value))
+        value = float(value)
+        if (self.minimum is not None and value < self.minimum) or (
+                self.maximum is not None and value > self.maximum):
+            raise ArgTypeError(self.describe, _show(value))
+        return value
+
+
+class Bool(ArgType):
+    describe = "true or false"
+    numeric = False
+
+    def check(self, value: Any) -> Any:
+        if not isinstance(value, bool):
+            raise ArgTypeError(self.describe, _show(value))
+        return value
+
+
+class Choice(ArgType):
+    numeric = False
+
+    def __init__(self, *options: str):
+        self.options = options
+        self.describe = "one of " + ", ".join(options)
+
+    def check(self, value: Any) -> Any:
+        if value not in self.options:
+            raise ArgTypeError(self.describe, _show(value))
+        return value
+
+
+class PerAxis(ArgType):
+    """An int for every axis, or a list with one int per spatial axis (torch's `_pair`)."""
+
+    def __init__(self, axes: int, item: Int, keywords: tuple[str, ...] = (), allow_none: bool = False):
+        self.axes, self.item, self.keywords, self.allow_none = axes, item, keywords, allow_none
+        one = item.describe + (" or null" if allow_none else "")
+        self.describe = one if axes == 1 else f"{one}, or a list of {axes} of them"
+        if keywords:
+            self.describe += " or " + " or ".join(f"'{k}'" for k in keywords)
+
+    def check(self, value: Any) -> Any:
+        if isinstance(value, str) and value in self.keywords:
+            return value
+        if isinstance(value, list):
+            if len(value) != self.axes:
+                raise ArgTypeError(self.describe, f"a list of {len(value)}")
+            return tuple(self._one(v) for v in value)
+        return (self._one(value),) * self.axes
+
+    def _one(self, v: Any) -> Any:
+        if v is None and self.allow_none:
+            return None
+        try:
+            return self.item.check(v)
+        except ArgTypeError as exc:
+            raise ArgTypeError(self.describe, exc.found) from None
+
+
+class Optional(ArgType):
+    def __init__(self, inner: ArgType):
+        self.inner = inner
+        self.numeric = inner.numeric
+        self.keywords = inner.keywords
+        self.describe = inner.describe + " (or null)"
+
+    def check(self, value: Any) -> Any:
+        return None if value is None else self.inner.check(value)
+
+
+@dataclass(frozen=True)
+class Arg:
+    name: str
+    type: ArgType
+    default: Any = REQUIRED
+    doc: str = ""
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+
+@dataclass(frozen=True)
+class Step:
+    """One number's derivation: formula → substituted values → result."""
+
+    quantity: str
+    formula: str
+    substituted: str
+    result: Any
+
+    def text(self) -> str:
+        parts = [self.quantity, self.formula]
+        if self.substituted and self.substituted != self.formula:
+            parts.append(self.substituted)
+        parts.append(N.fmt(self.result))
+        return " = ".join(parts)
+
+
+@dataclass
+class Result:
+    """What a kind computes for one layer. flops defaults to 2 × macs (see CONTRACT.md)."""
+
+    output: Shape
+    params: Any = 0
+    buffers: Any = 0
+    macs: Any = 0
+    flops: Any = None
+    steps: list[Step] = field(default_factory=list)
+
+
+class Args:
+    """Bound argument values of one layer, with the location each was written at."""
+
+    def __init__(self, values: dict[str, Any], locs: dict[str, Location]):
+        self._values = values
+        self._locs = locs
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def given(self, name: str) -> bool:
+        return name in self._locs
+
+    def loc(self, name: str) -> Location | None:
+        return self._locs.get(name)
+
+    def items(self):
+        return self._values.items()
+
+
+class Context:
+    """What a kind may ask of the engine: errors and warnings located at the layer,
+    and where its input came from (for messages like "output of 'conv1', line 9")."""
+
+    def __init__(self, path: str, kind: str, loc: Location, args: Args,
+                 source: str, warn: Callable[[str, str], None]):
+        self.path, self.kind, self.loc, self.args = path, kind, loc, args
+        self.source = source  # e.g. "output of 'conv1', line 9" or "the spec's input, line 4"
+        self._warn = warn
+
+    def error(self, message: str, *, arg: str | None = None, expected: str | None = None,
+              found: str | None = None, hint: str | None = None, code: str = "invalid-layer") -> SpecError:
+        loc = (self.args.loc(arg) if arg else None) or self.loc
+        return SpecError(f"{self.kind} '{self.path}': {message}", loc, expected=expected, found=found,
+                         hint=hint, code=code)
+
+    def warn(self, code: str, message: str) -> None:
+        self._warn(code, message)
+
+
+class LayerKind:
+    """Base of every kind. Subclasses set `kind`, `args` and implement `infer`."""
+
+    kind: ClassVar[str]
+    family: ClassVar[str] = ""
+    args: ClassVar[Sequence[Arg]] = ()
+    weighted: ClassVar[bool] = False  # has weights: its output elements count as neurons
+    in_arg: ClassVar[str | None] = None  # in_channels / in_features / num_features: inferred, checked
+    doc: ClassVar[str] = ""
+
+    @classmethod
+    def infer(cls, x: Shape, a: Args, ctx: Context) -> Result:
+        raise NotImplementedError
+
+    @classmethod
+    def first_arg(cls) -> Arg | None:
+        """The argument a scalar item sets (`- dropout: 0.5`)."""
+        return cls.args[0] if cls.args else None
+
+    # Shared checks, written once for every kind.
+    @classmethod
+    def require_rank(cls, x: Shape, ranks: Sequence[int], ctx: Context, what: str, hint: str | None = None):
+        if len(x) not in ranks:
+            want = " or ".join(str(r) for r in ranks)
+            raise ctx.error(f"expects {what}", expected=f"an input of rank {want}",
+                            found=f"{list_text(x)} (rank {len(x)}), the {ctx.source}", hint=hint,
+                            code="wrong-rank")
+
+    @classmethod
+    def check_in_size(cls, size: Any, ctx: Context) -> None:
+        """A written in_channels/in_features/num_features must equal the inferred one."""
+        name = cls.in_arg
+        if name and ctx.args.given(name):
+            written = getattr(ctx.args, name)
+            if written is not None and N.compare(written, "!=", size):
+                raise ctx.error(f"{name}={N.fmt(written)} does not match its input", arg=name,
+                                expected=f"{name} = {N.fmt(size)}", found=f"{N.fmt(size)}, the {ctx.source}",
+                                hint=f"remove {name} (it is inferred) or fix the previous layer",
+                                code="shape-mismatch")
+
+
+def list_text(shape: Shape) -> str:
+    return "[" + ", ".join(N.fmt(d) for d in shape) + "]"
+
+
+REGISTRY: dict[str, type[LayerKind]] = {}
+
+
+def register(cls: type[LayerKind]) -> type[LayerKind]:
+    if cls.kind in REGISTRY:
+        raise RuntimeError(f"layer kind {cls.kind} registered twice")
+    REGISTRY[cls.kind] = cls
+    return cls
+
+
+def kinds() -> dict[str, type[LayerKind]]:
+    """The registry, with every family module imported."""
+    import archcalc.layers  # noqa: F401  (imports every family)
+
+    return REGISTRY

@@ -1,0 +1,161 @@
+"""Convolutions: conv1d, conv2d, conv3d (torch.nn.ConvNd) and locally_connected2d.
+
+The course's symbols: input W1×H1×D1 (here [D, H, W], channels first), receptive field
+F×F, stride S, zero padding P, K feature maps. Parameters (F·F·D/groups + 1)·K.
+"""
+from __future__ import annotations
+
+from archcalc.engine import numbers as N
+from archcalc.layers.base import (Arg, Bool, Choice, Context, Int, LayerKind, Optional, PerAxis, Result,
+                                  Step, list_text, register)
+from archcalc.layers.window import axis_names, window_out
+
+_RANK_HINT = "a convolution needs a channels-first image; remove the flatten before it, or start from an image input"
+
+
+def _kernel_factor_text(nd: int) -> str:
+    return "·".join(["F"] * nd)
+
+
+def _window_outputs(x, a, ctx, kernel, stride, padding, dilation, nd):
+    outs, steps = [], []
+    for axis, size, k, s, p, d in zip(axis_names(nd), x[1:], kernel, stride, padding, dilation):
+        out, step = window_out(ctx, axis, size, k, s, p, d)
+        outs.append(out)
+        steps.append(step)
+    return outs, steps
+
+
+class _ConvNd(LayerKind):
+    family = "conv"
+    weighted = True
+    in_arg = "in_channels"
+    nd: int = 2
+
+    @classmethod
+    def build_args(cls, nd: int):
+        return (
+            Arg("out_channels", Int(1), doc="K, the number of filters (feature maps)"),
+            Arg("kernel_size", PerAxis(nd, Int(1)), doc="F, the receptive field"),
+            Arg("stride", PerAxis(nd, Int(1)), 1, "S"),
+            Arg("padding", PerAxis(nd, Int(0), keywords=("same", "valid")), 0, "P, zeros added on each side"),
+            Arg("dilation", PerAxis(nd, Int(1)), 1),
+            Arg("groups", Int(1), 1, "channels are split into groups (AlexNet's two GPUs: groups=2)"),
+            Arg("bias", Bool(), True),
+            Arg("padding_mode", Choice("zeros", "reflect", "replicate", "circular"), "zeros"),
+            Arg("in_channels", Optional(Int(1)), None, "D; inferred from the input, checked when written"),
+        )
+
+    @classmethod
+    def infer(cls, x, a, ctx: Context) -> Result:
+        nd = cls.nd
+        shape_names = "[C, " + ", ".join(axis_names(nd)) + "]"
+        cls.require_rank(x, [nd + 1], ctx, f"a {shape_names} input", _RANK_HINT)
+        c_in, k_out, groups = x[0], a.out_channels, a.groups
+        cls.check_in_size(c_in, ctx)
+        for what, n in (("in_channels", c_in), ("out_channels", k_out)):
+            if N.compare(N.mod(n, groups), "!=", 0):
+                divisors = [g for g in range(1, 9) if not N.is_symbolic(n) and n % g == 0]
+                raise ctx.error(f"{what} {N.fmt(n)} is not divisible by groups={groups}", arg="groups",
+                                expected=f"{what} a multiple of groups",
+                                found=f"{N.fmt(n)} channels" + (f" ({ctx.source})" if what == "in_channels" else ""),
+                                hint=f"use groups in {divisors}" if divisors else "change groups",
+                                code="groups-mismatch")
+        kernel, stride, dilation = a.kernel_size, a.stride, a.dilation
+        padding = a.padding
+        if padding == "valid":
+            padding = (0,) * nd
+        if padding == "same":
+            if any(s != 1 for s in stride):
+                raise ctx.error("padding='same' needs stride 1 (torch refuses strided 'same')", arg="padding",
+                                found=f"stride={list(stride)}", hint="give padding as numbers", code="invalid-layer")
+            outs = list(x[1:])
+            steps = [Step(f"{ax}2", f"{ax}1 (padding='same')", "", o) for ax, o in zip(axis_names(nd), outs)]
+        else:
+            outs, steps = _window_outputs(x, a, ctx, kernel, stride, padding, dilation, nd)
+        per_filter = N.true_div(N.mul(c_in, N.product(kernel)), groups)
+        params = N.mul(N.add(per_filter, 1 if a.bias else 0), k_out)
+        out_shape = (k_out, *outs)
+        positions = N.product(outs)
+        macs = N.mul(N.mul(positions, k_out), per_filter)
+        fk = _kernel_factor_text(nd)
+        kvals = "·".join(N.fmt(k) for k in kernel)
+        g_text = f"/{groups}" if groups != 1 else ""
+        b_text, b_val = (" + 1", " + 1") if a.bias else ("", "")
+        steps += [
+            Step("params", f"({fk}·D/groups{b_text})·K", f"({kvals}·{N.fmt(c_in)}{g_text}{b_val})·{N.fmt(k_out)}", params),
+            Step("neurons", "·".join(f"{ax}2" for ax in reversed(axis_names(nd))) + "·K",
+                 "·".join(N.fmt(o) for o in reversed(outs)) + f"·{N.fmt(k_out)}", N.product(out_shape)),
+            Step("MACs", "neurons·" + fk + "·D/groups", f"{N.fmt(N.product(out_shape))}·{kvals}·{N.fmt(c_in)}{g_text}", macs),
+        ]
+        return Result(out_shape, params=params, macs=macs, steps=steps)
+
+
+@register
+class Conv1d(_ConvNd):
+    kind = "conv1d"
+    nd = 1
+    args = _ConvNd.build_args(1)
+    doc = "1-D convolution over [C, L] (torch.nn.Conv1d)"
+
+
+@register
+class Conv2d(_ConvNd):
+    kind = "conv2d"
+    nd = 2
+    args = _ConvNd.build_args(2)
+    doc = "2-D convolution over [C, H, W] (torch.nn.Conv2d)"
+
+
+@register
+class Conv3d(_ConvNd):
+    kind = "conv3d"
+    nd = 3
+    args = _ConvNd.build_args(3)
+    doc = "3-D convolution over [C, D, H, W] (torch.nn.Conv3d)"
+
+
+@register
+class LocallyConnected2d(LayerKind):
+    """A convolution whose weights are not shared: every output position has its own filter.
+
+    Weights: H2·W2·K·(F·F·D); biases, when on, one per output element (H2·W2·K), as in
+    Keras' LocallyConnected2D. The course's 200×200×3 example: 120,000 units × 27 weights.
+    MACs equal a convolution's; FLOPs are 2 × MACs (an unfold + batched matmul computes it).
+    """
+
+    kind = "locally_connected2d"
+    family = "conv"
+    weighted = True
+    in_arg = "in_channels"
+    doc = "unshared 2-D convolution (archcalc's own; torch has no module)"
+    args = (
+        Arg("out_channels", Int(1)),
+        Arg("kernel_size", PerAxis(2, Int(1))),
+        Arg("stride", PerAxis(2, Int(1)), 1),
+        Arg("padding", PerAxis(2, Int(0)), 0),
+        Arg("bias", Bool(), True),
+        Arg("in_channels", Optional(Int(1)), None),
+    )
+
+    @classmethod
+    def infer(cls, x, a, ctx: Context) -> Result:
+        cls.require_rank(x, [3], ctx, "a [C, H, W] input", _RANK_HINT)
+        c_in, k_out = x[0], a.out_channels
+        cls.check_in_size(c_in, ctx)
+        outs, steps = _window_outputs(x, a, ctx, a.kernel_size, a.stride, a.padding, (1, 1), 2)
+        out_shape = (k_out, *outs)
+        units = N.product(out_shape)
+        fan_in = N.mul(c_in, N.product(a.kernel_size))
+        params = N.mul(units, N.add(fan_in, 1 if a.bias else 0))
+        kvals = "·".join(N.fmt(k) for k in a.kernel_size)
+        b = " + 1" if a.bias else ""
+        steps += [
+            Step("neurons", "H2·W2·K", f"{N.fmt(outs[0])}·{N.fmt(outs[1])}·{N.fmt(k_out)}", units),
+            Step("params", f"neurons·(F·F·D{b})", f"{N.fmt(units)}·({kvals}·{N.fmt(c_in)}{b})", params),
+            Step("MACs", "neurons·F·F·D", f"{N.fmt(units)}·{kvals}·{N.fmt(c_in)}", N.mul(units, fan_in)),
+        ]
+        return Result(out_shape, params=params, macs=N.mul(units, fan_in), steps=steps)
+
+
+__all__ = ["Conv1d", "Conv2d", "Conv3d", "LocallyConnected2d", "list_text"]

@@ -1,0 +1,79 @@
+"""Fully connected layers: linear (torch.nn.Linear) and maxout (Goodfellow et al., 2013).
+
+Both act on the last axis: a vector [F], or a sequence [T, F] where the same weights are
+applied at every step (the course's y_t = W_hy h_t). An image needs a `flatten` first.
+"""
+from __future__ import annotations
+
+from archcalc.engine import numbers as N
+from archcalc.layers.base import Arg, Bool, Context, Int, LayerKind, Optional, Result, Step, register
+
+_FLATTEN_HINT = "insert '- flatten' before this layer to turn the image into a vector"
+
+
+def _last_axis_input(cls, x, ctx: Context):
+    cls.require_rank(x, [1, 2], ctx, "a vector [F] or a sequence [T, F]",
+                     _FLATTEN_HINT if len(x) >= 3 else None)
+    cls.check_in_size(x[-1], ctx)
+    return x[-1], (x[0] if len(x) == 2 else 1)
+
+
+@register
+class Linear(LayerKind):
+    kind = "linear"
+    family = "linear"
+    weighted = True
+    in_arg = "in_features"
+    doc = "fully connected layer y = Wx + b on the last axis (torch.nn.Linear)"
+    args = (
+        Arg("out_features", Int(1)),
+        Arg("bias", Bool(), True),
+        Arg("in_features", Optional(Int(1)), None, "inferred from the input, checked when written"),
+    )
+
+    @classmethod
+    def infer(cls, x, a, ctx: Context) -> Result:
+        fan_in, positions = _last_axis_input(cls, x, ctx)
+        out = a.out_features
+        params = N.mul(N.add(fan_in, 1 if a.bias else 0), out)
+        macs = N.mul(positions, N.mul(fan_in, out))
+        b = " + 1" if a.bias else ""
+        t = "T·" if len(x) == 2 else ""
+        t_val = f"{N.fmt(positions)}·" if len(x) == 2 else ""
+        steps = [
+            Step("params", f"(in{b})·out", f"({N.fmt(fan_in)}{b})·{N.fmt(out)}", params),
+            Step("MACs", f"{t}in·out", f"{t_val}{N.fmt(fan_in)}·{N.fmt(out)}", macs),
+        ]
+        return Result((*x[:-1], out), params=params, macs=macs, steps=steps)
+
+
+@register
+class Maxout(LayerKind):
+    """max(w_1ᵀx + b_1, …, w_kᵀx + b_k): a linear layer to out·pieces units, then the
+    maximum over each unit's `pieces`. FLOPs count the matmul only (the max is free, as
+    in torch's FlopCounterMode)."""
+
+    kind = "maxout"
+    family = "linear"
+    weighted = True
+    in_arg = "in_features"
+    doc = "maxout units (archcalc's own): max over `pieces` linear pieces"
+    args = (
+        Arg("out_features", Int(1)),
+        Arg("pieces", Int(1), 2, "k, linear pieces per unit"),
+        Arg("bias", Bool(), True),
+        Arg("in_features", Optional(Int(1)), None),
+    )
+
+    @classmethod
+    def infer(cls, x, a, ctx: Context) -> Result:
+        fan_in, positions = _last_axis_input(cls, x, ctx)
+        out, k = a.out_features, a.pieces
+        b = " + 1" if a.bias else ""
+        params = N.mul(N.mul(N.add(fan_in, 1 if a.bias else 0), out), k)
+        macs = N.mul(positions, N.mul(N.mul(fan_in, out), k))
+        steps = [
+            Step("params", f"(in{b})·out·k", f"({N.fmt(fan_in)}{b})·{N.fmt(out)}·{N.fmt(k)}", params),
+            Step("MACs", "in·out·k", f"{N.fmt(fan_in)}·{N.fmt(out)}·{N.fmt(k)}", macs),
+        ]
+        return Result((*x[:-1], out), params=params, macs=macs, steps=steps)

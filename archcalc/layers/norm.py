@@ -1,0 +1,93 @@
+"""Normalisation: batch_norm1d/2d, local_response_norm (AlexNet), local_contrast_norm
+(Jarrett et al., ICCV 2009).
+
+BatchNorm learns a scale and shift per channel (2·C params when affine) and keeps running
+mean and variance plus a 1-element `num_batches_tracked` (2·C + 1 buffers). LRN and LCN
+learn nothing. None of them is counted as FLOPs (CONTRACT.md).
+"""
+from __future__ import annotations
+
+from archcalc.engine import numbers as N
+from archcalc.layers.base import (Arg, Bool, Context, Float, Int, LayerKind, Optional, Result, Step,
+                                  register)
+
+
+class _BatchNorm(LayerKind):
+    family = "norm"
+    in_arg = "num_features"
+    ranks: tuple[int, ...] = ()
+    args = (
+        Arg("num_features", Optional(Int(1)), None, "C; inferred from the input, checked when written"),
+        Arg("eps", Float(minimum=0.0), 1e-5),
+        Arg("momentum", Optional(Float(minimum=0.0, maximum=1.0)), 0.1),
+        Arg("affine", Bool(), True),
+        Arg("track_running_stats", Bool(), True),
+    )
+
+    @classmethod
+    def infer(cls, x, a, ctx: Context) -> Result:
+        shapes = " or ".join({2: "[C]", 3: "[C, L]", 4: "[C, H, W]"}[r + 1] for r in cls.ranks)
+        cls.require_rank(x, cls.ranks, ctx, f"a {shapes} input")
+        c = x[0]
+        cls.check_in_size(c, ctx)
+        params = N.mul(2, c) if a.affine else 0
+        buffers = N.add(N.mul(2, c), 1) if a.track_running_stats else 0
+        steps = [Step("params", "2·C (scale γ and shift β)", f"2·{N.fmt(c)}", params)] if a.affine else []
+        if a.track_running_stats:
+            steps.append(Step("buffers", "2·C + 1 (running mean, running var, batches seen)", f"2·{N.fmt(c)} + 1",
+                              buffers))
+        return Result(tuple(x), params=params, buffers=buffers, steps=steps)
+
+
+@register
+class BatchNorm1d(_BatchNorm):
+    kind = "batch_norm1d"
+    ranks = (1, 2)
+    doc = "batch normalisation over [C] or [C, L] (torch.nn.BatchNorm1d)"
+
+
+@register
+class BatchNorm2d(_BatchNorm):
+    kind = "batch_norm2d"
+    ranks = (3,)
+    doc = "batch normalisation over [C, H, W] (torch.nn.BatchNorm2d)"
+
+
+@register
+class LocalResponseNorm(LayerKind):
+    """b_c = a_c / (k + α/n · Σ_{c' near c} a_{c'}²)^β across `size` neighbouring channels
+    (torch divides alpha by size, as AlexNet's paper does not: its α is torch's α/n)."""
+
+    kind = "local_response_norm"
+    family = "norm"
+    doc = "normalisation across neighbouring channels (torch.nn.LocalResponseNorm)"
+    args = (
+        Arg("size", Int(1), doc="n, neighbouring channels"),
+        Arg("alpha", Float(), 1e-4),
+        Arg("beta", Float(), 0.75),
+        Arg("k", Float(), 1.0),
+    )
+
+    @classmethod
+    def infer(cls, x, a, ctx: Context) -> Result:
+        cls.require_rank(x, [2, 3, 4], ctx, "a channels-first input [C, ...] of rank 2 to 4")
+        return Result(tuple(x))
+
+
+@register
+class LocalContrastNorm(LayerKind):
+    """Subtractive then divisive normalisation over a size×size neighbourhood across all
+    channels (Jarrett et al. 2009). A fixed Gaussian window: no learned weights."""
+
+    kind = "local_contrast_norm"
+    family = "norm"
+    doc = "local contrast normalisation (archcalc's own; Jarrett et al. 2009)"
+    args = (
+        Arg("size", Int(1), 9, "the neighbourhood's side"),
+        Arg("eps", Float(minimum=0.0), 1e-4),
+    )
+
+    @classmethod
+    def infer(cls, x, a, ctx: Context) -> Result:
+        cls.require_rank(x, [3], ctx, "a [C, H, W] input")
+        return Result(tuple(x))

@@ -1,0 +1,100 @@
+"""Pooling: max_pool1d/2d, avg_pool1d/2d, lp_pool2d (L2 pooling), adaptive_avg_pool2d.
+
+No weights and, as torch's FlopCounterMode counts, no FLOPs. Output sizes follow torch's
+window rule (see window.py), including ceil_mode; torch also requires padding of at most
+half the kernel, checked here too so that archcalc and torch refuse the same settings.
+"""
+from __future__ import annotations
+
+from archcalc.engine import numbers as N
+from archcalc.layers.base import (Arg, Bool, Context, Float, Int, LayerKind, Optional, PerAxis, Result,
+                                  register)
+from archcalc.layers.window import axis_names, window_out
+
+_RANK_HINT = "pooling needs a channels-first input; remove the flatten before it"
+
+
+class _PoolNd(LayerKind):
+    family = "pool"
+    nd: int = 2
+    has_dilation = False
+    has_padding = True
+
+    @classmethod
+    def infer(cls, x, a, ctx: Context) -> Result:
+        nd = cls.nd
+        cls.require_rank(x, [nd + 1], ctx, "a [C, " + ", ".join(axis_names(nd)) + "] input", _RANK_HINT)
+        kernel = a.kernel_size
+        stride = a.stride if a.stride is not None else kernel
+        padding = a.padding if cls.has_padding else (0,) * nd
+        dilation = a.dilation if cls.has_dilation else (1,) * nd
+        for k, p in zip(kernel, padding):
+            if N.compare(N.mul(2, p), ">", k):
+                raise ctx.error("padding must be at most half the kernel size (torch refuses more)",
+                                arg="padding", expected=f"padding <= {N.fmt(k)}/2", found=f"padding={N.fmt(p)}",
+                                code="invalid-layer")
+        outs, steps = [], []
+        for axis, size, k, s, p, d in zip(axis_names(nd), x[1:], kernel, stride, padding, dilation):
+            out, step = window_out(ctx, axis, size, k, s, p, d, a.ceil_mode, what="pooling window")
+            outs.append(out)
+            steps.append(step)
+        return Result((x[0], *outs), steps=steps)
+
+
+def _pool_args(nd: int, *, dilation: bool, padding: bool = True, extra=()):
+    args = [Arg("kernel_size", PerAxis(nd, Int(1))),
+            Arg("stride", Optional(PerAxis(nd, Int(1))), None, "defaults to kernel_size")]
+    if padding:
+        args.append(Arg("padding", PerAxis(nd, Int(0)), 0))
+    if dilation:
+        args.append(Arg("dilation", PerAxis(nd, Int(1)), 1))
+    args.append(Arg("ceil_mode", Bool(), False))
+    return tuple(args) + tuple(extra)
+
+
+def _pool_kind(kind: str, nd: int, *, dilation: bool, padding: bool = True, extra=(), doc: str = "",
+               base=_PoolNd):
+    cls = type(kind, (base,), {
+        "kind": kind, "nd": nd, "has_dilation": dilation, "has_padding": padding, "doc": doc,
+        "args": _pool_args(nd, dilation=dilation, padding=padding, extra=extra),
+    })
+    return register(cls)
+
+
+_AVG_EXTRA = (Arg("count_include_pad", Bool(), True),)
+_pool_kind("max_pool1d", 1, dilation=True, extra=(Arg("return_indices", Bool(), False),),
+           doc="max pooling over [C, L] (torch.nn.MaxPool1d)")
+_pool_kind("max_pool2d", 2, dilation=True, extra=(Arg("return_indices", Bool(), False),),
+           doc="max pooling over [C, H, W] (torch.nn.MaxPool2d)")
+_pool_kind("avg_pool1d", 1, dilation=False, extra=_AVG_EXTRA, doc="average pooling (torch.nn.AvgPool1d)")
+_pool_kind("avg_pool2d", 2, dilation=False,
+           extra=_AVG_EXTRA + (Arg("divisor_override", Optional(Int(1)), None),),
+           doc="average pooling (torch.nn.AvgPool2d)")
+
+
+@register
+class LpPool2d(_PoolNd):
+    """Power-average pooling (norm_type=2 is the course's L2 pooling): (Σ x^p)^(1/p) over each
+    window. torch computes it through avg_pool2d with no padding, so its shape rule is
+    avg_pool2d's."""
+
+    kind = "lp_pool2d"
+    nd = 2
+    has_padding = False
+    doc = "power-average pooling, L2 pooling with norm_type 2 (torch.nn.LPPool2d)"
+    args = (Arg("norm_type", Float(minimum=0.0)),
+            *_pool_args(2, dilation=False, padding=False))
+
+
+@register
+class AdaptiveAvgPool2d(LayerKind):
+    kind = "adaptive_avg_pool2d"
+    family = "pool"
+    doc = "average pooling to a fixed output size (torch.nn.AdaptiveAvgPool2d)"
+    args = (Arg("output_size", PerAxis(2, Int(1), allow_none=True), doc="null keeps that axis' input size"),)
+
+    @classmethod
+    def infer(cls, x, a, ctx: Context) -> Result:
+        cls.require_rank(x, [3], ctx, "a [C, H, W] input", _RANK_HINT)
+        outs = tuple(size if o is None else o for o, size in zip(a.output_size, x[1:]))
+        return Result((x[0], *outs))

@@ -1,0 +1,60 @@
+"""Structural layers that reshape or pass data through: flatten, dropout, identity.
+
+(add, concat, blocks and repeat belong to composition; they will live beside these.)
+"""
+from __future__ import annotations
+
+from archcalc.engine import numbers as N
+from archcalc.layers.base import Arg, Bool, Context, Float, Int, LayerKind, Result, Step, register
+
+
+@register
+class Flatten(LayerKind):
+    """Joins per-sample axes start_dim..end_dim into one; by default the whole sample
+    becomes a vector (torch.nn.Flatten's start_dim=1 counts the batch axis; this doesn't)."""
+
+    kind = "flatten"
+    family = "structure"
+    doc = "joins axes into one: [256, 6, 6] → [9216] (torch.nn.Flatten)"
+    args = (Arg("start_dim", Int(None), 0, "per-sample axis"), Arg("end_dim", Int(None), -1))
+
+    @classmethod
+    def infer(cls, x, a, ctx: Context) -> Result:
+        rank = len(x)
+        start, end = a.start_dim % rank if rank else 0, a.end_dim % rank if rank else 0
+        for name, v in (("start_dim", a.start_dim), ("end_dim", a.end_dim)):
+            if not -rank <= v < rank:
+                raise ctx.error(f"{name}={v} is out of range for a rank-{rank} input", arg=name,
+                                expected=f"{name} from {-rank} to {rank - 1} (axes are per sample)",
+                                found=str([N.fmt(d) for d in x]), code="invalid-layer")
+        if start > end:
+            raise ctx.error("start_dim comes after end_dim", arg="start_dim",
+                            found=f"start_dim={a.start_dim}, end_dim={a.end_dim}", code="invalid-layer")
+        joined = N.product(x[start:end + 1])
+        out = (*x[:start], joined, *x[end + 1:])
+        step = Step("size", "·".join(f"d{i}" for i in range(start, end + 1)),
+                    "·".join(N.fmt(d) for d in x[start:end + 1]), joined)
+        return Result(out, steps=[step])
+
+
+@register
+class Dropout(LayerKind):
+    kind = "dropout"
+    family = "structure"
+    doc = "zeroes elements with probability p while training (torch.nn.Dropout)"
+    args = (Arg("p", Float(minimum=0.0, maximum=1.0), 0.5), Arg("inplace", Bool(), False))
+
+    @classmethod
+    def infer(cls, x, a, ctx: Context) -> Result:
+        return Result(tuple(x))
+
+
+@register
+class Identity(LayerKind):
+    kind = "identity"
+    family = "structure"
+    doc = "passes its input through (torch.nn.Identity)"
+
+    @classmethod
+    def infer(cls, x, a, ctx: Context) -> Result:
+        return Result(tuple(x))

@@ -1,0 +1,36 @@
+"""`--format json`: exactly the shape of CONTRACT.md."""
+from __future__ import annotations
+
+from archcalc import __version__
+from archcalc.engine import numbers as N
+from archcalc.engine.analyze import COUNTS, Analysis, Row
+
+
+def _shape(shape: tuple) -> list:
+    return [N.to_json(d) for d in shape]
+
+
+def _count(x):
+    return None if x is None else N.to_json(x)
+
+
+def row_json(row: Row) -> dict:
+    out = {"path": row.path, "kind": row.kind, "depth": row.depth, "leaf": row.leaf,
+           "input": _shape(row.input), "output": _shape(row.output)}
+    out.update({q: _count(getattr(row, q)) for q in COUNTS})
+    return out
+
+
+def summary_json(analysis: Analysis, depth: int | None = None) -> dict:
+    return {
+        "archcalc": __version__,
+        "spec": analysis.spec.file,
+        "name": analysis.spec.name,
+        "batch": analysis.batch,
+        "bindings": {k: N.to_json(v) for k, v in analysis.bindings.items()},
+        "input": _shape(analysis.input),
+        "output": _shape(analysis.output),
+        "totals": {q: N.to_json(analysis.totals[q]) for q in COUNTS},
+        "layers": [row_json(r) for r in analysis.rows if depth is None or r.depth <= depth],
+        "warnings": [{"path": w.path, "code": w.code, "message": w.message} for w in analysis.warnings],
+    }

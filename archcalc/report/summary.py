@@ -1,0 +1,71 @@
+"""What every renderer of a summary shares: visible rows, shares, labels."""
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any
+
+from archcalc.engine import numbers as N
+from archcalc.engine.analyze import Analysis, Row
+
+COLUMNS = ("path", "kind", "output", "params", "neurons", "MACs", "FLOPs", "% params", "% FLOPs")
+
+
+def visible_rows(analysis: Analysis, depth: int | None) -> list[Row]:
+    return [r for r in analysis.rows if depth is None or r.depth <= depth]
+
+
+def share(part: Any, whole: Any) -> str:
+    """A percentage when both numbers are known; '--' when symbolic or the whole is 0."""
+    if N.is_symbolic(part) or N.is_symbolic(whole) or whole == 0:
+        return "--"
+    return f"{float(Fraction(part) * 100 / Fraction(whole)):.1f}%"
+
+
+def shape_text(shape: tuple) -> str:
+    return "×".join(N.fmt(d) if not N.is_symbolic(d) else f"({N.fmt(d)})" if len(shape) > 1 else N.fmt(d)
+                    for d in shape)
+
+
+def count_text(x: Any) -> str:
+    return "--" if x is None else N.fmt(x)
+
+
+def row_cells(row: Row, totals: dict) -> list[str]:
+    return [row.path, row.kind, shape_text(row.output), count_text(row.params), count_text(row.neurons),
+            count_text(row.macs), count_text(row.flops), share(row.params, totals["params"]),
+            share(row.flops, totals["flops"])]
+
+
+def total_cells(analysis: Analysis) -> list[str]:
+    t = analysis.totals
+    return ["total", "", shape_text(analysis.output), count_text(t["params"]), count_text(t["neurons"]),
+            count_text(t["macs"]), count_text(t["flops"]), "100%" if t["params"] else "--",
+            "100%" if t["flops"] else "--"]
+
+
+def family_shares(analysis: Analysis) -> list[str]:
+    """Per family of weighted layers, its share of params and of MACs (the course's
+    'conv layers hold ~90-95% of computation, fc layers ~95% of parameters')."""
+    t = analysis.totals
+    families: dict[str, list[Row]] = {}
+    for r in analysis.rows:
+        if r.leaf and r.neurons is not None:
+            families.setdefault(r.family, []).append(r)
+    lines = []
+    for family, rows in families.items():
+        params = N.total(r.params for r in rows)
+        macs = N.total(r.macs for r in rows)
+        lines.append(f"{family} layers ({len(rows)}): {share(params, t['params'])} of params, "
+                     f"{share(macs, t['macs'])} of MACs")
+    return lines if len(lines) > 1 else []
+
+
+def header_lines(analysis: Analysis) -> list[str]:
+    spec = analysis.spec
+    lines = [f"{spec.name}: input {shape_text(analysis.input)} → output {shape_text(analysis.output)}"
+             + (f", batch {analysis.batch}" if analysis.batch != 1 else "")]
+    if analysis.bindings:
+        lines.append("bindings: " + ", ".join(f"{k}={N.fmt(v)}" for k, v in analysis.bindings.items()))
+    if analysis.symbols:
+        lines.append("symbolic in " + ", ".join(analysis.symbols) + " (bind with --set NAME=VALUE)")
+    return lines

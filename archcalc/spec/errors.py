@@ -1,0 +1,110 @@
+"""Every error a user can cause: a location, what was found, what was expected, a hint.
+
+The CLI prints these without a traceback and exits 2; anything else that escapes is a bug.
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Iterable
+
+
+@dataclass(frozen=True)
+class Location:
+    """A place in a spec file; line and column are 1-based as editors show them."""
+
+    file: str
+    line: int | None = None
+    column: int | None = None
+
+    def __str__(self) -> str:
+        parts = [self.file]
+        if self.line is not None:
+            parts.append(str(self.line))
+            if self.column is not None:
+                parts.append(str(self.column))
+        return ":".join(parts)
+
+
+class SpecError(Exception):
+    """A problem in user input (spec file, option, answers file) with a located message."""
+
+    def __init__(self, message: str, loc: Location | None = None, *, expected: str | None = None,
+                 found: str | None = None, hint: str | None = None, code: str = "invalid-spec"):
+        super().__init__(message)
+        self.message = message
+        self.loc = loc
+        self.expected = expected
+        self.found = found
+        self.hint = hint
+        self.code = code
+
+    @property
+    def errors(self) -> list["SpecError"]:
+        return [self]
+
+    def render(self) -> str:
+        head = f"{self.loc}: error: {self.message}" if self.loc else f"error: {self.message}"
+        lines = [head]
+        for label, text in (("expected", self.expected), ("found", self.found), ("hint", self.hint)):
+            if text:
+                lines.append(f"{label:>10}: {text}")
+        return "\n".join(lines)
+
+    def to_json(self) -> dict:
+        loc = self.loc
+        return {
+            "code": self.code,
+            "file": loc.file if loc else None,
+            "line": loc.line if loc else None,
+            "column": loc.column if loc else None,
+            "message": self.message,
+            "expected": self.expected,
+            "found": self.found,
+            "hint": self.hint,
+        }
+
+
+class SpecErrors(SpecError):
+    """Several independent errors of one file, reported together."""
+
+    def __init__(self, errors: Iterable[SpecError]):
+        flat: list[SpecError] = []
+        for err in errors:
+            flat.extend(err.errors)
+        first = flat[0]
+        super().__init__(first.message, first.loc, expected=first.expected, found=first.found,
+                         hint=first.hint, code=first.code)
+        self._errors = flat
+
+    @property
+    def errors(self) -> list[SpecError]:
+        return self._errors
+
+    def render(self) -> str:
+        text = "\n".join(err.render() for err in self._errors)
+        if len(self._errors) > 1:
+            text += f"\n{len(self._errors)} errors"
+        return text
+
+
+class ErrorCollector:
+    """Gathers errors so that every schema problem of a file is reported at once."""
+
+    def __init__(self) -> None:
+        self.errors: list[SpecError] = []
+
+    def add(self, err: SpecError) -> None:
+        self.errors.extend(err.errors)
+
+    def raise_if_any(self) -> None:
+        if self.errors:
+            raise SpecErrors(self.errors) if len(self.errors) > 1 else self.errors[0]
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
+    """A 'did you mean' hint for a misspelt name, or None when nothing is close."""
+    close = difflib.get_close_matches(word, list(choices), n=3, cutoff=0.6)
+    if not close:
+        return None
+    return "did you mean " + " or ".join(f"'{c}'" for c in close) + "?"

@@ -1,0 +1,208 @@
+"""Safe arithmetic expressions: an `ast` whitelist evaluated by hand, never `eval`.
+
+Grammar (SPEC.md): integer and decimal literals, names, `+ - * / // % **` (small integer
+exponents), parentheses, `floor ceil min max`; conditions add comparisons and
+`and or not`. Results are ints, exact Fractions, or sympy expressions when a name is
+bound to a symbol. Text, nesting, node count and exponent size are all bounded, so a
+hostile expression is refused before it can cost time or memory.
+"""
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Mapping
+
+from archcalc.engine import numbers as N
+from archcalc.spec.errors import Location, SpecError, did_you_mean
+
+MAX_CHARS = 500
+MAX_NESTING = 20
+MAX_NODES = 200
+MAX_EXPONENT = 64
+MAX_RESULT_BITS = 4096
+
+FUNCTIONS = {"floor": 1, "ceil": 1, "min": None, "max": None}
+_ARITH = {ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow}
+_COMPARE = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
+
+
+@dataclass(frozen=True)
+class Expr:
+    """A parsed, validated expression and where it was written."""
+
+    text: str
+    loc: Location | None
+    tree: ast.AST
+    names: frozenset[str]
+    condition: bool = False
+
+    def evaluate(self, env: Mapping[str, Any]) -> Any:
+        return _Evaluator(self, env).visit(self.tree)
+
+
+def _reject(text: str, loc: Location | None, what: str, snippet: str | None = None,
+            hint: str | None = None) -> SpecError:
+    return SpecError(f"expression '{text}': {what}", loc, found=snippet,
+                     expected="arithmetic on numbers and names: + - * / // % **, floor ceil min max",
+                     hint=hint, code="invalid-expression")
+
+
+def parse_expr(text: str, loc: Location | None = None, *, condition: bool = False) -> Expr:
+    """Parse and validate; raises SpecError naming the offending part."""
+    if len(text) > MAX_CHARS:
+        raise _reject(text[:40] + "…", loc, f"longer than {MAX_CHARS} characters")
+    depth = 0
+    for ch in text:
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if depth > MAX_NESTING:
+            raise _reject(text, loc, f"nested deeper than {MAX_NESTING} parentheses")
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        raise _reject(text, loc, "not a valid expression",
+                      hint="check parentheses and operators; names must be dims, vars or block parameters") from None
+    names: set[str] = set()
+    count = 0
+    for node in ast.walk(tree):
+        count += 1
+        if count > MAX_NODES:
+            raise _reject(text, loc, f"more than {MAX_NODES} terms")
+        _check_node(node, text, loc, condition, names)
+    return Expr(text, loc, tree.body, frozenset(names), condition)
+
+
+def _segment(text: str, node: ast.AST) -> str:
+    return ast.get_source_segment(text.strip(), node) or type(node).__name__
+
+
+def _check_node(node: ast.AST, text: str, loc, condition: bool, names: set[str]) -> None:
+    if isinstance(node, (ast.Expression, ast.Load)) or type(node) in _ARITH:
+        return
+    if isinstance(node, (ast.BinOp,)):
+        if type(node.op) not in _ARITH:
+            raise _reject(text, loc, "operator not allowed", _segment(text, node))
+        return
+    if isinstance(node, ast.UnaryOp):
+        if isinstance(node.op, (ast.UAdd, ast.USub)) or (condition and isinstance(node.op, ast.Not)):
+            return
+        raise _reject(text, loc, "operator not allowed", _segment(text, node))
+    if isinstance(node, (ast.UAdd, ast.USub)) or (condition and isinstance(node, (ast.Not, ast.And, ast.Or))):
+        return
+    if condition and isinstance(node, (ast.Compare, ast.BoolOp)) or type(node) in _COMPARE and condition:
+        return
+    if isinstance(node, ast.Constant):
+        if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
+            if condition and isinstance(node.value, bool):
+                return
+            raise _reject(text, loc, "only numbers may be written literally", _segment(text, node),
+                          hint="names of dims and vars are written bare, without quotes")
+        return
+    if isinstance(node, ast.Name):
+        if node.id.startswith("__"):
+            raise _reject(text, loc, "names may not start with '__'", node.id)
+        if node.id not in FUNCTIONS:
+            names.add(node.id)
+        return
+    if isinstance(node, ast.Call):
+        fn = node.func
+        if not isinstance(fn, ast.Name) or fn.id not in FUNCTIONS:
+            raise _reject(text, loc, "only floor, ceil, min and max may be called", _segment(text, node))
+        if node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
+            raise _reject(text, loc, "functions take plain arguments", _segment(text, node))
+        arity = FUNCTIONS[fn.id]
+        if (arity is not None and len(node.args) != arity) or (arity is None and len(node.args) < 2):
+            raise _reject(text, loc, f"{fn.id} takes {arity or 'two or more'} argument(s)", _segment(text, node))
+        return
+    raise _reject(text, loc, f"{type(node).__name__.lower()} is not allowed", _segment(text, node))
+
+
+class _Evaluator:
+    def __init__(self, expr: Expr, env: Mapping[str, Any]):
+        self.expr = expr
+        self.env = env
+
+    def fail(self, what: str, hint: str | None = None) -> SpecError:
+        return SpecError(f"expression '{self.expr.text}': {what}", self.expr.loc, hint=hint,
+                         code="invalid-expression")
+
+    def visit(self, node: ast.AST) -> Any:
+        if isinstance(node, ast.Constant):
+            v = node.value
+            if isinstance(v, bool):
+                return v
+            return Fraction(repr(v)) if isinstance(v, float) else v
+        if isinstance(node, ast.Name):
+            if node.id not in self.env:
+                known = sorted(k for k in self.env if not k.startswith("_"))
+                hint = did_you_mean(node.id, known) or (
+                    f"known names: {', '.join(known)}" if known else "declare it under vars: or dims:")
+                raise self.fail(f"unknown name '{node.id}'", hint)
+            return self.env[node.id]
+        if isinstance(node, ast.UnaryOp):
+            v = self.visit(node.operand)
+            if isinstance(node.op, ast.Not):
+                return not self._truth(v)
+            return v if isinstance(node.op, ast.UAdd) else N.neg(v)
+        if isinstance(node, ast.BinOp):
+            return self._binop(node)
+        if isinstance(node, ast.Call):
+            args = [self.visit(a) for a in node.args]
+            fn = node.func.id
+            if fn == "floor":
+                return N.floor(args[0])
+            if fn == "ceil":
+                return N.ceil(args[0])
+            return N.minimum(*args) if fn == "min" else N.maximum(*args)
+        if isinstance(node, ast.BoolOp):
+            values = (self._truth(self.visit(v)) for v in node.values)
+            return all(values) if isinstance(node.op, ast.And) else any(values)
+        if isinstance(node, ast.Compare):
+            left = self.visit(node.left)
+            for op, right_node in zip(node.ops, node.comparators):
+                right = self.visit(right_node)
+                result = N.compare(left, _COMPARE[type(op)], right)
+                if result is None:
+                    raise self.fail("the comparison depends on a symbolic size",
+                                    "bind the symbol with --set NAME=VALUE")
+                if not result:
+                    return False
+                left = right
+            return True
+        raise self.fail(f"cannot evaluate {type(node).__name__}")  # unreachable after validation
+
+    def _truth(self, v: Any) -> bool:
+        if isinstance(v, bool):
+            return v
+        result = N.compare(v, "!=", 0)
+        if result is None:
+            raise self.fail("the condition depends on a symbolic size", "bind the symbol with --set NAME=VALUE")
+        return result
+
+    def _binop(self, node: ast.BinOp) -> Any:
+        a, b = self.visit(node.left), self.visit(node.right)
+        op = type(node.op)
+        if op in (ast.Div, ast.FloorDiv, ast.Mod) and not N.is_symbolic(b) and b == 0:
+            raise self.fail("division by zero")
+        if op is ast.Add:
+            return N.add(a, b)
+        if op is ast.Sub:
+            return N.sub(a, b)
+        if op is ast.Mult:
+            return N.mul(a, b)
+        if op is ast.Div:
+            return N.true_div(a, b)
+        if op is ast.FloorDiv:
+            return N.floordiv(a, b)
+        if op is ast.Mod:
+            return N.mod(a, b)
+        # ** : small non-negative integer exponents only, and a bounded result
+        if not isinstance(b, int) or b < 0 or b > MAX_EXPONENT:
+            raise self.fail(f"exponent must be an integer from 0 to {MAX_EXPONENT}")
+        if not N.is_symbolic(a):
+            bits = abs(Fraction(a).numerator).bit_length() * b
+            if bits > MAX_RESULT_BITS:
+                raise self.fail(f"result would exceed {MAX_RESULT_BITS} bits")
+            return N.normalize(Fraction(a) ** b)
+        return N.normalize(N.to_sympy(a) ** b)

@@ -1,0 +1,196 @@
+"""Safe YAML 1.2 loading that keeps file:line:col for every node.
+
+Built on ruamel.yaml's event parser, not its constructor: nothing in a spec is ever
+constructed from a tag, so no YAML feature can run code. Anchors, aliases, merge keys,
+tags, duplicate keys and several documents are rejected as they are met (the billion-laughs
+document fails at its first anchor), and size, depth and node count are bounded.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from archcalc.spec.errors import Location, SpecError
+
+MAX_FILE_BYTES = 1_000_000
+MAX_DEPTH = 40
+MAX_NODES = 200_000
+MAX_SCALAR_CHARS = 10_000
+MAX_INT_DIGITS = 100
+
+
+@dataclass
+class YNode:
+    loc: Location
+
+
+@dataclass
+class YScalar(YNode):
+    value: Any  # str | int | float | bool | None
+    quoted: bool = False
+
+
+@dataclass
+class YSeq(YNode):
+    items: list[YNode] = field(default_factory=list)
+
+
+@dataclass
+class YMap(YNode):
+    # key -> (location of the key, value node); insertion order kept
+    entries: dict[str, tuple[Location, YNode]] = field(default_factory=dict)
+
+    def get(self, key: str) -> YNode | None:
+        hit = self.entries.get(key)
+        return hit[1] if hit else None
+
+    def key_loc(self, key: str) -> Location:
+        return self.entries[key][0]
+
+
+def plain(node: YNode) -> Any:
+    """The node as plain Python data (for messages and simple values)."""
+    if isinstance(node, YScalar):
+        return node.value
+    if isinstance(node, YSeq):
+        return [plain(i) for i in node.items]
+    assert isinstance(node, YMap)
+    return {k: plain(v) for k, (_, v) in node.entries.items()}
+
+
+# YAML 1.2 core schema (https://yaml.org/spec/1.2.2/#1032-tag-resolution)
+_NULL = re.compile(r"^(~|null|Null|NULL|)$")
+_BOOL_TRUE = re.compile(r"^(true|True|TRUE)$")
+_BOOL_FALSE = re.compile(r"^(false|False|FALSE)$")
+_INT10 = re.compile(r"^[-+]?[0-9]+$")
+_INT8 = re.compile(r"^0o[0-7]+$")
+_INT16 = re.compile(r"^0x[0-9a-fA-F]+$")
+_FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
+_INF = re.compile(r"^[-+]?\.(inf|Inf|INF)$")
+_NAN = re.compile(r"^\.(nan|NaN|NAN)$")
+
+
+def _resolve_plain(text: str, loc: Location) -> Any:
+    if _NULL.match(text):
+        return None
+    if _BOOL_TRUE.match(text):
+        return True
+    if _BOOL_FALSE.match(text):
+        return False
+    for pattern, base, start in ((_INT10, 10, 0), (_INT8, 8, 2), (_INT16, 16, 2)):
+        if pattern.match(text):
+            digits = text[start:].lstrip("+-")
+            if len(digits) > MAX_INT_DIGITS:
+                raise SpecError(f"integer literal has {len(digits)} digits", loc,
+                                expected=f"at most {MAX_INT_DIGITS} digits", code="limit")
+            return int(text[start:], base)
+    if _FLOAT.match(text):
+        return float(text)
+    if _INF.match(text) or _NAN.match(text):
+        raise SpecError(f"'{text}' is not a finite number", loc, expected="a finite number")
+    return text
+
+
+def _loc(filename: str, event) -> Location:
+    mark = event.start_mark
+    return Location(filename, mark.line + 1, mark.column + 1)
+
+
+def load_yaml(text: str, filename: str) -> YNode:
+    """Parse one YAML 1.2 document into located nodes, refusing every unsafe feature."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
+        raise SpecError(f"file is larger than {MAX_FILE_BYTES:,} bytes", Location(filename),
+                        hint="a spec describes one network; split very large ones", code="limit")
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+    from ruamel.yaml import events as ev
+
+    stack: list[tuple[YNode, Any]] = []  # (container, pending key for maps)
+    root: YNode | None = None
+    documents = 0
+    nodes = 0
+    try:
+        for event in YAML(typ="rt").parse(text):
+            if isinstance(event, ev.AliasEvent):
+                raise SpecError("YAML aliases (*name) are not allowed", _loc(filename, event),
+                                hint="write the value out; use blocks for reuse", code="unsafe-yaml")
+            if isinstance(event, (ev.StreamStartEvent, ev.StreamEndEvent, ev.DocumentEndEvent)):
+                continue
+            if isinstance(event, ev.DocumentStartEvent):
+                documents += 1
+                if documents > 1:
+                    raise SpecError("more than one YAML document in a spec file", _loc(filename, event),
+                                    hint="put one network in each file", code="invalid-yaml")
+                continue
+            loc = _loc(filename, event)
+            if getattr(event, "anchor", None):
+                raise SpecError(f"YAML anchors (&{event.anchor}) are not allowed", loc,
+                                hint="write the value out; use blocks for reuse", code="unsafe-yaml")
+            tag = getattr(event, "tag", None)
+            if tag is not None:
+                raise SpecError(f"YAML tags are not allowed: {tag}", loc,
+                                found=str(tag), hint="remove the tag; specs hold plain data only",
+                                code="unsafe-yaml")
+            if isinstance(event, (ev.MappingEndEvent, ev.SequenceEndEvent)):
+                node, _ = stack.pop()
+                _attach(stack, node, filename) if stack else None
+                if not stack:
+                    root = node
+                continue
+            nodes += 1
+            if nodes > MAX_NODES:
+                raise SpecError(f"more than {MAX_NODES:,} YAML nodes", loc, code="limit")
+            if isinstance(event, (ev.MappingStartEvent, ev.SequenceStartEvent)):
+                if len(stack) >= MAX_DEPTH:
+                    raise SpecError(f"nesting deeper than {MAX_DEPTH} levels", loc, code="limit",
+                                    hint="flatten the structure or use blocks")
+                container: YNode = YMap(loc) if isinstance(event, ev.MappingStartEvent) else YSeq(loc)
+                stack.append((container, None))
+                continue
+            if isinstance(event, ev.ScalarEvent):
+                if len(event.value) > MAX_SCALAR_CHARS:
+                    raise SpecError(f"a value longer than {MAX_SCALAR_CHARS:,} characters", loc, code="limit")
+                is_plain = bool(event.implicit and event.implicit[0]) and event.style is None
+                value = _resolve_plain(event.value, loc) if is_plain else event.value
+                scalar = YScalar(loc, value, quoted=not is_plain)
+                if stack:
+                    _attach(stack, scalar, filename, raw_text=event.value)
+                else:
+                    root = scalar
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        loc = Location(filename, mark.line + 1, mark.column + 1) if mark else Location(filename)
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise SpecError(f"invalid YAML: {problem}", loc, code="invalid-yaml") from None
+    except YAMLError as exc:
+        raise SpecError(f"invalid YAML: {exc}", Location(filename), code="invalid-yaml") from None
+    if root is None:
+        raise SpecError("the file is empty", Location(filename, 1, 1),
+                        expected="a mapping starting with 'archcalc: 1'", code="invalid-spec")
+    return root
+
+
+def _attach(stack, node: YNode, filename: str, raw_text: str | None = None) -> None:
+    parent, pending = stack[-1]
+    if isinstance(parent, YSeq):
+        parent.items.append(node)
+        return
+    assert isinstance(parent, YMap)
+    if pending is None:  # this node is a key
+        if not isinstance(node, YScalar):
+            raise SpecError("a mapping key must be a plain name", node.loc, code="invalid-yaml")
+        key = raw_text if raw_text is not None else str(node.value)
+        if key == "<<" and not node.quoted:
+            raise SpecError("YAML merge keys (<<) are not allowed", node.loc,
+                            hint="write the keys out; use blocks for reuse", code="unsafe-yaml")
+        if key in parent.entries:
+            first = parent.entries[key][0]
+            raise SpecError(f"duplicate key '{key}'", node.loc,
+                            found=f"'{key}' first set at line {first.line}",
+                            hint="each key may appear once in a mapping", code="duplicate-key")
+        stack[-1] = (parent, (key, node.loc))
+        return
+    key, key_loc = pending
+    parent.entries[key] = (key_loc, node)
+    stack[-1] = (parent, None)
