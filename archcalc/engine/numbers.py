@@ -81,7 +81,16 @@ def floor(x: Number) -> Number:
 
 
 def ceil(x: Number) -> Number:
+    if is_symbolic(x):
+        return normalize(sympy_module().ceiling(x))
     return neg(floor(neg(x)))
+
+
+def ceildiv(a: Number, b: Number) -> Number:
+    """ceil(a / b)."""
+    if isinstance(a, int) and isinstance(b, int):
+        return -((-a) // b)
+    return ceil(true_div(a, b))
 
 
 def neg(x: Number) -> Number:

@@ -37,7 +37,7 @@ def window_out(ctx: Context, axis: str, size: Any, kernel: Any, stride: Any, pad
                         found=f"{axis} + 2P = {N.fmt(size)} + 2·{N.fmt(padding)} = {N.fmt(padded)}, the {ctx.source}",
                         hint=f"use a smaller {what}, more padding, or a larger input", code="size-too-small")
     exact = N.add(N.true_div(numerator, stride), 1)
-    out = N.add(N.floordiv(numerator, stride) if not ceil_mode else N.neg(N.floordiv(N.neg(numerator), stride)), 1)
+    out = N.add(N.ceildiv(numerator, stride) if ceil_mode else N.floordiv(numerator, stride), 1)
     if ceil_mode:
         # torch: drop the last window if it would start in the right padding
         last_start = N.mul(N.sub(out, 1), stride)

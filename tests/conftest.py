@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from archcalc.engine.analyze import analyze
+from archcalc.spec import load_spec, load_spec_text
+
+REPO = Path(__file__).resolve().parent.parent
+SPECS = REPO / "specs"
+REFERENCE = json.loads((Path(__file__).parent / "reference" / "torch_counts.json").read_text())
+
+
+def analyze_text(text: str, overrides=None, batch: int = 1, filename: str = "test.yaml"):
+    return analyze(load_spec_text(text, filename), overrides, batch)
+
+
+def analyze_file(name: str, overrides=None, batch: int = 1):
+    return analyze(load_spec(SPECS / name), overrides, batch)
+
+
+def one_layer(input_shape, layer: str) -> str:
+    """A spec text with a single layer, e.g. one_layer([3, 32, 32], "conv2d: {...}")."""
+    return f"archcalc: 1\ninput: {list(input_shape)}\nlayers:\n  - {layer}\n"
+
+
+@pytest.fixture(scope="session")
+def reference():
+    return REFERENCE
