@@ -203,7 +203,7 @@ def analyze(spec: Spec, overrides: Mapping[str, Any] | None = None, batch: int =
 
     rows: list[Row] = []
     warnings: list[Warning] = []
-    source = f"the spec's input, line {spec.input_loc.line}"
+    source = f"spec's input, line {spec.input_loc.line}"
     input_shape = x
     for call, args in bound:
         kind: type[LayerKind] = call.kind

@@ -224,7 +224,7 @@ class Context:
     def __init__(self, path: str, kind: str, loc: Location, args: Args,
                  source: str, warn: Callable[[str, str], None]):
         self.path, self.kind, self.loc, self.args = path, kind, loc, args
-        self.source = source  # e.g. "output of 'conv1', line 9" or "the spec's input, line 4"
+        self.source = source  # "output of 'conv1', line 9" or "spec's input, line 4"; say "the {source}"
         self._warn = warn
 
     def error(self, message: str, *, arg: str | None = None, expected: str | None = None,

@@ -58,7 +58,7 @@ class _ConvNd(LayerKind):
                 divisors = [g for g in range(1, 9) if not N.is_symbolic(n) and n % g == 0]
                 raise ctx.error(f"{what} {N.fmt(n)} is not divisible by groups={groups}", arg="groups",
                                 expected=f"{what} a multiple of groups",
-                                found=f"{N.fmt(n)} channels" + (f" ({ctx.source})" if what == "in_channels" else ""),
+                                found=f"{N.fmt(n)} channels" + (f" (the {ctx.source})" if what == "in_channels" else ""),
                                 hint=f"use groups in {divisors}" if divisors else "change groups",
                                 code="groups-mismatch")
         kernel, stride, dilation = a.kernel_size, a.stride, a.dilation

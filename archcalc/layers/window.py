@@ -26,16 +26,10 @@ def window_out(ctx: Context, axis: str, size: Any, kernel: Any, stride: Any, pad
     effective = N.add(N.mul(dilation, N.sub(kernel, 1)), 1)
     padded = N.add(size, N.mul(2, padding))
     numerator = N.sub(padded, effective)
-    too_small = N.compare(numerator, "<", 0)
     f_text = "F" if dilation == 1 else "(D·(F − 1) + 1)"
     f_value = N.fmt(kernel) if dilation == 1 else f"({N.fmt(dilation)}·({N.fmt(kernel)} − 1) + 1)"
     formula = f"({axis}1 − {f_text} + 2P)/S + 1"
     substituted = f"({N.fmt(size)} − {f_value} + 2·{N.fmt(padding)})/{N.fmt(stride)} + 1"
-    if too_small:
-        raise ctx.error(f"the {what} is larger than the padded input along {axis}",
-                        expected=f"{what} extent {N.fmt(effective)} <= {axis} + 2P",
-                        found=f"{axis} + 2P = {N.fmt(size)} + 2·{N.fmt(padding)} = {N.fmt(padded)}, the {ctx.source}",
-                        hint=f"use a smaller {what}, more padding, or a larger input", code="size-too-small")
     exact = N.add(N.true_div(numerator, stride), 1)
     out = N.add(N.ceildiv(numerator, stride) if ceil_mode else N.floordiv(numerator, stride), 1)
     if ceil_mode:
@@ -49,6 +43,16 @@ def window_out(ctx: Context, axis: str, size: Any, kernel: Any, stride: Any, pad
                                 code="needs-concrete-size")
         elif starts_outside:
             out = N.sub(out, 1)
+    if N.compare(out, "<", 1):
+        if not ceil_mode:
+            raise ctx.error(f"the {what} is larger than the padded input along {axis}",
+                            expected=f"{what} extent {N.fmt(effective)} <= {axis} + 2P",
+                            found=f"{axis} + 2P = {N.fmt(size)} + 2·{N.fmt(padding)} = {N.fmt(padded)}, "
+                                  f"the {ctx.source}",
+                            hint=f"use a smaller {what}, more padding, or a larger input", code="size-too-small")
+        raise ctx.error(f"the output would be empty along {axis}", expected="an output size of at least 1",
+                        found=f"{substituted} rounds up to {N.fmt(out)}", hint="use a larger input",
+                        code="size-too-small")
     remainder_known = not N.is_symbolic(numerator) and not N.is_symbolic(stride)
     if remainder_known and numerator % stride != 0:
         rounded = "rounds up" if ceil_mode else "floors"
