@@ -205,17 +205,20 @@ def analyze(spec: Spec, overrides: Mapping[str, Any] | None = None, batch: int =
     warnings: list[Warning] = []
     source = f"spec's input, line {spec.input_loc.line}"
     input_shape = x
+    source_path: str | None = None
     for call, args in bound:
         kind: type[LayerKind] = call.kind
 
         def warn(code: str, message: str, _call=call) -> None:
             warnings.append(Warning(_call.path, code, message, _call.loc))
 
-        ctx = Context(call.path, kind.kind, call.loc, args, source, warn)
+        ctx = Context(call.path, kind.kind, call.loc, args, source, warn, source_path)
         result: Result = kind.infer(x, args, ctx)
         rows.append(_row(call, kind, x, result, batch))
+        if tuple(result.output) != tuple(x):  # name the layer that made this shape, not a relu after it
+            source = f"output of '{call.path}', line {call.loc.line}"
+            source_path = call.path
         x = result.output
-        source = f"output of '{call.path}', line {call.loc.line}"
     totals = {q: N.total(getattr(r, q) for r in rows if getattr(r, q) is not None) for q in COUNTS}
     return Analysis(spec, bindings, batch, input_shape, x, rows, totals, warnings, symbols)
 

@@ -222,8 +222,9 @@ class Context:
     and where its input came from (for messages like "output of 'conv1', line 9")."""
 
     def __init__(self, path: str, kind: str, loc: Location, args: Args,
-                 source: str, warn: Callable[[str, str], None]):
+                 source: str, warn: Callable[[str, str], None], source_path: str | None = None):
         self.path, self.kind, self.loc, self.args = path, kind, loc, args
+        self.source_path = source_path  # the layer whose output this is; None for the spec's input
         self.source = source  # "output of 'conv1', line 9" or "spec's input, line 4"; say "the {source}"
         self._warn = warn
 
@@ -273,7 +274,7 @@ class LayerKind:
             written = getattr(ctx.args, name)
             if written is not None and N.compare(written, "!=", size):
                 raise ctx.error(f"{name}={N.fmt(written)} does not match its input", arg=name,
-                                expected=f"{name} = {N.fmt(size)}", found=f"{N.fmt(size)}, the {ctx.source}",
+                                expected=f"{name} = {N.fmt(size)}", found=f"{N.fmt(size)} (the {ctx.source})",
                                 hint=f"remove {name} (it is inferred) or fix the previous layer",
                                 code="shape-mismatch")
 

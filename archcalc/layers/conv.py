@@ -26,6 +26,19 @@ def _window_outputs(x, a, ctx, kernel, stride, padding, dilation, nd):
     return outs, steps
 
 
+def _groups_hint(n, groups: int, what: str, ctx: Context) -> str:
+    """'use groups=1 or 5, or make conv1 output 96 channels'."""
+    if N.is_symbolic(n):
+        return "make the channel count a multiple of groups"
+    divisors = [g for g in range(1, min(n, 64) + 1) if n % g == 0]
+    options = " or ".join(str(g) for g in ([1] + [g for g in divisors if g > 1][:3]))
+    nearest = -(-n // groups) * groups
+    if what == "out_channels":
+        return f"use groups={options}, or out_channels={nearest}"
+    producer = f"make {ctx.source_path} output" if ctx.source_path else "give the input"
+    return f"use groups={options}, or {producer} {nearest} channels"
+
+
 class _ConvNd(LayerKind):
     family = "conv"
     weighted = True
@@ -55,12 +68,10 @@ class _ConvNd(LayerKind):
         cls.check_in_size(c_in, ctx)
         for what, n in (("in_channels", c_in), ("out_channels", k_out)):
             if N.compare(N.mod(n, groups), "!=", 0):
-                divisors = [g for g in range(1, 9) if not N.is_symbolic(n) and n % g == 0]
                 raise ctx.error(f"{what} {N.fmt(n)} is not divisible by groups={groups}", arg="groups",
                                 expected=f"{what} a multiple of groups",
                                 found=f"{N.fmt(n)} channels" + (f" (the {ctx.source})" if what == "in_channels" else ""),
-                                hint=f"use groups in {divisors}" if divisors else "change groups",
-                                code="groups-mismatch")
+                                hint=_groups_hint(n, groups, what, ctx), code="groups-mismatch")
         kernel, stride, dilation = a.kernel_size, a.stride, a.dilation
         padding = a.padding
         if padding == "valid":

@@ -129,8 +129,9 @@ def load_yaml(text: str, filename: str) -> YNode:
                                 hint="write the value out; use blocks for reuse", code="unsafe-yaml")
             tag = getattr(event, "tag", None)
             if tag is not None:
+                tag = str(tag).replace("tag:yaml.org,2002:", "!!")
                 raise SpecError(f"YAML tags are not allowed: {tag}", loc,
-                                found=str(tag), hint="remove the tag; specs hold plain data only",
+                                hint="remove the tag; specs hold plain data only",
                                 code="unsafe-yaml")
             if isinstance(event, (ev.MappingEndEvent, ev.SequenceEndEvent)):
                 node, _ = stack.pop()
@@ -187,7 +188,7 @@ def _attach(stack, node: YNode, filename: str, raw_text: str | None = None) -> N
         if key in parent.entries:
             first = parent.entries[key][0]
             raise SpecError(f"duplicate key '{key}'", node.loc,
-                            found=f"'{key}' first set at line {first.line}",
+                            found=f"'{key}' first set at line {first.line}, column {first.column}",
                             hint="each key may appear once in a mapping", code="duplicate-key")
         stack[-1] = (parent, (key, node.loc))
         return

@@ -6,6 +6,7 @@ Strings in numeric places are parsed as safe expressions here and evaluated late
 """
 from __future__ import annotations
 
+import difflib
 import re
 from typing import Any
 
@@ -213,6 +214,7 @@ class SpecParser:
                       code="unknown-kind")
             return None
         call = LayerCall(kind, "", kind_loc)
+        self._attempted: set[str] = set()  # args written but invalid, or misspelt: not "missing" too
         if body is None or (isinstance(body, YScalar) and body.value is None):
             pass
         elif isinstance(body, YMap):
@@ -224,7 +226,7 @@ class SpecParser:
             else:
                 self._set_arg(call, first.name, body)
         for arg in kind.args:
-            if arg.required and arg.name not in call.args:
+            if arg.required and arg.name not in call.args and arg.name not in self._attempted:
                 self.fail(f"{kind_name}: missing required argument '{arg.name}'", kind_loc,
                           hint=f"add {arg.name}: … ({arg.type.describe})", code="missing-arg")
         return call
@@ -244,6 +246,7 @@ class SpecParser:
                 self.fail(f"'{key}' (composition) is not supported by this version of archcalc", kloc,
                           hint="write the layers out for now", code="unsupported")
             elif key not in names:
+                self._attempted.update(difflib.get_close_matches(key, names, n=1, cutoff=0.6))
                 self.fail(f"{kind.kind}: unknown argument '{key}'", kloc,
                           expected="one of " + ", ".join(names + ["name", "doc"]),
                           hint=did_you_mean(key, names + list(RESERVED_LAYER_KEYS)), code="unknown-arg")
@@ -252,6 +255,7 @@ class SpecParser:
 
     def _set_arg(self, call: LayerCall, name: str, node: YNode) -> None:
         arg = next(a for a in call.kind.args if a.name == name)
+        self._attempted.add(name)
         raw = self._arg_value(node, arg.type)
         if raw is _INVALID:
             return
