@@ -114,3 +114,83 @@ def kinds(fmt: str) -> None:
         click.echo(f"{name:22} {k.doc}")
         if args:
             click.echo(f"{'':22}   ({args})")
+
+
+def _spec_files(paths: tuple[str, ...]) -> list[Path]:
+    """Files as given; folders expanded to every *.yaml under them, sorted."""
+    files: list[Path] = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            found = sorted(path.rglob("*.yaml")) + sorted(path.rglob("*.yml"))
+            if not found:
+                raise SpecError(f"no *.yaml specs under {p}", Location(p), code="file-not-found")
+            files.extend(found)
+        else:
+            files.append(path)
+    return files
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=str))
+@click.option("--device", default="meta", show_default=True,
+              help="meta (shapes only, no memory), cpu, or cuda[:N].")
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Bind a var or a symbolic dimension.")
+@click.option("--samples", type=click.IntRange(min=1), default=None,
+              help="Check a symbolic spec at N random sizes (default: at its dims defaults).")
+@click.option("--max-memory", default=None, metavar="SIZE",
+              help="Memory budget for a real-device run (e.g. 2GB); above it, meta is used. "
+                   "Default: half of the free memory.")
+@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table", show_default=True)
+@debug_option
+@handles_errors
+def verify(paths: tuple[str, ...], device: str, sets: tuple[str, ...], samples: int | None,
+           max_memory: str | None, batch: int, fmt: str) -> None:
+    """Build each spec as a torch module, run it, and compare every layer with the engine.
+
+    PATHS are spec files or folders (default: the embedded AlexNet). Exit 0 when every
+    layer agrees on output shape, params, buffers and FLOPs; 1 otherwise; 2 for invalid input.
+    """
+    from archcalc.torch_backend import require_torch
+
+    require_torch()
+    import torch
+    from rich.console import Console
+
+    from archcalc.report.verify_report import render_verification, verify_document
+    from archcalc.spec import load_spec
+    from archcalc.torch_backend.verify import parse_size, verify_spec
+
+    overrides = _parse_sets(sets)
+    budget = parse_size(max_memory) if max_memory else None
+    files = _spec_files(paths) if paths else [DEFAULT_SPEC]
+    console = Console(width=None if sys.stdout.isatty() else 132)
+    status = Console(stderr=True)
+    results, errors = [], []
+    for i, file in enumerate(files, 1):
+        if len(files) > 1 and fmt == "table":
+            status.print(f"[dim]({i}/{len(files)}) {file}[/dim]", highlight=False)
+        try:
+            spec = load_spec(file)
+            found = verify_spec(spec, overrides, device, samples, budget, batch)
+        except SpecError as err:
+            if len(files) == 1:
+                raise
+            errors.append(err)
+            if fmt == "table":
+                click.echo(err.render(), err=True)
+            continue
+        results.extend(found)
+        if fmt == "table":
+            for v in found:
+                render_verification(v, console, torch.__version__)
+    if fmt == "json":
+        click.echo(json.dumps(verify_document(results, errors, torch.__version__), indent=2, ensure_ascii=False))
+    elif len(files) > 1:
+        agreeing = sum(v.agree for v in results)
+        console.print(f"{agreeing} of {len(results)} verification(s) agree; {len(errors)} spec(s) invalid",
+                      highlight=False)
+    if errors:
+        sys.exit(2)
+    sys.exit(0 if all(v.agree for v in results) else 1)

@@ -33,6 +33,7 @@ class Row:
     flops: Any
     loc: Location
     steps: list[Step] = field(default_factory=list)
+    args: Args | None = None  # the bound arguments (the torch backend builds from them)
 
 
 @dataclass
@@ -214,7 +215,7 @@ def analyze(spec: Spec, overrides: Mapping[str, Any] | None = None, batch: int =
 
         ctx = Context(call.path, kind.kind, call.loc, args, source, warn, source_path)
         result: Result = kind.infer(x, args, ctx)
-        rows.append(_row(call, kind, x, result, batch))
+        rows.append(_row(call, kind, x, result, batch, args))
         if tuple(result.output) != tuple(x):  # name the layer that made this shape, not a relu after it
             source = f"output of '{call.path}', line {call.loc.line}"
             source_path = call.path
@@ -223,12 +224,13 @@ def analyze(spec: Spec, overrides: Mapping[str, Any] | None = None, batch: int =
     return Analysis(spec, bindings, batch, input_shape, x, rows, totals, warnings, symbols)
 
 
-def _row(call: LayerCall, kind: type[LayerKind], x: tuple, result: Result, batch: int) -> Row:
+def _row(call: LayerCall, kind: type[LayerKind], x: tuple, result: Result, batch: int, args: Args) -> Row:
     out = tuple(result.output)
     activations = N.product(out)
     flops = result.flops if result.flops is not None else N.mul(2, result.macs)
     row = Row(call.path, kind.kind, kind.family, 0, True, tuple(x), out, result.params, result.buffers,
-              activations if kind.weighted else None, activations, result.macs, flops, call.loc, result.steps)
+              activations if kind.weighted else None, activations, result.macs, flops, call.loc, result.steps,
+              args)
     if batch != 1:
         for q in PER_SAMPLE_SCALED:
             setattr(row, q, N.mul(getattr(row, q), batch))

@@ -147,6 +147,13 @@ def total(xs: Iterable[Number]) -> Number:
     return reduce(add, xs, 0)
 
 
+def substitute(x: Number, values: dict[str, int]) -> Number:
+    """Evaluate a symbolic value at concrete sizes ({'H': 224}); ints pass through."""
+    if not is_symbolic(x):
+        return x
+    return normalize(x.subs({s: values[s.name] for s in x.free_symbols if s.name in values}))
+
+
 def is_integer(x: Number) -> bool | None:
     """True/False when known; None when a symbolic value's integrality can't be decided."""
     if isinstance(x, int):

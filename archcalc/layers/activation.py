@@ -5,31 +5,41 @@ output elements are reported as activations (memory), not neurons.
 """
 from __future__ import annotations
 
-from archcalc.layers.base import Arg, Bool, Choice, Context, Float, Int, LayerKind, Result, register
+from archcalc.layers.base import Arg, Bool, Choice, Context, Float, Int, LayerKind, Result, batched_axis, register
 
 
 class _Elementwise(LayerKind):
+    """Its arguments are the torch class's keyword arguments, passed through unchanged."""
+
     family = "activation"
+    torch_class: str = ""
 
     @classmethod
     def infer(cls, x, a, ctx: Context) -> Result:
         return Result(tuple(x))
 
+    @classmethod
+    def torch_module(cls, a, x):
+        from torch import nn
 
-def _activation(kind: str, doc: str, *args: Arg):
-    return register(type(kind, (_Elementwise,), {"kind": kind, "doc": doc, "args": tuple(args)}))
+        return getattr(nn, cls.torch_class)(**dict(a.items()))
+
+
+def _activation(kind: str, torch_class: str, doc: str, *args: Arg):
+    return register(type(kind, (_Elementwise,), {"kind": kind, "torch_class": torch_class,
+                                                 "doc": f"{doc} (torch.nn.{torch_class})", "args": tuple(args)}))
 
 
 _INPLACE = Arg("inplace", Bool(), False)
-_activation("relu", "max(0, x) (torch.nn.ReLU)", _INPLACE)
-_activation("relu6", "min(max(0, x), 6) (torch.nn.ReLU6)", _INPLACE)
-_activation("leaky_relu", "x if x > 0 else negative_slope·x (torch.nn.LeakyReLU)",
+_activation("relu", "ReLU", "max(0, x)", _INPLACE)
+_activation("relu6", "ReLU6", "min(max(0, x), 6)", _INPLACE)
+_activation("leaky_relu", "LeakyReLU", "x if x > 0 else negative_slope·x",
             Arg("negative_slope", Float(), 0.01), _INPLACE)
-_activation("elu", "x if x > 0 else alpha·(eˣ − 1) (torch.nn.ELU)", Arg("alpha", Float(), 1.0), _INPLACE)
-_activation("gelu", "x·Φ(x) (torch.nn.GELU)", Arg("approximate", Choice("none", "tanh"), "none"))
-_activation("silu", "x·σ(x) (torch.nn.SiLU)", _INPLACE)
-_activation("sigmoid", "1 / (1 + e⁻ˣ) (torch.nn.Sigmoid)")
-_activation("tanh", "(eˣ − e⁻ˣ)/(eˣ + e⁻ˣ) (torch.nn.Tanh)")
+_activation("elu", "ELU", "x if x > 0 else alpha·(eˣ − 1)", Arg("alpha", Float(), 1.0), _INPLACE)
+_activation("gelu", "GELU", "x·Φ(x)", Arg("approximate", Choice("none", "tanh"), "none"))
+_activation("silu", "SiLU", "x·σ(x)", _INPLACE)
+_activation("sigmoid", "Sigmoid", "1 / (1 + e⁻ˣ)")
+_activation("tanh", "Tanh", "(eˣ − e⁻ˣ)/(eˣ + e⁻ˣ)")
 
 
 class _SoftmaxLike(_Elementwise):
@@ -46,7 +56,14 @@ class _SoftmaxLike(_Elementwise):
                             found=f"{list(x)}", code="invalid-layer")
         return Result(tuple(x))
 
+    @classmethod
+    def torch_module(cls, a, x):
+        from torch import nn
 
-register(type("softmax", (_SoftmaxLike,), {"kind": "softmax", "doc": "softmax along dim (torch.nn.Softmax)"}))
-register(type("log_softmax", (_SoftmaxLike,), {"kind": "log_softmax",
+        return getattr(nn, cls.torch_class)(dim=batched_axis(a.dim))
+
+
+register(type("softmax", (_SoftmaxLike,), {"kind": "softmax", "torch_class": "Softmax",
+                                          "doc": "softmax along dim (torch.nn.Softmax)"}))
+register(type("log_softmax", (_SoftmaxLike,), {"kind": "log_softmax", "torch_class": "LogSoftmax",
                                               "doc": "log of softmax along dim (torch.nn.LogSoftmax)"}))

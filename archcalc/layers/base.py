@@ -253,6 +253,13 @@ class LayerKind:
         raise NotImplementedError
 
     @classmethod
+    def torch_module(cls, a: Args, x: Shape):
+        """The torch.nn.Module that computes this layer on a batch whose samples have shape x.
+
+        Imports torch lazily (inside the method), so the registry stays torch-free."""
+        raise NotImplementedError(f"layer kind {cls.kind} has no torch module")
+
+    @classmethod
     def first_arg(cls) -> Arg | None:
         """The argument a scalar item sets (`- dropout: 0.5`)."""
         return cls.args[0] if cls.args else None
@@ -277,6 +284,11 @@ class LayerKind:
                                 expected=f"{name} = {N.fmt(size)}", found=f"{N.fmt(size)} (the {ctx.source})",
                                 hint=f"remove {name} (it is inferred) or fix the previous layer",
                                 code="shape-mismatch")
+
+
+def batched_axis(dim: int) -> int:
+    """A per-sample axis as torch numbers it with the batch axis in front."""
+    return dim + 1 if dim >= 0 else dim
 
 
 def list_text(shape: Shape) -> str:

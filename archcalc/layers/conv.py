@@ -101,6 +101,14 @@ class _ConvNd(LayerKind):
         ]
         return Result(out_shape, params=params, macs=macs, steps=steps)
 
+    @classmethod
+    def torch_module(cls, a, x):
+        from torch import nn
+
+        conv = getattr(nn, f"Conv{cls.nd}d")
+        return conv(x[0], a.out_channels, a.kernel_size, a.stride, a.padding, a.dilation, a.groups, a.bias,
+                    a.padding_mode)
+
 
 @register
 class Conv1d(_ConvNd):
@@ -167,6 +175,12 @@ class LocallyConnected2d(LayerKind):
             Step("MACs", "neurons·F·F·D", f"{N.fmt(units)}·{kvals}·{N.fmt(c_in)}", N.mul(units, fan_in)),
         ]
         return Result(out_shape, params=params, macs=N.mul(units, fan_in), steps=steps)
+
+    @classmethod
+    def torch_module(cls, a, x):
+        from archcalc.torch_backend.modules import LocallyConnected2d as Module
+
+        return Module(x[0], a.out_channels, tuple(x[1:]), a.kernel_size, a.stride, a.padding, a.bias)
 
 
 __all__ = ["Conv1d", "Conv2d", "Conv3d", "LocallyConnected2d", "list_text"]

@@ -46,6 +46,12 @@ class Linear(LayerKind):
         ]
         return Result((*x[:-1], out), params=params, macs=macs, steps=steps)
 
+    @classmethod
+    def torch_module(cls, a, x):
+        from torch import nn
+
+        return nn.Linear(x[-1], a.out_features, a.bias)
+
 
 @register
 class Maxout(LayerKind):
@@ -77,3 +83,9 @@ class Maxout(LayerKind):
             Step("MACs", "in·out·k", f"{N.fmt(fan_in)}·{N.fmt(out)}·{N.fmt(k)}", macs),
         ]
         return Result((*x[:-1], out), params=params, macs=macs, steps=steps)
+
+    @classmethod
+    def torch_module(cls, a, x):
+        from archcalc.torch_backend.modules import Maxout as Module
+
+        return Module(x[-1], a.out_features, a.pieces, a.bias)

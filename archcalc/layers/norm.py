@@ -38,10 +38,17 @@ class _BatchNorm(LayerKind):
                               buffers))
         return Result(tuple(x), params=params, buffers=buffers, steps=steps)
 
+    @classmethod
+    def torch_module(cls, a, x):
+        from torch import nn
+
+        return getattr(nn, cls.torch_class)(x[0], a.eps, a.momentum, a.affine, a.track_running_stats)
+
 
 @register
 class BatchNorm1d(_BatchNorm):
     kind = "batch_norm1d"
+    torch_class = "BatchNorm1d"
     ranks = (1, 2)
     doc = "batch normalisation over [C] or [C, L] (torch.nn.BatchNorm1d)"
 
@@ -49,6 +56,7 @@ class BatchNorm1d(_BatchNorm):
 @register
 class BatchNorm2d(_BatchNorm):
     kind = "batch_norm2d"
+    torch_class = "BatchNorm2d"
     ranks = (3,)
     doc = "batch normalisation over [C, H, W] (torch.nn.BatchNorm2d)"
 
@@ -73,11 +81,20 @@ class LocalResponseNorm(LayerKind):
         cls.require_rank(x, [2, 3, 4], ctx, "a channels-first input [C, ...] of rank 2 to 4")
         return Result(tuple(x))
 
+    @classmethod
+    def torch_module(cls, a, x):
+        from torch import nn
+
+        return nn.LocalResponseNorm(a.size, a.alpha, a.beta, a.k)
+
 
 @register
 class LocalContrastNorm(LayerKind):
     """Subtractive then divisive normalisation over a size×size neighbourhood across all
-    channels (Jarrett et al. 2009). A fixed Gaussian window: no learned weights."""
+    channels (Jarrett et al. 2009). No learned weights. Jarrett weights the neighbourhood
+    with a Gaussian; archcalc's module uses a uniform window computed by average pooling,
+    so that, like every normalisation here, it has no FLOPs in FlopCounterMode's count
+    (CONTRACT.md). The window is centred, so its size must be odd."""
 
     kind = "local_contrast_norm"
     family = "norm"
@@ -90,4 +107,13 @@ class LocalContrastNorm(LayerKind):
     @classmethod
     def infer(cls, x, a, ctx: Context) -> Result:
         cls.require_rank(x, [3], ctx, "a [C, H, W] input")
+        if N.compare(N.mod(a.size, 2), "==", 0):
+            raise ctx.error(f"size={N.fmt(a.size)} must be odd (the window is centred on each pixel)",
+                            arg="size", expected="an odd size such as 3, 5, 9", code="invalid-layer")
         return Result(tuple(x))
+
+    @classmethod
+    def torch_module(cls, a, x):
+        from archcalc.torch_backend.modules import LocalContrastNorm as Module
+
+        return Module(a.size, a.eps)

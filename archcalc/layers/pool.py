@@ -41,6 +41,26 @@ class _PoolNd(LayerKind):
         return Result((x[0], *outs), steps=steps)
 
 
+class _MaxPool(_PoolNd):
+    @classmethod
+    def torch_module(cls, a, x):
+        from torch import nn
+
+        # return_indices would make the module return a tuple; the network carries the values
+        return getattr(nn, f"MaxPool{cls.nd}d")(a.kernel_size, a.stride, a.padding, a.dilation,
+                                                ceil_mode=a.ceil_mode)
+
+
+class _AvgPool(_PoolNd):
+    @classmethod
+    def torch_module(cls, a, x):
+        from torch import nn
+
+        extra = {"divisor_override": a.divisor_override} if cls.nd == 2 else {}
+        return getattr(nn, f"AvgPool{cls.nd}d")(a.kernel_size, a.stride, a.padding, a.ceil_mode,
+                                                a.count_include_pad, **extra)
+
+
 def _pool_args(nd: int, *, dilation: bool, padding: bool = True, extra=()):
     args = [Arg("kernel_size", PerAxis(nd, Int(1))),
             Arg("stride", Optional(PerAxis(nd, Int(1))), None, "defaults to kernel_size")]
@@ -52,8 +72,7 @@ def _pool_args(nd: int, *, dilation: bool, padding: bool = True, extra=()):
     return tuple(args) + tuple(extra)
 
 
-def _pool_kind(kind: str, nd: int, *, dilation: bool, padding: bool = True, extra=(), doc: str = "",
-               base=_PoolNd):
+def _pool_kind(kind: str, nd: int, base: type, *, dilation: bool, padding: bool = True, extra=(), doc: str = ""):
     cls = type(kind, (base,), {
         "kind": kind, "nd": nd, "has_dilation": dilation, "has_padding": padding, "doc": doc,
         "args": _pool_args(nd, dilation=dilation, padding=padding, extra=extra),
@@ -62,12 +81,12 @@ def _pool_kind(kind: str, nd: int, *, dilation: bool, padding: bool = True, extr
 
 
 _AVG_EXTRA = (Arg("count_include_pad", Bool(), True),)
-_pool_kind("max_pool1d", 1, dilation=True, extra=(Arg("return_indices", Bool(), False),),
+_pool_kind("max_pool1d", 1, _MaxPool, dilation=True, extra=(Arg("return_indices", Bool(), False),),
            doc="max pooling over [C, L] (torch.nn.MaxPool1d)")
-_pool_kind("max_pool2d", 2, dilation=True, extra=(Arg("return_indices", Bool(), False),),
+_pool_kind("max_pool2d", 2, _MaxPool, dilation=True, extra=(Arg("return_indices", Bool(), False),),
            doc="max pooling over [C, H, W] (torch.nn.MaxPool2d)")
-_pool_kind("avg_pool1d", 1, dilation=False, extra=_AVG_EXTRA, doc="average pooling (torch.nn.AvgPool1d)")
-_pool_kind("avg_pool2d", 2, dilation=False,
+_pool_kind("avg_pool1d", 1, _AvgPool, dilation=False, extra=_AVG_EXTRA, doc="average pooling (torch.nn.AvgPool1d)")
+_pool_kind("avg_pool2d", 2, _AvgPool, dilation=False,
            extra=_AVG_EXTRA + (Arg("divisor_override", Optional(Int(1)), None),),
            doc="average pooling (torch.nn.AvgPool2d)")
 
@@ -85,6 +104,12 @@ class LpPool2d(_PoolNd):
     args = (Arg("norm_type", Float(minimum=0.0)),
             *_pool_args(2, dilation=False, padding=False))
 
+    @classmethod
+    def torch_module(cls, a, x):
+        from torch import nn
+
+        return nn.LPPool2d(a.norm_type, a.kernel_size, a.stride, a.ceil_mode)
+
 
 @register
 class AdaptiveAvgPool2d(LayerKind):
@@ -98,3 +123,10 @@ class AdaptiveAvgPool2d(LayerKind):
         cls.require_rank(x, [3], ctx, "a [C, H, W] input", _RANK_HINT)
         outs = tuple(size if o is None else o for o, size in zip(a.output_size, x[1:]))
         return Result((x[0], *outs))
+
+    @classmethod
+    def torch_module(cls, a, x):
+        from torch import nn
+
+        return nn.AdaptiveAvgPool2d(a.output_size)
+

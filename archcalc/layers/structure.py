@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from archcalc.engine import numbers as N
-from archcalc.layers.base import Arg, Bool, Context, Float, Int, LayerKind, Result, Step, register
+from archcalc.layers.base import Arg, Bool, Context, Float, Int, LayerKind, Result, Step, batched_axis, register
 
 
 @register
@@ -36,6 +36,12 @@ class Flatten(LayerKind):
                     "·".join(N.fmt(d) for d in x[start:end + 1]), joined)
         return Result(out, steps=[step])
 
+    @classmethod
+    def torch_module(cls, a, x):
+        from torch import nn
+
+        return nn.Flatten(batched_axis(a.start_dim), batched_axis(a.end_dim))
+
 
 @register
 class Dropout(LayerKind):
@@ -48,6 +54,12 @@ class Dropout(LayerKind):
     def infer(cls, x, a, ctx: Context) -> Result:
         return Result(tuple(x))
 
+    @classmethod
+    def torch_module(cls, a, x):
+        from torch import nn
+
+        return nn.Dropout(a.p, a.inplace)
+
 
 @register
 class Identity(LayerKind):
@@ -58,3 +70,9 @@ class Identity(LayerKind):
     @classmethod
     def infer(cls, x, a, ctx: Context) -> Result:
         return Result(tuple(x))
+
+    @classmethod
+    def torch_module(cls, a, x):
+        from torch import nn
+
+        return nn.Identity()

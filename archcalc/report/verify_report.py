@@ -1,0 +1,89 @@
+"""Rendering of `archcalc verify`: per layer, engine vs torch, and a one-line verdict."""
+from __future__ import annotations
+
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from archcalc import __version__
+from archcalc.engine import numbers as N
+
+QUANTITIES = ("output", "params", "buffers", "flops")
+HEADERS = {"output": "output", "params": "params", "buffers": "buffers", "flops": "FLOPs"}
+
+
+def _value(quantity: str, v) -> str:
+    if quantity == "output":
+        return "×".join(N.fmt(d) for d in v)
+    return N.fmt(v)
+
+
+def _cell(check) -> str:
+    if check.agree:
+        return f"[green]✓[/green] {escape(_value(check.quantity, check.engine))}"
+    return (f"[red]✗ {escape(_value(check.quantity, check.engine))} ≠ "
+            f"{escape(_value(check.quantity, check.torch))}[/red]")
+
+
+def _where(v) -> str:
+    sizes = ", ".join(f"{k}={n}" for k, n in v.bindings.items())
+    return v.ran_on + (f" at {sizes}" if sizes else "")
+
+
+def verdict_line(v, torch_version: str) -> str:
+    quantities = "output shape, params, buffers and FLOPs"
+    if v.agree:
+        return (f"✓ {v.spec.name}: all {len(v.layers)} layers agree with torch on {quantities} "
+                f"({_where(v)}, torch {torch_version})")
+    bad = v.disagreements()
+    listed = "; ".join(f"{path} {c.quantity}: {c.reason}" for path, c in bad[:3])
+    more = f"; and {len(bad) - 3} more" if len(bad) > 3 else ""
+    return f"✗ {v.spec.name}: {len(bad)} disagreement(s) with torch ({_where(v)}): {listed}{more}"
+
+
+def render_verification(v, console: Console, torch_version: str) -> None:
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=f"{v.spec.name} ({v.spec.file}) on {_where(v)}",
+                  title_justify="left")
+    table.add_column("path")
+    table.add_column("kind")
+    for q in QUANTITIES:
+        table.add_column(HEADERS[q] + (" (engine vs torch)" if q == "output" else ""),
+                         justify="left" if q == "output" else "right")
+    for layer in v.layers:
+        table.add_row(layer.path, layer.kind, *(_cell(layer.checks[q]) for q in QUANTITIES))
+    console.print(table)
+    if v.note:
+        console.print(f"[yellow]note:[/yellow] {escape(v.note)}")
+    line = verdict_line(v, torch_version)
+    console.print(f"[{'green' if v.agree else 'red'}]{escape(line)}[/]")
+
+
+def _json_value(quantity: str, x):
+    if quantity == "output":
+        return [N.to_json(d) for d in x]
+    return N.to_json(x)
+
+
+def verification_json(v, torch_version: str) -> dict:
+    return {
+        "spec": v.spec.file,
+        "name": v.spec.name,
+        "device": v.device,
+        "ran_on": v.ran_on,
+        "note": v.note,
+        "bindings": v.bindings,
+        "estimated_bytes": v.estimated_bytes,
+        "agree": v.agree,
+        "verdict": verdict_line(v, torch_version),
+        "layers": [{"path": layer.path, "kind": layer.kind, "agree": layer.agree,
+                    "checks": {q: {"engine": _json_value(q, c.engine), "torch": _json_value(q, c.torch),
+                                   "agree": c.agree, "reason": c.reason}
+                               for q, c in layer.checks.items()}} for layer in v.layers],
+    }
+
+
+def verify_document(results: list, errors: list, torch_version: str) -> dict:
+    return {"archcalc": __version__, "torch": torch_version, "agree": all(v.agree for v in results) and not errors,
+            "results": [verification_json(v, torch_version) for v in results],
+            "errors": [e.to_json() for err in errors for e in err.errors]}

@@ -1,0 +1,49 @@
+"""Run a built network once and record, per spec layer: output shape, own parameters and
+buffers, and FLOPs as torch.utils.flop_counter.FlopCounterMode counts them."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from archcalc.torch_backend.build import ArchcalcNet
+
+
+@dataclass
+class Measured:
+    path: str
+    output: tuple
+    params: int
+    buffers: int
+    flops: int
+
+
+def measure(net: ArchcalcNet, input_shape: tuple, batch: int = 1, device: str = "meta",
+            dtype: str = "float") -> dict[str, Measured]:
+    shapes: dict[str, tuple] = {}
+    hooks = []
+    for path, module in net.named_children():
+        def record(_module, _inputs, output, _path=path):
+            out = output[0] if isinstance(output, tuple) else output
+            shapes[_path] = tuple(out.shape[1:])  # per sample: drop the batch axis
+        hooks.append(module.register_forward_hook(record))
+    full = (batch, *(int(d) for d in input_shape))
+    if dtype == "index":
+        x = torch.zeros(full, dtype=torch.long, device=device)
+    else:
+        x = torch.empty(full, device=device) if device == "meta" else torch.randn(full, device=device)
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            net(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    counts = counter.get_flop_counts()
+    root = type(net).__name__
+    result = {}
+    for path, module in net.named_children():
+        flops = sum(counts.get(f"{root}.{path}", {}).values())
+        result[path] = Measured(path, shapes.get(path, ()), sum(p.numel() for p in module.parameters()),
+                                sum(b.numel() for b in module.buffers()), int(flops))
+    return result

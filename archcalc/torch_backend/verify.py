@@ -1,0 +1,195 @@
+"""Engine vs torch, per layer and per quantity, with the reason for each disagreement.
+
+Symbolic specs are checked at concrete sizes (dims defaults, --set, or --samples N drawn
+at random): the engine's formulas are substituted at each size and compared with what
+torch measures there. Before a run on a real device, a memory estimate decides whether it
+fits; if not, the run happens on the meta device instead, and the result says so.
+"""
+from __future__ import annotations
+
+import os
+import random
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from archcalc.engine import numbers as N
+from archcalc.engine.analyze import Analysis, analyze
+from archcalc.spec import Spec
+from archcalc.spec.errors import Location, SpecError
+from archcalc.torch_backend.build import build_from_analysis
+from archcalc.torch_backend.measure import measure
+
+QUANTITIES = ("output", "params", "buffers", "flops")
+BYTES_PER_ELEMENT = 4  # float32
+DEFAULT_MEMORY_FRACTION = 0.5
+
+
+@dataclass
+class Check:
+    quantity: str
+    engine: Any
+    torch: Any
+    agree: bool
+    reason: str | None = None
+
+
+@dataclass
+class LayerChecks:
+    path: str
+    kind: str
+    checks: dict[str, Check]
+
+    @property
+    def agree(self) -> bool:
+        return all(c.agree for c in self.checks.values())
+
+
+@dataclass
+class Verification:
+    spec: Spec
+    device: str  # asked for
+    ran_on: str  # used (meta when the memory guard stepped in)
+    bindings: dict[str, int]
+    layers: list[LayerChecks] = field(default_factory=list)
+    note: str | None = None
+    estimated_bytes: int = 0
+
+    @property
+    def agree(self) -> bool:
+        return all(layer.agree for layer in self.layers)
+
+    def disagreements(self) -> list[tuple[str, Check]]:
+        return [(layer.path, c) for layer in self.layers for c in layer.checks.values() if not c.agree]
+
+
+def parse_size(text: str) -> int:
+    """'2GB', '512MiB', '1e9' → bytes."""
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?(?:e[0-9]+)?)\s*([kmgt]?i?b?)\s*", text.lower())
+    if not m:
+        raise SpecError(f"--max-memory {text}: not a size", Location("--max-memory"),
+                        expected="e.g. 2GB, 512MiB or a number of bytes", code="usage")
+    unit = m.group(2).rstrip("b")
+    scale = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12,
+             "ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40}[unit]
+    return int(float(m.group(1)) * scale)
+
+
+def available_memory(device: str) -> int:
+    if device.startswith("cuda"):
+        return torch.cuda.mem_get_info(torch.device(device))[0]
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
+
+
+def estimate_bytes(analysis: Analysis) -> int:
+    """Weights + buffers + the input and the two largest activations (a forward pass without
+    gradients holds about one layer's input and output at a time)."""
+    t = analysis.totals
+    largest = sorted((int(r.activations) for r in analysis.rows), reverse=True)[:2]
+    inputs = int(N.product(analysis.input)) * analysis.batch
+    return BYTES_PER_ELEMENT * (int(t["params"]) + int(t["buffers"]) + inputs + sum(largest))
+
+
+def check_device(device: str) -> str:
+    if device == "meta" or device == "cpu":
+        return device
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise SpecError("--device cuda: no CUDA device is available here", Location("--device"),
+                            hint="use --device cpu or meta", code="usage")
+        return device
+    raise SpecError(f"--device {device}: unknown device", Location("--device"), expected="meta, cpu or cuda",
+                    code="usage")
+
+
+def sample_bindings(spec: Spec, analysis: Analysis, overrides: dict, samples: int | None,
+                    seed: int = 0) -> list[dict[str, int]]:
+    """Concrete sizes at which to check a symbolic analysis."""
+    symbols = analysis.symbols
+    if not symbols:
+        return [{}]
+    if not samples:
+        missing = [s for s in symbols if not (spec.dims.get(s) and spec.dims[s].default)]
+        if missing:
+            raise SpecError("symbolic dimension(s) " + ", ".join(missing) + " have no default size to verify at",
+                            Location(spec.file), hint="use --set " + " --set ".join(f"{m}=..." for m in missing)
+                            + ", --samples N, or dims: {NAME: {default: N}}", code="needs-concrete-size")
+        return [{s: spec.dims[s].default for s in symbols}]
+    rng = random.Random(seed)
+    found: list[dict[str, int]] = []
+    for _ in range(samples * 50):
+        if len(found) == samples:
+            break
+        pick = {}
+        for s in symbols:
+            decl = spec.dims.get(s)
+            lo = (decl.min if decl and decl.min else 1)
+            hi = (decl.max if decl and decl.max else max(4 * (decl.default if decl and decl.default else 64), lo))
+            pick[s] = rng.randint(lo, hi)
+        try:
+            analyze(spec, {**overrides, **{k: str(v) for k, v in pick.items()}}, analysis.batch)
+        except SpecError:
+            continue  # a size the network can't take (e.g. smaller than a kernel)
+        found.append(pick)
+    if not found:
+        raise SpecError("no valid sample sizes found for " + ", ".join(symbols), Location(spec.file),
+                        hint="declare dims bounds (min) or pass --set", code="needs-concrete-size")
+    return found
+
+
+def _shape_reason(engine: tuple, measured: tuple) -> str:
+    return f"engine {list(engine)}, torch {list(measured)}"
+
+
+def _count_reason(name: str, engine: int, measured: int) -> str:
+    diff = measured - engine
+    return f"engine {engine:,}, torch {measured:,} (torch has {abs(diff):,} {'more' if diff > 0 else 'fewer'})"
+
+
+def verify_spec(spec: Spec, overrides: dict | None = None, device: str = "meta", samples: int | None = None,
+                max_memory: int | None = None, batch: int = 1) -> list[Verification]:
+    overrides = dict(overrides or {})
+    device = check_device(device)
+    symbolic = analyze(spec, overrides, batch)
+    results = []
+    for binding in sample_bindings(spec, symbolic, overrides, samples):
+        concrete = analyze(spec, {**overrides, **{k: str(v) for k, v in binding.items()}}, batch)
+        results.append(_verify_at(spec, symbolic, concrete, binding, device, max_memory))
+    return results
+
+
+def _verify_at(spec: Spec, symbolic: Analysis, concrete: Analysis, binding: dict[str, int], device: str,
+               max_memory: int | None) -> Verification:
+    estimated = estimate_bytes(concrete)
+    ran_on, note = device, None
+    if device != "meta":
+        budget = max_memory if max_memory is not None else int(available_memory(device) * DEFAULT_MEMORY_FRACTION)
+        if estimated > budget:
+            ran_on = "meta"
+            note = (f"needs about {estimated / 1e9:.1f} GB on {device}, over the budget of {budget / 1e9:.1f} GB: "
+                    f"checked on the meta device instead (raise it with --max-memory)")
+    net = build_from_analysis(concrete, ran_on)
+    measured = measure(net, concrete.input, concrete.batch, ran_on, spec.input_dtype)
+    result = Verification(spec, device, ran_on, binding, note=note, estimated_bytes=estimated)
+    for row in symbolic.rows:
+        if not row.leaf:
+            continue
+        m = measured[row.path]
+        engine_out = tuple(N.substitute(d, binding) for d in row.output)
+        checks = {"output": Check("output", engine_out, m.output, engine_out == m.output,
+                                  None if engine_out == m.output else _shape_reason(engine_out, m.output))}
+        for q in ("params", "buffers", "flops"):
+            e = N.substitute(getattr(row, q), binding)
+            t = getattr(m, q)
+            checks[q] = Check(q, e, t, e == t, None if e == t else _count_reason(q, e, t))
+        result.layers.append(LayerChecks(row.path, row.kind, checks))
+    return result
