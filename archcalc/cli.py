@@ -70,15 +70,18 @@ def main() -> None:
 @click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
               help="Multiply MACs, FLOPs and activations by N.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
-@click.option("--depth", type=click.IntRange(min=0), default=None, help="Show rows down to this nesting depth.")
+@click.option("--depth", type=click.IntRange(min=0), default=None,
+              help="Fold blocks below this nesting depth (their rows show subtotals).")
+@click.option("--variant", default=None, help="Select one of the spec's variants.")
 @debug_option
 @handles_errors
-def summarize(spec: str | None, sets: tuple[str, ...], batch: int, fmt: str, depth: int | None) -> None:
+def summarize(spec: str | None, sets: tuple[str, ...], batch: int, fmt: str, depth: int | None,
+              variant: str | None) -> None:
     """Per-layer table of a SPEC (default: the embedded AlexNet)."""
     from archcalc.engine.analyze import analyze
     from archcalc.spec import load_spec
 
-    analysis = analyze(load_spec(spec or DEFAULT_SPEC), _parse_sets(sets), batch)
+    analysis = analyze(load_spec(spec or DEFAULT_SPEC), _parse_sets(sets), batch, variant)
     if fmt == "json":
         from archcalc.report.json_report import summary_json
 
@@ -142,11 +145,12 @@ def _spec_files(paths: tuple[str, ...]) -> list[Path]:
               help="Memory budget for a real-device run (e.g. 2GB); above it, meta is used. "
                    "Default: half of the free memory.")
 @click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--variant", default=None, help="Select one of the spec's variants ('all': every variant too).")
 @click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table", show_default=True)
 @debug_option
 @handles_errors
 def verify(paths: tuple[str, ...], device: str, sets: tuple[str, ...], samples: int | None,
-           max_memory: str | None, batch: int, fmt: str) -> None:
+           max_memory: str | None, batch: int, variant: str | None, fmt: str) -> None:
     """Build each spec as a torch module, run it, and compare every layer with the engine.
 
     PATHS are spec files or folders (default: the embedded AlexNet). Exit 0 when every
@@ -173,7 +177,8 @@ def verify(paths: tuple[str, ...], device: str, sets: tuple[str, ...], samples: 
             status.print(f"[dim]({i}/{len(files)}) {file}[/dim]", highlight=False)
         try:
             spec = load_spec(file)
-            found = verify_spec(spec, overrides, device, samples, budget, batch)
+            chosen = [None, *spec.variants] if variant == "all" else [variant]
+            found = [v for name in chosen for v in verify_spec(spec, overrides, device, samples, budget, batch, name)]
         except SpecError as err:
             if len(files) == 1:
                 raise

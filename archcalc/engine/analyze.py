@@ -10,7 +10,7 @@ from archcalc.engine import numbers as N
 from archcalc.layers.base import Args, ArgTypeError, Context, LayerKind, Result, Step
 from archcalc.spec.errors import ErrorCollector, Location, SpecError, did_you_mean
 from archcalc.spec.expr import Expr, parse_expr
-from archcalc.spec.model import LayerCall, Spec
+from archcalc.spec.model import Item, Spec
 
 COUNTS = ("params", "buffers", "neurons", "activations", "macs", "flops")
 PER_SAMPLE_SCALED = ("activations", "macs", "flops")  # --batch multiplies these, never params
@@ -34,6 +34,8 @@ class Row:
     loc: Location
     steps: list[Step] = field(default_factory=list)
     args: Args | None = None  # the bound arguments (the torch backend builds from them)
+    branches: list[str] | None = None  # a merge's branch names, in order (empty ones included)
+    dim: int | None = None  # a concat's per-sample axis
 
 
 @dataclass
@@ -55,6 +57,8 @@ class Analysis:
     totals: dict[str, Any]
     warnings: list[Warning]
     symbols: list[str]
+    variant: str | None = None
+    name: str = ""
 
     @property
     def symbolic(self) -> bool:
@@ -80,7 +84,7 @@ def _evaluate(raw: Any, env: Mapping[str, Any]) -> Any:
     return raw
 
 
-def bind_scope(spec: Spec, overrides: Mapping[str, Any] | None = None) -> tuple[dict, dict, list[str]]:
+def bind_scope(spec: Spec, overrides: Mapping[str, Any] | None = None, variant=None) -> tuple[dict, dict, list[str]]:
     """Names an expression may use: dims (symbols unless set) and vars (with --set overrides).
 
     Returns (env, bindings shown in reports, names left symbolic)."""
@@ -98,9 +102,13 @@ def bind_scope(spec: Spec, overrides: Mapping[str, Any] | None = None) -> tuple[
                                  hint=did_you_mean(name, known), code="usage"))
             continue
         try:
-            value = N.normalize(parse_expr(str(text), Location("--set")).evaluate({}))
+            value = N.normalize(parse_expr(str(text), Location("--set"), condition=True).evaluate(
+                {"true": True, "false": False}))
         except SpecError as err:
             errors.add(err)
+            continue
+        if isinstance(value, bool) and name in spec.vars:
+            set_values[name] = value
             continue
         if isinstance(value, bool) or not isinstance(value, int):
             errors.add(SpecError(f"--set {name}={text}: expected a whole number", Location("--set"),
@@ -125,7 +133,9 @@ def bind_scope(spec: Spec, overrides: Mapping[str, Any] | None = None) -> tuple[
             env[name] = _symbol(name)
             symbols.append(name)
     bindings: dict[str, Any] = {n: env[n] for n in dim_names if n in set_values}
+    chosen = variant.vars if variant is not None else {}
     for name, value in spec.vars.items():
+        value = chosen.get(name, value)
         if name in set_values:
             env[name] = set_values[name]
         else:
@@ -157,12 +167,12 @@ def bind_input(spec: Spec, env: Mapping[str, Any]) -> tuple:
     return tuple(shape)
 
 
-def bind_args(call: LayerCall, env: Mapping[str, Any]) -> Args:
+def bind_args(call: Item, env: Mapping[str, Any], path: str | None = None) -> Args:
     """Evaluate a layer's written arguments, fill defaults, and type-check every value."""
     values: dict[str, Any] = {}
     locs: dict[str, Location] = {}
     errors = ErrorCollector()
-    for arg in call.kind.args:
+    for arg in call.layer.args:
         written = call.args.get(arg.name)
         if written is None:
             if arg.required:
@@ -175,60 +185,195 @@ def bind_args(call: LayerCall, env: Mapping[str, Any]) -> Args:
             except SpecError as err:
                 errors.add(err)
                 continue
-            raw = [N.normalize(r) for r in raw] if isinstance(raw, list) else (
+            raw = [N.normalize(r) if not isinstance(r, (str, bool)) and r is not None else r for r in raw] \
+                if isinstance(raw, list) else (
                 N.normalize(raw) if not isinstance(raw, (str, bool)) and raw is not None else raw)
             locs[arg.name] = loc
         try:
             values[arg.name] = arg.type.check(raw)
         except ArgTypeError as exc:
-            errors.add(SpecError(f"{call.kind.kind} '{call.path}': {arg.name} must be {exc.expected}",
+            errors.add(SpecError(f"{call.kind} '{path or call.name}': {arg.name} must be {exc.expected}",
                                  loc or call.loc, expected=exc.expected, found=exc.found, code="wrong-type"))
     errors.raise_if_any()
     return Args(values, locs)
 
 
-def analyze(spec: Spec, overrides: Mapping[str, Any] | None = None, batch: int = 1) -> Analysis:
+MAX_EXPANDED_ROWS = 200_000
+MAX_REPEAT = 10_000
+MAX_NESTING = 64
+
+
+def analyze(spec: Spec, overrides: Mapping[str, Any] | None = None, batch: int = 1,
+            variant: str | None = None) -> Analysis:
     """Every layer's shapes and counts, exact; symbolic where dims are left unbound."""
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise SpecError(f"--batch must be a positive integer, not {batch}", Location("--batch"), code="usage")
-    env, bindings, symbols = bind_scope(spec, overrides)
+    chosen = _variant(spec, variant)
+    env, bindings, symbols = bind_scope(spec, overrides, chosen)
     x = bind_input(spec, env)
-    errors = ErrorCollector()
-    bound: list[tuple[LayerCall, Args]] = []
-    for call in spec.layers:
-        try:
-            bound.append((call, bind_args(call, env)))
-        except SpecError as err:
-            errors.add(err)
-    errors.raise_if_any()
+    walker = _Walker(spec, env, batch)
+    out, _ = walker.items(spec.layers, x, env, "", 0, (f"spec's input, line {spec.input_loc.line}", None))
+    leaves = [r for r in walker.rows if r.leaf]
+    totals = {q: N.total(getattr(r, q) for r in leaves if getattr(r, q) is not None) for q in COUNTS}
+    analysis = Analysis(spec, bindings, batch, x, out, walker.rows, totals, walker.warnings, symbols)
+    analysis.variant = chosen.name if chosen else None
+    analysis.name = chosen.name if chosen else spec.name
+    return analysis
 
-    rows: list[Row] = []
-    warnings: list[Warning] = []
-    source = f"spec's input, line {spec.input_loc.line}"
-    input_shape = x
-    source_path: str | None = None
-    for call, args in bound:
-        kind: type[LayerKind] = call.kind
 
-        def warn(code: str, message: str, _call=call) -> None:
-            warnings.append(Warning(_call.path, code, message, _call.loc))
+def _variant(spec: Spec, name: str | None):
+    if name is None:
+        return None
+    if name not in spec.variants:
+        known = sorted(spec.variants)
+        raise SpecError(f"--variant {name}: the spec has no such variant", Location("--variant"),
+                        expected="one of " + ", ".join(known) if known else "a spec with variants:",
+                        hint=did_you_mean(name, known), code="usage")
+    return spec.variants[name]
 
-        ctx = Context(call.path, kind.kind, call.loc, args, source, warn, source_path)
+
+class _Walker:
+    """Expands the item tree (blocks, repeats, conditions, merges) into rows, depth first."""
+
+    def __init__(self, spec: Spec, globals_env: dict, batch: int):
+        self.spec, self.globals, self.batch = spec, globals_env, batch
+        self.rows: list[Row] = []
+        self.warnings: list[Warning] = []
+
+    def _add_row(self, row: Row) -> None:
+        if len(self.rows) >= MAX_EXPANDED_ROWS:
+            raise SpecError(f"the spec expands to more than {MAX_EXPANDED_ROWS:,} rows", row.loc,
+                            hint="check repeat counts (they multiply when nested)", code="limit")
+        self.rows.append(row)
+
+    def items(self, items, x, env, prefix, depth, source):
+        if depth > MAX_NESTING:
+            raise SpecError(f"blocks nest deeper than {MAX_NESTING} levels", items[0].loc if items else None,
+                            code="limit")
+        for item in items:
+            if item.when is not None:
+                keep = _evaluate(item.when.raw, env)
+                if not isinstance(keep, bool):
+                    keep = N.compare(keep, "!=", 0)
+                if not keep:
+                    continue
+            path = f"{prefix}{item.name}"
+            if item.repeat is None:
+                x, source = self.one(item, x, env, path, depth, source)
+                continue
+            n = N.normalize(_evaluate(item.repeat.raw, env))
+            if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+                raise SpecError(f"repeat of '{path}' must be a whole number >= 0", item.repeat.loc,
+                                found=N.decimal_text(n) if not isinstance(n, bool) else str(n), code="wrong-type")
+            if n > MAX_REPEAT:
+                raise SpecError(f"repeat {n:,} of '{path}' is above the limit of {MAX_REPEAT:,}", item.repeat.loc,
+                                code="limit")
+            if n == 0:
+                continue
+            group = self._open(path, f"{item.kind} ×{n}", "repeat", depth, x, item.loc)
+            for i in range(1, n + 1):
+                x, source = self.one(item, x, env, f"{path}.{i}", depth + 1, source)
+            self._close(group, x)
+        return x, source
+
+    def one(self, item, x, env, path, depth, source):
+        if item.layer is not None:
+            return self.leaf(item, x, env, path, depth, source)
+        if item.block is not None:
+            block = self.spec.blocks[item.block]
+            inner = dict(self.globals)
+            for pname, (default, _) in block.params.items():
+                given = item.args.get(pname)
+                inner[pname] = N.normalize(_evaluate(given.raw, env) if given is not None
+                                           else _evaluate(default.raw, inner))
+            row = self._open(path, item.kind, "block", depth, x, item.loc)
+            out, source = self.items(block.items, x, inner, path + ".", depth + 1, source)
+            self._close(row, out)
+            return out, source
+        return self.merge(item, x, env, path, depth, source)
+
+    def leaf(self, item, x, env, path, depth, source):
+        kind: type[LayerKind] = item.layer
+        args = bind_args(item, env, path)
+
+        def warn(code: str, message: str) -> None:
+            # one line per layer when axes repeat the same arithmetic ("H, W: (224 − 7 …")
+            last = self.warnings[-1] if self.warnings else None
+            axis, sep, rest = message.partition(": ")
+            if last and last.path == path and last.code == code and sep and last.message.endswith(": " + rest):
+                last.message = last.message[: -len(rest) - 2] + f", {axis}: {rest}"
+                return
+            self.warnings.append(Warning(path, code, message, item.loc))
+
+        ctx = Context(path, kind.kind, item.loc, args, source[0], warn, source[1])
         result: Result = kind.infer(x, args, ctx)
-        rows.append(_row(call, kind, x, result, batch, args))
+        row = _row(item, kind, x, result, self.batch, args)
+        row.path, row.depth = path, depth
+        self._add_row(row)
         if tuple(result.output) != tuple(x):  # name the layer that made this shape, not a relu after it
-            source = f"output of '{call.path}', line {call.loc.line}"
-            source_path = call.path
-        x = result.output
-    totals = {q: N.total(getattr(r, q) for r in rows if getattr(r, q) is not None) for q in COUNTS}
-    return Analysis(spec, bindings, batch, input_shape, x, rows, totals, warnings, symbols)
+            source = (f"output of '{path}', line {item.loc.line}", path)
+        return tuple(result.output), source
+
+    def merge(self, item, x, env, path, depth, source):
+        row = self._open(path, item.kind, "merge", depth, x, item.loc)
+        outputs = []
+        for branch in item.branches:
+            out, _ = self.items(branch.items, x, env, f"{path}.{branch.name}.", depth + 1, source)
+            outputs.append((branch, tuple(out)))
+        out = combine(item, outputs, env, path)
+        row.branches = [b.name for b in item.branches]
+        if item.kind == "concat":
+            row.dim = N.normalize(_evaluate(item.args["dim"].raw, env)) % len(out) if "dim" in item.args else 0
+        self._close(row, out)
+        return out, (f"output of '{path}', line {item.loc.line}", path)
+
+    def _open(self, path, kind, family, depth, x, loc) -> Row:
+        row = Row(path, kind, family, depth, False, tuple(x), tuple(x), 0, 0, None, 0, 0, 0, loc)
+        self._add_row(row)
+        row._start = len(self.rows)
+        return row
+
+    def _close(self, row: Row, out) -> None:
+        leaves = [r for r in self.rows[row._start:] if r.leaf]
+        row.output = tuple(out)
+        for q in COUNTS:
+            values = [getattr(r, q) for r in leaves if getattr(r, q) is not None]
+            setattr(row, q, N.total(values) if values or q != "neurons" else None)
 
 
-def _row(call: LayerCall, kind: type[LayerKind], x: tuple, result: Result, batch: int, args: Args) -> Row:
+def combine(item, outputs, env, path) -> tuple:
+    """add: every branch has the same shape; concat: the same shape off `dim`, summed on it."""
+    shapes = "; ".join(f"{b.name}: [{', '.join(N.fmt(d) for d in s)}] (line {b.loc.line})" for b, s in outputs)
+    first = outputs[0][1]
+    if item.kind == "add":
+        for _, s in outputs[1:]:
+            if len(s) != len(first) or any(N.compare(a, "!=", b) for a, b in zip(s, first)):
+                raise SpecError(f"add '{path}': the branches' shapes differ, so they can't be summed", item.loc,
+                                expected="every branch with the same output shape", found=shapes,
+                                hint="project the shortcut (e.g. a 1×1 conv2d with the same stride) to match",
+                                code="shape-mismatch")
+        return first
+    dim = N.normalize(_evaluate(item.args["dim"].raw, env)) if "dim" in item.args else 0
+    rank = len(first)
+    if not isinstance(dim, int) or not -rank <= dim < rank:
+        raise SpecError(f"concat '{path}': dim={dim} is out of range for rank-{rank} branches",
+                        item.args["dim"].loc if "dim" in item.args else item.loc,
+                        expected=f"dim from {-rank} to {rank - 1} (axes are per sample; 0 is channels)",
+                        code="invalid-layer")
+    dim %= rank
+    for _, s in outputs[1:]:
+        if len(s) != rank or any(N.compare(a, "!=", b) for i, (a, b) in enumerate(zip(s, first)) if i != dim):
+            raise SpecError(f"concat '{path}': the branches' shapes differ off dim {dim}", item.loc,
+                            expected=f"every axis but {dim} equal", found=shapes, code="shape-mismatch")
+    joined = N.total(s[dim] for _, s in outputs)
+    return (*first[:dim], joined, *first[dim + 1:])
+
+
+def _row(call: Item, kind: type[LayerKind], x: tuple, result: Result, batch: int, args: Args) -> Row:
     out = tuple(result.output)
     activations = N.product(out)
     flops = result.flops if result.flops is not None else N.mul(2, result.macs)
-    row = Row(call.path, kind.kind, kind.family, 0, True, tuple(x), out, result.params, result.buffers,
+    row = Row(call.name, kind.kind, kind.family, 0, True, tuple(x), out, result.params, result.buffers,
               activations if kind.weighted else None, activations, result.macs, flops, call.loc, result.steps,
               args)
     if batch != 1:

@@ -33,7 +33,7 @@ def to_sympy(x: Number):
 def normalize(x: Number) -> Number:
     """Collapse a value to an int where it is one (Fraction 4/1, sympy Integer 4)."""
     if isinstance(x, bool):
-        return int(x)
+        return x  # a condition's value (block parameters such as project: true)
     if isinstance(x, Fraction):
         return x.numerator if x.denominator == 1 else x
     if is_symbolic(x) and getattr(x, "is_Integer", False):
@@ -219,6 +219,8 @@ def to_json(x: Number):
 def fmt(x: Number) -> str:
     """Thousands-separated ints for tables; expressions as text."""
     x = normalize(x)
+    if isinstance(x, bool):
+        return "true" if x else "false"
     if isinstance(x, int):
         return f"{x:,}"
     return decimal_text(x)

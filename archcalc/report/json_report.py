@@ -25,7 +25,7 @@ def summary_json(analysis: Analysis, depth: int | None = None) -> dict:
     return {
         "archcalc": __version__,
         "spec": analysis.spec.file,
-        "name": analysis.spec.name,
+        "name": analysis.name,
         "batch": analysis.batch,
         "bindings": {k: N.to_json(v) for k, v in analysis.bindings.items()},
         "input": _shape(analysis.input),

@@ -30,8 +30,9 @@ def count_text(x: Any) -> str:
     return "--" if x is None else N.fmt(x)
 
 
-def row_cells(row: Row, totals: dict) -> list[str]:
-    return [row.path, row.kind, shape_text(row.output), count_text(row.params), count_text(row.neurons),
+def row_cells(row: Row, totals: dict, indent: bool = True) -> list[str]:
+    path = ("  " * row.depth + row.path.rsplit(".", 1)[-1]) if indent and row.depth else row.path
+    return [path, row.kind, shape_text(row.output), count_text(row.params), count_text(row.neurons),
             count_text(row.macs), count_text(row.flops), share(row.params, totals["params"]),
             share(row.flops, totals["flops"])]
 
@@ -62,7 +63,8 @@ def family_shares(analysis: Analysis) -> list[str]:
 
 def header_lines(analysis: Analysis) -> list[str]:
     spec = analysis.spec
-    lines = [f"{spec.name}: input {shape_text(analysis.input)} → output {shape_text(analysis.output)}"
+    name = analysis.name + (f" (variant of {spec.name})" if analysis.variant else "")
+    lines = [f"{name}: input {shape_text(analysis.input)} → output {shape_text(analysis.output)}"
              + (f", batch {analysis.batch}" if analysis.batch != 1 else "")]
     if analysis.bindings:
         lines.append("bindings: " + ", ".join(f"{k}={N.fmt(v)}" for k, v in analysis.bindings.items()))

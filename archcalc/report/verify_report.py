@@ -34,16 +34,16 @@ def _where(v) -> str:
 def verdict_line(v, torch_version: str) -> str:
     quantities = "output shape, params, buffers and FLOPs"
     if v.agree:
-        return (f"✓ {v.spec.name}: all {len(v.layers)} layers agree with torch on {quantities} "
+        return (f"✓ {(v.name or v.spec.name)}: all {len(v.layers)} layers agree with torch on {quantities} "
                 f"({_where(v)}, torch {torch_version})")
     bad = v.disagreements()
     listed = "; ".join(f"{path} {c.quantity}: {c.reason}" for path, c in bad[:3])
     more = f"; and {len(bad) - 3} more" if len(bad) > 3 else ""
-    return f"✗ {v.spec.name}: {len(bad)} disagreement(s) with torch ({_where(v)}): {listed}{more}"
+    return f"✗ {(v.name or v.spec.name)}: {len(bad)} disagreement(s) with torch ({_where(v)}): {listed}{more}"
 
 
 def render_verification(v, console: Console, torch_version: str) -> None:
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=f"{v.spec.name} ({v.spec.file}) on {_where(v)}",
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=f"{(v.name or v.spec.name)} ({v.spec.file}) on {_where(v)}",
                   title_justify="left")
     table.add_column("path")
     table.add_column("kind")
@@ -68,7 +68,7 @@ def _json_value(quantity: str, x):
 def verification_json(v, torch_version: str) -> dict:
     return {
         "spec": v.spec.file,
-        "name": v.spec.name,
+        "name": v.name or v.spec.name,
         "device": v.device,
         "ran_on": v.ran_on,
         "note": v.note,

@@ -7,6 +7,9 @@ from typing import Any
 from archcalc.spec.errors import Location
 from archcalc.spec.loader import YNode
 
+REQUIRED = object()  # a block parameter without a default
+MERGES = ("add", "concat")
+
 
 @dataclass(frozen=True)
 class Value:
@@ -28,20 +31,63 @@ class DimDecl:
 
 
 @dataclass
-class LayerCall:
-    kind: Any  # type[LayerKind]
-    path: str
-    loc: Location  # where the kind is written
-    args: dict[str, Value] = field(default_factory=dict)
-    name: str | None = None
+class Branch:
+    name: str
+    loc: Location
+    items: list["Item"]
+
+
+@dataclass
+class Item:
+    """One entry of a `layers:` list: a layer kind, a block call, or an add/concat merge.
+
+    `name` is the path component (explicit, or `<kind>_<n>` counted per kind in its list);
+    `repeat` and `when` are evaluated when the spec is expanded."""
+
+    kind: str
+    loc: Location
+    name: str = ""
+    explicit_name: bool = False
+    layer: Any = None  # type[LayerKind] for a layer kind
+    block: str | None = None  # the block's name for a block call
+    args: dict[str, Value] = field(default_factory=dict)  # layer args, block params, merge args
+    branches: list[Branch] = field(default_factory=list)  # add / concat
+    repeat: Value | None = None
+    when: Value | None = None
     doc: str | None = None
+
+    @property
+    def is_merge(self) -> bool:
+        return self.kind in MERGES
+
+
+# Kept for readers of the older flat model: a layer call is an Item whose `layer` is set.
+LayerCall = Item
+
+
+@dataclass
+class BlockDef:
+    name: str
+    loc: Location
+    params: dict[str, tuple[Any, Location]]  # name -> (Value or REQUIRED, where declared)
+    items: list[Item]
+    doc: str | None = None
+
+
+@dataclass
+class Variant:
+    name: str
+    loc: Location
+    vars: dict[str, Value] = field(default_factory=dict)
+    doc: str | None = None
+    expect: YNode | None = None
 
 
 @dataclass
 class Spec:
     file: str
     name: str
-    layers: list[LayerCall]
+    layers: list[Item]
     input: list[Value]
     input_loc: Location
     input_dtype: str = "float"
@@ -49,3 +95,5 @@ class Spec:
     dims: dict[str, DimDecl] = field(default_factory=dict)
     vars: dict[str, Value] = field(default_factory=dict)
     expect: YNode | None = None  # checked by `archcalc check`
+    blocks: dict[str, BlockDef] = field(default_factory=dict)
+    variants: dict[str, Variant] = field(default_factory=dict)

@@ -1,27 +1,29 @@
-"""Located YAML nodes → a typed Spec, validated against the layer registry.
+"""Located YAML nodes → a typed Spec, validated against the layer registry and the blocks.
 
-Every schema error of a file is collected and reported together: unknown keys and kinds
-(with "did you mean"), wrong types (expected / found), missing arguments, bad names.
-Strings in numeric places are parsed as safe expressions here and evaluated later.
+Every schema error of a file is collected and reported together: unknown keys, kinds,
+blocks and arguments (with "did you mean"), wrong types (expected / found), missing
+arguments, unknown names in expressions, bad names, recursive blocks. Strings in numeric
+places are parsed as safe expressions here and evaluated when the spec is expanded.
 """
 from __future__ import annotations
 
 import difflib
 import re
-from typing import Any
+from typing import Any, Iterable
 
-from archcalc.layers.base import ArgType, ArgTypeError, LayerKind, kinds
+from archcalc.layers.base import ArgType, ArgTypeError, Bool, kinds
 from archcalc.spec.errors import ErrorCollector, Location, SpecError, did_you_mean
 from archcalc.spec.expr import Expr, parse_expr
 from archcalc.spec.loader import YMap, YNode, YScalar, YSeq, plain
-from archcalc.spec.model import DimDecl, LayerCall, Spec, Value
+from archcalc.spec.model import MERGES, REQUIRED, BlockDef, Branch, DimDecl, Item, Spec, Value, Variant
 
 FORMAT_VERSION = 1
-TOP_KEYS = ("archcalc", "name", "doc", "input", "dims", "vars", "layers", "expect", "blocks", "variants")
-COMPOSITION_KEYS = ("blocks", "variants")
+TOP_KEYS = ("archcalc", "name", "doc", "input", "dims", "vars", "blocks", "layers", "variants", "expect")
 RESERVED_LAYER_KEYS = ("name", "doc", "repeat", "when")
-MAX_LAYERS = 100_000
+MERGE_KEYS = {"add": ("branches",), "concat": ("branches", "dim")}
+MAX_ITEMS = 100_000
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_INVALID = object()
 
 
 def _type_name(node: YNode) -> str:
@@ -34,11 +36,22 @@ def _type_name(node: YNode) -> str:
             type(None): "nothing (null)"}.get(type(v), repr(v))
 
 
+def _exprs(raw: Any) -> Iterable[Expr]:
+    if isinstance(raw, Expr):
+        yield raw
+    elif isinstance(raw, list):
+        for r in raw:
+            yield from _exprs(r)
+
+
 class SpecParser:
     def __init__(self, root: YNode, filename: str):
         self.root = root
         self.file = filename
         self.errors = ErrorCollector()
+        self.blocks: dict[str, BlockDef] = {}
+        self.block_names: set[str] = set()
+        self.item_count = 0
 
     def fail(self, message: str, loc: Location, **kw) -> None:
         self.errors.add(SpecError(message, loc, **kw))
@@ -53,9 +66,6 @@ class SpecParser:
             if key not in TOP_KEYS:
                 self.fail(f"unknown top-level key '{key}'", kloc, expected="one of " + ", ".join(TOP_KEYS),
                           hint=did_you_mean(key, TOP_KEYS), code="unknown-key")
-            elif key in COMPOSITION_KEYS:
-                self.fail(f"'{key}' (composition) is not supported by this version of archcalc", kloc,
-                          hint="write the layers out in 'layers:' for now", code="unsupported")
         version = root.get("archcalc")
         if version is None:
             self.fail("missing 'archcalc: 1' (the format version)", root.loc, hint="add 'archcalc: 1' as the first line",
@@ -66,11 +76,20 @@ class SpecParser:
         name = self._string(root.get("name"), "name") or _default_name(self.file)
         doc = self._string(root.get("doc"), "doc")
         dims = self._dims(root.get("dims"))
-        vars_ = self._vars(root.get("vars"))
+        vars_ = self._named_values(root.get("vars"), "vars", "var")
         inputs, input_loc, dtype = self._input(root)
-        layers = self._layers(root)
+        blocks_node = root.get("blocks")
+        if blocks_node is not None:
+            self._declare_blocks(blocks_node)
+            self._blocks(blocks_node)
+        layers = self._layers(root.get("layers"), root.loc)
+        variants = self._variants(root.get("variants"), vars_)
+        spec = Spec(self.file, name, layers, inputs, input_loc, dtype, doc, dims, vars_, root.get("expect"),
+                    self.blocks, variants)
+        self._check_scopes(spec)
+        self._check_recursion()
         self.errors.raise_if_any()
-        return Spec(self.file, name, layers, inputs, input_loc, dtype, doc, dims, vars_, root.get("expect"))
+        return spec
 
     def _string(self, node: YNode | None, what: str) -> str | None:
         if node is None:
@@ -109,35 +128,44 @@ class SpecParser:
             dims[name] = decl
         return dims
 
-    def _vars(self, node: YNode | None) -> dict[str, Value]:
+    def _named_values(self, node: YNode | None, key: str, what: str) -> dict[str, Value]:
         out: dict[str, Value] = {}
         if node is None:
             return out
         if not isinstance(node, YMap):
-            self.fail("'vars' must map names to numbers", node.loc, expected="vars: {classes: 1000}",
+            self.fail(f"'{key}' must map names to values", node.loc, expected=f"{key}: {{classes: 1000}}",
                       found=_type_name(node), code="wrong-type")
             return out
         for name, (kloc, value) in node.entries.items():
-            self._check_name(name, kloc, "var")
-            raw = self._numeric(value, f"var {name}")
-            if raw is not None:
+            self._check_name(name, kloc, what)
+            raw = self._scalar_value(value, f"{what} {name}")
+            if raw is not _INVALID:
                 out[name] = Value(raw, value.loc)
         return out
 
-    def _numeric(self, node: YNode, what: str) -> Any:
-        """A number, or an expression string parsed now (syntax errors reported here)."""
+    def _scalar_value(self, node: YNode, what: str) -> Any:
+        """A number, a boolean, or an expression string parsed now (syntax errors reported here)."""
         if isinstance(node, YScalar):
             v = node.value
             if isinstance(v, str):
                 try:
-                    return parse_expr(v, node.loc)
+                    return parse_expr(v, node.loc, condition=True)
                 except SpecError as err:
                     self.errors.add(err)
-                    return None
-            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                    return _INVALID
+            if isinstance(v, (int, float, bool)):
                 return v
+        self.fail(f"{what} must be a number, true/false or an expression", node.loc, found=_type_name(node),
+                  code="wrong-type")
+        return _INVALID
+
+    def _numeric(self, node: YNode, what: str) -> Any:
+        if isinstance(node, YScalar) and not isinstance(node.value, bool):
+            raw = self._scalar_value(node, what)
+            if raw is _INVALID or isinstance(raw, (int, float, Expr)):
+                return raw
         self.fail(f"{what} must be a number or an expression", node.loc, found=_type_name(node), code="wrong-type")
-        return None
+        return _INVALID
 
     def _check_name(self, name: str, loc: Location, what: str) -> None:
         if not NAME.match(name):
@@ -174,99 +202,278 @@ class SpecParser:
         values = []
         for item in node.items:
             raw = self._numeric(item, "an input size")
-            if raw is not None:
+            if raw is not _INVALID:
                 values.append(Value(raw, item.loc))
         return values, node.loc, dtype
 
-    # -- layers ------------------------------------------------------------------
-    def _layers(self, root: YMap) -> list[LayerCall]:
-        node = root.get("layers")
+    # -- blocks and variants -------------------------------------------------------
+    def _declare_blocks(self, node: YNode) -> None:
+        if not isinstance(node, YMap):
+            self.fail("'blocks' must map block names to definitions", node.loc, found=_type_name(node),
+                      expected="blocks: {bottleneck: {params: {...}, layers: [...]}}", code="wrong-type")
+            return
+        registry = kinds()
+        for name, (kloc, _) in node.entries.items():
+            self._check_name(name, kloc, "block")
+            if name in registry or name in MERGES:
+                self.fail(f"block '{name}' has the name of a layer kind", kloc, hint="rename the block",
+                          code="invalid-name")
+            self.block_names.add(name)
+
+    def _blocks(self, node: YNode) -> None:
+        if not isinstance(node, YMap):
+            return
+        for name, (kloc, body) in node.entries.items():
+            if not isinstance(body, YMap):
+                self.fail(f"block '{name}' must be a mapping", body.loc, expected="{params: {...}, layers: [...]}",
+                          found=_type_name(body), code="wrong-type")
+                continue
+            for key, (bkloc, _) in body.entries.items():
+                if key not in ("params", "layers", "doc"):
+                    self.fail(f"unknown key '{key}' in block '{name}'", bkloc, expected="params, layers, doc",
+                              hint=did_you_mean(key, ("params", "layers", "doc")), code="unknown-key")
+            params: dict[str, tuple[Any, Location]] = {}
+            pnode = body.get("params")
+            if isinstance(pnode, YMap):
+                for pname, (ploc, pvalue) in pnode.entries.items():
+                    self._check_name(pname, ploc, "block parameter")
+                    if isinstance(pvalue, YScalar) and pvalue.value == "required" and not pvalue.quoted:
+                        params[pname] = (REQUIRED, ploc)
+                    else:
+                        raw = self._scalar_value(pvalue, f"parameter {pname}")
+                        if raw is not _INVALID:
+                            params[pname] = (Value(raw, pvalue.loc), ploc)
+            elif pnode is not None and not (isinstance(pnode, YScalar) and pnode.value is None):
+                self.fail(f"params of block '{name}' must be a mapping", pnode.loc,
+                          expected="params: {mid: required, stride: 1}", found=_type_name(pnode), code="wrong-type")
+            items = self._layers(body.get("layers"), body.loc, where=f"block '{name}'")
+            self.blocks[name] = BlockDef(name, kloc, params, items, self._string(body.get("doc"), "doc"))
+
+    def _variants(self, node: YNode | None, vars_: dict[str, Value]) -> dict[str, Variant]:
+        out: dict[str, Variant] = {}
         if node is None:
-            self.fail("missing 'layers'", root.loc, hint="list the network's layers under 'layers:'", code="missing-key")
+            return out
+        if not isinstance(node, YMap):
+            self.fail("'variants' must map variant names to settings", node.loc, found=_type_name(node),
+                      expected="variants: {resnet101: {vars: {n4: 23}}}", code="wrong-type")
+            return out
+        for name, (kloc, body) in node.entries.items():
+            self._check_name(name, kloc, "variant")
+            if not isinstance(body, YMap):
+                self.fail(f"variant '{name}' must be a mapping", body.loc, expected="{vars: {...}, doc: ...}",
+                          found=_type_name(body), code="wrong-type")
+                continue
+            for key, (vkloc, _) in body.entries.items():
+                if key not in ("vars", "doc", "expect"):
+                    self.fail(f"unknown key '{key}' in variant '{name}'", vkloc, expected="vars, doc, expect",
+                              hint=did_you_mean(key, ("vars", "doc", "expect")), code="unknown-key")
+            values = self._named_values(body.get("vars"), "vars", "var")
+            for vname, value in values.items():
+                if vname not in vars_:
+                    self.fail(f"variant '{name}' sets '{vname}', which is not one of the spec's vars", value.loc,
+                              hint=did_you_mean(vname, vars_) or "declare it under the top-level vars:",
+                              code="unknown-name")
+            out[name] = Variant(name, kloc, values, self._string(body.get("doc"), "doc"), body.get("expect"))
+        return out
+
+    # -- layers ------------------------------------------------------------------
+    def _layers(self, node: YNode | None, parent_loc: Location, where: str = "the spec") -> list[Item]:
+        if node is None:
+            self.fail(f"missing 'layers' in {where}", parent_loc, hint="list the layers under 'layers:'",
+                      code="missing-key")
             return []
         if not isinstance(node, YSeq) or not node.items:
             self.fail("'layers' must be a non-empty list", node.loc, expected="- conv2d: {...} items",
                       found=_type_name(node), code="wrong-type")
             return []
-        if len(node.items) > MAX_LAYERS:
-            raise SpecError(f"more than {MAX_LAYERS:,} layers", node.loc, code="limit")
-        calls = [c for c in (self._layer(item) for item in node.items) if c is not None]
-        self._assign_paths(calls)
-        return calls
+        return self._item_list(node.items)
 
-    def _layer(self, item: YNode) -> LayerCall | None:
+    def _item_list(self, nodes: list[YNode]) -> list[Item]:
+        self.item_count += len(nodes)
+        if self.item_count > MAX_ITEMS:
+            raise SpecError(f"more than {MAX_ITEMS:,} layer items", nodes[0].loc, code="limit")
+        items = [i for i in (self._item(n) for n in nodes) if i is not None]
+        self._assign_names(items)
+        return items
+
+    def _item(self, node: YNode) -> Item | None:
         registry = kinds()
-        if isinstance(item, YScalar) and isinstance(item.value, str):
-            kind_name, kind_loc, body = item.value, item.loc, None
-        elif isinstance(item, YMap) and len(item.entries) == 1:
-            kind_name, (kind_loc, body) = next(iter(item.entries.items()))
+        if isinstance(node, YScalar) and isinstance(node.value, str):
+            kind_name, kind_loc, body = node.value, node.loc, None
+        elif isinstance(node, YMap) and len(node.entries) == 1:
+            kind_name, (kind_loc, body) = next(iter(node.entries.items()))
         else:
-            self.fail("a layer is '- kind' or '- kind: {arguments}'", item.loc,
+            self.fail("a layer is '- kind' or '- kind: {arguments}'", node.loc,
                       expected="e.g. '- relu' or '- conv2d: {out_channels: 96, kernel_size: 11}'",
-                      found=_type_name(item) + (f" with keys {', '.join(item.entries)}" if isinstance(item, YMap) else ""),
-                      hint="indent the arguments under the kind" if isinstance(item, YMap) else None,
+                      found=_type_name(node) + (f" with keys {', '.join(node.entries)}" if isinstance(node, YMap) else ""),
+                      hint="indent the arguments under the kind" if isinstance(node, YMap) else None,
                       code="invalid-layer")
             return None
-        kind = registry.get(kind_name)
-        if kind is None:
+        item = Item(kind_name, kind_loc)
+        if kind_name in MERGES:
+            self._merge(item, body)
+        elif kind_name in self.block_names:
+            item.block = kind_name
+            self._call_body(item, body, params_of=kind_name)
+        elif kind_name in registry:
+            item.layer = registry[kind_name]
+            self._call_body(item, body)
+        else:
             self.fail(f"unknown layer kind '{kind_name}'", kind_loc,
-                      hint=did_you_mean(kind_name, registry) or "run 'archcalc kinds' to list them",
-                      code="unknown-kind")
+                      hint=did_you_mean(kind_name, list(registry) + list(self.block_names) + list(MERGES))
+                      or "run 'archcalc kinds' to list them", code="unknown-kind")
             return None
-        call = LayerCall(kind, "", kind_loc)
-        self._attempted: set[str] = set()  # args written but invalid, or misspelt: not "missing" too
+        return item
+
+    def _reserved(self, item: Item, key: str, value: YNode) -> None:
+        if key == "name":
+            name = self._string(value, "name")
+            if name is not None:
+                self._check_name(name, value.loc, "layer")
+                item.name, item.explicit_name = name, True
+        elif key == "doc":
+            item.doc = self._string(value, "doc")
+        elif key == "repeat":
+            raw = self._numeric(value, "repeat")
+            if raw is not _INVALID:
+                if isinstance(raw, int) and raw < 0 or isinstance(raw, float):
+                    self.fail("repeat must be a whole number >= 0", value.loc, found=_type_name(value), code="wrong-type")
+                else:
+                    item.repeat = Value(raw, value.loc)
+        elif key == "when":
+            if isinstance(value, YScalar) and isinstance(value.value, bool):
+                item.when = Value(value.value, value.loc)
+            elif isinstance(value, YScalar) and isinstance(value.value, str):
+                try:
+                    item.when = Value(parse_expr(value.value, value.loc, condition=True), value.loc)
+                except SpecError as err:
+                    self.errors.add(err)
+            else:
+                self.fail("when must be a condition", value.loc, expected="true/false or e.g. \"stride == 1\"",
+                          found=_type_name(value), code="wrong-type")
+
+    def _call_body(self, item: Item, body: YNode | None, params_of: str | None = None) -> None:
+        """Arguments of a layer kind, or parameters of a block call."""
+        self._attempted: set[str] = set()  # written but invalid, or misspelt: not reported "missing" too
+        if params_of:
+            declared = self._block_params(params_of)
+            names = list(declared)
+        else:
+            names = [a.name for a in item.layer.args]
         if body is None or (isinstance(body, YScalar) and body.value is None):
             pass
         elif isinstance(body, YMap):
-            self._layer_args(call, body)
+            for key, (kloc, value) in body.entries.items():
+                if key in RESERVED_LAYER_KEYS:
+                    self._reserved(item, key, value)
+                elif key not in names:
+                    self._attempted.update(difflib.get_close_matches(key, names, n=1, cutoff=0.6))
+                    what = f"block '{params_of}' has no parameter" if params_of else f"{item.kind}: unknown argument"
+                    self.fail(f"{what} '{key}'", kloc,
+                              expected="one of " + ", ".join(names + list(RESERVED_LAYER_KEYS)),
+                              hint=did_you_mean(key, names + list(RESERVED_LAYER_KEYS)), code="unknown-arg")
+                elif params_of:
+                    self._attempted.add(key)
+                    raw = self._scalar_value(value, f"parameter {key}")
+                    if raw is not _INVALID:
+                        item.args[key] = Value(raw, value.loc)
+                else:
+                    self._set_arg(item, key, value)
+        elif params_of:
+            self.fail(f"a call of block '{params_of}' takes a mapping of parameters", body.loc,
+                      found=_type_name(body), code="wrong-type")
         else:  # a scalar or list sets the first argument
-            first = kind.first_arg()
+            first = item.layer.first_arg()
             if first is None:
-                self.fail(f"{kind_name} takes no arguments", body.loc, found=_type_name(body), code="unknown-arg")
+                self.fail(f"{item.kind} takes no arguments", body.loc, found=_type_name(body), code="unknown-arg")
             else:
-                self._set_arg(call, first.name, body)
-        for arg in kind.args:
-            if arg.required and arg.name not in call.args and arg.name not in self._attempted:
-                self.fail(f"{kind_name}: missing required argument '{arg.name}'", kind_loc,
-                          hint=f"add {arg.name}: … ({arg.type.describe})", code="missing-arg")
-        return call
+                self._set_arg(item, first.name, body)
+        if params_of:
+            missing = [p for p, (v, _) in self._block_params(params_of).items()
+                       if v is REQUIRED and p not in item.args and p not in self._attempted]
+        else:
+            missing = [a.name for a in item.layer.args
+                       if a.required and a.name not in item.args and a.name not in self._attempted]
+        for name in missing:
+            hint = f"add {name}: …" if params_of else \
+                f"add {name}: … ({next(a for a in item.layer.args if a.name == name).type.describe})"
+            self.fail(f"{item.kind}: missing required {'parameter' if params_of else 'argument'} '{name}'",
+                      item.loc, hint=hint, code="missing-arg")
 
-    def _layer_args(self, call: LayerCall, body: YMap) -> None:
-        kind = call.kind
-        names = [a.name for a in kind.args]
+    def _block_params(self, name: str) -> dict[str, tuple[Any, Location]]:
+        if name in self.blocks:
+            return self.blocks[name].params
+        # a block called before its own definition was parsed (blocks calling blocks): read it now
+        node = self.root.get("blocks")
+        body = node.get(name) if isinstance(node, YMap) else None
+        pnode = body.get("params") if isinstance(body, YMap) else None
+        params: dict[str, tuple[Any, Location]] = {}
+        if isinstance(pnode, YMap):
+            for pname, (ploc, pvalue) in pnode.entries.items():
+                required = isinstance(pvalue, YScalar) and pvalue.value == "required" and not pvalue.quoted
+                params[pname] = (REQUIRED if required else Value(None, pvalue.loc), ploc)
+        return params
+
+    def _merge(self, item: Item, body: YNode | None) -> None:
+        allowed = MERGE_KEYS[item.kind]
+        if not isinstance(body, YMap):
+            self.fail(f"{item.kind} takes branches", body.loc if body is not None else item.loc,
+                      expected=f"{item.kind}: {{branches: {{main: [...], shortcut: [...]}}}}",
+                      found=_type_name(body) if body is not None else "nothing", code="wrong-type")
+            return
         for key, (kloc, value) in body.entries.items():
-            if key == "name":
-                name = self._string(value, "name")
-                if name is not None:
-                    self._check_name(name, value.loc, "layer")
-                    call.name = name
-            elif key == "doc":
-                call.doc = self._string(value, "doc")
-            elif key in RESERVED_LAYER_KEYS:
-                self.fail(f"'{key}' (composition) is not supported by this version of archcalc", kloc,
-                          hint="write the layers out for now", code="unsupported")
-            elif key not in names:
-                self._attempted.update(difflib.get_close_matches(key, names, n=1, cutoff=0.6))
-                self.fail(f"{kind.kind}: unknown argument '{key}'", kloc,
-                          expected="one of " + ", ".join(names + ["name", "doc"]),
-                          hint=did_you_mean(key, names + list(RESERVED_LAYER_KEYS)), code="unknown-arg")
+            if key in RESERVED_LAYER_KEYS:
+                self._reserved(item, key, value)
+            elif key not in allowed:
+                self.fail(f"{item.kind}: unknown argument '{key}'", kloc,
+                          expected="one of " + ", ".join(allowed + RESERVED_LAYER_KEYS),
+                          hint=did_you_mean(key, allowed + RESERVED_LAYER_KEYS), code="unknown-arg")
+            elif key == "dim":
+                raw = self._numeric(value, "dim")
+                if raw is not _INVALID:
+                    item.args["dim"] = Value(raw, value.loc)
+        branches = body.get("branches")
+        if branches is None:
+            self.fail(f"{item.kind}: missing 'branches'", item.loc, code="missing-arg",
+                      hint="branches: {main: [...], shortcut: []} (an empty list passes its input through)")
+            return
+        if isinstance(branches, YMap):
+            pairs = [(name, kloc, value) for name, (kloc, value) in branches.entries.items()]
+        elif isinstance(branches, YSeq):
+            pairs = [(f"branch{i}", value.loc, value) for i, value in enumerate(branches.items, 1)]
+        else:
+            self.fail(f"{item.kind}: branches must be a mapping or a list of layer lists", branches.loc,
+                      found=_type_name(branches), code="wrong-type")
+            return
+        if len(pairs) < 2:
+            self.fail(f"{item.kind} needs at least two branches", branches.loc, found=f"{len(pairs)}",
+                      code="invalid-layer")
+        for name, loc, value in pairs:
+            self._check_name(name, loc, "branch")
+            if isinstance(value, YScalar) and value.value is None:
+                items: list[Item] = []
+            elif isinstance(value, YSeq):
+                items = self._item_list(value.items) if value.items else []
             else:
-                self._set_arg(call, key, value)
+                self.fail(f"branch '{name}' must be a list of layers", value.loc, found=_type_name(value),
+                          code="wrong-type")
+                continue
+            item.branches.append(Branch(name, loc, items))
 
-    def _set_arg(self, call: LayerCall, name: str, node: YNode) -> None:
-        arg = next(a for a in call.kind.args if a.name == name)
+    def _set_arg(self, item: Item, name: str, node: YNode) -> None:
+        arg = next(a for a in item.layer.args if a.name == name)
         self._attempted.add(name)
         raw = self._arg_value(node, arg.type)
         if raw is _INVALID:
             return
-        if not _has_expr(raw):
+        if not any(True for _ in _exprs(raw)):
             try:
                 arg.type.check(raw)
             except ArgTypeError as exc:
-                self.fail(f"{call.kind.kind}: {name} must be {exc.expected}", node.loc, expected=exc.expected,
+                self.fail(f"{item.kind}: {name} must be {exc.expected}", node.loc, expected=exc.expected,
                           found=exc.found, code="wrong-type")
                 return
-        call.args[name] = Value(raw, node.loc)
+        item.args[name] = Value(raw, node.loc)
 
     def _arg_value(self, node: YNode, type_: ArgType) -> Any:
         if isinstance(node, YSeq):
@@ -276,39 +483,91 @@ class SpecParser:
             self.fail("an argument can't be a mapping", node.loc, expected=type_.describe, code="wrong-type")
             return _INVALID
         v = node.value
-        if isinstance(v, str) and type_.numeric and v not in type_.keywords:
+        condition = isinstance(type_, Bool) or isinstance(getattr(type_, "inner", None), Bool)
+        if isinstance(v, str) and (type_.numeric or condition) and v not in type_.keywords:
             try:
-                return parse_expr(v, node.loc)
+                return parse_expr(v, node.loc, condition=condition)
             except SpecError as err:
                 self.errors.add(err)
                 return _INVALID
         return v
 
-    def _assign_paths(self, calls: list[LayerCall]) -> None:
-        taken: dict[str, Location] = {}
+    def _assign_names(self, items: list[Item]) -> None:
+        """Unnamed items get `<kind>_<n>`, counted per kind in this list; paths must be unique."""
         counters: dict[str, int] = {}
-        for call in calls:
-            if call.name is not None:
-                continue
-            counters[call.kind.kind] = counters.get(call.kind.kind, 0) + 1
-            call.path = f"{call.kind.kind}_{counters[call.kind.kind]}"
-        for call in calls:
-            if call.name is not None:
-                call.path = call.name
-            if call.path in taken:
-                self.fail(f"two layers have the path '{call.path}'", call.loc,
-                          found=f"'{call.path}' first used at line {taken[call.path].line}",
+        for item in items:
+            if not item.explicit_name:
+                counters[item.kind] = counters.get(item.kind, 0) + 1
+                item.name = f"{item.kind}_{counters[item.kind]}"
+        taken: dict[str, Location] = {}
+        for item in items:
+            if item.name in taken:
+                self.fail(f"two layers have the path '{item.name}'", item.loc,
+                          found=f"'{item.name}' first used at line {taken[item.name].line}",
                           hint="give each layer a unique name", code="duplicate-name")
-            taken.setdefault(call.path, call.loc)
+            taken.setdefault(item.name, item.loc)
+
+    # -- whole-spec checks -----------------------------------------------------------
+    def _check_scopes(self, spec: Spec) -> None:
+        """Every name in every expression must be a dim, a var or (in a block) a parameter."""
+        input_names = {n for v in spec.input for e in _exprs(v.raw) for n in e.names}
+        globals_ = set(spec.dims) | set(spec.vars) | input_names
+        for value in spec.vars.values():
+            self._check_exprs(value.raw, globals_, "vars")
+        self._check_items(spec.layers, globals_)
+        for block in spec.blocks.values():
+            scope = globals_ | set(block.params)
+            for default, _ in block.params.values():
+                if default is not REQUIRED:
+                    self._check_exprs(default.raw, scope, f"block '{block.name}'")
+            self._check_items(block.items, scope)
+
+    def _check_items(self, items: list[Item], scope: set[str]) -> None:
+        for item in items:
+            for value in item.args.values():
+                self._check_exprs(value.raw, scope, item.kind)
+            for extra in (item.repeat, item.when):
+                if extra is not None:
+                    self._check_exprs(extra.raw, scope, item.kind)
+            for branch in item.branches:
+                self._check_items(branch.items, scope)
+
+    def _check_exprs(self, raw: Any, scope: set[str], where: str) -> None:
+        for expr in _exprs(raw):
+            for name in sorted(expr.names - scope):
+                known = sorted(scope)
+                self.fail(f"expression '{expr.text}': unknown name '{name}'", expr.loc,
+                          hint=did_you_mean(name, known) or (f"known names here: {', '.join(known)}" if known
+                                                             else "declare it under vars: or dims:"),
+                          code="unknown-name")
+
+    def _check_recursion(self) -> None:
+        calls = {name: sorted(set(_block_calls(b.items))) for name, b in self.blocks.items()}
+        state: dict[str, int] = {}
+
+        def visit(name: str, trail: list[str]) -> None:
+            state[name] = 1
+            for callee in calls.get(name, ()):
+                if state.get(callee) == 1:
+                    cycle = trail[trail.index(callee):] + [callee] if callee in trail else [name, callee]
+                    self.fail("blocks call themselves: " + " → ".join(cycle), self.blocks[name].loc,
+                              hint="a block may call other blocks, but not itself, directly or not",
+                              code="recursive-block")
+                elif state.get(callee) is None:
+                    visit(callee, trail + [callee])
+            state[name] = 2
+
+        for name in self.blocks:
+            if state.get(name) is None:
+                visit(name, [name])
 
 
-_INVALID = object()
-
-
-def _has_expr(raw: Any) -> bool:
-    if isinstance(raw, Expr):
-        return True
-    return isinstance(raw, list) and any(_has_expr(r) for r in raw)
+def _block_calls(items: list[Item]) -> Iterable[str]:
+    for item in items:
+        if item.block:
+            yield item.block
+        for branch in item.branches:
+            yield from _block_calls(branch.items)
 
 
 def _default_name(filename: str) -> str:
@@ -318,6 +577,3 @@ def _default_name(filename: str) -> str:
 
 def parse_spec(root: YNode, filename: str) -> Spec:
     return SpecParser(root, filename).parse()
-
-
-__all__ = ["parse_spec", "LayerKind"]

@@ -15,15 +15,15 @@ def require_torch():
                              "https://download.pytorch.org/whl/cpu)", code="missing-dependency") from None
 
 
-def build_module(spec, *, device="cpu", **bindings):
+def build_module(spec, *, device="cpu", variant=None, **bindings):
     require_torch()
     from archcalc.torch_backend.build import build_module as _build
 
-    return _build(spec, device=device, **bindings)
+    return _build(spec, device=device, variant=variant, **bindings)
 
 
-def verify_spec(spec, overrides=None, device="meta", samples=None, max_memory=None, batch=1):
+def verify_spec(spec, overrides=None, device="meta", samples=None, max_memory=None, batch=1, variant=None):
     require_torch()
     from archcalc.torch_backend.verify import verify_spec as _verify
 
-    return _verify(spec, overrides, device, samples, max_memory, batch)
+    return _verify(spec, overrides, device, samples, max_memory, batch, variant)

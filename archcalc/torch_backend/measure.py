@@ -19,11 +19,13 @@ class Measured:
     flops: int
 
 
-def measure(net: ArchcalcNet, input_shape: tuple, batch: int = 1, device: str = "meta",
+def measure(net: ArchcalcNet, input_shape: tuple, paths: list[str], batch: int = 1, device: str = "meta",
             dtype: str = "float") -> dict[str, Measured]:
+    """`paths`: the spec rows to measure (qualified module names)."""
     shapes: dict[str, tuple] = {}
     hooks = []
-    for path, module in net.named_children():
+    modules = {path: net.get_submodule(path) for path in paths}
+    for path, module in modules.items():
         def record(_module, _inputs, output, _path=path):
             out = output[0] if isinstance(output, tuple) else output
             shapes[_path] = tuple(out.shape[1:])  # per sample: drop the batch axis
@@ -42,7 +44,7 @@ def measure(net: ArchcalcNet, input_shape: tuple, batch: int = 1, device: str = 
     counts = counter.get_flop_counts()
     root = type(net).__name__
     result = {}
-    for path, module in net.named_children():
+    for path, module in modules.items():
         flops = sum(counts.get(f"{root}.{path}", {}).values())
         result[path] = Measured(path, shapes.get(path, ()), sum(p.numel() for p in module.parameters()),
                                 sum(b.numel() for b in module.buffers()), int(flops))

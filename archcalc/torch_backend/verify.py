@@ -56,6 +56,7 @@ class Verification:
     layers: list[LayerChecks] = field(default_factory=list)
     note: str | None = None
     estimated_bytes: int = 0
+    name: str = ""  # the spec's name, or the variant's
 
     @property
     def agree(self) -> bool:
@@ -112,7 +113,7 @@ def check_device(device: str) -> str:
 
 
 def sample_bindings(spec: Spec, analysis: Analysis, overrides: dict, samples: int | None,
-                    seed: int = 0) -> list[dict[str, int]]:
+                    seed: int = 0, variant: str | None = None) -> list[dict[str, int]]:
     """Concrete sizes at which to check a symbolic analysis."""
     symbols = analysis.symbols
     if not symbols:
@@ -136,7 +137,7 @@ def sample_bindings(spec: Spec, analysis: Analysis, overrides: dict, samples: in
             hi = (decl.max if decl and decl.max else max(4 * (decl.default if decl and decl.default else 64), lo))
             pick[s] = rng.randint(lo, hi)
         try:
-            analyze(spec, {**overrides, **{k: str(v) for k, v in pick.items()}}, analysis.batch)
+            analyze(spec, {**overrides, **{k: str(v) for k, v in pick.items()}}, analysis.batch, variant)
         except SpecError:
             continue  # a size the network can't take (e.g. smaller than a kernel)
         found.append(pick)
@@ -156,13 +157,13 @@ def _count_reason(name: str, engine: int, measured: int) -> str:
 
 
 def verify_spec(spec: Spec, overrides: dict | None = None, device: str = "meta", samples: int | None = None,
-                max_memory: int | None = None, batch: int = 1) -> list[Verification]:
+                max_memory: int | None = None, batch: int = 1, variant: str | None = None) -> list[Verification]:
     overrides = dict(overrides or {})
     device = check_device(device)
-    symbolic = analyze(spec, overrides, batch)
+    symbolic = analyze(spec, overrides, batch, variant)
     results = []
-    for binding in sample_bindings(spec, symbolic, overrides, samples):
-        concrete = analyze(spec, {**overrides, **{k: str(v) for k, v in binding.items()}}, batch)
+    for binding in sample_bindings(spec, symbolic, overrides, samples, variant=variant):
+        concrete = analyze(spec, {**overrides, **{k: str(v) for k, v in binding.items()}}, batch, variant)
         results.append(_verify_at(spec, symbolic, concrete, binding, device, max_memory))
     return results
 
@@ -178,8 +179,10 @@ def _verify_at(spec: Spec, symbolic: Analysis, concrete: Analysis, binding: dict
             note = (f"needs about {estimated / 1e9:.1f} GB on {device}, over the budget of {budget / 1e9:.1f} GB: "
                     f"checked on the meta device instead (raise it with --max-memory)")
     net = build_from_analysis(concrete, ran_on)
-    measured = measure(net, concrete.input, concrete.batch, ran_on, spec.input_dtype)
-    result = Verification(spec, device, ran_on, binding, note=note, estimated_bytes=estimated)
+    leaves = [r.path for r in concrete.rows if r.leaf]
+    measured = measure(net, concrete.input, leaves, concrete.batch, ran_on, spec.input_dtype)
+    result = Verification(spec, device, ran_on, binding, note=note, estimated_bytes=estimated,
+                          name=concrete.name)
     for row in symbolic.rows:
         if not row.leaf:
             continue
