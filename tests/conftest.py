@@ -13,12 +13,12 @@ SPECS = REPO / "specs"
 REFERENCE = json.loads((Path(__file__).parent / "reference" / "torch_counts.json").read_text())
 
 
-def analyze_text(text: str, overrides=None, batch: int = 1, filename: str = "test.yaml"):
-    return analyze(load_spec_text(text, filename), overrides, batch)
+def analyze_text(text: str, overrides=None, batch: int = 1, filename: str = "test.yaml", variant=None):
+    return analyze(load_spec_text(text, filename), overrides, batch, variant)
 
 
-def analyze_file(name: str, overrides=None, batch: int = 1):
-    return analyze(load_spec(SPECS / name), overrides, batch)
+def analyze_file(name: str, overrides=None, batch: int = 1, variant=None):
+    return analyze(load_spec(SPECS / name), overrides, batch, variant)
 
 
 def one_layer(input_shape, layer: str) -> str:
