@@ -1,0 +1,187 @@
+"""Blocks, add/concat, repeat, when and variants: paths, subtotals, errors and torch names."""
+from __future__ import annotations
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from archcalc.cli import main
+from archcalc.spec.errors import SpecError
+from archcalc.torch_backend import build_module, verify_spec
+from archcalc.spec import load_spec
+from conftest import SPECS, analyze_file, analyze_text
+
+RESIDUAL = """archcalc: 1
+input: [8, 16, 16]
+vars: {n: 2}
+blocks:
+  unit:
+    params: {width: required, stride: 1, project: false}
+    layers:
+      - add:
+          branches:
+            main:
+              - conv2d: {out_channels: width, kernel_size: 3, stride: stride, padding: 1, bias: false}
+              - batch_norm2d
+            shortcut:
+              - conv2d: {out_channels: width, kernel_size: 1, stride: stride, bias: false, when: project}
+      - relu
+layers:
+  - unit: {name: a, width: 8}
+  - unit: {name: b, width: 16, stride: 2, project: true}
+  - unit: {name: c, width: 16, repeat: n}
+  - concat:
+      dim: 0
+      branches: [[{conv2d: {out_channels: 4, kernel_size: 1}}], [{max_pool2d: {kernel_size: 3, stride: 1, padding: 1}}]]
+"""
+
+
+def test_paths_subtotals_and_shapes():
+    a = analyze_text(RESIDUAL)
+    paths = [r.path for r in a.rows]
+    assert paths[:6] == ["a", "a.add_1", "a.add_1.main.conv2d_1", "a.add_1.main.batch_norm2d_1", "a.relu_1", "b"]
+    assert "b.add_1.shortcut.conv2d_1" in paths and "a.add_1.shortcut.conv2d_1" not in paths  # when: project
+    assert ["c", "c.1", "c.2"] == [p for p in paths if p in ("c", "c.1", "c.2")]
+    assert a.row("c").kind == "unit ×2" and a.row("c.2").kind == "unit"
+    concat = a.row("concat_1")
+    assert concat.output == (20, 8, 8) and concat.kind == "concat"
+    leaves = [r for r in a.rows if r.leaf]
+    assert a.totals["params"] == sum(r.params for r in leaves)
+    block_b = a.row("b")
+    inside = [r for r in leaves if r.path.startswith("b.")]
+    assert block_b.params == sum(r.params for r in inside) == 16 * 8 * 9 + 32 + 16 * 8
+    assert block_b.output == (16, 8, 8) and not block_b.leaf
+
+
+def test_repeat_var_and_variants():
+    a = analyze_text(RESIDUAL, {"n": "0"})
+    assert not any(r.path == "c" or r.path.startswith("c.") for r in a.rows)
+    assert a.row("concat_1").input == (16, 8, 8)
+    b = analyze_text(RESIDUAL, {"n": "3"})
+    assert b.row("c.3").output == (16, 8, 8)
+
+
+def test_torch_module_names_equal_spec_paths():
+    spec = load_spec(SPECS / "resnet50.yaml")
+    net = build_module(spec, device="meta")
+    a = analyze_file("resnet50.yaml")
+    for row in a.rows:
+        module = net.get_submodule(row.path)  # raises if a path were missing
+        if row.leaf:
+            assert sum(p.numel() for p in module.parameters()) == row.params
+    assert type(net.get_submodule("layer1.first.add_1")).__name__ == "Merge"
+    small = build_module(load_spec_text_file(RESIDUAL))
+    assert small(torch.randn(2, 8, 16, 16)).shape == (2, 20, 8, 8)
+
+
+def load_spec_text_file(text):
+    from archcalc.spec import load_spec_text
+
+    return load_spec_text(text, "residual.yaml")
+
+
+@pytest.mark.parametrize("spec,variant", [("vgg16.yaml", "vgg11"), ("vgg16.yaml", "vgg19"), ("vgg16.yaml", "vgg16_bn"),
+                                          ("resnet18.yaml", "resnet34"), ("resnet50.yaml", "resnet101"),
+                                          ("resnet50.yaml", "resnet152"), ("resnet50.yaml", "resnet50_v1"),
+                                          ("googlenet.yaml", "googlenet_paper")])
+def test_variants_verify_on_meta(spec, variant):
+    [v] = verify_spec(load_spec(SPECS / spec), device="meta", variant=variant)
+    assert v.agree, v.disagreements()[:3]
+    assert v.name == variant
+
+
+def test_small_residual_verifies_on_cpu():
+    [v] = verify_spec(load_spec_text_file(RESIDUAL), device="cpu")
+    assert v.agree
+
+
+def error_of(text: str) -> SpecError:
+    with pytest.raises(SpecError) as err:
+        analyze_text(text)
+    return err.value
+
+
+def test_add_with_mismatched_branches_prints_every_shape_and_line():
+    err = error_of(RESIDUAL.replace("  - unit: {name: b, width: 16, stride: 2, project: true}",
+                                    "  - unit: {name: b, width: 16, stride: 2}"))
+    assert "add 'b.add_1': the branches' shapes differ" in err.message
+    assert err.found == "main: [16, 8, 8] (line 10); shortcut: [8, 16, 16] (line 13)"
+    assert err.loc.line == 8
+
+
+def test_concat_mismatch_and_dim_range():
+    text = """archcalc: 1
+input: [3, 8, 8]
+layers:
+  - concat:
+      branches:
+        a: [{conv2d: {out_channels: 2, kernel_size: 3}}]
+        b: [{conv2d: {out_channels: 2, kernel_size: 1}}]
+"""
+    err = error_of(text)
+    assert "differ off dim 0" in err.message and "a: [2, 6, 6] (line 6); b: [2, 8, 8] (line 7)" == err.found
+    err = error_of(text.replace("  - concat:\n", "  - concat:\n      dim: 3\n"))
+    assert "dim=3 is out of range" in err.message
+
+
+def test_recursion_is_refused():
+    text = """archcalc: 1
+input: [3, 8, 8]
+blocks:
+  ping: {layers: [{pong: {}}]}
+  pong: {layers: [{relu: null}, {ping: {}}]}
+layers:
+  - ping
+"""
+    err = error_of(text)
+    assert "blocks call themselves: ping → pong → ping" in err.render()
+
+
+def test_unbounded_expansion_is_refused():
+    nested = """archcalc: 1
+input: [4]
+blocks:
+  b1: {layers: [{relu: {repeat: 1000}}]}
+  b2: {layers: [{b1: {repeat: 1000}}]}
+layers:
+  - b2
+"""
+    err = error_of(nested)
+    assert "expands to more than 200,000 rows" in err.message and err.code == "limit"
+    err = error_of("archcalc: 1\ninput: [4]\nlayers:\n  - relu: {repeat: 100000}\n")
+    assert "above the limit of 10,000" in err.message
+
+
+def test_block_call_errors_are_reported_together():
+    text = """archcalc: 1
+input: [3, 8, 8]
+blocks:
+  unit:
+    params: {width: required}
+    layers:
+      - conv2d: {out_channels: widht, kernel_size: 3}
+layers:
+  - unit: {with: 3}
+  - unti: {width: 3}
+"""
+    err = error_of(text)
+    messages = [e.message for e in err.errors]
+    assert "expression 'widht': unknown name 'widht'" in messages
+    assert "block 'unit' has no parameter 'with'" in messages
+    assert "unknown layer kind 'unti'" in messages
+    assert any("did you mean 'width'" in (e.hint or "") for e in err.errors)
+
+
+def test_unknown_variant_and_summarize_depth():
+    runner = CliRunner()
+    out = runner.invoke(main, ["summarize", str(SPECS / "vgg16.yaml"), "--variant", "vgg13"])
+    assert out.exit_code == 2 and "did you mean" in out.stderr
+    folded = runner.invoke(main, ["summarize", str(SPECS / "resnet50.yaml"), "--depth", "0", "--format", "json"])
+    import json
+
+    doc = json.loads(folded.stdout)
+    assert [r["path"] for r in doc["layers"]][:6] == ["conv1", "bn1", "relu_1", "maxpool", "layer1", "layer2"]
+    assert doc["layers"][4]["leaf"] is False and doc["layers"][4]["params"] == 215_808
+    assert doc["totals"]["params"] == 25_557_032
+    table = runner.invoke(main, ["summarize", str(SPECS / "vgg16.yaml"), "--variant", "vgg19", "--depth", "1"]).stdout
+    assert "vgg19 (variant of vgg16)" in table and "143,667,240" in table
