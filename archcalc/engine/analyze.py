@@ -212,6 +212,7 @@ def analyze(spec: Spec, overrides: Mapping[str, Any] | None = None, batch: int =
     env, bindings, symbols = bind_scope(spec, overrides, chosen)
     x = bind_input(spec, env)
     walker = _Walker(spec, env, batch)
+    walker.dtype = spec.input_dtype
     out, _ = walker.items(spec.layers, x, env, "", 0, (f"spec's input, line {spec.input_loc.line}", None))
     leaves = [r for r in walker.rows if r.leaf]
     totals = {q: N.total(getattr(r, q) for r in leaves if getattr(r, q) is not None) for q in COUNTS}
@@ -295,6 +296,13 @@ class _Walker:
     def leaf(self, item, x, env, path, depth, source):
         kind: type[LayerKind] = item.layer
         args = bind_args(item, env, path)
+        if self.dtype == "index" and not kind.accepts_index:
+            raise SpecError(f"{kind.kind} '{path}': its input holds token ids (input dtype index)", item.loc,
+                            expected="floating-point values", hint="put an embedding first", code="wrong-dtype")
+        if kind.accepts_index and self.dtype != "index":
+            raise SpecError(f"{kind.kind} '{path}' reads token ids, but its input holds values", item.loc,
+                            expected="token ids", found=f"the {source[0]}",
+                            hint="declare the input as input: {shape: [T], dtype: index}", code="wrong-dtype")
 
         def warn(code: str, message: str) -> None:
             # one line per layer when axes repeat the same arithmetic ("H, W: (224 − 7 …")
@@ -309,6 +317,8 @@ class _Walker:
         result: Result = kind.infer(x, args, ctx)
         row = _row(item, kind, x, result, self.batch, args)
         row.path, row.depth = path, depth
+        if kind.accepts_index:
+            self.dtype = "float"
         self._add_row(row)
         if tuple(result.output) != tuple(x):  # name the layer that made this shape, not a relu after it
             source = (f"output of '{path}', line {item.loc.line}", path)
@@ -316,10 +326,13 @@ class _Walker:
 
     def merge(self, item, x, env, path, depth, source):
         row = self._open(path, item.kind, "merge", depth, x, item.loc)
-        outputs = []
+        outputs, dtype_in, dtypes = [], self.dtype, []
         for branch in item.branches:
+            self.dtype = dtype_in
             out, _ = self.items(branch.items, x, env, f"{path}.{branch.name}.", depth + 1, source)
             outputs.append((branch, tuple(out)))
+            dtypes.append(self.dtype)
+        self.dtype = dtypes[0]
         out = combine(item, outputs, env, path)
         row.branches = [b.name for b in item.branches]
         if item.kind == "concat":

@@ -246,6 +246,7 @@ class LayerKind:
     args: ClassVar[Sequence[Arg]] = ()
     weighted: ClassVar[bool] = False  # has weights: its output elements count as neurons
     in_arg: ClassVar[str | None] = None  # in_channels / in_features / num_features: inferred, checked
+    accepts_index: ClassVar[bool] = False  # reads token ids (input dtype index) and makes floats
     doc: ClassVar[str] = ""
 
     @classmethod

@@ -2,6 +2,7 @@
 buffers, and FLOPs as torch.utils.flop_counter.FlopCounterMode counts them."""
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -17,6 +18,10 @@ class Measured:
     params: int
     buffers: int
     flops: int
+
+
+RECURRENT_NOTE = ("recurrent layers run with mkldnn and cuDNN disabled, so that FlopCounterMode sees their "
+                  "gate matmuls (its mkldnn LSTM path counts 0)")
 
 
 def measure(net: ArchcalcNet, input_shape: tuple, paths: list[str], batch: int = 1, device: str = "meta",
@@ -36,8 +41,11 @@ def measure(net: ArchcalcNet, input_shape: tuple, paths: list[str], batch: int =
     else:
         x = torch.empty(full, device=device) if device == "meta" else torch.randn(full, device=device)
     try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            net(x)
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # torch's flags() warns about a TF32 setting it restores
+            with torch.backends.mkldnn.flags(enabled=False), torch.backends.cudnn.flags(enabled=False), \
+                    FlopCounterMode(display=False) as counter:
+                net(x)
     finally:
         for h in hooks:
             h.remove()

@@ -77,3 +77,117 @@ class LocalContrastNorm(nn.Module):
         sigma = self._local_mean(centred.pow(2)).sqrt()
         floor = sigma.mean(dim=(2, 3), keepdim=True)
         return centred / torch.maximum(sigma, floor).clamp_min(self.eps)
+
+
+class PeepholeLSTM(nn.Module):
+    """The course's LSTM, step by step, batch first:
+
+        i_t = σ(W_xi x_t + W_hi h_{t-1} + w_ci ⊙ c_{t-1} + b_i)
+        f_t = σ(W_xf x_t + W_hf h_{t-1} + w_cf ⊙ c_{t-1} + b_f)
+        c_t = f_t ⊙ c_{t-1} + i_t ⊙ tanh(W_xc x_t + W_hc h_{t-1} + b_c)
+        o_t = σ(W_xo x_t + W_ho h_{t-1} + w_co ⊙ c_t + b_o)
+        h_t = o_t ⊙ tanh(c_t)
+
+    Weights are stacked in torch's gate order (i, f, c, o): weight_ih_l{k}[_reverse] is
+    [4H, F_l], weight_hh [4H, H], bias_ih [4H] (and bias_hh [4H] with two bias sets), and
+    with peepholes w_ci, w_cf, w_co [H] each. The per-step products are matmuls, so
+    FlopCounterMode sees every gate multiplication.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 bidirectional: bool = False, peephole: bool = True, bias_sets: int = 1):
+        super().__init__()
+        self.hidden_size, self.num_layers, self.peephole = hidden_size, num_layers, peephole
+        self.directions = 2 if bidirectional else 1
+        bound = 1 / math.sqrt(hidden_size)
+        for layer in range(num_layers):
+            f_in = input_size if layer == 0 else hidden_size * self.directions
+            for d in range(self.directions):
+                sfx = f"_l{layer}" + ("_reverse" if d else "")
+                shapes = {"weight_ih": (4 * hidden_size, f_in), "weight_hh": (4 * hidden_size, hidden_size)}
+                if bias:
+                    shapes["bias_ih"] = (4 * hidden_size,)
+                    if bias_sets == 2:
+                        shapes["bias_hh"] = (4 * hidden_size,)
+                if peephole:
+                    shapes.update({"w_ci": (hidden_size,), "w_cf": (hidden_size,), "w_co": (hidden_size,)})
+                for name, shape in shapes.items():
+                    p = nn.Parameter(torch.empty(shape))
+                    nn.init.uniform_(p, -bound, bound)
+                    self.register_parameter(name + sfx, p)
+
+    def _param(self, name: str, layer: int, d: int):
+        return getattr(self, f"{name}_l{layer}" + ("_reverse" if d else ""), None)
+
+    def _direction(self, x: torch.Tensor, layer: int, d: int) -> tuple[torch.Tensor, torch.Tensor]:
+        batch, steps, _ = x.shape
+        h = x.new_zeros(batch, self.hidden_size)
+        c = x.new_zeros(batch, self.hidden_size)
+        w_ih, w_hh = self._param("weight_ih", layer, d), self._param("weight_hh", layer, d)
+        b = self._param("bias_ih", layer, d)
+        b2 = self._param("bias_hh", layer, d)
+        outs = []
+        order = range(steps - 1, -1, -1) if d else range(steps)
+        for t in order:
+            gates = x[:, t] @ w_ih.T + h @ w_hh.T
+            if b is not None:
+                gates = gates + b
+            if b2 is not None:
+                gates = gates + b2
+            gi, gf, gc, go = gates.chunk(4, dim=1)
+            if self.peephole:
+                gi = gi + self._param("w_ci", layer, d) * c
+                gf = gf + self._param("w_cf", layer, d) * c
+            c = torch.sigmoid(gf) * c + torch.sigmoid(gi) * torch.tanh(gc)
+            if self.peephole:
+                go = go + self._param("w_co", layer, d) * c
+            h = torch.sigmoid(go) * torch.tanh(c)
+            outs.append(h)
+        if d:
+            outs.reverse()
+        return torch.stack(outs, 1), h
+
+    def forward(self, x: torch.Tensor):
+        finals = []
+        for layer in range(self.num_layers):
+            results = [self._direction(x, layer, d) for d in range(self.directions)]
+            x = torch.cat([seq for seq, _ in results], dim=2)
+            finals = [h for _, h in results]
+        return x, torch.stack(finals, 0)
+
+
+class RecurrentLayer(nn.Module):
+    """A spec's rnn/lstm/gru: torch's module (batch first), or PeepholeLSTM for the course's
+    forms, returning every step's output (many to many) or only the final one."""
+
+    def __init__(self, kind: str, input_size: int, a):
+        super().__init__()
+        self.return_sequences = a.return_sequences
+        self.directions = 2 if a.bidirectional else 1
+        common = dict(num_layers=a.num_layers, bias=a.bias, bidirectional=a.bidirectional)
+        textbook = kind == "lstm" and (a.peephole or a.bias_sets == 1)
+        if textbook:
+            self.cell = PeepholeLSTM(input_size, a.hidden_size, peephole=a.peephole, bias_sets=a.bias_sets, **common)
+        else:
+            cls = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[kind]
+            extra = {"nonlinearity": a.nonlinearity} if kind == "rnn" else {}
+            self.cell = cls(input_size, a.hidden_size, batch_first=True, dropout=a.dropout, **common, **extra)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, state = self.cell(x)
+        if self.return_sequences:
+            return out
+        h_n = state[0] if isinstance(state, tuple) else state  # LSTM: (h_n, c_n)
+        last = h_n[-self.directions:]  # the top layer, each direction's final state
+        return torch.cat(list(last), dim=-1)
+
+
+class RepeatVector(nn.Module):
+    """[B, F] → [B, T, F]: the same vector at every step."""
+
+    def __init__(self, times: int):
+        super().__init__()
+        self.times = times
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.unsqueeze(1).expand(-1, self.times, -1)

@@ -178,6 +178,10 @@ def _verify_at(spec: Spec, symbolic: Analysis, concrete: Analysis, binding: dict
             ran_on = "meta"
             note = (f"needs about {estimated / 1e9:.1f} GB on {device}, over the budget of {budget / 1e9:.1f} GB: "
                     f"checked on the meta device instead (raise it with --max-memory)")
+    if any(r.leaf and r.family == "recurrent" for r in concrete.rows):
+        from archcalc.torch_backend.measure import RECURRENT_NOTE
+
+        note = f"{note}; {RECURRENT_NOTE}" if note else RECURRENT_NOTE
     net = build_from_analysis(concrete, ran_on)
     leaves = [r.path for r in concrete.rows if r.leaf]
     measured = measure(net, concrete.input, leaves, concrete.batch, ran_on, spec.input_dtype)

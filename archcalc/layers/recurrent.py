@@ -1,0 +1,203 @@
+"""Recurrent layers: rnn, lstm (with the course's peephole form), gru, and the sequence
+helpers embedding and repeat_vector.
+
+Sequences are [T, F] per sample (T may be a symbol). With G gate blocks (rnn 1, lstm 4,
+gru 3), H hidden units and F_l inputs to layer l (F, then dirs·H), each layer and
+direction holds G·H·(F_l + H) weights and, with bias, b·G·H biases (torch keeps two sets,
+b_ih and b_hh: b = 2). Every step multiplies G·H·(F_l + H) times per layer and direction:
+MACs = T · dirs · Σ_l G·H·(F_l + H), exactly the gate matmuls torch's FlopCounterMode counts
+(when it can see them: see the torch backend). Bias adds and the gates' element-wise work
+(sigmoid, tanh, the Hadamard products, peephole multiplies) are not MACs (CONTRACT.md).
+"""
+from __future__ import annotations
+
+from archcalc.engine import numbers as N
+from archcalc.layers.base import (Arg, ArgTypeError, Bool, Choice, Context, Float, Int, LayerKind, Optional,
+                                  Result, Step, register)
+
+_SEQ_HINT = "a recurrent layer reads a sequence [T, F]; to feed one vector at every step use repeat_vector"
+
+
+class _BiasSets(Int):
+    describe = "1 (one bias per gate, the textbook form) or 2 (torch's b_ih and b_hh)"
+
+    def __init__(self):
+        super().__init__(1)
+        self.describe = _BiasSets.describe
+
+    def check(self, value):
+        value = super().check(value)
+        if value not in (1, 2):
+            raise ArgTypeError(self.describe, str(value))
+        return value
+
+
+def _recurrent_args(extra=()):
+    return (
+        Arg("hidden_size", Int(1), doc="H, hidden units per direction"),
+        Arg("num_layers", Int(1), 1),
+        *extra,
+        Arg("bias", Bool(), True),
+        Arg("bidirectional", Bool(), False),
+        Arg("dropout", Float(minimum=0.0, maximum=1.0), 0.0, "between stacked layers; no effect on counts"),
+        Arg("return_sequences", Bool(), True,
+            "archcalc's: true gives every step's output [T, dirs·H] (many to many), false only the last [dirs·H]"),
+        Arg("input_size", Optional(Int(1)), None, "F; inferred from the input, checked when written"),
+    )
+
+
+class _Recurrent(LayerKind):
+    family = "recurrent"
+    weighted = True
+    in_arg = "input_size"
+    gates: int = 1
+    gate_names: str = ""
+
+    @classmethod
+    def bias_sets(cls, a) -> int:
+        return 2
+
+    @classmethod
+    def extra_params(cls, a, hidden) -> int:
+        """Per layer and direction, beyond the gate matrices and biases (peepholes)."""
+        return 0
+
+    @classmethod
+    def infer(cls, x, a, ctx: Context) -> Result:
+        cls.require_rank(x, [2], ctx, "a sequence [T, F]", _SEQ_HINT if len(x) == 1 else
+                         "flatten the image, or give the spec a sequence input [T, F]")
+        steps_t, features = x
+        cls.check_in_size(features, ctx)
+        h, g, dirs = a.hidden_size, cls.gates, 2 if a.bidirectional else 1
+        b = cls.bias_sets(a) if a.bias else 0
+        params, per_step = 0, 0
+        steps: list[Step] = []
+        for layer in range(a.num_layers):
+            f_l = features if layer == 0 else N.mul(dirs, h)
+            weights = N.mul(N.mul(g, h), N.add(f_l, h))
+            layer_params = N.add(N.add(weights, N.mul(b, N.mul(g, h))), cls.extra_params(a, h))
+            params = N.add(params, N.mul(dirs, layer_params))
+            per_step = N.add(per_step, N.mul(dirs, weights))
+            extra = " + 3·H" if cls.extra_params(a, h) else ""
+            b_text = f" + {b}·G·H" if b else ""
+            steps.append(Step(f"params of layer {layer + 1}" + (" (per direction)" if dirs == 2 else ""),
+                              f"G·H·(F + H){b_text}{extra}",
+                              f"{g}·{N.fmt(h)}·({N.fmt(f_l)} + {N.fmt(h)})"
+                              + (f" + {b}·{g}·{N.fmt(h)}" if b else "") + (f" + 3·{N.fmt(h)}" if extra else ""),
+                              layer_params))
+        macs = N.mul(steps_t, per_step)
+        out_width = N.mul(dirs, h)
+        output = (steps_t, out_width) if a.return_sequences else (out_width,)
+        steps += [
+            Step("params", f"{'2·' if dirs == 2 else ''}Σ layers (G = {g}: {cls.gate_names})", "", params),
+            Step("MACs per step", "dirs·Σ_l G·H·(F_l + H)", "", per_step),
+            Step("MACs", "T·(MACs per step)", f"{N.fmt(steps_t)}·{N.fmt(per_step)}", macs),
+            Step("neurons per step", "dirs·H", f"{dirs}·{N.fmt(h)}", out_width),
+        ]
+        return Result(output, params=params, macs=macs, steps=steps)
+
+    @classmethod
+    def torch_module(cls, a, x):
+        from archcalc.torch_backend.modules import RecurrentLayer
+
+        return RecurrentLayer(cls.kind, x[-1], a)
+
+
+@register
+class RNN(_Recurrent):
+    """Elman RNN: h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh). With bias: false it is the
+    course's h_t = tanh(W_hh h_{t-1} + W_xh x_t); follow it with a bias-free linear for
+    y_t = W_hy h_t."""
+
+    kind = "rnn"
+    gates = 1
+    gate_names = "one tanh (or relu) block"
+    doc = "Elman recurrent layer (torch.nn.RNN)"
+    args = _recurrent_args((Arg("nonlinearity", Choice("tanh", "relu"), "tanh"),))
+
+
+@register
+class LSTM(_Recurrent):
+    """torch's LSTM by default. `peephole: true` adds the course's peephole connections:
+    i_t = σ(W_xi x_t + W_hi h_{t-1} + W_ci ⊙ c_{t-1} + b_i), f_t likewise with W_cf,
+    o_t = σ(W_xo x_t + W_ho h_{t-1} + W_co ⊙ c_t + b_o), W_c· diagonal (3·H weights per
+    layer and direction). `bias_sets: 1` keeps one bias per gate (the textbook b_i, b_f,
+    b_c, b_o) instead of torch's two (b_ih + b_hh), which are redundant in the sum."""
+
+    kind = "lstm"
+    gates = 4
+    gate_names = "input, forget, cell, output"
+    doc = "long short-term memory (torch.nn.LSTM; peephole and one-bias-set forms are archcalc's)"
+    args = _recurrent_args((Arg("peephole", Bool(), False, "the course's W_ci, W_cf, W_co (diagonal)"),
+                            Arg("bias_sets", _BiasSets(), 2)))
+
+    @classmethod
+    def bias_sets(cls, a) -> int:
+        return a.bias_sets
+
+    @classmethod
+    def extra_params(cls, a, hidden):
+        return N.mul(3, hidden) if a.peephole else 0
+
+
+@register
+class GRU(_Recurrent):
+    kind = "gru"
+    gates = 3
+    gate_names = "reset, update, new"
+    doc = "gated recurrent unit (torch.nn.GRU)"
+    args = _recurrent_args()
+
+
+@register
+class Embedding(LayerKind):
+    """A lookup table: token ids [T] → vectors [T, D]. num_embeddings·D weights; a lookup
+    multiplies nothing (0 MACs, as FlopCounterMode counts)."""
+
+    kind = "embedding"
+    family = "embedding"
+    weighted = True
+    accepts_index = True
+    doc = "token ids to vectors (torch.nn.Embedding); needs input dtype index"
+    args = (
+        Arg("num_embeddings", Int(1), doc="vocabulary size"),
+        Arg("embedding_dim", Int(1), doc="D"),
+        Arg("padding_idx", Optional(Int(None)), None),
+    )
+
+    @classmethod
+    def infer(cls, x, a, ctx: Context) -> Result:
+        if a.padding_idx is not None and not -a.num_embeddings <= a.padding_idx < a.num_embeddings:
+            raise ctx.error(f"padding_idx={a.padding_idx} is outside the vocabulary", arg="padding_idx",
+                            expected=f"from {-a.num_embeddings} to {a.num_embeddings - 1}", code="invalid-layer")
+        params = N.mul(a.num_embeddings, a.embedding_dim)
+        steps = [Step("params", "num_embeddings·D", f"{N.fmt(a.num_embeddings)}·{N.fmt(a.embedding_dim)}", params)]
+        return Result((*x, a.embedding_dim), params=params, steps=steps)
+
+    @classmethod
+    def torch_module(cls, a, x):
+        from torch import nn
+
+        return nn.Embedding(a.num_embeddings, a.embedding_dim, a.padding_idx)
+
+
+@register
+class RepeatVector(LayerKind):
+    """[F] → [times, F]: one vector fed at every step (the course's "one to many", e.g. an
+    image feature starting a caption). archcalc's own (Keras' RepeatVector)."""
+
+    kind = "repeat_vector"
+    family = "structure"
+    doc = "repeats a vector over `times` steps (archcalc's own)"
+    args = (Arg("times", Int(1), doc="T, the number of steps"),)
+
+    @classmethod
+    def infer(cls, x, a, ctx: Context) -> Result:
+        cls.require_rank(x, [1], ctx, "a vector [F]")
+        return Result((a.times, *x))
+
+    @classmethod
+    def torch_module(cls, a, x):
+        from archcalc.torch_backend.modules import RepeatVector as Module
+
+        return Module(a.times)
