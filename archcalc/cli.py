@@ -199,3 +199,66 @@ def verify(paths: tuple[str, ...], device: str, sets: tuple[str, ...], samples: 
     if errors:
         sys.exit(2)
     sys.exit(0 if all(v.agree for v in results) else 1)
+
+
+@main.command(epilog="--against imports and runs the named Python code (its factory and a forward pass on "
+                     "the meta device): use it only on code you trust.")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=str))
+@click.option("--strict", is_flag=True, help="Inexact divisions (sizes torch silently floors) become errors.")
+@click.option("--verify", "run_verify", is_flag=True, help="Also build and run each spec with torch (meta device).")
+@click.option("--against", default=None, metavar="MODULE:CALLABLE",
+              help="Compare with real model code: imports MODULE and calls CALLABLE() (runs that code!).")
+@click.option("--variant", default=None, help="Check only this variant (default: the spec and every variant).")
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Bind a var or a symbolic dimension.")
+@click.option("--max-params", default=None, metavar="N", help="Budget, e.g. 30M.")
+@click.option("--max-macs", default=None, metavar="N", help="Budget, e.g. 5G.")
+@click.option("--max-activation-memory", default=None, metavar="SIZE",
+              help="Budget for 4 bytes × all activations, e.g. 200MB.")
+@click.option("--format", "fmt", type=click.Choice(("text", "json", "github", "junit")), default="text",
+              show_default=True)
+@debug_option
+@handles_errors
+def check(paths: tuple[str, ...], strict: bool, run_verify: bool, against: str | None, variant: str | None,
+          sets: tuple[str, ...], max_params: str | None, max_macs: str | None, max_activation_memory: str | None,
+          fmt: str) -> None:
+    """Check specs for CI: valid, their `expect:` figures and budgets hold, and optionally
+    torch and the real model code agree. PATHS are files or folders (default: specs/).
+
+    Exit 0 when everything holds, 1 when a check fails, 2 when a spec is invalid."""
+    from archcalc.check.budget import parse_limit
+    from archcalc.check.run import check_file
+    from archcalc.report import check_report
+
+    limits = {}
+    for key, value in (("params", max_params), ("macs", max_macs), ("activation_memory", max_activation_memory)):
+        if value is not None:
+            limits[key] = (parse_limit(value, key, Location(f"--max-{key.replace('_', '-')}")), None, value)
+    if run_verify or against:
+        from archcalc.torch_backend import require_torch
+
+        require_torch()
+    files = _spec_files(paths or ("specs",))
+    reports = [check_file(f, strict=strict, verify=run_verify, against=against, variant=variant, limits=limits,
+                          overrides=_parse_sets(sets)) for f in files]
+    if fmt == "json":
+        click.echo(check_report.render_json(reports))
+    elif fmt == "github":
+        click.echo(check_report.render_github(reports))
+    elif fmt == "junit":
+        click.echo(check_report.render_junit(reports))
+    else:
+        from rich.console import Console
+
+        check_report.render_text(reports, Console(width=None if sys.stdout.isatty() else 132))
+    sys.exit(max((r.exit_code for r in reports), default=0))
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema (draft-07) of the spec language, generated from the layer registry.
+
+    Save it (archcalc schema > archcalc.schema.json) and point specs at it with a first line
+    `# yaml-language-server: $schema=./archcalc.schema.json` for completion in editors."""
+    from archcalc.spec.schema import spec_schema
+
+    click.echo(json.dumps(spec_schema(), indent=2, ensure_ascii=False))

@@ -49,6 +49,13 @@ class ArgType:
     def check(self, value: Any) -> Any:
         raise NotImplementedError
 
+    def json_schema(self) -> dict:
+        """JSON Schema (draft-07) of what a spec may write here; expressions are strings."""
+        return {"type": "string"}
+
+
+_EXPR = {"type": "string", "description": "an expression over dims, vars and block parameters"}
+
 
 class Int(ArgType):
     def __init__(self, minimum: int | None = 0):
@@ -70,6 +77,10 @@ class Int(ArgType):
             raise ArgTypeError(self.describe, _show(value))
         return value
 
+    def json_schema(self) -> dict:
+        literal = {"type": "integer"} if self.minimum is None else {"type": "integer", "minimum": self.minimum}
+        return {"anyOf": [literal, _EXPR]}
+
 
 class Float(ArgType):
     def __init__(self, minimum: float | None = None, maximum: float | None = None):
@@ -90,6 +101,14 @@ class Float(ArgType):
             raise ArgTypeError(self.describe, _show(value))
         return value
 
+    def json_schema(self) -> dict:
+        literal: dict = {"type": "number"}
+        if self.minimum is not None:
+            literal["minimum"] = self.minimum
+        if self.maximum is not None:
+            literal["maximum"] = self.maximum
+        return {"anyOf": [literal, _EXPR]}
+
 
 class Bool(ArgType):
     describe = "true or false"
@@ -99,6 +118,9 @@ class Bool(ArgType):
         if not isinstance(value, bool):
             raise ArgTypeError(self.describe, _show(value))
         return value
+
+    def json_schema(self) -> dict:
+        return {"anyOf": [{"type": "boolean"}, {"type": "string", "description": "a condition"}]}
 
 
 class Choice(ArgType):
@@ -112,6 +134,9 @@ class Choice(ArgType):
         if value not in self.options:
             raise ArgTypeError(self.describe, _show(value))
         return value
+
+    def json_schema(self) -> dict:
+        return {"enum": list(self.options)}
 
 
 class PerAxis(ArgType):
@@ -133,6 +158,17 @@ class PerAxis(ArgType):
             return tuple(self._one(v) for v in value)
         return (self._one(value),) * self.axes
 
+    def json_schema(self) -> dict:
+        one = self.item.json_schema()
+        if self.allow_none:
+            one = {"anyOf": [one, {"type": "null"}]}
+        options = [one]
+        if self.axes > 1:
+            options.append({"type": "array", "items": one, "minItems": self.axes, "maxItems": self.axes})
+        if self.keywords:
+            options.append({"enum": list(self.keywords)})
+        return {"anyOf": options}
+
     def _one(self, v: Any) -> Any:
         if v is None and self.allow_none:
             return None
@@ -151,6 +187,9 @@ class Optional(ArgType):
 
     def check(self, value: Any) -> Any:
         return None if value is None else self.inner.check(value)
+
+    def json_schema(self) -> dict:
+        return {"anyOf": [self.inner.json_schema(), {"type": "null"}]}
 
 
 @dataclass(frozen=True)

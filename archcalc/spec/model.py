@@ -97,3 +97,4 @@ class Spec:
     expect: YNode | None = None  # checked by `archcalc check`
     blocks: dict[str, BlockDef] = field(default_factory=dict)
     variants: dict[str, Variant] = field(default_factory=dict)
+    budget: YNode | None = None  # ceilings checked by `archcalc check`

@@ -18,7 +18,7 @@ from archcalc.spec.loader import YMap, YNode, YScalar, YSeq, plain
 from archcalc.spec.model import MERGES, REQUIRED, BlockDef, Branch, DimDecl, Item, Spec, Value, Variant
 
 FORMAT_VERSION = 1
-TOP_KEYS = ("archcalc", "name", "doc", "input", "dims", "vars", "blocks", "layers", "variants", "expect")
+TOP_KEYS = ("archcalc", "name", "doc", "input", "dims", "vars", "blocks", "layers", "variants", "expect", "budget")
 RESERVED_LAYER_KEYS = ("name", "doc", "repeat", "when")
 MERGE_KEYS = {"add": ("branches",), "concat": ("branches", "dim")}
 MAX_ITEMS = 100_000
@@ -85,7 +85,7 @@ class SpecParser:
         layers = self._layers(root.get("layers"), root.loc)
         variants = self._variants(root.get("variants"), vars_)
         spec = Spec(self.file, name, layers, inputs, input_loc, dtype, doc, dims, vars_, root.get("expect"),
-                    self.blocks, variants)
+                    self.blocks, variants, root.get("budget"))
         self._check_scopes(spec)
         self._check_recursion()
         self.errors.raise_if_any()

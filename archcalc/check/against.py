@@ -1,0 +1,116 @@
+"""`--against MODULE:CALLABLE`: compare a spec with the model code it describes.
+
+This imports and runs the user's code (their factory and its forward pass, on the meta
+device, so no memory is allocated for weights). The leaves with parameters are recorded in
+call order (kind, output shape, own parameters) and compared with the spec's rows; the
+first divergence is reported with both sides, then the totals.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+from archcalc.check.expect import Result
+from archcalc.engine import numbers as N
+from archcalc.engine.analyze import Analysis
+from archcalc.spec.errors import Location, SpecError
+
+
+def _normal(kind: str) -> str:
+    """Conv2d / conv2d / BatchNorm2d / batch_norm2d → one spelling."""
+    return kind.replace("_", "").lower()
+
+
+def load_factory(target: str):
+    module_name, sep, attr = target.partition(":")
+    if not sep or not module_name or not attr:
+        raise SpecError(f"--against {target}: expected MODULE:CALLABLE", Location("--against"),
+                        expected="e.g. mypkg.models:resnet50", code="usage")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # the user's code: any failure is reported, not raised
+        raise SpecError(f"--against: importing {module_name} failed: {type(exc).__name__}: {exc}",
+                        Location("--against"), hint="check the module path and that it imports on its own",
+                        code="against-import") from None
+    factory = module
+    for part in attr.split("."):
+        if not hasattr(factory, part):
+            raise SpecError(f"--against: {module_name} has no attribute {attr}", Location("--against"),
+                            code="against-import")
+        factory = getattr(factory, part)
+    return factory
+
+
+def model_leaves(model, input_shape: tuple, dtype: str = "float"):
+    """[(qualified name, kind, output shape per sample, own params)] for leaves with params."""
+    import torch
+
+    calls = []
+    hooks = []
+    for name, module in model.named_modules():
+        if any(True for _ in module.children()):
+            continue
+        params = sum(p.numel() for p in module.parameters(recurse=False))
+
+        def record(mod, _inputs, output, _name=name, _params=params):
+            out = output[0] if isinstance(output, tuple) else output
+            if _params:
+                calls.append((_name, type(mod).__name__, tuple(out.shape[1:]), _params))
+        hooks.append(module.register_forward_hook(record))
+    shape = (1, *(int(d) for d in input_shape))
+    x = torch.zeros(shape, dtype=torch.long, device="meta") if dtype == "index" else torch.empty(shape, device="meta")
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return calls
+
+
+def compare_with_model(analysis: Analysis, target: str) -> list[Result]:
+    import torch
+
+    factory = load_factory(target)
+    try:
+        with torch.device("meta"):
+            model = factory()
+        model.eval()
+        theirs = model_leaves(model, analysis.input, analysis.spec.input_dtype)
+    except SpecError:
+        raise
+    except Exception as exc:
+        raise SpecError(f"--against: building or running {target} failed: {type(exc).__name__}: {exc}",
+                        Location("--against"), code="against-run") from None
+    ours = [r for r in analysis.rows if r.leaf and r.params not in (0, None)]
+    results = []
+    for i, (row, call) in enumerate(zip(ours, theirs)):
+        name, kind, shape, params = call
+        same = _normal(row.kind) == _normal(kind) and tuple(row.output) == shape and row.params == params
+        if not same:
+            results.append(Result(
+                "against.layers", False,
+                f"spec layer {i + 1} '{row.path}': {row.kind}, output {list(row.output)}, {N.fmt(row.params)} params",
+                f"model layer {i + 1} '{name}': {kind}, output {list(shape)}, {params:,} params",
+                row.loc, f"the first of {len(ours)} parameterised layers (in call order) that differ", kind="against"))
+            break
+    else:
+        if len(ours) != len(theirs):
+            longer, extra = ("spec", ours[len(theirs)].path) if len(ours) > len(theirs) else ("model", theirs[len(ours)][0])
+            results.append(Result("against.layers", False, f"{len(ours)} parameterised layers in the spec",
+                                  f"{len(theirs)} in the model (the {longer} goes on with '{extra}')",
+                                  analysis.spec.input_loc, None, kind="against"))
+        else:
+            results.append(Result("against.layers", True, f"{len(ours)} parameterised layers",
+                                  f"{len(theirs)} layers with the same kinds, output shapes and params",
+                                  None, None, kind="against"))
+    total = sum(p.numel() for p in model.parameters())
+    buffers = sum(b.numel() for b in model.buffers())
+    results.append(Result("against.params", total == analysis.totals["params"], N.fmt(analysis.totals["params"]),
+                          f"{total:,}", None, f"{target}: sum of its parameters", kind="against"))
+    results.append(Result("against.buffers", buffers == analysis.totals["buffers"], N.fmt(analysis.totals["buffers"]),
+                          f"{buffers:,}", None, f"{target}: sum of its buffers", kind="against"))
+    return results
