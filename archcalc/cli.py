@@ -206,7 +206,7 @@ def verify(paths: tuple[str, ...], device: str, sets: tuple[str, ...], samples: 
 @click.argument("paths", nargs=-1, type=click.Path(path_type=str))
 @click.option("--strict", is_flag=True, help="Inexact divisions (sizes torch silently floors) become errors.")
 @click.option("--verify", "run_verify", is_flag=True, help="Also build and run each spec with torch (meta device).")
-@click.option("--against", default=None, metavar="MODULE:CALLABLE",
+@click.option("--against", default=None, metavar="MODULE:CALLABLE",  # or path/to/file.py:CALLABLE
               help="Compare with real model code: imports MODULE and calls CALLABLE() (runs that code!).")
 @click.option("--variant", default=None, help="Check only this variant (default: the spec and every variant).")
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Bind a var or a symbolic dimension.")

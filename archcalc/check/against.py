@@ -17,6 +17,14 @@ from archcalc.engine.analyze import Analysis
 from archcalc.spec.errors import Location, SpecError
 
 
+MATCH_WINDOW = 16
+
+
+def _same(row, call) -> bool:
+    _, kind, shape, params = call
+    return _normal(row.kind) == _normal(kind) and tuple(row.output) == shape and row.params == params
+
+
 def _normal(kind: str) -> str:
     """Conv2d / conv2d / BatchNorm2d / batch_norm2d → one spelling."""
     return kind.replace("_", "").lower()
@@ -26,19 +34,29 @@ def load_factory(target: str):
     module_name, sep, attr = target.partition(":")
     if not sep or not module_name or not attr:
         raise SpecError(f"--against {target}: expected MODULE:CALLABLE", Location("--against"),
-                        expected="e.g. mypkg.models:resnet50", code="usage")
+                        expected="e.g. mypkg.models:resnet50 or path/to/models.py:resnet50", code="usage")
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
-        module = importlib.import_module(module_name)
+        if module_name.endswith(".py"):  # a file path: tests/models/tiny_resnet.py:tiny_resnet
+            import importlib.util
+
+            if not os.path.isfile(module_name):
+                raise FileNotFoundError(f"no such file: {module_name}")
+            loader_spec = importlib.util.spec_from_file_location(
+                "archcalc_against_" + os.path.basename(module_name)[:-3], module_name)
+            module = importlib.util.module_from_spec(loader_spec)
+            loader_spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(module_name)
     except Exception as exc:  # the user's code: any failure is reported, not raised
-        raise SpecError(f"--against: importing {module_name} failed: {type(exc).__name__}: {exc}",
+        raise SpecError(f"importing {module_name} failed: {type(exc).__name__}: {exc}",
                         Location("--against"), hint="check the module path and that it imports on its own",
                         code="against-import") from None
     factory = module
     for part in attr.split("."):
         if not hasattr(factory, part):
-            raise SpecError(f"--against: {module_name} has no attribute {attr}", Location("--against"),
+            raise SpecError(f"{module_name} has no attribute {attr}", Location("--against"),
                             code="against-import")
         factory = getattr(factory, part)
     return factory
@@ -83,25 +101,30 @@ def compare_with_model(analysis: Analysis, target: str) -> list[Result]:
     except SpecError:
         raise
     except Exception as exc:
-        raise SpecError(f"--against: building or running {target} failed: {type(exc).__name__}: {exc}",
+        raise SpecError(f"building or running {target} failed: {type(exc).__name__}: {exc}",
                         Location("--against"), code="against-run") from None
     ours = [r for r in analysis.rows if r.leaf and r.params not in (0, None)]
     results = []
-    for i, (row, call) in enumerate(zip(ours, theirs)):
-        name, kind, shape, params = call
-        same = _normal(row.kind) == _normal(kind) and tuple(row.output) == shape and row.params == params
-        if not same:
+    unmatched = list(range(len(theirs)))
+    for i, row in enumerate(ours):
+        # the same layer among the model's next few unmatched calls: branches may run in another order
+        hit = next((j for j in unmatched[:MATCH_WINDOW] if _same(row, theirs[j])), None)
+        if hit is None:
+            other = theirs[unmatched[0]] if unmatched else None
+            found = (f"model layer '{other[0]}': {other[1]}, output {list(other[2])}, {other[3]:,} params"
+                     if other else "no more layers in the model")
             results.append(Result(
                 "against.layers", False,
                 f"spec layer {i + 1} '{row.path}': {row.kind}, output {list(row.output)}, {N.fmt(row.params)} params",
-                f"model layer {i + 1} '{name}': {kind}, output {list(shape)}, {params:,} params",
-                row.loc, f"the first of {len(ours)} parameterised layers (in call order) that differ", kind="against"))
+                found, row.loc, f"the first of {len(ours)} parameterised spec layers (in call order) with no "
+                                f"counterpart among the model's next {MATCH_WINDOW} calls", kind="against"))
             break
+        unmatched.remove(hit)
     else:
-        if len(ours) != len(theirs):
-            longer, extra = ("spec", ours[len(theirs)].path) if len(ours) > len(theirs) else ("model", theirs[len(ours)][0])
+        if unmatched:
+            extra = theirs[unmatched[0]][0]
             results.append(Result("against.layers", False, f"{len(ours)} parameterised layers in the spec",
-                                  f"{len(theirs)} in the model (the {longer} goes on with '{extra}')",
+                                  f"{len(theirs)} in the model (it goes on with '{extra}')",
                                   analysis.spec.input_loc, None, kind="against"))
         else:
             results.append(Result("against.layers", True, f"{len(ours)} parameterised layers",

@@ -241,7 +241,7 @@ def _total_derivation(analysis: Analysis, key: str) -> str:
     leaves = [r for r in analysis.rows if r.leaf]
     top = top_contributors(analysis, key)
     parts = ", ".join(f"{r.path} {N.fmt(getattr(r, key))}" for r in top)
-    return f"the sum over {len(leaves)} layers" + (f"; largest: {parts}" if parts else "")
+    return f"the sum over {len(leaves)} layer(s)" + (f"; largest: {parts}" if parts else "")
 
 
 def _row_derivation(row: Row, key: str) -> str:

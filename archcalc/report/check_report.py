@@ -23,10 +23,10 @@ def render_text(reports, console) -> None:
             for err in rep.errors:
                 console.print(escape(err.render()), highlight=False)
         elif rep.failures:
-            console.print(f"[red]✗ {escape(rep.file)}: {len(rep.failures)} of {checks} checks fail[/red]",
+            console.print(f"[red]✗ {escape(rep.file)}: {len(rep.failures)} of {checks} check(s) fail[/red]",
                           highlight=False)
         else:
-            console.print(f"[green]✓ {escape(rep.file)}: {checks} checks hold[/green]", highlight=False)
+            console.print(f"[green]✓ {escape(rep.file)}: {checks} check(s) hold[/green]", highlight=False)
         for r in rep.failures:
             where = f"{_loc_text(r.loc)}: " if r.loc else ""
             console.print(f"  {escape(where)}[red]fail[/red]: {escape(r.message())}", highlight=False)
@@ -49,7 +49,9 @@ def summary_line(reports) -> str:
     failed = sum(r.exit_code == 1 for r in reports)
     invalid = sum(r.exit_code == 2 for r in reports)
     checks = sum(len(r.results) for r in reports)
-    return f"{len(reports)} spec(s), {checks} checks: {ok} pass, {failed} fail, {invalid} invalid"
+    failing = sum(len(r.failures) for r in reports)
+    return (f"{len(reports)} spec(s): {ok} pass, {failed} fail, {invalid} invalid; "
+            f"{checks} check(s), {failing} failed")
 
 
 def _result_json(r) -> dict:
