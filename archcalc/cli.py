@@ -262,3 +262,23 @@ def schema() -> None:
     from archcalc.spec.schema import spec_schema
 
     click.echo(json.dumps(spec_schema(), indent=2, ensure_ascii=False))
+
+
+@main.command()
+@click.argument("spec", type=click.Path(path_type=str))
+@click.argument("path", required=False)
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Bind a var or a symbolic dimension.")
+@click.option("--variant", default=None, help="Select one of the spec's variants.")
+@click.option("--format", "fmt", type=click.Choice(("text", "markdown", "latex")), default="text", show_default=True)
+@debug_option
+@handles_errors
+def explain(spec: str, path: str | None, sets: tuple[str, ...], variant: str | None, fmt: str) -> None:
+    """Derive every number of layer PATH (default: every layer) of SPEC, step by step:
+    formula → values → result, in the course's symbols."""
+    from archcalc.engine.analyze import analyze
+    from archcalc.report import explain as report
+    from archcalc.spec import load_spec
+
+    analysis = analyze(load_spec(spec), _parse_sets(sets), variant=variant)
+    render = {"text": report.render_text, "markdown": report.render_markdown, "latex": report.render_latex}[fmt]
+    click.echo(render(analysis, path), nl=False)

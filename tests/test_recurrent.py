@@ -187,5 +187,5 @@ def test_sequence_errors():
 def test_recurrent_steps_are_explain_ready():
     a = analyze_text(seq_spec("lstm", {"hidden_size": 128}))
     texts = [s.text() for s in a.row("lstm_1").steps]
-    assert "params of layer 1 = G·H·(F + H) + 2·G·H = 4·128·(65 + 128) + 2·4·128 = 99,840" in texts
+    assert "params of layer 1 = G·h·(x + h) + 2·G·h = 4·128·(65 + 128) + 2·4·128 = 99,840" in texts
     assert any(t.startswith("MACs = T·(MACs per step) = T·98,816") for t in texts)

@@ -1,11 +1,12 @@
 """Recurrent layers: rnn, lstm (with the course's peephole form), gru, and the sequence
 helpers embedding and repeat_vector.
 
-Sequences are [T, F] per sample (T may be a symbol). With G gate blocks (rnn 1, lstm 4,
-gru 3), H hidden units and F_l inputs to layer l (F, then dirs·H), each layer and
-direction holds G·H·(F_l + H) weights and, with bias, b·G·H biases (torch keeps two sets,
-b_ih and b_hh: b = 2). Every step multiplies G·H·(F_l + H) times per layer and direction:
-MACs = T · dirs · Σ_l G·H·(F_l + H), exactly the gate matmuls torch's FlopCounterMode counts
+Sequences are [T, F] per sample (T may be a symbol). In the course's symbols, with G gate
+blocks (rnn 1, lstm 4, gru 3), h hidden units and x inputs to a layer (F for the first,
+then dirs·h), each layer and direction holds G·h·(x + h) weights and, with bias, b·G·h
+biases (torch keeps two sets, b_ih and b_hh: b = 2). Every step multiplies G·h·(x + h)
+times per layer and direction: MACs = T · dirs · Σ_layers G·h·(x + h), exactly the gate
+matmuls torch's FlopCounterMode counts
 (when it can see them: see the torch backend). Bias adds and the gates' element-wise work
 (sigmoid, tanh, the Hadamard products, peephole multiplies) are not MACs (CONTRACT.md).
 """
@@ -78,10 +79,10 @@ class _Recurrent(LayerKind):
             layer_params = N.add(N.add(weights, N.mul(b, N.mul(g, h))), cls.extra_params(a, h))
             params = N.add(params, N.mul(dirs, layer_params))
             per_step = N.add(per_step, N.mul(dirs, weights))
-            extra = " + 3·H" if cls.extra_params(a, h) else ""
-            b_text = f" + {b}·G·H" if b else ""
+            extra = " + 3·h" if cls.extra_params(a, h) else ""
+            b_text = f" + {b}·G·h" if b else ""
             steps.append(Step(f"params of layer {layer + 1}" + (" (per direction)" if dirs == 2 else ""),
-                              f"G·H·(F + H){b_text}{extra}",
+                              f"G·h·(x + h){b_text}{extra}",
                               f"{g}·{N.fmt(h)}·({N.fmt(f_l)} + {N.fmt(h)})"
                               + (f" + {b}·{g}·{N.fmt(h)}" if b else "") + (f" + 3·{N.fmt(h)}" if extra else ""),
                               layer_params))
@@ -90,9 +91,9 @@ class _Recurrent(LayerKind):
         output = (steps_t, out_width) if a.return_sequences else (out_width,)
         steps += [
             Step("params", f"{'2·' if dirs == 2 else ''}Σ layers (G = {g}: {cls.gate_names})", "", params),
-            Step("MACs per step", "dirs·Σ_l G·H·(F_l + H)", "", per_step),
+            Step("MACs per step", "dirs·Σ_layers G·h·(x + h)", "", per_step),
             Step("MACs", "T·(MACs per step)", f"{N.fmt(steps_t)}·{N.fmt(per_step)}", macs),
-            Step("neurons per step", "dirs·H", f"{dirs}·{N.fmt(h)}", out_width),
+            Step("neurons per step", "dirs·h", f"{dirs}·{N.fmt(h)}", out_width),
         ]
         return Result(output, params=params, macs=macs, steps=steps)
 

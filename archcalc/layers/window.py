@@ -22,7 +22,10 @@ def axis_names(nd: int) -> tuple[str, ...]:
 
 def window_out(ctx: Context, axis: str, size: Any, kernel: Any, stride: Any, padding: Any,
                dilation: Any = 1, ceil_mode: bool = False, *, what: str = "kernel") -> tuple[Any, Step]:
-    """Output length along one axis, with the derivation step and the checks torch makes."""
+    """Output length along one axis, with the derivation step and the checks torch makes.
+
+    The step reads as the course writes it, (W1 − F + 2P)/S + 1, when S divides exactly, and
+    with the rounding made visible otherwise: ⌊(224 − 11 + 2·0)/4⌋ + 1 = 54."""
     effective = N.add(N.mul(dilation, N.sub(kernel, 1)), 1)
     padded = N.add(size, N.mul(2, padding))
     numerator = N.sub(padded, effective)
@@ -32,6 +35,15 @@ def window_out(ctx: Context, axis: str, size: Any, kernel: Any, stride: Any, pad
     substituted = f"({N.fmt(size)} − {f_value} + 2·{N.fmt(padding)})/{N.fmt(stride)} + 1"
     exact = N.add(N.true_div(numerator, stride), 1)
     out = N.add(N.ceildiv(numerator, stride) if ceil_mode else N.floordiv(numerator, stride), 1)
+    divides = not N.is_symbolic(numerator) and not N.is_symbolic(stride) and numerator % stride == 0
+    if not divides:  # say how the quotient is rounded: ⌊…⌋ as torch floors, ⌈…⌉ with ceil_mode
+        left, right = ("⌈", "⌉") if ceil_mode else ("⌊", "⌋")
+        formula = f"{left}({axis}1 − {f_text} + 2P)/S{right} + 1"
+        substituted = f"{left}({N.fmt(size)} − {f_value} + 2·{N.fmt(padding)})/{N.fmt(stride)}{right} + 1"
+        plain_text = f"({N.fmt(size)} − {f_value} + 2·{N.fmt(padding)})/{N.fmt(stride)} + 1"
+    else:
+        plain_text = substituted
+    last_window_dropped = False
     if ceil_mode:
         # torch: drop the last window if it would start in the right padding
         last_start = N.mul(N.sub(out, 1), stride)
@@ -43,6 +55,7 @@ def window_out(ctx: Context, axis: str, size: Any, kernel: Any, stride: Any, pad
                                 code="needs-concrete-size")
         elif starts_outside:
             out = N.sub(out, 1)
+            last_window_dropped = True
     if N.compare(out, "<", 1):
         if not ceil_mode:
             raise ctx.error(f"the {what} is larger than the padded input along {axis}",
@@ -57,8 +70,11 @@ def window_out(ctx: Context, axis: str, size: Any, kernel: Any, stride: Any, pad
     if remainder_known and numerator % stride != 0:
         rounded = "rounds up" if ceil_mode else "floors"
         ctx.warn("inexact-division",
-                 f"{axis}: {substituted} = {N.decimal_text(exact)}, torch {rounded} to {N.fmt(out)}"
+                 f"{axis}: {plain_text} = {N.decimal_text(exact)}, torch {rounded} to {N.fmt(out)}"
                  + ("" if ceil_mode else f" (the last {N.fmt(numerator % stride)} input position(s) are unused)"))
+    if last_window_dropped:  # torch drops a last window that would start in the right padding
+        formula += " − 1 (last window in the padding)"
+        substituted += " − 1"
     return out, Step(f"{axis}2", formula, substituted, out)
 
 
