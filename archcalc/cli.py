@@ -282,3 +282,95 @@ def explain(spec: str, path: str | None, sets: tuple[str, ...], variant: str | N
     analysis = analyze(load_spec(spec), _parse_sets(sets), variant=variant)
     render = {"text": report.render_text, "markdown": report.render_markdown, "latex": report.render_latex}[fmt]
     click.echo(render(analysis, path), nl=False)
+
+
+@main.command()
+@click.argument("answers", type=click.Path(path_type=str))
+@click.option("--format", "fmt", type=click.Choice(("text", "json", "gradescope")), default="text",
+              show_default=True)
+@debug_option
+@handles_errors
+def grade(answers: str, fmt: str) -> None:
+    """Grade an ANSWERS file (YAML naming its spec): ✓/✗ per answer, the right value, its
+    derivation, and the likely mistake. Exit 0 when every answer is right, 1 otherwise."""
+    from archcalc.grading.grade import grade as run_grade
+    from archcalc.report import grade_report
+
+    report = run_grade(answers)
+    if fmt == "json":
+        click.echo(grade_report.render_json(report))
+    elif fmt == "gradescope":
+        click.echo(grade_report.render_gradescope(report))
+    else:
+        from rich.console import Console
+
+        grade_report.render_text(report, Console(width=None if sys.stdout.isatty() else 132))
+    sys.exit(0 if report.all_correct else 1)
+
+
+@main.command()
+@click.argument("spec", type=click.Path(path_type=str))
+@click.option("--for", "wanted", multiple=True, metavar="NAME",
+              help="The open quantity to find (an argument written \"?\", e.g. padding, or a symbolic size).")
+@click.option("--exact", is_flag=True, help="Also require every division to be exact (no flooring).")
+@click.option("--smallest", is_flag=True, help="Stop at the smallest solution.")
+@click.option("--max", "maximum", type=click.IntRange(min=1), default=1024, show_default=True,
+              help="Upper end of the search for unbounded quantities.")
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Bind a var or a symbolic dimension.")
+@click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
+@debug_option
+@handles_errors
+def solve(spec: str, wanted: tuple[str, ...], exact: bool, smallest: bool, maximum: int, sets: tuple[str, ...],
+          fmt: str) -> None:
+    """Find the integer values of what SPEC leaves open ("?" arguments, symbolic sizes) that
+    make its expect: values hold. Exit 0 with one solution, 1 with none or several."""
+    from archcalc.engine.solve import solve as run_solve
+    from archcalc.spec import load_spec
+
+    result = run_solve(load_spec(spec), list(wanted), exact=exact, smallest=smallest, maximum=maximum,
+                       overrides=_parse_sets(sets))
+    found = result.solutions
+    if fmt == "json":
+        click.echo(json.dumps({"unknowns": result.unknowns, "solutions": found, "method": result.method,
+                               "constraints": result.constraints, "complete": result.complete}, indent=2))
+    else:
+        click.echo("constraints: " + "; ".join(result.constraints))
+        click.echo(f"method: {result.method}")
+        if not found:
+            click.echo("no integer solution" + ("" if result.method == "sympy" else " in the searched range"))
+        elif len(found) == 1:
+            label = "smallest solution" if not result.complete else "solution"
+            click.echo(f"{label}: " + ", ".join(f"{k} = {v}" for k, v in found[0].items()))
+        else:
+            click.echo(f"{len(found)} solutions:")
+            for s in found[:20]:
+                click.echo("  " + ", ".join(f"{k} = {v}" for k, v in s.items()))
+            if len(found) > 20:
+                click.echo(f"  … and {len(found) - 20} more")
+    sys.exit(0 if len(found) == 1 else 1)
+
+
+@main.command(name="run")
+@click.argument("spec", type=click.Path(path_type=str))
+@click.option("--all", "every", is_flag=True, help="Print every layer's output, not only the last.")
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Bind a var or a symbolic dimension.")
+@click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
+@debug_option
+@handles_errors
+def run_command(spec: str, every: bool, sets: tuple[str, ...], fmt: str) -> None:
+    """Run a numeric exercise: SPEC's input `values:` (and layers' `weights:`) through the
+    torch backend, in float64, and print the output tensor."""
+    from archcalc.torch_backend import require_torch
+
+    require_torch()
+    from archcalc.engine.analyze import analyze
+    from archcalc.spec import load_spec
+    from archcalc.torch_backend.run import number_text, run_values
+
+    outputs = run_values(analyze(load_spec(spec), _parse_sets(sets)))
+    shown = outputs if every else outputs[-1:]
+    if fmt == "json":
+        click.echo(json.dumps({path: values for path, values in shown}, indent=2))
+    else:
+        for path, values in shown:
+            click.echo(f"{path}: {number_text(values)}")

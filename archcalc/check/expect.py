@@ -63,14 +63,20 @@ class Expected:
         if self.figure is not None or self.approx is not None:
             if N.is_symbolic(found):
                 return False, "a formula can't be compared with an approximate figure: add `at:` sizes"
-            if self.figure is not None:
-                return self.figure.holds(found), None
-            value, rel, abs_ = self.approx
-            allowed = max(abs(Fraction(value)) * Fraction(str(rel)) if rel else 0, Fraction(str(abs_)) if abs_ else 0)
-            return abs(Fraction(found) - Fraction(value)) <= allowed, None
+            center = self.figure.value if self.figure is not None else Fraction(self.approx[0])
+            allowed = self.figure.tolerance if self.figure is not None else Fraction(0)
+            if self.approx is not None:
+                _, rel, abs_ = self.approx
+                allowed = max(allowed, abs(center) * Fraction(str(rel)) if rel else 0,
+                              Fraction(str(abs_)) if abs_ else 0)
+            return abs(Fraction(found) - center) <= allowed, None
         return _equal(found, self.exact), None
 
     def describe(self) -> str:
+        if self.figure is not None and self.approx is not None:
+            _, rel, abs_ = self.approx
+            extra = f"{float(rel) * 100:g}%" if rel else N.fmt(abs_)
+            return f"{self.figure.describe()}, or ± {extra}"
         if self.figure is not None:
             return self.figure.describe()
         if self.approx is not None:
@@ -245,10 +251,8 @@ def _total_derivation(analysis: Analysis, key: str) -> str:
 
 
 def _row_derivation(row: Row, key: str) -> str:
-    names = {"output": ("H2", "W2", "L2", "D2", "size"), "params": ("params",), "macs": ("MACs",),
-             "neurons": ("neurons",), "flops": ("MACs",), "buffers": ("buffers",)}.get(key, ())
-    steps = [s.text() for s in row.steps if s.quantity in names or s.quantity.startswith(tuple(f"{n} of" for n in names))]
-    if key == "flops" and steps:
-        steps.append("FLOPs = 2·MACs")
+    from archcalc.report.explain import steps_for
+
+    steps = [s.text() for s in steps_for(row, key)]
     where = f"{row.kind} '{row.path}' (line {row.loc.line})"
     return where + (": " + "; ".join(steps) if steps else "")

@@ -9,7 +9,7 @@ from typing import Any, Mapping
 from archcalc.engine import numbers as N
 from archcalc.layers.base import Args, ArgTypeError, Context, LayerKind, Result, Step
 from archcalc.spec.errors import ErrorCollector, Location, SpecError, did_you_mean
-from archcalc.spec.expr import Expr, parse_expr
+from archcalc.spec.expr import Expr, Unknown, parse_expr
 from archcalc.spec.model import Item, Spec
 
 COUNTS = ("params", "buffers", "neurons", "activations", "macs", "flops")
@@ -36,6 +36,7 @@ class Row:
     args: Args | None = None  # the bound arguments (the torch backend builds from them)
     branches: list[str] | None = None  # a merge's branch names, in order (empty ones included)
     dim: int | None = None  # a concat's per-sample axis
+    weights: dict | None = None  # given values of the layer's parameters (numeric exercises)
 
 
 @dataclass
@@ -77,7 +78,7 @@ def _symbol(name: str):
 
 
 def _evaluate(raw: Any, env: Mapping[str, Any]) -> Any:
-    if isinstance(raw, Expr):
+    if isinstance(raw, (Expr, Unknown)):
         return raw.evaluate(env)
     if isinstance(raw, list):
         return [_evaluate(r, env) for r in raw]
@@ -92,7 +93,7 @@ def bind_scope(spec: Spec, overrides: Mapping[str, Any] | None = None, variant=N
     input_names = [n for v in spec.input if isinstance(v.raw, Expr) for n in sorted(v.raw.names)]
     dim_names = list(spec.dims) + [n for n in input_names if n not in spec.dims and n not in spec.vars]
     dim_names = list(dict.fromkeys(dim_names))
-    known = dim_names + list(spec.vars)
+    known = dim_names + list(spec.vars) + list(spec.unknowns)
     errors = ErrorCollector()
     set_values: dict[str, Any] = {}
     for name, text in overrides.items():
@@ -132,7 +133,13 @@ def bind_scope(spec: Spec, overrides: Mapping[str, Any] | None = None, variant=N
         else:
             env[name] = _symbol(name)
             symbols.append(name)
-    bindings: dict[str, Any] = {n: env[n] for n in dim_names if n in set_values}
+    for name in spec.unknowns:  # "?" arguments: non-negative integer symbols until set
+        if name in set_values:
+            env[name] = set_values[name]
+        else:
+            env[name] = N.sympy_module().Symbol(name, integer=True, nonnegative=True)
+            symbols.append(name)
+    bindings: dict[str, Any] = {n: env[n] for n in dim_names + list(spec.unknowns) if n in set_values}
     chosen = variant.vars if variant is not None else {}
     for name, value in spec.vars.items():
         value = chosen.get(name, value)
@@ -317,6 +324,7 @@ class _Walker:
         result: Result = kind.infer(x, args, ctx)
         row = _row(item, kind, x, result, self.batch, args)
         row.path, row.depth = path, depth
+        row.weights = item.weights
         if kind.accepts_index:
             self.dtype = "float"
         self._add_row(row)

@@ -35,6 +35,18 @@ def row_steps(row: Row) -> list[Step]:
     return steps
 
 
+STEP_NAMES = {"output": ("H2", "W2", "L2", "D2", "size"), "output_width": ("W2", "L2"), "output_height": ("H2",),
+              "params": ("params",), "macs": ("MACs",), "neurons": ("neurons",), "flops": ("MACs", "FLOPs"),
+              "buffers": ("buffers",)}
+
+
+def steps_for(row: Row, quantity: str) -> list[Step]:
+    """The steps behind one quantity of a row (for a failed expectation or a wrong answer)."""
+    names = STEP_NAMES.get(quantity, ())
+    return [s for s in row_steps(row)
+            if s.quantity in names or s.quantity.startswith(tuple(f"{n} of" for n in names))]
+
+
 def heading(row: Row) -> str:
     return (f"{row.path} ({row.kind}, line {row.loc.line}): input {shape_text(row.input)} → "
             f"output {shape_text(row.output)}")

@@ -41,6 +41,26 @@ class Expr:
         return _Evaluator(self, env).visit(self.tree)
 
 
+class Unknown:
+    """A value a spec leaves open (`padding: "?"`), to be found by `archcalc solve`.
+
+    It is named after its layer and argument (`conv2.padding`) and is a non-negative integer
+    symbol until --set or solve binds it."""
+
+    def __init__(self, loc: Location | None):
+        self.loc = loc
+        self.name = "?"
+
+    def evaluate(self, env: Mapping[str, Any]) -> Any:
+        return env[self.name]
+
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset()
+
+    text = "?"
+
+
 def _reject(text: str, loc: Location | None, what: str, snippet: str | None = None,
             hint: str | None = None) -> SpecError:
     return SpecError(f"expression '{text}': {what}", loc, found=snippet,

@@ -55,6 +55,7 @@ class Item:
     repeat: Value | None = None
     when: Value | None = None
     doc: str | None = None
+    weights: dict[str, tuple[Location, Any]] = field(default_factory=dict)  # numeric exercises: `archcalc run`
 
     @property
     def is_merge(self) -> bool:
@@ -98,3 +99,6 @@ class Spec:
     blocks: dict[str, BlockDef] = field(default_factory=dict)
     variants: dict[str, Variant] = field(default_factory=dict)
     budget: YNode | None = None  # ceilings checked by `archcalc check`
+    unknowns: list[str] = field(default_factory=list)  # arguments written "?" (conv2.padding), for solve
+    input_values: Any = None  # numeric exercises: the input tensor, nested lists per sample
+    input_values_loc: Location | None = None

@@ -13,13 +13,13 @@ from typing import Any, Iterable
 
 from archcalc.layers.base import ArgType, ArgTypeError, Bool, kinds
 from archcalc.spec.errors import ErrorCollector, Location, SpecError, did_you_mean
-from archcalc.spec.expr import Expr, parse_expr
+from archcalc.spec.expr import Expr, Unknown, parse_expr
 from archcalc.spec.loader import YMap, YNode, YScalar, YSeq, plain
 from archcalc.spec.model import MERGES, REQUIRED, BlockDef, Branch, DimDecl, Item, Spec, Value, Variant
 
 FORMAT_VERSION = 1
 TOP_KEYS = ("archcalc", "name", "doc", "input", "dims", "vars", "blocks", "layers", "variants", "expect", "budget")
-RESERVED_LAYER_KEYS = ("name", "doc", "repeat", "when")
+RESERVED_LAYER_KEYS = ("name", "doc", "repeat", "when", "weights")
 MERGE_KEYS = {"add": ("branches",), "concat": ("branches", "dim")}
 MAX_ITEMS = 100_000
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -37,7 +37,7 @@ def _type_name(node: YNode) -> str:
 
 
 def _exprs(raw: Any) -> Iterable[Expr]:
-    if isinstance(raw, Expr):
+    if isinstance(raw, (Expr, Unknown)):
         yield raw
     elif isinstance(raw, list):
         for r in raw:
@@ -52,6 +52,9 @@ class SpecParser:
         self.blocks: dict[str, BlockDef] = {}
         self.block_names: set[str] = set()
         self.item_count = 0
+        self.unknowns: list[Unknown] = []
+        self.input_values = None
+        self.input_values_loc = None
 
     def fail(self, message: str, loc: Location, **kw) -> None:
         self.errors.add(SpecError(message, loc, **kw))
@@ -86,6 +89,8 @@ class SpecParser:
         variants = self._variants(root.get("variants"), vars_)
         spec = Spec(self.file, name, layers, inputs, input_loc, dtype, doc, dims, vars_, root.get("expect"),
                     self.blocks, variants, root.get("budget"))
+        spec.unknowns = sorted({u.name for u in self.unknowns})
+        spec.input_values, spec.input_values_loc = self.input_values, self.input_values_loc
         self._check_scopes(spec)
         self._check_recursion()
         self.errors.raise_if_any()
@@ -167,6 +172,17 @@ class SpecParser:
         self.fail(f"{what} must be a number or an expression", node.loc, found=_type_name(node), code="wrong-type")
         return _INVALID
 
+    def _numbers(self, node: YNode, what: str):
+        """A number or nested lists of numbers (input values, layer weights), as plain data."""
+        if isinstance(node, YSeq):
+            items = [self._numbers(i, what) for i in node.items]
+            return None if any(i is None for i in items) else items
+        if isinstance(node, YScalar) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+            return node.value
+        self.fail(f"{what} must hold numbers (nested lists of them)", node.loc, found=_type_name(node),
+                  code="wrong-type")
+        return None
+
     def _check_name(self, name: str, loc: Location, what: str) -> None:
         if not NAME.match(name):
             self.fail(f"'{name}' is not a valid {what} name", loc,
@@ -181,9 +197,12 @@ class SpecParser:
         dtype = "float"
         if isinstance(node, YMap):
             for key, (kloc, _) in node.entries.items():
-                if key not in ("shape", "dtype"):
-                    self.fail(f"unknown key '{key}' in input", kloc, expected="shape, dtype",
-                              hint=did_you_mean(key, ("shape", "dtype")), code="unknown-key")
+                if key not in ("shape", "dtype", "values"):
+                    self.fail(f"unknown key '{key}' in input", kloc, expected="shape, dtype, values",
+                              hint=did_you_mean(key, ("shape", "dtype", "values")), code="unknown-key")
+            if node.get("values") is not None:
+                self.input_values = self._numbers(node.get("values"), "input values")
+                self.input_values_loc = node.get("values").loc
             dnode = node.get("dtype")
             if dnode is not None:
                 if isinstance(dnode, YScalar) and dnode.value in ("float", "index"):
@@ -333,6 +352,15 @@ class SpecParser:
                 item.name, item.explicit_name = name, True
         elif key == "doc":
             item.doc = self._string(value, "doc")
+        elif key == "weights":
+            if not isinstance(value, YMap):
+                self.fail("weights maps parameter names to values", value.loc,
+                          expected="weights: {weight: [[...]], bias: [...]}", found=_type_name(value), code="wrong-type")
+            else:
+                for pname, (ploc, pvalue) in value.entries.items():
+                    numbers = self._numbers(pvalue, f"weights.{pname}")
+                    if numbers is not None:
+                        item.weights[pname] = (ploc, numbers)
         elif key == "repeat":
             raw = self._numeric(value, "repeat")
             if raw is not _INVALID:
@@ -483,6 +511,10 @@ class SpecParser:
             self.fail("an argument can't be a mapping", node.loc, expected=type_.describe, code="wrong-type")
             return _INVALID
         v = node.value
+        if v == "?" and type_.numeric:
+            unknown = Unknown(node.loc)
+            self.unknowns.append(unknown)
+            return unknown
         condition = isinstance(type_, Bool) or isinstance(getattr(type_, "inner", None), Bool)
         if isinstance(v, str) and (type_.numeric or condition) and v not in type_.keywords:
             try:
@@ -493,12 +525,17 @@ class SpecParser:
         return v
 
     def _assign_names(self, items: list[Item]) -> None:
-        """Unnamed items get `<kind>_<n>`, counted per kind in this list; paths must be unique."""
+        """Unnamed items get `<kind>_<n>`, counted per kind in this list; paths must be unique.
+        Unknown arguments ("?") are named after them: conv2.padding."""
         counters: dict[str, int] = {}
         for item in items:
             if not item.explicit_name:
                 counters[item.kind] = counters.get(item.kind, 0) + 1
                 item.name = f"{item.kind}_{counters[item.kind]}"
+            for arg, value in item.args.items():
+                for unknown in _exprs(value.raw):
+                    if isinstance(unknown, Unknown):
+                        unknown.name = f"{item.name}.{arg}"
         taken: dict[str, Location] = {}
         for item in items:
             if item.name in taken:

@@ -1,0 +1,104 @@
+"""Why an answer is wrong, where one common mistake explains it exactly.
+
+Each hypothesis recomputes the quantity the way the mistake would (the layer without its
+biases, with its full input depth, without its padding; the network at 224 instead of
+227; MACs for FLOPs; one GPU's half; the size formula without its + 1) and names the
+mistake only when the student's number is exactly what that mistake gives.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from archcalc.engine import numbers as N
+from archcalc.engine.analyze import Analysis, Row
+from archcalc.layers.base import Args, ArgTypeError, Context, kinds
+from archcalc.spec.errors import SpecError
+
+
+def quantity_of(row_or_totals: Any, quantity: str, output: tuple | None = None):
+    """The value of an answer's quantity from a row (or the totals and the network output)."""
+    if isinstance(row_or_totals, dict):
+        if quantity in ("output", "output_width", "output_height", "output_depth", "output_channels"):
+            shape = output
+        else:
+            return row_or_totals.get(quantity)
+    else:
+        shape = row_or_totals.output if quantity != "input" else row_or_totals.input
+        if quantity not in ("output", "input", "output_width", "output_height", "output_depth", "output_channels"):
+            value = getattr(row_or_totals, quantity)
+            return 0 if value is None and quantity == "neurons" else value
+    if quantity in ("output", "input"):
+        return tuple(shape)
+    if quantity == "output_width":
+        return shape[-1]
+    if quantity == "output_height":
+        return shape[-2] if len(shape) >= 3 else None
+    return shape[0]  # depth / channels
+
+
+def _reinfer(row: Row, **changes) -> Any:
+    """The layer recomputed with some arguments changed, on the same input; None if invalid."""
+    kind = kinds()[row.kind]
+    values = dict(row.args.items())
+    for name, value in changes.items():
+        arg = next((a for a in kind.args if a.name == name), None)
+        if arg is None:
+            return None
+        try:
+            values[name] = arg.type.check(value)
+        except ArgTypeError:
+            return None
+    args = Args(values, {})
+    ctx = Context(row.path, row.kind, row.loc, args, "input", lambda *_: None)
+    try:
+        return kind.infer(row.input, args, ctx)
+    except SpecError:
+        return None
+
+
+def _from_result(result, row: Row, quantity: str):
+    if result is None:
+        return None
+    fake = Row(row.path, row.kind, row.family, row.depth, True, row.input, tuple(result.output), result.params,
+               result.buffers, N.product(result.output), N.product(result.output), result.macs,
+               N.mul(2, result.macs), row.loc)
+    return quantity_of(fake, quantity)
+
+
+def diagnose(student: Any, quantity: str, row: Row | None, analysis: Analysis,
+             reanalyze_at: Callable[[int, int], Analysis | None]) -> list[str]:
+    """Mistakes that give exactly the student's number."""
+    found: list[str] = []
+    if not isinstance(student, (int, tuple)) or isinstance(student, bool):
+        return found
+    target = quantity_of(row, quantity) if row is not None else quantity_of(analysis.totals, quantity, analysis.output)
+    if row is not None and row.leaf and row.args is not None:
+        args = dict(row.args.items())
+        if args.get("bias") and _from_result(_reinfer(row, bias=False), row, quantity) == student:
+            found.append("counted the weights only: the bias terms (one per filter or output) are missing")
+        if args.get("groups", 1) != 1 and _from_result(_reinfer(row, groups=1), row, quantity) == student:
+            found.append(f"used the full input depth D = {N.fmt(row.input[0])}; with groups={args['groups']} "
+                         f"each filter sees only D/groups = {N.fmt(N.true_div(row.input[0], args['groups']))} "
+                         "channels (one GPU's half)")
+        padding = args.get("padding")
+        if padding not in (None, "valid") and padding != (0,) * len(padding if isinstance(padding, tuple) else ()):
+            if _from_result(_reinfer(row, padding=0), row, quantity) == student:
+                found.append(f"forgot the zero padding P = {N.fmt(padding[0]) if isinstance(padding, tuple) else padding}")
+    if isinstance(target, int) and not isinstance(target, bool):
+        if student * 2 == target:
+            found.append("half the right value: one GPU's half of the layer, or MACs where FLOPs were asked")
+        if student == target * 2 and quantity == "macs":
+            found.append("counted FLOPs (2 per multiply-accumulate) where MACs were asked")
+        if quantity in ("output_width", "output_height") and student == target - 1:
+            found.append("forgot the + 1 in W2 = (W1 − F + 2P)/S + 1")
+    if tuple(analysis.input[1:]) == (227, 227):
+        other = reanalyze_at(224, 224)
+        if other is not None:
+            try:
+                alt = quantity_of(other.row(row.path), quantity) if row is not None else \
+                    quantity_of(other.totals, quantity, other.output)
+            except KeyError:
+                alt = None
+            if alt == student and alt != target:
+                found.append("computed with a 224×224 input; this network takes 227×227")
+    return found

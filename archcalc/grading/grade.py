@@ -1,0 +1,113 @@
+"""Grade an answers file against the engine: per answer ✓/✗, the right value, its
+derivation, a diagnosis where one is clear, points and a score."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+from archcalc.engine import numbers as N
+from archcalc.engine.analyze import Analysis, analyze
+from archcalc.grading.answers import AnswersFile, load_answers, parse_value
+from archcalc.grading.diagnose import diagnose, quantity_of
+from archcalc.spec import load_spec
+from archcalc.spec.errors import SpecError, did_you_mean
+from archcalc.spec.model import Value
+
+
+@dataclass
+class Graded:
+    key: str
+    ok: bool
+    student: str
+    correct: str
+    points: Fraction
+    max_points: Fraction
+    loc: Any
+    derivation: list[str] = field(default_factory=list)
+    diagnoses: list[str] = field(default_factory=list)
+    note: str | None = None
+
+
+@dataclass
+class GradeReport:
+    answers_file: str
+    spec_file: str
+    name: str
+    results: list[Graded]
+
+    @property
+    def score(self) -> Fraction:
+        return sum((r.points for r in self.results), Fraction(0))
+
+    @property
+    def max_score(self) -> Fraction:
+        return sum((r.max_points for r in self.results), Fraction(0))
+
+    @property
+    def all_correct(self) -> bool:
+        return all(r.ok for r in self.results)
+
+
+def _text(v) -> str:
+    if isinstance(v, tuple):
+        return "[" + ", ".join(N.fmt(d) for d in v) + "]"
+    return N.fmt(v)
+
+
+def grade(path: str) -> GradeReport:
+    answers: AnswersFile = load_answers(path)
+    spec = load_spec(answers.spec_path)
+    analysis = analyze(spec, answers.bindings, variant=answers.variant)
+    env = dict(analysis.bindings)
+    paths = [r.path for r in analysis.rows]
+    cache: dict[tuple, Analysis | None] = {}
+
+    def reanalyze_at(h: int, w: int) -> Analysis | None:
+        if (h, w) not in cache:
+            shifted = list(spec.input)
+            shifted[1:] = [Value(h, spec.input[1].loc), Value(w, spec.input[2].loc)]
+            original, spec.input = spec.input, shifted
+            try:
+                cache[(h, w)] = analyze(spec, answers.bindings, variant=answers.variant)
+            except SpecError:
+                cache[(h, w)] = None
+            finally:
+                spec.input = original
+        return cache[(h, w)]
+
+    from archcalc.report.explain import steps_for
+
+    results = []
+    for answer in answers.answers:
+        if answer.path == "total":
+            row, correct = None, quantity_of(analysis.totals, answer.quantity, analysis.output)
+        elif answer.path not in paths:
+            raise SpecError(f"answer '{answer.key}': the spec has no layer '{answer.path}'", answer.loc,
+                            hint=did_you_mean(answer.path, paths) or "archcalc summarize lists every path",
+                            code="invalid-answers")
+        else:
+            row = analysis.row(answer.path)
+            correct = quantity_of(row, answer.quantity)
+            if correct is None:
+                raise SpecError(f"answer '{answer.key}': '{answer.path}' has no {answer.quantity}", answer.loc,
+                                hint="output_height needs an image output [C, H, W]", code="invalid-answers")
+        written = parse_value(answer, env)
+        ok, why = written.holds(correct)
+        exact_text = None if written.exact is None else _text(tuple(written.exact) if written.is_shape else written.exact)
+        student = exact_text or written.text
+        detail = written.describe() if exact_text is None else None
+        graded = Graded(answer.key, ok, student, _text(correct), answer.points if ok else Fraction(0),
+                        answer.points, answer.loc, note=why or detail)
+        if not ok:
+            if row is not None:
+                graded.derivation = [s.text() for s in steps_for(row, answer.quantity)] or \
+                    [f"{row.kind} '{row.path}': output {_text(row.output)}"]
+            else:
+                graded.derivation = [f"the sum over the network's {sum(r.leaf for r in analysis.rows)} layers"]
+            value = tuple(written.exact) if written.is_shape else written.exact
+            if written.exact is not None:
+                graded.diagnoses = diagnose(N.normalize(value) if not written.is_shape else value, answer.quantity,
+                                            row, analysis, reanalyze_at)
+        results.append(graded)
+    return GradeReport(answers.file, str(answers.spec_path), analysis.name, results)

@@ -1,0 +1,69 @@
+"""`archcalc run`: numeric exercises. A spec with `values:` on its input (and optionally
+`weights:` on layers) is built with the torch backend in float64 and run on those values,
+so a slide's worked example (pooling, a small convolution) can be checked number by number."""
+from __future__ import annotations
+
+import torch
+
+from archcalc.engine.analyze import Analysis
+from archcalc.spec.errors import Location, SpecError
+from archcalc.torch_backend.build import build_from_analysis
+
+
+def _shape_of(values) -> tuple:
+    shape = []
+    while isinstance(values, list):
+        shape.append(len(values))
+        values = values[0] if values else None
+    return tuple(shape)
+
+
+def run_values(analysis: Analysis) -> list[tuple[str, list]]:
+    """[(row path, output as nested lists)] for every leaf, in order."""
+    spec = analysis.spec
+    if spec.input_values is None:
+        raise SpecError("this spec gives no input values to run on", spec.input_loc,
+                        hint="write input: {shape: [1, 4, 4], values: [[[2, 8, 9, 4], ...]]}", code="usage")
+    given = _shape_of(spec.input_values)
+    if given != tuple(analysis.input):
+        raise SpecError("the input values do not have the input's shape", spec.input_values_loc,
+                        expected=str(list(analysis.input)), found=str(list(given)), code="shape-mismatch")
+    net = build_from_analysis(analysis, "cpu").double()
+    for row in analysis.rows:
+        for name, (loc, values) in (row.weights or {}).items():
+            module = net.get_submodule(row.path)
+            params = dict(module.named_parameters())
+            if name not in params:
+                raise SpecError(f"'{row.path}' has no parameter '{name}'", loc,
+                                expected=", ".join(params) or "a layer with parameters", code="invalid-layer")
+            tensor = torch.tensor(values, dtype=torch.float64)
+            if tuple(tensor.shape) != tuple(params[name].shape):
+                raise SpecError(f"weights.{name} of '{row.path}' has the wrong shape", loc,
+                                expected=str(list(params[name].shape)), found=str(list(tensor.shape)),
+                                code="shape-mismatch")
+            with torch.no_grad():
+                params[name].copy_(tensor)
+    dtype = torch.long if spec.input_dtype == "index" else torch.float64
+    x = torch.tensor([spec.input_values], dtype=dtype)
+    outputs: list[tuple[str, list]] = []
+    hooks = [net.get_submodule(r.path).register_forward_hook(
+        lambda _m, _i, out, _p=r.path: outputs.append((_p, out[0].tolist())))
+        for r in analysis.rows if r.leaf]
+    try:
+        with torch.no_grad():
+            net(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return outputs
+
+
+def number_text(x) -> str:
+    if isinstance(x, list):
+        return "[" + ", ".join(number_text(v) for v in x) + "]"
+    if isinstance(x, float) and x.is_integer():
+        return str(int(x))
+    return f"{x:.6g}" if isinstance(x, float) else str(x)
+
+
+__all__ = ["run_values", "number_text", "Location"]
