@@ -23,7 +23,7 @@ from typing import Any
 
 from archcalc.check.expect import Expected, ExpectParser
 from archcalc.spec.errors import Location, SpecError, did_you_mean
-from archcalc.spec.loader import MAX_FILE_BYTES, YMap, YNode, YScalar, load_yaml
+from archcalc.spec.loader import YMap, YNode, YScalar, load_yaml
 
 TOP_KEYS = ("spec", "set", "variant", "tolerance", "points", "answers", "doc", "name")
 QUANTITIES = ("output", "input", "params", "buffers", "neurons", "activations", "macs", "flops",
@@ -72,17 +72,11 @@ def _tolerance(node: YNode | None) -> tuple[float | None, float | None]:
 
 
 def load_answers(path: str | Path) -> AnswersFile:
+    from archcalc.textio import read_text
+
     p = Path(path)
     name = str(path)
-    if not p.is_file():
-        raise SpecError(f"no such answers file: {name}", Location(name), code="file-not-found")
-    if p.stat().st_size > MAX_FILE_BYTES:
-        raise SpecError(f"file is larger than {MAX_FILE_BYTES:,} bytes", Location(name), code="limit")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise SpecError("the answers file is not UTF-8 text", Location(name), code="invalid-yaml") from None
-    root = load_yaml(text, name)
+    root = load_yaml(read_text(p, "answers"), name)
     if not isinstance(root, YMap):
         raise SpecError("an answers file is a mapping", root.loc, expected="spec: ..., answers: {...}",
                         code="invalid-answers")

@@ -5,6 +5,7 @@ import json
 from xml.etree import ElementTree as ET
 
 from archcalc import __version__
+from archcalc.report.summary import safe_markup
 
 SHOWN_WARNINGS = 3
 
@@ -14,27 +15,26 @@ def _loc_text(loc) -> str:
 
 
 def render_text(reports, console) -> None:
-    from rich.markup import escape
-
+    
     for rep in reports:
         checks = len(rep.results)
         if rep.errors:
-            console.print(f"[red]✗ {escape(rep.file)}: invalid[/red]", highlight=False)
+            console.print(f"[red]✗ {safe_markup(rep.file)}: invalid[/red]", highlight=False)
             for err in rep.errors:
-                console.print(escape(err.render()), highlight=False)
+                console.print(safe_markup(err.render()), highlight=False)
         elif rep.failures:
-            console.print(f"[red]✗ {escape(rep.file)}: {len(rep.failures)} of {checks} check(s) fail[/red]",
+            console.print(f"[red]✗ {safe_markup(rep.file)}: {len(rep.failures)} of {checks} check(s) fail[/red]",
                           highlight=False)
         else:
-            console.print(f"[green]✓ {escape(rep.file)}: {checks} check(s) hold[/green]", highlight=False)
+            console.print(f"[green]✓ {safe_markup(rep.file)}: {checks} check(s) hold[/green]", highlight=False)
         for r in rep.failures:
             where = f"{_loc_text(r.loc)}: " if r.loc else ""
-            console.print(f"  {escape(where)}[red]fail[/red]: {escape(r.message())}", highlight=False)
+            console.print(f"  {safe_markup(where)}[red]fail[/red]: {safe_markup(r.message())}", highlight=False)
             if r.derivation:
-                console.print(f"      derived: {escape(r.derivation)}", highlight=False, style="dim")
+                console.print(f"      derived: {safe_markup(r.derivation)}", highlight=False, style="dim")
         for variant, w in rep.warnings[:SHOWN_WARNINGS]:
             tag = f" ({variant})" if variant else ""
-            console.print(f"  [yellow]warning[/yellow]{escape(tag)}: {escape(f'{w.loc}: [{w.code}] {w.path}: {w.message}')}",
+            console.print(f"  [yellow]warning[/yellow]{safe_markup(tag)}: {safe_markup(f'{w.loc}: [{w.code}] {w.path}: {w.message}')}",
                           highlight=False)
         if len(rep.warnings) > SHOWN_WARNINGS:
             codes = sorted({w.code for _, w in rep.warnings})

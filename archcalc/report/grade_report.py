@@ -5,6 +5,7 @@ import json
 from fractions import Fraction
 
 from archcalc import __version__
+from archcalc.report.summary import safe_markup
 
 
 def _num(x: Fraction) -> int | float:
@@ -30,7 +31,6 @@ def feedback(r) -> str:
 
 def render_text(report, console) -> None:
     from rich import box
-    from rich.markup import escape
     from rich.table import Table
 
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left",
@@ -40,12 +40,12 @@ def render_text(report, console) -> None:
         table.add_column(col, justify=justify)
     for r in report.results:
         mark = "[green]✓[/green]" if r.ok else "[red]✗[/red]"
-        table.add_row(mark, escape(r.key), escape(r.student), escape(r.correct),
+        table.add_row(mark, safe_markup(r.key), safe_markup(r.student), safe_markup(r.correct),
                       f"{_num(r.points)}/{_num(r.max_points)}")
     console.print(table)
     for r in report.results:
         if not r.ok:
-            console.print(escape(feedback(r)), highlight=False)
+            console.print(safe_markup(feedback(r)), highlight=False)
     console.print(score_line(report), highlight=False)
 
 

@@ -7,6 +7,15 @@ from typing import Any
 from archcalc.engine import numbers as N
 from archcalc.engine.analyze import Analysis, Row
 
+def safe_markup(text: str) -> str:
+    """User text for rich: markup such as [bold] shown literally, terminal escapes as \\xNN."""
+    from rich.markup import escape
+
+    from archcalc.textio import printable
+
+    return escape(printable(str(text)))
+
+
 COLUMNS = ("path", "kind", "output", "params", "neurons", "MACs", "FLOPs", "% params", "% FLOPs")
 
 

@@ -3,12 +3,11 @@ from __future__ import annotations
 
 from rich import box
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from archcalc.engine.analyze import Analysis
 from archcalc.report.conventions import CONVENTIONS
-from archcalc.report.summary import (COLUMNS, family_shares, header_lines, row_cells, total_cells,
+from archcalc.report.summary import (COLUMNS, family_shares, header_lines, row_cells, safe_markup, total_cells,
                                      visible_rows)
 
 _RIGHT = {"params", "neurons", "MACs", "FLOPs", "% params", "% FLOPs"}
@@ -16,19 +15,20 @@ _RIGHT = {"params", "neurons", "MACs", "FLOPs", "% params", "% FLOPs"}
 
 def render_table(analysis: Analysis, console: Console, depth: int | None = None) -> None:
     table = Table(box=box.SIMPLE_HEAD, show_footer=False, pad_edge=False,
-                  title=" · ".join(header_lines(analysis)), title_justify="left")
+                  title=safe_markup(" · ".join(header_lines(analysis))), title_justify="left")
     for name in COLUMNS:
         table.add_column(name, justify="right" if name in _RIGHT else "left",
                          overflow="fold", no_wrap=name in _RIGHT)
     for row in visible_rows(analysis, depth):
-        table.add_row(*row_cells(row, analysis.totals), style=None if row.neurons is not None else "dim")
+        table.add_row(*(safe_markup(c) for c in row_cells(row, analysis.totals)),
+                      style=None if row.neurons is not None else "dim")
     table.add_section()
     table.add_row(*total_cells(analysis), style="bold")
     console.print(table)
     for line in family_shares(analysis):
         console.print(f"  {line}")
     for w in analysis.warnings:
-        console.print(f"[yellow]warning[/yellow] {escape(f'[{w.code}] {w.path} (line {w.loc.line}): {w.message}')}",
+        console.print(f"[yellow]warning[/yellow] {safe_markup(f'[{w.code}] {w.path} (line {w.loc.line}): {w.message}')}",
                       highlight=False)
     console.print(_footer(), style="dim", highlight=False)
 

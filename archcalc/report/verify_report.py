@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from rich import box
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from archcalc import __version__
+from archcalc.report.summary import safe_markup
 from archcalc.engine import numbers as N
 
 QUANTITIES = ("output", "params", "buffers", "flops")
@@ -21,9 +21,9 @@ def _value(quantity: str, v) -> str:
 
 def _cell(check) -> str:
     if check.agree:
-        return f"[green]✓[/green] {escape(_value(check.quantity, check.engine))}"
-    return (f"[red]✗ {escape(_value(check.quantity, check.engine))} ≠ "
-            f"{escape(_value(check.quantity, check.torch))}[/red]")
+        return f"[green]✓[/green] {safe_markup(_value(check.quantity, check.engine))}"
+    return (f"[red]✗ {safe_markup(_value(check.quantity, check.engine))} ≠ "
+            f"{safe_markup(_value(check.quantity, check.torch))}[/red]")
 
 
 def _where(v) -> str:
@@ -54,9 +54,9 @@ def render_verification(v, console: Console, torch_version: str) -> None:
         table.add_row(layer.path, layer.kind, *(_cell(layer.checks[q]) for q in QUANTITIES))
     console.print(table)
     if v.note:
-        console.print(f"[yellow]note:[/yellow] {escape(v.note)}")
+        console.print(f"[yellow]note:[/yellow] {safe_markup(v.note)}")
     line = verdict_line(v, torch_version)
-    console.print(f"[{'green' if v.agree else 'red'}]{escape(line)}[/]")
+    console.print(f"[{'green' if v.agree else 'red'}]{safe_markup(line)}[/]")
 
 
 def _json_value(quantity: str, x):

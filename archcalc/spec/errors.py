@@ -44,12 +44,14 @@ class SpecError(Exception):
         return [self]
 
     def render(self) -> str:
+        from archcalc.textio import printable  # user text never reaches the terminal raw
+
         head = f"{self.loc}: error: {self.message}" if self.loc else f"error: {self.message}"
         lines = [head]
         for label, text in (("expected", self.expected), ("found", self.found), ("hint", self.hint)):
             if text:
                 lines.append(f"{label:>10}: {text}")
-        return "\n".join(lines)
+        return printable("\n".join(lines))
 
     def to_json(self) -> dict:
         loc = self.loc
@@ -82,7 +84,7 @@ class SpecErrors(SpecError):
         return self._errors
 
     def render(self) -> str:
-        text = "\n".join(err.render() for err in self._errors)
+        text = "\n".join(err.render() for err in self._errors)  # each already printable
         if len(self._errors) > 1:
             text += f"\n{len(self._errors)} errors"
         return text

@@ -1,0 +1,73 @@
+"""Reading user files, writing reports, and printing user text safely: one place each.
+
+- read_text: a missing file, a directory, an oversized file, non-UTF-8 bytes each get their
+  own located message; a UTF-8 byte-order mark is accepted, as are Windows line endings.
+- write_atomic: a report goes to a temporary file in the same folder, then is renamed over
+  the target, so an interrupted run never leaves a half-written file.
+- printable: control characters (terminal escapes) in user text are shown as \\xNN, never
+  sent to the terminal.
+"""
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from archcalc.spec.errors import Location, SpecError
+
+MAX_FILE_BYTES = 1_000_000
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", text)
+
+
+def read_text(path: str | Path, what: str = "spec") -> str:
+    name = str(path)
+    p = Path(path)
+    if p.is_dir():
+        raise SpecError(f"{name} is a directory, not a {what} file", Location(name), code="file-not-found",
+                        hint=f"give a {what} file" + (" (archcalc check and verify also take folders)"
+                                                     if what == "spec" else ""))
+    if not p.exists():
+        raise SpecError(f"no such {what} file: {name}", Location(name), code="file-not-found",
+                        hint="check the path" + ("; specs usually live in specs/" if what == "spec" else ""))
+    try:
+        size = p.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise SpecError(f"the file is {size:,} bytes, over the limit of {MAX_FILE_BYTES:,}", Location(name),
+                            hint=f"a {what} describes one network; split a larger one into several files",
+                            code="limit")
+        data = p.read_bytes()
+    except OSError as exc:
+        raise SpecError(f"cannot read {name}: {exc.strerror}", Location(name), code="file-not-found") from None
+    if not data.strip():
+        raise SpecError(f"the {what} file is empty", Location(name, 1, 1), code="invalid-spec",
+                        expected="a mapping starting with 'archcalc: 1'" if what == "spec" else "spec: and answers:")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise SpecError(f"the file is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})",
+                        Location(name, line, column), hint="save it as UTF-8", code="invalid-yaml") from None
+
+
+def write_atomic(path: str | Path, text: str) -> None:
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise SpecError(f"cannot write {target}: no folder {folder}", Location(str(target)), code="usage")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
