@@ -56,6 +56,37 @@ def _parse_sets(values: tuple[str, ...]) -> dict[str, str]:
 
 
 debug_option = click.option("--debug", is_flag=True, help="Show a traceback for errors too.")
+output_option = click.option("--output", "-o", default=None, type=click.Path(dir_okay=False, path_type=str),
+                             help="Write the report to this file (atomically) instead of standard output.")
+
+
+class Out:
+    """Where a command's report goes: standard output, or a file written atomically at the end."""
+
+    def __init__(self, output: str | None):
+        import io
+
+        self.output = output
+        self.buffer = io.StringIO() if output else None
+
+    def echo(self, text: str, nl: bool = True) -> None:
+        if self.buffer is not None:
+            self.buffer.write(text + ("\n" if nl else ""))
+        else:
+            click.echo(text, nl=nl)
+
+    def console(self):
+        from rich.console import Console
+
+        if self.buffer is not None:
+            return Console(file=self.buffer, width=132, color_system=None, force_terminal=False)
+        return Console(width=None if sys.stdout.isatty() else 132)
+
+    def close(self) -> None:
+        if self.buffer is not None:
+            from archcalc.textio import write_atomic
+
+            write_atomic(self.output, self.buffer.getvalue())
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -65,7 +96,7 @@ def main() -> None:
 
 
 @main.command(epilog="Counting conventions:\n\n" + conventions_text("\n\n"))
-@click.argument("spec", required=False, type=click.Path(dir_okay=False, path_type=str))
+@click.argument("spec", required=False)
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Bind a var or a symbolic dimension.")
 @click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
               help="Multiply MACs, FLOPs and activations by N.")
@@ -73,30 +104,30 @@ def main() -> None:
 @click.option("--depth", type=click.IntRange(min=0), default=None,
               help="Fold blocks below this nesting depth (their rows show subtotals).")
 @click.option("--variant", default=None, help="Select one of the spec's variants.")
+@output_option
 @debug_option
 @handles_errors
 def summarize(spec: str | None, sets: tuple[str, ...], batch: int, fmt: str, depth: int | None,
-              variant: str | None) -> None:
+              variant: str | None, output: str | None) -> None:
     """Per-layer table of a SPEC (default: the embedded AlexNet)."""
     from archcalc.engine.analyze import analyze
     from archcalc.spec import load_spec
 
     analysis = analyze(load_spec(spec or DEFAULT_SPEC), _parse_sets(sets), batch, variant)
+    out = Out(output)
     if fmt == "json":
         from archcalc.report.json_report import summary_json
 
-        click.echo(json.dumps(summary_json(analysis, depth), indent=2))
+        out.echo(json.dumps(summary_json(analysis, depth), indent=2))
     elif fmt == "markdown":
         from archcalc.report.table import render_markdown
 
-        click.echo(render_markdown(analysis, depth), nl=False)
+        out.echo(render_markdown(analysis, depth), nl=False)
     else:
-        from rich.console import Console
-
         from archcalc.report.table import render_table
 
-        console = Console(width=None if sys.stdout.isatty() else 132)
-        render_table(analysis, console, depth)
+        render_table(analysis, out.console(), depth)
+    out.close()
 
 
 @main.command()
@@ -162,9 +193,8 @@ def verify(paths: tuple[str, ...], device: str, sets: tuple[str, ...], samples: 
     import torch
     from rich.console import Console
 
-    from archcalc.report.verify_report import render_verification, verify_document
-    from archcalc.spec import load_spec
-    from archcalc.torch_backend.verify import parse_size, verify_spec
+    from archcalc.report.verify_report import verify_document
+    from archcalc.torch_backend.verify import parse_size
 
     overrides = _parse_sets(sets)
     budget = parse_size(max_memory) if max_memory else None
@@ -172,6 +202,35 @@ def verify(paths: tuple[str, ...], device: str, sets: tuple[str, ...], samples: 
     console = Console(width=None if sys.stdout.isatty() else 132)
     status = Console(stderr=True)
     results, errors = [], []
+    interrupted = False
+    try:
+        _verify_files(files, fmt, status, console, overrides, device, samples, budget, batch, variant, results,
+                      errors, torch.__version__)
+    except KeyboardInterrupt:  # Ctrl-C: report what was verified so far, then stop cleanly
+        interrupted = True
+    if fmt == "json":
+        doc = verify_document(results, errors, torch.__version__)
+        doc["interrupted"] = interrupted
+        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+    elif len(files) > 1 or interrupted:
+        agreeing = sum(v.agree for v in results)
+        console.print(f"{agreeing} of {len(results)} verification(s) agree; {len(errors)} spec(s) invalid",
+                      highlight=False)
+    if interrupted:
+        click.echo(f"interrupted: stopped after {len(results)} verification(s) of {len(files)} spec file(s)",
+                   err=True)
+        sys.exit(130)
+    if errors:
+        sys.exit(2)
+    sys.exit(0 if all(v.agree for v in results) else 1)
+
+
+def _verify_files(files, fmt, status, console, overrides, device, samples, budget, batch, variant, results,
+                  errors, torch_version) -> None:
+    from archcalc.report.verify_report import render_verification
+    from archcalc.spec import load_spec
+    from archcalc.torch_backend.verify import verify_spec
+
     for i, file in enumerate(files, 1):
         if len(files) > 1 and fmt == "table":
             status.print(f"[dim]({i}/{len(files)}) {file}[/dim]", highlight=False)
@@ -189,16 +248,7 @@ def verify(paths: tuple[str, ...], device: str, sets: tuple[str, ...], samples: 
         results.extend(found)
         if fmt == "table":
             for v in found:
-                render_verification(v, console, torch.__version__)
-    if fmt == "json":
-        click.echo(json.dumps(verify_document(results, errors, torch.__version__), indent=2, ensure_ascii=False))
-    elif len(files) > 1:
-        agreeing = sum(v.agree for v in results)
-        console.print(f"{agreeing} of {len(results)} verification(s) agree; {len(errors)} spec(s) invalid",
-                      highlight=False)
-    if errors:
-        sys.exit(2)
-    sys.exit(0 if all(v.agree for v in results) else 1)
+                render_verification(v, console, torch_version)
 
 
 @main.command(epilog="--against imports and runs the named Python code (its factory and a forward pass on "
@@ -216,11 +266,12 @@ def verify(paths: tuple[str, ...], device: str, sets: tuple[str, ...], samples: 
               help="Budget for 4 bytes × all activations, e.g. 200MB.")
 @click.option("--format", "fmt", type=click.Choice(("text", "json", "github", "junit")), default="text",
               show_default=True)
+@output_option
 @debug_option
 @handles_errors
 def check(paths: tuple[str, ...], strict: bool, run_verify: bool, against: str | None, variant: str | None,
           sets: tuple[str, ...], max_params: str | None, max_macs: str | None, max_activation_memory: str | None,
-          fmt: str) -> None:
+          fmt: str, output: str | None) -> None:
     """Check specs for CI: valid, their `expect:` figures and budgets hold, and optionally
     torch and the real model code agree. PATHS are files or folders (default: specs/).
 
@@ -240,16 +291,16 @@ def check(paths: tuple[str, ...], strict: bool, run_verify: bool, against: str |
     files = _spec_files(paths or ("specs",))
     reports = [check_file(f, strict=strict, verify=run_verify, against=against, variant=variant, limits=limits,
                           overrides=_parse_sets(sets)) for f in files]
+    out = Out(output)
     if fmt == "json":
-        click.echo(check_report.render_json(reports))
+        out.echo(check_report.render_json(reports))
     elif fmt == "github":
-        click.echo(check_report.render_github(reports))
+        out.echo(check_report.render_github(reports))
     elif fmt == "junit":
-        click.echo(check_report.render_junit(reports))
+        out.echo(check_report.render_junit(reports))
     else:
-        from rich.console import Console
-
-        check_report.render_text(reports, Console(width=None if sys.stdout.isatty() else 132))
+        check_report.render_text(reports, out.console())
+    out.close()
     sys.exit(max((r.exit_code for r in reports), default=0))
 
 
@@ -270,9 +321,11 @@ def schema() -> None:
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Bind a var or a symbolic dimension.")
 @click.option("--variant", default=None, help="Select one of the spec's variants.")
 @click.option("--format", "fmt", type=click.Choice(("text", "markdown", "latex")), default="text", show_default=True)
+@output_option
 @debug_option
 @handles_errors
-def explain(spec: str, path: str | None, sets: tuple[str, ...], variant: str | None, fmt: str) -> None:
+def explain(spec: str, path: str | None, sets: tuple[str, ...], variant: str | None, fmt: str,
+            output: str | None) -> None:
     """Derive every number of layer PATH (default: every layer) of SPEC, step by step:
     formula → values → result, in the course's symbols."""
     from archcalc.engine.analyze import analyze
@@ -281,30 +334,33 @@ def explain(spec: str, path: str | None, sets: tuple[str, ...], variant: str | N
 
     analysis = analyze(load_spec(spec), _parse_sets(sets), variant=variant)
     render = {"text": report.render_text, "markdown": report.render_markdown, "latex": report.render_latex}[fmt]
-    click.echo(render(analysis, path), nl=False)
+    out = Out(output)
+    out.echo(render(analysis, path), nl=False)
+    out.close()
 
 
 @main.command()
 @click.argument("answers", type=click.Path(path_type=str))
 @click.option("--format", "fmt", type=click.Choice(("text", "json", "gradescope")), default="text",
               show_default=True)
+@output_option
 @debug_option
 @handles_errors
-def grade(answers: str, fmt: str) -> None:
+def grade(answers: str, fmt: str, output: str | None) -> None:
     """Grade an ANSWERS file (YAML naming its spec): ✓/✗ per answer, the right value, its
     derivation, and the likely mistake. Exit 0 when every answer is right, 1 otherwise."""
     from archcalc.grading.grade import grade as run_grade
     from archcalc.report import grade_report
 
     report = run_grade(answers)
+    out = Out(output)
     if fmt == "json":
-        click.echo(grade_report.render_json(report))
+        out.echo(grade_report.render_json(report))
     elif fmt == "gradescope":
-        click.echo(grade_report.render_gradescope(report))
+        out.echo(grade_report.render_gradescope(report))
     else:
-        from rich.console import Console
-
-        grade_report.render_text(report, Console(width=None if sys.stdout.isatty() else 132))
+        grade_report.render_text(report, out.console())
+    out.close()
     sys.exit(0 if report.all_correct else 1)
 
 

@@ -17,11 +17,24 @@ from pathlib import Path
 from archcalc.spec.errors import Location, SpecError
 
 MAX_FILE_BYTES = 1_000_000
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")  # and lone surrogates
+
+
+def limit(name: str, default: int) -> int:
+    """A resource limit that may legitimately be raised: ARCHCALC_<NAME> in the environment."""
+    value = os.environ.get(f"ARCHCALC_{name}")
+    if value is None:
+        return default
+    try:
+        return max(1, int(value))
+    except ValueError:
+        raise SpecError(f"ARCHCALC_{name}={value!r} is not a whole number", Location(f"ARCHCALC_{name}"),
+                        code="usage") from None
 
 
 def printable(text: str) -> str:
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", text)
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}" if ord(m.group(0)) < 0x100
+                        else f"\\u{ord(m.group(0)):04x}", text)
 
 
 def read_text(path: str | Path, what: str = "spec") -> str:
@@ -36,9 +49,10 @@ def read_text(path: str | Path, what: str = "spec") -> str:
                         hint="check the path" + ("; specs usually live in specs/" if what == "spec" else ""))
     try:
         size = p.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise SpecError(f"the file is {size:,} bytes, over the limit of {MAX_FILE_BYTES:,}", Location(name),
-                            hint=f"a {what} describes one network; split a larger one into several files",
+        max_bytes = limit("MAX_FILE_BYTES", MAX_FILE_BYTES)
+        if size > max_bytes:
+            raise SpecError(f"the file is {size:,} bytes, over the limit of {max_bytes:,}", Location(name),
+                            hint=f"a {what} describes one network: split it, or raise ARCHCALC_MAX_FILE_BYTES",
                             code="limit")
         data = p.read_bytes()
     except OSError as exc:

@@ -247,11 +247,16 @@ class _Walker:
         self.spec, self.globals, self.batch = spec, globals_env, batch
         self.rows: list[Row] = []
         self.warnings: list[Warning] = []
+        from archcalc.textio import limit
+
+        self.max_rows = limit("MAX_ROWS", MAX_EXPANDED_ROWS)
+        self.max_repeat = limit("MAX_REPEAT", MAX_REPEAT)
 
     def _add_row(self, row: Row) -> None:
-        if len(self.rows) >= MAX_EXPANDED_ROWS:
-            raise SpecError(f"the spec expands to more than {MAX_EXPANDED_ROWS:,} rows", row.loc,
-                            hint="check repeat counts (they multiply when nested)", code="limit")
+        if len(self.rows) >= self.max_rows:
+            raise SpecError(f"the spec expands to more than {self.max_rows:,} rows", row.loc,
+                            hint="check repeat counts (they multiply when nested); raise ARCHCALC_MAX_ROWS if the "
+                                 "network really is that large", code="limit")
         self.rows.append(row)
 
     def items(self, items, x, env, prefix, depth, source):
@@ -273,9 +278,9 @@ class _Walker:
             if isinstance(n, bool) or not isinstance(n, int) or n < 0:
                 raise SpecError(f"repeat of '{path}' must be a whole number >= 0", item.repeat.loc,
                                 found=N.decimal_text(n) if not isinstance(n, bool) else str(n), code="wrong-type")
-            if n > MAX_REPEAT:
-                raise SpecError(f"repeat {n:,} of '{path}' is above the limit of {MAX_REPEAT:,}", item.repeat.loc,
-                                code="limit")
+            if n > self.max_repeat:
+                raise SpecError(f"repeat {n:,} of '{path}' is above the limit of {self.max_repeat:,}",
+                                item.repeat.loc, hint="raise ARCHCALC_MAX_REPEAT if this is meant", code="limit")
             if n == 0:
                 continue
             group = self._open(path, f"{item.kind} ×{n}", "repeat", depth, x, item.loc)

@@ -147,6 +147,35 @@ def total(xs: Iterable[Number]) -> Number:
     return reduce(add, xs, 0)
 
 
+SIMPLIFY_SECONDS = 2.0
+
+
+def simplify_bounded(expr, seconds: float = SIMPLIFY_SECONDS):
+    """sympy.simplify, stopped after `seconds`; then the cheaper expand() is used instead.
+
+    Returns (expression, note): note says when the full simplification ran out of time, so a
+    caller can tell the user that the result is unsimplified rather than hang on it."""
+    import signal
+    import threading
+
+    sp = sympy_module()
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        return sp.expand(expr), None
+
+    def stop(_signum, _frame):
+        raise TimeoutError
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        return sp.simplify(expr), None
+    except TimeoutError:
+        return sp.expand(expr), f"simplification stopped after {seconds:g} s; compared the expanded form"
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def substitute(x: Number, values: dict[str, int]) -> Number:
     """Evaluate a symbolic value at concrete sizes ({'H': 224}); ints pass through."""
     if not is_symbolic(x):

@@ -116,7 +116,7 @@ def _sympy(spec, symbolic, unknowns, constraints, overrides) -> Solution | None:
     for _, found, expected in constraints:
         pairs = zip(found, expected) if isinstance(expected, list) else [(found, expected)]
         for f, e in pairs:
-            diff = sp.simplify(N.to_sympy(N.sub(f, e)))
+            diff, _note = N.simplify_bounded(N.to_sympy(N.sub(f, e)))
             if diff == 0:
                 continue
             if diff.has(sp.floor, sp.ceiling, sp.Mod, sp.Max, sp.Min):

@@ -20,6 +20,8 @@ def _value(quantity: str, v) -> str:
 
 
 def _cell(check) -> str:
+    if check.engine is None and check.torch is None:
+        return "[red]✗ torch failed[/red]"
     if check.agree:
         return f"[green]✓[/green] {safe_markup(_value(check.quantity, check.engine))}"
     return (f"[red]✗ {safe_markup(_value(check.quantity, check.engine))} ≠ "
@@ -60,6 +62,8 @@ def render_verification(v, console: Console, torch_version: str) -> None:
 
 
 def _json_value(quantity: str, x):
+    if x is None:
+        return None
     if quantity == "output":
         return [N.to_json(d) for d in x]
     return N.to_json(x)

@@ -60,6 +60,7 @@ def plain(node: YNode) -> Any:
 
 
 # YAML 1.2 core schema (https://yaml.org/spec/1.2.2/#1032-tag-resolution)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _NULL = re.compile(r"^(~|null|Null|NULL|)$")
 _BOOL_TRUE = re.compile(r"^(true|True|TRUE)$")
 _BOOL_FALSE = re.compile(r"^(false|False|FALSE)$")
@@ -150,6 +151,10 @@ def load_yaml(text: str, filename: str) -> YNode:
                 stack.append((container, None))
                 continue
             if isinstance(event, ev.ScalarEvent):
+                bad = _SURROGATE.search(event.value)
+                if bad:
+                    raise SpecError(f"invalid character U+{ord(bad.group(0)):04X} (a lone UTF-16 surrogate)", loc,
+                                    hint="a \\u escape must name a whole character", code="invalid-yaml")
                 if len(event.value) > MAX_SCALAR_CHARS:
                     raise SpecError(f"a value longer than {MAX_SCALAR_CHARS:,} characters", loc, code="limit")
                 is_plain = bool(event.implicit and event.implicit[0]) and event.style is None

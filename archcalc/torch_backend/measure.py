@@ -18,6 +18,35 @@ class Measured:
     params: int
     buffers: int
     flops: int
+    error: str | None = None  # torch refused this layer
+
+
+def measure_each(analysis, device: str = "meta") -> dict[str, Measured]:
+    """Every leaf alone, on an input of the shape the engine gives it: what still can be
+    checked when the whole network fails somewhere (one layer's failure is that layer's)."""
+    from archcalc.layers.base import kinds
+
+    registry = kinds()
+    result: dict[str, Measured] = {}
+    for row in analysis.rows:
+        if not row.leaf:
+            continue
+        try:
+            with torch.device(device):
+                module = registry[row.kind].torch_module(row.args, tuple(int(d) for d in row.input))
+            shape = (analysis.batch, *(int(d) for d in row.input))
+            x = torch.zeros(shape, dtype=torch.long, device=device) if row.kind == "embedding" else \
+                torch.empty(shape, device=device)
+            with warnings.catch_warnings(), torch.no_grad():
+                warnings.simplefilter("ignore")
+                with torch.backends.mkldnn.flags(enabled=False), FlopCounterMode(display=False) as counter:
+                    out = module(x)
+            out = out[0] if isinstance(out, tuple) else out
+            result[row.path] = Measured(row.path, tuple(out.shape[1:]), sum(p.numel() for p in module.parameters()),
+                                        sum(b.numel() for b in module.buffers()), int(counter.get_total_flops()))
+        except Exception as exc:  # torch's own failure, reported for this layer only
+            result[row.path] = Measured(row.path, (), 0, 0, 0, f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+    return result
 
 
 RECURRENT_NOTE = ("recurrent layers run with mkldnn and cuDNN disabled, so that FlopCounterMode sees their "

@@ -182,15 +182,33 @@ def _verify_at(spec: Spec, symbolic: Analysis, concrete: Analysis, binding: dict
         from archcalc.torch_backend.measure import RECURRENT_NOTE
 
         note = f"{note}; {RECURRENT_NOTE}" if note else RECURRENT_NOTE
-    net = build_from_analysis(concrete, ran_on)
     leaves = [r.path for r in concrete.rows if r.leaf]
-    measured = measure(net, concrete.input, leaves, concrete.batch, ran_on, spec.input_dtype)
+    try:
+        net = build_from_analysis(concrete, ran_on)
+        measured = measure(net, concrete.input, leaves, concrete.batch, ran_on, spec.input_dtype)
+    except SpecError:
+        raise
+    except Exception as exc:  # a failure inside torch: check what can be checked, layer by layer
+        from archcalc.torch_backend.measure import measure_each
+
+        measured = measure_each(concrete, "meta")
+        failure = (f"the whole-network run failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
+                   "each layer was then run alone on meta")
+        note = f"{note}; {failure}" if note else failure
+        ran_on = "meta (layer by layer)"
     result = Verification(spec, device, ran_on, binding, note=note, estimated_bytes=estimated,
                           name=concrete.name)
+    rows_by_path = {r.path: r for r in concrete.rows}
     for row in symbolic.rows:
         if not row.leaf:
             continue
         m = measured[row.path]
+        if m.error:
+            loc = rows_by_path[row.path].loc
+            reason = f"torch failed on this layer ({loc}): {m.error}"
+            result.layers.append(LayerChecks(row.path, row.kind, {
+                q: Check(q, None, None, False, reason) for q in QUANTITIES}))
+            continue
         engine_out = tuple(N.substitute(d, binding) for d in row.output)
         checks = {"output": Check("output", engine_out, m.output, engine_out == m.output,
                                   None if engine_out == m.output else _shape_reason(engine_out, m.output))}
