@@ -430,3 +430,61 @@ def run_command(spec: str, every: bool, sets: tuple[str, ...], fmt: str) -> None
     else:
         for path, values in shown:
             click.echo(f"{path}: {number_text(values)}")
+
+
+@main.command()
+@click.argument("spec", type=click.Path(path_type=str))
+@click.option("--over", "over", multiple=True, required=True, metavar="NAME=START:STOP[:STEP]",
+              help="A swept size or var (stop included); repeat for a grid. Also NAME=V1,V2,...")
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Bind a var or a symbolic dimension.")
+@click.option("--variant", default=None, help="Select one of the spec's variants.")
+@click.option("--format", "fmt", type=click.Choice(("table", "csv", "json")), default="table", show_default=True)
+@output_option
+@debug_option
+@handles_errors
+def sweep(spec: str, over: tuple[str, ...], sets: tuple[str, ...], variant: str | None, fmt: str,
+          output: str | None) -> None:
+    """Totals (params, MACs, FLOPs, activation memory) over a grid of sizes, from SPEC's
+    formulas compiled once: e.g. --over H=32:1024:32 --over W=32:1024:32."""
+    from archcalc.engine.sweep import QUANTITIES, parse_over
+    from archcalc.engine.sweep import sweep as run_sweep
+    from archcalc.spec import load_spec
+
+    result = run_sweep(load_spec(spec), [parse_over(o) for o in over], _parse_sets(sets), variant)
+    out = Out(output)
+    columns = result.names + list(QUANTITIES) + ["valid"]
+
+    def row(i: int) -> list:
+        return [result.grid[n][i] for n in result.names] + [result.values[q][i] for q in QUANTITIES] + \
+            [result.valid[i]]
+
+    if fmt == "json":
+        out.echo(json.dumps({"columns": columns, "method": result.method,
+                             "rows": [row(i) for i in range(result.points)]}))
+    elif fmt == "csv":
+        import csv
+        import io
+
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(columns)
+        for i in range(result.points):
+            writer.writerow(row(i))
+        out.echo(buffer.getvalue(), nl=False)
+    else:
+        from rich.table import Table
+
+        table = Table(title=f"{result.points:,} points ({result.method}); activation memory in bytes (float32)",
+                      title_justify="left")
+        for c in columns:
+            table.add_column(c, justify="right")
+        shown = range(result.points) if result.points <= 60 else list(range(30)) + list(range(result.points - 30,
+                                                                                               result.points))
+        for i in shown:
+            table.add_row(*(f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else str(v).lower()
+                            for v in row(i)))
+        console = out.console()
+        console.print(table)
+        if result.points > 60:
+            console.print(f"(first and last 30 of {result.points:,} points; --format csv gives all)")
+    out.close()

@@ -102,6 +102,9 @@ def bind_scope(spec: Spec, overrides: Mapping[str, Any] | None = None, variant=N
                                  expected="one of " + (", ".join(known) or "(none: the spec declares no names)"),
                                  hint=did_you_mean(name, known), code="usage"))
             continue
+        if N.is_symbolic(text) and not isinstance(text, str):  # a symbol: the caller keeps this name open
+            set_values[name] = text
+            continue
         try:
             value = N.normalize(parse_expr(str(text), Location("--set"), condition=True).evaluate(
                 {"true": True, "false": False}))
@@ -121,7 +124,10 @@ def bind_scope(spec: Spec, overrides: Mapping[str, Any] | None = None, variant=N
     symbols: list[str] = []
     for name in dim_names:
         decl = spec.dims.get(name)
-        if name in set_values:
+        if name in set_values and N.is_symbolic(set_values[name]):
+            env[name] = set_values[name]
+            symbols.append(name)
+        elif name in set_values:
             value = set_values[name]
             if decl and ((decl.min and value < decl.min) or (decl.max and value > decl.max)):
                 raise SpecError(f"--set {name}={value} is outside the bounds of dimension {name}", decl.loc,
@@ -145,6 +151,9 @@ def bind_scope(spec: Spec, overrides: Mapping[str, Any] | None = None, variant=N
         value = chosen.get(name, value)
         if name in set_values:
             env[name] = set_values[name]
+            if N.is_symbolic(set_values[name]):
+                symbols.append(name)
+                continue
         else:
             try:
                 env[name] = N.normalize(_evaluate(value.raw, env))

@@ -144,7 +144,11 @@ def product(xs: Iterable[Number]) -> Number:
 
 
 def total(xs: Iterable[Number]) -> Number:
-    return reduce(add, xs, 0)
+    """A sum; symbolic terms are added in one sympy Add (pairwise sums would be quadratic)."""
+    xs = list(xs)
+    if not any(is_symbolic(x) for x in xs):
+        return reduce(add, xs, 0)
+    return normalize(sympy_module().Add(*[to_sympy(x) for x in xs]))
 
 
 SIMPLIFY_SECONDS = 2.0

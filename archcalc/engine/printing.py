@@ -1,6 +1,8 @@
 """Text for symbolic expressions, in Python syntax (the JSON contract's form)."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 from sympy import floor, together
 from sympy.printing.str import StrPrinter
 
@@ -16,7 +18,9 @@ class _Printer(StrPrinter):
 _PRINTER = _Printer()
 
 
+@lru_cache(maxsize=8192)
 def expression_string(expr) -> str:
+    """Cached: a deep network prints the same few size expressions many times."""
     return _PRINTER.doprint(expr)
 
 

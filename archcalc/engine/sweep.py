@@ -1,0 +1,147 @@
+"""`archcalc sweep`: totals over a grid of sizes, from formulas compiled once.
+
+The engine analyses the spec once with the swept names symbolic; the totals (params,
+MACs, FLOPs, activation memory) and every layer's output sizes (for validity) are compiled
+with sympy.lambdify and evaluated on whole numpy arrays, so a million grid points cost
+about as much as one analysis. Values are exact: floats hold integers exactly below 2**53,
+which the sweep checks, and without numpy (or beyond that bound) each point is evaluated
+exactly with Python integers instead.
+"""
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from archcalc.engine import numbers as N
+from archcalc.engine.analyze import analyze
+from archcalc.spec.errors import Location, SpecError, did_you_mean
+from archcalc.spec.model import Spec
+
+QUANTITIES = ("params", "macs", "flops", "activation_memory")
+BYTES_PER_ACTIVATION = 4
+EXACT_FLOAT = 2**53
+MAX_POINTS = 50_000_000
+
+
+@dataclass
+class Sweep:
+    names: list[str]
+    grid: dict[str, list[int]]  # column per swept name
+    values: dict[str, list[int]]  # column per quantity
+    valid: list[bool]
+    method: str
+
+    @property
+    def points(self) -> int:
+        return len(self.valid)
+
+
+def parse_over(text: str) -> tuple[str, list[int]]:
+    """'H=32:1024:32' (start:stop:step, stop included), 'H=224,227,256' or 'H=224'."""
+    name, sep, spec = text.partition("=")
+    if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", name.strip()):
+        raise SpecError(f"--over {text}: expected NAME=START:STOP[:STEP] or NAME=V1,V2,...", Location("--over"),
+                        expected="e.g. --over H=32:1024:32", code="usage")
+    try:
+        if ":" in spec:
+            parts = [int(p) for p in spec.split(":")]
+            if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] < 1):
+                raise ValueError
+            start, stop, step = parts[0], parts[1], parts[2] if len(parts) == 3 else 1
+            values = list(range(start, stop + 1, step))
+        else:
+            values = [int(p) for p in spec.split(",")]
+    except ValueError:
+        raise SpecError(f"--over {text}: the values must be whole numbers", Location("--over"),
+                        expected="NAME=START:STOP[:STEP] with a positive STEP, or NAME=V1,V2,...",
+                        code="usage") from None
+    if not values or min(values) < 1:
+        raise SpecError(f"--over {text}: sizes are positive", Location("--over"), code="usage")
+    return name.strip(), values
+
+
+def sweep(spec: Spec, over: list[tuple[str, list[int]]], overrides: dict | None = None,
+          variant: str | None = None) -> Sweep:
+    overrides = dict(overrides or {})
+    sp = N.sympy_module()
+    names = [n for n, _ in over]
+    known = list(spec.dims) + list(spec.vars) + list(spec.unknowns) + _input_names(spec)
+    for name in names:
+        if name not in known:
+            raise SpecError(f"--over {name}: the spec has no var or dimension of that name", Location("--over"),
+                            expected="one of " + ", ".join(dict.fromkeys(known)), hint=did_you_mean(name, known),
+                            code="usage")
+    symbols = {n: sp.Symbol(n, integer=True, positive=True) for n in names}
+    swept_vars = {n: symbols[n] for n in names if n in spec.vars}
+    analysis = analyze(spec, {**overrides, **swept_vars}, variant=variant)
+    unbound = [s for s in analysis.symbols if s not in names]
+    if unbound:
+        defaults = {s: spec.dims[s].default for s in unbound if s in spec.dims and spec.dims[s].default}
+        if len(defaults) < len(unbound):
+            missing = [s for s in unbound if s not in defaults]
+            raise SpecError("sizes left open: " + ", ".join(missing), Location(spec.file),
+                            hint="sweep them too (--over) or bind them with --set", code="usage")
+        analysis = analyze(spec, {**overrides, **swept_vars, **{k: str(v) for k, v in defaults.items()}},
+                           variant=variant)
+    totals = {"params": analysis.totals["params"], "macs": analysis.totals["macs"],
+              "flops": analysis.totals["flops"],
+              "activation_memory": N.mul(analysis.totals["activations"], BYTES_PER_ACTIVATION)}
+    sizes = list(dict.fromkeys(d for r in analysis.rows for d in r.output if N.is_symbolic(d)))
+    count = 1
+    for _, values in over:
+        count *= len(values)
+    if count > MAX_POINTS:
+        raise SpecError(f"the grid has {count:,} points (more than {MAX_POINTS:,})", Location("--over"),
+                        hint="use a coarser step", code="limit")
+    try:
+        import numpy as np
+    except ImportError:
+        np = None
+    if np is not None:
+        result = _vectorised(np, sp, names, over, symbols, totals, sizes)
+        if result is not None:
+            return result
+    return _exact(names, over, totals, sizes)
+
+
+def _input_names(spec: Spec) -> list[str]:
+    return [n for v in spec.input for n in sorted(getattr(v.raw, "names", ()))]
+
+
+def _vectorised(np, sp, names, over, symbols, totals, sizes) -> Sweep | None:
+    mesh = np.meshgrid(*[np.asarray(v, dtype=np.float64) for _, v in over], indexing="ij")
+    columns = [m.ravel() for m in mesh]
+    args = [symbols[n] for n in names]
+    out: dict[str, Any] = {}
+    for q, expr in totals.items():
+        if N.is_symbolic(expr):
+            f = sp.lambdify(args, expr, modules="numpy")
+            out[q] = np.broadcast_to(np.asarray(f(*columns), dtype=np.float64), columns[0].shape)
+        else:
+            out[q] = np.full(columns[0].shape, float(expr))
+        if np.abs(out[q]).max(initial=0) >= EXACT_FLOAT:
+            return None  # beyond exact float integers: evaluate exactly instead
+    valid = np.ones(columns[0].shape, dtype=bool)
+    if sizes:
+        f = sp.lambdify(args, sizes, modules="numpy")
+        for value in f(*columns):
+            valid &= np.broadcast_to(np.asarray(value), columns[0].shape) >= 1
+    grid = {n: columns[i].astype(np.int64).tolist() for i, n in enumerate(names)}
+    values = {q: np.rint(v).astype(np.int64).tolist() for q, v in out.items()}
+    return Sweep(names, grid, values, valid.tolist(), "compiled formulas, evaluated with numpy")
+
+
+def _exact(names, over, totals, sizes) -> Sweep:
+    grid: dict[str, list[int]] = {n: [] for n in names}
+    values: dict[str, list[int]] = {q: [] for q in totals}
+    valid: list[bool] = []
+    for point in itertools.product(*(v for _, v in over)):
+        binding = dict(zip(names, point))
+        for n, v in binding.items():
+            grid[n].append(v)
+        for q, expr in totals.items():
+            values[q].append(int(N.substitute(expr, binding)))
+        valid.append(all(N.substitute(s, binding) >= 1 for s in sizes))
+    return Sweep(names, grid, values, valid, "exact evaluation point by point")
