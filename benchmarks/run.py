@@ -1,0 +1,186 @@
+"""All of archcalc's performance figures, measured in one run and printed as one table.
+
+    python benchmarks/run.py            # about two minutes here
+
+Ratios are taken within this run on this machine; nothing here is asserted as a test.
+"""
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PY = sys.executable
+rows: list[tuple[str, str, str]] = []
+
+
+def report(what: str, value: str, note: str = "") -> None:
+    rows.append((what, value, note))
+    print(f"{what:58} {value:>16}  {note}", flush=True)
+
+
+def wall(cmd: list[str], repeat: int = 5) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def peak_rss_mb(args: list[str]) -> float:
+    """The peak resident memory of one archcalc run, reported by that process itself."""
+    code = ("import resource, runpy, sys; sys.argv = ['archcalc'] + sys.argv[1:]\n"
+            "try:\n    runpy.run_module('archcalc', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+            "sys.stderr.write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))")
+    proc = subprocess.run([PY, "-c", code, *args], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                          text=True, check=False)
+    return int(proc.stderr.strip().splitlines()[-1]) / 1024  # Linux reports KiB
+
+
+def cold_start() -> None:
+    torch_import = wall([PY, "-c", "import torch"])
+    report("python -c 'import torch'", f"{torch_import * 1000:.0f} ms", "the floor of every torch-based peer")
+    for label, cmd in (
+        ("summarize specs/alexnet.yaml", ["summarize", "specs/alexnet.yaml"]),
+        ("check specs/alexnet.yaml", ["check", "specs/alexnet.yaml"]),
+        ("explain specs/alexnet.yaml conv1", ["explain", "specs/alexnet.yaml", "conv1"]),
+        ("grade examples/homework/student_mistakes.yaml", ["grade", "examples/homework/student_mistakes.yaml"]),
+    ):
+        t = wall([PY, "-m", "archcalc", *cmd])
+        report(f"cold start: {label}", f"{t * 1000:.0f} ms", f"{t / torch_import:.2f}x import torch (target <= 0.3x)")
+
+
+def chain(n: int, symbolic: bool) -> str:
+    body = ["  - conv2d: {out_channels: 16, kernel_size: 3, padding: 1, stride: 1, bias: false}",
+            "  - batch_norm2d", "  - relu"] * (n // 3)
+    size = "[16, H, W]" if symbolic else "[16, 64, 64]"
+    return f"archcalc: 1\ninput: {size}\nlayers:\n" + "\n".join(body) + "\n"
+
+
+def strided_chain(n: int) -> str:
+    """Downsampling every 30 layers, so sizes are nested floors."""
+    body = []
+    for i in range(n // 3):
+        stride = 2 if i % 10 == 9 else 1
+        body += [f"  - conv2d: {{out_channels: 16, kernel_size: 3, padding: 1, stride: {stride}, bias: false}}",
+                 "  - batch_norm2d", "  - relu"]
+    return "archcalc: 1\ninput: [16, H, W]\nlayers:\n" + "\n".join(body) + "\n"
+
+
+def scale() -> None:
+    from archcalc.engine import numbers as N
+    from archcalc.engine.analyze import analyze
+    from archcalc.spec import load_spec_text
+
+    def timed(text: str) -> tuple[float, object]:
+        best, result = None, None
+        for _ in range(2):
+            start = time.perf_counter()
+            result = analyze(load_spec_text(text, "chain.yaml"))
+            t = time.perf_counter() - start
+            best = t if best is None else min(best, t)
+        return best, result
+
+    timed(chain(30, True))
+    for label, make in (("concrete 64x64", lambda n: chain(n, False)), ("symbolic HxW", lambda n: chain(n, True)),
+                        ("symbolic HxW, stride 2 every 30", strided_chain)):
+        previous = None
+        for n in (500, 1000, 2000, 4000):
+            t, a = timed(make(n))
+            largest = max((len(N.expr_text(d)) for r in a.rows for d in r.output if N.is_symbolic(d)), default=0)
+            note = f"x{t / previous:.2f} per doubling" if previous else ""
+            if largest:
+                note += f"; largest size expression {largest} chars"
+            report(f"scale: {label}, {n} layers", f"{t * 1000:.0f} ms", note)
+            previous = t
+
+
+def zoo() -> None:
+    from archcalc.engine.analyze import analyze
+    from archcalc.spec import load_spec_text
+
+    alexnet = (REPO / "specs" / "alexnet.yaml").read_text()
+    resnet = (REPO / "specs" / "resnet50.yaml").read_text()
+    for label, a_text, r_text in (
+            ("concrete", alexnet, resnet),
+            ("symbolic", alexnet.replace("[3, 227, 227]", "[3, H, W]"), resnet.replace("[3, 224, 224]", "[3, H, W]"))):
+        from archcalc.engine import printing
+
+        printing.expression_string.cache_clear()
+        start = time.perf_counter()
+        analyze(load_spec_text(a_text, "a.yaml"))
+        t_a = time.perf_counter() - start
+        printing.expression_string.cache_clear()
+        start = time.perf_counter()
+        a = analyze(load_spec_text(r_text, "r.yaml"), variant="resnet152")
+        t_r = time.perf_counter() - start
+        report(f"zoo ({label}, cold caches): resnet152, {len(a.rows)} rows", f"{t_r * 1000:.0f} ms",
+               f"{t_r / t_a:.1f}x alexnet ({t_a * 1000:.0f} ms)")
+    cli_a = wall([PY, "-m", "archcalc", "summarize", "specs/alexnet.yaml"], 3)
+    cli_r = wall([PY, "-m", "archcalc", "summarize", "specs/resnet50.yaml", "--variant", "resnet152"], 3)
+    report("CLI summarize resnet152 (table of 570 rows)", f"{cli_r * 1000:.0f} ms", f"{cli_r / cli_a:.1f}x alexnet")
+    rss = peak_rss_mb(["summarize", "specs/resnet50.yaml", "--variant", "resnet152"])
+    report("peak RSS, summarize resnet152 (the largest zoo spec)", f"{rss:.0f} MB", "target < 150 MB")
+
+
+def sweep_rate() -> None:
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from archcalc.engine.sweep import sweep
+    from archcalc.spec import load_spec_text
+    from archcalc.torch_backend.build import build_module
+
+    text = (REPO / "specs" / "resnet50.yaml").read_text().replace("[3, 224, 224]", "[3, H, W]")
+    spec = load_spec_text(text, "r.yaml")
+    sizes = list(range(32, 1024 + 1))
+    start = time.perf_counter()
+    result = sweep(spec, [("H", sizes), ("W", sizes)])
+    t = time.perf_counter() - start
+    report(f"sweep resnet50 totals over {result.points:,} (H, W) points", f"{result.points / t:,.0f} pt/s",
+           f"{t:.2f} s including the symbolic analysis")
+    small = sweep(spec, [("H", list(range(224, 224 + 100))), ("W", [224])])
+    start = time.perf_counter()
+    sweep(spec, [("H", list(range(224, 224 + 100))), ("W", [224])])
+    t_sweep = time.perf_counter() - start
+    net = build_module(load_spec_text((REPO / "specs" / "resnet50.yaml").read_text(), "r.yaml"), device="meta")
+    start = time.perf_counter()
+    for h in range(224, 224 + 100):
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            net(torch.empty(1, 3, h, 224, device="meta"))
+        assert counter.get_total_flops() == small.values["flops"][h - 224]
+    t_torch = time.perf_counter() - start
+    report("100 sizes: one torch meta forward + FlopCounterMode each", f"{t_torch * 1000:.0f} ms",
+           f"{t_torch / t_sweep:.0f}x the sweep ({t_sweep * 1000:.0f} ms); every point's FLOPs agreed")
+
+
+def verify_vs_forward() -> None:
+    import torch
+
+    from archcalc.engine.analyze import analyze
+    from archcalc.spec import load_spec
+    from archcalc.torch_backend.build import build_from_analysis
+    from archcalc.torch_backend.verify import verify_spec
+
+    spec = load_spec(REPO / "specs" / "resnet50.yaml")
+    start = time.perf_counter()
+    [v] = verify_spec(spec, device="meta", variant="resnet152")
+    t_meta = time.perf_counter() - start
+    net = build_from_analysis(analyze(spec, variant="resnet152"), "cpu")
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        net(x)
+        start = time.perf_counter()
+        net(x)
+    t_fwd = time.perf_counter() - start
+    report("verify resnet152 on meta (build + run + compare)", f"{t_meta * 1000:.0f} ms",
+           f"all agree: {v.agree}; one CPU forward pass: {t_fwd * 1000:.0f} ms ({t_meta / t_fwd:.1f}x)")
+
+
+if __name__ == "__main__":
+    for part in (cold_start, scale, zoo, sweep_rate, verify_vs_forward):
+        part()
