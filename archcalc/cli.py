@@ -488,3 +488,60 @@ def sweep(spec: str, over: tuple[str, ...], sets: tuple[str, ...], variant: str 
         if result.points > 60:
             console.print(f"(first and last 30 of {result.points:,} points; --format csv gives all)")
     out.close()
+
+
+@main.command()
+@click.argument("spec", type=click.Path(path_type=str))
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False, path_type=str),
+              help="The image to write: .png, .svg or .pdf.")
+@click.option("--sweep", "sweeps", multiple=True, metavar="NAME=START:STOP[:STEP]",
+              help="Plot totals against a size instead of per-layer bars.")
+@click.option("--depth", type=click.IntRange(min=0), default=None,
+              help="Draw blocks at this depth as single bars (default: as deep as 40 bars allow).")
+@click.option("--log", is_flag=True, help="Logarithmic bars.")
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Bind a var or a symbolic dimension.")
+@click.option("--variant", default=None, help="Select one of the spec's variants.")
+@debug_option
+@handles_errors
+def plot(spec: str, output: str, sweeps: tuple[str, ...], depth: int | None, log: bool, sets: tuple[str, ...],
+         variant: str | None) -> None:
+    """Chart SPEC: params and MACs per layer side by side with their shares, or (--sweep)
+    totals against an input size. Needs matplotlib: pip install "archcalc[plot]"."""
+    from archcalc.pictures import chart
+    from archcalc.spec import load_spec
+
+    loaded = load_spec(spec)
+    if sweeps:
+        from archcalc.engine.sweep import parse_over
+        from archcalc.engine.sweep import sweep as run_sweep
+
+        result = run_sweep(loaded, [parse_over(s) for s in sweeps], _parse_sets(sets), variant)
+        path = chart.sweep_chart(result, loaded.name, output)
+    else:
+        from archcalc.engine.analyze import analyze
+
+        path = chart.layer_chart(analyze(loaded, _parse_sets(sets), variant=variant), output, depth, log)
+    click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.argument("spec", type=click.Path(path_type=str))
+@click.option("--format", "fmt", type=click.Choice(("svg", "dot")), default="svg", show_default=True)
+@click.option("--depth", type=click.IntRange(min=0), default=None, help="Fold blocks deeper than this.")
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Bind a var or a symbolic dimension.")
+@click.option("--variant", default=None, help="Select one of the spec's variants.")
+@output_option
+@debug_option
+@handles_errors
+def diagram(spec: str, fmt: str, depth: int | None, sets: tuple[str, ...], variant: str | None,
+            output: str | None) -> None:
+    """A block diagram of SPEC: boxes sized by output shape, blocks as frames, branches side
+    by side. SVG (no browser needed) or Graphviz DOT."""
+    from archcalc.engine.analyze import analyze
+    from archcalc.pictures import diagram as draw
+    from archcalc.spec import load_spec
+
+    analysis = analyze(load_spec(spec), _parse_sets(sets), variant=variant)
+    out = Out(output)
+    out.echo(draw.svg(analysis, depth) if fmt == "svg" else draw.dot(analysis, depth), nl=False)
+    out.close()

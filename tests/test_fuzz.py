@@ -140,6 +140,18 @@ def test_random_answers_files(answers, tolerance):
         path.unlink()
 
 
+def test_regressions_found_by_the_long_profile(tmp_path):
+    spec = tmp_path / "inf.yaml"
+    spec.write_text("archcalc: 1\ninput: ['1e400', 227]\nlayers:\n  - relu\n")
+    assert "too large" in run("summarize", str(spec)).stderr
+    spec.write_text("archcalc: 1\ninput: [1e400, 227]\nlayers:\n  - relu\n")
+    assert "too large" in run("summarize", str(spec)).stderr
+    answers = tmp_path / "a.yaml"
+    answers.write_text(f"spec: {REPO / 'specs' / 'alexnet.yaml'}\nanswers:\n  total.output_height: 0\n")
+    result = run("grade", str(answers))
+    assert result.exit_code == 2 and "the network's output has no output_height" in result.stderr
+
+
 def test_markup_and_escapes_in_names_are_printed_literally(tmp_path):
     spec = tmp_path / "m.yaml"
     spec.write_text('archcalc: 1\nname: "[bold red]hi[/] \\e[31m"\ninput: [4]\nlayers:\n  - relu\n')

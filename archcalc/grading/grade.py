@@ -82,6 +82,10 @@ def grade(path: str) -> GradeReport:
     for answer in answers.answers:
         if answer.path == "total":
             row, correct = None, quantity_of(analysis.totals, answer.quantity, analysis.output)
+            if correct is None:
+                raise SpecError(f"answer '{answer.key}': the network's output has no {answer.quantity}", answer.loc,
+                                hint=f"its output is [{', '.join(N.fmt(d) for d in analysis.output)}]",
+                                code="invalid-answers")
         elif answer.path not in paths:
             raise SpecError(f"answer '{answer.key}': the spec has no layer '{answer.path}'", answer.loc,
                             hint=did_you_mean(answer.path, paths) or "archcalc summarize lists every path",

@@ -113,6 +113,8 @@ def _check_node(node: ast.AST, text: str, loc, condition: bool, names: set[str])
     if condition and isinstance(node, (ast.Compare, ast.BoolOp)) or type(node) in _COMPARE and condition:
         return
     if isinstance(node, ast.Constant):
+        if isinstance(node.value, float) and not (abs(node.value) < 1e30):  # inf, nan, absurd
+            raise _reject(text, loc, "a number literal is too large (or not finite)", _segment(text, node))
         if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
             if condition and isinstance(node.value, bool):
                 return

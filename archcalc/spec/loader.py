@@ -87,7 +87,11 @@ def _resolve_plain(text: str, loc: Location) -> Any:
                                 expected=f"at most {MAX_INT_DIGITS} digits", code="limit")
             return int(text[start:], base)
     if _FLOAT.match(text):
-        return float(text)
+        value = float(text)
+        if not abs(value) < 1e30:
+            raise SpecError(f"'{text}' is too large for a number here", loc, expected="a finite number below 1e30",
+                            code="limit")
+        return value
     if _INF.match(text) or _NAN.match(text):
         raise SpecError(f"'{text}' is not a finite number", loc, expected="a finite number")
     return text

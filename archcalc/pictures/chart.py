@@ -1,0 +1,157 @@
+"""Charts with matplotlib (optional: pip install "archcalc[plot]").
+
+The per-layer chart shows, for each layer with weights (or each block at --depth), its
+parameters and its MACs side by side, with every bar's share of the total: the course's
+claim that convolutions hold most of the computation and fully connected layers most of
+the parameters, visible for any spec. The sweep chart plots totals against one size.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from archcalc.engine import numbers as N
+from archcalc.engine.analyze import Analysis, Row
+from archcalc.spec.errors import Location, SpecError
+
+MAX_BARS = 40
+FAMILY_COLOURS = {"conv": "#4C72B0", "linear": "#DD8452", "recurrent": "#55A868", "embedding": "#8172B3",
+                  "norm": "#937860", "block": "#64B5CD", "repeat": "#64B5CD", "merge": "#64B5CD"}
+
+
+def _pyplot():
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise SpecError("charts need matplotlib, which is not installed", Location("archcalc plot"),
+                        hint="pip install 'archcalc[plot]'", code="missing-dependency") from None
+    return plt
+
+
+def human(x: float) -> str:
+    for scale, unit in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if abs(x) >= scale:
+            return f"{x / scale:.3g}{unit}"
+    return f"{x:.0f}"
+
+
+def bars(analysis: Analysis, depth: int | None) -> tuple[list[Row], int | None]:
+    """The rows to draw: layers with weights, or blocks at `depth` when there are too many."""
+    def weighted(r: Row) -> bool:
+        return r.params not in (0, None) or r.macs not in (0, None)
+
+    if depth is None:
+        leaves = [r for r in analysis.rows if r.leaf and weighted(r)]
+        if len(leaves) <= MAX_BARS:
+            return leaves, None
+        depth = 0
+        while True:  # the deepest depth that still fits
+            rows = _at_depth(analysis, depth + 1)
+            if len(rows) > MAX_BARS or depth >= 8:
+                break
+            depth += 1
+    return _at_depth(analysis, depth), depth
+
+
+def _at_depth(analysis: Analysis, depth: int) -> list[Row]:
+    rows = []
+    for r in analysis.rows:
+        if (r.depth == depth or (r.leaf and r.depth < depth)) and (r.params or r.macs):
+            rows.append(r)
+    return rows
+
+
+def layer_chart(analysis: Analysis, output: str | Path, depth: int | None = None, log: bool = False) -> Path:
+    if analysis.symbolic:
+        raise SpecError("a chart needs concrete sizes: " + ", ".join(analysis.symbols), Location(analysis.spec.file),
+                        hint="bind them with --set, or plot a sweep (--sweep H=32:512:32)", code="needs-concrete-size")
+    plt = _pyplot()
+    rows, used_depth = bars(analysis, depth)
+    if not rows:
+        raise SpecError("nothing to chart: no layer has parameters or MACs", Location(analysis.spec.file),
+                        code="usage")
+    totals = analysis.totals
+    labels = [r.path if len(r.path) <= 28 else "…" + r.path[-27:] for r in rows]
+    colours = [FAMILY_COLOURS.get(r.family, "#999999") for r in rows]
+    height = max(3.0, 0.32 * len(rows) + 1.8)
+    fig, axes = plt.subplots(1, 2, figsize=(12, height), sharey=True)
+    for ax, quantity, title in ((axes[0], "params", "parameters"), (axes[1], "macs", "multiply-accumulates")):
+        values = [int(getattr(r, quantity) or 0) for r in rows]
+        total = int(totals[quantity]) or 1
+        positions = range(len(rows))
+        ax.barh(list(positions), values, color=colours)
+        ax.invert_yaxis() if ax is axes[0] else None
+        ax.set_title(f"{title}: {human(total)} in all", fontsize=11)
+        if log:
+            ax.set_xscale("log")
+        peak = max(values) or 1
+        for i, v in enumerate(values):
+            if v:
+                ax.text(v if not log else v * 1.05, i, f" {human(v)} ({100 * v / total:.1f}%)", va="center",
+                        fontsize=8, clip_on=False)
+        ax.set_xlim(right=(peak * 1.45) if not log else peak * 30)
+        ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda x, _p: human(x)))
+        ax.grid(axis="x", alpha=0.3)
+        ax.spines[["top", "right"]].set_visible(False)
+    axes[0].set_yticks(list(range(len(rows))))
+    axes[0].set_yticklabels(labels, fontsize=8)
+    families = _family_lines(analysis)
+    where = f" (blocks at depth {used_depth})" if used_depth is not None else ""
+    fig.suptitle(f"{analysis.name}: input {'×'.join(N.fmt(d) for d in analysis.input)}{where}", fontsize=12)
+    if families:
+        fig.text(0.01, 0.005, "   ".join(families), fontsize=9, va="bottom")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for f, c in FAMILY_COLOURS.items()
+               if f in {r.family for r in rows}]
+    names = [f for f in FAMILY_COLOURS if f in {r.family for r in rows}]
+    axes[1].legend(handles, names, loc="lower right", fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.03 if families else 0, 1, 0.97))
+    return _save(fig, plt, output)
+
+
+def _family_lines(analysis: Analysis) -> list[str]:
+    from archcalc.report.summary import family_shares
+
+    return family_shares(analysis)
+
+
+def sweep_chart(result, name: str, output: str | Path) -> Path:
+    plt = _pyplot()
+    axis = result.names[0]
+    others = result.names[1:]
+    fig, ax = plt.subplots(figsize=(8, 4.8))
+    xs = result.grid[axis]
+    keep = [i for i in range(result.points) if result.valid[i]]
+    if others:  # several swept names: one line per value of the first, at the others' first values
+        first = {n: result.grid[n][0] for n in others}
+        keep = [i for i in keep if all(result.grid[n][i] == v for n, v in first.items())]
+    for quantity, label in (("params", "parameters"), ("macs", "MACs"), ("activation_memory", "activation bytes")):
+        ax.plot([xs[i] for i in keep], [result.values[quantity][i] for i in keep], marker="o", markersize=3,
+                label=label)
+    ax.set_yscale("log")
+    ax.set_xlabel(axis + ("  (" + ", ".join(f"{n}={result.grid[n][0]}" for n in others) + ")" if others else ""))
+    ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda y, _p: human(y)))
+    ax.set_title(f"{name}: totals against {axis}")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    return _save(fig, plt, output)
+
+
+def _save(fig, plt, output) -> Path:
+    import io
+
+    from archcalc.textio import write_atomic
+
+    path = Path(output)
+    fmt = path.suffix.lower().lstrip(".") or "png"
+    if fmt not in ("png", "svg", "pdf"):
+        plt.close(fig)
+        raise SpecError(f"-o {output}: charts are written as .png, .svg or .pdf", Location(str(output)),
+                        code="usage")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=fmt, dpi=120, metadata={"Date": None} if fmt == "svg" else None)
+    plt.close(fig)
+    write_atomic(path, buffer.getvalue())
+    return path
