@@ -13,7 +13,7 @@ from archcalc.report.conventions import conventions_text
 from archcalc.spec.errors import Location, SpecError
 
 DEFAULT_SPEC = Path(__file__).parent / "data" / "alexnet.yaml"
-FORMATS = ("table", "json", "markdown")
+FORMATS = ("table", "json", "markdown", "html")
 
 
 def _emit_error(err: SpecError, fmt: str) -> None:
@@ -123,6 +123,10 @@ def summarize(spec: str | None, sets: tuple[str, ...], batch: int, fmt: str, dep
         from archcalc.report.table import render_markdown
 
         out.echo(render_markdown(analysis, depth), nl=False)
+    elif fmt == "html":
+        from archcalc.report.table import render_html
+
+        out.echo(render_html(analysis, depth), nl=False)
     else:
         from archcalc.report.table import render_table
 
@@ -516,7 +520,8 @@ def plot(spec: str, output: str, sweeps: tuple[str, ...], depth: int | None, log
         from archcalc.engine.sweep import sweep as run_sweep
 
         result = run_sweep(loaded, [parse_over(s) for s in sweeps], _parse_sets(sets), variant)
-        path = chart.sweep_chart(result, loaded.name, output)
+        fixed = ", ".join(f"{k}={v}" for k, v in _parse_sets(sets).items())
+        path = chart.sweep_chart(result, loaded.name, output, fixed)
     else:
         from archcalc.engine.analyze import analyze
 

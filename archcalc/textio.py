@@ -75,6 +75,9 @@ def write_atomic(path: str | Path, data: str | bytes) -> None:
     if not folder.is_dir():
         raise SpecError(f"cannot write {target}: no folder {folder}", Location(str(target)), code="usage")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide reports from their readers
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data.encode("utf-8") if isinstance(data, str) else data)

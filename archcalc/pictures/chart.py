@@ -24,6 +24,9 @@ def _pyplot():
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+
+        plt.rcParams["svg.fonttype"] = "none"  # SVG text stays text: searchable, selectable
+        plt.rcParams["svg.hashsalt"] = "archcalc"  # stable ids
     except ImportError:
         raise SpecError("charts need matplotlib, which is not installed", Location("archcalc plot"),
                         hint="pip install 'archcalc[plot]'", code="missing-dependency") from None
@@ -64,6 +67,12 @@ def _at_depth(analysis: Analysis, depth: int) -> list[Row]:
 
 
 def layer_chart(analysis: Analysis, output: str | Path, depth: int | None = None, log: bool = False) -> Path:
+    path = Path(output)
+    write_image(path, layer_chart_bytes(analysis, image_format(path), depth, log))
+    return path
+
+
+def layer_chart_bytes(analysis: Analysis, fmt: str, depth: int | None = None, log: bool = False) -> bytes:
     if analysis.symbolic:
         raise SpecError("a chart needs concrete sizes: " + ", ".join(analysis.symbols), Location(analysis.spec.file),
                         hint="bind them with --set, or plot a sweep (--sweep H=32:512:32)", code="needs-concrete-size")
@@ -102,12 +111,14 @@ def layer_chart(analysis: Analysis, output: str | Path, depth: int | None = None
     fig.suptitle(f"{analysis.name}: input {'×'.join(N.fmt(d) for d in analysis.input)}{where}", fontsize=12)
     if families:
         fig.text(0.01, 0.005, "   ".join(families), fontsize=9, va="bottom")
-    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for f, c in FAMILY_COLOURS.items()
-               if f in {r.family for r in rows}]
-    names = [f for f in FAMILY_COLOURS if f in {r.family for r in rows}]
-    axes[1].legend(handles, names, loc="lower right", fontsize=8, frameon=False)
+    shown: dict[str, str] = {}  # legend label -> colour, blocks of every sort under one label
+    for r in rows:
+        label = "blocks" if r.family in ("block", "repeat", "merge") else r.family
+        shown.setdefault(label, FAMILY_COLOURS.get(r.family, "#999999"))
+    axes[1].legend([plt.Rectangle((0, 0), 1, 1, color=c) for c in shown.values()], list(shown),
+                   loc="lower right", fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.03 if families else 0, 1, 0.97))
-    return _save(fig, plt, output)
+    return _render(fig, plt, fmt)
 
 
 def _family_lines(analysis: Analysis) -> list[str]:
@@ -116,7 +127,9 @@ def _family_lines(analysis: Analysis) -> list[str]:
     return family_shares(analysis)
 
 
-def sweep_chart(result, name: str, output: str | Path) -> Path:
+def sweep_chart(result, name: str, output: str | Path, fixed: str = "") -> Path:
+    path = Path(output)
+    fmt = image_format(path)
     plt = _pyplot()
     axis = result.names[0]
     others = result.names[1:]
@@ -132,26 +145,33 @@ def sweep_chart(result, name: str, output: str | Path) -> Path:
     ax.set_yscale("log")
     ax.set_xlabel(axis + ("  (" + ", ".join(f"{n}={result.grid[n][0]}" for n in others) + ")" if others else ""))
     ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda y, _p: human(y)))
-    ax.set_title(f"{name}: totals against {axis}")
+    ax.set_title(f"{name}: totals against {axis}" + (f" ({fixed})" if fixed else ""))
     ax.grid(alpha=0.3, which="both")
     ax.legend(frameon=False)
     fig.tight_layout()
-    return _save(fig, plt, output)
+    write_image(path, _render(fig, plt, fmt))
+    return path
 
 
-def _save(fig, plt, output) -> Path:
+def image_format(path: Path) -> str:
+    fmt = path.suffix.lower().lstrip(".")
+    if fmt not in ("png", "svg", "pdf"):
+        raise SpecError(f"-o {path}: charts are written as .png, .svg or .pdf", Location(str(path)), code="usage")
+    return fmt
+
+
+def _render(fig, plt, fmt: str) -> bytes:
     import io
 
+    buffer = io.BytesIO()
+    try:
+        fig.savefig(buffer, format=fmt, dpi=120, metadata={"Date": None} if fmt == "svg" else None)
+    finally:
+        plt.close(fig)
+    return buffer.getvalue()
+
+
+def write_image(path: Path, data: bytes) -> None:
     from archcalc.textio import write_atomic
 
-    path = Path(output)
-    fmt = path.suffix.lower().lstrip(".") or "png"
-    if fmt not in ("png", "svg", "pdf"):
-        plt.close(fig)
-        raise SpecError(f"-o {output}: charts are written as .png, .svg or .pdf", Location(str(output)),
-                        code="usage")
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format=fmt, dpi=120, metadata={"Date": None} if fmt == "svg" else None)
-    plt.close(fig)
-    write_atomic(path, buffer.getvalue())
-    return path
+    write_atomic(path, data)

@@ -15,7 +15,11 @@ from xml.sax.saxutils import escape
 from archcalc.engine import numbers as N
 from archcalc.engine.analyze import Analysis, Row
 
-CHAR = 6.6  # px per character, 11 px monospace
+CHAR = 6.7  # px per character, 11 px monospace
+BOLD = 7.4  # 11 px bold
+TITLE_CHAR = 8.0  # 12 px bold
+FOLDED_KINDS = ("activation",)  # drawn inside the box before them: conv1 · conv2d, then "→ relu_1"
+FOLDED_EXTRA = ("dropout", "identity")
 GAP = 16
 PAD = 8
 TITLE = 16
@@ -29,6 +33,23 @@ class Node:
     children: list["Node"] = field(default_factory=list)
     branches: dict[str, list["Node"]] = field(default_factory=dict)
     folded: bool = False
+    after: list[str] = field(default_factory=list)  # element-wise layers drawn inside this box
+
+
+def _is_elementwise(node: Node) -> bool:
+    return node.row.leaf and (node.row.family in FOLDED_KINDS or node.row.kind in FOLDED_EXTRA)
+
+
+def _absorb(nodes: list[Node]) -> list[Node]:
+    """Element-wise layers (relu, dropout, ...) join the box before them; a diagram of
+    AlexNet then has one box per weighted or pooling layer, as the paper's figure does."""
+    out: list[Node] = []
+    for node in nodes:
+        if _is_elementwise(node) and out and (out[-1].row.leaf or out[-1].folded):
+            out[-1].after.append(node.row.path.rsplit(".", 1)[-1])
+        else:
+            out.append(node)
+    return out
 
 
 def build_tree(analysis: Analysis, depth: int | None = None) -> list[Node]:
@@ -85,18 +106,23 @@ def _leaf(node: Node) -> Drawing:
     channels = int(channels) if not N.is_symbolic(channels) else 64
     title = f"{row.path.rsplit('.', 1)[-1]} · {row.kind}"
     detail = _size_text(row)
-    width = max(110 + 6 * math.log2(spatial + 1), CHAR * max(len(title), len(detail)) + 2 * PAD)
-    height = 34 + 1.5 * math.log2(channels + 1)
+    then = ("→ " + ", ".join(node.after)) if node.after else ""
+    width = max(110 + 6 * math.log2(spatial + 1), BOLD * len(title) + 2 * PAD,
+                CHAR * max(len(detail), len(then)) + 2 * PAD)
+    height = 34 + 1.5 * math.log2(channels + 1) + (12 if then else 0)
+    middle = height / 2 - (6 if then else 0)
     fill = "#e8eef7" if node.folded else FAMILY_FILL.get(row.family, "#ffffff")
     parts = [f'<rect x="0" y="0" width="{width:.1f}" height="{height:.1f}" rx="4" fill="{fill}" stroke="#333"'
              + (' stroke-dasharray="4 2"' if node.folded else "") + "/>",
-             _text(width / 2, height / 2 - 3, title, weight="bold"),
-             _text(width / 2, height / 2 + 11, detail, size=10)]
+             _text(width / 2, middle - 3, title, weight="bold"),
+             _text(width / 2, middle + 11, detail, size=10)]
+    if then:
+        parts.append(_text(width / 2, middle + 24, then, size=10))
     return Drawing(width, height, parts)
 
 
 def _sequence(nodes: list[Node]) -> Drawing:
-    drawings = [_node(n) for n in nodes]
+    drawings = [_node(n) for n in _absorb(nodes)]
     if not drawings:
         return Drawing(60, 20, [_text(30, 14, "identity", size=10)])
     width = max(d.width for d in drawings)
@@ -110,7 +136,7 @@ def _sequence(nodes: list[Node]) -> Drawing:
 
 
 def _frame(row: Row, inner: Drawing, label: str) -> Drawing:
-    width = max(inner.width + 2 * PAD, CHAR * len(label) + 2 * PAD)
+    width = max(inner.width + 2 * PAD, CHAR * 0.92 * len(label) + 2 * PAD)  # 10 px labels
     height = inner.height + TITLE + 2 * PAD
     parts = [f'<rect x="0" y="0" width="{width:.1f}" height="{height:.1f}" rx="6" fill="none" stroke="#7a8ca3" '
              'stroke-dasharray="5 3"/>',
@@ -155,7 +181,7 @@ def svg(analysis: Analysis, depth: int | None = None) -> str:
     body = _sequence(build_tree(analysis, depth))
     header = f"{analysis.name}: input {'×'.join(N.fmt(d) for d in analysis.input)}, " \
              f"{N.fmt(analysis.totals['params'])} params, {N.fmt(analysis.totals['macs'])} MACs"
-    width = max(body.width, CHAR * len(header)) + 2 * 20
+    width = max(body.width, TITLE_CHAR * len(header)) + 2 * 20
     height = body.height + 60
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
             f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="DejaVu Sans Mono, monospace">'

@@ -37,6 +37,43 @@ def _footer() -> str:
     return "\n".join(f"  {name}: {text}" for name, text in CONVENTIONS)
 
 
+def render_html(analysis: Analysis, depth: int | None = None) -> str:
+    """A self-contained page: the table, the per-layer chart (when matplotlib is installed)
+    and the block diagram, both inline SVG. For course pages and CI artifacts."""
+    from html import escape as html_escape
+
+    from archcalc.pictures import diagram
+
+    def cells(values, tag="td"):
+        return "".join(f"<{tag}>{html_escape(v)}</{tag}>" for v in values)
+
+    rows = "".join(f"<tr>{cells(row_cells(r, analysis.totals, indent=False))}</tr>"
+                   for r in visible_rows(analysis, depth))
+    chart_svg = ""
+    if not analysis.symbolic:
+        from archcalc.pictures.chart import layer_chart_bytes
+        from archcalc.spec.errors import SpecError
+
+        try:
+            chart_svg = layer_chart_bytes(analysis, "svg", depth).decode("utf-8")
+            chart_svg = chart_svg[chart_svg.find("<svg"):]
+        except SpecError as exc:  # no matplotlib, or nothing to chart: the page keeps table and diagram
+            chart_svg = f"<p><em>chart omitted: {html_escape(exc.message)}</em></p>"
+    notes = "".join(f"<li>{html_escape(line)}</li>" for line in family_shares(analysis))
+    notes += "".join(f"<li>warning [{html_escape(w.code)}] {html_escape(w.path)}: {html_escape(w.message)}</li>"
+                     for w in analysis.warnings)
+    notes += "".join(f"<li>{html_escape(n)}: {html_escape(t)}</li>" for n, t in CONVENTIONS)
+    title = html_escape(" · ".join(header_lines(analysis)))
+    return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>" + html_escape(analysis.name)
+            + "</title><style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+            "td,th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}"
+            "td:nth-child(-n+3),th:nth-child(-n+3){text-align:left}</style></head><body>"
+            f"<h1>{title}</h1><table><tr>{cells(COLUMNS, 'th')}</tr>{rows}"
+            f"<tr>{cells(total_cells(analysis), 'th')}</tr></table><ul>{notes}</ul>"
+            f"<h2>Parameters and MACs per layer</h2>{chart_svg}"
+            f"<h2>Diagram</h2>{diagram.svg(analysis, depth)}</body></html>\n")
+
+
 def render_markdown(analysis: Analysis, depth: int | None = None) -> str:
     def line(cells):
         return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
