@@ -104,11 +104,13 @@ def main() -> None:
 @click.option("--depth", type=click.IntRange(min=0), default=None,
               help="Fold blocks below this nesting depth (their rows show subtotals).")
 @click.option("--variant", default=None, help="Select one of the spec's variants.")
+@click.option("--columns", "extra", type=click.Choice(("rf",)), multiple=True,
+              help="Extra columns: rf, each layer's receptive field (size and jump per spatial axis).")
 @output_option
 @debug_option
 @handles_errors
 def summarize(spec: str | None, sets: tuple[str, ...], batch: int, fmt: str, depth: int | None,
-              variant: str | None, output: str | None) -> None:
+              variant: str | None, extra: tuple[str, ...], output: str | None) -> None:
     """Per-layer table of a SPEC (default: the embedded AlexNet)."""
     from archcalc.engine.analyze import analyze
     from archcalc.spec import load_spec
@@ -118,11 +120,11 @@ def summarize(spec: str | None, sets: tuple[str, ...], batch: int, fmt: str, dep
     if fmt == "json":
         from archcalc.report.json_report import summary_json
 
-        out.echo(json.dumps(summary_json(analysis, depth), indent=2))
+        out.echo(json.dumps(summary_json(analysis, depth, "rf" in extra), indent=2))
     elif fmt == "markdown":
         from archcalc.report.table import render_markdown
 
-        out.echo(render_markdown(analysis, depth), nl=False)
+        out.echo(render_markdown(analysis, depth, "rf" in extra), nl=False)
     elif fmt == "html":
         from archcalc.report.table import render_html
 
@@ -130,7 +132,7 @@ def summarize(spec: str | None, sets: tuple[str, ...], batch: int, fmt: str, dep
     else:
         from archcalc.report.table import render_table
 
-        render_table(analysis, out.console(), depth)
+        render_table(analysis, out.console(), depth, "rf" in extra)
     out.close()
 
 

@@ -37,6 +37,8 @@ class Row:
     branches: list[str] | None = None  # a merge's branch names, in order (empty ones included)
     dim: int | None = None  # a concat's per-sample axis
     weights: dict | None = None  # given values of the layer's parameters (numeric exercises)
+    rf: tuple | None = None  # receptive field per spatial axis (layers/receptive.py), None if not spatial
+    rf_branch: str | None = None  # for add/concat: the branch with the widest field
 
 
 @dataclass
@@ -229,6 +231,9 @@ def analyze(spec: Spec, overrides: Mapping[str, Any] | None = None, batch: int =
     x = bind_input(spec, env)
     walker = _Walker(spec, env, batch)
     walker.dtype = spec.input_dtype
+    from archcalc.layers.receptive import initial
+
+    walker.rf = initial(x)
     out, _ = walker.items(spec.layers, x, env, "", 0, (f"spec's input, line {spec.input_loc.line}", None))
     leaves = [r for r in walker.rows if r.leaf]
     totals = {q: N.total(getattr(r, q) for r in leaves if getattr(r, q) is not None) for q in COUNTS}
@@ -338,6 +343,9 @@ class _Walker:
         result: Result = kind.infer(x, args, ctx)
         row = _row(item, kind, x, result, self.batch, args)
         row.path, row.depth = path, depth
+        self.rf = kind.receptive_field(args, x, self.rf) if self.rf is not None and len(result.output) >= 2 \
+            and len(result.output) == len(x) else None
+        row.rf = self.rf
         row.weights = item.weights
         if kind.accepts_index:
             self.dtype = "float"
@@ -348,13 +356,19 @@ class _Walker:
 
     def merge(self, item, x, env, path, depth, source):
         row = self._open(path, item.kind, "merge", depth, x, item.loc)
-        outputs, dtype_in, dtypes = [], self.dtype, []
+        outputs, dtype_in, dtypes, rf_in, fields = [], self.dtype, [], self.rf, []
         for branch in item.branches:
-            self.dtype = dtype_in
+            self.dtype, self.rf = dtype_in, rf_in
             out, _ = self.items(branch.items, x, env, f"{path}.{branch.name}.", depth + 1, source)
             outputs.append((branch, tuple(out)))
             dtypes.append(self.dtype)
+            fields.append(self.rf)
         self.dtype = dtypes[0]
+        from archcalc.layers.receptive import union
+
+        self.rf, widest = union(fields)
+        row.rf = self.rf
+        row.rf_branch = item.branches[widest].name if widest is not None else None
         out = combine(item, outputs, env, path)
         row.branches = [b.name for b in item.branches]
         if item.kind == "concat":
@@ -371,6 +385,7 @@ class _Walker:
     def _close(self, row: Row, out) -> None:
         leaves = [r for r in self.rows[row._start:] if r.leaf]
         row.output = tuple(out)
+        row.rf = self.rf
         for q in COUNTS:
             values = [getattr(r, q) for r in leaves if getattr(r, q) is not None]
             setattr(row, q, N.total(values) if values or q != "neurons" else None)

@@ -293,6 +293,12 @@ class LayerKind:
         raise NotImplementedError
 
     @classmethod
+    def receptive_field(cls, a: Args, x: Shape, rf):
+        """The receptive field after this layer (see receptive.py). By default a layer maps
+        each position to itself (element-wise, per-channel and channel-mixing layers)."""
+        return rf
+
+    @classmethod
     def torch_module(cls, a: Args, x: Shape):
         """The torch.nn.Module that computes this layer on a batch whose samples have shape x.
 

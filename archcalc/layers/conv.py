@@ -8,6 +8,7 @@ from __future__ import annotations
 from archcalc.engine import numbers as N
 from archcalc.layers.base import (Arg, Bool, Choice, Context, Int, LayerKind, Optional, PerAxis, Result,
                                   Step, list_text, register)
+from archcalc.layers.receptive import through_window
 from archcalc.layers.window import axis_names, window_out
 
 _RANK_HINT = "a convolution needs a channels-first image; remove the flatten before it, or start from an image input"
@@ -102,6 +103,15 @@ class _ConvNd(LayerKind):
         return Result(out_shape, params=params, macs=macs, steps=steps)
 
     @classmethod
+    def receptive_field(cls, a, x, rf):
+        padding = a.padding
+        if padding == "valid":
+            padding = (0,) * cls.nd
+        elif padding == "same":  # torch pads the total d·(k−1), the smaller half on the left
+            padding = tuple(N.floordiv(N.mul(d, N.sub(k, 1)), 2) for k, d in zip(a.kernel_size, a.dilation))
+        return through_window(rf, a.kernel_size, a.stride, padding, a.dilation)
+
+    @classmethod
     def torch_module(cls, a, x):
         from torch import nn
 
@@ -175,6 +185,10 @@ class LocallyConnected2d(LayerKind):
             Step("MACs", "neurons·F·F·D", f"{N.fmt(units)}·{kvals}·{N.fmt(c_in)}", N.mul(units, fan_in)),
         ]
         return Result(out_shape, params=params, macs=N.mul(units, fan_in), steps=steps)
+
+    @classmethod
+    def receptive_field(cls, a, x, rf):
+        return through_window(rf, a.kernel_size, a.stride, a.padding)
 
     @classmethod
     def torch_module(cls, a, x):

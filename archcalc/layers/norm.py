@@ -10,6 +10,7 @@ from __future__ import annotations
 from archcalc.engine import numbers as N
 from archcalc.layers.base import (Arg, Bool, Context, Float, Int, LayerKind, Optional, Result, Step,
                                   register)
+from archcalc.layers.receptive import through_window
 
 
 class _BatchNorm(LayerKind):
@@ -111,6 +112,10 @@ class LocalContrastNorm(LayerKind):
             raise ctx.error(f"size={N.fmt(a.size)} must be odd (the window is centred on each pixel)",
                             arg="size", expected="an odd size such as 3, 5, 9", code="invalid-layer")
         return Result(tuple(x))
+
+    @classmethod
+    def receptive_field(cls, a, x, rf):
+        return through_window(rf, (a.size, a.size), (1, 1), (a.size // 2, a.size // 2))
 
     @classmethod
     def torch_module(cls, a, x):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from archcalc.engine import numbers as N
 from archcalc.layers.base import (Arg, Bool, Context, Float, Int, LayerKind, Optional, PerAxis, Result,
                                   register)
+from archcalc.layers.receptive import through_window
 from archcalc.layers.window import axis_names, window_out
 
 _RANK_HINT = "pooling needs a channels-first input; remove the flatten before it"
@@ -39,6 +40,12 @@ class _PoolNd(LayerKind):
             outs.append(out)
             steps.append(step)
         return Result((x[0], *outs), steps=steps)
+
+    @classmethod
+    def receptive_field(cls, a, x, rf):
+        stride = a.stride if a.stride is not None else a.kernel_size
+        padding = a.padding if cls.has_padding else (0,) * cls.nd
+        return through_window(rf, a.kernel_size, stride, padding, a.dilation if cls.has_dilation else None)
 
 
 class _MaxPool(_PoolNd):
@@ -123,6 +130,21 @@ class AdaptiveAvgPool2d(LayerKind):
         cls.require_rank(x, [3], ctx, "a [C, H, W] input", _RANK_HINT)
         outs = tuple(size if o is None else o for o, size in zip(a.output_size, x[1:]))
         return Result((x[0], *outs))
+
+    @classmethod
+    def receptive_field(cls, a, x, rf):
+        """Exact when the bins are regular (output 1, the input's size, or a divisor of it);
+        irregular bins have no single receptive field."""
+        if rf is None:
+            return None
+        kernel, stride = [], []
+        for o, size in zip(a.output_size, x[1:]):
+            o = size if o is None else o
+            if N.is_symbolic(size) or N.is_symbolic(o) or size % o != 0:
+                return None
+            kernel.append(size // o)
+            stride.append(size // o)
+        return through_window(rf, kernel, stride, (0,) * len(kernel))
 
     @classmethod
     def torch_module(cls, a, x):

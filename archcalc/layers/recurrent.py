@@ -98,6 +98,10 @@ class _Recurrent(LayerKind):
         return Result(output, params=params, macs=macs, steps=steps)
 
     @classmethod
+    def receptive_field(cls, a, x, rf):
+        return None  # a recurrent state sees every earlier step
+
+    @classmethod
     def torch_module(cls, a, x):
         from archcalc.torch_backend.modules import RecurrentLayer
 

@@ -37,6 +37,10 @@ class Flatten(LayerKind):
         return Result(out, steps=[step])
 
     @classmethod
+    def receptive_field(cls, a, x, rf):
+        return None  # after flattening, every unit sees the whole input
+
+    @classmethod
     def torch_module(cls, a, x):
         from torch import nn
 

@@ -14,14 +14,19 @@ def _count(x):
     return None if x is None else N.to_json(x)
 
 
-def row_json(row: Row) -> dict:
+def row_json(row: Row, rf: bool = False) -> dict:
     out = {"path": row.path, "kind": row.kind, "depth": row.depth, "leaf": row.leaf,
            "input": _shape(row.input), "output": _shape(row.output)}
     out.update({q: _count(getattr(row, q)) for q in COUNTS})
+    if rf:  # --columns rf: per spatial axis, or null where the layer is not spatial
+        out["receptive_field"] = None if not row.rf else [
+            {"size": N.to_json(a.size), "jump": N.to_json(a.jump), "start": N.to_json(a.start)} for a in row.rf]
+        if row.rf_branch:
+            out["receptive_field_branch"] = row.rf_branch
     return out
 
 
-def summary_json(analysis: Analysis, depth: int | None = None) -> dict:
+def summary_json(analysis: Analysis, depth: int | None = None, rf: bool = False) -> dict:
     return {
         "archcalc": __version__,
         "spec": analysis.spec.file,
@@ -31,6 +36,6 @@ def summary_json(analysis: Analysis, depth: int | None = None) -> dict:
         "input": _shape(analysis.input),
         "output": _shape(analysis.output),
         "totals": {q: N.to_json(analysis.totals[q]) for q in COUNTS},
-        "layers": [row_json(r) for r in analysis.rows if depth is None or r.depth <= depth],
+        "layers": [row_json(r, rf) for r in analysis.rows if depth is None or r.depth <= depth],
         "warnings": [{"path": w.path, "code": w.code, "message": w.message} for w in analysis.warnings],
     }

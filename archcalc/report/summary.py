@@ -17,6 +17,7 @@ def safe_markup(text: str) -> str:
 
 
 COLUMNS = ("path", "kind", "output", "params", "neurons", "MACs", "FLOPs", "% params", "% FLOPs")
+RF_COLUMNS = COLUMNS[:3] + ("receptive field",) + COLUMNS[3:]
 
 
 def visible_rows(analysis: Analysis, depth: int | None) -> list[Row]:
@@ -39,15 +40,31 @@ def count_text(x: Any) -> str:
     return "--" if x is None else N.fmt(x)
 
 
-def row_cells(row: Row, totals: dict, indent: bool = True) -> list[str]:
+def rf_text(row: Row) -> str:
+    """'163 (jump 16)', or 'H 11, W 7 (jumps 4, 2)' when the axes differ; '--' if not spatial."""
+    if not row.rf:
+        return "--"
+    if len({(N.fmt(a.size), N.fmt(a.jump)) for a in row.rf}) == 1:
+        text = row.rf[0].text()
+    else:
+        text = " × ".join(N.fmt(a.size) for a in row.rf) + " (jumps " + ", ".join(N.fmt(a.jump) for a in row.rf) + ")"
+    return text + (f", widest: {row.rf_branch}" if row.rf_branch else "")
+
+
+def row_cells(row: Row, totals: dict, indent: bool = True, rf: bool = False) -> list[str]:
     path = ("  " * row.depth + row.path.rsplit(".", 1)[-1]) if indent and row.depth else row.path
+    if rf:
+        return [path, row.kind, shape_text(row.output), rf_text(row)] + row_cells(row, totals)[3:]
     return [path, row.kind, shape_text(row.output), count_text(row.params), count_text(row.neurons),
             count_text(row.macs), count_text(row.flops), share(row.params, totals["params"]),
             share(row.flops, totals["flops"])]
 
 
-def total_cells(analysis: Analysis) -> list[str]:
+def total_cells(analysis: Analysis, rf: bool = False) -> list[str]:
     t = analysis.totals
+    if rf:
+        cells = total_cells(analysis)
+        return cells[:3] + [""] + cells[3:]
     return ["total", "", shape_text(analysis.output), count_text(t["params"]), count_text(t["neurons"]),
             count_text(t["macs"]), count_text(t["flops"]), "100%" if t["params"] else "--",
             "100%" if t["flops"] else "--"]

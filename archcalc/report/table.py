@@ -7,23 +7,25 @@ from rich.table import Table
 
 from archcalc.engine.analyze import Analysis
 from archcalc.report.conventions import CONVENTIONS
-from archcalc.report.summary import (COLUMNS, family_shares, header_lines, row_cells, safe_markup, total_cells,
+from archcalc.report.summary import (COLUMNS, RF_COLUMNS, family_shares, header_lines, row_cells, safe_markup,
+                                     total_cells,
                                      visible_rows)
 
 _RIGHT = {"params", "neurons", "MACs", "FLOPs", "% params", "% FLOPs"}
+_NO_WRAP = _RIGHT | {"receptive field"}
 
 
-def render_table(analysis: Analysis, console: Console, depth: int | None = None) -> None:
+def render_table(analysis: Analysis, console: Console, depth: int | None = None, rf: bool = False) -> None:
     table = Table(box=box.SIMPLE_HEAD, show_footer=False, pad_edge=False,
                   title=safe_markup(" · ".join(header_lines(analysis))), title_justify="left")
-    for name in COLUMNS:
+    for name in (RF_COLUMNS if rf else COLUMNS):
         table.add_column(name, justify="right" if name in _RIGHT else "left",
-                         overflow="fold", no_wrap=name in _RIGHT)
+                         overflow="fold", no_wrap=name in _NO_WRAP)
     for row in visible_rows(analysis, depth):
-        table.add_row(*(safe_markup(c) for c in row_cells(row, analysis.totals)),
+        table.add_row(*(safe_markup(c) for c in row_cells(row, analysis.totals, rf=rf)),
                       style=None if row.neurons is not None else "dim")
     table.add_section()
-    table.add_row(*total_cells(analysis), style="bold")
+    table.add_row(*total_cells(analysis, rf), style="bold")
     console.print(table)
     for line in family_shares(analysis):
         console.print(f"  {line}")
@@ -74,14 +76,15 @@ def render_html(analysis: Analysis, depth: int | None = None) -> str:
             f"<h2>Diagram</h2>{diagram.svg(analysis, depth)}</body></html>\n")
 
 
-def render_markdown(analysis: Analysis, depth: int | None = None) -> str:
+def render_markdown(analysis: Analysis, depth: int | None = None, rf: bool = False) -> str:
     def line(cells):
         return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
 
-    out = ["**" + " · ".join(header_lines(analysis)) + "**", "", line(COLUMNS),
-           "|" + "|".join("---:" if c in _RIGHT else "---" for c in COLUMNS) + "|"]
-    out += [line(row_cells(r, analysis.totals)) for r in visible_rows(analysis, depth)]
-    out.append(line([f"**{c}**" if c else "" for c in total_cells(analysis)]))
+    columns = RF_COLUMNS if rf else COLUMNS
+    out = ["**" + " · ".join(header_lines(analysis)) + "**", "", line(columns),
+           "|" + "|".join("---:" if c in _RIGHT else "---" for c in columns) + "|"]
+    out += [line(row_cells(r, analysis.totals, rf=rf)) for r in visible_rows(analysis, depth)]
+    out.append(line([f"**{c}**" if c else "" for c in total_cells(analysis, rf)]))
     out.append("")
     out += [f"- {s}" for s in family_shares(analysis)]
     out += [f"- warning [{w.code}] `{w.path}` (line {w.loc.line}): {w.message}" for w in analysis.warnings]

@@ -1,0 +1,97 @@
+"""Receptive fields: the published figures, and a gradient measurement with torch on random
+networks with branches (the input pixels whose gradient is non-zero for one output unit)."""
+from __future__ import annotations
+
+import json
+
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from archcalc.engine import numbers as N
+from archcalc.spec.errors import SpecError
+from archcalc.torch_backend.build import build_from_analysis
+from conftest import analyze_file, analyze_text
+
+
+def test_published_figures():
+    alexnet = analyze_file("alexnet.yaml")
+    assert alexnet.row("conv5").rf[0].size == 163 and alexnet.row("pool5").rf[0].size == 195
+    assert alexnet.row("conv1").rf[0].size == 11 and alexnet.row("conv1").rf[0].jump == 4
+    vgg = analyze_file("vgg16.yaml")
+    assert vgg.row("stage5.conv.3.conv").rf[0].size == 196  # VGG-16 conv5_3, the commonly cited figure
+    assert alexnet.row("fc6").rf is None  # after flatten every unit sees the whole image
+
+
+def test_symbolic_and_json():
+    a = analyze_text("archcalc: 1\ninput: [3, H, W]\nlayers:\n  - conv2d: {out_channels: 4, kernel_size: k, stride: 2}\n"
+                     "vars: {k: 5}\n")
+    assert a.rows[0].rf[0].size == 5 and a.rows[0].rf[0].jump == 2
+    from click.testing import CliRunner
+
+    from archcalc.cli import main
+    from conftest import SPECS
+
+    doc = json.loads(CliRunner().invoke(main, ["summarize", str(SPECS / "resnet18.yaml"), "--columns", "rf",
+                                               "--format", "json"]).stdout)
+    first = next(r for r in doc["layers"] if r["path"] == "layer1.first.add_1")
+    assert first["receptive_field"][0] == {"size": 27, "jump": 4, "start": 0}
+    assert first["receptive_field_branch"] == "main"
+
+
+@st.composite
+def network(draw):
+    layers = []
+    for _ in range(draw(st.integers(1, 5))):
+        choice = draw(st.sampled_from(["conv", "pool", "add", "concat", "relu"]))
+        k, s, d = draw(st.integers(1, 4)), draw(st.integers(1, 2)), draw(st.integers(1, 2))
+        p = draw(st.integers(0, k // 2))
+        if choice == "conv":
+            layers.append(f"  - conv2d: {{out_channels: 3, kernel_size: {k}, stride: {s}, padding: {p}, dilation: {d}}}")
+        elif choice == "pool":
+            layers.append(f"  - avg_pool2d: {{kernel_size: {k}, stride: {s}, padding: {p}}}")
+        elif choice == "relu":
+            layers.append("  - relu")
+        elif choice == "add":
+            layers.append("  - add: {branches: {main: [{conv2d: {out_channels: 3, kernel_size: 3, padding: 1}}], "
+                          f"shortcut: [{{conv2d: {{out_channels: 3, kernel_size: {2 * p + 1}, padding: {p}}}}}]}}}}")
+        else:
+            layers.append("  - concat: {dim: 0, branches: [[{conv2d: {out_channels: 2, kernel_size: 1}}], "
+                          "[{avg_pool2d: {kernel_size: 5, stride: 1, padding: 2}}, {conv2d: {out_channels: 1, kernel_size: 1}}]]}")
+    return "archcalc: 1\ninput: [3, 21, 19]\nlayers:\n" + "\n".join(layers) + "\n"
+
+
+def measured_extent(text: str):
+    analysis = analyze_text(text)
+    net = build_from_analysis(analysis, "cpu").double()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.fill_(1.0)  # positive weights and inputs: no cancellation, every path counts
+    x = (torch.rand(1, *analysis.input, dtype=torch.double) + 0.5).requires_grad_()
+    y = net(x)
+    oh, ow = (y.shape[2] - 1) // 2, (y.shape[3] - 1) // 2
+    y[0, :, oh, ow].sum().backward()  # every channel: concat's field is the widest branch's
+    nonzero = (x.grad[0].abs().sum(0) > 0).nonzero()
+    return analysis, (oh, ow), [(int(nonzero[:, a].min()), int(nonzero[:, a].max())) for a in (0, 1)]
+
+
+@settings(max_examples=int(__import__("os").environ.get("ARCHCALC_EXAMPLES", "60")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(network())
+def test_receptive_field_equals_the_gradient_measurement(text):
+    try:
+        analysis, position, extents = measured_extent(text)
+    except SpecError:  # a stack too small for its input: refused by the engine, tested elsewhere
+        return
+    rf = [r for r in analysis.rows if r.depth == 0][-1].rf  # the network's output
+    for axis, (lo, hi), i, size in zip(rf, extents, position, analysis.input[1:]):
+        centre = N.add(axis.start, N.mul(i, axis.jump))
+        half = N.true_div(N.sub(axis.size, 1), 2)
+        left, right = N.sub(centre, half), N.add(centre, half)
+        # inside the image the extent is exact; where the field runs into the padding, the
+        # measured pixels lie within it (a dilated kernel's outermost taps may fall on padding)
+        assert left <= lo and hi <= right, (text, axis, (lo, hi))
+        if left >= 0:
+            assert lo == left, (text, axis, (lo, hi))
+        if right <= size - 1:
+            assert hi == right, (text, axis, (lo, hi))
