@@ -104,14 +104,17 @@ def main() -> None:
 @click.option("--depth", type=click.IntRange(min=0), default=None,
               help="Fold blocks below this nesting depth (their rows show subtotals).")
 @click.option("--variant", default=None, help="Select one of the spec's variants.")
-@click.option("--columns", "extra", type=click.Choice(("rf",)), multiple=True,
-              help="Extra columns: rf, each layer's receptive field (size and jump per spatial axis).")
+@click.option("--columns", "extra", type=click.Choice(("rf", "train")), multiple=True,
+              help="Extra columns: rf (receptive field per spatial axis), train (forward + backward FLOPs).")
+@click.option("--dataset-size", type=click.IntRange(min=1), default=None,
+              help="Also give the training FLOPs of one epoch over this many samples.")
 @output_option
 @debug_option
 @handles_errors
 def summarize(spec: str | None, sets: tuple[str, ...], batch: int, fmt: str, depth: int | None,
-              variant: str | None, extra: tuple[str, ...], output: str | None) -> None:
+              variant: str | None, extra: tuple[str, ...], dataset_size: int | None, output: str | None) -> None:
     """Per-layer table of a SPEC (default: the embedded AlexNet)."""
+    from archcalc.engine import numbers as N
     from archcalc.engine.analyze import analyze
     from archcalc.spec import load_spec
 
@@ -120,11 +123,15 @@ def summarize(spec: str | None, sets: tuple[str, ...], batch: int, fmt: str, dep
     if fmt == "json":
         from archcalc.report.json_report import summary_json
 
-        out.echo(json.dumps(summary_json(analysis, depth, "rf" in extra), indent=2))
+        doc = summary_json(analysis, depth, "rf" in extra, "train" in extra or dataset_size is not None)
+        if dataset_size:
+            doc["epoch_training_flops"] = N.to_json(N.mul(analysis.training_flops(),
+                                                          N.true_div(dataset_size, analysis.batch)))
+        out.echo(json.dumps(doc, indent=2))
     elif fmt == "markdown":
         from archcalc.report.table import render_markdown
 
-        out.echo(render_markdown(analysis, depth, "rf" in extra), nl=False)
+        out.echo(render_markdown(analysis, depth, extra), nl=False)
     elif fmt == "html":
         from archcalc.report.table import render_html
 
@@ -132,7 +139,7 @@ def summarize(spec: str | None, sets: tuple[str, ...], batch: int, fmt: str, dep
     else:
         from archcalc.report.table import render_table
 
-        render_table(analysis, out.console(), depth, "rf" in extra)
+        render_table(analysis, out.console(), depth, extra, dataset_size)
     out.close()
 
 

@@ -84,6 +84,14 @@ def test_against_passes_on_the_model_it_describes(monkeypatch):
     assert bad.exit_code == 1 and "'layer2_1.add_1.main.conv2'" in bad.stdout and "'layer2.1.conv2'" in bad.stdout
 
 
+def test_against_takes_a_module_path_too(monkeypatch):
+    monkeypatch.chdir(REPO / "tests" / "models")  # the current folder is importable, as for users
+    ok = run("check", "tiny_resnet.yaml", "--against", "tiny_resnet:tiny_resnet")
+    assert ok.exit_code == 0, ok.stdout
+    missing = run("check", "tiny_resnet.yaml", "--against", "no_such_module:factory")
+    assert missing.exit_code == 2 and "importing no_such_module failed: ModuleNotFoundError" in missing.stdout
+
+
 def test_check_verify_runs_the_backend():
     result = run("check", str(SPECS / "lenet5.yaml"), "--verify", "--format", "json")
     assert result.exit_code == 0

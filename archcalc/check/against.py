@@ -8,6 +8,7 @@ first divergence is reported with both sides, then the totals.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import sys
 
@@ -39,8 +40,6 @@ def load_factory(target: str):
         sys.path.insert(0, os.getcwd())
     try:
         if module_name.endswith(".py"):  # a file path: tests/models/tiny_resnet.py:tiny_resnet
-            import importlib.util
-
             if not os.path.isfile(module_name):
                 raise FileNotFoundError(f"no such file: {module_name}")
             loader_spec = importlib.util.spec_from_file_location(

@@ -38,6 +38,7 @@ class Row:
     dim: int | None = None  # a concat's per-sample axis
     weights: dict | None = None  # given values of the layer's parameters (numeric exercises)
     rf: tuple | None = None  # receptive field per spatial axis (layers/receptive.py), None if not spatial
+    backward_macs: Any = 0  # the backward pass (weight and input gradients), for training cost
     rf_branch: str | None = None  # for add/concat: the branch with the widest field
 
 
@@ -66,6 +67,12 @@ class Analysis:
     @property
     def symbolic(self) -> bool:
         return bool(self.symbols)
+
+    def training_flops(self, row: Row | None = None):
+        """Forward plus backward FLOPs (2 per MAC) of one training step, per the batch."""
+        if row is None:
+            return N.add(self.totals["flops"], N.mul(2, self.totals["backward_macs"]))
+        return N.add(row.flops, N.mul(2, row.backward_macs))
 
     def row(self, path: str) -> Row:
         for r in self.rows:
@@ -231,12 +238,14 @@ def analyze(spec: Spec, overrides: Mapping[str, Any] | None = None, batch: int =
     x = bind_input(spec, env)
     walker = _Walker(spec, env, batch)
     walker.dtype = spec.input_dtype
+    walker.grad = False  # does the current tensor need a gradient? (only after a layer with weights)
     from archcalc.layers.receptive import initial
 
     walker.rf = initial(x)
     out, _ = walker.items(spec.layers, x, env, "", 0, (f"spec's input, line {spec.input_loc.line}", None))
     leaves = [r for r in walker.rows if r.leaf]
     totals = {q: N.total(getattr(r, q) for r in leaves if getattr(r, q) is not None) for q in COUNTS}
+    totals["backward_macs"] = N.total(r.backward_macs for r in leaves)
     analysis = Analysis(spec, bindings, batch, x, out, walker.rows, totals, walker.warnings, symbols)
     analysis.variant = chosen.name if chosen else None
     analysis.name = chosen.name if chosen else spec.name
@@ -343,6 +352,8 @@ class _Walker:
         result: Result = kind.infer(x, args, ctx)
         row = _row(item, kind, x, result, self.batch, args)
         row.path, row.depth = path, depth
+        row.backward_macs = N.mul(kind.backward_macs(args, x, result, self.grad), self.batch)
+        self.grad = self.grad or bool(N.compare(row.params, ">", 0))
         self.rf = kind.receptive_field(args, x, self.rf) if self.rf is not None and len(result.output) >= 2 \
             and len(result.output) == len(x) else None
         row.rf = self.rf
@@ -356,14 +367,15 @@ class _Walker:
 
     def merge(self, item, x, env, path, depth, source):
         row = self._open(path, item.kind, "merge", depth, x, item.loc)
-        outputs, dtype_in, dtypes, rf_in, fields = [], self.dtype, [], self.rf, []
+        outputs, dtype_in, dtypes, rf_in, fields, grad_in, grads = [], self.dtype, [], self.rf, [], self.grad, []
         for branch in item.branches:
-            self.dtype, self.rf = dtype_in, rf_in
+            self.dtype, self.rf, self.grad = dtype_in, rf_in, grad_in
             out, _ = self.items(branch.items, x, env, f"{path}.{branch.name}.", depth + 1, source)
             outputs.append((branch, tuple(out)))
             dtypes.append(self.dtype)
             fields.append(self.rf)
-        self.dtype = dtypes[0]
+            grads.append(self.grad)
+        self.dtype, self.grad = dtypes[0], any(grads)
         from archcalc.layers.receptive import union
 
         self.rf, widest = union(fields)
@@ -386,7 +398,7 @@ class _Walker:
         leaves = [r for r in self.rows[row._start:] if r.leaf]
         row.output = tuple(out)
         row.rf = self.rf
-        for q in COUNTS:
+        for q in COUNTS + ("backward_macs",):
             values = [getattr(r, q) for r in leaves if getattr(r, q) is not None]
             setattr(row, q, N.total(values) if values or q != "neurons" else None)
 

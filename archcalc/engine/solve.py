@@ -18,7 +18,7 @@ from archcalc.check.expect import ExpectParser
 from archcalc.engine import numbers as N
 from archcalc.engine.analyze import Analysis, analyze
 from archcalc.spec.errors import Location, SpecError, did_you_mean
-from archcalc.spec.loader import YMap, YSeq
+from archcalc.spec.loader import YMap
 from archcalc.spec.model import Spec
 
 MAX_CANDIDATES = 200_000

@@ -293,6 +293,13 @@ class LayerKind:
         raise NotImplementedError
 
     @classmethod
+    def backward_macs(cls, a: Args, x: Shape, result: Result, input_grad: bool):
+        """Multiply-accumulates of this layer's backward pass: the weight gradient, plus the
+        input gradient when something before it has weights (`input_grad`). 0 for layers
+        whose backward torch's FlopCounterMode doesn't count (element-wise, pooling, norms)."""
+        return 0
+
+    @classmethod
     def receptive_field(cls, a: Args, x: Shape, rf):
         """The receptive field after this layer (see receptive.py). By default a layer maps
         each position to itself (element-wise, per-channel and channel-mixing layers)."""
@@ -330,6 +337,12 @@ class LayerKind:
                                 expected=f"{name} = {N.fmt(size)}", found=f"{N.fmt(size)} (the {ctx.source})",
                                 hint=f"remove {name} (it is inferred) or fix the previous layer",
                                 code="shape-mismatch")
+
+
+def matmul_backward_macs(forward_macs, input_grad: bool):
+    """A convolution's or matmul's backward: the weight gradient costs as many MACs as the
+    forward pass, and so does the input gradient when one is needed."""
+    return N.mul(forward_macs, 2) if input_grad else forward_macs
 
 
 def batched_axis(dim: int) -> int:

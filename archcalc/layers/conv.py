@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from archcalc.engine import numbers as N
 from archcalc.layers.base import (Arg, Bool, Choice, Context, Int, LayerKind, Optional, PerAxis, Result,
-                                  Step, list_text, register)
+                                  Step, list_text, matmul_backward_macs, register)
 from archcalc.layers.receptive import through_window
 from archcalc.layers.window import axis_names, window_out
 
@@ -103,6 +103,10 @@ class _ConvNd(LayerKind):
         return Result(out_shape, params=params, macs=macs, steps=steps)
 
     @classmethod
+    def backward_macs(cls, a, x, result, input_grad):
+        return matmul_backward_macs(result.macs, input_grad)
+
+    @classmethod
     def receptive_field(cls, a, x, rf):
         padding = a.padding
         if padding == "valid":
@@ -185,6 +189,10 @@ class LocallyConnected2d(LayerKind):
             Step("MACs", "neurons·F·F·D", f"{N.fmt(units)}·{kvals}·{N.fmt(c_in)}", N.mul(units, fan_in)),
         ]
         return Result(out_shape, params=params, macs=N.mul(units, fan_in), steps=steps)
+
+    @classmethod
+    def backward_macs(cls, a, x, result, input_grad):
+        return matmul_backward_macs(result.macs, input_grad)
 
     @classmethod
     def receptive_field(cls, a, x, rf):

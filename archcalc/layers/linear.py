@@ -6,7 +6,8 @@ applied at every step (the course's y_t = W_hy h_t). An image needs a `flatten` 
 from __future__ import annotations
 
 from archcalc.engine import numbers as N
-from archcalc.layers.base import Arg, Bool, Context, Int, LayerKind, Optional, Result, Step, register
+from archcalc.layers.base import (Arg, Bool, Context, Int, LayerKind, Optional, Result, Step, matmul_backward_macs,
+                                  register)
 
 _FLATTEN_HINT = "insert '- flatten' before this layer to turn the image into a vector"
 
@@ -47,6 +48,10 @@ class Linear(LayerKind):
         return Result((*x[:-1], out), params=params, macs=macs, steps=steps)
 
     @classmethod
+    def backward_macs(cls, a, x, result, input_grad):
+        return matmul_backward_macs(result.macs, input_grad)
+
+    @classmethod
     def torch_module(cls, a, x):
         from torch import nn
 
@@ -83,6 +88,10 @@ class Maxout(LayerKind):
             Step("MACs", "in·out·k", f"{N.fmt(fan_in)}·{N.fmt(out)}·{N.fmt(k)}", macs),
         ]
         return Result((*x[:-1], out), params=params, macs=macs, steps=steps)
+
+    @classmethod
+    def backward_macs(cls, a, x, result, input_grad):
+        return matmul_backward_macs(result.macs, input_grad)
 
     @classmethod
     def torch_module(cls, a, x):

@@ -98,6 +98,24 @@ class _Recurrent(LayerKind):
         return Result(output, params=params, macs=macs, steps=steps)
 
     @classmethod
+    def backward_macs(cls, a, x, result, input_grad):
+        """Per layer and direction: the gradients of W_ih (T·G·h·x) and W_hh (T·G·h·h), of the
+        hidden state at every step but the first, whose h_0 is a constant ((T − 1)·G·h·h), and of
+        the layer's input (T·G·h·x) when it needs one: always past the first layer."""
+        steps_t, features = x
+        h, g, dirs = a.hidden_size, cls.gates, 2 if a.bidirectional else 1
+        total = 0
+        for layer in range(a.num_layers):
+            x_l = features if layer == 0 else N.mul(dirs, h)
+            gates_in, gates_h = N.mul(N.mul(g, h), x_l), N.mul(N.mul(g, h), h)
+            per_direction = N.add(N.mul(steps_t, gates_in), N.mul(steps_t, gates_h))
+            per_direction = N.add(per_direction, N.mul(N.sub(steps_t, 1), gates_h))
+            if layer > 0 or input_grad:
+                per_direction = N.add(per_direction, N.mul(steps_t, gates_in))
+            total = N.add(total, N.mul(dirs, per_direction))
+        return total
+
+    @classmethod
     def receptive_field(cls, a, x, rf):
         return None  # a recurrent state sees every earlier step
 

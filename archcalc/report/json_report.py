@@ -14,10 +14,12 @@ def _count(x):
     return None if x is None else N.to_json(x)
 
 
-def row_json(row: Row, rf: bool = False) -> dict:
+def row_json(row: Row, rf: bool = False, train: bool = False) -> dict:
     out = {"path": row.path, "kind": row.kind, "depth": row.depth, "leaf": row.leaf,
            "input": _shape(row.input), "output": _shape(row.output)}
     out.update({q: _count(getattr(row, q)) for q in COUNTS})
+    if train:  # --columns train: forward + backward FLOPs of one training step
+        out["training_flops"] = N.to_json(N.add(row.flops, N.mul(2, row.backward_macs)))
     if rf:  # --columns rf: per spatial axis, or null where the layer is not spatial
         out["receptive_field"] = None if not row.rf else [
             {"size": N.to_json(a.size), "jump": N.to_json(a.jump), "start": N.to_json(a.start)} for a in row.rf]
@@ -26,7 +28,7 @@ def row_json(row: Row, rf: bool = False) -> dict:
     return out
 
 
-def summary_json(analysis: Analysis, depth: int | None = None, rf: bool = False) -> dict:
+def summary_json(analysis: Analysis, depth: int | None = None, rf: bool = False, train: bool = False) -> dict:
     return {
         "archcalc": __version__,
         "spec": analysis.spec.file,
@@ -35,7 +37,8 @@ def summary_json(analysis: Analysis, depth: int | None = None, rf: bool = False)
         "bindings": {k: N.to_json(v) for k, v in analysis.bindings.items()},
         "input": _shape(analysis.input),
         "output": _shape(analysis.output),
-        "totals": {q: N.to_json(analysis.totals[q]) for q in COUNTS},
-        "layers": [row_json(r, rf) for r in analysis.rows if depth is None or r.depth <= depth],
+        "totals": {q: N.to_json(analysis.totals[q]) for q in COUNTS}
+        | ({"training_flops": N.to_json(analysis.training_flops())} if train else {}),
+        "layers": [row_json(r, rf, train) for r in analysis.rows if depth is None or r.depth <= depth],
         "warnings": [{"path": w.path, "code": w.code, "message": w.message} for w in analysis.warnings],
     }

@@ -51,8 +51,15 @@ def rf_text(row: Row) -> str:
     return text + (f", widest: {row.rf_branch}" if row.rf_branch else "")
 
 
-def row_cells(row: Row, totals: dict, indent: bool = True, rf: bool = False) -> list[str]:
+def columns(extra: tuple[str, ...] = ()) -> tuple[str, ...]:
+    cols = RF_COLUMNS if "rf" in extra else COLUMNS
+    return cols + (("training FLOPs",) if "train" in extra else ())
+
+
+def row_cells(row: Row, totals: dict, indent: bool = True, rf: bool = False, train: bool = False) -> list[str]:
     path = ("  " * row.depth + row.path.rsplit(".", 1)[-1]) if indent and row.depth else row.path
+    if train:
+        return row_cells(row, totals, indent, rf) + [count_text(N.add(row.flops, N.mul(2, row.backward_macs)))]
     if rf:
         return [path, row.kind, shape_text(row.output), rf_text(row)] + row_cells(row, totals)[3:]
     return [path, row.kind, shape_text(row.output), count_text(row.params), count_text(row.neurons),
@@ -60,8 +67,10 @@ def row_cells(row: Row, totals: dict, indent: bool = True, rf: bool = False) -> 
             share(row.flops, totals["flops"])]
 
 
-def total_cells(analysis: Analysis, rf: bool = False) -> list[str]:
+def total_cells(analysis: Analysis, rf: bool = False, train: bool = False) -> list[str]:
     t = analysis.totals
+    if train:
+        return total_cells(analysis, rf) + [count_text(analysis.training_flops())]
     if rf:
         cells = total_cells(analysis)
         return cells[:3] + [""] + cells[3:]

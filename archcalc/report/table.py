@@ -7,31 +7,42 @@ from rich.table import Table
 
 from archcalc.engine.analyze import Analysis
 from archcalc.report.conventions import CONVENTIONS
-from archcalc.report.summary import (COLUMNS, RF_COLUMNS, family_shares, header_lines, row_cells, safe_markup,
-                                     total_cells,
+from archcalc.engine import numbers as N
+from archcalc.report.summary import (COLUMNS, columns, family_shares, header_lines, row_cells,
+                                     safe_markup, total_cells,
                                      visible_rows)
 
-_RIGHT = {"params", "neurons", "MACs", "FLOPs", "% params", "% FLOPs"}
+_RIGHT = {"params", "neurons", "MACs", "FLOPs", "% params", "% FLOPs", "training FLOPs"}
+TRAINING_RULE = ("forward + backward, 2 per MAC: each layer with weights adds its weight gradient (as many MACs "
+                 "as its forward pass) and, once an earlier layer has weights, its input gradient (as many again); "
+                 "recurrent layers skip the gradient of the constant h_0")
 _NO_WRAP = _RIGHT | {"receptive field"}
 
 
-def render_table(analysis: Analysis, console: Console, depth: int | None = None, rf: bool = False) -> None:
+def render_table(analysis: Analysis, console: Console, depth: int | None = None,
+                 extra: tuple[str, ...] = (), dataset_size: int | None = None) -> None:
+    rf, train = "rf" in extra, "train" in extra
     table = Table(box=box.SIMPLE_HEAD, show_footer=False, pad_edge=False,
                   title=safe_markup(" · ".join(header_lines(analysis))), title_justify="left")
-    for name in (RF_COLUMNS if rf else COLUMNS):
+    for name in columns(extra):
         table.add_column(name, justify="right" if name in _RIGHT else "left",
                          overflow="fold", no_wrap=name in _NO_WRAP)
     for row in visible_rows(analysis, depth):
-        table.add_row(*(safe_markup(c) for c in row_cells(row, analysis.totals, rf=rf)),
+        table.add_row(*(safe_markup(c) for c in row_cells(row, analysis.totals, rf=rf, train=train)),
                       style=None if row.neurons is not None else "dim")
     table.add_section()
-    table.add_row(*total_cells(analysis, rf), style="bold")
+    table.add_row(*total_cells(analysis, rf, train), style="bold")
     console.print(table)
     for line in family_shares(analysis):
         console.print(f"  {line}")
     for w in analysis.warnings:
         console.print(f"[yellow]warning[/yellow] {safe_markup(f'[{w.code}] {w.path} (line {w.loc.line}): {w.message}')}",
                       highlight=False)
+    if train or dataset_size:
+        console.print(f"  training FLOPs: {TRAINING_RULE}", style="dim", highlight=False)
+    if dataset_size:
+        epoch = N.mul(analysis.training_flops(), N.true_div(dataset_size, analysis.batch))
+        console.print(f"  one epoch of {dataset_size:,} samples: {N.fmt(epoch)} training FLOPs", highlight=False)
     console.print(_footer(), style="dim", highlight=False)
 
 
@@ -76,15 +87,16 @@ def render_html(analysis: Analysis, depth: int | None = None) -> str:
             f"<h2>Diagram</h2>{diagram.svg(analysis, depth)}</body></html>\n")
 
 
-def render_markdown(analysis: Analysis, depth: int | None = None, rf: bool = False) -> str:
+def render_markdown(analysis: Analysis, depth: int | None = None, extra: tuple[str, ...] = ()) -> str:
     def line(cells):
         return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
 
-    columns = RF_COLUMNS if rf else COLUMNS
-    out = ["**" + " · ".join(header_lines(analysis)) + "**", "", line(columns),
-           "|" + "|".join("---:" if c in _RIGHT else "---" for c in columns) + "|"]
-    out += [line(row_cells(r, analysis.totals, rf=rf)) for r in visible_rows(analysis, depth)]
-    out.append(line([f"**{c}**" if c else "" for c in total_cells(analysis, rf)]))
+    rf, train = "rf" in extra, "train" in extra
+    cols = columns(extra)
+    out = ["**" + " · ".join(header_lines(analysis)) + "**", "", line(cols),
+           "|" + "|".join("---:" if c in _RIGHT else "---" for c in cols) + "|"]
+    out += [line(row_cells(r, analysis.totals, rf=rf, train=train)) for r in visible_rows(analysis, depth)]
+    out.append(line([f"**{c}**" if c else "" for c in total_cells(analysis, rf, train)]))
     out.append("")
     out += [f"- {s}" for s in family_shares(analysis)]
     out += [f"- warning [{w.code}] `{w.path}` (line {w.loc.line}): {w.message}" for w in analysis.warnings]

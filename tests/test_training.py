@@ -1,0 +1,80 @@
+"""Training cost: forward + backward FLOPs per layer, equal to FlopCounterMode around a real
+loss.backward() for every zoo CNN and for recurrent networks."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+from torch.utils.flop_counter import FlopCounterMode
+
+from archcalc.cli import main
+from archcalc.engine import numbers as N
+from archcalc.engine.analyze import analyze
+from archcalc.spec import load_spec
+from archcalc.spec.model import Value
+from archcalc.torch_backend.build import build_from_analysis
+from conftest import SPECS
+
+CNNS = ["alexnet.yaml", "alexnet_torchvision.yaml", "zfnet.yaml", "overfeat_fast.yaml", "overfeat_accurate.yaml",
+        "vgg16.yaml", "googlenet.yaml", "resnet18.yaml", "resnet50.yaml", "lenet5.yaml", "mlp.yaml"]
+
+
+def torch_training_flops(analysis) -> int:
+    net = build_from_analysis(analysis, "meta").train()
+    shape = (analysis.batch, *(int(d) for d in analysis.input))
+    x = torch.zeros(shape, dtype=torch.long, device="meta") if analysis.spec.input_dtype == "index" else \
+        torch.empty(shape, device="meta")
+    with torch.backends.mkldnn.flags(enabled=False), FlopCounterMode(display=False) as counter:
+        net(x).sum().backward()
+    return counter.get_total_flops()
+
+
+def torch_quirk(analysis) -> int:
+    """FlopCounterMode counts a grouped convolution's weight gradient `groups` times over (its
+    formula does not divide by the groups); archcalc counts the arithmetic. The difference,
+    so the comparison stays exact."""
+    extra = 0
+    for row in analysis.rows:
+        if row.leaf and row.kind.startswith("conv") and row.args.groups != 1:
+            extra += (row.args.groups - 1) * 2 * row.macs
+    return extra
+
+
+@pytest.mark.parametrize("name", CNNS)
+def test_training_flops_equal_torch(name):
+    spec = load_spec(SPECS / name)
+    if len(spec.input) == 3 and name not in ("overfeat_fast.yaml", "overfeat_accurate.yaml"):
+        spec.input[1:] = [Value(96, spec.input[1].loc), Value(96, spec.input[2].loc)]  # small: fast on meta
+    analysis = analyze(spec, batch=2)
+    assert analysis.training_flops() + torch_quirk(analysis) == torch_training_flops(analysis)
+
+
+def test_the_first_layer_has_no_input_gradient():
+    a = analyze(load_spec(SPECS / "alexnet.yaml"))
+    assert a.row("conv1").backward_macs == a.row("conv1").macs  # weights only: the image needs no gradient
+    assert a.row("conv2").backward_macs == 2 * a.row("conv2").macs
+
+
+@pytest.mark.parametrize("name,bindings", [("char_rnn.yaml", {"T": "12"}), ("many_to_many_video.yaml", {"T": "6"}),
+                                           ("many_to_one_sentiment.yaml", {"T": "9"}),
+                                           ("vanilla_rnn.yaml", {"T": "7"}), ("peephole_lstm.yaml", {"T": "5"})])
+def test_recurrent_training_flops_equal_torch(name, bindings):
+    analysis = analyze(load_spec(SPECS / name), bindings)
+    assert analysis.training_flops() == torch_training_flops(analysis)
+
+
+def test_symbolic_training_flops_and_the_cli():
+    a = analyze(load_spec(SPECS / "char_rnn.yaml"))
+    t = N.sympy_module().Symbol("T", integer=True, positive=True)
+    assert N.substitute(a.training_flops(), {"T": 12}) == analyze(load_spec(SPECS / "char_rnn.yaml"),
+                                                                  {"T": "12"}).training_flops()
+    assert a.training_flops().free_symbols == {t}
+    out = CliRunner().invoke(main, ["summarize", str(SPECS / "lenet5.yaml"), "--columns", "train",
+                                    "--dataset-size", "60000", "--format", "json"])
+    doc = json.loads(out.stdout)
+    assert doc["totals"]["training_flops"] == 2_263_920
+    assert doc["epoch_training_flops"] == 2_263_920 * 60000
+    text = CliRunner().invoke(main, ["summarize", str(SPECS / "lenet5.yaml"), "--dataset-size", "60000"]).stdout
+    assert "one epoch of 60,000 samples: 135,835,200,000 training FLOPs" in text
