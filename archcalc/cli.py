@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -108,11 +109,14 @@ def main() -> None:
               help="Extra columns: rf (receptive field per spatial axis), train (forward + backward FLOPs).")
 @click.option("--dataset-size", type=click.IntRange(min=1), default=None,
               help="Also give the training FLOPs of one epoch over this many samples.")
+@click.option("--chart", default=None, type=click.Path(dir_okay=False, path_type=str),
+              help="Also draw the per-layer chart to this file (.png/.svg/.pdf) and link it from a Markdown report.")
 @output_option
 @debug_option
 @handles_errors
 def summarize(spec: str | None, sets: tuple[str, ...], batch: int, fmt: str, depth: int | None,
-              variant: str | None, extra: tuple[str, ...], dataset_size: int | None, output: str | None) -> None:
+              variant: str | None, extra: tuple[str, ...], dataset_size: int | None, chart: str | None,
+              output: str | None) -> None:
     """Per-layer table of a SPEC (default: the embedded AlexNet)."""
     from archcalc.engine import numbers as N
     from archcalc.engine.analyze import analyze
@@ -131,7 +135,11 @@ def summarize(spec: str | None, sets: tuple[str, ...], batch: int, fmt: str, dep
     elif fmt == "markdown":
         from archcalc.report.table import render_markdown
 
-        out.echo(render_markdown(analysis, depth, extra), nl=False)
+        text = render_markdown(analysis, depth, extra)
+        if chart:
+            link = os.path.relpath(chart, os.path.dirname(os.path.abspath(output))) if output else chart
+            text = f"![parameters and MACs per layer of {analysis.name}]({link})\n\n" + text
+        out.echo(text, nl=False)
     elif fmt == "html":
         from archcalc.report.table import render_html
 
@@ -140,6 +148,10 @@ def summarize(spec: str | None, sets: tuple[str, ...], batch: int, fmt: str, dep
         from archcalc.report.table import render_table
 
         render_table(analysis, out.console(), depth, extra, dataset_size)
+    if chart:
+        from archcalc.pictures.chart import layer_chart
+
+        layer_chart(analysis, chart, depth)
     out.close()
 
 

@@ -97,3 +97,12 @@ def test_html_report_embeds_table_chart_and_diagram(tmp_path):
     html = page.read_text()
     assert html.count("<svg") == 2 and "<td>conv1</td>" in html and "60,965,224" in html
     assert oct(page.stat().st_mode & 0o777) != oct(0o600)  # readable like any report
+
+
+def test_markdown_report_links_its_chart(tmp_path):
+    report, chart = tmp_path / "report.md", tmp_path / "charts" / "alexnet.png"
+    chart.parent.mkdir()
+    result = run("summarize", str(SPECS / "alexnet.yaml"), "--format", "markdown", "--chart", str(chart),
+                 "-o", str(report))
+    assert result.exit_code == 0 and chart.stat().st_size > 10_000
+    assert report.read_text().startswith("![parameters and MACs per layer of alexnet](charts/alexnet.png)")

@@ -100,3 +100,15 @@ def test_spec_text_cannot_reach_python(tmp_path):
     with pytest.raises(SpecError):
         load_spec_text(text)
     assert not marker.exists()
+
+
+def test_a_runaway_simplification_falls_back_with_a_note():
+    from archcalc.engine import numbers as N
+
+    sp = N.sympy_module()
+    x = sp.Symbol("x")
+    heavy = sum(sp.sin(x) ** k * sp.cos(x) ** (30 - k) for k in range(30))
+    start = time.perf_counter()
+    _, note = N.simplify_bounded(heavy, seconds=0.05)
+    assert time.perf_counter() - start < 5
+    assert note == "simplification stopped after 0.05 s; compared the expanded form"

@@ -87,13 +87,18 @@ class Expected:
         return N.fmt(self.exact)
 
 
+SIMPLIFY_NOTES: list[str] = []  # set when a comparison fell back to the expanded form
+
+
 def _equal(found, expected) -> bool:
     if not N.is_symbolic(found) and not N.is_symbolic(expected):
         return found == expected
     diff = N.sub(found, expected)
     if not N.is_symbolic(diff):
         return diff == 0
-    simplified, _note = N.simplify_bounded(diff)
+    simplified, note = N.simplify_bounded(diff)
+    if note:
+        SIMPLIFY_NOTES.append(note)
     return simplified == 0
 
 
@@ -228,7 +233,10 @@ def _check_at(node: YNode, results, variant, reanalyze) -> None:
 
 
 def _result(name: str, expected: Expected, found, derivation: str, variant) -> Result:
+    SIMPLIFY_NOTES.clear()
     ok, why = expected.holds(found)
+    if SIMPLIFY_NOTES:
+        derivation = f"{derivation} ({SIMPLIFY_NOTES[0]})"
     found_text = ("[" + ", ".join(N.fmt(d) for d in found) + "]") if isinstance(found, tuple) else N.fmt(found)
     return Result(name, ok, expected.describe(), found_text + (f" ({why})" if why else ""), expected.loc,
                   derivation, variant)

@@ -96,11 +96,14 @@ def layer_chart_bytes(analysis: Analysis, fmt: str, depth: int | None = None, lo
         if log:
             ax.set_xscale("log")
         peak = max(values) or 1
+        running = 0
         for i, v in enumerate(values):
-            if v:
-                ax.text(v if not log else v * 1.05, i, f" {human(v)} ({100 * v / total:.1f}%)", va="center",
+            running += v
+            if v:  # the bar's share, and the running share of everything drawn above it
+                ax.text(v if not log else v * 1.05, i,
+                        f" {human(v)} ({100 * v / total:.1f}%, Σ {100 * running / total:.0f}%)", va="center",
                         fontsize=8, clip_on=False)
-        ax.set_xlim(right=(peak * 1.45) if not log else peak * 30)
+        ax.set_xlim(right=(peak * 1.6) if not log else peak * 60)
         ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda x, _p: human(x)))
         ax.grid(axis="x", alpha=0.3)
         ax.spines[["top", "right"]].set_visible(False)
