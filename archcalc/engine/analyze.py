@@ -40,6 +40,7 @@ class Row:
     rf: tuple | None = None  # receptive field per spatial axis (layers/receptive.py), None if not spatial
     backward_macs: Any = 0  # the backward pass (weight and input gradients), for training cost
     rf_branch: str | None = None  # for add/concat: the branch with the widest field
+    shares: str | None = None  # the path whose weights this layer reuses (its params count there, once)
 
 
 @dataclass
@@ -352,6 +353,8 @@ class _Walker:
         result: Result = kind.infer(x, args, ctx)
         row = _row(item, kind, x, result, self.batch, args)
         row.path, row.depth = path, depth
+        if item.share is not None:
+            self._tie(row, item)
         row.backward_macs = N.mul(kind.backward_macs(args, x, result, self.grad), self.batch)
         self.grad = self.grad or bool(N.compare(row.params, ">", 0))
         self.rf = kind.receptive_field(args, x, self.rf) if self.rf is not None and len(result.output) >= 2 \
@@ -364,6 +367,25 @@ class _Walker:
         if tuple(result.output) != tuple(x):  # name the layer that made this shape, not a relu after it
             source = (f"output of '{path}', line {item.loc.line}", path)
         return tuple(result.output), source
+
+    def _tie(self, row: Row, item) -> None:
+        """Shared (tied) weights: counted once, at the layer that owns them; MACs every time."""
+        target, loc = item.share
+        owner = next((r for r in self.rows if r.path == target and r.leaf), None)
+        if owner is None:
+            paths = [r.path for r in self.rows if r.leaf]
+            raise SpecError(f"'{row.path}' shares the weights of '{target}', which is not an earlier layer", loc,
+                            hint=did_you_mean(target, paths) or "share names a layer that comes before",
+                            code="invalid-layer")
+        while owner.shares:  # share the owner's owner
+            owner = next(r for r in self.rows if r.path == owner.shares)
+        if owner.kind != row.kind or owner.params != row.params:
+            raise SpecError(f"'{row.path}' can't share the weights of '{target}': their parameters differ", loc,
+                            expected=f"a {owner.kind} with {N.fmt(owner.params)} parameters",
+                            found=f"{row.kind} with {N.fmt(row.params)} parameters", code="invalid-layer")
+        row.shares = owner.path
+        row.params = 0
+        row.buffers = 0
 
     def merge(self, item, x, env, path, depth, source):
         row = self._open(path, item.kind, "merge", depth, x, item.loc)

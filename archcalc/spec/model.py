@@ -56,6 +56,7 @@ class Item:
     when: Value | None = None
     doc: str | None = None
     weights: dict[str, tuple[Location, Any]] = field(default_factory=dict)  # numeric exercises: `archcalc run`
+    share: tuple[str, Location] | None = None  # `share: PATH`: this layer reuses PATH's weights (tied)
 
     @property
     def is_merge(self) -> bool:

@@ -19,7 +19,7 @@ from archcalc.spec.model import MERGES, REQUIRED, BlockDef, Branch, DimDecl, Ite
 
 FORMAT_VERSION = 1
 TOP_KEYS = ("archcalc", "name", "doc", "input", "dims", "vars", "blocks", "layers", "variants", "expect", "budget")
-RESERVED_LAYER_KEYS = ("name", "doc", "repeat", "when", "weights")
+RESERVED_LAYER_KEYS = ("name", "doc", "repeat", "when", "weights", "share")
 MERGE_KEYS = {"add": ("branches",), "concat": ("branches", "dim")}
 MAX_ITEMS = 100_000
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -352,6 +352,13 @@ class SpecParser:
                 item.name, item.explicit_name = name, True
         elif key == "doc":
             item.doc = self._string(value, "doc")
+        elif key == "share":
+            target = self._string(value, "share")
+            if target is not None:
+                if item.layer is None:
+                    self.fail("only a layer kind can share weights", value.loc, code="invalid-layer")
+                else:
+                    item.share = (target, value.loc)
         elif key == "weights":
             if not isinstance(value, YMap):
                 self.fail("weights maps parameter names to values", value.loc,

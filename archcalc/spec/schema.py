@@ -21,7 +21,9 @@ _POSITIVE = {"type": "integer", "minimum": 1}
 def _reserved() -> dict:
     return {"name": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}, "doc": {"type": "string"},
             "repeat": {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string"}]},
-            "when": {"anyOf": [{"type": "boolean"}, {"type": "string"}]}}
+            "when": {"anyOf": [{"type": "boolean"}, {"type": "string"}]},
+            "share": {"type": "string", "description": "the path of an earlier layer whose weights this one reuses"},
+            "weights": {"type": "object", "description": "parameter values for archcalc run"}}
 
 
 def _kind_item(name: str, kind) -> dict:

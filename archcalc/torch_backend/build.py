@@ -66,6 +66,8 @@ def build_from_analysis(analysis: Analysis, device: str | torch.device = "cpu") 
             parent = containers[parent_path] if parent_path in containers else _branch(containers, parent_path)
             if row.leaf:
                 module = registry[row.kind].torch_module(row.args, tuple(int(d) for d in row.input))
+                if row.shares:
+                    _tie(module, containers[row.shares])
             elif row.family == "merge":
                 module = Merge(row.kind, row.branches or [], row.dim)
             else:
@@ -73,6 +75,18 @@ def build_from_analysis(analysis: Analysis, device: str | torch.device = "cpu") 
             parent.add_module(name, module)
             containers[row.path] = module
     return net.eval()
+
+
+def _tie(module: nn.Module, owner: nn.Module) -> None:
+    """`share:` the owner's parameter and buffer objects themselves, so that torch counts them
+    once (module.parameters() skips repeats) while both layers compute with them."""
+    for name, tensor in list(owner.named_parameters()) + list(owner.named_buffers()):
+        parent, _, leaf = name.rpartition(".")
+        target = module.get_submodule(parent) if parent else module
+        if isinstance(tensor, nn.Parameter):
+            setattr(target, leaf, tensor)
+        else:
+            target.register_buffer(leaf, tensor)
 
 
 def _branch(containers: dict[str, nn.Module], path: str) -> nn.Module:

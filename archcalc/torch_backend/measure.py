@@ -81,8 +81,11 @@ def measure(net: ArchcalcNet, input_shape: tuple, paths: list[str], batch: int =
     counts = counter.get_flop_counts()
     root = type(net).__name__
     result = {}
+    seen: set[int] = set()  # a shared (tied) tensor counts at the first layer that has it
     for path, module in modules.items():
         flops = sum(counts.get(f"{root}.{path}", {}).values())
-        result[path] = Measured(path, shapes.get(path, ()), sum(p.numel() for p in module.parameters()),
-                                sum(b.numel() for b in module.buffers()), int(flops))
+        params = sum(p.numel() for p in module.parameters() if id(p) not in seen)
+        buffers = sum(b.numel() for b in module.buffers() if id(b) not in seen)
+        seen.update(id(t) for t in list(module.parameters()) + list(module.buffers()))
+        result[path] = Measured(path, shapes.get(path, ()), params, buffers, int(flops))
     return result
