@@ -109,14 +109,18 @@ def main() -> None:
               help="Extra columns: rf (receptive field per spatial axis), train (forward + backward FLOPs).")
 @click.option("--dataset-size", type=click.IntRange(min=1), default=None,
               help="Also give the training FLOPs of one epoch over this many samples.")
+@click.option("--memory", "show_memory", is_flag=True,
+              help="Add weights, activation, peak-inference and training memory (rules in the footer).")
+@click.option("--dtype", type=click.Choice(("float32", "float16", "bfloat16", "int8")), default="float32",
+              show_default=True, help="Element type for --memory.")
 @click.option("--chart", default=None, type=click.Path(dir_okay=False, path_type=str),
               help="Also draw the per-layer chart to this file (.png/.svg/.pdf) and link it from a Markdown report.")
 @output_option
 @debug_option
 @handles_errors
 def summarize(spec: str | None, sets: tuple[str, ...], batch: int, fmt: str, depth: int | None,
-              variant: str | None, extra: tuple[str, ...], dataset_size: int | None, chart: str | None,
-              output: str | None) -> None:
+              variant: str | None, extra: tuple[str, ...], dataset_size: int | None, show_memory: bool,
+              dtype: str, chart: str | None, output: str | None) -> None:
     """Per-layer table of a SPEC (default: the embedded AlexNet)."""
     from archcalc.engine import numbers as N
     from archcalc.engine.analyze import analyze
@@ -131,6 +135,16 @@ def summarize(spec: str | None, sets: tuple[str, ...], batch: int, fmt: str, dep
         if dataset_size:
             doc["epoch_training_flops"] = N.to_json(N.mul(analysis.training_flops(),
                                                           N.true_div(dataset_size, analysis.batch)))
+        if show_memory:
+            from archcalc.engine.memory import RULES, memory
+
+            m = memory(analysis, dtype)
+            doc["memory"] = {"dtype": dtype, "weights": N.to_json(m.weights), "activations": N.to_json(m.activations),
+                             "peak_inference": N.to_json(m.peak_inference),
+                             "saved_for_backward": None if m.saved_for_backward is None else
+                             N.to_json(m.saved_for_backward),
+                             "training": {k: N.to_json(v) for k, v in m.training.items()},
+                             "not_modelled": m.unmodelled, "rules": list(RULES)}
         out.echo(json.dumps(doc, indent=2))
     elif fmt == "markdown":
         from archcalc.report.table import render_markdown
@@ -147,7 +161,15 @@ def summarize(spec: str | None, sets: tuple[str, ...], batch: int, fmt: str, dep
     else:
         from archcalc.report.table import render_table
 
-        render_table(analysis, out.console(), depth, extra, dataset_size)
+        console = out.console()
+        render_table(analysis, console, depth, extra, dataset_size)
+        if show_memory:
+            from archcalc.engine.memory import RULES, lines, memory
+
+            for line in lines(memory(analysis, dtype), analysis.batch):
+                console.print(f"  {line}", highlight=False)
+            for rule in RULES:
+                console.print(f"  {rule}", style="dim", highlight=False)
     if chart:
         from archcalc.pictures.chart import layer_chart
 

@@ -5,6 +5,7 @@ output elements are reported as activations (memory), not neurons.
 """
 from __future__ import annotations
 
+from archcalc.engine import numbers as N
 from archcalc.layers.base import Arg, Bool, Choice, Context, Float, Int, LayerKind, Result, batched_axis, register
 
 
@@ -13,6 +14,11 @@ class _Elementwise(LayerKind):
 
     family = "activation"
     torch_class: str = ""
+    saves: str = "input"  # what its backward needs: its input, or its output (relu, sigmoid, tanh)
+
+    @classmethod
+    def saved_for_backward(cls, a, x, out, elem):
+        return [(cls.saves, N.product(out), elem)]
 
     @classmethod
     def infer(cls, x, a, ctx: Context) -> Result:
@@ -25,21 +31,21 @@ class _Elementwise(LayerKind):
         return getattr(nn, cls.torch_class)(**dict(a.items()))
 
 
-def _activation(kind: str, torch_class: str, doc: str, *args: Arg):
-    return register(type(kind, (_Elementwise,), {"kind": kind, "torch_class": torch_class,
+def _activation(kind: str, torch_class: str, doc: str, *args: Arg, saves: str = "input"):
+    return register(type(kind, (_Elementwise,), {"kind": kind, "torch_class": torch_class, "saves": saves,
                                                  "doc": f"{doc} (torch.nn.{torch_class})", "args": tuple(args)}))
 
 
 _INPLACE = Arg("inplace", Bool(), False)
-_activation("relu", "ReLU", "max(0, x)", _INPLACE)
+_activation("relu", "ReLU", "max(0, x)", _INPLACE, saves="output")
 _activation("relu6", "ReLU6", "min(max(0, x), 6)", _INPLACE)
 _activation("leaky_relu", "LeakyReLU", "x if x > 0 else negative_slope·x",
             Arg("negative_slope", Float(), 0.01), _INPLACE)
 _activation("elu", "ELU", "x if x > 0 else alpha·(eˣ − 1)", Arg("alpha", Float(), 1.0), _INPLACE)
 _activation("gelu", "GELU", "x·Φ(x)", Arg("approximate", Choice("none", "tanh"), "none"))
 _activation("silu", "SiLU", "x·σ(x)", _INPLACE)
-_activation("sigmoid", "Sigmoid", "1 / (1 + e⁻ˣ)")
-_activation("tanh", "Tanh", "(eˣ − e⁻ˣ)/(eˣ + e⁻ˣ)")
+_activation("sigmoid", "Sigmoid", "1 / (1 + e⁻ˣ)", saves="output")
+_activation("tanh", "Tanh", "(eˣ − e⁻ˣ)/(eˣ + e⁻ˣ)", saves="output")
 
 
 class _SoftmaxLike(_Elementwise):
@@ -47,6 +53,7 @@ class _SoftmaxLike(_Elementwise):
     z_n = e^{x_n} / Σ_i e^{x_i}."""
 
     args = (Arg("dim", Int(None), -1, "per-sample axis; -1 is the last"),)
+    saves = "output"
 
     @classmethod
     def infer(cls, x, a, ctx: Context) -> Result:

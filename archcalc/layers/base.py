@@ -300,6 +300,18 @@ class LayerKind:
         return 0
 
     @classmethod
+    def weight_bytes(cls, a: Args, params, buffers, elem: int):
+        """Bytes of this layer's parameters and buffers stored in a dtype of `elem` bytes."""
+        return N.mul(N.add(params, buffers), elem)
+
+    @classmethod
+    def saved_for_backward(cls, a: Args, x: Shape, out: Shape, elem: int):
+        """What autograd keeps for this layer's backward pass: [("input" | "output" | "new",
+        elements per sample, bytes each)], ("stat", elements, bytes) for per-batch statistics
+        that don't grow with the batch; or None when archcalc does not model it."""
+        return None
+
+    @classmethod
     def receptive_field(cls, a: Args, x: Shape, rf):
         """The receptive field after this layer (see receptive.py). By default a layer maps
         each position to itself (element-wise, per-channel and channel-mixing layers)."""

@@ -107,6 +107,10 @@ class _ConvNd(LayerKind):
         return matmul_backward_macs(result.macs, input_grad)
 
     @classmethod
+    def saved_for_backward(cls, a, x, out, elem):
+        return [("input", N.product(x), elem)]  # for the weight gradient
+
+    @classmethod
     def receptive_field(cls, a, x, rf):
         padding = a.padding
         if padding == "valid":

@@ -40,6 +40,17 @@ class _BatchNorm(LayerKind):
         return Result(tuple(x), params=params, buffers=buffers, steps=steps)
 
     @classmethod
+    def weight_bytes(cls, a, params, buffers, elem):
+        if not a.track_running_stats:
+            return N.mul(params, elem)
+        return N.add(N.mul(N.add(params, N.sub(buffers, 1)), elem), 8)  # num_batches_tracked is int64
+
+    @classmethod
+    def saved_for_backward(cls, a, x, out, elem):
+        # the input, and the batch's mean and inverse deviation per channel, kept in float32
+        return [("input", N.product(x), elem), ("stat", x[0], 4), ("stat", x[0], 4)]
+
+    @classmethod
     def torch_module(cls, a, x):
         from torch import nn
 
@@ -81,6 +92,15 @@ class LocalResponseNorm(LayerKind):
     def infer(cls, x, a, ctx: Context) -> Result:
         cls.require_rank(x, [2, 3, 4], ctx, "a channels-first input [C, ...] of rank 2 to 4")
         return Result(tuple(x))
+
+    @classmethod
+    def saved_for_backward(cls, a, x, out, elem):
+        """torch computes LRN from its squared input padded across channels and averaged, then
+        scaled, raised to beta and divided: it keeps the input, the padded squares
+        ((C + size − 1)·H·W) and two input-sized intermediates."""
+        n = N.product(x)
+        padded = N.mul(N.add(x[0], a.size - 1), N.product(x[1:]))
+        return [("input", n, elem), ("new", padded, elem), ("new", n, elem), ("new", n, elem)]
 
     @classmethod
     def torch_module(cls, a, x):

@@ -50,6 +50,10 @@ class _PoolNd(LayerKind):
 
 class _MaxPool(_PoolNd):
     @classmethod
+    def saved_for_backward(cls, a, x, out, elem):
+        return [("input", N.product(x), elem), ("new", N.product(out), 8)]  # and int64 indices
+
+    @classmethod
     def torch_module(cls, a, x):
         from torch import nn
 
@@ -59,6 +63,10 @@ class _MaxPool(_PoolNd):
 
 
 class _AvgPool(_PoolNd):
+    @classmethod
+    def saved_for_backward(cls, a, x, out, elem):
+        return [("input", N.product(x), elem)]
+
     @classmethod
     def torch_module(cls, a, x):
         from torch import nn
@@ -130,6 +138,12 @@ class AdaptiveAvgPool2d(LayerKind):
         cls.require_rank(x, [3], ctx, "a [C, H, W] input", _RANK_HINT)
         outs = tuple(size if o is None else o for o, size in zip(a.output_size, x[1:]))
         return Result((x[0], *outs))
+
+    @classmethod
+    def saved_for_backward(cls, a, x, out, elem):
+        if all(N.compare(o, "==", 1) for o in out[1:]):
+            return []  # a global average is a mean, whose backward needs only the shape
+        return [("input", N.product(x), elem)]
 
     @classmethod
     def receptive_field(cls, a, x, rf):

@@ -37,6 +37,10 @@ class Flatten(LayerKind):
         return Result(out, steps=[step])
 
     @classmethod
+    def saved_for_backward(cls, a, x, out, elem):
+        return []  # a view
+
+    @classmethod
     def receptive_field(cls, a, x, rf):
         return None  # after flattening, every unit sees the whole input
 
@@ -59,6 +63,10 @@ class Dropout(LayerKind):
         return Result(tuple(x))
 
     @classmethod
+    def saved_for_backward(cls, a, x, out, elem):
+        return [("new", N.product(out), elem)]  # the scaled mask (while training)
+
+    @classmethod
     def torch_module(cls, a, x):
         from torch import nn
 
@@ -74,6 +82,10 @@ class Identity(LayerKind):
     @classmethod
     def infer(cls, x, a, ctx: Context) -> Result:
         return Result(tuple(x))
+
+    @classmethod
+    def saved_for_backward(cls, a, x, out, elem):
+        return []
 
     @classmethod
     def torch_module(cls, a, x):

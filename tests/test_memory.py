@@ -1,0 +1,109 @@
+"""Memory: weight bytes per dtype and activation bytes equal what torch holds; the tensors saved
+for backward equal what autograd saves (saved-tensor hooks) on every zoo CNN; peak inference
+follows its stated rule."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from archcalc.cli import main
+from archcalc.engine.analyze import analyze
+from archcalc.engine.memory import memory
+from archcalc.spec import load_spec
+from archcalc.spec.model import Value
+from archcalc.torch_backend.build import build_from_analysis
+from conftest import SPECS, analyze_text
+
+CNNS = [("lenet5.yaml", None), ("alexnet.yaml", None), ("alexnet_torchvision.yaml", 96), ("vgg16.yaml", 64),
+        ("resnet18.yaml", 64), ("resnet50.yaml", 64), ("googlenet.yaml", 64), ("zfnet.yaml", None), ("mlp.yaml", None)]
+
+
+def small(name, size, batch=2):
+    spec = load_spec(SPECS / name)
+    if size:
+        spec.input[1:] = [Value(size, spec.input[1].loc), Value(size, spec.input[2].loc)]
+    return analyze(spec, batch=batch)
+
+
+def autograd_saved_bytes(analysis) -> int:
+    net = build_from_analysis(analysis, "cpu").train()
+    weights = {t.untyped_storage().data_ptr() for t in list(net.parameters()) + list(net.buffers())}
+    saved: dict[int, int] = {}
+
+    def pack(t):
+        ptr = t.untyped_storage().data_ptr()
+        if ptr not in weights:  # activations only: the weights are counted as weights
+            saved[ptr] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        net(torch.randn(analysis.batch, *analysis.input))
+    return sum(saved.values())
+
+
+@pytest.mark.parametrize("name,size", CNNS)
+def test_saved_for_backward_equals_autograd(name, size):
+    analysis = small(name, size)
+    assert memory(analysis).saved_for_backward == autograd_saved_bytes(analysis)
+
+
+@pytest.mark.parametrize("dtype,torch_dtype", [("float32", torch.float32), ("float16", torch.float16),
+                                               ("bfloat16", torch.bfloat16)])
+def test_weight_bytes_per_dtype(dtype, torch_dtype):
+    for name in ("resnet18.yaml", "alexnet.yaml"):
+        analysis = analyze(load_spec(SPECS / name))
+        net = build_from_analysis(analysis, "meta").to(torch_dtype)
+        held = sum(t.numel() * t.element_size() for t in list(net.parameters()) + list(net.buffers()))
+        assert memory(analysis, dtype).weights == held
+
+
+def test_activation_bytes_equal_every_output():
+    analysis = small("resnet18.yaml", 64, batch=3)
+    net = build_from_analysis(analysis, "meta")
+    total = [0]
+    leaves = [net.get_submodule(r.path) for r in analysis.rows if r.leaf]
+    for module in leaves:
+        module.register_forward_hook(lambda _m, _i, out: total.__setitem__(0, total[0] + out.numel() * 4))
+    with torch.no_grad():
+        net(torch.empty(3, *analysis.input, device="meta"))
+    assert memory(analysis).activations == total[0]
+
+
+def test_peak_inference_rule_by_hand():
+    a = analyze_text("archcalc: 1\ninput: [1, 10]\nlayers:\n  - conv1d: {out_channels: 4, kernel_size: 3}\n"
+                     "  - relu\n  - conv1d: {out_channels: 2, kernel_size: 1}\n")
+    m = memory(a)
+    weights = (4 * 3 + 4 + 2 * 4 + 2) * 4
+    # conv1 holds 10 in + 32 out, relu works in place (32), conv2 holds 32 in + 16 out: the worst, 48
+    assert m.peak_inference == weights + (32 + 16) * 4
+    residual = analyze_text("archcalc: 1\ninput: [2, 8]\nlayers:\n  - add: {branches: {a: [{conv1d: "
+                            "{out_channels: 2, kernel_size: 1, bias: false}}], b: []}}\n")
+    # while branch a runs: its input and output; then the sum: a's output, the input (branch b) and the result
+    assert memory(residual).peak_inference == 4 * 4 + (16 + 16 + 16) * 4
+
+
+def test_cli_memory_and_what_is_not_modelled():
+    doc = json.loads(CliRunner().invoke(main, ["summarize", str(SPECS / "resnet18.yaml"), "--memory",
+                                               "--dtype", "float16", "--format", "json"]).stdout)
+    assert doc["memory"]["dtype"] == "float16" and doc["memory"]["weights"] == 2 * 11_689_512 + 2 * 9_620 - 20 * 2 + 20 * 8
+    assert doc["memory"]["training"]["adam"] > doc["memory"]["training"]["sgd"]
+    rnn = json.loads(CliRunner().invoke(main, ["summarize", str(SPECS / "char_rnn.yaml"), "--memory", "--set", "T=10",
+                                               "--format", "json"]).stdout)
+    assert rnn["memory"]["saved_for_backward"] is None and rnn["memory"]["not_modelled"] == ["embedding", "lstm"]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
+def test_peak_inference_against_the_cuda_allocator():
+    """The allocator rounds blocks and cuDNN takes workspace, so the rule is an estimate: it
+    must lie between the weights and the measured peak plus a margin."""
+    analysis = small("resnet18.yaml", 224, batch=8)
+    net = build_from_analysis(analysis, "cuda")
+    torch.cuda.reset_peak_memory_stats()
+    with torch.no_grad():
+        net(torch.randn(8, *analysis.input, device="cuda"))
+    measured = torch.cuda.max_memory_allocated()
+    predicted = memory(analysis).peak_inference
+    assert memory(analysis).weights < measured and 0.5 * measured < predicted < 1.5 * measured
