@@ -98,6 +98,12 @@ class Maxout(LayerKind):
         return matmul_backward_macs(result.macs, input_grad)
 
     @classmethod
+    def saved_for_backward(cls, a, x, out, elem):
+        # the matmul's input, then the max's input (all pieces) and its result
+        pieces = N.mul(N.product(out), a.pieces)
+        return [("input", N.product(x), elem), ("new", pieces, elem), ("output", N.product(out), elem)]
+
+    @classmethod
     def torch_module(cls, a, x):
         from archcalc.torch_backend.modules import Maxout as Module
 

@@ -198,6 +198,10 @@ class Embedding(LayerKind):
         return Result((*x, a.embedding_dim), params=params, steps=steps)
 
     @classmethod
+    def saved_for_backward(cls, a, x, out, elem):
+        return [("input", N.product(x), 8)]  # the token ids (int64), to scatter the gradient
+
+    @classmethod
     def torch_module(cls, a, x):
         from torch import nn
 
