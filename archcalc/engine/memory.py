@@ -51,8 +51,8 @@ def _tree(analysis: Analysis):
 
 
 def _in_place(row: Row) -> bool:
-    return row.family == "activation" and row.kind not in ("softmax", "log_softmax") or row.kind in (
-        "dropout", "identity", "flatten")
+    kind = kinds()[row.kind]
+    return kind.elementwise or kind.view
 
 
 def _peak(nodes, in_bytes, elem, held) -> tuple[object, object]:
@@ -94,7 +94,7 @@ def _saved(analysis: Analysis, elem: int) -> tuple[object | None, list[str]]:
             row = node["row"]
             if row.leaf:
                 kind = registry[row.kind]
-                out = current if row.kind in ("flatten", "identity") else new()
+                out = current if kind.view else new()
                 rule = kind.saved_for_backward(row.args, row.input, row.output, elem)
                 if rule is None:
                     unmodelled.add(row.kind)

@@ -13,6 +13,7 @@ class _Elementwise(LayerKind):
     """Its arguments are the torch class's keyword arguments, passed through unchanged."""
 
     family = "activation"
+    elementwise = True
     torch_class: str = ""
     saves: str = "input"  # what its backward needs: its input, or its output (relu, sigmoid, tanh)
 
@@ -54,6 +55,7 @@ class _SoftmaxLike(_Elementwise):
 
     args = (Arg("dim", Int(None), -1, "per-sample axis; -1 is the last"),)
     saves = "output"
+    elementwise = False  # each output depends on a whole axis
 
     @classmethod
     def infer(cls, x, a, ctx: Context) -> Result:

@@ -286,6 +286,8 @@ class LayerKind:
     weighted: ClassVar[bool] = False  # has weights: its output elements count as neurons
     in_arg: ClassVar[str | None] = None  # in_channels / in_features / num_features: inferred, checked
     accepts_index: ClassVar[bool] = False  # reads token ids (input dtype index) and makes floats
+    elementwise: ClassVar[bool] = False  # maps each element alone (can run in place; drawn inside the box before)
+    view: ClassVar[bool] = False  # its output is its input's storage (flatten, identity): no new tensor
     doc: ClassVar[str] = ""
 
     @classmethod

@@ -15,6 +15,7 @@ class Flatten(LayerKind):
 
     kind = "flatten"
     family = "structure"
+    view = True
     doc = "joins axes into one: [256, 6, 6] → [9216] (torch.nn.Flatten)"
     args = (Arg("start_dim", Int(None), 0, "per-sample axis"), Arg("end_dim", Int(None), -1))
 
@@ -55,6 +56,7 @@ class Flatten(LayerKind):
 class Dropout(LayerKind):
     kind = "dropout"
     family = "structure"
+    elementwise = True
     doc = "zeroes elements with probability p while training (torch.nn.Dropout)"
     args = (Arg("p", Float(minimum=0.0, maximum=1.0), 0.5), Arg("inplace", Bool(), False))
 
@@ -77,6 +79,8 @@ class Dropout(LayerKind):
 class Identity(LayerKind):
     kind = "identity"
     family = "structure"
+    elementwise = True
+    view = True
     doc = "passes its input through (torch.nn.Identity)"
 
     @classmethod

@@ -18,8 +18,7 @@ from archcalc.engine.analyze import Analysis, Row
 CHAR = 6.7  # px per character, 11 px monospace
 BOLD = 7.4  # 11 px bold
 TITLE_CHAR = 8.0  # 12 px bold
-FOLDED_KINDS = ("activation",)  # drawn inside the box before them: conv1 · conv2d, then "→ relu_1"
-FOLDED_EXTRA = ("dropout", "identity")
+
 GAP = 16
 PAD = 8
 TITLE = 16
@@ -37,7 +36,10 @@ class Node:
 
 
 def _is_elementwise(node: Node) -> bool:
-    return node.row.leaf and (node.row.family in FOLDED_KINDS or node.row.kind in FOLDED_EXTRA)
+    """Drawn inside the box before it: conv1 · conv2d, then "→ relu_1"."""
+    from archcalc.layers.base import kinds
+
+    return node.row.leaf and kinds()[node.row.kind].elementwise
 
 
 def _absorb(nodes: list[Node]) -> list[Node]:

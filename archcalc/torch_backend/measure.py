@@ -35,7 +35,7 @@ def measure_each(analysis, device: str = "meta") -> dict[str, Measured]:
             with torch.device(device):
                 module = registry[row.kind].torch_module(row.args, tuple(int(d) for d in row.input))
             shape = (analysis.batch, *(int(d) for d in row.input))
-            x = torch.zeros(shape, dtype=torch.long, device=device) if row.kind == "embedding" else \
+            x = torch.zeros(shape, dtype=torch.long, device=device) if registry[row.kind].accepts_index else \
                 torch.empty(shape, device=device)
             with warnings.catch_warnings(), torch.no_grad():
                 warnings.simplefilter("ignore")
