@@ -57,6 +57,9 @@ def _parse_sets(values: tuple[str, ...]) -> dict[str, str]:
 
 
 debug_option = click.option("--debug", is_flag=True, help="Show a traceback for errors too.")
+set_option = click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
+                          help="Bind a var or a symbolic dimension.")
+variant_option = click.option("--variant", default=None, help="Select one of the spec's variants.")
 output_option = click.option("--output", "-o", default=None, type=click.Path(dir_okay=False, path_type=str),
                              help="Write the report to this file (atomically) instead of standard output.")
 
@@ -98,13 +101,13 @@ def main() -> None:
 
 @main.command(epilog="Counting conventions:\n\n" + conventions_text("\n\n"))
 @click.argument("spec", required=False)
-@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Bind a var or a symbolic dimension.")
+@set_option
 @click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
               help="Multiply MACs, FLOPs and activations by N.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("--depth", type=click.IntRange(min=0), default=None,
               help="Fold blocks below this nesting depth (their rows show subtotals).")
-@click.option("--variant", default=None, help="Select one of the spec's variants.")
+@variant_option
 @click.option("--columns", "extra", type=click.Choice(("rf", "train")), multiple=True,
               help="Extra columns: rf (receptive field per spatial axis), train (forward + backward FLOPs).")
 @click.option("--dataset-size", type=click.IntRange(min=1), default=None,
@@ -216,7 +219,7 @@ def _spec_files(paths: tuple[str, ...]) -> list[Path]:
 @click.argument("paths", nargs=-1, type=click.Path(path_type=str))
 @click.option("--device", default="meta", show_default=True,
               help="meta (shapes only, no memory), cpu, or cuda[:N].")
-@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Bind a var or a symbolic dimension.")
+@set_option
 @click.option("--samples", type=click.IntRange(min=1), default=None,
               help="Check a symbolic spec at N random sizes (default: at its dims defaults).")
 @click.option("--max-memory", default=None, metavar="SIZE",
@@ -306,7 +309,7 @@ def _verify_files(files, fmt, status, console, overrides, device, samples, budge
 @click.option("--against", default=None, metavar="MODULE:CALLABLE",  # or path/to/file.py:CALLABLE
               help="Compare with real model code: imports MODULE and calls CALLABLE() (runs that code!).")
 @click.option("--variant", default=None, help="Check only this variant (default: the spec and every variant).")
-@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Bind a var or a symbolic dimension.")
+@set_option
 @click.option("--max-params", default=None, metavar="N", help="Budget, e.g. 30M.")
 @click.option("--max-macs", default=None, metavar="N", help="Budget, e.g. 5G.")
 @click.option("--max-activation-memory", default=None, metavar="SIZE",
@@ -365,8 +368,8 @@ def schema() -> None:
 @main.command()
 @click.argument("spec", type=click.Path(path_type=str))
 @click.argument("path", required=False)
-@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Bind a var or a symbolic dimension.")
-@click.option("--variant", default=None, help="Select one of the spec's variants.")
+@set_option
+@variant_option
 @click.option("--format", "fmt", type=click.Choice(("text", "markdown", "latex")), default="text", show_default=True)
 @output_option
 @debug_option
@@ -419,7 +422,7 @@ def grade(answers: str, fmt: str, output: str | None) -> None:
 @click.option("--smallest", is_flag=True, help="Stop at the smallest solution.")
 @click.option("--max", "maximum", type=click.IntRange(min=1), default=1024, show_default=True,
               help="Upper end of the search for unbounded quantities.")
-@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Bind a var or a symbolic dimension.")
+@set_option
 @click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
 @debug_option
 @handles_errors
@@ -456,7 +459,7 @@ def solve(spec: str, wanted: tuple[str, ...], exact: bool, smallest: bool, maxim
 @main.command(name="run")
 @click.argument("spec", type=click.Path(path_type=str))
 @click.option("--all", "every", is_flag=True, help="Print every layer's output, not only the last.")
-@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Bind a var or a symbolic dimension.")
+@set_option
 @click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
 @debug_option
 @handles_errors
@@ -483,8 +486,8 @@ def run_command(spec: str, every: bool, sets: tuple[str, ...], fmt: str) -> None
 @click.argument("spec", type=click.Path(path_type=str))
 @click.option("--over", "over", multiple=True, required=True, metavar="NAME=START:STOP[:STEP]",
               help="A swept size or var (stop included); repeat for a grid. Also NAME=V1,V2,...")
-@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Bind a var or a symbolic dimension.")
-@click.option("--variant", default=None, help="Select one of the spec's variants.")
+@set_option
+@variant_option
 @click.option("--format", "fmt", type=click.Choice(("table", "csv", "json")), default="table", show_default=True)
 @output_option
 @debug_option
@@ -546,8 +549,8 @@ def sweep(spec: str, over: tuple[str, ...], sets: tuple[str, ...], variant: str 
 @click.option("--depth", type=click.IntRange(min=0), default=None,
               help="Draw blocks at this depth as single bars (default: as deep as 40 bars allow).")
 @click.option("--log", is_flag=True, help="Logarithmic bars.")
-@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Bind a var or a symbolic dimension.")
-@click.option("--variant", default=None, help="Select one of the spec's variants.")
+@set_option
+@variant_option
 @debug_option
 @handles_errors
 def plot(spec: str, output: str, sweeps: tuple[str, ...], depth: int | None, log: bool, sets: tuple[str, ...],
@@ -576,8 +579,8 @@ def plot(spec: str, output: str, sweeps: tuple[str, ...], depth: int | None, log
 @click.argument("spec", type=click.Path(path_type=str))
 @click.option("--format", "fmt", type=click.Choice(("svg", "dot")), default="svg", show_default=True)
 @click.option("--depth", type=click.IntRange(min=0), default=None, help="Fold blocks deeper than this.")
-@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Bind a var or a symbolic dimension.")
-@click.option("--variant", default=None, help="Select one of the spec's variants.")
+@set_option
+@variant_option
 @output_option
 @debug_option
 @handles_errors
