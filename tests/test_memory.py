@@ -115,9 +115,32 @@ def test_cli_memory_and_what_is_not_modelled():
                                                "--dtype", "float16", "--format", "json"]).stdout)
     assert doc["memory"]["dtype"] == "float16" and doc["memory"]["weights"] == 2 * 11_689_512 + 2 * 9_620 - 20 * 2 + 20 * 8
     assert doc["memory"]["training"]["adam"] > doc["memory"]["training"]["sgd"]
-    rnn = json.loads(CliRunner().invoke(main, ["summarize", str(SPECS / "char_rnn.yaml"), "--memory", "--set", "T=10",
-                                               "--format", "json"]).stdout)
-    assert rnn["memory"]["saved_for_backward"] is None and rnn["memory"]["not_modelled"] == ["lstm"]
+    peephole = json.loads(CliRunner().invoke(main, ["summarize", str(SPECS / "peephole_lstm.yaml"), "--memory",
+                                                    "--set", "T=10", "--format", "json"]).stdout)
+    assert peephole["memory"]["saved_for_backward"] is None and peephole["memory"]["not_modelled"] == ["lstm"]
+
+
+@pytest.mark.parametrize("name,bindings", [("char_rnn.yaml", {"T": "7"}), ("vanilla_rnn.yaml", {"T": "6"}),
+                                           ("many_to_one_sentiment.yaml", {"T": "5"}),
+                                           ("one_to_many_captioning.yaml", {"T": "4"}),
+                                           ("many_to_many_video.yaml", {"T": "3"}),
+                                           ("many_to_many_translation.yaml", {"S": "4", "T": "3"})])
+def test_recurrent_saved_for_backward_equals_autograd(name, bindings):
+    analysis = analyze(load_spec(SPECS / name), bindings, batch=2)
+    net = build_from_analysis(analysis, "cpu").train()
+    weights = {t.untyped_storage().data_ptr() for t in list(net.parameters()) + list(net.buffers())}
+    saved: dict[int, int] = {}
+
+    def pack(t):
+        if t.untyped_storage().data_ptr() not in weights:
+            saved[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    shape = (2, *analysis.input)
+    x = torch.randint(0, 5, shape) if analysis.spec.input_dtype == "index" else torch.randn(shape)
+    with torch.backends.mkldnn.flags(enabled=False), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        net(x)
+    assert memory(analysis).saved_for_backward == sum(saved.values())
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")

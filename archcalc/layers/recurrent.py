@@ -115,6 +115,31 @@ class _Recurrent(LayerKind):
             total = N.add(total, N.mul(dirs, per_direction))
         return total
 
+    saved_per_step: int = 1  # hidden-sized tensors autograd keeps per step and direction (measured)
+    saved_initial: int = 0  # and once per direction (the zero h_0 of an Elman RNN)
+
+    @classmethod
+    def saved_for_backward(cls, a, x, out, elem):
+        """Per layer: its input sequence (the previous layer's output past the first); per
+        direction: saved_initial + T·saved_per_step hidden-sized tensors; the reverse direction
+        also keeps a reversed copy of its input when T > 1. Measured with saved-tensor hooks on
+        torch's RNN (h_t), GRU and LSTM (7 per step: gates and states); not modelled for the
+        step-by-step peephole / one-bias-set LSTM."""
+        if getattr(a, "peephole", False) or getattr(a, "bias_sets", 2) == 1:
+            return None
+        steps_t, features = x
+        h, dirs = a.hidden_size, 2 if a.bidirectional else 1
+        entries = []
+        for layer in range(a.num_layers):
+            x_l = features if layer == 0 else N.mul(dirs, h)
+            entries.append(("input" if layer == 0 else "new", N.mul(steps_t, x_l), elem))
+            for direction in range(dirs):
+                states = N.add(cls.saved_initial, N.mul(steps_t, cls.saved_per_step))
+                entries.append(("new", N.mul(states, h), elem))
+                if direction == 1 and N.compare(steps_t, ">", 1) is not False:
+                    entries.append(("new", N.mul(steps_t, x_l), elem))
+        return entries
+
     @classmethod
     def receptive_field(cls, a, x, rf):
         return None  # a recurrent state sees every earlier step
@@ -134,6 +159,8 @@ class RNN(_Recurrent):
 
     kind = "rnn"
     gates = 1
+    saved_per_step = 1
+    saved_initial = 1
     gate_names = "one tanh (or relu) block"
     doc = "Elman recurrent layer (torch.nn.RNN)"
     args = _recurrent_args((Arg("nonlinearity", Choice("tanh", "relu"), "tanh"),))
@@ -149,6 +176,7 @@ class LSTM(_Recurrent):
 
     kind = "lstm"
     gates = 4
+    saved_per_step = 7
     gate_names = "input, forget, cell, output"
     doc = "long short-term memory (torch.nn.LSTM; peephole and one-bias-set forms are archcalc's)"
     args = _recurrent_args((Arg("peephole", Bool(), False, "the course's W_ci, W_cf, W_co (diagonal)"),
@@ -167,6 +195,7 @@ class LSTM(_Recurrent):
 class GRU(_Recurrent):
     kind = "gru"
     gates = 3
+    saved_per_step = 7
     gate_names = "reset, update, new"
     doc = "gated recurrent unit (torch.nn.GRU)"
     args = _recurrent_args()
@@ -214,7 +243,7 @@ class RepeatVector(LayerKind):
     image feature starting a caption). archcalc's own (Keras' RepeatVector)."""
 
     kind = "repeat_vector"
-    family = "structure"
+    family = "structure"  # an expanded view, but the recurrent layer after it copies it out
     doc = "repeats a vector over `times` steps (archcalc's own)"
     args = (Arg("times", Int(1), doc="T, the number of steps"),)
 
@@ -222,6 +251,10 @@ class RepeatVector(LayerKind):
     def infer(cls, x, a, ctx: Context) -> Result:
         cls.require_rank(x, [1], ctx, "a vector [F]")
         return Result((a.times, *x))
+
+    @classmethod
+    def saved_for_backward(cls, a, x, out, elem):
+        return []
 
     @classmethod
     def torch_module(cls, a, x):
