@@ -36,8 +36,9 @@ def run(*args):
     for stream in (result.stdout, result.stderr):
         assert "\x1b" not in stream, "a terminal escape reached the output"
         assert "Traceback" not in stream
-    if result.exit_code == 2:  # a located message: on stderr, or in check's report
-        assert "error: " in result.stderr + result.stdout, (result.stdout, result.stderr)
+    if result.exit_code == 2:  # a located message: on stderr, in check's report, or as JSON
+        assert "error: " in result.stderr + result.stdout or '"error": {' in result.stderr, (
+            result.stdout, result.stderr)
     return result
 
 
@@ -107,13 +108,17 @@ def mutated_spec(draw):
     return name, doc
 
 
+COMMANDS = [["summarize"], ["check"], ["explain"],
+            ["summarize", "--memory", "--columns", "rf", "--columns", "train", "--format", "json"]]
+
+
 @FUZZ
-@given(mutated_spec(), st.sampled_from(["summarize", "check", "explain"]))
+@given(mutated_spec(), st.sampled_from(COMMANDS))
 def test_mutated_zoo_specs(case, command):
     _, doc = case
     path = write(json.dumps(doc))
     try:
-        run(command, str(path))
+        run(command[0], str(path), *command[1:])
     finally:
         path.unlink()
 
