@@ -1,12 +1,20 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from archcalc.engine.analyze import analyze
 from archcalc.spec import load_spec, load_spec_text
+
+# CI (CI=true) runs the property tests on hypothesis' derandomized examples, so a green commit
+# stays green; developers' runs and the long fuzzing profile explore new random examples.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 REPO = Path(__file__).resolve().parent.parent
 SPECS = REPO / "specs"
