@@ -64,6 +64,13 @@ output_option = click.option("--output", "-o", default=None, type=click.Path(dir
                              help="Write the report to this file (atomically) instead of standard output.")
 
 
+CONVENTION_NAMES = ("archcalc", "torchinfo", "fvcore", "ptflops", "thop", "torch")  # archcalc.conventions.NAMES
+convention_option = click.option(
+    "--convention", type=click.Choice(CONVENTION_NAMES), default=None,
+    help="Count MACs/FLOPs as that tool does (torchinfo 1.8.0, fvcore 0.1.5, ptflops 0.7.5, ultralytics-thop "
+         "2.2.3, torch's FlopCounterMode); only those columns change, and the report says which rules are in force.")
+
+
 class Out:
     """Where a command's report goes: standard output, or a file written atomically at the end."""
 
@@ -118,18 +125,23 @@ def main() -> None:
               show_default=True, help="Element type for --memory.")
 @click.option("--chart", default=None, type=click.Path(dir_okay=False, path_type=str),
               help="Also draw the per-layer chart to this file (.png/.svg/.pdf) and link it from a Markdown report.")
+@convention_option
 @output_option
 @debug_option
 @handles_errors
 def summarize(spec: str | None, sets: tuple[str, ...], batch: int, fmt: str, depth: int | None,
               variant: str | None, extra: tuple[str, ...], dataset_size: int | None, show_memory: bool,
-              dtype: str, chart: str | None, output: str | None) -> None:
+              dtype: str, chart: str | None, convention: str | None, output: str | None) -> None:
     """Per-layer table of a SPEC (default: the embedded AlexNet)."""
     from archcalc.engine import numbers as N
     from archcalc.engine.analyze import analyze
     from archcalc.spec import load_spec
 
     analysis = analyze(load_spec(spec or DEFAULT_SPEC), _parse_sets(sets), batch, variant)
+    if convention:
+        from archcalc.conventions import apply
+
+        analysis = apply(analysis, convention)
     out = Out(output)
     if fmt == "json":
         from archcalc.report.json_report import summary_json
@@ -177,6 +189,39 @@ def summarize(spec: str | None, sets: tuple[str, ...], batch: int, fmt: str, dep
         from archcalc.pictures.chart import layer_chart
 
         layer_chart(analysis, chart, depth)
+    out.close()
+
+
+@main.command("compare-conventions")
+@click.argument("spec", required=False)
+@set_option
+@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(("table", "json", "markdown")), default="table",
+              show_default=True)
+@variant_option
+@output_option
+@debug_option
+@handles_errors
+def compare_conventions(spec: str | None, sets: tuple[str, ...], batch: int, fmt: str, variant: str | None,
+                        output: str | None) -> None:
+    """What torchinfo, fvcore, ptflops, thop and torch's FlopCounterMode print for SPEC, and why
+    each differs from archcalc's exact MACs, rule by rule, in numbers."""
+    from archcalc.conventions import compare
+    from archcalc.engine.analyze import analyze
+    from archcalc.report import compare_report
+    from archcalc.spec import load_spec
+
+    analysis = analyze(load_spec(spec or DEFAULT_SPEC), _parse_sets(sets), batch, variant)
+    comparisons = compare(analysis)
+    out = Out(output)
+    if fmt == "json":
+        out.echo(json.dumps(compare_report.to_json(analysis, comparisons), indent=2))
+    elif fmt == "markdown":
+        out.echo(compare_report.markdown(analysis, comparisons), nl=False)
+    else:
+        from archcalc.textio import printable
+
+        out.echo(printable("\n".join(compare_report.lines(analysis, comparisons))))
     out.close()
 
 

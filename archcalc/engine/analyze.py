@@ -64,6 +64,7 @@ class Analysis:
     symbols: list[str]
     variant: str | None = None
     name: str = ""
+    convention: Any = None  # a peer's Convention when its rules replaced MACs/FLOPs (conventions.apply)
 
     @property
     def symbolic(self) -> bool:

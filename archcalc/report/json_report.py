@@ -41,4 +41,11 @@ def summary_json(analysis: Analysis, depth: int | None = None, rf: bool = False,
         | ({"training_flops": N.to_json(analysis.training_flops())} if train else {}),
         "layers": [row_json(r, rf, train) for r in analysis.rows if depth is None or r.depth <= depth],
         "warnings": [{"path": w.path, "code": w.code, "message": w.message} for w in analysis.warnings],
-    }
+    } | ({"convention": convention_json(analysis.convention)} if analysis.convention else {})
+
+
+def convention_json(conv) -> dict:
+    return {"name": conv.name, "tool": conv.tool, "reports": conv.reports, "unit": conv.unit,
+            "per_batch": conv.per_batch, "source": conv.source, "notes": list(conv.notes),
+            "rules": {kind: None if r is None else r.words for kind, r in conv.rules.items()},
+            "default_rule": conv.default.words}

@@ -103,6 +103,10 @@ def header_lines(analysis: Analysis) -> list[str]:
              + (f", batch {analysis.batch}" if analysis.batch != 1 else "")]
     if analysis.bindings:
         lines.append("bindings: " + ", ".join(f"{k}={N.fmt(v)}" for k, v in analysis.bindings.items()))
+    from archcalc.report.conventions import convention_line
+
+    if convention_line(analysis):
+        lines.append(convention_line(analysis))
     if analysis.symbols:
         lines.append("symbolic in " + ", ".join(analysis.symbols) + " (bind with --set NAME=VALUE)")
     return lines

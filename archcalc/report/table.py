@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from archcalc.engine.analyze import Analysis
-from archcalc.report.conventions import CONVENTIONS
+from archcalc.report.conventions import in_force
 from archcalc.engine import numbers as N
 from archcalc.report.summary import (COLUMNS, columns, family_shares, header_lines, row_cells,
                                      safe_markup, total_cells,
@@ -43,11 +43,11 @@ def render_table(analysis: Analysis, console: Console, depth: int | None = None,
     if dataset_size:
         epoch = N.mul(analysis.training_flops(), N.true_div(dataset_size, analysis.batch))
         console.print(f"  one epoch of {dataset_size:,} samples: {N.fmt(epoch)} training FLOPs", highlight=False)
-    console.print(_footer(), style="dim", highlight=False)
+    console.print(_footer(analysis), style="dim", highlight=False)
 
 
-def _footer() -> str:
-    return "\n".join(f"  {name}: {text}" for name, text in CONVENTIONS)
+def _footer(analysis: Analysis) -> str:
+    return "\n".join(f"  {name}: {text}" for name, text in in_force(analysis))
 
 
 def render_html(analysis: Analysis, depth: int | None = None) -> str:
@@ -75,7 +75,7 @@ def render_html(analysis: Analysis, depth: int | None = None) -> str:
     notes = "".join(f"<li>{html_escape(line)}</li>" for line in family_shares(analysis))
     notes += "".join(f"<li>warning [{html_escape(w.code)}] {html_escape(w.path)}: {html_escape(w.message)}</li>"
                      for w in analysis.warnings)
-    notes += "".join(f"<li>{html_escape(n)}: {html_escape(t)}</li>" for n, t in CONVENTIONS)
+    notes += "".join(f"<li>{html_escape(n)}: {html_escape(t)}</li>" for n, t in in_force(analysis))
     title = html_escape(" · ".join(header_lines(analysis)))
     return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>" + html_escape(analysis.name)
             + "</title><style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
@@ -100,5 +100,5 @@ def render_markdown(analysis: Analysis, depth: int | None = None, extra: tuple[s
     out.append("")
     out += [f"- {s}" for s in family_shares(analysis)]
     out += [f"- warning [{w.code}] `{w.path}` (line {w.loc.line}): {w.message}" for w in analysis.warnings]
-    out += [f"- {name}: {text}" for name, text in CONVENTIONS]
+    out += [f"- {name}: {text}" for name, text in in_force(analysis)]
     return "\n".join(out) + "\n"

@@ -1,0 +1,191 @@
+"""Every peer's counting convention as data, and the two things done with them:
+
+- `apply(analysis, name)`: the same analysis with each row's MACs/FLOPs as that peer counts
+  them (`summarize --convention NAME`); nothing else changes.
+- `compare(analysis)`: each peer's headline figure and its difference from archcalc's MACs,
+  explained term by term (`compare-conventions`).
+
+A rule's terms add up operations where one multiply-add is 1: that is the MACs column;
+FLOPs is twice it. A peer whose tool prints FLOPs (torch's FlopCounterMode) shows its figure
+in the FLOPs column. Rows of kinds a peer has no rule for count 0; rows that run archcalc's
+own modules (locally connected, maxout, the course's LSTM), whose count depends on how that
+module is written, are "not modelled" and named in a warning rather than guessed.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+from archcalc.conventions import flop_counter, fvcore, native, ptflops, thop, torchinfo
+from archcalc.conventions.base import SHARED_TERMS, Convention, Rule, Term
+from archcalc.engine import numbers as N
+from archcalc.engine.analyze import Warning
+from archcalc.spec.errors import Location, SpecError
+
+CONVENTIONS: dict[str, Convention] = {m.CONVENTION.name: m.CONVENTION
+                                      for m in (native, torchinfo, fvcore, ptflops, thop, flop_counter)}
+NAMES = tuple(CONVENTIONS)
+
+
+def get(name: str) -> Convention:
+    try:
+        return CONVENTIONS[name]
+    except KeyError:
+        raise SpecError(f"no convention named {name!r}", Location("--convention"),
+                        expected="one of " + ", ".join(NAMES), code="usage") from None
+
+
+class _Facts:
+    """A row as terms read it: the row's fields, plus the analysis' batch."""
+
+    def __init__(self, row, batch: int):
+        self._row, self.batch = row, batch
+
+    def __getattr__(self, name):
+        return getattr(self._row, name)
+
+
+@dataclass
+class RowFigure:
+    path: str
+    kind: str
+    rule: Rule | None  # None: not modelled
+    terms: dict[str, Any]  # term key → its amount in this row, as the tool counts it at this batch
+    value: Any  # the row's figure as the tool counts it at this batch (a multiply-add = 1)
+    reason: str | None = None  # why not modelled
+
+
+@dataclass
+class Figures:
+    convention: Convention
+    rows: list[RowFigure] = field(default_factory=list)
+    total: Any = 0  # as the tool prints it, in its unit
+    not_modelled: list[RowFigure] = field(default_factory=list)
+
+
+def _term(conv: Convention, key: str) -> Term:
+    return conv.terms.get(key) or SHARED_TERMS[key]
+
+
+def _scale(conv: Convention, term: Term, batch: int) -> int:
+    """How many samples' worth of a term the tool's figure holds: the batch for tools that
+    count whole batches, 1 for those that average; some of ptflops' terms escape its average."""
+    per_batch = conv.per_batch if term.per_batch is None else term.per_batch
+    return batch if per_batch else 1
+
+
+def figures(analysis, name: str) -> Figures:
+    """Each leaf row's figure by the peer's rules, and the total the tool would print."""
+    conv = get(name)
+    out = Figures(conv)
+    for row in analysis.rows:
+        if not row.leaf:
+            continue
+        rule = conv.rules.get(row.kind, conv.default)
+        facts = _Facts(row, analysis.batch)
+        reason = rule.needs(facts) if rule is not None and rule.needs else None
+        if rule is None or reason:
+            fig = RowFigure(row.path, row.kind, None, {}, 0,
+                            reason or f"{row.kind} runs archcalc's own module, which {conv.tool} has no rule for")
+            out.not_modelled.append(fig)
+        else:
+            terms = {}
+            for key, coef in rule.terms:
+                term = _term(conv, key)
+                terms[key] = N.mul(coef * _scale(conv, term, analysis.batch), term.value(facts))
+            fig = RowFigure(row.path, row.kind, rule, terms, N.total(terms.values()))
+        out.rows.append(fig)
+    total = N.total(f.value for f in out.rows)
+    out.total = N.mul(total, 2) if conv.unit == "FLOPs" else total
+    return out
+
+
+def apply(analysis, name: str):
+    """A copy of `analysis` whose MACs/FLOPs are the peer's; `analysis.convention` says which."""
+    figs = figures(analysis, name)
+    conv = figs.convention
+    result = copy.copy(analysis)
+    by_path = {f.path: f for f in figs.rows}
+    rows = []
+    for row in analysis.rows:
+        row = copy.copy(row)
+        if row.leaf:
+            row.macs = by_path[row.path].value
+            row.flops = N.mul(row.macs, 2)
+        rows.append(row)
+    for i, row in enumerate(rows):  # blocks and merges: the sums of their leaves
+        if row.leaf:
+            continue
+        inside = []
+        for other in rows[i + 1:]:
+            if other.depth <= row.depth:
+                break
+            if other.leaf:
+                inside.append(other)
+        row.macs = N.total(r.macs for r in inside)
+        row.flops = N.mul(row.macs, 2)
+    result.rows = rows
+    result.totals = dict(analysis.totals)
+    result.totals["macs"] = N.total(r.macs for r in rows if r.leaf)
+    result.totals["flops"] = N.mul(result.totals["macs"], 2)
+    result.convention = conv
+    result.warnings = list(analysis.warnings) + [
+        Warning(f.path, "convention-not-modelled", f"{f.reason}: counted 0 here", analysis.row(f.path).loc)
+        for f in figs.not_modelled]
+    return result
+
+
+@dataclass
+class Difference:
+    words: str  # the term, in words ("bias × output positions ...", "output elements, ×2")
+    rules: dict[str, str]  # kind → the peer's rule for it, in words
+    amount: Any  # in multiply-adds, as the tool counts (per batch or per sample)
+
+
+@dataclass
+class Comparison:
+    convention: Convention
+    figure: Any  # as the tool prints it
+    macs_equivalent: Any  # the figure in multiply-adds (FLOPs / 2)
+    differences: list[Difference]
+    not_modelled: list[RowFigure]
+
+
+def compare(analysis) -> list[Comparison]:
+    """Each convention's figure and, term by term, how it differs from archcalc's MACs."""
+    return [_compare_one(analysis, name) for name in NAMES]
+
+
+def _compare_one(analysis, name: str) -> Comparison:
+    figs = figures(analysis, name)
+    conv = figs.convention
+    groups: dict[str, Difference] = {}
+
+    def note(words, kind, rule_words, amount):
+        if amount == 0:
+            return
+        d = groups.setdefault(words, Difference(words, {}, 0))
+        d.rules.setdefault(kind, rule_words)
+        d.amount = N.add(d.amount, amount)
+
+    for fig in figs.rows:
+        ours = analysis.row(fig.path).macs  # archcalc's, for the whole batch
+        if fig.rule is None:
+            note("not modelled (archcalc's own module): counted 0 here", fig.kind, fig.reason, N.neg(ours))
+            continue
+        coefs = dict(fig.rule.terms)
+        if "macs" not in coefs:
+            note("multiply-accumulates not counted", fig.kind, fig.rule.words, N.neg(ours))
+        else:
+            note(f"divided by the batch of {analysis.batch}: per-sample figures", "all",
+                 "the tool averages its module counts over the batch", N.sub(fig.terms["macs"], ours))
+        for key, value in fig.terms.items():
+            if key != "macs":
+                words = _term(conv, key).words + (f", ×{coefs[key]}" if coefs[key] != 1 else "")
+                note(words, fig.kind, fig.rule.words, value)
+    if conv.unit == "FLOPs":
+        note("a multiply and an add counted separately (2 FLOPs per MAC)", "all", conv.default.words,
+             N.true_div(figs.total, 2))
+    macs_eq = N.true_div(figs.total, 2) if conv.unit == "FLOPs" else figs.total
+    return Comparison(conv, figs.total, macs_eq, list(groups.values()), figs.not_modelled)

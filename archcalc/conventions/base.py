@@ -1,0 +1,143 @@
+"""What a peer's counting convention is made of: terms (named per-sample quantities of a
+row), rules (a sum of terms for one layer kind, with the peer's reason in words) and the
+convention (one small table of rules, with the peer's version and unit).
+
+A term is computed from an analysed row alone: its kind, bound arguments, per-sample
+input and output shapes and archcalc's exact MACs. Terms are the vocabulary in which
+differences are explained: "torchinfo adds bias × output positions: +494,184" is the sum of
+the term `bias_adds` over the rows whose rule has it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from archcalc.engine import numbers as N
+from archcalc.spec.errors import SpecError
+
+
+@dataclass(frozen=True)
+class Term:
+    key: str
+    words: str  # what it counts, as a compare-conventions line says it
+    value: Callable[[Any], Any]  # per-sample value for one row
+    per_batch: bool | None = None  # None: as the convention counts; True: grows with the batch regardless
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A peer's figure for one layer kind: Σ coefficient × term (per sample), and why."""
+
+    terms: tuple[tuple[str, int], ...]
+    words: str
+    needs: Callable[[Any], str | None] | None = None  # a reason the rule does not apply to this row
+
+
+def rule(words: str, *terms: str | tuple[str, int], needs=None) -> Rule:
+    return Rule(tuple((t, 1) if isinstance(t, str) else t for t in terms), words, needs)
+
+
+@dataclass(frozen=True)
+class Convention:
+    name: str
+    tool: str  # the package as installed: "torchinfo 1.8.0"
+    reports: str  # what the tool prints, in its own words
+    unit: str  # "MACs" or "FLOPs": which column the tool's figure lands in
+    per_batch: bool  # True: the figure grows with the batch; False: averaged per sample
+    rules: dict[str, Rule]
+    default: Rule  # for kinds the table does not name
+    notes: tuple[str, ...] = ()
+    source: str = ""  # where the rules were read
+    terms: dict[str, Term] = field(default_factory=dict)  # the peer's own terms, besides the shared ones
+
+
+def per_sample(row, value):
+    return N.true_div(value, row.batch) if row.batch != 1 else value
+
+
+def _bias(row) -> bool:
+    return bool(getattr(row.args, "bias", False))
+
+
+def _params(row):
+    return 0 if row.shares else row.params
+
+
+def _steps(row):
+    """T of a recurrent layer: its per-sample input is [T, F]."""
+    return row.input[0]
+
+
+def _recurrent_biases(row):
+    """The bias values a recurrent layer adds at every step, all layers and directions."""
+    a = row.args
+    dirs = 2 if a.bidirectional else 1
+    if not a.bias:
+        return 0
+    sets = getattr(a, "bias_sets", 2)
+    return dirs * a.num_layers * sets * _GATES[row.kind] * a.hidden_size
+
+
+_GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+
+
+def _concrete(row, values, what: str):
+    if any(N.is_symbolic(v) for v in values):
+        raise SpecError(f"{row.path}: {what} needs concrete sizes", row.loc,
+                        found="symbolic sizes " + ", ".join(N.fmt(v) for v in values if N.is_symbolic(v)),
+                        hint="bind them, e.g. --set H=224", code="needs-concrete-size")
+
+
+def pool_taps(row):
+    """Input elements summed by an average pool, window by window (padding inside the window
+    counts when count_include_pad; adaptive windows may overlap)."""
+    x, out = row.input, row.output
+    _concrete(row, list(x) + list(out), "counting pooled inputs window by window")
+    a = row.args
+    spatial = len(x) - 1
+    taps = x[0]  # channels
+    for axis in range(spatial):
+        size, o = x[axis + 1], out[axis + 1]
+        if row.kind == "adaptive_avg_pool2d":
+            taps *= sum(-(-(j + 1) * size // o) - j * size // o for j in range(o))
+            continue
+        k, p = a.kernel_size[axis], a.padding[axis]
+        s = (a.stride or a.kernel_size)[axis]
+        lower, upper = (-p, size + p) if a.count_include_pad else (0, size)
+        taps *= sum(max(min(i * s - p + k, upper) - max(i * s - p, lower), 0) for i in range(o))
+    return taps
+
+
+def softmax_rows(row):
+    """Independent softmaxes of a row: its elements over the size of the axis it normalises."""
+    n = row.input[row.args.dim]
+    return N.floordiv(N.product(row.input), n), n
+
+
+SHARED_TERMS = {t.key: t for t in (
+    Term("macs", "multiply-accumulates of the weights (archcalc's MACs)", lambda r: per_sample(r, r.macs)),
+    Term("bias_adds", "bias × output positions (one add per output element)",
+         lambda r: N.product(r.output) if _bias(r) else 0),
+    Term("outputs", "output elements", lambda r: N.product(r.output)),
+    Term("inputs", "input elements", lambda r: N.product(r.input)),
+    Term("params", "the layer's parameters, once per sample", _params),
+    Term("linear_positions_dropped", "a linear layer on a sequence counted once per sample, not per position",
+         lambda r: N.sub(_params(r), N.add(per_sample(r, r.macs), N.product(r.output) if _bias(r) else 0))),
+    Term("recurrent_bias_steps", "both bias vectors of every gate, added at every step",
+         lambda r: N.mul(_steps(r), _recurrent_biases(r))),
+    Term("norm_inputs", "one per normalised element", lambda r: N.product(r.input)),
+    Term("norm_affine_inputs", "one more per element for the affine scale and shift",
+         lambda r: N.product(r.input) if getattr(r.args, "affine", False) else 0),
+    Term("pool_taps", "one add per pooled input, window by window", pool_taps),
+    Term("softmax_ops", "per softmax over n values: n exponentials, n − 1 adds, n divisions",
+         lambda r: N.mul(softmax_rows(r)[0], N.sub(N.mul(3, softmax_rows(r)[1]), 1))),
+    Term("log_softmax_logs", "one logarithm per softmax", lambda r: softmax_rows(r)[0]),
+    Term("embedding_table", "the embedding table (vocabulary × dim) counted as mult-adds", _params),
+)}
+
+
+def standard_recurrent(row) -> str | None:
+    """Peers know torch's nn.RNN/LSTM/GRU; the course's peephole and one-bias LSTM are archcalc's own."""
+    if row.kind == "lstm" and (row.args.peephole or row.args.bias_sets == 1):
+        return "the course's LSTM (peephole or one bias set) is archcalc's own module, not nn.LSTM"
+    return None

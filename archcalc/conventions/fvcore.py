@@ -1,0 +1,34 @@
+"""fvcore 0.1.5 (`FlopCountAnalysis(model, x).total()`): one "flop" per fused multiply-add.
+
+Read from fvcore/nn/flop_count.py (_DEFAULT_SUPPORTED_OPS) and jit_handles.py: the model is
+traced with torch.jit and only these aten ops are counted: _convolution (weights × output
+positions, no bias), linear/addmm/matmul/bmm/einsum (the products, no bias), batch_norm (in
+eval mode 1 per input element, 2 with affine; 4/5 in training mode), group/layer/instance
+norm, upsampling, and adaptive_avg_pool2d (1 per input element). Everything else (relu,
+max_pool2d, avg_pool2d, softmax, aten::lstm, aten::gru, aten::embedding, ...) is skipped with
+a warning. Counts cover the whole batch.
+"""
+from archcalc.conventions.base import Convention, rule, standard_recurrent
+
+_SKIPPED = "no fvcore handle for its aten op: skipped (fvcore warns 'unsupported operator')"
+
+CONVENTION = Convention(
+    name="fvcore",
+    tool="fvcore 0.1.5",
+    reports="flops (one per multiply-add)",
+    unit="MACs",
+    per_batch=True,
+    source="fvcore/nn/flop_count.py: _DEFAULT_SUPPORTED_OPS; fvcore/nn/jit_handles.py",
+    notes=("the model in eval mode: in training mode fvcore counts batch_norm as 5 per element (4 without affine)",),
+    rules={
+        **{k: rule("aten::_convolution: weights × output positions, bias left out", "macs")
+           for k in ("conv1d", "conv2d", "conv3d")},
+        "linear": rule("aten::linear: the product, bias left out", "macs"),
+        **{k: rule("aten::batch_norm (eval): 1 per element, 2 with affine", "norm_inputs", "norm_affine_inputs")
+           for k in ("batch_norm1d", "batch_norm2d")},
+        "adaptive_avg_pool2d": rule("aten::adaptive_avg_pool2d: 1 per input element", "inputs"),
+        **{k: rule(_SKIPPED, needs=standard_recurrent) for k in ("rnn", "lstm", "gru")},
+        **{k: None for k in ("locally_connected2d", "maxout", "local_contrast_norm")},
+    },
+    default=rule(_SKIPPED),
+)

@@ -1,0 +1,81 @@
+"""ptflops 0.7.5 (`get_model_complexity_info(model, res)`, default pytorch backend): "MACs".
+
+Read from ptflops/pytorch_ops.py and pytorch_engine.py. Module hooks count: conv and linear
+weights × positions plus one add per output element for the bias; ReLU, PReLU, ELU,
+LeakyReLU, ReLU6 and GELU 1 per output element; every max/avg/adaptive pool 1 per input
+element; batch/instance/group/layer norm 1 per input element, 2 with affine; nn.RNN/LSTM/GRU
+by the formula in rnn_flops. With count_functional (on by default) it also patches
+torch.nn.functional: F.relu, F.elu, F.gelu, F.silu, F.softmax and the F.*pool* functions add
+their input's size again, so a module that calls one of them (nn.ReLU → F.relu,
+nn.MaxPool2d → F.max_pool2d) is counted twice; F.linear's patch is commented out, and
+nn.ReLU6 (F.hardtanh) and nn.LeakyReLU (F.leaky_relu) call unpatched functions. The total is
+divided by the batch (figures per sample), but the patched functions' counts are added after
+that division: they count the whole batch.
+"""
+from archcalc.conventions.base import Convention, Term, rule, standard_recurrent
+from archcalc.engine import numbers as N
+
+_EXTRA_PER_STEP = {"rnn": 1, "gru": 7, "lstm": 10}  # × hidden size, per layer, as rnn_flops adds them
+
+
+def _recurrent_extras(row):
+    """rnn_flops' additions beyond the gate products, per sample: per layer and step the
+    element-wise work (RNN h, GRU 7h, LSTM 10h) and both biases (2·G·h), × T, × 2 directions."""
+    a = row.args
+    gates = {"rnn": 1, "gru": 3, "lstm": 4}[row.kind]
+    per_layer = _EXTRA_PER_STEP[row.kind] * a.hidden_size + (2 * gates * a.hidden_size if a.bias else 0)
+    return row.input[0] * a.num_layers * per_layer * (2 if a.bidirectional else 1)
+
+
+def _lrn(row):
+    """F.local_response_norm (torch 2.13) under ptflops' patches: input.mul(input), .mul(alpha)
+    and .add(k) count the input's size each; avg_pool3d/2d counts its channel-padded input."""
+    c, spatial = row.input[0], N.product(row.input[1:])
+    return N.add(N.mul(3, N.product(row.input)), N.mul(c + row.args.size - 1, spatial))
+
+
+_TWICE = "counted twice: the module hook and the patched torch.nn.functional call inside it"
+
+CONVENTION = Convention(
+    name="ptflops",
+    tool="ptflops 0.7.5",
+    reports="Computational complexity (MACs), pytorch backend",
+    unit="MACs",
+    per_batch=False,
+    source="ptflops/pytorch_ops.py: MODULES_MAPPING, FUNCTIONAL_MAPPING; ptflops/pytorch_engine.py",
+    notes=("backend='aten' counts differently (convolutions and matmuls with their bias only)",),
+    terms={"ptflops_rnn": Term("ptflops_rnn", "element-wise gate work and both biases per step (rnn_flops)",
+                               _recurrent_extras),
+           "ptflops_lrn": Term("ptflops_lrn", "the patched tensor ops inside F.local_response_norm, whole batch",
+                               _lrn, per_batch=True),
+           "functional_inputs": Term("functional_inputs", "input elements, again by the patched torch.nn.functional "
+                                     "call (added after the per-sample average: whole batch)",
+                                     lambda r: N.product(r.input), per_batch=True),
+           "functional_outputs": Term("functional_outputs", "output elements, again by the patched "
+                                      "torch.nn.functional call (whole batch)",
+                                      lambda r: N.product(r.output), per_batch=True)},
+    rules={
+        **{k: rule("weights × output positions, plus one add per output element for the bias", "macs", "bias_adds")
+           for k in ("conv1d", "conv2d", "conv3d", "linear")},
+        **{k: rule("1 per output element, " + _TWICE, "outputs", "functional_outputs")
+           for k in ("relu", "elu", "gelu")},
+        **{k: rule("1 per output element (its functional form is not patched)", "outputs")
+           for k in ("relu6", "leaky_relu")},
+        "silu": rule("no module hook; the patched F.silu: 1 per input element", "functional_inputs"),
+        "softmax": rule("no module hook; the patched F.softmax: 1 per input element", "functional_inputs"),
+        **{k: rule("1 per input element, " + _TWICE, "inputs", "functional_inputs")
+           for k in ("max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool2d")},
+        "lp_pool2d": rule("no module hook; inside F.lp_pool2d (torch 2.13) the patched avg_pool2d counts its input, "
+                          "the patched relu and Tensor.mul its output each", "functional_inputs",
+                          ("functional_outputs", 2)),
+        **{k: rule("1 per input element, 2 with affine", "norm_inputs", "norm_affine_inputs")
+           for k in ("batch_norm1d", "batch_norm2d")},
+        **{k: rule("gate products, element-wise gate work and both biases, every step", "macs", "ptflops_rnn",
+                   needs=standard_recurrent) for k in ("rnn", "lstm", "gru")},
+        "local_response_norm": rule("no module hook; inside F.local_response_norm (torch 2.13) the patched "
+                                    "Tensor.mul (twice) and Tensor.add count the input's size each, avg_pool3d the "
+                                    "channel-padded squares", "ptflops_lrn"),
+        **{k: None for k in ("locally_connected2d", "maxout", "local_contrast_norm")},
+    },
+    default=rule("no module hook and no patched function: nothing counted"),
+)

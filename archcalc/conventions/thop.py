@@ -1,0 +1,60 @@
+"""thop as ultralytics-thop 2.2.3 (`thop.profile(model, inputs=(x,))` → macs).
+
+Read from thop/profile.py (register_hooks), thop/vision/basic_hooks.py, calc_func.py and
+rnn_hooks.py: conv and linear count their products (bias left out); batch/layer/group norm
+2 per input element, 4 with affine; softmax n exponentials + (n − 1) adds + n divisions per
+softmax of n values (log_softmax one log more); average pools one add per pooled input plus
+one division per output, adaptive ones window by window; ReLU, ReLU6, LeakyReLU, max pools,
+dropout, flatten, identity and embedding 0; nn.RNN/LSTM/GRU by their cell formulas × steps.
+Modules with no rule (sigmoid, tanh, ELU, GELU, SiLU, LocalResponseNorm, LPPool2d) count 0
+and thop warns. Counts cover the whole batch.
+"""
+from archcalc.conventions.base import Convention, Term, rule, standard_recurrent
+
+
+def _cell_extras(kind: str, x: int, h: int, bias: bool) -> int:
+    """A cell's count beyond its gate products G·h·(x + h), as thop's _count_*_cell add it."""
+    b = 2 * h if bias else 0
+    if kind == "rnn":
+        return h + b
+    if kind == "gru":
+        return 3 * (h + b) + h + 3 * h
+    return 4 * (h + b) + 3 * h + h  # lstm (no projection)
+
+
+def _recurrent_extras(row):
+    a = row.args
+    dirs = 2 if a.bidirectional else 1
+    total, x = 0, row.input[-1]
+    for layer in range(a.num_layers):
+        total += dirs * _cell_extras(row.kind, x if layer == 0 else dirs * a.hidden_size, a.hidden_size, a.bias)
+    return row.input[0] * total
+
+
+_NO_RULE = "no rule in register_hooks: 0 (thop warns)"
+
+CONVENTION = Convention(
+    name="thop",
+    tool="ultralytics-thop 2.2.3",
+    reports="macs",
+    unit="MACs",
+    per_batch=True,
+    source="thop/profile.py: register_hooks; thop/vision/basic_hooks.py; thop/vision/calc_func.py; thop/rnn_hooks.py",
+    terms={"thop_rnn": Term("thop_rnn", "element-wise gate work, gate sums and both biases per step "
+                                        "(thop's cell formulas)", _recurrent_extras)},
+    rules={
+        **{k: rule("the products, bias left out", "macs") for k in ("conv1d", "conv2d", "conv3d", "linear")},
+        **{k: rule("2 per input element, 4 with affine", ("norm_inputs", 2), ("norm_affine_inputs", 2))
+           for k in ("batch_norm1d", "batch_norm2d")},
+        "softmax": rule("per softmax of n values: n exp + (n − 1) adds + n divisions", "softmax_ops"),
+        "log_softmax": rule("as softmax, plus one log per softmax", "softmax_ops", "log_softmax_logs"),
+        **{k: rule("one add per pooled input, one division per output", "pool_taps", "outputs")
+           for k in ("avg_pool1d", "avg_pool2d", "adaptive_avg_pool2d")},
+        **{k: rule("zero_ops: 0") for k in ("relu", "relu6", "leaky_relu", "max_pool1d", "max_pool2d", "dropout",
+                                           "flatten", "identity", "embedding")},
+        **{k: rule("the cell formula × steps: gate products, sums, biases and element-wise work", "macs",
+                   "thop_rnn", needs=standard_recurrent) for k in ("rnn", "lstm", "gru")},
+        **{k: None for k in ("locally_connected2d", "maxout", "local_contrast_norm")},
+    },
+    default=rule(_NO_RULE),
+)

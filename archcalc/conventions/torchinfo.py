@@ -1,0 +1,32 @@
+"""torchinfo 1.8.0 (`summary(...).total_mult_adds`, "Total mult-adds").
+
+Read from torchinfo/layer_info.py, LayerInfo.calculate_macs: for every leaf module and each
+of its parameters named `weight` or `bias`, a class whose name contains "Conv" adds the
+parameter's size × output positions (batch × spatial, channels left out); any other class
+adds the parameter's size × the batch; parameters merely containing "weight"/"bias"
+(recurrent layers' weight_ih_l0, bias_hh_l0, ...) add their size × batch × sequence length.
+Modules without parameters add nothing. Counts cover the whole batch.
+"""
+from archcalc.conventions.base import Convention, rule, standard_recurrent
+
+CONVENTION = Convention(
+    name="torchinfo",
+    tool="torchinfo 1.8.0",
+    reports="Total mult-adds",
+    unit="MACs",
+    per_batch=True,
+    source="torchinfo/layer_info.py: LayerInfo.calculate_macs",
+    rules={
+        **{k: rule("weights and bias × output positions", "macs", "bias_adds")
+           for k in ("conv1d", "conv2d", "conv3d")},
+        "linear": rule("weight and bias parameters once per sample: a linear layer on a sequence is not "
+                       "repeated per position", "macs", "bias_adds", "linear_positions_dropped"),
+        **{k: rule("weight and bias (2 per channel) once per sample", "params")
+           for k in ("batch_norm1d", "batch_norm2d")},
+        **{k: rule("every weight and bias × sequence length", "macs", "recurrent_bias_steps",
+                   needs=standard_recurrent) for k in ("rnn", "lstm", "gru")},
+        "embedding": rule("its table's size, as for any 'weight' parameter", "embedding_table"),
+        **{k: None for k in ("locally_connected2d", "maxout", "local_contrast_norm")},
+    },
+    default=rule("no parameters: nothing counted"),
+)

@@ -1,0 +1,67 @@
+"""`compare-conventions`: one row per tool (its figure as it prints it, the difference from
+archcalc's MACs) and, under it, each difference in words and numbers."""
+from __future__ import annotations
+
+from archcalc.engine import numbers as N
+from archcalc.report.summary import header_lines
+
+
+def _signed(x) -> str:
+    text = N.fmt(x)
+    return text if text.startswith("-") or text.startswith("−") else "+" + text
+
+
+def lines(analysis, comparisons) -> list[str]:
+    """Plain text, one tool per paragraph (the table format and Markdown both use it)."""
+    base = analysis.totals["macs"]
+    out = [" · ".join(header_lines(analysis)), f"archcalc: {N.fmt(base)} MACs (exact multiply-accumulates)", ""]
+    for c in comparisons:
+        conv = c.convention
+        if conv.name == "archcalc":
+            continue
+        unit = "FLOPs" if conv.unit == "FLOPs" else "MAC-like"
+        out.append(f"{conv.tool}: {N.fmt(c.figure)} ('{conv.reports}', {unit}; "
+                   f"{'whole batch' if conv.per_batch else 'per sample'}) = archcalc {_signed(N.sub(c.figure, base))}")
+        for d in c.differences:
+            out.append(f"  {_signed(d.amount):>16}  {d.words}")
+            for kind, words in d.rules.items():
+                out.append(f"  {'':>16}    {kind}: {words}")
+        if not c.differences:
+            out.append(f"  {'':>16}  the same figure")
+        for note in conv.notes:
+            out.append(f"  {'':>16}  note: {note}")
+        out.append("")
+    return out
+
+
+def to_json(analysis, comparisons) -> dict:
+    from archcalc.report.json_report import convention_json
+
+    return {
+        "spec": analysis.spec.file, "name": analysis.name, "batch": analysis.batch,
+        "macs": N.to_json(analysis.totals["macs"]),
+        "conventions": [{
+            **convention_json(c.convention),
+            "figure": N.to_json(c.figure),
+            "macs_equivalent": N.to_json(c.macs_equivalent),
+            "difference": N.to_json(N.sub(c.figure, analysis.totals["macs"])),
+            "differences": [{"words": d.words, "amount": N.to_json(d.amount), "rules": d.rules}
+                            for d in c.differences],
+            "not_modelled": [{"path": f.path, "kind": f.kind, "reason": f.reason} for f in c.not_modelled],
+        } for c in comparisons],
+    }
+
+
+def markdown(analysis, comparisons) -> str:
+    base = analysis.totals["macs"]
+    out = ["**" + " · ".join(header_lines(analysis)) + "**", "",
+           "| tool | prints | figure | − archcalc MACs |", "|---|---|---:|---:|"]
+    for c in comparisons:
+        out.append(f"| {c.convention.tool} | {c.convention.reports} | {N.fmt(c.figure)} | "
+                   f"{_signed(N.sub(c.figure, base))} |")
+    out.append("")
+    for c in comparisons:
+        for d in c.differences:
+            kinds = ", ".join(f"{k} ({w})" for k, w in d.rules.items())
+            out.append(f"- {c.convention.name}: {d.words}: **{_signed(d.amount)}** — {kinds}")
+    return "\n".join(out) + "\n"
