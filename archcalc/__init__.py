@@ -5,6 +5,7 @@ Public API (torch is imported only by the functions that need it):
     analyze(spec, overrides=None, batch=1) -> Analysis
     build_module(spec, *, device="cpu", **bindings) -> torch.nn.Module
     verify(spec, overrides=None, device="meta", samples=None) -> list[Verification]
+    summary(model_or_spec, input=None, ...) -> Analysis   (notebooks: renders as the table)
 """
 __version__ = "0.1.0"
 
@@ -35,4 +36,54 @@ def verify(spec, overrides=None, device="meta", samples=None, max_memory=None, b
     return verify_spec(spec, overrides, device, samples, max_memory, batch)
 
 
-__all__ = ["__version__", "load_spec", "analyze", "build_module", "verify"]
+def summary(model_or_spec, input=None, *, batch=1, convention=None, variant=None, dtype=None, verify=True,
+            **bindings):
+    """The Analysis of a spec (a path, a Spec) or of a torch.nn.Module, as `archcalc summarize`
+    and `archcalc import` compute it; in Jupyter it renders as the per-layer table.
+
+    For a module, `input` is one sample's shape, batch left out: (3, 224, 224), or with names
+    for symbolic dimensions (3, "H", "W"), traced at the sizes given as keywords (H=224). The
+    module is imported as `archcalc import` does and, unless verify=False, the spec is checked
+    against it (output, parameters, buffers, FLOPs, every parameterised layer); a difference
+    raises SpecError. `convention` counts MACs/FLOPs as torchinfo, fvcore, ptflops, thop or
+    torch do (see `archcalc compare-conventions`).
+    """
+    from archcalc.spec.errors import Location, SpecError
+
+    overrides = {k: str(v) for k, v in bindings.items()}
+    if hasattr(model_or_spec, "forward") and hasattr(model_or_spec, "parameters"):  # a torch module
+        import warnings
+
+        from archcalc.spec import load_spec_text
+        from archcalc.torch_backend.importing import import_model, verify_import
+
+        if input is None:
+            raise SpecError("summary(module) needs input=, one sample's shape (batch left out), e.g. (3, 224, 224)",
+                            Location("summary"), code="usage")
+        dims = input if isinstance(input, str) else ",".join(str(d) for d in input)
+        label = type(model_or_spec).__name__
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            imported = import_model(label, dims, dtype=dtype, sizes=bindings, model=model_or_spec)
+            if verify:
+                failed = [r for r in verify_import(imported, label)[0] if not r.ok]
+                if failed:
+                    raise SpecError(f"the spec imported from {label} does not match it: "
+                                    + "; ".join(r.message() for r in failed), Location("summary"),
+                                    code="import-mismatch")
+        spec = load_spec_text(imported.text, f"<imported {label}>")
+    elif hasattr(model_or_spec, "layers"):
+        spec = model_or_spec
+    else:
+        spec = load_spec(model_or_spec)
+    from archcalc.engine.analyze import analyze as _analyze
+
+    result = _analyze(spec, overrides, batch, variant)
+    if convention:
+        from archcalc.conventions import apply
+
+        result = apply(result, convention)
+    return result
+
+
+__all__ = ["__version__", "load_spec", "analyze", "build_module", "verify", "summary"]

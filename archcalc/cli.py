@@ -192,6 +192,67 @@ def summarize(spec: str | None, sets: tuple[str, ...], batch: int, fmt: str, dep
     out.close()
 
 
+@main.command("import", epilog="This imports MODULE and runs CALLABLE and the model's forward pass: it executes that "
+                               "Python code with your permissions, so run it only on code you trust. It is the one "
+                               "command that runs model code on purpose (with check --against); specs never run code.")
+@click.argument("target", metavar="MODULE:CALLABLE")
+@click.option("--input", "input_dims", required=True, metavar="DIMS",
+              help="The input of one sample, batch left out: 3,224,224; names are symbolic (3,H,W; T for a "
+                   "sequence) and are traced at --set NAME=VALUE (default 224).")
+@click.option("--dtype", type=click.Choice(("float", "index")), default=None,
+              help="index: token ids (the default when the model has an nn.Embedding).")
+@click.option("--name", default=None, help="The spec's name (default: the callable's).")
+@set_option
+@click.option("--no-verify", is_flag=True, help="Write the spec without checking it against the model.")
+@click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
+@output_option
+@debug_option
+@handles_errors
+def import_(target: str, input_dims: str, dtype: str | None, name: str | None, sets: tuple[str, ...],
+            no_verify: bool, fmt: str, output: str | None) -> None:
+    """Write a spec from PyTorch model code: MODULE:CALLABLE (or path/to/file.py:CALLABLE) returns
+    the nn.Module. Leaf modules become layers, `+` and torch.cat become add and concat merges;
+    unsupported modules and functions are named with their source line. The spec is then verified
+    against the model (output shape, parameters, buffers, FLOPs, every parameterised layer):
+    exit 1 if they differ. Without -o the spec goes to standard output and the report to stderr."""
+    import warnings
+
+    from archcalc.torch_backend.importing import import_model, verify_import
+
+    sizes = _parse_sets(sets)
+    for key, value in sizes.items():
+        if not value.isdigit() or int(value) < 1:
+            raise SpecError(f"--set {key}={value}: a traced size must be a positive integer", Location("--set"),
+                            code="usage")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        imported = import_model(target, input_dims, dtype=dtype, sizes=sizes, name=name)
+        results = [] if no_verify else verify_import(imported, target)[0]
+    ok = all(r.ok for r in results)
+    if output:
+        from archcalc.textio import write_atomic
+
+        write_atomic(output, imported.text)
+    report = [f"imported {target} with {imported.method}" + (f" → {output}" if output else "")]
+    report += [f"  note: {n}" for n in imported.notes]
+    report += [f"  {'ok  ' if r.ok else 'FAIL'} {r.message()}" + (f" ({r.derivation})" if r.derivation else "")
+               for r in results]
+    if no_verify:
+        report.append("  not verified (--no-verify)")
+    if fmt == "json":
+        click.echo(json.dumps({"target": target, "method": imported.method, "file": output,
+                               "spec": None if output else imported.text, "notes": imported.notes,
+                               "verified": None if no_verify else ok,
+                               "checks": [{"name": r.name, "ok": r.ok, "expected": r.expected, "found": r.found}
+                                          for r in results]}, indent=2))
+    else:
+        if not output:
+            click.echo(imported.text, nl=False)
+        click.echo("\n".join(report), err=not output)
+    if not ok:
+        sys.exit(1)
+
+
 @main.command("compare-conventions")
 @click.argument("spec", required=False)
 @set_option

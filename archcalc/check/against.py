@@ -23,7 +23,14 @@ MATCH_WINDOW = 16
 
 def _same(row, call) -> bool:
     _, kind, shape, params = call
-    return _normal(row.kind) == _normal(kind) and tuple(row.output) == shape and row.params == params
+    output = tuple(row.output)
+    if row.family == "recurrent" and not row.args.return_sequences:
+        output = (row.input[0], *output)  # the module returns every step; the spec's row keeps the last
+    from archcalc.layers.base import kinds
+
+    known = kinds().get(row.kind)
+    same_kind = _normal(row.kind) == _normal(kind) or (known is not None and kind in known.torch_classes)
+    return same_kind and output == shape and row.params == params
 
 
 def _normal(kind: str) -> str:
@@ -31,10 +38,10 @@ def _normal(kind: str) -> str:
     return kind.replace("_", "").lower()
 
 
-def load_factory(target: str):
+def load_factory(target: str, option: str = "--against"):
     module_name, sep, attr = target.partition(":")
     if not sep or not module_name or not attr:
-        raise SpecError(f"--against {target}: expected MODULE:CALLABLE", Location("--against"),
+        raise SpecError(f"{option} {target}: expected MODULE:CALLABLE", Location(option),
                         expected="e.g. mypkg.models:resnet50 or path/to/models.py:resnet50", code="usage")
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
@@ -50,18 +57,18 @@ def load_factory(target: str):
             module = importlib.import_module(module_name)
     except Exception as exc:  # the user's code: any failure is reported, not raised
         raise SpecError(f"importing {module_name} failed: {type(exc).__name__}: {exc}",
-                        Location("--against"), hint="check the module path and that it imports on its own",
+                        Location(option), hint="check the module path and that it imports on its own",
                         code="against-import") from None
     factory = module
     for part in attr.split("."):
         if not hasattr(factory, part):
-            raise SpecError(f"{module_name} has no attribute {attr}", Location("--against"),
+            raise SpecError(f"{module_name} has no attribute {attr}", Location(option),
                             code="against-import")
         factory = getattr(factory, part)
     return factory
 
 
-def model_leaves(model, input_shape: tuple, dtype: str = "float"):
+def model_leaves(model, input_shape: tuple, dtype: str = "float", device: str = "meta"):
     """[(qualified name, kind, output shape per sample, own params)] for leaves with params."""
     import torch
 
@@ -78,7 +85,7 @@ def model_leaves(model, input_shape: tuple, dtype: str = "float"):
                 calls.append((_name, type(mod).__name__, tuple(out.shape[1:]), _params))
         hooks.append(module.register_forward_hook(record))
     shape = (1, *(int(d) for d in input_shape))
-    x = torch.zeros(shape, dtype=torch.long, device="meta") if dtype == "index" else torch.empty(shape, device="meta")
+    x = torch.zeros(shape, dtype=torch.long, device=device) if dtype == "index" else torch.zeros(shape, device=device)
     try:
         with torch.no_grad():
             model(x)
@@ -102,6 +109,11 @@ def compare_with_model(analysis: Analysis, target: str) -> list[Result]:
     except Exception as exc:
         raise SpecError(f"building or running {target} failed: {type(exc).__name__}: {exc}",
                         Location("--against"), code="against-run") from None
+    return compare_leaves(analysis, model, theirs, target)
+
+
+def compare_leaves(analysis: Analysis, model, theirs: list, target: str) -> list[Result]:
+    """The spec's parameterised rows against the model's, in call order; then the totals."""
     ours = [r for r in analysis.rows if r.leaf and r.params not in (0, None)]
     results = []
     unmatched = list(range(len(theirs)))

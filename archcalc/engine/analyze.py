@@ -76,6 +76,23 @@ class Analysis:
             return N.add(self.totals["flops"], N.mul(2, self.totals["backward_macs"]))
         return N.add(row.flops, N.mul(2, row.backward_macs))
 
+    def _repr_html_(self) -> str:
+        """Jupyter shows the per-layer table."""
+        from archcalc.report.table import html_table
+
+        return html_table(self)
+
+    def __rich_console__(self, console, options):
+        from archcalc.report.table import build_table
+
+        yield build_table(self)
+
+    def __repr__(self) -> str:
+        t = self.totals
+        return (f"<Analysis {self.name}: {len([r for r in self.rows if r.leaf])} layers, params {t['params']}, "
+                f"MACs {t['macs']}, FLOPs {t['flops']}" + (f", {self.convention.name} convention" if self.convention
+                                                            else "") + ">")
+
     def row(self, path: str) -> Row:
         for r in self.rows:
             if r.path == path:

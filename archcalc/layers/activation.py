@@ -6,7 +6,8 @@ output elements are reported as activations (memory), not neurons.
 from __future__ import annotations
 
 from archcalc.engine import numbers as N
-from archcalc.layers.base import Arg, Bool, Choice, Context, Float, Int, LayerKind, Result, batched_axis, register
+from archcalc.layers.base import (Arg, Bool, Choice, Context, Float, Int, LayerKind, Result, Untranslatable, batched_axis,
+                                  register)
 
 
 class _Elementwise(LayerKind):
@@ -34,6 +35,7 @@ class _Elementwise(LayerKind):
 
 def _activation(kind: str, torch_class: str, doc: str, *args: Arg, saves: str = "input"):
     return register(type(kind, (_Elementwise,), {"kind": kind, "torch_class": torch_class, "saves": saves,
+                                                 "torch_classes": (torch_class,),
                                                  "doc": f"{doc} (torch.nn.{torch_class})", "args": tuple(args)}))
 
 
@@ -71,8 +73,19 @@ class _SoftmaxLike(_Elementwise):
 
         return getattr(nn, cls.torch_class)(dim=batched_axis(a.dim))
 
+    @classmethod
+    def from_torch(cls, module) -> dict:
+        if module.dim is None:
+            raise Untranslatable(f"{type(module).__name__}() without dim: torch picks the axis from the input's "
+                                 "rank (deprecated); construct it with dim=...")
+        if module.dim == 0:
+            raise Untranslatable(f"{type(module).__name__}(dim=0) normalises across the batch")
+        dim = module.dim - 1 if module.dim > 0 else module.dim  # torch counts the batch axis; specs don't
+        return {} if dim == -1 else {"dim": dim}
 
-register(type("softmax", (_SoftmaxLike,), {"kind": "softmax", "torch_class": "Softmax",
+
+register(type("softmax", (_SoftmaxLike,), {"kind": "softmax", "torch_class": "Softmax", "torch_classes": ("Softmax",),
                                           "doc": "softmax along dim (torch.nn.Softmax)"}))
 register(type("log_softmax", (_SoftmaxLike,), {"kind": "log_softmax", "torch_class": "LogSoftmax",
+                                              "torch_classes": ("LogSoftmax",),
                                               "doc": "log of softmax along dim (torch.nn.LogSoftmax)"}))

@@ -289,10 +289,31 @@ class LayerKind:
     elementwise: ClassVar[bool] = False  # maps each element alone (can run in place; drawn inside the box before)
     view: ClassVar[bool] = False  # its output is its input's storage (flatten, identity): no new tensor
     doc: ClassVar[str] = ""
+    torch_classes: ClassVar[tuple[str, ...]] = ()  # module classes `archcalc import` reads as this kind
 
     @classmethod
     def infer(cls, x: Shape, a: Args, ctx: Context) -> Result:
         raise NotImplementedError
+
+    @classmethod
+    def from_torch(cls, module) -> dict:
+        """This kind's spec arguments for a torch module of one of `torch_classes` (`archcalc
+        import`): each argument read from the module's attribute of the same name (torch's
+        constructor names, which the kinds share), `bias` from whether it has one; the
+        inferred in_* argument and values equal to the default left out. Raises Untranslatable
+        for settings a spec cannot say."""
+        out = {}
+        for arg in cls.args:
+            if arg.name == cls.in_arg or not hasattr(module, arg.name):
+                continue
+            value = getattr(module, arg.name)
+            if arg.name == "bias" and not isinstance(value, bool):
+                value = value is not None
+            value = plain_value(value)
+            if arg.required or value != plain_value(arg.type.check(arg.default) if arg.default is not None
+                                                   else None):
+                out[arg.name] = value
+        return out
 
     @classmethod
     def backward_macs(cls, a: Args, x: Shape, result: Result, input_grad: bool):
@@ -351,6 +372,18 @@ class LayerKind:
                                 expected=f"{name} = {N.fmt(size)}", found=f"{N.fmt(size)} (the {ctx.source})",
                                 hint=f"remove {name} (it is inferred) or fix the previous layer",
                                 code="shape-mismatch")
+
+
+class Untranslatable(Exception):
+    """A torch module's setting that no spec argument can express (archcalc import)."""
+
+
+def plain_value(value: Any) -> Any:
+    """A torch attribute as a spec writes it: (3, 3) → 3, (3, 5) → [3, 5], torch.Size → list."""
+    if isinstance(value, (tuple, list)):
+        items = [plain_value(v) for v in value]
+        return items[0] if items and all(v == items[0] for v in items) else items
+    return value
 
 
 def matmul_backward_macs(forward_macs, input_grad: bool):

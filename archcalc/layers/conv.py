@@ -132,6 +132,7 @@ class _ConvNd(LayerKind):
 class Conv1d(_ConvNd):
     kind = "conv1d"
     nd = 1
+    torch_classes = ("Conv1d",)
     args = _ConvNd.build_args(1)
     doc = "1-D convolution over [C, L] (torch.nn.Conv1d)"
 
@@ -140,6 +141,7 @@ class Conv1d(_ConvNd):
 class Conv2d(_ConvNd):
     kind = "conv2d"
     nd = 2
+    torch_classes = ("Conv2d",)
     args = _ConvNd.build_args(2)
     doc = "2-D convolution over [C, H, W] (torch.nn.Conv2d)"
 
@@ -148,6 +150,7 @@ class Conv2d(_ConvNd):
 class Conv3d(_ConvNd):
     kind = "conv3d"
     nd = 3
+    torch_classes = ("Conv3d",)
     args = _ConvNd.build_args(3)
     doc = "3-D convolution over [C, D, H, W] (torch.nn.Conv3d)"
 
@@ -162,6 +165,7 @@ class LocallyConnected2d(LayerKind):
     """
 
     kind = "locally_connected2d"
+    torch_classes = ("LocallyConnected2d",)  # archcalc's own module
     family = "conv"
     weighted = True
     in_arg = "in_channels"

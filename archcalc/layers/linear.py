@@ -22,6 +22,7 @@ def _last_axis_input(cls, x, ctx: Context):
 @register
 class Linear(LayerKind):
     kind = "linear"
+    torch_classes = ("Linear",)
     family = "linear"
     weighted = True
     in_arg = "in_features"
@@ -69,6 +70,7 @@ class Maxout(LayerKind):
     in torch's FlopCounterMode)."""
 
     kind = "maxout"
+    torch_classes = ("Maxout",)  # archcalc's own module
     family = "linear"
     weighted = True
     in_arg = "in_features"
@@ -108,3 +110,8 @@ class Maxout(LayerKind):
         from archcalc.torch_backend.modules import Maxout as Module
 
         return Module(x[-1], a.out_features, a.pieces, a.bias)
+
+    @classmethod
+    def from_torch(cls, module) -> dict:
+        out = {"out_features": module.out_features, "pieces": module.pieces}
+        return out | ({} if module.linear.bias is not None else {"bias": False})

@@ -60,6 +60,7 @@ class _BatchNorm(LayerKind):
 @register
 class BatchNorm1d(_BatchNorm):
     kind = "batch_norm1d"
+    torch_classes = ("BatchNorm1d",)
     torch_class = "BatchNorm1d"
     ranks = (1, 2)
     doc = "batch normalisation over [C] or [C, L] (torch.nn.BatchNorm1d)"
@@ -68,6 +69,7 @@ class BatchNorm1d(_BatchNorm):
 @register
 class BatchNorm2d(_BatchNorm):
     kind = "batch_norm2d"
+    torch_classes = ("BatchNorm2d",)
     torch_class = "BatchNorm2d"
     ranks = (3,)
     doc = "batch normalisation over [C, H, W] (torch.nn.BatchNorm2d)"
@@ -79,6 +81,7 @@ class LocalResponseNorm(LayerKind):
     (torch divides alpha by size, as AlexNet's paper does not: its α is torch's α/n)."""
 
     kind = "local_response_norm"
+    torch_classes = ("LocalResponseNorm",)
     family = "norm"
     doc = "normalisation across neighbouring channels (torch.nn.LocalResponseNorm)"
     args = (
@@ -118,6 +121,7 @@ class LocalContrastNorm(LayerKind):
     (CONTRACT.md). The window is centred, so its size must be odd."""
 
     kind = "local_contrast_norm"
+    torch_classes = ("LocalContrastNorm",)  # archcalc's own module
     family = "norm"
     doc = "local contrast normalisation (archcalc's own; Jarrett et al. 2009)"
     args = (

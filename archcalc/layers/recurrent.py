@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from archcalc.engine import numbers as N
 from archcalc.layers.base import (Arg, ArgTypeError, Bool, Choice, Context, Float, Int, LayerKind, Optional,
-                                  Result, Step, register)
+                                  Result, Step, Untranslatable, register)
 
 _SEQ_HINT = "a recurrent layer reads a sequence [T, F]; to feed one vector at every step use repeat_vector"
 
@@ -150,6 +150,15 @@ class _Recurrent(LayerKind):
 
         return RecurrentLayer(cls.kind, x[-1], a)
 
+    @classmethod
+    def from_torch(cls, module) -> dict:
+        if not getattr(module, "batch_first", False):
+            raise Untranslatable(f"{type(module).__name__}(batch_first=False): specs put the batch first "
+                                 "([T, F] per sample); construct it with batch_first=True")
+        if getattr(module, "proj_size", 0):
+            raise Untranslatable("LSTM(proj_size=...) has no lstm argument in archcalc")
+        return super().from_torch(module)
+
 
 @register
 class RNN(_Recurrent):
@@ -158,6 +167,7 @@ class RNN(_Recurrent):
     y_t = W_hy h_t."""
 
     kind = "rnn"
+    torch_classes = ("RNN",)
     gates = 1
     saved_per_step = 1
     saved_initial = 1
@@ -175,6 +185,7 @@ class LSTM(_Recurrent):
     b_c, b_o) instead of torch's two (b_ih + b_hh), which are redundant in the sum."""
 
     kind = "lstm"
+    torch_classes = ("LSTM", "PeepholeLSTM")
     gates = 4
     saved_per_step = 7
     gate_names = "input, forget, cell, output"
@@ -194,6 +205,7 @@ class LSTM(_Recurrent):
 @register
 class GRU(_Recurrent):
     kind = "gru"
+    torch_classes = ("GRU",)
     gates = 3
     saved_per_step = 7
     gate_names = "reset, update, new"
@@ -207,6 +219,7 @@ class Embedding(LayerKind):
     multiplies nothing (0 MACs, as FlopCounterMode counts)."""
 
     kind = "embedding"
+    torch_classes = ("Embedding",)
     family = "embedding"
     weighted = True
     accepts_index = True
@@ -243,6 +256,7 @@ class RepeatVector(LayerKind):
     image feature starting a caption). archcalc's own (Keras' RepeatVector)."""
 
     kind = "repeat_vector"
+    torch_classes = ("RepeatVector",)  # archcalc's own module
     family = "structure"  # an expanded view, but the recurrent layer after it copies it out
     doc = "repeats a vector over `times` steps (archcalc's own)"
     args = (Arg("times", Int(1), doc="T, the number of steps"),)

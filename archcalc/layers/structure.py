@@ -5,7 +5,8 @@
 from __future__ import annotations
 
 from archcalc.engine import numbers as N
-from archcalc.layers.base import Arg, Bool, Context, Float, Int, LayerKind, Result, Step, batched_axis, register
+from archcalc.layers.base import (Arg, Bool, Context, Float, Int, LayerKind, Result, Step, Untranslatable, batched_axis,
+                                  register)
 
 
 @register
@@ -14,6 +15,7 @@ class Flatten(LayerKind):
     becomes a vector (torch.nn.Flatten's start_dim=1 counts the batch axis; this doesn't)."""
 
     kind = "flatten"
+    torch_classes = ("Flatten",)
     family = "structure"
     view = True
     doc = "joins axes into one: [256, 6, 6] → [9216] (torch.nn.Flatten)"
@@ -51,10 +53,19 @@ class Flatten(LayerKind):
 
         return nn.Flatten(batched_axis(a.start_dim), batched_axis(a.end_dim))
 
+    @classmethod
+    def from_torch(cls, module) -> dict:
+        if module.start_dim == 0:
+            raise Untranslatable("Flatten(start_dim=0) joins the batch axis into the sample")
+        start = module.start_dim - 1 if module.start_dim > 0 else module.start_dim  # per sample
+        end = module.end_dim - 1 if module.end_dim > 0 else module.end_dim
+        return {k: v for k, v in (("start_dim", start), ("end_dim", end)) if v != {"start_dim": 0, "end_dim": -1}[k]}
+
 
 @register
 class Dropout(LayerKind):
     kind = "dropout"
+    torch_classes = ("Dropout",)
     family = "structure"
     elementwise = True
     doc = "zeroes elements with probability p while training (torch.nn.Dropout)"
@@ -78,6 +89,7 @@ class Dropout(LayerKind):
 @register
 class Identity(LayerKind):
     kind = "identity"
+    torch_classes = ("Identity",)
     family = "structure"
     elementwise = True
     view = True

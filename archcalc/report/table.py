@@ -19,8 +19,8 @@ TRAINING_RULE = ("forward + backward, 2 per MAC: each layer with weights adds it
 _NO_WRAP = _RIGHT | {"receptive field"}
 
 
-def render_table(analysis: Analysis, console: Console, depth: int | None = None,
-                 extra: tuple[str, ...] = (), dataset_size: int | None = None) -> None:
+def build_table(analysis: Analysis, depth: int | None = None, extra: tuple[str, ...] = ()) -> Table:
+    """The rich table alone (notebooks and rich consoles render it: Analysis.__rich_console__)."""
     rf, train = "rf" in extra, "train" in extra
     table = Table(box=box.SIMPLE_HEAD, show_footer=False, pad_edge=False,
                   title=safe_markup(" · ".join(header_lines(analysis))), title_justify="left")
@@ -32,7 +32,13 @@ def render_table(analysis: Analysis, console: Console, depth: int | None = None,
                       style=None if row.neurons is not None else "dim")
     table.add_section()
     table.add_row(*total_cells(analysis, rf, train), style="bold")
-    console.print(table)
+    return table
+
+
+def render_table(analysis: Analysis, console: Console, depth: int | None = None,
+                 extra: tuple[str, ...] = (), dataset_size: int | None = None) -> None:
+    train = "train" in extra
+    console.print(build_table(analysis, depth, extra))
     for line in family_shares(analysis):
         console.print(f"  {line}")
     for w in analysis.warnings:
@@ -50,6 +56,25 @@ def _footer(analysis: Analysis) -> str:
     return "\n".join(f"  {name}: {text}" for name, text in in_force(analysis))
 
 
+def html_table(analysis: Analysis, depth: int | None = None) -> str:
+    """The table, its notes and the conventions in force, as an HTML fragment (Jupyter's
+    _repr_html_, and the body of the full page below)."""
+    from html import escape as html_escape
+
+    def cells(values, tag="td"):
+        return "".join(f"<{tag}>{html_escape(v)}</{tag}>" for v in values)
+
+    rows = "".join(f"<tr>{cells(row_cells(r, analysis.totals, indent=False))}</tr>"
+                   for r in visible_rows(analysis, depth))
+    notes = "".join(f"<li>{html_escape(line)}</li>" for line in family_shares(analysis))
+    notes += "".join(f"<li>warning [{html_escape(w.code)}] {html_escape(w.path)}: {html_escape(w.message)}</li>"
+                     for w in analysis.warnings)
+    notes += "".join(f"<li>{html_escape(n)}: {html_escape(t)}</li>" for n, t in in_force(analysis))
+    title = html_escape(" · ".join(header_lines(analysis)))
+    return (f"<div class=\"archcalc\"><p><strong>{title}</strong></p><table><tr>{cells(COLUMNS, 'th')}</tr>{rows}"
+            f"<tr>{cells(total_cells(analysis), 'th')}</tr></table><ul>{notes}</ul></div>")
+
+
 def render_html(analysis: Analysis, depth: int | None = None) -> str:
     """A self-contained page: the table, the per-layer chart (when matplotlib is installed)
     and the block diagram, both inline SVG. For course pages and CI artifacts."""
@@ -57,11 +82,6 @@ def render_html(analysis: Analysis, depth: int | None = None) -> str:
 
     from archcalc.pictures import diagram
 
-    def cells(values, tag="td"):
-        return "".join(f"<{tag}>{html_escape(v)}</{tag}>" for v in values)
-
-    rows = "".join(f"<tr>{cells(row_cells(r, analysis.totals, indent=False))}</tr>"
-                   for r in visible_rows(analysis, depth))
     chart_svg = ""
     if not analysis.symbolic:
         from archcalc.pictures.chart import layer_chart_bytes
@@ -72,17 +92,12 @@ def render_html(analysis: Analysis, depth: int | None = None) -> str:
             chart_svg = chart_svg[chart_svg.find("<svg"):]
         except SpecError as exc:  # no matplotlib, or nothing to chart: the page keeps table and diagram
             chart_svg = f"<p><em>chart omitted: {html_escape(exc.message)}</em></p>"
-    notes = "".join(f"<li>{html_escape(line)}</li>" for line in family_shares(analysis))
-    notes += "".join(f"<li>warning [{html_escape(w.code)}] {html_escape(w.path)}: {html_escape(w.message)}</li>"
-                     for w in analysis.warnings)
-    notes += "".join(f"<li>{html_escape(n)}: {html_escape(t)}</li>" for n, t in in_force(analysis))
     title = html_escape(" · ".join(header_lines(analysis)))
     return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>" + html_escape(analysis.name)
             + "</title><style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
             "td,th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}"
             "td:nth-child(-n+3),th:nth-child(-n+3){text-align:left}</style></head><body>"
-            f"<h1>{title}</h1><table><tr>{cells(COLUMNS, 'th')}</tr>{rows}"
-            f"<tr>{cells(total_cells(analysis), 'th')}</tr></table><ul>{notes}</ul>"
+            f"<h1>{title}</h1>{html_table(analysis, depth)}"
             f"<h2>Parameters and MACs per layer</h2>{chart_svg}"
             f"<h2>Diagram</h2>{diagram.svg(analysis, depth)}</body></html>\n")
 

@@ -98,6 +98,8 @@ class PeepholeLSTM(nn.Module):
                  bidirectional: bool = False, peephole: bool = True, bias_sets: int = 1):
         super().__init__()
         self.hidden_size, self.num_layers, self.peephole = hidden_size, num_layers, peephole
+        self.bias, self.bidirectional, self.bias_sets = bias, bidirectional, bias_sets  # as nn.LSTM names them
+        self.batch_first = True
         self.directions = 2 if bidirectional else 1
         bound = 1 / math.sqrt(hidden_size)
         for layer in range(num_layers):

@@ -1,0 +1,183 @@
+"""`archcalc import`: specs written from PyTorch model code, verified against that code.
+
+Independent sources: torch itself (every imported spec is checked against the model it came
+from: output shape, parameters, buffers, FlopCounterMode FLOPs, each parameterised layer in
+call order), the hand-written zoo spec for ResNet-18 (equal row by row), and torchvision's
+documented ResNet-18 figures.
+"""
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import SPECS, analyze_file
+import archcalc
+from archcalc.cli import main
+from archcalc.engine.analyze import analyze
+from archcalc.spec import load_spec, load_spec_text
+from archcalc.spec.errors import SpecError
+
+torch = pytest.importorskip("torch")
+from archcalc.torch_backend.importing import import_model, verify_import  # noqa: E402
+
+MODELS = Path(__file__).parent / "models"
+sys.path.insert(0, str(MODELS))
+import import_models as M  # noqa: E402
+
+TARGET = str(MODELS / "import_models.py")
+ROUND_TRIP = ["resnet18", "vgg_like", "inception_like", "mobilenet_like", "lstm_tagger", "lstm_classifier", "mlp",
+              "data_dependent"]
+
+
+@pytest.fixture(autouse=True)
+def _quiet():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def _import(name, dims=None, **kw):
+    dims = dims or ",".join(str(d) for d in M.INPUTS[name])
+    return import_model(f"{TARGET}:{name}", dims, **kw)
+
+
+@pytest.mark.parametrize("name", ROUND_TRIP)
+def test_import_then_verify_round_trips(name):
+    """sequential (vgg_like, mlp), residual (resnet18), inception concat, depthwise
+    (mobilenet_like), recurrent (lstm_tagger, lstm_classifier), untraceable (data_dependent)."""
+    imported = _import(name)
+    results, analysis = verify_import(imported, name)
+    assert [r.message() for r in results if not r.ok] == []
+    assert {r.name for r in results} >= {"import.output", "import.flops", "against.layers", "against.params",
+                                         "against.buffers"}
+    model = getattr(M, name)()
+    assert analysis.totals["params"] == sum(p.numel() for p in model.parameters())
+
+
+def test_imported_resnet18_equals_the_zoo_spec_row_by_row():
+    imported = _import("resnet18")
+    ours = analyze(load_spec_text(imported.text, "imported.yaml"))
+    zoo = analyze_file("resnet18.yaml")
+    for key in ("params", "buffers", "neurons", "activations", "macs", "flops"):
+        assert ours.totals[key] == zoo.totals[key], key
+    assert ours.totals["params"] == 11_689_512 and ours.totals["buffers"] == 9_620  # torchvision's documented
+
+    def leaves(a):
+        return [(r.kind, r.output, r.params, r.buffers, r.macs) for r in a.rows if r.leaf and r.kind != "identity"]
+    assert leaves(ours) == leaves(zoo)
+    text = imported.text
+    assert text.count("- add:") == 8 and text.count("identity: []") == 5 and text.count("downsample:") == 3
+
+
+def test_inception_branches_become_a_concat():
+    spec = load_spec_text(_import("inception_like").text, "x.yaml")
+    analysis = analyze(spec)
+    concats = [r for r in analysis.rows if r.kind == "concat"]
+    assert len(concats) == 2 and [len(r.branches) for r in concats] == [4, 4]
+    assert [r.output[0] for r in concats] == [16 + 24 + 12 + 12, 24 + 32 + 16 + 16]
+
+
+def test_recurrent_outputs():
+    tagger = analyze(load_spec_text(_import("lstm_tagger").text, "x.yaml"))
+    assert tagger.output == (20, 10) and tagger.spec.input_dtype == "index"
+    classifier = analyze(load_spec_text(_import("lstm_classifier").text, "x.yaml"))
+    gru = next(r for r in classifier.rows if r.kind == "gru")
+    assert gru.output == (64,) and classifier.output == (5,)  # out[:, -1, :]: the last step only
+
+
+def test_symbolic_input_dimensions():
+    imported = _import("mobilenet_like", "3,H,W", sizes={"H": 32, "W": 32})
+    spec = load_spec_text(imported.text, "x.yaml")
+    symbolic = analyze(spec)
+    assert set(symbolic.symbols) == {"H", "W"}
+    concrete = analyze(load_spec_text(_import("mobilenet_like").text, "y.yaml"))
+    at_32 = analyze(spec, {"H": "32", "W": "32"})
+    assert at_32.totals == concrete.totals
+    assert [r.message() for r in verify_import(imported, "m")[0] if not r.ok] == []
+
+
+def test_untraceable_model_falls_back_to_hooks():
+    imported = _import("data_dependent")
+    assert imported.method == "forward hooks"
+    assert any("flatten before 'fc'" in n for n in imported.notes)
+
+
+def test_unsupported_modules_are_named_with_their_line():
+    with pytest.raises(SpecError) as info:
+        _import("with_unsupported")
+    messages = [e.message for e in info.value.errors]
+    assert any("'act'" in m and "PReLU" in m for m in messages)
+    assert any("'up'" in m and "Upsample" in m for m in messages)
+    assert all(e.loc.file.endswith("import_models.py") and e.loc.line for e in info.value.errors)
+
+
+def test_unsupported_function_is_named():
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 3)
+
+        def forward(self, x):
+            return torch.cumsum(self.conv(x), dim=1)
+
+    with pytest.raises(SpecError, match="cumsum"):
+        import_model("Net", "3,8,8", model=Net())
+
+
+@pytest.mark.parametrize("name", ["alexnet.yaml", "resnet50.yaml", "googlenet.yaml", "char_rnn.yaml",
+                                  "course_200x200_locally_connected.yaml", "peephole_lstm.yaml",
+                                  "one_to_many_captioning.yaml", "many_to_many_video.yaml", "lenet5.yaml"])
+def test_archcalc_built_modules_import_back_to_the_same_numbers(name):
+    spec = load_spec(SPECS / name)
+    bindings = {d: 7 for d in spec.dims}
+    original = analyze(spec, {k: str(v) for k, v in bindings.items()})
+    net = archcalc.build_module(spec, **bindings)
+    imported = import_model(name, ",".join(str(d) for d in original.input), model=net, dtype=spec.input_dtype)
+    again = analyze(load_spec_text(imported.text, "again.yaml"))
+    assert again.totals == original.totals
+    assert [r.message() for r in verify_import(imported, name)[0] if not r.ok] == []
+
+
+def test_bad_input_option():
+    with pytest.raises(SpecError, match="neither a positive size"):
+        _import("mlp", "1,-28,28")
+
+
+# ---- the command and the Python API ----------------------------------------------------------
+
+def test_cli_import_writes_a_spec_that_checks(tmp_path):
+    out = tmp_path / "resnet18.yaml"
+    result = CliRunner().invoke(main, ["import", f"{TARGET}:resnet18", "--input", "3,224,224", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "ok   against.params: 11,689,512" in result.output
+    result = CliRunner().invoke(main, ["summarize", str(out), "--format", "json"])
+    assert result.exit_code == 0 and '"params": 11689512' in result.output
+
+
+def test_cli_import_to_stdout_and_errors():
+    result = CliRunner().invoke(main, ["import", f"{TARGET}:mlp", "--input", "1,28,28"])
+    assert result.exit_code == 0 and result.output.startswith("archcalc: 1")
+    result = CliRunner().invoke(main, ["import", f"{TARGET}:with_unsupported", "--input", "3,16,16"])
+    assert result.exit_code == 2 and "PReLU" in result.output and "Traceback" not in result.output
+    result = CliRunner().invoke(main, ["import", "no_such_module:f", "--input", "3"])
+    assert result.exit_code == 2 and "No module named" in result.output
+
+
+def test_cli_import_help_says_it_runs_code():
+    result = CliRunner().invoke(main, ["import", "--help"])
+    assert "executes that Python code" in result.output.replace("\n", " ").replace("  ", " ")
+
+
+def test_summary_api_for_modules_and_specs():
+    analysis = archcalc.summary(M.resnet18(), input=(3, 224, 224))
+    assert analysis.totals["macs"] == analyze_file("resnet18.yaml").totals["macs"]
+    html = analysis._repr_html_()
+    assert "<table>" in html and "11,689,512" in html
+    spec_analysis = archcalc.summary(SPECS / "alexnet_torchvision.yaml", convention="torchinfo")
+    assert spec_analysis.totals["macs"] == 714_682_664 and "torchinfo" in spec_analysis._repr_html_()
+    with pytest.raises(SpecError, match="needs input"):
+        archcalc.summary(M.mlp())
