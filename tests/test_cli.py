@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 
+import pytest
 from click.testing import CliRunner
 
 from archcalc.cli import main
@@ -91,19 +92,24 @@ def test_warnings_are_shown(tmp_path):
     assert "[inexact-division] conv1" in out and "54.25, torch floors to 54" in out
 
 
-def _imports_after_summarize(spec: str) -> set[str]:
-    code = ("import sys, runpy; sys.argv = ['archcalc', 'summarize', %r];\n"
+def _imports_after_summarize(spec: str, command=("summarize",)) -> set[str]:
+    code = ("import sys, runpy; sys.argv = ['archcalc', *%r, %r];\n"
             "try:\n    runpy.run_module('archcalc', run_name='__main__')\n"
             "except SystemExit: pass\n"
-            "sys.stderr.write(repr(sorted(m for m in sys.modules if m in ('torch', 'sympy'))))") % spec
+            "sys.stderr.write(repr(sorted(m for m in sys.modules if m in ('torch', 'sympy'))))") % (tuple(command), spec)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
                           env={**os.environ, "COLUMNS": "132"})
-    assert "60,965,224" in proc.stdout or "floor" in proc.stdout, proc.stderr
+    assert "60,965,224" in proc.stdout or "724,406,816" in proc.stdout or "floor" in proc.stdout, proc.stderr
     return set(eval(proc.stderr.strip().splitlines()[-1]))  # our own repr of a list of names
 
 
 def test_summarize_imports_neither_torch_nor_sympy_for_a_concrete_spec():
     assert _imports_after_summarize("specs/alexnet.yaml") == set()
+
+
+@pytest.mark.parametrize("command", [("summarize", "--convention", "ptflops"), ("compare-conventions",)])
+def test_conventions_import_neither_torch_nor_sympy(command):
+    assert _imports_after_summarize("specs/alexnet.yaml", command) == set()
 
 
 def test_symbolic_spec_imports_sympy_but_not_torch(tmp_path):

@@ -288,3 +288,15 @@ def test_the_tool_itself_agrees(name, spec_name, batch):
     with torch.no_grad():
         measured = _run_peer(name, net, x)
     assert measured == C.figures(analysis, name).total
+
+
+def test_readme_table_is_the_commands_output():
+    import re
+
+    from conftest import REPO
+
+    readme = (REPO / "README.md").read_text()
+    block = re.search(r"<!-- example: archcalc compare-conventions specs/alexnet_torchvision.yaml -->\n```\n(.*?)\n```",
+                      readme, re.S).group(1)
+    result = CliRunner().invoke(main, ["compare-conventions", str(SPECS / "alexnet_torchvision.yaml")])
+    assert block in result.output

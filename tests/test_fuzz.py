@@ -109,7 +109,8 @@ def mutated_spec(draw):
 
 
 COMMANDS = [["summarize"], ["check"], ["explain"],
-            ["summarize", "--memory", "--columns", "rf", "--columns", "train", "--format", "json"]]
+            ["summarize", "--memory", "--columns", "rf", "--columns", "train", "--format", "json"],
+            ["summarize", "--convention", "thop"], ["compare-conventions", "--format", "json"]]
 
 
 @FUZZ

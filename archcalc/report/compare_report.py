@@ -14,7 +14,16 @@ def _signed(x) -> str:
 def lines(analysis, comparisons) -> list[str]:
     """Plain text, one tool per paragraph (the table format and Markdown both use it)."""
     base = analysis.totals["macs"]
-    out = [" · ".join(header_lines(analysis)), f"archcalc: {N.fmt(base)} MACs (exact multiply-accumulates)", ""]
+    out = [" · ".join(header_lines(analysis)), ""]
+    table = [("tool", "prints", "figure", "− archcalc MACs")]
+    for c in comparisons:
+        conv = c.convention
+        table.append((conv.tool, conv.reports.split(" (")[0] + ("" if conv.per_batch else ", per sample"),
+                      N.fmt(c.figure), "" if conv.name == "archcalc" else _signed(N.sub(c.figure, base))))
+    widths = [max(len(r[i]) for r in table) for i in range(4)]
+    for r in table:
+        out.append(f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]:>{widths[3]}}".rstrip())
+    out += ["", "Why, rule by rule:", ""]
     for c in comparisons:
         conv = c.convention
         if conv.name == "archcalc":
