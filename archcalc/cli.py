@@ -137,6 +137,10 @@ def summarize(spec: str | None, sets: tuple[str, ...], batch: int, fmt: str, dep
     from archcalc.engine.analyze import analyze
     from archcalc.spec import load_spec
 
+    if convention and ("train" in extra or dataset_size):
+        raise SpecError("--convention with training FLOPs: the backward pass is counted only by archcalc's rules",
+                        Location("--convention"), hint="drop --columns train / --dataset-size, or --convention",
+                        code="usage")
     analysis = analyze(load_spec(spec or DEFAULT_SPEC), _parse_sets(sets), batch, variant)
     if convention:
         from archcalc.conventions import apply
@@ -294,7 +298,9 @@ def kinds(fmt: str) -> None:
 
     reg = registry()
     if fmt == "json":
-        click.echo(json.dumps({name: {"family": k.family, "doc": k.doc, "args": {
+        click.echo(json.dumps({name: {"family": k.family, "doc": k.doc,
+                                      "imports": {"modules": list(k.torch_classes), "functions": list(k.torch_functions)},
+                                      "args": {
             a.name: {"type": a.type.describe, "required": a.required,
                      **({} if a.required else {"default": a.default})} for a in k.args}}
             for name, k in sorted(reg.items())}, indent=2, default=str))

@@ -191,9 +191,11 @@ def test_summarize_convention_says_which_rules(tmp_path):
     assert doc["convention"]["tool"] == "fvcore 0.1.5" and doc["totals"]["macs"] == 714_197_696
 
 
-def test_summarize_rejects_an_unknown_convention():
+def test_summarize_rejects_an_unknown_convention_and_training_columns():
     result = CliRunner().invoke(main, ["summarize", "--convention", "flopsy"])
     assert result.exit_code == 2 and "flopsy" in result.output
+    result = CliRunner().invoke(main, ["summarize", "--convention", "thop", "--columns", "train"])
+    assert result.exit_code == 2 and "backward pass" in result.output
 
 
 @pytest.mark.parametrize("fmt", ["table", "json", "markdown"])

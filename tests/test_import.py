@@ -181,3 +181,32 @@ def test_summary_api_for_modules_and_specs():
     assert spec_analysis.totals["macs"] == 714_682_664 and "torchinfo" in spec_analysis._repr_html_()
     with pytest.raises(SpecError, match="needs input"):
         archcalc.summary(M.mlp())
+
+
+class _Functional(torch.nn.Module):
+    """Everything between its two convolutions is a torch function call, none a module."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.conv2 = torch.nn.Conv2d(8, 16, 3)
+        self.fc = torch.nn.Linear(16, 5)
+
+    def forward(self, x):
+        x = torch.nn.functional.max_pool2d(torch.relu(self.conv1(x)), 2)
+        x = torch.nn.functional.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)
+        x = torch.nn.functional.dropout(x, 0.3, self.training)
+        x = torch.nn.functional.leaky_relu(self.conv2(x), 0.2).sigmoid()
+        x = x.mean((2, 3))
+        return torch.nn.functional.log_softmax(self.fc(x), dim=1)
+
+
+def test_torch_functions_between_modules():
+    imported = import_model("_Functional", "3,16,16", model=_Functional())
+    text = imported.text
+    for line in ("- relu", "- max_pool2d: {kernel_size: 2}",
+                 "- avg_pool2d: {kernel_size: 3, stride: 1, padding: 1, count_include_pad: false}",
+                 "- dropout: {p: 0.3}", "- leaky_relu: {negative_slope: 0.2}", "- sigmoid",
+                 "- adaptive_avg_pool2d: {output_size: 1}", "- log_softmax"):
+        assert line in text, line
+    assert [r.message() for r in verify_import(imported, "f")[0] if not r.ok] == []

@@ -43,7 +43,9 @@ CONVENTION = Convention(
     unit="MACs",
     per_batch=False,
     source="ptflops/pytorch_ops.py: MODULES_MAPPING, FUNCTIONAL_MAPPING; ptflops/pytorch_engine.py",
-    notes=("backend='aten' counts differently (convolutions and matmuls with their bias only)",),
+    notes=("at batch N the module hooks' counts are divided by N but the patched functions' are added after that "
+           "division, so they count the whole batch",
+           "backend='aten' counts differently (convolutions and matmuls with their bias only)"),
     terms={"ptflops_rnn": Term("ptflops_rnn", "element-wise gate work and both biases per step (rnn_flops)",
                                _recurrent_extras),
            "ptflops_lrn": Term("ptflops_lrn", "the patched tensor ops inside F.local_response_norm, whole batch",

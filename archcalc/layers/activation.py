@@ -35,7 +35,7 @@ class _Elementwise(LayerKind):
 
 def _activation(kind: str, torch_class: str, doc: str, *args: Arg, saves: str = "input"):
     return register(type(kind, (_Elementwise,), {"kind": kind, "torch_class": torch_class, "saves": saves,
-                                                 "torch_classes": (torch_class,),
+                                                 "torch_classes": (torch_class,), "torch_functions": (kind, kind + "_"),
                                                  "doc": f"{doc} (torch.nn.{torch_class})", "args": tuple(args)}))
 
 
@@ -75,17 +75,26 @@ class _SoftmaxLike(_Elementwise):
 
     @classmethod
     def from_torch(cls, module) -> dict:
-        if module.dim is None:
-            raise Untranslatable(f"{type(module).__name__}() without dim: torch picks the axis from the input's "
-                                 "rank (deprecated); construct it with dim=...")
-        if module.dim == 0:
-            raise Untranslatable(f"{type(module).__name__}(dim=0) normalises across the batch")
-        dim = module.dim - 1 if module.dim > 0 else module.dim  # torch counts the batch axis; specs don't
+        return cls._dim(module.dim, f"{type(module).__name__}")
+
+    @classmethod
+    def from_torch_call(cls, args, kwargs) -> dict:
+        return cls._dim(kwargs.get("dim", args[0] if args else None), cls.kind)
+
+    @classmethod
+    def _dim(cls, dim, what: str) -> dict:
+        if dim is None:
+            raise Untranslatable(f"{what} without dim: torch picks the axis from the input's rank (deprecated); "
+                                 "give dim=...")
+        if dim == 0:
+            raise Untranslatable(f"{what}(dim=0) normalises across the batch")
+        dim = dim - 1 if dim > 0 else dim  # torch counts the batch axis; specs don't
         return {} if dim == -1 else {"dim": dim}
 
 
 register(type("softmax", (_SoftmaxLike,), {"kind": "softmax", "torch_class": "Softmax", "torch_classes": ("Softmax",),
+                                          "torch_functions": ("softmax",),
                                           "doc": "softmax along dim (torch.nn.Softmax)"}))
 register(type("log_softmax", (_SoftmaxLike,), {"kind": "log_softmax", "torch_class": "LogSoftmax",
-                                              "torch_classes": ("LogSoftmax",),
+                                              "torch_classes": ("LogSoftmax",), "torch_functions": ("log_softmax",),
                                               "doc": "log of softmax along dim (torch.nn.LogSoftmax)"}))

@@ -290,6 +290,7 @@ class LayerKind:
     view: ClassVar[bool] = False  # its output is its input's storage (flatten, identity): no new tensor
     doc: ClassVar[str] = ""
     torch_classes: ClassVar[tuple[str, ...]] = ()  # module classes `archcalc import` reads as this kind
+    torch_functions: ClassVar[tuple[str, ...]] = ()  # torch functions / Tensor methods it reads as this kind
 
     @classmethod
     def infer(cls, x: Shape, a: Args, ctx: Context) -> Result:
@@ -302,14 +303,33 @@ class LayerKind:
         constructor names, which the kinds share), `bias` from whether it has one; the
         inferred in_* argument and values equal to the default left out. Raises Untranslatable
         for settings a spec cannot say."""
-        out = {}
+        values = {}
         for arg in cls.args:
             if arg.name == cls.in_arg or not hasattr(module, arg.name):
                 continue
             value = getattr(module, arg.name)
             if arg.name == "bias" and not isinstance(value, bool):
                 value = value is not None
-            value = plain_value(value)
+            values[arg.name] = value
+        return cls.written(values)
+
+    @classmethod
+    def from_torch_call(cls, args: tuple, kwargs: dict) -> dict:
+        """This kind's spec arguments for a call `f(x, *args, **kwargs)` of one of
+        `torch_functions` (`archcalc import`): positional arguments after the input in the
+        kind's argument order, which torch's functional signatures share (F.max_pool2d(x,
+        kernel_size, stride, padding, ...)), keywords by name; others ignored."""
+        names = [a.name for a in cls.args if a.name != cls.in_arg]
+        return cls.written(dict(zip(names, args)) | {k: v for k, v in kwargs.items() if k in names})
+
+    @classmethod
+    def written(cls, values: dict) -> dict:
+        """Argument values as a spec writes them: tuples made plain, defaults left out."""
+        out = {}
+        for arg in cls.args:
+            if arg.name not in values:
+                continue
+            value = plain_value(values[arg.name])
             if arg.required or value != plain_value(arg.type.check(arg.default) if arg.default is not None
                                                    else None):
                 out[arg.name] = value

@@ -82,6 +82,7 @@ class LocalResponseNorm(LayerKind):
 
     kind = "local_response_norm"
     torch_classes = ("LocalResponseNorm",)
+    torch_functions = ("local_response_norm",)
     family = "norm"
     doc = "normalisation across neighbouring channels (torch.nn.LocalResponseNorm)"
     args = (

@@ -90,7 +90,7 @@ def _pool_args(nd: int, *, dilation: bool, padding: bool = True, extra=()):
 def _pool_kind(kind: str, nd: int, base: type, *, dilation: bool, padding: bool = True, extra=(), doc: str = ""):
     cls = type(kind, (base,), {
         "kind": kind, "nd": nd, "has_dilation": dilation, "has_padding": padding, "doc": doc,
-        "torch_classes": (f"{'Max' if base is _MaxPool else 'Avg'}Pool{nd}d",),
+        "torch_classes": (f"{'Max' if base is _MaxPool else 'Avg'}Pool{nd}d",), "torch_functions": (kind,),
         "args": _pool_args(nd, dilation=dilation, padding=padding, extra=extra),
     })
     return register(cls)
@@ -116,6 +116,7 @@ class LpPool2d(_PoolNd):
     kind = "lp_pool2d"
     nd = 2
     torch_classes = ("LPPool2d",)
+    torch_functions = ("lp_pool2d",)
     has_padding = False
     doc = "power-average pooling, L2 pooling with norm_type 2 (torch.nn.LPPool2d)"
     args = (Arg("norm_type", Float(minimum=0.0)),
@@ -132,6 +133,7 @@ class LpPool2d(_PoolNd):
 class AdaptiveAvgPool2d(LayerKind):
     kind = "adaptive_avg_pool2d"
     torch_classes = ("AdaptiveAvgPool2d",)
+    torch_functions = ("adaptive_avg_pool2d",)
     family = "pool"
     doc = "average pooling to a fixed output size (torch.nn.AdaptiveAvgPool2d)"
     args = (Arg("output_size", PerAxis(2, Int(1), allow_none=True), doc="null keeps that axis' input size"),)

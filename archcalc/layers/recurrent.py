@@ -69,6 +69,9 @@ class _Recurrent(LayerKind):
                          "flatten the image, or give the spec a sequence input [T, F]")
         steps_t, features = x
         cls.check_in_size(features, ctx)
+        if N.is_symbolic(a.num_layers):
+            raise ctx.error("num_layers must be a number: the layers are counted one by one", arg="num_layers",
+                            expected="a positive integer", found=N.fmt(a.num_layers), code="invalid-layer")
         h, g, dirs = a.hidden_size, cls.gates, 2 if a.bidirectional else 1
         b = cls.bias_sets(a) if a.bias else 0
         params, per_step = 0, 0

@@ -16,6 +16,7 @@ class Flatten(LayerKind):
 
     kind = "flatten"
     torch_classes = ("Flatten",)
+    torch_functions = ("flatten",)
     family = "structure"
     view = True
     doc = "joins axes into one: [256, 6, 6] → [9216] (torch.nn.Flatten)"
@@ -55,17 +56,26 @@ class Flatten(LayerKind):
 
     @classmethod
     def from_torch(cls, module) -> dict:
-        if module.start_dim == 0:
-            raise Untranslatable("Flatten(start_dim=0) joins the batch axis into the sample")
-        start = module.start_dim - 1 if module.start_dim > 0 else module.start_dim  # per sample
-        end = module.end_dim - 1 if module.end_dim > 0 else module.end_dim
-        return {k: v for k, v in (("start_dim", start), ("end_dim", end)) if v != {"start_dim": 0, "end_dim": -1}[k]}
+        return cls._per_sample(module.start_dim, module.end_dim)
+
+    @classmethod
+    def from_torch_call(cls, args, kwargs) -> dict:
+        """torch.flatten(x, start_dim=0, end_dim=-1) and x.flatten(...)."""
+        return cls._per_sample(kwargs.get("start_dim", args[0] if args else 0),
+                               kwargs.get("end_dim", args[1] if len(args) > 1 else -1))
+
+    @classmethod
+    def _per_sample(cls, start: int, end: int) -> dict:
+        if start == 0:
+            raise Untranslatable("flatten from axis 0 joins the batch axis into the sample (use start_dim=1)")
+        return cls.written({"start_dim": start - 1 if start > 0 else start, "end_dim": end - 1 if end > 0 else end})
 
 
 @register
 class Dropout(LayerKind):
     kind = "dropout"
     torch_classes = ("Dropout",)
+    torch_functions = ("dropout",)
     family = "structure"
     elementwise = True
     doc = "zeroes elements with probability p while training (torch.nn.Dropout)"
@@ -84,6 +94,12 @@ class Dropout(LayerKind):
         from torch import nn
 
         return nn.Dropout(a.p, a.inplace)
+
+    @classmethod
+    def from_torch_call(cls, args, kwargs) -> dict:
+        """F.dropout(x, p, training, inplace): `training` sits between p and inplace."""
+        return cls.written({"p": kwargs.get("p", args[0] if args else 0.5),
+                            "inplace": kwargs.get("inplace", args[2] if len(args) > 2 else False)})
 
 
 @register

@@ -39,7 +39,7 @@ def convention_line(analysis) -> str | None:
     conv = getattr(analysis, "convention", None)
     if conv is None:
         return None
-    scope = "whole batch" if conv.per_batch else "per sample, as the tool averages over the batch"
+    scope = "whole batch" if conv.per_batch else "per sample, as the tool averages over the batch (see its notes)"
     figure = analysis.totals["flops"] if conv.unit == "FLOPs" else analysis.totals["macs"]
     from archcalc.engine import numbers as N
 

@@ -36,47 +36,22 @@ def _arg(node_args, kwargs, i, name, default=None):
     return node_args[i] if len(node_args) > i else default
 
 
-def _pool_args(names_defaults):
-    """F.max_pool2d(x, kernel_size, stride, padding, ...) → the pool kind's args (defaults dropped)."""
-    def read(a, kw):
-        out = {}
-        for i, (name, default) in enumerate(names_defaults, start=1):
-            value = _arg(a, kw, i, name, default)
-            if name == "stride" and value in (None, [], ()):
-                continue
-            value = _plain(value)
-            if value != default:
-                out[name] = value
-        return out
-    return read
+def _has_node(value) -> bool:
+    if isinstance(value, fx.Node):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(_has_node(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_node(v) for v in value.values())
+    return False
 
 
-def _plain(value):
-    from archcalc.layers.base import plain_value
-
-    return plain_value(value)
-
-
-_FUNCTIONS = {  # torch function or Tensor method name → (kind, read args)
-    "relu": ("relu", None), "relu_": ("relu", None), "relu6": ("relu6", None), "sigmoid": ("sigmoid", None),
-    "tanh": ("tanh", None), "gelu": ("gelu", None), "silu": ("silu", None), "elu": ("elu", None),
-    "leaky_relu": ("leaky_relu", lambda a, kw: {k: v for k, v in
-                                                 {"negative_slope": _arg(a, kw, 1, "negative_slope", 0.01)}.items()
-                                                 if v != 0.01}),
-    "max_pool1d": ("max_pool1d", _pool_args((("kernel_size", None), ("stride", None), ("padding", 0),
-                                              ("dilation", 1), ("ceil_mode", False)))),
-    "max_pool2d": ("max_pool2d", _pool_args((("kernel_size", None), ("stride", None), ("padding", 0),
-                                              ("dilation", 1), ("ceil_mode", False)))),
-    "avg_pool1d": ("avg_pool1d", _pool_args((("kernel_size", None), ("stride", None), ("padding", 0),
-                                              ("ceil_mode", False), ("count_include_pad", True)))),
-    "avg_pool2d": ("avg_pool2d", _pool_args((("kernel_size", None), ("stride", None), ("padding", 0),
-                                              ("ceil_mode", False), ("count_include_pad", True),
-                                              ("divisor_override", None)))),
-    "adaptive_avg_pool2d": ("adaptive_avg_pool2d",
-                            lambda a, kw: {"output_size": _plain(_arg(a, kw, 1, "output_size"))}),
-    "dropout": ("dropout", lambda a, kw: {k: v for k, v in {"p": _arg(a, kw, 1, "p", 0.5)}.items() if v != 0.5}),
-    "dropout2d": ("dropout", lambda a, kw: {k: v for k, v in {"p": _arg(a, kw, 1, "p", 0.5)}.items() if v != 0.5}),
-}
+def _kind_of_function(name: str):
+    """The layer kind listing this torch function or Tensor method in `torch_functions`."""
+    for kind in kinds().values():
+        if name in kind.torch_functions:
+            return kind
+    return None
 
 
 def _function_name(node: fx.Node) -> str | None:
@@ -301,10 +276,7 @@ def _translate_node(node, meta, where, gm, values, alias, recurrent_state, probl
                      where)
         return
     in_shape, out_shape = values[data].shape, _per_sample(meta)
-    if name in ("flatten", "view", "reshape"):
-        if name == "flatten" and _arg(node.args, node.kwargs, 1, "start_dim", 0) == 0 and node.op != "call_method":
-            problems.add(f"'{node.name}': torch.flatten(x) without start_dim=1 joins the batch axis", where)
-            return
+    if name in ("view", "reshape"):
         if out_shape == in_shape:
             alias[node.name] = data
         elif out_shape is not None and len(out_shape) == 1:
@@ -329,19 +301,18 @@ def _translate_node(node, meta, where, gm, values, alias, recurrent_state, probl
             else:
                 values[node.name] = Value(node.name, "layer", [pooled.id], "flatten", shape=out_shape)
             return
-    if name in ("softmax", "log_softmax"):
-        dim = _arg(node.args, node.kwargs, 1, "dim")
-        if dim is None or dim == 0:
-            problems.add(f"'{node.name}': {name} needs an explicit dim other than the batch's", where)
+    kind = _kind_of_function(name)
+    if kind is not None:
+        if _has_node(list(node.args[1:]) + list(node.kwargs.values())):
+            problems.add(f"'{node.name}' ({name}) takes arguments computed in forward; archcalc needs them "
+                         "written as numbers", where)
             return
-        dim = dim - 1 if dim > 0 else dim
-        values[node.name] = Value(node.name, "layer", [data], name, {} if dim == -1 else {"dim": dim},
-                                  shape=out_shape)
-        return
-    if name in _FUNCTIONS:
-        kind, read = _FUNCTIONS[name]
-        values[node.name] = Value(node.name, "layer", [data], kind, read(node.args, node.kwargs) if read else {},
-                                  shape=out_shape)
+        try:
+            args = kind.from_torch_call(tuple(node.args[1:]), dict(node.kwargs))
+        except Untranslatable as exc:
+            problems.add(f"'{node.name}': {exc}", where)
+            return
+        values[node.name] = Value(node.name, "layer", [data], kind.kind, args, shape=out_shape)
         return
     problems.add(f"'{node.name}' calls {name} ({node.op}), which no archcalc layer kind stands for", where,
                  hint="`archcalc kinds` lists the kinds; write this part of the spec by hand")
