@@ -57,6 +57,8 @@ def cold_start() -> None:
         ("check specs/alexnet.yaml", ["check", "specs/alexnet.yaml"]),
         ("explain specs/alexnet.yaml conv1", ["explain", "specs/alexnet.yaml", "conv1"]),
         ("grade examples/homework/student_mistakes.yaml", ["grade", "examples/homework/student_mistakes.yaml"]),
+        ("compare-conventions specs/alexnet_torchvision.yaml (5 tools' figures)",
+         ["compare-conventions", "specs/alexnet_torchvision.yaml"]),
     ):
         t = wall([PY, "-m", "archcalc", *cmd])
         report(f"cold start: {label}", f"{t * 1000:.0f} ms", f"{t / torch_import:.2f}x import torch (target <= 0.3x)")
@@ -187,6 +189,40 @@ def verify_vs_forward() -> None:
            f"all agree: {v.agree}; one CPU forward pass: {t_fwd * 1000:.0f} ms ({t_meta / t_fwd:.1f}x)")
 
 
+def import_vs_forward() -> None:
+    """archcalc import of a torchvision-style ResNet-18 (trace, write, verify) against one
+    CPU forward pass of the same model."""
+    import warnings
+
+    import torch
+
+    sys.path.insert(0, str(REPO / "tests" / "models"))
+    import import_models
+
+    from archcalc.torch_backend.importing import import_model, verify_import
+
+    model = import_models.resnet18().eval()
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        model(x)
+        start = time.perf_counter()
+        model(x)
+    t_fwd = time.perf_counter() - start
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        start = time.perf_counter()
+        import_model("resnet18", "3,224,224", model=model)
+        t_first = time.perf_counter() - start  # includes torch's lazy imports for fx stack traces
+        start = time.perf_counter()
+        imported = import_model("resnet18", "3,224,224", model=model)
+        t_import = time.perf_counter() - start
+        verify_import(imported, "resnet18")
+        t_total = time.perf_counter() - start
+    report("import resnet18 (torch.fx trace + spec), warm", f"{t_import * 1000:.0f} ms",
+           f"{t_import / t_fwd:.1f}x one CPU forward pass ({t_fwd * 1000:.0f} ms); first call {t_first * 1000:.0f} "
+           f"ms; with verification {t_total * 1000:.0f} ms")
+
+
 if __name__ == "__main__":
-    for part in (memory, cold_start, scale, zoo, sweep_rate, verify_vs_forward):
+    for part in (memory, cold_start, scale, zoo, sweep_rate, verify_vs_forward, import_vs_forward):
         part()

@@ -102,10 +102,15 @@ class _Problems:
 
 def _location(stack_trace: str | None) -> Location:
     """The user's source line from an fx stack trace (the last frame outside torch and archcalc)."""
+    import os
+
+    import archcalc
+
+    ours = tuple(os.path.dirname(os.path.abspath(m.__file__)) + os.sep for m in (torch, archcalc))
     if stack_trace:
         frames = re.findall(r'File "([^"]+)", line (\d+)', stack_trace)
         for file, line in reversed(frames):
-            if "/torch/" not in file and "/archcalc/" not in file:
+            if not os.path.abspath(file).startswith(ours):
                 return Location(file, int(line))
     return Location("<model>")
 
