@@ -210,3 +210,29 @@ def test_torch_functions_between_modules():
                  "- adaptive_avg_pool2d: {output_size: 1}", "- log_softmax"):
         assert line in text, line
     assert [r.message() for r in verify_import(imported, "f")[0] if not r.ok] == []
+
+
+# ---- random stacks: built by archcalc, imported back -----------------------------------------
+
+from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from test_conventions_property import image_stack, recurrent_stack  # noqa: E402
+
+
+@settings(max_examples=int(__import__("os").environ.get("ARCHCALC_EXAMPLES", "25")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(doc=st.one_of(image_stack(), recurrent_stack()))
+def test_random_stacks_import_back_to_the_same_numbers(doc):
+    import json
+
+    try:
+        spec = load_spec_text(json.dumps(doc), "random.yaml")
+        original = analyze(spec)
+    except SpecError:
+        assume(False)
+    net = archcalc.build_module(spec)
+    imported = import_model("random", ",".join(str(d) for d in original.input), model=net, dtype=spec.input_dtype)
+    again = analyze(load_spec_text(imported.text, "again.yaml"))
+    assert again.totals == original.totals, imported.text
+    assert [r.message() for r in verify_import(imported, "random")[0] if not r.ok] == []
