@@ -302,3 +302,16 @@ def test_readme_table_is_the_commands_output():
                       readme, re.S).group(1)
     result = CliRunner().invoke(main, ["compare-conventions", str(SPECS / "alexnet_torchvision.yaml")])
     assert block in result.output
+
+
+def test_compare_on_symbolic_sizes_names_the_tool_it_cannot_give():
+    from conftest import analyze_text
+
+    analysis = analyze_text("archcalc: 1\ninput: [3, H, W]\nlayers:\n  - conv2d: {out_channels: 4, kernel_size: 3}\n"
+                            "  - avg_pool2d: {kernel_size: 2}\n")
+    by_name = {c.convention.name: c for c in C.compare(analysis)}
+    assert "needs concrete sizes" in by_name["thop"].unavailable and by_name["thop"].figure is None
+    assert str(by_name["torchinfo"].figure) == "108*(H - 2)*(W - 2) + (4*H - 8)*(W - 2)"
+    at = analyze_text("archcalc: 1\ninput: [3, 10, 12]\nlayers:\n  - conv2d: {out_channels: 4, kernel_size: 3}\n"
+                      "  - avg_pool2d: {kernel_size: 2}\n")
+    assert C.figures(at, "torchinfo").total == 108 * 8 * 10 + 4 * 8 * 10

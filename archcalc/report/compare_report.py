@@ -18,6 +18,9 @@ def lines(analysis, comparisons) -> list[str]:
     table = [("tool", "prints", "figure", "− archcalc MACs")]
     for c in comparisons:
         conv = c.convention
+        if c.unavailable:
+            table.append((conv.tool, conv.reports.split(" (")[0], "?", "see below"))
+            continue
         table.append((conv.tool, conv.reports.split(" (")[0] + ("" if conv.per_batch else ", per sample"),
                       N.fmt(c.figure), "" if conv.name == "archcalc" else _signed(N.sub(c.figure, base))))
     widths = [max(len(r[i]) for r in table) for i in range(4)]
@@ -27,6 +30,9 @@ def lines(analysis, comparisons) -> list[str]:
     for c in comparisons:
         conv = c.convention
         if conv.name == "archcalc":
+            continue
+        if c.unavailable:
+            out += [f"{conv.tool}: no figure: {c.unavailable}", ""]
             continue
         unit = "FLOPs" if conv.unit == "FLOPs" else "MAC-like"
         out.append(f"{conv.tool}: {N.fmt(c.figure)} ('{conv.reports}', {unit}; "
@@ -51,9 +57,10 @@ def to_json(analysis, comparisons) -> dict:
         "macs": N.to_json(analysis.totals["macs"]),
         "conventions": [{
             **convention_json(c.convention),
-            "figure": N.to_json(c.figure),
-            "macs_equivalent": N.to_json(c.macs_equivalent),
-            "difference": N.to_json(N.sub(c.figure, analysis.totals["macs"])),
+            "figure": None if c.unavailable else N.to_json(c.figure),
+            "macs_equivalent": None if c.unavailable else N.to_json(c.macs_equivalent),
+            "difference": None if c.unavailable else N.to_json(N.sub(c.figure, analysis.totals["macs"])),
+            "unavailable": c.unavailable,
             "differences": [{"words": d.words, "amount": N.to_json(d.amount), "rules": d.rules}
                             for d in c.differences],
             "not_modelled": [{"path": f.path, "kind": f.kind, "reason": f.reason} for f in c.not_modelled],
@@ -66,6 +73,9 @@ def markdown(analysis, comparisons) -> str:
     out = ["**" + " · ".join(header_lines(analysis)) + "**", "",
            "| tool | prints | figure | − archcalc MACs |", "|---|---|---:|---:|"]
     for c in comparisons:
+        if c.unavailable:
+            out.append(f"| {c.convention.tool} | {c.convention.reports} | ? | {c.unavailable} |")
+            continue
         out.append(f"| {c.convention.tool} | {c.convention.reports} | {N.fmt(c.figure)} | "
                    f"{_signed(N.sub(c.figure, base))} |")
     out.append("")
