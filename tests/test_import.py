@@ -236,3 +236,21 @@ def test_random_stacks_import_back_to_the_same_numbers(doc):
     again = analyze(load_spec_text(imported.text, "again.yaml"))
     assert again.totals == original.totals, imported.text
     assert [r.message() for r in verify_import(imported, "random")[0] if not r.ok] == []
+
+
+class _Cross(torch.nn.Module):
+    """Branches that share an intermediate value: no chain of adds and concats says that."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.c = (torch.nn.Conv2d(3, 3, 1) for _ in range(3))
+
+    def forward(self, x):
+        a = self.a(x)
+        return (self.b(x) + a) + self.c(a)
+
+
+def test_data_flow_the_spec_language_cannot_say_is_refused_with_its_line():
+    with pytest.raises(SpecError, match="used in two places") as info:
+        import_model("_Cross", "3,8,8", model=_Cross())
+    assert info.value.loc.file.endswith("test_import.py") and info.value.loc.line

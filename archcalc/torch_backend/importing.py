@@ -76,6 +76,7 @@ class Value:
     module: str | None = None  # the module's qualified name (layers from modules)
     dim: int | None = None  # concat's per-sample axis
     shape: tuple | None = None  # per sample
+    where: Any = None  # its source line: an fx stack trace or a Location
 
 
 @dataclass
@@ -92,8 +93,10 @@ class _Problems:
     def __init__(self):
         self.errors: list[SpecError] = []
 
-    def add(self, message: str, where: str | None, hint: str | None = None, code: str = "import-unsupported"):
-        self.errors.append(SpecError(message, _location(where), hint=hint, code=code))
+    def add(self, message: str, where, hint: str | None = None, code: str = "import-unsupported"):
+        """`where`: an fx node's stack trace, or a Location."""
+        loc = where if isinstance(where, Location) else _location(where)
+        self.errors.append(SpecError(message, loc, hint=hint, code=code))
 
     def raise_if_any(self):
         if self.errors:
@@ -113,6 +116,17 @@ def _location(stack_trace: str | None) -> Location:
             if not os.path.abspath(file).startswith(ours):
                 return Location(file, int(line))
     return Location("<model>")
+
+
+def _forward_location(model: nn.Module) -> Location:
+    """Where the model's forward is written (forward hooks see calls, not source lines)."""
+    import inspect
+
+    try:
+        lines, first = inspect.getsourcelines(type(model).forward)
+        return Location(inspect.getsourcefile(type(model).forward), first)
+    except (OSError, TypeError):
+        return Location("<model>")
 
 
 def _kind_of_module(module: nn.Module):
@@ -184,6 +198,8 @@ def _translate(gm: fx.GraphModule):
         if after_failure(node) and not _unknown_module(gm, node):  # a module with no kind is always named
             continue
         _translate_node(node, meta, where, gm, values, alias, recurrent_state, problems, src)
+        if node.name in values:
+            values[node.name].where = where
         if node.op == "output":
             output = src(node.args[0]) if isinstance(node.args[0], fx.Node) else None
         if len(problems.errors) > count:
@@ -396,6 +412,7 @@ def trace_hooks(model: nn.Module, example, reason: str) -> tuple[list[Value], st
         for h in hooks:
             h.remove()
     problems = _Problems()
+    where = _forward_location(model)
     values = [Value("input", "input", shape=tuple(example.shape[1:]))]
     previous = example
     for qual, module, inp, out in calls:
@@ -409,7 +426,7 @@ def trace_hooks(model: nn.Module, example, reason: str) -> tuple[list[Value], st
             else:
                 problems.add(f"module '{qual}' does not read the previous module's output: between them the data "
                              f"passes through code archcalc cannot see (torch.fx could not trace the model: {reason})",
-                             None, hint="make forward traceable by torch.fx, or write the spec by hand")
+                             where, hint="make forward traceable by torch.fx, or write the spec by hand")
                 break
         extra = {}
         if isinstance(module, RecurrentLayer):
@@ -418,13 +435,13 @@ def trace_hooks(model: nn.Module, example, reason: str) -> tuple[list[Value], st
         kind = _kind_of_module(module)
         if kind is None:
             problems.add(f"module '{qual}' ({type(module).__module__}.{type(module).__name__}) has no archcalc "
-                         "layer kind", None, hint="`archcalc kinds` lists the kinds")
+                         "layer kind", where, hint="`archcalc kinds` lists the kinds")
             previous = tensor_out
             continue
         try:
             args = kind.from_torch(module) | extra
         except Untranslatable as exc:
-            problems.add(f"module '{qual}': {exc}", None)
+            problems.add(f"module '{qual}': {exc}", where)
             previous = tensor_out
             continue
         values.append(Value(f"v{len(values)}", "layer", [values[-1].id], kind.kind, args, qual,
@@ -432,7 +449,7 @@ def trace_hooks(model: nn.Module, example, reason: str) -> tuple[list[Value], st
         previous = tensor_out
     if not problems.errors and result is not previous:
         problems.add("the model's output is not the last module's output: code after it is not visible to "
-                     f"forward hooks (torch.fx could not trace the model: {reason})", None)
+                     f"forward hooks (torch.fx could not trace the model: {reason})", where)
     problems.raise_if_any()
     notes.insert(0, f"torch.fx could not trace the model ({reason}); forward hooks recorded its leaf modules")
     return values, values[-1].id, notes
@@ -475,7 +492,7 @@ def structure(values: list[Value], output: str) -> list[Item]:
             v = by_id[current]
             if v.id in emitted:
                 problems.add(f"the value of '{v.module or v.id}' is used in two places that do not meet at one add "
-                             "or concat: the spec language cannot say that", None)
+                             "or concat: the spec language cannot say that", v.where)
                 return items
             emitted.add(v.id)
             if v.op == "layer":
@@ -487,7 +504,8 @@ def structure(values: list[Value], output: str) -> list[Item]:
                 items.append(Item(v.kind, {}, v.id, [("", b) for b in branches], v.dim))
                 current = fork
             else:
-                problems.add("a branch does not start from the value its merge's other branches start from", None)
+                problems.add(f"a branch of '{v.id}' does not start from the value its other branches start from",
+                             v.where)
                 return items
         return items[::-1]
 
