@@ -75,10 +75,14 @@ def _recurrent_biases(row):
     if not a.bias:
         return 0
     sets = getattr(a, "bias_sets", 2)
-    return dirs * a.num_layers * sets * _GATES[row.kind] * a.hidden_size
+    return dirs * a.num_layers * sets * gates(row) * a.hidden_size
 
 
-_GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+def gates(row) -> int:
+    """G of a recurrent row (rnn 1, gru 3, lstm 4), as its kind declares it."""
+    from archcalc.layers.base import kinds
+
+    return kinds()[row.kind].gates
 
 
 def _concrete(row, values, what: str):

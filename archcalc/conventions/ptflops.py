@@ -12,7 +12,7 @@ nn.ReLU6 (F.hardtanh) and nn.LeakyReLU (F.leaky_relu) call unpatched functions. 
 divided by the batch (figures per sample), but the patched functions' counts are added after
 that division: they count the whole batch.
 """
-from archcalc.conventions.base import Convention, Term, rule, standard_recurrent
+from archcalc.conventions.base import Convention, Term, gates, rule, standard_recurrent
 from archcalc.engine import numbers as N
 
 _EXTRA_PER_STEP = {"rnn": 1, "gru": 7, "lstm": 10}  # × hidden size, per layer, as rnn_flops adds them
@@ -22,8 +22,7 @@ def _recurrent_extras(row):
     """rnn_flops' additions beyond the gate products, per sample: per layer and step the
     element-wise work (RNN h, GRU 7h, LSTM 10h) and both biases (2·G·h), × T, × 2 directions."""
     a = row.args
-    gates = {"rnn": 1, "gru": 3, "lstm": 4}[row.kind]
-    per_layer = _EXTRA_PER_STEP[row.kind] * a.hidden_size + (2 * gates * a.hidden_size if a.bias else 0)
+    per_layer = _EXTRA_PER_STEP[row.kind] * a.hidden_size + (2 * gates(row) * a.hidden_size if a.bias else 0)
     return row.input[0] * a.num_layers * per_layer * (2 if a.bidirectional else 1)
 
 
