@@ -254,3 +254,18 @@ def test_data_flow_the_spec_language_cannot_say_is_refused_with_its_line():
     with pytest.raises(SpecError, match="used in two places") as info:
         import_model("_Cross", "3,8,8", model=_Cross())
     assert info.value.loc.file.endswith("test_import.py") and info.value.loc.line
+
+
+class _Scaled(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        return self.conv((x / 255.0 - 0.5) * 2)
+
+
+def test_scalar_arithmetic_is_no_layer_and_a_note():
+    imported = import_model("_Scaled", "3,8,8", model=_Scaled())
+    assert imported.text.count("- conv2d") == 1 and sum("element-wise arithmetic" in n for n in imported.notes) == 3
+    assert [r.message() for r in verify_import(imported, "s")[0] if not r.ok] == []

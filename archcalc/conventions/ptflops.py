@@ -44,7 +44,9 @@ CONVENTION = Convention(
     source="ptflops/pytorch_ops.py: MODULES_MAPPING, FUNCTIONAL_MAPPING; ptflops/pytorch_engine.py",
     notes=("at batch N the module hooks' counts are divided by N but the patched functions' are added after that "
            "division, so they count the whole batch",
-           "backend='aten' counts differently (convolutions and matmuls with their bias only)"),
+           "backend='aten' counts differently (convolutions and matmuls with their bias only)",
+           "add merges count 0, as for `a + b` and `out += identity`; a model that calls torch.add(a, b) or "
+           "a.add(b) gets 1 per output element from the patched tensor op"),
     terms={"ptflops_rnn": Term("ptflops_rnn", "element-wise gate work and both biases per step (rnn_flops)",
                                _recurrent_extras),
            "ptflops_lrn": Term("ptflops_lrn", "the patched tensor ops inside F.local_response_norm, whole batch",

@@ -83,4 +83,14 @@ def markdown(analysis, comparisons) -> str:
         for d in c.differences:
             kinds = ", ".join(f"{k} ({w})" for k, w in d.rules.items())
             out.append(f"- {c.convention.name}: {d.words}: **{_signed(d.amount)}** — {kinds}")
+    out += ["", "Each tool's rule for the layer kinds of this spec:", "",
+            "| kind | " + " | ".join(c.convention.tool for c in comparisons) + " |",
+            "|---|" + "---|" * len(comparisons)]
+    kinds_here = list(dict.fromkeys(r.kind for r in analysis.rows if r.leaf))
+    for kind in kinds_here:
+        cells = []
+        for c in comparisons:
+            rule = c.convention.rules.get(kind, c.convention.default)
+            cells.append("not modelled" if rule is None else rule.words.replace("|", "\\|"))
+        out.append(f"| {kind} | " + " | ".join(cells) + " |")
     return "\n".join(out) + "\n"

@@ -159,8 +159,8 @@ def _per_sample(meta) -> tuple | None:
     return tuple(int(d) for d in shape[1:]) if shape is not None else None
 
 
-def trace_fx(model: nn.Module, example) -> tuple[list[Value], str]:
-    """The model's data flow as Values (topological order) and the id of its output."""
+def trace_fx(model: nn.Module, example) -> tuple[list[Value], str, list[str]]:
+    """The model's data flow as Values (topological order), the id of its output, and notes."""
     from torch.fx.passes.shape_prop import ShapeProp
 
     graph = _Tracer().trace(model)
@@ -171,7 +171,25 @@ def trace_fx(model: nn.Module, example) -> tuple[list[Value], str]:
     return _translate(gm)
 
 
+_SCALAR_OPS = {"add", "iadd", "add_", "sub", "rsub", "mul", "mul_", "truediv", "div", "div_"}
+
+
+def _scalar_arithmetic(node, name, src) -> str | None:
+    """`x / 255.0`, `x * 0.5 + 1`: a tensor and a Python number. Element-wise, it changes no shape
+    and counts 0 in every quantity archcalc reports, so it becomes no layer (and a note)."""
+    if name not in _SCALAR_OPS or len(node.args) != 2:
+        return None
+    a, b = node.args
+    numbers = (int, float)
+    if isinstance(a, fx.Node) and isinstance(b, numbers):
+        return src(a)
+    if isinstance(b, fx.Node) and isinstance(a, numbers):
+        return src(b)
+    return None
+
+
 def _translate(gm: fx.GraphModule):
+    notes: list[str] = []
     problems = _Problems()
     values: dict[str, Value] = {}
     alias: dict[str, str] = {}  # fx node → the Value it is (views, getitem of a recurrent output)
@@ -197,6 +215,12 @@ def _translate(gm: fx.GraphModule):
         count = len(problems.errors)
         if after_failure(node) and not _unknown_module(gm, node):  # a module with no kind is always named
             continue
+        scalar = _scalar_arithmetic(node, _function_name(node), src)
+        if scalar is not None:
+            alias[node.name] = scalar
+            notes.append(f"'{node.name}' ({_function_name(node)} by a number) is element-wise arithmetic: no layer, "
+                         "0 in every count")
+            continue
         _translate_node(node, meta, where, gm, values, alias, recurrent_state, problems, src)
         if node.name in values:
             values[node.name].where = where
@@ -205,7 +229,7 @@ def _translate(gm: fx.GraphModule):
         if len(problems.errors) > count:
             failed.add(node.name)
     problems.raise_if_any()
-    return list(values.values()), output
+    return list(values.values()), output, notes
 
 
 def _unknown_module(gm, node) -> bool:
@@ -686,7 +710,7 @@ def import_model(target: str, input_text: str, *, dtype: str | None = None, size
         notes.append("traced and verified at " + ", ".join(f"{k}={v}" for k, v in at.items())
                      + " (choose with --set NAME=VALUE)")
     try:
-        values, output = trace_fx(model, example)
+        values, output, fx_notes = trace_fx(model, example)
     except SpecError:
         raise
     except Exception as exc:  # fx refuses the model's Python: fall back to hooks
@@ -700,7 +724,7 @@ def import_model(target: str, input_text: str, *, dtype: str | None = None, size
                             code="import-run") from None
         method, notes = "forward hooks", notes + hook_notes
     else:
-        method = "torch.fx"
+        method, notes = "torch.fx", notes + fx_notes
     items = structure(values, output)
     spec_name = name or re.sub(r"[^A-Za-z0-9_]", "_", target.rsplit(":", 1)[-1].rsplit(".", 1)[-1])
     doc = (f"Imported by `archcalc import {target} --input {input_text}` from {type(model).__name__} "
