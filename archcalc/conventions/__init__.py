@@ -37,10 +37,12 @@ def get(name: str) -> Convention:
 
 
 class _Facts:
-    """A row as terms read it: the row's fields, plus the analysis' batch."""
+    """A row as terms read it: the row's fields, plus the analysis' batch and the parameters
+    its module holds (a layer that shares weights holds its owner's)."""
 
-    def __init__(self, row, batch: int):
+    def __init__(self, row, batch: int, analysis=None):
         self._row, self.batch = row, batch
+        self.module_params = analysis.row(row.shares).params if row.shares and analysis else row.params
 
     def __getattr__(self, name):
         return getattr(self._row, name)
@@ -83,7 +85,7 @@ def figures(analysis, name: str) -> Figures:
         if not row.leaf:
             continue
         rule = conv.rules.get(row.kind, conv.default)
-        facts = _Facts(row, analysis.batch)
+        facts = _Facts(row, analysis.batch, analysis)
         reason = rule.needs(facts) if rule is not None and rule.needs else None
         if rule is None or reason:
             fig = RowFigure(row.path, row.kind, None, {}, 0,

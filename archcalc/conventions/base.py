@@ -60,7 +60,9 @@ def _bias(row) -> bool:
 
 
 def _params(row):
-    return 0 if row.shares else row.params
+    """The parameters the layer's module holds, also when it reuses another layer's weights
+    (`share:`): a tool that counts per call counts them at every call."""
+    return row.module_params
 
 
 def _steps(row):
