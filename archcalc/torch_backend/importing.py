@@ -700,11 +700,12 @@ def import_model(target: str, input_text: str, *, dtype: str | None = None, size
     model = build_model(target) if model is None else model.eval()
     embeddings = [m for m in model.modules() if isinstance(m, nn.Embedding)]
     dtype = dtype or ("index" if embeddings else "float")
+    device = next(iter(model.parameters()), torch.empty(0)).device  # the example goes where the model is
     if dtype == "index":
         high = min((m.num_embeddings for m in embeddings), default=2)
-        example = torch.randint(0, high, (1, *concrete))
+        example = torch.randint(0, high, (1, *concrete), device=device)
     else:
-        example = torch.randn(1, *concrete)
+        example = torch.randn(1, *concrete, device=device)
     notes = []
     if symbols:
         notes.append("traced and verified at " + ", ".join(f"{k}={v}" for k, v in at.items())
@@ -754,6 +755,6 @@ def verify_import(imported: Imported, target: str) -> list:
                Result("import.flops", analysis.totals["flops"] == counter.get_total_flops(),
                       N.fmt(analysis.totals["flops"]), f"{counter.get_total_flops():,}", None,
                       "FlopCounterMode on the model (mkldnn off)", kind="against")]
-    theirs = model_leaves(model, tuple(x.shape[1:]), spec.input_dtype, device="cpu")
+    theirs = model_leaves(model, tuple(x.shape[1:]), spec.input_dtype, device=str(x.device))
     results += compare_leaves(analysis, model, theirs, target)
     return results, analysis
