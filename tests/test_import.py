@@ -269,3 +269,10 @@ def test_scalar_arithmetic_is_no_layer_and_a_note():
     imported = import_model("_Scaled", "3,8,8", model=_Scaled())
     assert imported.text.count("- conv2d") == 1 and sum("element-wise arithmetic" in n for n in imported.notes) == 3
     assert [r.message() for r in verify_import(imported, "s")[0] if not r.ok] == []
+
+
+def test_a_model_on_the_meta_device_imports_without_memory():
+    model = M.vgg_like().to("meta")
+    imported = import_model("vgg_like", "3,64,64", model=model)
+    assert imported.example.device.type == "meta"
+    assert [r.message() for r in verify_import(imported, "vgg_like")[0] if not r.ok] == []
