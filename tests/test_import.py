@@ -276,3 +276,23 @@ def test_a_model_on_the_meta_device_imports_without_memory():
     imported = import_model("vgg_like", "3,64,64", model=model)
     assert imported.example.device.type == "meta"
     assert [r.message() for r in verify_import(imported, "vgg_like")[0] if not r.ok] == []
+
+
+class _Tied(torch.nn.Module):
+    """One linear layer applied twice: torch counts its parameters once."""
+
+    def __init__(self):
+        super().__init__()
+        self.enc = torch.nn.Linear(16, 16)
+        self.head = torch.nn.Linear(16, 4)
+
+    def forward(self, x):
+        return self.head(torch.relu(self.enc(torch.relu(self.enc(x)))))
+
+
+def test_a_module_called_twice_shares_its_weights():
+    imported = import_model("_Tied", "16", model=_Tied())
+    assert "- linear: {name: enc_2, share: enc, out_features: 16}" in imported.text
+    results, analysis = verify_import(imported, "tied")
+    assert [r.message() for r in results if not r.ok] == []
+    assert analysis.totals["params"] == 16 * 16 + 16 + 16 * 4 + 4 and analysis.totals["macs"] == 2 * 256 + 64

@@ -21,7 +21,8 @@ from archcalc.spec.errors import Location, SpecError
 MATCH_WINDOW = 16
 
 
-def _same(row, call) -> bool:
+def _same(row, call, own_params) -> bool:
+    """`own_params`: the parameters the row's module holds (a tied layer's are its owner's)."""
     _, kind, shape, params = call
     output = tuple(row.output)
     if row.family == "recurrent" and not row.args.return_sequences:
@@ -30,7 +31,7 @@ def _same(row, call) -> bool:
 
     known = kinds().get(row.kind)
     same_kind = _normal(row.kind) == _normal(kind) or (known is not None and kind in known.torch_classes)
-    return same_kind and output == shape and row.params == params
+    return same_kind and output == shape and own_params == params
 
 
 def _normal(kind: str) -> str:
@@ -114,12 +115,13 @@ def compare_with_model(analysis: Analysis, target: str) -> list[Result]:
 
 def compare_leaves(analysis: Analysis, model, theirs: list, target: str) -> list[Result]:
     """The spec's parameterised rows against the model's, in call order; then the totals."""
-    ours = [r for r in analysis.rows if r.leaf and r.params not in (0, None)]
+    # every call of a module with parameters, tied ones (share:) included: the model's hooks see each call
+    ours = [r for r in analysis.rows if r.leaf and (r.params not in (0, None) or r.shares)]
     results = []
     unmatched = list(range(len(theirs)))
     for i, row in enumerate(ours):
         # the same layer among the model's next few unmatched calls: branches may run in another order
-        hit = next((j for j in unmatched[:MATCH_WINDOW] if _same(row, theirs[j])), None)
+        hit = next((j for j in unmatched[:MATCH_WINDOW] if _same(row, theirs[j], analysis.row(row.shares).params if row.shares else row.params)), None)
         if hit is None:
             other = theirs[unmatched[0]] if unmatched else None
             found = (f"model layer '{other[0]}': {other[1]}, output {list(other[2])}, {other[3]:,} params"

@@ -77,6 +77,7 @@ class Value:
     dim: int | None = None  # concat's per-sample axis
     shape: tuple | None = None  # per sample
     where: Any = None  # its source line: an fx stack trace or a Location
+    has_params: bool = False  # its module holds parameters (called again, it shares them)
 
 
 @dataclass
@@ -288,6 +289,7 @@ def _translate_node(node, meta, where, gm, values, alias, recurrent_state, probl
             problems.add(f"module '{node.target}' reads a value archcalc could not follow", where)
             return
         values[node.name] = Value(node.name, "layer", [src(first)], kind.kind, args, node.target,
+                                  has_params=any(True for _ in module.parameters()),
                                   shape=_per_sample(meta) if not isinstance(meta, (tuple, list)) else
                                   _per_sample(meta[0]))
         return
@@ -469,6 +471,7 @@ def trace_hooks(model: nn.Module, example, reason: str) -> tuple[list[Value], st
             previous = tensor_out
             continue
         values.append(Value(f"v{len(values)}", "layer", [values[-1].id], kind.kind, args, qual,
+                            has_params=any(True for _ in module.parameters()),
                             shape=tuple(tensor_out.shape[1:])))
         previous = tensor_out
     if not problems.errors and result is not previous:
@@ -486,6 +489,8 @@ class Item:
     kind: str
     args: dict
     source: str | None = None  # the module path (layers from modules) or the fx value (merges)
+    has_params: bool = False
+    share: str | None = None  # the spec name of the earlier call of the same module (tied weights)
     branches: list[tuple[str, list["Item"]]] | None = None  # merges
     dim: int | None = None
     name: str | None = None
@@ -520,12 +525,12 @@ def structure(values: list[Value], output: str) -> list[Item]:
                 return items
             emitted.add(v.id)
             if v.op == "layer":
-                items.append(Item(v.kind, dict(v.args), v.module))
+                items.append(Item(v.kind, dict(v.args), v.module, v.has_params))
                 current = v.inputs[0]
             elif v.op == "merge":
                 fork = idom(v)
                 branches = [chain(fork, i) for i in v.inputs]
-                items.append(Item(v.kind, {}, v.id, [("", b) for b in branches], v.dim))
+                items.append(Item(v.kind, {}, v.id, branches=[("", b) for b in branches], dim=v.dim))
                 current = fork
             else:
                 problems.add(f"a branch of '{v.id}' does not start from the value its other branches start from",
@@ -547,6 +552,7 @@ class _Names:
 
     def __init__(self):
         self.used: set[str] = set()
+        self.owners: dict[str, str] = {}  # module path → the name of its first call
 
     def unique(self, base: str) -> str:
         base = re.sub(r"[^A-Za-z0-9_]", "_", base)
@@ -561,6 +567,9 @@ class _Names:
         for item in items:
             if item.branches is None:
                 item.name = self.unique(item.source) if item.source else None
+                if item.source and item.has_params:
+                    item.share = self.owners.get(item.source)
+                    self.owners.setdefault(item.source, item.name)
                 continue
             paths = [x.source.replace(".", "_") for _, b in item.branches for x in _leaves(b) if x.source]
             prefix = _common_prefix(paths)
@@ -620,7 +629,8 @@ def _scalar(value) -> str:
 def _item_lines(item: Item, indent: int) -> list[str]:
     pad = " " * indent
     if item.branches is None:
-        fields = ([f"name: {item.name}"] if item.name else []) + [f"{k}: {_scalar(v)}" for k, v in item.args.items()]
+        fields = ([f"name: {item.name}"] if item.name else []) + ([f"share: {item.share}"] if item.share else []) \
+            + [f"{k}: {_scalar(v)}" for k, v in item.args.items()]
         return [f"{pad}- {item.kind}" + (": {" + ", ".join(fields) + "}" if fields else "")]
     lines = [f"{pad}- {item.kind}:", f"{pad}    name: {item.name}"]
     if item.dim is not None:
