@@ -170,11 +170,14 @@ def test_symbolic_sizes_give_formulas_or_a_clear_error():
 
 
 def test_own_modules_are_named_not_guessed():
-    analysis = analyze_file("course_200x200_locally_connected.yaml")
+    """The course's peephole LSTM is archcalc's own step-by-step module: no tool's rule is modelled
+    for it, and the row is named rather than given a guessed figure."""
+    analysis = analyze_file("peephole_lstm.yaml", {"T": "7"})
     figs = C.figures(analysis, "thop")
-    assert [f.kind for f in figs.not_modelled] == ["locally_connected2d"]
+    assert [f.kind for f in figs.not_modelled] == ["lstm"]
     applied = C.apply(analysis, "thop")
     assert any(w.code == "convention-not-modelled" for w in applied.warnings)
+    assert C.figures(analyze_file("course_200x200_locally_connected.yaml"), "thop").not_modelled == []
 
 
 # ---- the CLI -------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 Random image stacks (convolutions with groups and bias, every pooling the rules tell apart,
 with padding, ceil_mode and count_include_pad, batch norm with and without affine, the
-activations, a classifier with softmax) and random recurrent stacks (rnn/lstm/gru with layers,
+activations, archcalc's locally connected, local contrast norm and maxout modules, a
+classifier with softmax) and random recurrent stacks (rnn/lstm/gru with layers,
 directions and bias drawn) are built by archcalc's backend; torchinfo, fvcore, ptflops and
 thop each count the module, and must print exactly what archcalc.conventions says they print.
 Skipped for a tool that is not installed (pip install -e ".[peers]").
@@ -35,7 +36,8 @@ PEERS = ["torchinfo", "fvcore", "ptflops", "thop"]
 def image_layer(draw):
     kind = draw(st.sampled_from(["conv2d", "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
                                  "batch_norm2d", "relu", "relu6", "leaky_relu", "elu", "gelu", "silu", "sigmoid",
-                                 "tanh", "lp_pool2d", "local_response_norm", "dropout"]))
+                                 "tanh", "lp_pool2d", "local_response_norm", "dropout", "locally_connected2d",
+                                 "local_contrast_norm"]))
     if kind == "conv2d":
         return kind, dict(out_channels=draw(st.integers(1, 3)) * 2, kernel_size=draw(st.integers(1, 4)),
                           stride=draw(st.integers(1, 2)), padding=draw(st.integers(0, 2)),
@@ -55,6 +57,11 @@ def image_layer(draw):
         return kind, dict(norm_type=2, kernel_size=draw(st.integers(1, 3)), stride=draw(st.integers(1, 2)))
     if kind == "local_response_norm":
         return kind, dict(size=draw(st.integers(1, 5)))
+    if kind == "locally_connected2d":
+        return kind, dict(out_channels=draw(st.integers(1, 3)), kernel_size=draw(st.integers(1, 3)),
+                          stride=draw(st.integers(1, 2)), padding=draw(st.integers(0, 1)), bias=draw(st.booleans()))
+    if kind == "local_contrast_norm":
+        return kind, dict(size=draw(st.sampled_from([1, 3, 5])))
     return kind, {}
 
 
@@ -67,6 +74,9 @@ def image_stack(draw):
     layers = draw(st.lists(image_layer(), min_size=1, max_size=5))
     layers.append(("flatten", {}))
     layers.append(("linear", dict(out_features=draw(st.integers(2, 12)), bias=draw(st.booleans()))))
+    if draw(st.booleans()):
+        layers.append(("maxout", dict(out_features=draw(st.integers(1, 6)), pieces=draw(st.integers(1, 3)),
+                                      bias=draw(st.booleans()))))
     if draw(st.booleans()):
         layers.append(("batch_norm1d", dict(affine=draw(st.booleans()))))
     layers.append((draw(st.sampled_from(["softmax", "log_softmax", "relu"])), {}))

@@ -73,12 +73,19 @@ def model_leaves(model, input_shape: tuple, dtype: str = "float", device: str = 
     """[(qualified name, kind, output shape per sample, own params)] for leaves with params."""
     import torch
 
+    from archcalc.layers.base import kind_of_module
+
     calls = []
     hooks = []
+    units: list[str] = []  # modules a kind reads whole (maxout around its nn.Linear): their insides are not layers
     for name, module in model.named_modules():
-        if any(True for _ in module.children()):
+        if any(name.startswith(u + ".") for u in units):
             continue
-        params = sum(p.numel() for p in module.parameters(recurse=False))
+        if kind_of_module(module) is not None and any(True for _ in module.children()):
+            units.append(name)
+        elif any(True for _ in module.children()):
+            continue
+        params = sum(p.numel() for p in module.parameters())
 
         def record(mod, _inputs, output, _name=name, _params=params):
             out = output[0] if isinstance(output, tuple) else output

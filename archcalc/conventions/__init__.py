@@ -7,9 +7,10 @@
 
 A rule's terms add up operations where one multiply-add is 1: that is the MACs column;
 FLOPs is twice it. A peer whose tool prints FLOPs (torch's FlopCounterMode) shows its figure
-in the FLOPs column. Rows of kinds a peer has no rule for count 0; rows that run archcalc's
-own modules (locally connected, maxout, the course's LSTM), whose count depends on how that
-module is written, are "not modelled" and named in a warning rather than guessed.
+in the FLOPs column. Rows of kinds a peer has no rule for count 0, as the tool does; archcalc's
+own modules are counted by what they call (torch.bmm, F.avg_pool2d, an inner nn.Linear),
+measured against each tool; the course's step-by-step peephole LSTM is "not modelled" and
+named in a warning rather than guessed.
 """
 from __future__ import annotations
 

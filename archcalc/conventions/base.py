@@ -59,6 +59,15 @@ def _bias(row) -> bool:
     return bool(getattr(row.args, "bias", False))
 
 
+def _bias_adds(row):
+    """One add per element the bias is added to: the output, or for maxout the output of its
+    inner linear layer (out × pieces per position)."""
+    if not _bias(row):
+        return 0
+    pieces = row.args.pieces if row.kind == "maxout" else 1
+    return N.mul(N.product(row.output), pieces)
+
+
 def _params(row):
     """The parameters the layer's module holds, also when it reuses another layer's weights
     (`share:`): a tool that counts per call counts them at every call."""
@@ -122,13 +131,12 @@ def softmax_rows(row):
 
 SHARED_TERMS = {t.key: t for t in (
     Term("macs", "multiply-accumulates of the weights (archcalc's MACs)", lambda r: per_sample(r, r.macs)),
-    Term("bias_adds", "bias × output positions (one add per output element)",
-         lambda r: N.product(r.output) if _bias(r) else 0),
+    Term("bias_adds", "bias × output positions (one add per output element)", _bias_adds),
     Term("outputs", "output elements", lambda r: N.product(r.output)),
     Term("inputs", "input elements", lambda r: N.product(r.input)),
     Term("params", "the layer's parameters, once per sample", _params),
     Term("linear_positions_dropped", "a linear layer on a sequence counted once per sample, not per position",
-         lambda r: N.sub(_params(r), N.add(per_sample(r, r.macs), N.product(r.output) if _bias(r) else 0))),
+         lambda r: N.sub(_params(r), N.add(per_sample(r, r.macs), _bias_adds(r)))),
     Term("recurrent_bias_steps", "both bias vectors of every gate, added at every step",
          lambda r: N.mul(_steps(r), _recurrent_biases(r))),
     Term("norm_inputs", "one per normalised element", lambda r: N.product(r.input)),
@@ -138,6 +146,7 @@ SHARED_TERMS = {t.key: t for t in (
     Term("softmax_ops", "per softmax over n values: n exponentials, n − 1 adds, n divisions",
          lambda r: N.mul(softmax_rows(r)[0], N.sub(N.mul(3, softmax_rows(r)[1]), 1))),
     Term("log_softmax_logs", "one logarithm per softmax", lambda r: softmax_rows(r)[0]),
+    Term("plane", "one channel's plane (H × W)", lambda r: N.product(r.input[1:])),
     Term("embedding_table", "the embedding table (vocabulary × dim) counted as mult-adds", _params),
 )}
 

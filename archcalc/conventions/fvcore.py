@@ -27,8 +27,10 @@ CONVENTION = Convention(
         **{k: rule("aten::batch_norm (eval): 1 per element, 2 with affine", "norm_inputs", "norm_affine_inputs")
            for k in ("batch_norm1d", "batch_norm2d")},
         "adaptive_avg_pool2d": rule("aten::adaptive_avg_pool2d: 1 per input element", "inputs"),
+        "locally_connected2d": rule("archcalc's module: aten::bmm of the unfolded input, the products; im2col and "
+                                    "the bias add skipped", "macs"),
+        "maxout": rule("archcalc's module: its inner aten::linear, the product; amax skipped", "macs"),
         **{k: rule(_SKIPPED, needs=standard_recurrent) for k in ("rnn", "lstm", "gru")},
-        **{k: None for k in ("locally_connected2d", "maxout", "local_contrast_norm")},
     },
     default=rule(_SKIPPED),
 )

@@ -51,6 +51,10 @@ CONVENTION = Convention(
                                _recurrent_extras),
            "ptflops_lrn": Term("ptflops_lrn", "the patched tensor ops inside F.local_response_norm, whole batch",
                                _lrn, per_batch=True),
+           "functional_macs": Term("functional_macs", "the products, by the patched torch.bmm (whole batch)",
+                                   lambda r: N.true_div(r.macs, r.batch), per_batch=True),
+           "functional_planes": Term("functional_planes", "one channel's plane (H × W) by the patched "
+                                     "F.avg_pool2d, whole batch", lambda r: N.product(r.input[1:]), per_batch=True),
            "functional_inputs": Term("functional_inputs", "input elements, again by the patched torch.nn.functional "
                                      "call (added after the per-sample average: whole batch)",
                                      lambda r: N.product(r.input), per_batch=True),
@@ -78,7 +82,12 @@ CONVENTION = Convention(
         "local_response_norm": rule("no module hook; inside F.local_response_norm (torch 2.13) the patched "
                                     "Tensor.mul (twice) and Tensor.add count the input's size each, avg_pool3d the "
                                     "channel-padded squares", "ptflops_lrn"),
-        **{k: None for k in ("locally_connected2d", "maxout", "local_contrast_norm")},
+        "locally_connected2d": rule("archcalc's module: no module hook; the patched torch.bmm counts the products; "
+                                    "the bias add (+) is not patched", "functional_macs"),
+        "maxout": rule("archcalc's module: its inner nn.Linear, products plus one add per output for the bias",
+                       "macs", "bias_adds"),
+        "local_contrast_norm": rule("archcalc's module: the patched F.avg_pool2d counts its input, the channel mean "
+                                    "(H × W), twice (local mean and local deviation)", ("functional_planes", 2)),
     },
     default=rule("no module hook and no patched function: nothing counted"),
 )

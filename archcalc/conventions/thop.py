@@ -54,7 +54,9 @@ CONVENTION = Convention(
                                            "flatten", "identity", "embedding")},
         **{k: rule("the cell formula × steps: gate products, sums, biases and element-wise work", "macs",
                    "thop_rnn", needs=standard_recurrent) for k in ("rnn", "lstm", "gru")},
-        **{k: None for k in ("locally_connected2d", "maxout", "local_contrast_norm")},
+        "locally_connected2d": rule("no rule for archcalc's module (thop warns), but its torch.bmm is counted: "
+                                    "the products", "macs"),
+        "maxout": rule("archcalc's module: its inner nn.Linear, the products", "macs"),
     },
     default=rule(_NO_RULE),
 )

@@ -19,14 +19,17 @@ CONVENTION = Convention(
     rules={
         **{k: rule("weights and bias × output positions", "macs", "bias_adds")
            for k in ("conv1d", "conv2d", "conv3d")},
-        "linear": rule("weight and bias parameters once per sample: a linear layer on a sequence is not "
-                       "repeated per position", "macs", "bias_adds", "linear_positions_dropped"),
+        **{k: rule("weight and bias parameters once per sample: a linear layer on a sequence is not "
+                   "repeated per position" + (" (maxout: its inner nn.Linear)" if k == "maxout" else ""),
+                   "macs", "bias_adds", "linear_positions_dropped") for k in ("linear", "maxout")},
+        "locally_connected2d": rule("weight and bias parameters once per sample ('Conv' is not in its class name): "
+                                    "each weight is used once, so its MACs plus one add per output element",
+                                    "macs", "bias_adds"),
         **{k: rule("weight and bias (2 per channel) once per sample", "params")
            for k in ("batch_norm1d", "batch_norm2d")},
         **{k: rule("every weight and bias × sequence length", "macs", "recurrent_bias_steps",
                    needs=standard_recurrent) for k in ("rnn", "lstm", "gru")},
         "embedding": rule("its table's size, as for any 'weight' parameter", "embedding_table"),
-        **{k: None for k in ("locally_connected2d", "maxout", "local_contrast_norm")},
     },
     default=rule("no parameters: nothing counted"),
 )

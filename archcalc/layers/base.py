@@ -431,6 +431,16 @@ def register(cls: type[LayerKind]) -> type[LayerKind]:
     return cls
 
 
+def kind_of_module(module) -> type[LayerKind] | None:
+    """The kind that reads this torch module's class (`torch_classes`), or None: torch.nn's
+    classes and archcalc's own, not a user's class that happens to share a name."""
+    origin = type(module).__module__
+    if not (origin.startswith("torch.nn") or origin.startswith("archcalc.")):
+        return None
+    name = type(module).__name__
+    return next((k for k in kinds().values() if name in k.torch_classes), None)
+
+
 def kinds() -> dict[str, type[LayerKind]]:
     """The registry, with every family module imported."""
     import archcalc.layers  # noqa: F401  (imports every family)

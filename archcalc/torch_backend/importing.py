@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import fx, nn
 
-from archcalc.layers.base import Untranslatable, kinds
+from archcalc.layers.base import Untranslatable, kind_of_module, kinds
 from archcalc.spec.errors import Location, SpecError, SpecErrors
 
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -130,18 +130,6 @@ def _forward_location(model: nn.Module) -> Location:
         return Location("<model>")
 
 
-def _kind_of_module(module: nn.Module):
-    """The layer kind reading this module's class, or None."""
-    name = type(module).__name__
-    origin = type(module).__module__
-    if not (origin.startswith("torch.nn") or origin.startswith("archcalc.")):
-        return None
-    for kind in kinds().values():
-        if name in kind.torch_classes:
-            return kind
-    return None
-
-
 class _Tracer(fx.Tracer):
     """Standard leaves, plus every module a kind reads (archcalc's own modules included)."""
 
@@ -152,7 +140,7 @@ class _Tracer(fx.Tracer):
     def is_leaf_module(self, m, qualname):
         from archcalc.torch_backend.modules import RecurrentLayer
 
-        return isinstance(m, RecurrentLayer) or _kind_of_module(m) is not None or super().is_leaf_module(m, qualname)
+        return isinstance(m, RecurrentLayer) or kind_of_module(m) is not None or super().is_leaf_module(m, qualname)
 
 
 def _per_sample(meta) -> tuple | None:
@@ -239,7 +227,7 @@ def _unknown_module(gm, node) -> bool:
     if node.op != "call_module":
         return False
     module = gm.get_submodule(node.target)
-    return not isinstance(module, RecurrentLayer) and _kind_of_module(module) is None
+    return not isinstance(module, RecurrentLayer) and kind_of_module(module) is None
 
 
 def _translate_node(node, meta, where, gm, values, alias, recurrent_state, problems, src):
@@ -268,7 +256,7 @@ def _translate_node(node, meta, where, gm, values, alias, recurrent_state, probl
         if isinstance(module, RecurrentLayer):  # archcalc's own wrapper, as `build` makes it
             extra = {} if module.return_sequences else {"return_sequences": False}
             module = module.cell
-        kind = _kind_of_module(module)
+        kind = kind_of_module(module)
         if kind is None:
             problems.add(f"module '{node.target}' ({type(module).__module__}.{type(module).__name__}) has no "
                          "archcalc layer kind", where,
@@ -424,7 +412,7 @@ def trace_hooks(model: nn.Module, example, reason: str) -> tuple[list[Value], st
     calls, hooks, notes = [], [], []
     leaves = {}
     for qual, module in model.named_modules():
-        if isinstance(module, RecurrentLayer) or _kind_of_module(module) is not None or not any(module.children()):
+        if isinstance(module, RecurrentLayer) or kind_of_module(module) is not None or not any(module.children()):
             if not any(qual.startswith(k + ".") for k in leaves):
                 leaves[qual] = module
     for qual, module in leaves.items():
@@ -458,7 +446,7 @@ def trace_hooks(model: nn.Module, example, reason: str) -> tuple[list[Value], st
         if isinstance(module, RecurrentLayer):
             extra = {} if module.return_sequences else {"return_sequences": False}
             module = module.cell
-        kind = _kind_of_module(module)
+        kind = kind_of_module(module)
         if kind is None:
             problems.add(f"module '{qual}' ({type(module).__module__}.{type(module).__name__}) has no archcalc "
                          "layer kind", where, hint="`archcalc kinds` lists the kinds")
