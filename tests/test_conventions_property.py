@@ -4,7 +4,7 @@ Random image stacks (convolutions with groups and bias, every pooling the rules 
 with padding, ceil_mode and count_include_pad, batch norm with and without affine, the
 activations, archcalc's locally connected, local contrast norm and maxout modules, a
 classifier with softmax) and random recurrent stacks (rnn/lstm/gru with layers,
-directions and bias drawn) are built by archcalc's backend; torchinfo, fvcore, ptflops and
+directions and bias drawn, and the course's peephole / one-bias LSTM) are built by archcalc's backend; torchinfo, fvcore, ptflops and
 thop each count the module, and must print exactly what archcalc.conventions says they print.
 Skipped for a tool that is not installed (pip install -e ".[peers]").
 """
@@ -89,8 +89,11 @@ def recurrent_stack(draw):
     layers = []
     for _ in range(draw(st.integers(1, 3))):
         kind = draw(st.sampled_from(["rnn", "lstm", "gru"]))
-        layers.append(_item(kind, dict(hidden_size=draw(st.integers(1, 8)), num_layers=draw(st.integers(1, 2)),
-                                       bidirectional=draw(st.booleans()), bias=draw(st.booleans()))))
+        args = dict(hidden_size=draw(st.integers(1, 8)), num_layers=draw(st.integers(1, 2)),
+                    bidirectional=draw(st.booleans()), bias=draw(st.booleans()))
+        if kind == "lstm" and draw(st.booleans()):  # the course's forms: archcalc's step-by-step module
+            args.update(peephole=draw(st.booleans()), bias_sets=draw(st.sampled_from([1, 2])))
+        layers.append(_item(kind, args))
     layers.append(_item("linear", dict(out_features=draw(st.integers(2, 9)), bias=draw(st.booleans()))))
     layers.append(draw(st.sampled_from(["softmax", "log_softmax", "tanh"])))
     if draw(st.booleans()):

@@ -7,10 +7,11 @@
 
 A rule's terms add up operations where one multiply-add is 1: that is the MACs column;
 FLOPs is twice it. A peer whose tool prints FLOPs (torch's FlopCounterMode) shows its figure
-in the FLOPs column. Rows of kinds a peer has no rule for count 0, as the tool does; archcalc's
-own modules are counted by what they call (torch.bmm, F.avg_pool2d, an inner nn.Linear),
-measured against each tool; the course's step-by-step peephole LSTM is "not modelled" and
-named in a warning rather than guessed.
+in the FLOPs column. Kinds a table does not name get the tool's rule for everything else
+(nothing counted, or skipped) — unless they have MACs: a kind with weights that a table
+forgets is "not modelled" and named in a warning rather than silently counted 0.
+archcalc's own modules are counted by what they call (torch.bmm, F.avg_pool2d, an inner
+nn.Linear, the course's LSTM's matmuls), measured against each tool.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from archcalc.conventions import flop_counter, fvcore, native, ptflops, thop, torchinfo
-from archcalc.conventions.base import SHARED_TERMS, Convention, Rule, Term
+from archcalc.conventions.base import SHARED_TERMS, Convention, Rule, Term, variant
 from archcalc.engine import numbers as N
 from archcalc.engine.analyze import Warning
 from archcalc.spec.errors import Location, SpecError
@@ -85,12 +86,15 @@ def figures(analysis, name: str) -> Figures:
     for row in analysis.rows:
         if not row.leaf:
             continue
-        rule = conv.rules.get(row.kind, conv.default)
+        special = f"{row.kind}:{variant(row)}"
+        rule = conv.rules[special] if special in conv.rules else conv.rules.get(row.kind)
+        if rule is None and row.kind not in conv.rules and (conv.weighted_default or not row.macs):
+            rule = conv.default  # a kind the table does not name: the tool's rule for everything else
         facts = _Facts(row, analysis.batch, analysis)
         reason = rule.needs(facts) if rule is not None and rule.needs else None
         if rule is None or reason:
             fig = RowFigure(row.path, row.kind, None, {}, 0,
-                            reason or f"{row.kind} runs archcalc's own module, which {conv.tool} has no rule for")
+                            reason or f"{conv.tool}'s rules for {row.kind} are not modelled")
             out.not_modelled.append(fig)
         else:
             terms = {}
@@ -185,7 +189,7 @@ def _compare_one(analysis, name: str) -> Comparison:
     for fig in figs.rows:
         ours = analysis.row(fig.path).macs  # archcalc's, for the whole batch
         if fig.rule is None:
-            note("not modelled (archcalc's own module): counted 0 here", fig.kind, fig.reason, N.neg(ours))
+            note("not modelled: counted 0 here", fig.kind, fig.reason, N.neg(ours))
             continue
         coefs = dict(fig.rule.terms)
         if "macs" not in coefs:

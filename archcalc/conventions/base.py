@@ -45,10 +45,11 @@ class Convention:
     unit: str  # "MACs" or "FLOPs": which column the tool's figure lands in
     per_batch: bool  # True: the figure grows with the batch; False: averaged per sample
     rules: dict[str, Rule]
-    default: Rule  # for kinds the table does not name
+    default: Rule  # for kinds the table does not name, when they have no MACs (see weighted_default)
     notes: tuple[str, ...] = ()
     source: str = ""  # where the rules were read
     terms: dict[str, Term] = field(default_factory=dict)  # the peer's own terms, besides the shared ones
+    weighted_default: bool = False  # the default also covers kinds with MACs (torch's and archcalc's own rule)
 
 
 def per_sample(row, value):
@@ -151,8 +152,10 @@ SHARED_TERMS = {t.key: t for t in (
 )}
 
 
-def standard_recurrent(row) -> str | None:
-    """Peers know torch's nn.RNN/LSTM/GRU; the course's peephole and one-bias LSTM are archcalc's own."""
+def variant(row) -> str | None:
+    """A row whose torch module is not the one its kind usually builds: the course's LSTM
+    (peephole or one bias set) runs archcalc's step-by-step module, not nn.LSTM. A table's
+    rule for "lstm:course" applies to it."""
     if row.kind == "lstm" and (row.args.peephole or row.args.bias_sets == 1):
-        return "the course's LSTM (peephole or one bias set) is archcalc's own module, not nn.LSTM"
+        return "course"
     return None

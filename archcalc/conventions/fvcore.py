@@ -8,7 +8,7 @@ norm, upsampling, and adaptive_avg_pool2d (1 per input element). Everything else
 max_pool2d, avg_pool2d, softmax, aten::lstm, aten::gru, aten::embedding, ...) is skipped with
 a warning. Counts cover the whole batch.
 """
-from archcalc.conventions.base import Convention, rule, standard_recurrent
+from archcalc.conventions.base import Convention, rule
 
 _SKIPPED = "no fvcore handle for its aten op: skipped (fvcore warns 'unsupported operator')"
 
@@ -30,7 +30,8 @@ CONVENTION = Convention(
         "locally_connected2d": rule("archcalc's module: aten::bmm of the unfolded input, the products; im2col and "
                                     "the bias add skipped", "macs"),
         "maxout": rule("archcalc's module: its inner aten::linear, the product; amax skipped", "macs"),
-        **{k: rule(_SKIPPED, needs=standard_recurrent) for k in ("rnn", "lstm", "gru")},
+        **{k: rule(_SKIPPED) for k in ("rnn", "lstm", "gru", "embedding")},
+        "lstm:course": rule("archcalc's step-by-step module: its matmuls at every step, the products", "macs"),
     },
     default=rule(_SKIPPED),
 )

@@ -12,7 +12,7 @@ nn.ReLU6 (F.hardtanh) and nn.LeakyReLU (F.leaky_relu) call unpatched functions. 
 divided by the batch (figures per sample), but the patched functions' counts are added after
 that division: they count the whole batch.
 """
-from archcalc.conventions.base import Convention, Term, gates, rule, standard_recurrent
+from archcalc.conventions.base import Convention, Term, gates, rule
 from archcalc.engine import numbers as N
 
 _EXTRA_PER_STEP = {"rnn": 1, "gru": 7, "lstm": 10}  # × hidden size, per layer, as rnn_flops adds them
@@ -77,8 +77,10 @@ CONVENTION = Convention(
                           ("functional_outputs", 2)),
         **{k: rule("1 per input element, 2 with affine", "norm_inputs", "norm_affine_inputs")
            for k in ("batch_norm1d", "batch_norm2d")},
-        **{k: rule("gate products, element-wise gate work and both biases, every step", "macs", "ptflops_rnn",
-                   needs=standard_recurrent) for k in ("rnn", "lstm", "gru")},
+        **{k: rule("gate products, element-wise gate work and both biases, every step", "macs", "ptflops_rnn")
+           for k in ("rnn", "lstm", "gru")},
+        "embedding": rule("no module hook and no patched function (a gather): nothing counted"),
+        "lstm:course": rule("archcalc's step-by-step module: no module hook, and its @ and + are not patched: 0"),
         "local_response_norm": rule("no module hook; inside F.local_response_norm (torch 2.13) the patched "
                                     "Tensor.mul (twice) and Tensor.add count the input's size each, avg_pool3d the "
                                     "channel-padded squares", "ptflops_lrn"),

@@ -9,7 +9,7 @@ dropout, flatten, identity and embedding 0; nn.RNN/LSTM/GRU by their cell formul
 Modules with no rule (sigmoid, tanh, ELU, GELU, SiLU, LocalResponseNorm, LPPool2d) count 0
 and thop warns. Counts cover the whole batch.
 """
-from archcalc.conventions.base import Convention, Term, rule, standard_recurrent
+from archcalc.conventions.base import Convention, Term, rule
 
 
 def _cell_extras(kind: str, x: int, h: int, bias: bool) -> int:
@@ -53,7 +53,9 @@ CONVENTION = Convention(
         **{k: rule("zero_ops: 0") for k in ("relu", "relu6", "leaky_relu", "max_pool1d", "max_pool2d", "dropout",
                                            "flatten", "identity", "embedding")},
         **{k: rule("the cell formula × steps: gate products, sums, biases and element-wise work", "macs",
-                   "thop_rnn", needs=standard_recurrent) for k in ("rnn", "lstm", "gru")},
+                   "thop_rnn") for k in ("rnn", "lstm", "gru")},
+        "lstm:course": rule("no rule for archcalc's step-by-step module (thop warns), but its matmuls are counted: "
+                            "the products", "macs"),
         "locally_connected2d": rule("no rule for archcalc's module (thop warns), but its torch.bmm is counted: "
                                     "the products", "macs"),
         "maxout": rule("archcalc's module: its inner nn.Linear, the products", "macs"),

@@ -7,7 +7,7 @@ adds the parameter's size × the batch; parameters merely containing "weight"/"b
 (recurrent layers' weight_ih_l0, bias_hh_l0, ...) add their size × batch × sequence length.
 Modules without parameters add nothing. Counts cover the whole batch.
 """
-from archcalc.conventions.base import Convention, rule, standard_recurrent
+from archcalc.conventions.base import Convention, rule
 
 CONVENTION = Convention(
     name="torchinfo",
@@ -27,8 +27,10 @@ CONVENTION = Convention(
                                     "macs", "bias_adds"),
         **{k: rule("weight and bias (2 per channel) once per sample", "params")
            for k in ("batch_norm1d", "batch_norm2d")},
-        **{k: rule("every weight and bias × sequence length", "macs", "recurrent_bias_steps",
-                   needs=standard_recurrent) for k in ("rnn", "lstm", "gru")},
+        **{k: rule("every weight and bias × sequence length", "macs", "recurrent_bias_steps")
+           for k in ("rnn", "lstm", "gru")},
+        "lstm:course": rule("archcalc's step-by-step module: every parameter named weight_* or bias_* × sequence "
+                            "length (the peepholes w_c* are neither)", "macs", "recurrent_bias_steps"),
         "embedding": rule("its table's size, as for any 'weight' parameter", "embedding_table"),
     },
     default=rule("no parameters: nothing counted"),
