@@ -209,13 +209,14 @@ def summarize(spec: str | None, sets: tuple[str, ...], batch: int, fmt: str, dep
 @set_option
 @click.option("--no-verify", is_flag=True, help="Write the spec without checking it against the model.")
 @click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
-@output_option
+@click.option("--output", "-o", default=None, type=click.Path(dir_okay=False, path_type=str),
+              help="Write the spec to this file (atomically); the report goes to standard output.")
 @debug_option
 @handles_errors
 def import_(target: str, input_dims: str, dtype: str | None, name: str | None, sets: tuple[str, ...],
             no_verify: bool, fmt: str, output: str | None) -> None:
-    """Write a spec from PyTorch model code: MODULE:CALLABLE (or path/to/file.py:CALLABLE) returns
-    the nn.Module. Leaf modules become layers, `+` and torch.cat become add and concat merges;
+    """Write a spec from PyTorch model code (this RUNS that code: see below). MODULE:CALLABLE (or
+    path/to/file.py:CALLABLE) returns the nn.Module. Leaf modules become layers, `+` and torch.cat become add and concat merges;
     unsupported modules and functions are named with their source line. The spec is then verified
     against the model (output shape, parameters, buffers, FLOPs, every parameterised layer):
     exit 1 if they differ. Without -o the spec goes to standard output and the report to stderr."""
