@@ -56,17 +56,16 @@ def per_sample(row, value):
     return N.true_div(value, row.batch) if row.batch != 1 else value
 
 
-def _bias(row) -> bool:
-    return bool(getattr(row.args, "bias", False))
+def _kind(row):
+    from archcalc.layers.base import kinds
+
+    return kinds()[row.kind]
 
 
 def _bias_adds(row):
-    """One add per element the bias is added to: the output, or for maxout the output of its
-    inner linear layer (out × pieces per position)."""
-    if not _bias(row):
-        return 0
-    pieces = row.args.pieces if row.kind == "maxout" else 1
-    return N.mul(N.product(row.output), pieces)
+    """One add per element the bias is added to, as the row's kind says (maxout: its inner
+    linear layer's out × pieces)."""
+    return _kind(row).bias_adds(row.args, row.output)
 
 
 def _params(row):
@@ -92,9 +91,7 @@ def _recurrent_biases(row):
 
 def gates(row) -> int:
     """G of a recurrent row (rnn 1, gru 3, lstm 4), as its kind declares it."""
-    from archcalc.layers.base import kinds
-
-    return kinds()[row.kind].gates
+    return _kind(row).gates
 
 
 def _concrete(row, values, what: str):
@@ -105,23 +102,9 @@ def _concrete(row, values, what: str):
 
 
 def pool_taps(row):
-    """Input elements summed by an average pool, window by window (padding inside the window
-    counts when count_include_pad; adaptive windows may overlap)."""
-    x, out = row.input, row.output
-    _concrete(row, list(x) + list(out), "counting pooled inputs window by window")
-    a = row.args
-    spatial = len(x) - 1
-    taps = x[0]  # channels
-    for axis in range(spatial):
-        size, o = x[axis + 1], out[axis + 1]
-        if row.kind == "adaptive_avg_pool2d":
-            taps *= sum(-(-(j + 1) * size // o) - j * size // o for j in range(o))
-            continue
-        k, p = a.kernel_size[axis], a.padding[axis]
-        s = (a.stride or a.kernel_size)[axis]
-        lower, upper = (-p, size + p) if a.count_include_pad else (0, size)
-        taps *= sum(max(min(i * s - p + k, upper) - max(i * s - p, lower), 0) for i in range(o))
-    return taps
+    """Input elements summed by an average pool, window by window (its kind's pooled_inputs)."""
+    _concrete(row, list(row.input) + list(row.output), "counting pooled inputs window by window")
+    return _kind(row).pooled_inputs(row.args, row.input, row.output)
 
 
 def softmax_rows(row):
@@ -153,9 +136,6 @@ SHARED_TERMS = {t.key: t for t in (
 
 
 def variant(row) -> str | None:
-    """A row whose torch module is not the one its kind usually builds: the course's LSTM
-    (peephole or one bias set) runs archcalc's step-by-step module, not nn.LSTM. A table's
-    rule for "lstm:course" applies to it."""
-    if row.kind == "lstm" and (row.args.peephole or row.args.bias_sets == 1):
-        return "course"
-    return None
+    """The row's torch variant (its kind's torch_variant): a table's rule for "lstm:course"
+    applies to the course's LSTM, which runs archcalc's step-by-step module."""
+    return _kind(row).torch_variant(row.args)

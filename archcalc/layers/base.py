@@ -336,6 +336,23 @@ class LayerKind:
         return out
 
     @classmethod
+    def bias_adds(cls, a: Args, out: Shape):
+        """Elements per sample that a bias is added to (peer tools count one add each): the
+        output's, when the layer has a bias."""
+        return N.product(out) if getattr(a, "bias", False) else 0
+
+    @classmethod
+    def pooled_inputs(cls, a: Args, x: Shape, out: Shape) -> int:
+        """Input elements an averaging layer sums, window by window (concrete sizes only)."""
+        raise NotImplementedError(f"{cls.kind} does not pool")
+
+    @classmethod
+    def torch_variant(cls, a: Args) -> str | None:
+        """A name for settings that build a module other than the kind's usual one (the
+        course's LSTM runs archcalc's step-by-step module, not nn.LSTM); None otherwise."""
+        return None
+
+    @classmethod
     def backward_macs(cls, a: Args, x: Shape, result: Result, input_grad: bool):
         """Multiply-accumulates of this layer's backward pass: the weight gradient, plus the
         input gradient when something before it has weights (`input_grad`). 0 for layers

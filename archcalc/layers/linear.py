@@ -112,6 +112,11 @@ class Maxout(LayerKind):
         return Module(x[-1], a.out_features, a.pieces, a.bias)
 
     @classmethod
+    def bias_adds(cls, a, out):
+        """Its inner linear layer's bias: out × pieces per position."""
+        return N.mul(super().bias_adds(a, out), a.pieces)
+
+    @classmethod
     def from_torch(cls, module) -> dict:
         out = {"out_features": module.out_features, "pieces": module.pieces}
         return out | ({} if module.linear.bias is not None else {"bias": False})

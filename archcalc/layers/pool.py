@@ -68,6 +68,17 @@ class _AvgPool(_PoolNd):
         return [("input", N.product(x), elem)]
 
     @classmethod
+    def pooled_inputs(cls, a, x, out) -> int:
+        """Per axis, each window clipped to the padded input (count_include_pad) or to the input."""
+        taps = x[0]
+        for axis in range(cls.nd):
+            size, o, k, p = x[axis + 1], out[axis + 1], a.kernel_size[axis], a.padding[axis]
+            s = (a.stride or a.kernel_size)[axis]
+            lower, upper = (-p, size + p) if a.count_include_pad else (0, size)
+            taps *= sum(max(min(i * s - p + k, upper) - max(i * s - p, lower), 0) for i in range(o))
+        return taps
+
+    @classmethod
     def torch_module(cls, a, x):
         from torch import nn
 
@@ -143,6 +154,14 @@ class AdaptiveAvgPool2d(LayerKind):
         cls.require_rank(x, [3], ctx, "a [C, H, W] input", _RANK_HINT)
         outs = tuple(size if o is None else o for o, size in zip(a.output_size, x[1:]))
         return Result((x[0], *outs))
+
+    @classmethod
+    def pooled_inputs(cls, a, x, out) -> int:
+        """torch's adaptive windows: bin j of o over n inputs spans [floor(j·n/o), ceil((j+1)·n/o))."""
+        taps = x[0]
+        for size, o in zip(x[1:], out[1:]):
+            taps *= sum(-(-(j + 1) * size // o) - j * size // o for j in range(o))
+        return taps
 
     @classmethod
     def saved_for_backward(cls, a, x, out, elem):

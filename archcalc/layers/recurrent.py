@@ -197,6 +197,11 @@ class LSTM(_Recurrent):
                             Arg("bias_sets", _BiasSets(), 2)))
 
     @classmethod
+    def torch_variant(cls, a):
+        """The course's forms (peephole, one bias set) run archcalc's PeepholeLSTM."""
+        return "course" if a.peephole or a.bias_sets == 1 else None
+
+    @classmethod
     def bias_sets(cls, a) -> int:
         return a.bias_sets
 

@@ -380,13 +380,14 @@ def _getitem(node, values, alias, recurrent_state, problems, src):
                          "follows h_n[-1] or the output sequence", where)
         return
     owner = values.get(alias.get(base.name, base.name))
-    if owner is not None and owner.kind in ("rnn", "lstm", "gru") and owner.module and base.name == owner.id:
+    recurrent = owner is not None and kinds()[owner.kind].family == "recurrent"
+    if recurrent and owner.module and base.name == owner.id:
         if index == 0:
             alias[node.name] = owner.id
         elif index == 1:
             recurrent_state[node.name] = (owner.id, "state")
         return
-    if owner is not None and owner.kind in ("rnn", "lstm", "gru") and _is_last_step(index) \
+    if recurrent and _is_last_step(index) \
             and not owner.args.get("bidirectional"):
         owner.args["return_sequences"] = False
         alias[node.name] = owner.id

@@ -167,7 +167,9 @@ class RecurrentLayer(nn.Module):
         self.return_sequences = a.return_sequences
         self.directions = 2 if a.bidirectional else 1
         common = dict(num_layers=a.num_layers, bias=a.bias, bidirectional=a.bidirectional)
-        textbook = kind == "lstm" and (a.peephole or a.bias_sets == 1)
+        from archcalc.layers.base import kinds
+
+        textbook = kinds()[kind].torch_variant(a) == "course"
         if textbook:
             self.cell = PeepholeLSTM(input_size, a.hidden_size, peephole=a.peephole, bias_sets=a.bias_sets, **common)
         else:
