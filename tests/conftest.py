@@ -18,6 +18,7 @@ if os.environ.get("CI"):
 
 REPO = Path(__file__).resolve().parent.parent
 SPECS = REPO / "specs"
+GOLDEN = Path(__file__).parent / "golden"
 REFERENCE = json.loads((Path(__file__).parent / "reference" / "torch_counts.json").read_text())
 
 
@@ -37,3 +38,39 @@ def one_layer(input_shape, layer: str) -> str:
 @pytest.fixture(scope="session")
 def reference():
     return REFERENCE
+
+
+def pytest_addoption(parser):
+    parser.addoption("--update-golden", action="store_true",
+                     help="rewrite the golden files from today's output (then read the diff: it is user-facing text)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "torch: needs PyTorch (the backend, import, the peer tools)")
+    config.addinivalue_line("markers", "slow: takes seconds (property tests over many examples, fuzzing)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """A test module that imports torch at its top is marked `torch` as a whole (so a new one
+    can't be forgotten); tests that reach torch through a command are marked by hand.
+    `pytest -m "not torch and not slow"` is the inner loop."""
+    for item in items:
+        if "torch" in getattr(item.module, "__dict__", {}):
+            item.add_marker(pytest.mark.torch)
+
+
+@pytest.fixture
+def golden(request):
+    """`golden(name, text)`: text must equal tests/golden/<name>. With --update-golden (or
+    ARCHCALC_UPDATE_GOLDEN=1) the file is rewritten from text instead; read the diff."""
+    update = request.config.getoption("--update-golden") or bool(os.environ.get("ARCHCALC_UPDATE_GOLDEN"))
+
+    def check(name: str, text: str) -> None:
+        path = GOLDEN / name
+        if update:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        assert path.exists(), f"no golden file {path}: run pytest --update-golden and read the diff"
+        assert text == path.read_text(), f"{name} differs from its golden file (pytest --update-golden rewrites it)"
+
+    return check

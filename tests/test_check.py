@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shlex
 from pathlib import Path
 from xml.etree import ElementTree as ET
@@ -30,6 +29,7 @@ def case_args(case: str) -> list[str]:
     return shlex.split(first[len("# args:"):]) if first.startswith("# args:") else []
 
 
+@pytest.mark.slow
 def test_corpus_has_at_least_20_failing_or_broken_specs():
     failing = [c for c in CASES if run("check", str(GOLDEN / f"{c}.yaml"), *case_args(c)).exit_code != 0]
     assert len(failing) >= 20
@@ -37,14 +37,11 @@ def test_corpus_has_at_least_20_failing_or_broken_specs():
 
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("case", CASES)
-def test_golden_output(case, fmt, monkeypatch):
+def test_golden_output(case, fmt, monkeypatch, golden):
     monkeypatch.chdir(REPO)
     result = run("check", f"tests/golden/check/{case}.yaml", *case_args(case), "--format", fmt)
     got = f"exit {result.exit_code}\n--- stdout\n{result.stdout}--- stderr\n{result.stderr}"
-    expected_file = GOLDEN / f"{case}.{fmt}.out"
-    if os.environ.get("ARCHCALC_UPDATE_GOLDEN"):
-        expected_file.write_text(got)
-    assert got == expected_file.read_text()
+    golden(f"check/{case}.{fmt}.out", got)
     assert "Traceback" not in got
     if fmt == "json":
         doc = json.loads(result.stdout)
@@ -76,6 +73,7 @@ def test_zoo_expectations_are_many_and_published():
     assert {("params", None), ("buffers", None), ("macs", None), ("params", "resnet152"), ("macs", "resnet101")} <= resnet
 
 
+@pytest.mark.torch
 def test_against_passes_on_the_model_it_describes(monkeypatch):
     monkeypatch.chdir(REPO)
     ok = run("check", "tests/models/tiny_resnet.yaml", "--against", "tests/models/tiny_resnet.py:tiny_resnet")
@@ -84,6 +82,7 @@ def test_against_passes_on_the_model_it_describes(monkeypatch):
     assert bad.exit_code == 1 and "'layer2_1.add_1.main.conv2'" in bad.stdout and "'layer2.1.conv2'" in bad.stdout
 
 
+@pytest.mark.torch
 def test_against_takes_a_module_path_too(monkeypatch):
     monkeypatch.chdir(REPO / "tests" / "models")  # the current folder is importable, as for users
     ok = run("check", "tiny_resnet.yaml", "--against", "tiny_resnet:tiny_resnet")
@@ -92,6 +91,7 @@ def test_against_takes_a_module_path_too(monkeypatch):
     assert missing.exit_code == 2 and "importing no_such_module failed: ModuleNotFoundError" in missing.stdout
 
 
+@pytest.mark.torch
 def test_check_verify_runs_the_backend():
     result = run("check", str(SPECS / "lenet5.yaml"), "--verify", "--format", "json")
     assert result.exit_code == 0

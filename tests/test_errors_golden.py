@@ -1,12 +1,11 @@
 """Broken specs: each gives a located, readable message (its golden file) and exit code 2.
 
-Regenerate after a deliberate wording change with ARCHCALC_UPDATE_GOLDEN=1 pytest, then
-read the diff: every line of it is user-facing text.
+Regenerate after a deliberate wording change with pytest --update-golden, then read the
+diff: every line of it is user-facing text.
 """
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -28,16 +27,13 @@ def test_there_are_at_least_15_cases():
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_error_message_matches_golden(case, monkeypatch):
+def test_error_message_matches_golden(case, monkeypatch, golden):
     monkeypatch.chdir(REPO)
     result = run("summarize", f"tests/golden/errors/{case}.yaml")
     assert result.exit_code == 2
     assert result.stdout == ""
     assert "Traceback" not in result.stderr
-    expected_file = GOLDEN / f"{case}.txt"
-    if os.environ.get("ARCHCALC_UPDATE_GOLDEN"):
-        expected_file.write_text(result.stderr)
-    assert result.stderr == expected_file.read_text()
+    golden(f"errors/{case}.txt", result.stderr)
     first = result.stderr.splitlines()[0]
     assert first.startswith(f"tests/golden/errors/{case}.yaml:") and ": error: " in first
 

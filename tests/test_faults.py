@@ -52,6 +52,7 @@ def test_limits_can_be_raised_where_legitimate(monkeypatch):
     assert len(analyze_text(text).rows) == 20001
 
 
+@pytest.mark.torch
 def test_a_torch_failure_is_reported_per_layer_and_the_rest_is_checked(monkeypatch):
     class Broken:
         @staticmethod
@@ -77,6 +78,7 @@ def test_a_torch_failure_is_reported_per_layer_and_the_rest_is_checked(monkeypat
     assert layers["conv1"]["agree"] and layers["fc8"]["agree"]  # the rest still checked
 
 
+@pytest.mark.torch
 def test_ctrl_c_during_verify_exits_cleanly_with_what_was_done(monkeypatch):
     from archcalc.torch_backend import verify as verify_module
 

@@ -7,6 +7,8 @@ Fast profile for CI (ARCHCALC_FUZZ_EXAMPLES unset: 30 examples per target). Long
 """
 from __future__ import annotations
 
+import pytest
+
 import json
 import os
 import tempfile
@@ -56,6 +58,7 @@ documents = st.recursive(scalars, lambda inner: st.one_of(
                                                  max_size=5)), max_leaves=30)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(documents)
 def test_random_yaml_documents(doc):
@@ -66,6 +69,7 @@ def test_random_yaml_documents(doc):
         path.unlink()
 
 
+@pytest.mark.slow
 @FUZZ
 @given(st.text(max_size=300))
 def test_random_text(text):
@@ -113,6 +117,7 @@ COMMANDS = [["summarize"], ["check"], ["explain"],
             ["summarize", "--convention", "thop"], ["compare-conventions", "--format", "json"]]
 
 
+@pytest.mark.slow
 @FUZZ
 @given(mutated_spec(), st.sampled_from(COMMANDS))
 def test_mutated_zoo_specs(case, command):
@@ -135,6 +140,7 @@ QUANTITIES = ["params", "output", "neurons", "macs", "output_width", "output_hei
                                  st.fixed_dictionaries({"value": scalars}, optional={"points": scalars, "rel": scalars})),
                        min_size=1, max_size=6),
        st.one_of(st.none(), st.fixed_dictionaries({"rel": scalars})))
+@pytest.mark.slow
 def test_random_answers_files(answers, tolerance):
     doc = {"spec": str(REPO / "specs" / "alexnet.yaml"), "answers": answers}
     if tolerance is not None:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
@@ -18,7 +17,6 @@ from archcalc.report.grade_report import GRADESCOPE_TEST, GRADESCOPE_TOP
 from archcalc.spec.expr import parse_expr
 from conftest import REFERENCE, REPO, analyze_text, one_layer
 
-GOLDEN = Path(__file__).parent / "golden"
 HOMEWORK = REPO / "examples" / "homework"
 
 
@@ -26,16 +24,9 @@ def run(*args):
     return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
 
-def golden(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if os.environ.get("ARCHCALC_UPDATE_GOLDEN"):
-        path.write_text(text)
-    assert text == path.read_text()
-
-
 @pytest.mark.parametrize("layer", ["conv1", "conv2", "fc6"])
 @pytest.mark.parametrize("fmt", ["text", "markdown", "latex"])
-def test_explain_golden(layer, fmt, monkeypatch):
+def test_explain_golden(layer, fmt, monkeypatch, golden):
     monkeypatch.chdir(REPO)
     result = run("explain", "specs/alexnet.yaml", layer, "--format", fmt)
     assert result.exit_code == 0
@@ -84,7 +75,7 @@ def test_explain_steps_recompute_to_their_results(kind, size, k, s, p, ceil_mode
         assert recompute(step.substituted) == step.result, step.text()
 
 
-def test_grade_golden_with_diagnoses(monkeypatch):
+def test_grade_golden_with_diagnoses(monkeypatch, golden):
     monkeypatch.chdir(REPO)
     for fmt in ("text", "json", "gradescope"):
         result = run("grade", "examples/homework/student_mistakes.yaml", "--format", fmt)
@@ -149,6 +140,7 @@ def test_solve_examples():
     assert none.exit_code == 1 and "no integer solution" in none.stdout
 
 
+@pytest.mark.torch
 def test_run_pooling_slide_matches_torch_reference():
     course = REFERENCE["course"]
     out = json.loads(run("run", str(REPO / "examples" / "numeric" / "max_pool_slide.yaml"), "--format", "json").stdout)
@@ -159,6 +151,7 @@ def test_run_pooling_slide_matches_torch_reference():
     assert conv["conv"] == [[1 - 3 + 0.5, 2 - 4 + 0.5, 3 - 5 + 0.5]]
 
 
+@pytest.mark.torch
 def test_run_errors(tmp_path):
     spec = tmp_path / "r.yaml"
     spec.write_text("archcalc: 1\ninput: {shape: [1, 2, 2], values: [[[1, 2, 3], [4, 5, 6]]]}\nlayers:\n  - relu\n")

@@ -1,7 +1,6 @@
 """Charts and diagrams: produced for every zoo spec, readable, and stable."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,6 @@ from archcalc.pictures.chart import bars
 from conftest import REPO, SPECS, analyze_file
 
 ZOO = sorted(p.name for p in SPECS.glob("*.yaml"))
-GOLDEN = Path(__file__).parent / "golden" / "pictures"
 
 pytest.importorskip("matplotlib")
 
@@ -32,6 +30,7 @@ def concrete_args(name: str) -> list[str]:
     return [x for k, v in defaults(name).items() for x in ("--set", f"{k}={v}")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ZOO)
 def test_chart_and_diagram_for_every_zoo_spec(name, tmp_path):
     png = tmp_path / "chart.png"
@@ -61,6 +60,7 @@ def test_large_specs_are_grouped_by_block(tmp_path):
     assert sum(r.params for r in rows) == 60_192_808  # the groups still add up to the whole
 
 
+@pytest.mark.slow
 def test_sweep_plot_and_pdf(tmp_path):
     spec = tmp_path / "r50.yaml"
     spec.write_text((SPECS / "resnet50.yaml").read_text().replace("[3, 224, 224]", "[3, H, W]"))
@@ -71,15 +71,10 @@ def test_sweep_plot_and_pdf(tmp_path):
     assert bad.exit_code == 2 and ".png, .svg or .pdf" in bad.stderr
 
 
-def test_golden_diagram_of_a_small_spec(monkeypatch):
+def test_golden_diagram_of_a_small_spec(monkeypatch, golden):
     monkeypatch.chdir(REPO)
     for fmt in ("svg", "dot"):
-        text = run("diagram", "specs/lenet5.yaml", "--format", fmt).stdout
-        path = GOLDEN / f"lenet5.{fmt}"
-        if os.environ.get("ARCHCALC_UPDATE_GOLDEN"):
-            path.parent.mkdir(exist_ok=True)
-            path.write_text(text)
-        assert text == path.read_text()
+        golden(f"pictures/lenet5.{fmt}", run("diagram", "specs/lenet5.yaml", "--format", fmt).stdout)
 
 
 def test_branches_are_drawn_side_by_side():

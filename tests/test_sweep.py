@@ -28,6 +28,7 @@ def test_parse_over():
 @settings(max_examples=8, deadline=None)
 @given(st.lists(st.integers(32, 600), min_size=1, max_size=4, unique=True),
        st.lists(st.integers(32, 600), min_size=1, max_size=3, unique=True))
+@pytest.mark.slow
 def test_sweep_equals_the_engine_point_by_point(hs, ws):
     spec = load_spec_text(RESNET, "r.yaml")
     result = sweep(spec, [("H", hs), ("W", ws)])

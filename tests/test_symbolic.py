@@ -24,6 +24,7 @@ def test_set_binds_a_dimension():
     assert not a.symbolic and a.totals["params"] == 60_965_224
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None)
 @given(st.integers(67, 400), st.integers(67, 400))
 def test_symbolic_formulas_equal_concrete_analysis(h, w):
