@@ -5,7 +5,7 @@ Public API (torch is imported only by the functions that need it):
     analyze(spec, overrides=None, batch=1) -> Analysis
     build_module(spec, *, device="cpu", **bindings) -> torch.nn.Module
     verify(spec, overrides=None, device="meta", samples=None) -> list[Verification]
-    summary(model_or_spec, input=None, ...) -> Analysis   (notebooks: renders as the table)
+    summary(model_or_spec, input=None, ...) -> Summary    (notebooks: renders as the table)
 """
 __version__ = "0.1.0"
 
@@ -38,8 +38,9 @@ def verify(spec, overrides=None, device="meta", samples=None, max_memory=None, b
 
 def summary(model_or_spec, input=None, *, batch=1, convention=None, variant=None, dtype=None, verify=True,
             **bindings):
-    """The Analysis of a spec (a path, a Spec) or of a torch.nn.Module, as `archcalc summarize`
-    and `archcalc import` compute it; in Jupyter it renders as the per-layer table.
+    """The summary of a spec (a path, a Spec) or of a torch.nn.Module, as `archcalc summarize`
+    and `archcalc import` compute it (its .analysis, .totals, .row(path)); in Jupyter and rich
+    it renders as the per-layer table.
 
     For a module, `input` is one sample's shape, batch left out: (3, 224, 224), or with names
     for symbolic dimensions (3, "H", "W"), traced at the sizes given as keywords (H=224). The
@@ -77,13 +78,14 @@ def summary(model_or_spec, input=None, *, batch=1, convention=None, variant=None
     else:
         spec = load_spec(model_or_spec)
     from archcalc.engine.analyze import analyze as _analyze
+    from archcalc.report.display import Summary
 
     result = _analyze(spec, overrides, batch, variant)
     if convention:
-        from archcalc.conventions import apply
+        from archcalc.conventions import apply, get
 
-        result = apply(result, convention)
-    return result
+        return Summary(apply(result, convention), get(convention))
+    return Summary(result)
 
 
 __all__ = ["__version__", "load_spec", "analyze", "build_module", "verify", "summary"]

@@ -141,16 +141,20 @@ def summarize(spec: str | None, sets: tuple[str, ...], batch: int, fmt: str, dep
         raise SpecError("--convention with training FLOPs: the backward pass is counted only by archcalc's rules",
                         Location("--convention"), hint="drop --columns train / --dataset-size, or --convention",
                         code="usage")
+    from archcalc.report.display import Summary
+
     analysis = analyze(load_spec(spec or DEFAULT_SPEC), _parse_sets(sets), batch, variant)
+    summary = Summary(analysis)
     if convention:
-        from archcalc.conventions import apply
+        from archcalc.conventions import apply, get
 
         analysis = apply(analysis, convention)
+        summary = Summary(analysis, get(convention))
     out = Out(output)
     if fmt == "json":
         from archcalc.report.json_report import summary_json
 
-        doc = summary_json(analysis, depth, "rf" in extra, "train" in extra or dataset_size is not None)
+        doc = summary_json(summary, depth, "rf" in extra, "train" in extra or dataset_size is not None)
         if dataset_size:
             doc["epoch_training_flops"] = N.to_json(N.mul(analysis.training_flops(),
                                                           N.true_div(dataset_size, analysis.batch)))
@@ -168,7 +172,7 @@ def summarize(spec: str | None, sets: tuple[str, ...], batch: int, fmt: str, dep
     elif fmt == "markdown":
         from archcalc.report.table import render_markdown
 
-        text = render_markdown(analysis, depth, extra)
+        text = render_markdown(summary, depth, extra)
         if chart:
             link = os.path.relpath(chart, os.path.dirname(os.path.abspath(output))) if output else chart
             text = f"![parameters and MACs per layer of {analysis.name}]({link})\n\n" + text
@@ -176,12 +180,12 @@ def summarize(spec: str | None, sets: tuple[str, ...], batch: int, fmt: str, dep
     elif fmt == "html":
         from archcalc.report.table import render_html
 
-        out.echo(render_html(analysis, depth), nl=False)
+        out.echo(render_html(summary, depth), nl=False)
     else:
         from archcalc.report.table import render_table
 
         console = out.console()
-        render_table(analysis, console, depth, extra, dataset_size)
+        render_table(summary, console, depth, extra, dataset_size)
         if show_memory:
             from archcalc.engine.memory import RULES, lines, memory
 
@@ -295,7 +299,7 @@ def compare_conventions(spec: str | None, sets: tuple[str, ...], batch: int, fmt
 @click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table", show_default=True)
 def kinds(fmt: str) -> None:
     """List the layer kinds and their arguments."""
-    from archcalc.layers.base import kinds as registry
+    from archcalc.layers.registry import kinds as registry
 
     reg = registry()
     if fmt == "json":

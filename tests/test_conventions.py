@@ -93,10 +93,11 @@ def test_differences_add_up_to_the_figure(name, batch):
 
 @pytest.mark.parametrize("name", C.NAMES)
 def test_apply_changes_only_macs_and_flops(name):
+    from archcalc.report.display import Summary
     from archcalc.report.json_report import summary_json
 
     analysis = analyze_file("resnet18.yaml", batch=2)
-    before, after = summary_json(analysis), summary_json(C.apply(analysis, name))
+    before, after = summary_json(Summary(analysis)), summary_json(Summary(C.apply(analysis, name), C.get(name)))
     assert after.pop("convention")["name"] == name
     for doc in (before, after):
         for row in doc["layers"] + [doc["totals"]]:
@@ -109,8 +110,8 @@ def test_apply_changes_only_macs_and_flops(name):
     for block in (r for r in applied.rows if not r.leaf):  # blocks still sum their leaves
         inside = [r for r in leaves if r.path.startswith(block.path + ".")]
         assert block.macs == sum(r.macs for r in inside)
-    shown = applied.totals["flops"] if applied.convention.unit == "FLOPs" else applied.totals["macs"]
-    assert shown == C.figures(analysis, name).total or not applied.convention.per_batch
+    shown = applied.totals["flops"] if C.get(name).unit == "FLOPs" else applied.totals["macs"]
+    assert shown == C.figures(analysis, name).total or not C.get(name).per_batch
 
 
 def test_lstm_rules_worked_by_hand():
@@ -172,11 +173,11 @@ def test_symbolic_sizes_give_formulas_or_a_clear_error():
 def test_a_weighted_kind_a_table_forgets_is_named_not_counted_zero(monkeypatch):
     """Every kind with MACs has a rule in every table; one that did not would be named in a
     warning, not silently counted as the tool's "nothing counted"."""
-    from archcalc.layers.base import kinds
+    from archcalc.layers.registry import kinds
 
     weighted = {name for name, k in kinds().items() if k.weighted}
     for conv in C.CONVENTIONS.values():
-        if not conv.weighted_default:
+        if not conv.every_kind:
             assert weighted <= set(conv.rules), conv.name
     import dataclasses
 

@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 from archcalc.cli import main
 from archcalc.engine import numbers as N
-from archcalc.report.explain import row_steps
 from archcalc.report.grade_report import GRADESCOPE_TEST, GRADESCOPE_TOP
 from archcalc.spec.expr import parse_expr
 from conftest import REFERENCE, REPO, analyze_text, one_layer
@@ -69,7 +68,7 @@ def test_explain_steps_recompute_to_their_results(kind, size, k, s, p, ceil_mode
     except Exception:
         return  # settings torch refuses too (tested elsewhere)
     row = a.rows[0]
-    steps = [st_ for st_ in row_steps(row) if st_.substituted]
+    steps = [st_ for st_ in row.steps if st_.substituted]
     assert steps
     for step in steps:
         assert recompute(step.substituted) == step.result, step.text()

@@ -14,7 +14,7 @@ import sys
 
 from archcalc.check.expect import Result
 from archcalc.engine import numbers as N
-from archcalc.engine.analyze import Analysis
+from archcalc.engine.analysis import Analysis
 from archcalc.spec.errors import Location, SpecError
 
 
@@ -24,13 +24,8 @@ MATCH_WINDOW = 16
 def _same(row, call, own_params) -> bool:
     """`own_params`: the parameters the row's module holds (a tied layer's are its owner's)."""
     _, kind, shape, params = call
-    output = tuple(row.output)
-    if row.family == "recurrent" and not row.args.return_sequences:
-        output = (row.input[0], *output)  # the module returns every step; the spec's row keeps the last
-    from archcalc.layers.base import kinds
-
-    known = kinds().get(row.kind)
-    same_kind = _normal(row.kind) == _normal(kind) or (known is not None and kind in known.torch_classes)
+    output = tuple(row.layer.torch_output_shape(row.args, row.input, row.output))
+    same_kind = _normal(row.kind) == _normal(kind) or kind in row.layer.torch_classes
     return same_kind and output == shape and own_params == params
 
 
@@ -73,7 +68,7 @@ def model_leaves(model, input_shape: tuple, dtype: str = "float", device: str = 
     """[(qualified name, kind, output shape per sample, own params)] for leaves with params."""
     import torch
 
-    from archcalc.layers.base import kind_of_module
+    from archcalc.layers.registry import kind_of_module
 
     calls = []
     hooks = []
@@ -123,12 +118,13 @@ def compare_with_model(analysis: Analysis, target: str) -> list[Result]:
 def compare_leaves(analysis: Analysis, model, theirs: list, target: str) -> list[Result]:
     """The spec's parameterised rows against the model's, in call order; then the totals."""
     # every call of a module with parameters, tied ones (share:) included: the model's hooks see each call
-    ours = [r for r in analysis.rows if r.leaf and (r.params not in (0, None) or r.shares)]
+    ours = [r for r in analysis.leaves() if r.params not in (0, None) or r.owner is not None]
     results = []
     unmatched = list(range(len(theirs)))
     for i, row in enumerate(ours):
         # the same layer among the model's next few unmatched calls: branches may run in another order
-        hit = next((j for j in unmatched[:MATCH_WINDOW] if _same(row, theirs[j], analysis.row(row.shares).params if row.shares else row.params)), None)
+        own = row.owner.params if row.owner is not None else row.params
+        hit = next((j for j in unmatched[:MATCH_WINDOW] if _same(row, theirs[j], own)), None)
         if hit is None:
             other = theirs[unmatched[0]] if unmatched else None
             found = (f"model layer '{other[0]}': {other[1]}, output {list(other[2])}, {other[3]:,} params"

@@ -7,7 +7,7 @@ from fractions import Fraction
 from archcalc.check.expect import Result, top_contributors
 from archcalc.check.figures import parse_figure
 from archcalc.engine import numbers as N
-from archcalc.engine.analyze import Analysis
+from archcalc.engine.analysis import Analysis
 from archcalc.spec.errors import Location, SpecError, did_you_mean
 from archcalc.spec.loader import YMap, YNode, YScalar
 

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from archcalc.check.figures import parse_figure
 from archcalc.engine import numbers as N
-from archcalc.engine.analyze import COUNTS, Analysis, Row
+from archcalc.engine.analysis import COUNTS, Analysis, Row
 from archcalc.spec.errors import Location, SpecError, did_you_mean
 from archcalc.spec.expr import parse_expr
 from archcalc.spec.loader import YMap, YNode, YScalar, YSeq
@@ -260,7 +260,7 @@ def _total_derivation(analysis: Analysis, key: str) -> str:
 
 
 def _row_derivation(row: Row, key: str) -> str:
-    from archcalc.report.explain import steps_for
+    from archcalc.engine.derive import steps_for
 
     steps = [s.text() for s in steps_for(row, key)]
     where = f"{row.kind} '{row.path}' (line {row.loc.line})"

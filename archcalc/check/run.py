@@ -7,7 +7,8 @@ from typing import Any
 
 from archcalc.check.budget import check_budgets, spec_budget
 from archcalc.check.expect import Result, check_expect
-from archcalc.engine.analyze import Analysis, Warning, analyze
+from archcalc.engine.analysis import Analysis, AnalysisWarning
+from archcalc.engine.analyze import analyze
 from archcalc.spec.errors import SpecError
 
 
@@ -17,7 +18,7 @@ class SpecReport:
     name: str | None = None
     results: list[Result] = field(default_factory=list)
     errors: list[SpecError] = field(default_factory=list)
-    warnings: list[tuple[str | None, Warning]] = field(default_factory=list)  # (variant, warning)
+    warnings: list[tuple[str | None, AnalysisWarning]] = field(default_factory=list)  # (variant, warning)
 
     @property
     def exit_code(self) -> int:

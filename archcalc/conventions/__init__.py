@@ -22,7 +22,7 @@ from typing import Any
 from archcalc.conventions import flop_counter, fvcore, native, ptflops, thop, torchinfo
 from archcalc.conventions.base import SHARED_TERMS, Convention, Rule, Term, variant
 from archcalc.engine import numbers as N
-from archcalc.engine.analyze import Warning
+from archcalc.engine.analysis import AnalysisWarning
 from archcalc.spec.errors import Location, SpecError
 
 CONVENTIONS: dict[str, Convention] = {m.CONVENTION.name: m.CONVENTION
@@ -42,9 +42,10 @@ class _Facts:
     """A row as terms read it: the row's fields, plus the analysis' batch and the parameters
     its module holds (a layer that shares weights holds its owner's)."""
 
-    def __init__(self, row, batch: int, analysis=None):
+    def __init__(self, row, batch: int):
         self._row, self.batch = row, batch
-        self.module_params = analysis.row(row.shares).params if row.shares and analysis else row.params
+        self.module_params = row.owner.params if row.owner is not None else row.params
+        self.macs = row.own_macs  # a merge's own (its branches are rows of their own)
 
     def __getattr__(self, name):
         return getattr(self._row, name)
@@ -80,17 +81,14 @@ def _scale(conv: Convention, term: Term, batch: int) -> int:
 
 
 def figures(analysis, name: str) -> Figures:
-    """Each leaf row's figure by the peer's rules, and the total the tool would print."""
+    """Each layer's and merge's figure by the peer's rules, and the total the tool would print."""
     conv = get(name)
     out = Figures(conv)
     for row in analysis.rows:
-        if not row.leaf:
-            continue
-        special = f"{row.kind}:{variant(row)}"
-        rule = conv.rules[special] if special in conv.rules else conv.rules.get(row.kind)
-        if rule is None and row.kind not in conv.rules and (conv.weighted_default or not row.macs):
-            rule = conv.default  # a kind the table does not name: the tool's rule for everything else
-        facts = _Facts(row, analysis.batch, analysis)
+        if row.layer is None:
+            continue  # blocks and repeats: their rows are counted one by one
+        rule = conv.rule_for(row.layer, variant(row), has_macs=bool(row.own_macs))
+        facts = _Facts(row, analysis.batch)
         reason = rule.needs(facts) if rule is not None and rule.needs else None
         if rule is None or reason:
             fig = RowFigure(row.path, row.kind, None, {}, 0,
@@ -109,36 +107,13 @@ def figures(analysis, name: str) -> Figures:
 
 
 def apply(analysis, name: str):
-    """A copy of `analysis` whose MACs/FLOPs are the peer's; `analysis.convention` says which."""
+    """A copy of `analysis` whose MACs/FLOPs are the peer's (blocks and merges summing their
+    layers); the report says which convention (report.summary.Summary)."""
     figs = figures(analysis, name)
-    conv = figs.convention
-    result = copy.copy(analysis)
-    by_path = {f.path: f for f in figs.rows}
-    rows = []
-    for row in analysis.rows:
-        row = copy.copy(row)
-        if row.leaf:
-            row.macs = by_path[row.path].value
-            row.flops = N.mul(row.macs, 2)
-        rows.append(row)
-    for i, row in enumerate(rows):  # blocks and merges: the sums of their leaves
-        if row.leaf:
-            continue
-        inside = []
-        for other in rows[i + 1:]:
-            if other.depth <= row.depth:
-                break
-            if other.leaf:
-                inside.append(other)
-        row.macs = N.total(r.macs for r in inside)
-        row.flops = N.mul(row.macs, 2)
-    result.rows = rows
-    result.totals = dict(analysis.totals)
-    result.totals["macs"] = N.total(r.macs for r in rows if r.leaf)
-    result.totals["flops"] = N.mul(result.totals["macs"], 2)
-    result.convention = conv
+    by_path = {f.path: f.value for f in figs.rows}
+    result = analysis.recounted(lambda row: by_path[row.path])
     result.warnings = list(analysis.warnings) + [
-        Warning(f.path, "convention-not-modelled", f"{f.reason}: counted 0 here", analysis.row(f.path).loc)
+        AnalysisWarning(f.path, "convention-not-modelled", f"{f.reason}: counted 0 here", analysis.row(f.path).loc)
         for f in figs.not_modelled]
     return result
 
@@ -187,7 +162,7 @@ def _compare_one(analysis, name: str) -> Comparison:
         d.amount = N.add(d.amount, amount)
 
     for fig in figs.rows:
-        ours = analysis.row(fig.path).macs  # archcalc's, for the whole batch
+        ours = analysis.row(fig.path).own_macs  # archcalc's, for the whole batch
         if fig.rule is None:
             note("not modelled: counted 0 here", fig.kind, fig.reason, N.neg(ours))
             continue

@@ -39,33 +39,67 @@ def rule(words: str, *terms: str | tuple[str, int], needs=None) -> Rule:
 
 @dataclass(frozen=True)
 class Convention:
+    """One tool's counting rules. Every layer kind gets a rule: its own (`rules`, keyed by kind
+    or "kind:variant"), or its family's (`families`: the tool's rule for the kinds of that
+    family the table does not name, with the tool's reason). A kind with MACs is always named:
+    a family rule never applies to a row with MACs, which is reported as not modelled instead.
+    The keys are checked against the layer registry when the table loads."""
+
     name: str
     tool: str  # the package as installed: "torchinfo 1.8.0"
     reports: str  # what the tool prints, in its own words
     unit: str  # "MACs" or "FLOPs": which column the tool's figure lands in
     per_batch: bool  # True: the figure grows with the batch; False: averaged per sample
     rules: dict[str, Rule]
-    default: Rule  # for kinds the table does not name, when they have no MACs (see weighted_default)
+    default: Rule  # what the tool does with a module it has no rule for
+    families: dict[str, Rule] = field(default_factory=dict)  # family → rule for its kinds not in `rules`
     notes: tuple[str, ...] = ()
     source: str = ""  # where the rules were read
     terms: dict[str, Term] = field(default_factory=dict)  # the peer's own terms, besides the shared ones
-    weighted_default: bool = False  # the default also covers kinds with MACs (torch's and archcalc's own rule)
+    every_kind: bool = False  # `default` is this tool's rule for every kind (it counts archcalc's own MACs)
+
+    def __post_init__(self) -> None:
+        from archcalc.layers.registry import families, kinds
+
+        registry = kinds()
+        for key in self.rules:
+            kind, _, variant = key.partition(":")
+            if kind not in registry or (variant and variant not in registry[kind].torch_variants):
+                raise ValueError(f"{self.name} convention: rule for {key!r}, which is not a layer kind"
+                                 + (f" variant ({', '.join(registry[kind].torch_variants) or 'none'})"
+                                    if kind in registry else ""))
+        for key in set(self.families) - set(families()):
+            raise ValueError(f"{self.name} convention: rule for family {key!r}, which no layer kind has")
+
+    def rule_for(self, kind, variant: str | None = None, *, has_macs: bool = False) -> Rule | None:
+        """The rule for a kind (with its torch variant), or None when it is not modelled."""
+        if variant and f"{kind.kind}:{variant}" in self.rules:
+            return self.rules[f"{kind.kind}:{variant}"]
+        if kind.kind in self.rules:
+            return self.rules[kind.kind]
+        if self.every_kind:
+            return self.default
+        return None if has_macs else self.families.get(kind.family)
+
+    def uncovered(self) -> list[str]:
+        """Kinds this table has no rule for: weighted kinds it does not name, and kinds whose
+        family it gives no rule (a new family, or a new kind in a family the table lists by kind)."""
+        from archcalc.layers.registry import kinds
+
+        if self.every_kind:
+            return []
+        return [name for name, kind in kinds().items()
+                if name not in self.rules and (kind.weighted or kind.family not in self.families)]
 
 
 def per_sample(row, value):
     return N.true_div(value, row.batch) if row.batch != 1 else value
 
 
-def _kind(row):
-    from archcalc.layers.base import kinds
-
-    return kinds()[row.kind]
-
-
 def _bias_adds(row):
     """One add per element the bias is added to, as the row's kind says (maxout: its inner
     linear layer's out × pieces)."""
-    return _kind(row).bias_adds(row.args, row.output)
+    return row.layer.bias_adds(row.args, row.output)
 
 
 def _params(row):
@@ -79,19 +113,9 @@ def _steps(row):
     return row.input[0]
 
 
-def _recurrent_biases(row):
-    """The bias values a recurrent layer adds at every step, all layers and directions."""
-    a = row.args
-    dirs = 2 if a.bidirectional else 1
-    if not a.bias:
-        return 0
-    sets = getattr(a, "bias_sets", 2)
-    return dirs * a.num_layers * sets * gates(row) * a.hidden_size
-
-
 def gates(row) -> int:
     """G of a recurrent row (rnn 1, gru 3, lstm 4), as its kind declares it."""
-    return _kind(row).gates
+    return row.layer.gates
 
 
 def _concrete(row, values, what: str):
@@ -104,7 +128,7 @@ def _concrete(row, values, what: str):
 def pool_taps(row):
     """Input elements summed by an average pool, window by window (its kind's pooled_inputs)."""
     _concrete(row, list(row.input) + list(row.output), "counting pooled inputs window by window")
-    return _kind(row).pooled_inputs(row.args, row.input, row.output)
+    return row.layer.pooled_inputs(row.args, row.input, row.output)
 
 
 def softmax_rows(row):
@@ -122,7 +146,7 @@ SHARED_TERMS = {t.key: t for t in (
     Term("linear_positions_dropped", "a linear layer on a sequence counted once per sample, not per position",
          lambda r: N.sub(_params(r), N.add(per_sample(r, r.macs), _bias_adds(r)))),
     Term("recurrent_bias_steps", "both bias vectors of every gate, added at every step",
-         lambda r: N.mul(_steps(r), _recurrent_biases(r))),
+         lambda r: N.mul(_steps(r), r.layer.bias_values(r.args))),
     Term("norm_inputs", "one per normalised element", lambda r: N.product(r.input)),
     Term("norm_affine_inputs", "one more per element for the affine scale and shift",
          lambda r: N.product(r.input) if getattr(r.args, "affine", False) else 0),
@@ -138,4 +162,4 @@ SHARED_TERMS = {t.key: t for t in (
 def variant(row) -> str | None:
     """The row's torch variant (its kind's torch_variant): a table's rule for "lstm:course"
     applies to the course's LSTM, which runs archcalc's step-by-step module."""
-    return _kind(row).torch_variant(row.args)
+    return row.layer.torch_variant(row.args)

@@ -19,6 +19,6 @@ CONVENTION = Convention(
     notes=("recurrent layers: with mkldnn on (torch's CPU default) nn.RNN/LSTM/GRU read 0; figures here are "
            "with mkldnn off, as archcalc verify runs them",),
     rules={},
-    weighted_default=True,
+    every_kind=True,
     default=rule("2 per multiply-add of conv/matmul ops; bias adds and everything else 0", "macs"),
 )

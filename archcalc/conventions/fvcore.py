@@ -34,4 +34,6 @@ CONVENTION = Convention(
         "lstm:course": rule("archcalc's step-by-step module: its matmuls at every step, the products", "macs"),
     },
     default=rule(_SKIPPED),
+    families={**{f: rule(_SKIPPED) for f in ("activation", "pool", "norm", "structure")},
+              "merge": rule("no handle for aten::add (fvcore warns), aten::cat ignored: 0")},
 )

@@ -10,6 +10,6 @@ CONVENTION = Convention(
     per_batch=True,
     source="CONTRACT.md",
     rules={},
-    weighted_default=True,
+    every_kind=True,
     default=rule("multiply-accumulates of the weights; bias adds, activations, pooling, norms 0", "macs"),
 )

@@ -92,4 +92,7 @@ CONVENTION = Convention(
                                     "(H × W), twice (local mean and local deviation)", ("functional_planes", 2)),
     },
     default=rule("no module hook and no patched function: nothing counted"),
+    families={**{f: rule("no module hook and no patched function: nothing counted")
+                 for f in ("activation", "pool", "norm", "structure")},
+              "merge": rule("`+` and torch.cat are not patched: nothing counted")},
 )

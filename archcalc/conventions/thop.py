@@ -61,4 +61,6 @@ CONVENTION = Convention(
         "maxout": rule("archcalc's module: its inner nn.Linear, the products", "macs"),
     },
     default=rule(_NO_RULE),
+    families={**{f: rule(_NO_RULE) for f in ("activation", "pool", "norm", "structure")},
+              "merge": rule("`+` and torch.cat are no modules: nothing counted")},
 )

@@ -34,4 +34,6 @@ CONVENTION = Convention(
         "embedding": rule("its table's size, as for any 'weight' parameter", "embedding_table"),
     },
     default=rule("no parameters: nothing counted"),
+    families={**{f: rule("no parameters: nothing counted") for f in ("activation", "pool", "norm", "structure")},
+              "merge": rule("`+` and torch.cat are no modules: nothing counted")},
 )

@@ -15,8 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from archcalc.engine import numbers as N
-from archcalc.engine.analyze import Analysis, Row
-from archcalc.layers.base import kinds
+from archcalc.engine.analysis import Analysis, Row
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}
 OPTIMIZER_COPIES = {"none": 0, "sgd": 0, "sgd-momentum": 1, "adam": 2}
@@ -33,90 +32,89 @@ class Memory:
     unmodelled: list[str] = field(default_factory=list)
 
 
-def _tree(analysis: Analysis):
-    """(row, children, branches) nodes in execution order."""
-    nodes, roots = {}, []
-    for row in analysis.rows:
-        node = {"row": row, "children": [], "branches": {b: [] for b in (row.branches or [])}}
-        nodes[row.path] = node
-        parent, _, _ = row.path.rpartition(".")
-        if not parent:
-            roots.append(node)
-        elif parent in nodes:
-            nodes[parent]["children"].append(node)
-        else:
-            merge, _, branch = parent.rpartition(".")
-            nodes[merge]["branches"].setdefault(branch, []).append(node)
-    return roots
-
-
 def _in_place(row: Row) -> bool:
-    kind = kinds()[row.kind]
-    return kind.elementwise or kind.view
+    return row.layer.elementwise or row.layer.view
 
 
-def _peak(nodes, in_bytes, elem, held) -> tuple[object, object]:
+def _peak(rows: list[Row], in_bytes, elem, held) -> tuple[object, object]:
     """(peak bytes of activations during this sequence, bytes of its output)."""
     peak, current = N.add(held, in_bytes), in_bytes
-    for node in nodes:
-        row = node["row"]
+    for row in rows:
         out = N.mul(row.activations, elem)
         if row.leaf:
             during = current if _in_place(row) else N.add(current, out)
             peak = N.maximum(peak, N.add(held, during))
-        elif row.family == "merge":
+        elif row.is_merge:
             done = 0
-            for items in node["branches"].values():
-                branch_peak, branch_out = _peak(items, current, elem, N.add(held, done)) if items else (
+            for branch in row.branches:
+                branch_peak, branch_out = _peak(branch.rows, current, elem, N.add(held, done)) if branch.rows else (
                     N.add(held, N.add(done, current)), current)
                 peak = N.maximum(peak, branch_peak)
                 done = N.add(done, branch_out)
             peak = N.maximum(peak, N.add(held, N.add(done, out)))
         else:
-            inner_peak, out = _peak(node["children"], current, elem, held)
+            inner_peak, out = _peak(row.children, current, elem, held)
             peak = N.maximum(peak, inner_peak)
         current = out
     return peak, current
 
 
-def _saved(analysis: Analysis, elem: int) -> tuple[object | None, list[str]]:
-    registry = kinds()
-    tensors: dict[int, object] = {}
-    unmodelled: set[str] = set()
-    counter = [0]
+class _Saved:
+    """The tensors autograd keeps, each once: tensors are numbered as the walk makes them
+    (0 is the network's input), and a layer's rule names its input, its output or new ones."""
 
-    def new() -> int:
-        counter[0] += 1
-        return counter[0]
+    def __init__(self, batch: int, elem: int):
+        self.batch, self.elem = batch, elem
+        self.tensors: dict[int, object] = {}
+        self.unmodelled: set[str] = set()
+        self.made = 0
 
-    def walk(nodes, current: int, grad: bool) -> tuple[int, bool]:
-        for node in nodes:
-            row = node["row"]
-            if row.leaf:
-                kind = registry[row.kind]
-                out = current if kind.view else new()
-                rule = kind.saved_for_backward(row.args, row.input, row.output, elem)
-                if rule is None:
-                    unmodelled.add(row.kind)
-                elif grad or row.params:  # autograd records a layer once something needs a gradient
-                    for what, numel, nbytes in rule:
-                        key = current if what == "input" else out if what == "output" else new()
-                        per_batch = 1 if what == "stat" else analysis.batch
-                        tensors[key] = N.mul(N.mul(numel, nbytes), per_batch)
+    def new(self) -> int:
+        self.made += 1
+        return self.made
+
+    def keep(self, rule, inputs: list[int], out: int) -> None:
+        for what, numel, nbytes in rule:
+            if what == "input":
+                key = inputs[0]
+            elif what.startswith("input:"):
+                key = inputs[int(what.split(":")[1])]
+            else:
+                key = out if what == "output" else self.new()
+            per_batch = 1 if what == "stat" else self.batch
+            self.tensors[key] = N.mul(N.mul(numel, nbytes), per_batch)
+
+    def walk(self, rows: list[Row], current: int, grad: bool) -> tuple[int, bool]:
+        for row in rows:
+            if row.is_merge:
+                outs = [self.walk(b.rows, current, grad) for b in row.branches]
+                out = self.new()
+                shapes = [b.rows[-1].output if b.rows else row.input for b in row.branches]
+                self._record(row, [o for o, _ in outs], shapes, out, any(g for _, g in outs) or grad)
+                current, grad = out, any(g for _, g in outs) or grad
+            elif row.leaf:
+                out = current if row.layer.view else self.new()
+                self._record(row, [current], row.input, out, grad)
                 grad = grad or bool(row.params)
                 current = out
-            elif row.family == "merge":
-                outs = [walk(items, current, grad) for items in node["branches"].values() if items]
-                grad = any(g for _, g in outs) or grad
-                current = new()
             else:
-                current, grad = walk(node["children"], current, grad)
+                current, grad = self.walk(row.children, current, grad)
         return current, grad
 
-    walk(_tree(analysis), 0, False)
-    if unmodelled:
-        return None, sorted(unmodelled)
-    return N.total(tensors.values()), []
+    def _record(self, row: Row, inputs: list[int], x, out: int, grad: bool) -> None:
+        rule = row.layer.saved_for_backward(row.args, x, row.output, self.elem)
+        if rule is None:
+            self.unmodelled.add(row.kind)
+        elif grad or row.params:  # autograd records a layer once something needs a gradient
+            self.keep(rule, inputs, out)
+
+
+def _saved(analysis: Analysis, elem: int) -> tuple[object | None, list[str]]:
+    saved = _Saved(analysis.batch, elem)
+    saved.walk(analysis.roots, 0, False)
+    if saved.unmodelled:
+        return None, sorted(saved.unmodelled)
+    return N.total(saved.tensors.values()), []
 
 
 RULES = (
@@ -147,12 +145,10 @@ def lines(m: Memory, batch: int) -> list[str]:
 
 def memory(analysis: Analysis, dtype: str = "float32") -> Memory:
     elem = DTYPE_BYTES[dtype]
-    registry = kinds()
-    weights = N.total(registry[r.kind].weight_bytes(r.args, r.params, r.buffers, elem) for r in analysis.rows
-                      if r.leaf)
+    weights = N.total(r.layer.weight_bytes(r.args, r.params, r.buffers, elem) for r in analysis.leaves())
     activations = N.mul(analysis.totals["activations"], elem)
     input_bytes = N.mul(N.mul(N.product(analysis.input), analysis.batch), elem)
-    peak, _ = _peak(_tree(analysis), input_bytes, elem, 0)
+    peak, _ = _peak(analysis.roots, input_bytes, elem, 0)
     saved, unmodelled = _saved(analysis, elem)
     result = Memory(dtype, weights, activations, N.add(weights, peak), saved, unmodelled=unmodelled)
     if saved is not None:

@@ -16,7 +16,8 @@ from typing import Any
 
 from archcalc.check.expect import ExpectParser
 from archcalc.engine import numbers as N
-from archcalc.engine.analyze import Analysis, analyze
+from archcalc.engine.analysis import Analysis
+from archcalc.engine.analyze import analyze
 from archcalc.spec.errors import Location, SpecError, did_you_mean
 from archcalc.spec.loader import YMap
 from archcalc.spec.model import Spec

@@ -10,23 +10,30 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from archcalc.engine import numbers as N
-from archcalc.engine.analyze import Analysis, Row
-from archcalc.layers.base import Args, ArgTypeError, Context, kinds
+from archcalc.engine.analysis import Analysis, Row
+from archcalc.layers.args import ArgTypeError
+from archcalc.layers.base import Args, Context
 from archcalc.spec.errors import SpecError
+
+
+SHAPES = ("output", "input", "output_width", "output_height", "output_depth", "output_channels")
 
 
 def quantity_of(row_or_totals: Any, quantity: str, output: tuple | None = None):
     """The value of an answer's quantity from a row (or the totals and the network output)."""
-    if isinstance(row_or_totals, dict):
-        if quantity in ("output", "output_width", "output_height", "output_depth", "output_channels"):
-            shape = output
-        else:
+    if isinstance(row_or_totals, dict):  # the network: its output's sizes, no input
+        if quantity not in SHAPES or quantity == "input":
             return row_or_totals.get(quantity)
+        shape = output
     else:
         shape = row_or_totals.output if quantity != "input" else row_or_totals.input
-        if quantity not in ("output", "input", "output_width", "output_height", "output_depth", "output_channels"):
+        if quantity not in SHAPES:
             value = getattr(row_or_totals, quantity)
             return 0 if value is None and quantity == "neurons" else value
+    return _of_shape(tuple(shape), quantity)
+
+
+def _of_shape(shape: tuple, quantity: str):
     if quantity in ("output", "input"):
         return tuple(shape)
     if quantity == "output_width":
@@ -38,7 +45,7 @@ def quantity_of(row_or_totals: Any, quantity: str, output: tuple | None = None):
 
 def _reinfer(row: Row, **changes) -> Any:
     """The layer recomputed with some arguments changed, on the same input; None if invalid."""
-    kind = kinds()[row.kind]
+    kind = row.layer
     values = dict(row.args.items())
     for name, value in changes.items():
         arg = next((a for a in kind.args if a.name == name), None)
@@ -57,12 +64,14 @@ def _reinfer(row: Row, **changes) -> Any:
 
 
 def _from_result(result, row: Row, quantity: str):
+    """A recomputed layer's value of the quantity (per sample, as the mistake would give it)."""
     if result is None:
         return None
-    fake = Row(row.path, row.kind, row.family, row.depth, True, row.input, tuple(result.output), result.params,
-               result.buffers, N.product(result.output), N.product(result.output), result.macs,
-               N.mul(2, result.macs), row.loc)
-    return quantity_of(fake, quantity)
+    if quantity in SHAPES:
+        return _of_shape(tuple(row.input if quantity == "input" else result.output), quantity)
+    elements = N.product(result.output)
+    return {"params": result.params, "buffers": result.buffers, "neurons": elements, "activations": elements,
+            "macs": result.macs, "flops": N.mul(2, result.macs)}.get(quantity)
 
 
 def diagnose(student: Any, quantity: str, row: Row | None, analysis: Analysis,

@@ -7,7 +7,8 @@ from fractions import Fraction
 from typing import Any
 
 from archcalc.engine import numbers as N
-from archcalc.engine.analyze import Analysis, analyze
+from archcalc.engine.analysis import Analysis
+from archcalc.engine.analyze import analyze
 from archcalc.grading.answers import AnswersFile, load_answers, parse_value
 from archcalc.grading.diagnose import diagnose, quantity_of
 from archcalc.spec import load_spec
@@ -76,7 +77,7 @@ def grade(path: str) -> GradeReport:
                 spec.input = original
         return cache[(h, w)]
 
-    from archcalc.report.explain import steps_for
+    from archcalc.engine.derive import steps_for
 
     results = []
     for answer in answers.answers:

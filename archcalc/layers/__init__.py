@@ -1,3 +1,2 @@
-"""The layer registry: importing this package registers every kind, one file per family."""
-from archcalc.layers import activation, conv, linear, norm, pool, recurrent, structure  # noqa: F401
-from archcalc.layers.base import REGISTRY, LayerKind, kinds, register  # noqa: F401
+"""Layer kinds, one family per file; `kinds()` is the registry (every family file found)."""
+from archcalc.layers.registry import REGISTRY, kind_of_module, kinds, register  # noqa: F401

@@ -6,8 +6,9 @@ output elements are reported as activations (memory), not neurons.
 from __future__ import annotations
 
 from archcalc.engine import numbers as N
-from archcalc.layers.base import (Arg, Bool, Choice, Context, Float, Int, LayerKind, Result, Untranslatable, batched_axis,
-                                  register)
+from archcalc.layers.args import Arg, Bool, Choice, Float, Int
+from archcalc.layers.base import Context, LayerKind, Result, Untranslatable, batched_axis
+from archcalc.layers.registry import register
 
 
 class _Elementwise(LayerKind):

@@ -1,207 +1,22 @@
 """The one extension point: a layer kind is a class registered under its spec name.
 
-A kind declares its arguments (types, defaults) and, given an input shape, returns its
-output shape, params, buffers, MACs, FLOPs and the derivation steps behind each number.
-Nothing in engine/, report/ or cli.py knows any particular kind.
+A kind declares its arguments (layers/args.py) and, given an input shape, returns its
+output shape, params, buffers, MACs and the derivation steps behind each number; beside
+that it states its receptive field, what autograd saves for it, its torch module and how
+`archcalc import` reads torch code as it. A merge (add, concat) is a kind too, whose input
+is several branches' outputs. Nothing in engine/, report/ or cli.py knows any particular
+kind: they ask these hooks.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import Any, Callable, ClassVar, Sequence
 
 from archcalc.engine import numbers as N
+from archcalc.layers.args import Arg
 from archcalc.spec.errors import Location, SpecError
 
 Shape = tuple  # of ints or sympy expressions, per sample (no batch axis)
-
-REQUIRED = object()
-
-
-class ArgTypeError(Exception):
-    """A value of the wrong type; the caller adds the location and argument name."""
-
-    def __init__(self, expected: str, found: str):
-        super().__init__(expected)
-        self.expected = expected
-        self.found = found
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return f"'{value}' (text)"
-    if value is None:
-        return "null"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_show(v) for v in value) + "]"
-    return N.decimal_text(value) if not isinstance(value, dict) else "a mapping"
-
-
-class ArgType:
-    """Checks and converts one argument value (a YAML literal or an evaluated expression)."""
-
-    describe: str = "a value"
-    numeric: bool = True  # strings are parsed as expressions
-    keywords: tuple[str, ...] = ()  # strings taken literally instead (e.g. padding: same)
-
-    def check(self, value: Any) -> Any:
-        raise NotImplementedError
-
-    def json_schema(self) -> dict:
-        """JSON Schema (draft-07) of what a spec may write here; expressions are strings."""
-        return {"type": "string"}
-
-
-_EXPR = {"type": "string", "description": "an expression over dims, vars and block parameters"}
-
-
-class Int(ArgType):
-    def __init__(self, minimum: int | None = 0):
-        self.minimum = minimum
-        self.describe = {None: "an integer", 0: "a non-negative integer", 1: "a positive integer"}.get(
-            minimum, f"an integer >= {minimum}")
-
-    def check(self, value: Any) -> Any:
-        if isinstance(value, (bool, str, list, dict, float)) or value is None:
-            raise ArgTypeError(self.describe, _show(value))
-        value = N.normalize(value)
-        if isinstance(value, Fraction):
-            raise ArgTypeError(self.describe, f"{_show(value)}, not a whole number")
-        if N.is_symbolic(value):
-            if value.is_integer is False:
-                raise ArgTypeError(self.describe, f"{_show(value)}, not a whole number")
-            return value
-        if self.minimum is not None and value < self.minimum:
-            raise ArgTypeError(self.describe, _show(value))
-        return value
-
-    def json_schema(self) -> dict:
-        literal = {"type": "integer"} if self.minimum is None else {"type": "integer", "minimum": self.minimum}
-        return {"anyOf": [literal, _EXPR]}
-
-
-class Float(ArgType):
-    def __init__(self, minimum: float | None = None, maximum: float | None = None):
-        self.minimum, self.maximum = minimum, maximum
-        bounds = []
-        if minimum is not None:
-            bounds.append(f">= {minimum}")
-        if maximum is not None:
-            bounds.append(f"<= {maximum}")
-        self.describe = "a number" + (" " + " and ".join(bounds) if bounds else "")
-
-    def check(self, value: Any) -> Any:
-        if isinstance(value, bool) or not isinstance(value, (int, float, Fraction)):
-            raise ArgTypeError(self.describe, _show(value))
-        value = float(value)
-        if (self.minimum is not None and value < self.minimum) or (
-                self.maximum is not None and value > self.maximum):
-            raise ArgTypeError(self.describe, _show(value))
-        return value
-
-    def json_schema(self) -> dict:
-        literal: dict = {"type": "number"}
-        if self.minimum is not None:
-            literal["minimum"] = self.minimum
-        if self.maximum is not None:
-            literal["maximum"] = self.maximum
-        return {"anyOf": [literal, _EXPR]}
-
-
-class Bool(ArgType):
-    describe = "true or false"
-    numeric = False
-
-    def check(self, value: Any) -> Any:
-        if not isinstance(value, bool):
-            raise ArgTypeError(self.describe, _show(value))
-        return value
-
-    def json_schema(self) -> dict:
-        return {"anyOf": [{"type": "boolean"}, {"type": "string", "description": "a condition"}]}
-
-
-class Choice(ArgType):
-    numeric = False
-
-    def __init__(self, *options: str):
-        self.options = options
-        self.describe = "one of " + ", ".join(options)
-
-    def check(self, value: Any) -> Any:
-        if value not in self.options:
-            raise ArgTypeError(self.describe, _show(value))
-        return value
-
-    def json_schema(self) -> dict:
-        return {"enum": list(self.options)}
-
-
-class PerAxis(ArgType):
-    """An int for every axis, or a list with one int per spatial axis (torch's `_pair`)."""
-
-    def __init__(self, axes: int, item: Int, keywords: tuple[str, ...] = (), allow_none: bool = False):
-        self.axes, self.item, self.keywords, self.allow_none = axes, item, keywords, allow_none
-        one = item.describe + (" or null" if allow_none else "")
-        self.describe = one if axes == 1 else f"{one}, or a list of {axes} of them"
-        if keywords:
-            self.describe += " or " + " or ".join(f"'{k}'" for k in keywords)
-
-    def check(self, value: Any) -> Any:
-        if isinstance(value, str) and value in self.keywords:
-            return value
-        if isinstance(value, list):
-            if len(value) != self.axes:
-                raise ArgTypeError(self.describe, f"a list of {len(value)}")
-            return tuple(self._one(v) for v in value)
-        return (self._one(value),) * self.axes
-
-    def json_schema(self) -> dict:
-        one = self.item.json_schema()
-        if self.allow_none:
-            one = {"anyOf": [one, {"type": "null"}]}
-        options = [one]
-        if self.axes > 1:
-            options.append({"type": "array", "items": one, "minItems": self.axes, "maxItems": self.axes})
-        if self.keywords:
-            options.append({"enum": list(self.keywords)})
-        return {"anyOf": options}
-
-    def _one(self, v: Any) -> Any:
-        if v is None and self.allow_none:
-            return None
-        try:
-            return self.item.check(v)
-        except ArgTypeError as exc:
-            raise ArgTypeError(self.describe, exc.found) from None
-
-
-class Optional(ArgType):
-    def __init__(self, inner: ArgType):
-        self.inner = inner
-        self.numeric = inner.numeric
-        self.keywords = inner.keywords
-        self.describe = inner.describe + " (or null)"
-
-    def check(self, value: Any) -> Any:
-        return None if value is None else self.inner.check(value)
-
-    def json_schema(self) -> dict:
-        return {"anyOf": [self.inner.json_schema(), {"type": "null"}]}
-
-
-@dataclass(frozen=True)
-class Arg:
-    name: str
-    type: ArgType
-    default: Any = REQUIRED
-    doc: str = ""
-
-    @property
-    def required(self) -> bool:
-        return self.default is REQUIRED
 
 
 @dataclass(frozen=True)
@@ -223,7 +38,7 @@ class Step:
 
 @dataclass
 class Result:
-    """What a kind computes for one layer. flops defaults to 2 × macs (see CONTRACT.md)."""
+    """What a kind computes for one layer. flops defaults to 2 × macs (see docs/conventions.md)."""
 
     output: Shape
     params: Any = 0
@@ -241,6 +56,8 @@ class Args:
         self._locs = locs
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):  # copy and pickle look for hooks before _values exists
+            raise AttributeError(name)
         try:
             return self._values[name]
         except KeyError:
@@ -257,14 +74,17 @@ class Args:
 
 
 class Context:
-    """What a kind may ask of the engine: errors and warnings located at the layer,
-    and where its input came from (for messages like "output of 'conv1', line 9")."""
+    """What a kind may ask of the engine: errors and warnings located at the layer, where
+    its input came from (for messages like "output of 'conv1', line 9") and, for a merge,
+    its branches' names and lines."""
 
-    def __init__(self, path: str, kind: str, loc: Location, args: Args,
-                 source: str, warn: Callable[[str, str], None], source_path: str | None = None):
+    def __init__(self, path: str, kind: str, loc: Location, args: Args, source: str,
+                 warn: Callable[[str, str], None], source_path: str | None = None,
+                 branches: Sequence[tuple[str, Location]] = ()):
         self.path, self.kind, self.loc, self.args = path, kind, loc, args
         self.source_path = source_path  # the layer whose output this is; None for the spec's input
         self.source = source  # "output of 'conv1', line 9" or "spec's input, line 4"; say "the {source}"
+        self.branches = list(branches)
         self._warn = warn
 
     def error(self, message: str, *, arg: str | None = None, expected: str | None = None,
@@ -276,6 +96,10 @@ class Context:
     def warn(self, code: str, message: str) -> None:
         self._warn(code, message)
 
+    def branch_shapes(self, shapes: Sequence[Shape]) -> str:
+        """'main: [64, 56, 56] (line 12); shortcut: [64, 56, 56] (line 19)', for a merge's messages."""
+        return "; ".join(f"{name}: {list_text(s)} (line {loc.line})" for (name, loc), s in zip(self.branches, shapes))
+
 
 class LayerKind:
     """Base of every kind. Subclasses set `kind`, `args` and implement `infer`."""
@@ -283,6 +107,7 @@ class LayerKind:
     kind: ClassVar[str]
     family: ClassVar[str] = ""
     args: ClassVar[Sequence[Arg]] = ()
+    merge: ClassVar[bool] = False  # combines branches (MergeKind)
     weighted: ClassVar[bool] = False  # has weights: its output elements count as neurons
     in_arg: ClassVar[str | None] = None  # in_channels / in_features / num_features: inferred, checked
     accepts_index: ClassVar[bool] = False  # reads token ids (input dtype index) and makes floats
@@ -291,6 +116,8 @@ class LayerKind:
     doc: ClassVar[str] = ""
     torch_classes: ClassVar[tuple[str, ...]] = ()  # module classes `archcalc import` reads as this kind
     torch_functions: ClassVar[tuple[str, ...]] = ()  # torch functions / Tensor methods it reads as this kind
+    verify_note: ClassVar[str | None] = None  # how `verify` runs its torch module, when that needs saying
+    torch_variants: ClassVar[tuple[str, ...]] = ()  # what torch_variant may return (peer tables key rules by them)
 
     @classmethod
     def infer(cls, x: Shape, a: Args, ctx: Context) -> Result:
@@ -353,6 +180,12 @@ class LayerKind:
         return None
 
     @classmethod
+    def torch_output_shape(cls, a: Args, x: Shape, out: Shape) -> Shape:
+        """The per-sample shape the torch class of `torch_classes` returns (its first output),
+        where the spec's row keeps less of it (a recurrent layer's last step only)."""
+        return out
+
+    @classmethod
     def backward_macs(cls, a: Args, x: Shape, result: Result, input_grad: bool):
         """Multiply-accumulates of this layer's backward pass: the weight gradient, plus the
         input gradient when something before it has weights (`input_grad`). 0 for layers
@@ -368,7 +201,8 @@ class LayerKind:
     def saved_for_backward(cls, a: Args, x: Shape, out: Shape, elem: int):
         """What autograd keeps for this layer's backward pass: [("input" | "output" | "new",
         elements per sample, bytes each)], ("stat", elements, bytes) for per-batch statistics
-        that don't grow with the batch; or None when archcalc does not model it."""
+        that don't grow with the batch; or None when archcalc does not model it. A merge's
+        x is the list of its branches' outputs, and "input:<i>" names branch i's."""
         return None
 
     @classmethod
@@ -411,6 +245,38 @@ class LayerKind:
                                 code="shape-mismatch")
 
 
+class MergeKind(LayerKind):
+    """A kind whose input is several branches' outputs: the spec writes its `branches:` (each
+    a list of layers given the merge's input), and `combine` replaces `infer`. The combining
+    itself has no weights; the branches' layers are counted as usual."""
+
+    family = "merge"
+    merge = True
+    symbol: ClassVar[str] = "?"  # drawn where the branches meet: "+", "‖"
+    dot_label: ClassVar[str] = "?"  # the same in Graphviz DOT, in ASCII
+
+    @classmethod
+    def combine(cls, shapes: list[Shape], a: Args, ctx: Context) -> Result:
+        raise NotImplementedError
+
+    @classmethod
+    def infer(cls, x: Shape, a: Args, ctx: Context) -> Result:
+        raise NotImplementedError(f"{cls.kind} combines branches: see combine")
+
+    @classmethod
+    def merge_receptive_field(cls, a: Args, fields: list) -> tuple[Any, int | None]:
+        """The field after the merge, and the index of the branch with the widest one (the
+        union of the branches' fields, receptive.py)."""
+        from archcalc.layers.receptive import union
+
+        return union(fields)
+
+    @classmethod
+    def torch_combine(cls, a: Args, outputs: list):
+        """The branches' output tensors (batch first) combined as torch computes this merge."""
+        raise NotImplementedError(f"merge kind {cls.kind} has no torch form")
+
+
 class Untranslatable(Exception):
     """A torch module's setting that no spec argument can express (archcalc import)."""
 
@@ -436,30 +302,3 @@ def batched_axis(dim: int) -> int:
 
 def list_text(shape: Shape) -> str:
     return "[" + ", ".join(N.fmt(d) for d in shape) + "]"
-
-
-REGISTRY: dict[str, type[LayerKind]] = {}
-
-
-def register(cls: type[LayerKind]) -> type[LayerKind]:
-    if cls.kind in REGISTRY:
-        raise RuntimeError(f"layer kind {cls.kind} registered twice")
-    REGISTRY[cls.kind] = cls
-    return cls
-
-
-def kind_of_module(module) -> type[LayerKind] | None:
-    """The kind that reads this torch module's class (`torch_classes`), or None: torch.nn's
-    classes and archcalc's own, not a user's class that happens to share a name."""
-    origin = type(module).__module__
-    if not (origin.startswith("torch.nn") or origin.startswith("archcalc.")):
-        return None
-    name = type(module).__name__
-    return next((k for k in kinds().values() if name in k.torch_classes), None)
-
-
-def kinds() -> dict[str, type[LayerKind]]:
-    """The registry, with every family module imported."""
-    import archcalc.layers  # noqa: F401  (imports every family)
-
-    return REGISTRY

@@ -6,8 +6,9 @@ F×F, stride S, zero padding P, K feature maps. Parameters (F·F·D/groups + 1)�
 from __future__ import annotations
 
 from archcalc.engine import numbers as N
-from archcalc.layers.base import (Arg, Bool, Choice, Context, Int, LayerKind, Optional, PerAxis, Result,
-                                  Step, list_text, matmul_backward_macs, register)
+from archcalc.layers.args import Arg, Bool, Choice, Int, Nullable, PerAxis
+from archcalc.layers.base import Context, LayerKind, Result, Step, list_text, matmul_backward_macs
+from archcalc.layers.registry import register
 from archcalc.layers.receptive import through_window
 from archcalc.layers.window import axis_names, window_out
 
@@ -57,7 +58,7 @@ class _ConvNd(LayerKind):
             Arg("groups", Int(1), 1, "channels are split into groups (AlexNet's two GPUs: groups=2)"),
             Arg("bias", Bool(), True),
             Arg("padding_mode", Choice("zeros", "reflect", "replicate", "circular"), "zeros"),
-            Arg("in_channels", Optional(Int(1)), None, "D; inferred from the input, checked when written"),
+            Arg("in_channels", Nullable(Int(1)), None, "D; inferred from the input, checked when written"),
         )
 
     @classmethod
@@ -176,7 +177,7 @@ class LocallyConnected2d(LayerKind):
         Arg("stride", PerAxis(2, Int(1)), 1),
         Arg("padding", PerAxis(2, Int(0)), 0),
         Arg("bias", Bool(), True),
-        Arg("in_channels", Optional(Int(1)), None),
+        Arg("in_channels", Nullable(Int(1)), None),
     )
 
     @classmethod

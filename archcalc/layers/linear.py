@@ -6,8 +6,9 @@ applied at every step (the course's y_t = W_hy h_t). An image needs a `flatten` 
 from __future__ import annotations
 
 from archcalc.engine import numbers as N
-from archcalc.layers.base import (Arg, Bool, Context, Int, LayerKind, Optional, Result, Step, matmul_backward_macs,
-                                  register)
+from archcalc.layers.args import Arg, Bool, Int, Nullable
+from archcalc.layers.base import Context, LayerKind, Result, Step, matmul_backward_macs
+from archcalc.layers.registry import register
 
 _FLATTEN_HINT = "insert '- flatten' before this layer to turn the image into a vector"
 
@@ -30,7 +31,7 @@ class Linear(LayerKind):
     args = (
         Arg("out_features", Int(1)),
         Arg("bias", Bool(), True),
-        Arg("in_features", Optional(Int(1)), None, "inferred from the input, checked when written"),
+        Arg("in_features", Nullable(Int(1)), None, "inferred from the input, checked when written"),
     )
 
     @classmethod
@@ -79,7 +80,7 @@ class Maxout(LayerKind):
         Arg("out_features", Int(1)),
         Arg("pieces", Int(1), 2, "k, linear pieces per unit"),
         Arg("bias", Bool(), True),
-        Arg("in_features", Optional(Int(1)), None),
+        Arg("in_features", Nullable(Int(1)), None),
     )
 
     @classmethod

@@ -8,8 +8,9 @@ learn nothing. None of them is counted as FLOPs (CONTRACT.md).
 from __future__ import annotations
 
 from archcalc.engine import numbers as N
-from archcalc.layers.base import (Arg, Bool, Context, Float, Int, LayerKind, Optional, Result, Step,
-                                  register)
+from archcalc.layers.args import Arg, Bool, Float, Int, Nullable
+from archcalc.layers.base import Context, LayerKind, Result, Step
+from archcalc.layers.registry import register
 from archcalc.layers.receptive import through_window
 
 
@@ -18,9 +19,9 @@ class _BatchNorm(LayerKind):
     in_arg = "num_features"
     ranks: tuple[int, ...] = ()
     args = (
-        Arg("num_features", Optional(Int(1)), None, "C; inferred from the input, checked when written"),
+        Arg("num_features", Nullable(Int(1)), None, "C; inferred from the input, checked when written"),
         Arg("eps", Float(minimum=0.0), 1e-5),
-        Arg("momentum", Optional(Float(minimum=0.0, maximum=1.0)), 0.1),
+        Arg("momentum", Nullable(Float(minimum=0.0, maximum=1.0)), 0.1),
         Arg("affine", Bool(), True),
         Arg("track_running_stats", Bool(), True),
     )

@@ -7,8 +7,9 @@ half the kernel, checked here too so that archcalc and torch refuse the same set
 from __future__ import annotations
 
 from archcalc.engine import numbers as N
-from archcalc.layers.base import (Arg, Bool, Context, Float, Int, LayerKind, Optional, PerAxis, Result,
-                                  register)
+from archcalc.layers.args import Arg, Bool, Float, Int, Nullable, PerAxis
+from archcalc.layers.base import Context, LayerKind, Result
+from archcalc.layers.registry import register
 from archcalc.layers.receptive import through_window
 from archcalc.layers.window import axis_names, window_out
 
@@ -89,7 +90,7 @@ class _AvgPool(_PoolNd):
 
 def _pool_args(nd: int, *, dilation: bool, padding: bool = True, extra=()):
     args = [Arg("kernel_size", PerAxis(nd, Int(1))),
-            Arg("stride", Optional(PerAxis(nd, Int(1))), None, "defaults to kernel_size")]
+            Arg("stride", Nullable(PerAxis(nd, Int(1))), None, "defaults to kernel_size")]
     if padding:
         args.append(Arg("padding", PerAxis(nd, Int(0)), 0))
     if dilation:
@@ -114,7 +115,7 @@ _pool_kind("max_pool2d", 2, _MaxPool, dilation=True, extra=(Arg("return_indices"
            doc="max pooling over [C, H, W] (torch.nn.MaxPool2d)")
 _pool_kind("avg_pool1d", 1, _AvgPool, dilation=False, extra=_AVG_EXTRA, doc="average pooling (torch.nn.AvgPool1d)")
 _pool_kind("avg_pool2d", 2, _AvgPool, dilation=False,
-           extra=_AVG_EXTRA + (Arg("divisor_override", Optional(Int(1)), None),),
+           extra=_AVG_EXTRA + (Arg("divisor_override", Nullable(Int(1)), None),),
            doc="average pooling (torch.nn.AvgPool2d)")
 
 

@@ -13,8 +13,9 @@ matmuls torch's FlopCounterMode counts
 from __future__ import annotations
 
 from archcalc.engine import numbers as N
-from archcalc.layers.base import (Arg, ArgTypeError, Bool, Choice, Context, Float, Int, LayerKind, Optional,
-                                  Result, Step, Untranslatable, register)
+from archcalc.layers.args import Arg, ArgTypeError, Bool, Choice, Float, Int, Nullable
+from archcalc.layers.base import Context, LayerKind, Result, Step, Untranslatable
+from archcalc.layers.registry import register
 
 _SEQ_HINT = "a recurrent layer reads a sequence [T, F]; to feed one vector at every step use repeat_vector"
 
@@ -43,7 +44,7 @@ def _recurrent_args(extra=()):
         Arg("dropout", Float(minimum=0.0, maximum=1.0), 0.0, "between stacked layers; no effect on counts"),
         Arg("return_sequences", Bool(), True,
             "archcalc's: true gives every step's output [T, dirs·H] (many to many), false only the last [dirs·H]"),
-        Arg("input_size", Optional(Int(1)), None, "F; inferred from the input, checked when written"),
+        Arg("input_size", Nullable(Int(1)), None, "F; inferred from the input, checked when written"),
     )
 
 
@@ -53,10 +54,24 @@ class _Recurrent(LayerKind):
     in_arg = "input_size"
     gates: int = 1
     gate_names: str = ""
+    verify_note = ("recurrent layers run with mkldnn and cuDNN disabled, so that FlopCounterMode sees their "
+                   "gate matmuls (its mkldnn LSTM path counts 0)")
 
     @classmethod
     def bias_sets(cls, a) -> int:
         return 2
+
+    @classmethod
+    def bias_values(cls, a) -> int:
+        """Bias values added at every step, over layers and directions: b·G·h each."""
+        return (2 if a.bidirectional else 1) * a.num_layers * cls.bias_sets(a) * cls.gates * a.hidden_size \
+            if a.bias else 0
+
+    @classmethod
+    def layer_inputs(cls, a, x) -> list:
+        """x of each stacked layer: the features F for the first, dirs·h after it."""
+        dirs = 2 if a.bidirectional else 1
+        return [x[1] if layer == 0 else N.mul(dirs, a.hidden_size) for layer in range(a.num_layers)]
 
     @classmethod
     def extra_params(cls, a, hidden) -> int:
@@ -76,8 +91,7 @@ class _Recurrent(LayerKind):
         b = cls.bias_sets(a) if a.bias else 0
         params, per_step = 0, 0
         steps: list[Step] = []
-        for layer in range(a.num_layers):
-            f_l = features if layer == 0 else N.mul(dirs, h)
+        for layer, f_l in enumerate(cls.layer_inputs(a, x)):
             weights = N.mul(N.mul(g, h), N.add(f_l, h))
             layer_params = N.add(N.add(weights, N.mul(b, N.mul(g, h))), cls.extra_params(a, h))
             params = N.add(params, N.mul(dirs, layer_params))
@@ -105,11 +119,10 @@ class _Recurrent(LayerKind):
         """Per layer and direction: the gradients of W_ih (T·G·h·x) and W_hh (T·G·h·h), of the
         hidden state at every step but the first, whose h_0 is a constant ((T − 1)·G·h·h), and of
         the layer's input (T·G·h·x) when it needs one: always past the first layer."""
-        steps_t, features = x
+        steps_t = x[0]
         h, g, dirs = a.hidden_size, cls.gates, 2 if a.bidirectional else 1
         total = 0
-        for layer in range(a.num_layers):
-            x_l = features if layer == 0 else N.mul(dirs, h)
+        for layer, x_l in enumerate(cls.layer_inputs(a, x)):
             gates_in, gates_h = N.mul(N.mul(g, h), x_l), N.mul(N.mul(g, h), h)
             per_direction = N.add(N.mul(steps_t, gates_in), N.mul(steps_t, gates_h))
             per_direction = N.add(per_direction, N.mul(N.sub(steps_t, 1), gates_h))
@@ -128,13 +141,12 @@ class _Recurrent(LayerKind):
         also keeps a reversed copy of its input when T > 1. Measured with saved-tensor hooks on
         torch's RNN (h_t), GRU and LSTM (7 per step: gates and states); not modelled for the
         step-by-step peephole / one-bias-set LSTM."""
-        if getattr(a, "peephole", False) or getattr(a, "bias_sets", 2) == 1:
+        if cls.torch_variant(a) is not None:
             return None
-        steps_t, features = x
+        steps_t = x[0]
         h, dirs = a.hidden_size, 2 if a.bidirectional else 1
         entries = []
-        for layer in range(a.num_layers):
-            x_l = features if layer == 0 else N.mul(dirs, h)
+        for layer, x_l in enumerate(cls.layer_inputs(a, x)):
             entries.append(("input" if layer == 0 else "new", N.mul(steps_t, x_l), elem))
             for direction in range(dirs):
                 states = N.add(cls.saved_initial, N.mul(steps_t, cls.saved_per_step))
@@ -151,7 +163,12 @@ class _Recurrent(LayerKind):
     def torch_module(cls, a, x):
         from archcalc.torch_backend.modules import RecurrentLayer
 
-        return RecurrentLayer(cls.kind, x[-1], a)
+        return RecurrentLayer(cls, x[-1], a)
+
+    @classmethod
+    def torch_output_shape(cls, a, x, out):
+        """torch's module returns every step; with return_sequences false the row keeps the last."""
+        return out if a.return_sequences else (x[0], *out)
 
     @classmethod
     def from_torch(cls, module) -> dict:
@@ -189,6 +206,7 @@ class LSTM(_Recurrent):
 
     kind = "lstm"
     torch_classes = ("LSTM", "PeepholeLSTM")
+    torch_variants = ("course",)
     gates = 4
     saved_per_step = 7
     gate_names = "input, forget, cell, output"
@@ -235,7 +253,7 @@ class Embedding(LayerKind):
     args = (
         Arg("num_embeddings", Int(1), doc="vocabulary size"),
         Arg("embedding_dim", Int(1), doc="D"),
-        Arg("padding_idx", Optional(Int(None)), None),
+        Arg("padding_idx", Nullable(Int(None)), None),
     )
 
     @classmethod

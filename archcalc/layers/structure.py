@@ -5,8 +5,9 @@
 from __future__ import annotations
 
 from archcalc.engine import numbers as N
-from archcalc.layers.base import (Arg, Bool, Context, Float, Int, LayerKind, Result, Step, Untranslatable, batched_axis,
-                                  register)
+from archcalc.layers.args import Arg, Bool, Float, Int
+from archcalc.layers.base import Context, LayerKind, Result, Step, Untranslatable, batched_axis
+from archcalc.layers.registry import register
 
 
 @register

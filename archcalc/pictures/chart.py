@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from archcalc.engine import numbers as N
-from archcalc.engine.analyze import Analysis, Row
+from archcalc.engine.analysis import Analysis, Row
 from archcalc.spec.errors import Location, SpecError
 
 MAX_BARS = 40
@@ -116,7 +116,7 @@ def layer_chart_bytes(analysis: Analysis, fmt: str, depth: int | None = None, lo
         fig.text(0.01, 0.005, "   ".join(families), fontsize=9, va="bottom")
     shown: dict[str, str] = {}  # legend label -> colour, blocks of every sort under one label
     for r in rows:
-        label = "blocks" if r.family in ("block", "repeat", "merge") else r.family
+        label = r.family if r.leaf else "blocks"
         shown.setdefault(label, FAMILY_COLOURS.get(r.family, "#999999"))
     axes[1].legend([plt.Rectangle((0, 0), 1, 1, color=c) for c in shown.values()], list(shown),
                    loc="lower right", fontsize=8, frameon=False)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
 
 from archcalc.engine import numbers as N
-from archcalc.engine.analyze import Analysis, Row
+from archcalc.engine.analysis import Analysis, Row
 
 CHAR = 6.7  # px per character, 11 px monospace
 BOLD = 7.4  # 11 px bold
@@ -37,9 +37,7 @@ class Node:
 
 def _is_elementwise(node: Node) -> bool:
     """Drawn inside the box before it: conv1 · conv2d, then "→ relu_1"."""
-    from archcalc.layers.base import kinds
-
-    return node.row.leaf and kinds()[node.row.kind].elementwise
+    return node.row.leaf and node.row.layer.elementwise
 
 
 def _absorb(nodes: list[Node]) -> list[Node]:
@@ -48,31 +46,23 @@ def _absorb(nodes: list[Node]) -> list[Node]:
     out: list[Node] = []
     for node in nodes:
         if _is_elementwise(node) and out and (out[-1].row.leaf or out[-1].folded):
-            out[-1].after.append(node.row.path.rsplit(".", 1)[-1])
+            out[-1].after.append(node.row.name)
         else:
             out.append(node)
     return out
 
 
 def build_tree(analysis: Analysis, depth: int | None = None) -> list[Node]:
-    roots: list[Node] = []
-    nodes: dict[str, Node] = {}
-    for row in analysis.rows:
-        if depth is not None and row.depth > depth:
-            continue
-        node = Node(row, folded=not row.leaf and depth is not None and row.depth == depth)
-        if row.family == "merge" and not node.folded:
-            node.branches = {b: [] for b in row.branches or []}
-        nodes[row.path] = node
-        parent, _, _ = row.path.rpartition(".")
-        if not parent:
-            roots.append(node)
-        elif parent in nodes:
-            nodes[parent].children.append(node)
-        else:
-            merge, _, branch = parent.rpartition(".")
-            nodes[merge].branches.setdefault(branch, []).append(node)
-    return roots
+    """The analysis' rows as drawing nodes; rows below `depth` fold into their block."""
+    def node(row: Row) -> Node:
+        folded = not row.leaf and depth is not None and row.depth == depth
+        n = Node(row, folded=folded)
+        if not folded:
+            n.children = [node(c) for c in row.children]
+            n.branches = {b.name: [node(r) for r in b.rows] for b in row.branches}
+        return n
+
+    return [node(r) for r in analysis.roots]
 
 
 def _size_text(row: Row) -> str:
@@ -106,7 +96,7 @@ def _leaf(node: Node) -> Drawing:
     channels = row.output[0] if row.output else 1
     spatial = int(spatial) if not N.is_symbolic(spatial) else 4096
     channels = int(channels) if not N.is_symbolic(channels) else 64
-    title = f"{row.path.rsplit('.', 1)[-1]} · {row.kind}"
+    title = f"{row.name} · {row.kind}"
     detail = _size_text(row)
     then = ("→ " + ", ".join(node.after)) if node.after else ""
     width = max(110 + 6 * math.log2(spatial + 1), BOLD * len(title) + 2 * PAD,
@@ -161,7 +151,7 @@ def _merge(node: Node) -> Drawing:
         parts.append(d.moved(x, top))
         parts.append(_line(cx, top + d.height, width / 2, join_y - 10))
         x += d.width + GAP
-    symbol = "+" if row.kind == "add" else "‖"
+    symbol = row.layer.symbol
     parts.append(f'<circle cx="{width / 2:.1f}" cy="{join_y:.1f}" r="10" fill="#fff" stroke="#333"/>')
     parts.append(_text(width / 2, join_y + 4, symbol, size=12, weight="bold"))
     inner = Drawing(width, join_y + 10, parts)
@@ -173,7 +163,7 @@ def _node(node: Node) -> Drawing:
     row = node.row
     if row.leaf or node.folded:
         return _leaf(node)
-    if row.family == "merge":
+    if row.is_merge:
         return _merge(node)
     label = f"{row.path} ({row.kind}) → {_size_text(row)}"
     return _frame(row, _sequence(node.children), label)
@@ -210,13 +200,13 @@ def dot(analysis: Analysis, depth: int | None = None) -> str:
                              f'{_dot(_size_text(row))}"];')
                 lines.extend(f"{indent}{i} -> {node_id(row)};" for i in inputs)
                 inputs = [node_id(row)]
-            elif row.family == "merge":
+            elif row.is_merge:
                 outs = []
                 for items in node.branches.values():
                     outs += emit(items, inputs, indent) if items else inputs
                 counter[0] += 1
                 join = f'"{_dot(row.path)}"'
-                lines.append(f'{indent}{join} [shape=circle, label="{"+" if row.kind == "add" else "cat"}"];')
+                lines.append(f'{indent}{join} [shape=circle, label="{_dot(row.layer.dot_label)}"];')
                 lines.extend(f"{indent}{o} -> {join};" for o in outs)
                 inputs = [join]
             else:

@@ -86,11 +86,10 @@ def markdown(analysis, comparisons) -> str:
     out += ["", "Each tool's rule for the layer kinds of this spec:", "",
             "| kind | " + " | ".join(c.convention.tool for c in comparisons) + " |",
             "|---|" + "---|" * len(comparisons)]
-    kinds_here = list(dict.fromkeys(r.kind for r in analysis.rows if r.leaf))
-    for kind in kinds_here:
+    for kind in dict.fromkeys(r.layer for r in analysis.leaves()):
         cells = []
         for c in comparisons:
-            rule = c.convention.rules.get(kind, c.convention.default)
+            rule = c.convention.rule_for(kind)
             cells.append("not modelled" if rule is None else rule.words.replace("|", "\\|"))
-        out.append(f"| {kind} | " + " | ".join(cells) + " |")
+        out.append(f"| {kind.kind} | " + " | ".join(cells) + " |")
     return "\n".join(out) + "\n"

@@ -15,28 +15,23 @@ def conventions_text(sep: str = "\n") -> str:
     return sep.join(f"{name}: {text}" for name, text in CONVENTIONS)
 
 
-def in_force(analysis) -> tuple[tuple[str, str], ...]:
+def in_force(analysis, conv=None) -> tuple[tuple[str, str], ...]:
     """The footer's conventions: archcalc's, with MACs and FLOPs replaced by a peer's rules
     when `--convention` chose one (only the rules of kinds the network has)."""
-    conv = getattr(analysis, "convention", None)
     if conv is None:
         return CONVENTIONS
-    kinds = []
-    for row in analysis.rows:
-        if row.leaf and row.kind not in kinds:
-            kinds.append(row.kind)
     rules = []
-    for kind in kinds:
-        rule = conv.rules.get(kind, conv.default)
-        rules.append((f"{conv.name} {kind}", "not modelled (archcalc's own module)" if rule is None else rule.words))
+    for kind in dict.fromkeys(row.layer for row in analysis.leaves()):
+        rule = conv.rule_for(kind)
+        rules.append((f"{conv.name} {kind.kind}", "not modelled (archcalc's own module)" if rule is None
+                      else rule.words))
     head = (f"MACs ({conv.name})", f"{conv.tool}, '{conv.reports}', read from {conv.source}; FLOPs = 2 × MACs")
     notes = tuple((f"{conv.name} note", n) for n in conv.notes)
     return tuple(c for c in CONVENTIONS if c[0] not in ("MACs", "FLOPs")) + (head,) + tuple(rules) + notes
 
 
-def convention_line(analysis) -> str | None:
+def convention_line(analysis, conv=None) -> str | None:
     """The header line that says which convention the MACs/FLOPs columns follow."""
-    conv = getattr(analysis, "convention", None)
     if conv is None:
         return None
     scope = "whole batch" if conv.per_batch else "per sample, as the tool averages over the batch (see its notes)"

@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 
 from archcalc.engine import numbers as N
-from archcalc.engine.analyze import Analysis, Row
-from archcalc.layers.base import Step
+from archcalc.engine.analysis import Analysis, Row
 from archcalc.report.summary import shape_text
 from archcalc.spec.errors import Location, SpecError, did_you_mean
 
@@ -16,35 +15,14 @@ LEGEND = ("W1×H1×D1 input (width, height, depth), F×F receptive field, S stri
 
 def explained_rows(analysis: Analysis, path: str | None) -> list[Row]:
     if path is None:
-        return [r for r in analysis.rows if r.leaf]
-    paths = [r.path for r in analysis.rows]
-    if path not in paths:
+        return analysis.leaves()
+    try:
+        row = analysis.row(path)
+    except KeyError:
+        paths = [r.path for r in analysis.rows]
         raise SpecError(f"no layer has the path '{path}'", Location(analysis.spec.file),
-                        hint=did_you_mean(path, paths) or "archcalc summarize lists every path", code="usage")
-    row = analysis.row(path)
-    if row.leaf:
-        return [row]
-    return [r for r in analysis.rows if r.leaf and r.path.startswith(path + ".")]
-
-
-def row_steps(row: Row) -> list[Step]:
-    """The kind's own steps, plus the conventions every layer shares (FLOPs = 2·MACs)."""
-    steps = list(row.steps)
-    if row.macs not in (0, None) and not (N.is_symbolic(row.macs) and row.macs.is_zero):
-        steps.append(Step("FLOPs", "2·MACs", f"2·{N.fmt(row.macs)}", row.flops))
-    return steps
-
-
-STEP_NAMES = {"output": ("H2", "W2", "L2", "D2", "size"), "output_width": ("W2", "L2"), "output_height": ("H2",),
-              "params": ("params",), "macs": ("MACs",), "neurons": ("neurons",), "flops": ("MACs", "FLOPs"),
-              "buffers": ("buffers",)}
-
-
-def steps_for(row: Row, quantity: str) -> list[Step]:
-    """The steps behind one quantity of a row (for a failed expectation or a wrong answer)."""
-    names = STEP_NAMES.get(quantity, ())
-    return [s for s in row_steps(row)
-            if s.quantity in names or s.quantity.startswith(tuple(f"{n} of" for n in names))]
+                        hint=did_you_mean(path, paths) or "archcalc summarize lists every path", code="usage") from None
+    return [row] if row.leaf else row.leaves()
 
 
 def heading(row: Row) -> str:
@@ -62,7 +40,7 @@ def render_text(analysis: Analysis, path: str | None) -> str:
     lines = [f"{analysis.name}: {LEGEND}", ""]
     for row in explained_rows(analysis, path):
         lines.append(heading(row))
-        steps = row_steps(row)
+        steps = row.steps
         lines += [f"  {s.text()}" for s in steps] or [f"  {no_steps_text(row)}"]
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
@@ -75,7 +53,7 @@ def render_markdown(analysis: Analysis, path: str | None) -> str:
         lines.append("")
         lines.append(f"input {shape_text(row.input)} → output {shape_text(row.output)}")
         lines.append("")
-        steps = row_steps(row)
+        steps = row.steps
         for s in steps:
             parts = [s.quantity, s.formula] + ([s.substituted] if s.substituted and s.substituted != s.formula else [])
             lines.append(f"- {' = '.join(parts)} = **{N.fmt(s.result)}**")
@@ -109,7 +87,7 @@ def render_latex(analysis: Analysis, path: str | None) -> str:
     for row in explained_rows(analysis, path):
         lines.append(rf"\paragraph{{{_latex_text(row.path)} ({_latex_text(row.kind)})}} "
                      + _latex_text(f"input {shape_text(row.input)} → output {shape_text(row.output)}"))
-        steps = row_steps(row)
+        steps = row.steps
         if not steps:
             lines.append(_latex_text(no_steps_text(row)) + ".")
             lines.append("")

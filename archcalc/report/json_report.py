@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from archcalc import __version__
 from archcalc.engine import numbers as N
-from archcalc.engine.analyze import COUNTS, Analysis, Row
+from archcalc.engine.analysis import COUNTS, Row
 
 
 def _shape(shape: tuple) -> list:
@@ -28,7 +28,9 @@ def row_json(row: Row, rf: bool = False, train: bool = False) -> dict:
     return out
 
 
-def summary_json(analysis: Analysis, depth: int | None = None, rf: bool = False, train: bool = False) -> dict:
+def summary_json(summary, depth: int | None = None, rf: bool = False, train: bool = False) -> dict:
+    """`summary`: a report.display.Summary (an analysis and the convention it is counted by)."""
+    analysis = summary.analysis
     return {
         "archcalc": __version__,
         "spec": analysis.spec.file,
@@ -41,7 +43,7 @@ def summary_json(analysis: Analysis, depth: int | None = None, rf: bool = False,
         | ({"training_flops": N.to_json(analysis.training_flops())} if train else {}),
         "layers": [row_json(r, rf, train) for r in analysis.rows if depth is None or r.depth <= depth],
         "warnings": [{"path": w.path, "code": w.code, "message": w.message} for w in analysis.warnings],
-    } | ({"convention": convention_json(analysis.convention)} if analysis.convention else {})
+    } | ({"convention": convention_json(summary.convention)} if summary.convention else {})
 
 
 def convention_json(conv) -> dict:

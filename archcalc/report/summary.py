@@ -5,7 +5,7 @@ from fractions import Fraction
 from typing import Any
 
 from archcalc.engine import numbers as N
-from archcalc.engine.analyze import Analysis, Row
+from archcalc.engine.analysis import Analysis, Row
 
 def safe_markup(text: str) -> str:
     """User text for rich: markup such as [bold] shown literally, terminal escapes as \\xNN."""
@@ -96,7 +96,7 @@ def family_shares(analysis: Analysis) -> list[str]:
     return lines if len(lines) > 1 else []
 
 
-def header_lines(analysis: Analysis) -> list[str]:
+def header_lines(analysis: Analysis, convention=None) -> list[str]:
     spec = analysis.spec
     name = analysis.name + (f" (variant of {spec.name})" if analysis.variant else "")
     lines = [f"{name}: input {shape_text(analysis.input)} → output {shape_text(analysis.output)}"
@@ -105,8 +105,8 @@ def header_lines(analysis: Analysis) -> list[str]:
         lines.append("bindings: " + ", ".join(f"{k}={N.fmt(v)}" for k, v in analysis.bindings.items()))
     from archcalc.report.conventions import convention_line
 
-    if convention_line(analysis):
-        lines.append(convention_line(analysis))
+    if convention is not None:
+        lines.append(convention_line(analysis, convention))
     if analysis.symbols:
         lines.append("symbolic in " + ", ".join(analysis.symbols) + " (bind with --set NAME=VALUE)")
     return lines

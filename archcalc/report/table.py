@@ -5,12 +5,11 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from archcalc.engine.analyze import Analysis
-from archcalc.report.conventions import in_force
 from archcalc.engine import numbers as N
-from archcalc.report.summary import (COLUMNS, columns, family_shares, header_lines, row_cells,
-                                     safe_markup, total_cells,
-                                     visible_rows)
+from archcalc.report.conventions import in_force
+from archcalc.report.display import Summary
+from archcalc.report.summary import (COLUMNS, columns, family_shares, header_lines, row_cells, safe_markup,
+                                     total_cells, visible_rows)
 
 _RIGHT = {"params", "neurons", "MACs", "FLOPs", "% params", "% FLOPs", "training FLOPs"}
 TRAINING_RULE = ("forward + backward, 2 per MAC: each layer with weights adds its weight gradient (as many MACs "
@@ -19,11 +18,12 @@ TRAINING_RULE = ("forward + backward, 2 per MAC: each layer with weights adds it
 _NO_WRAP = _RIGHT | {"receptive field"}
 
 
-def build_table(analysis: Analysis, depth: int | None = None, extra: tuple[str, ...] = ()) -> Table:
-    """The rich table alone (notebooks and rich consoles render it: Analysis.__rich_console__)."""
+def build_table(summary: Summary, depth: int | None = None, extra: tuple[str, ...] = ()) -> Table:
+    """The rich table alone (notebooks and rich consoles render it: Summary.__rich_console__)."""
+    analysis = summary.analysis
     rf, train = "rf" in extra, "train" in extra
     table = Table(box=box.SIMPLE_HEAD, show_footer=False, pad_edge=False,
-                  title=safe_markup(" · ".join(header_lines(analysis))), title_justify="left")
+                  title=safe_markup(" · ".join(header_lines(analysis, summary.convention))), title_justify="left")
     for name in columns(extra):
         table.add_column(name, justify="right" if name in _RIGHT else "left",
                          overflow="fold", no_wrap=name in _NO_WRAP)
@@ -35,10 +35,11 @@ def build_table(analysis: Analysis, depth: int | None = None, extra: tuple[str, 
     return table
 
 
-def render_table(analysis: Analysis, console: Console, depth: int | None = None,
+def render_table(summary: Summary, console: Console, depth: int | None = None,
                  extra: tuple[str, ...] = (), dataset_size: int | None = None) -> None:
+    analysis = summary.analysis
     train = "train" in extra
-    console.print(build_table(analysis, depth, extra))
+    console.print(build_table(summary, depth, extra))
     for line in family_shares(analysis):
         console.print(f"  {line}")
     for w in analysis.warnings:
@@ -49,17 +50,19 @@ def render_table(analysis: Analysis, console: Console, depth: int | None = None,
     if dataset_size:
         epoch = N.mul(analysis.training_flops(), N.true_div(dataset_size, analysis.batch))
         console.print(f"  one epoch of {dataset_size:,} samples: {N.fmt(epoch)} training FLOPs", highlight=False)
-    console.print(_footer(analysis), style="dim", highlight=False)
+    console.print(_footer(summary), style="dim", highlight=False)
 
 
-def _footer(analysis: Analysis) -> str:
-    return "\n".join(f"  {name}: {text}" for name, text in in_force(analysis))
+def _footer(summary: Summary) -> str:
+    return "\n".join(f"  {name}: {text}" for name, text in in_force(summary.analysis, summary.convention))
 
 
-def html_table(analysis: Analysis, depth: int | None = None) -> str:
+def html_table(summary: Summary, depth: int | None = None) -> str:
     """The table, its notes and the conventions in force, as an HTML fragment (Jupyter's
     _repr_html_, and the body of the full page below)."""
     from html import escape as html_escape
+
+    analysis = summary.analysis
 
     def cells(values, tag="td"):
         return "".join(f"<{tag}>{html_escape(v)}</{tag}>" for v in values)
@@ -69,18 +72,21 @@ def html_table(analysis: Analysis, depth: int | None = None) -> str:
     notes = "".join(f"<li>{html_escape(line)}</li>" for line in family_shares(analysis))
     notes += "".join(f"<li>warning [{html_escape(w.code)}] {html_escape(w.path)}: {html_escape(w.message)}</li>"
                      for w in analysis.warnings)
-    notes += "".join(f"<li>{html_escape(n)}: {html_escape(t)}</li>" for n, t in in_force(analysis))
-    title = html_escape(" · ".join(header_lines(analysis)))
+    notes += "".join(f"<li>{html_escape(n)}: {html_escape(t)}</li>"
+                     for n, t in in_force(analysis, summary.convention))
+    title = html_escape(" · ".join(header_lines(analysis, summary.convention)))
     return (f"<div class=\"archcalc\"><p><strong>{title}</strong></p><table><tr>{cells(COLUMNS, 'th')}</tr>{rows}"
             f"<tr>{cells(total_cells(analysis), 'th')}</tr></table><ul>{notes}</ul></div>")
 
 
-def render_html(analysis: Analysis, depth: int | None = None) -> str:
+def render_html(summary: Summary, depth: int | None = None) -> str:
     """A self-contained page: the table, the per-layer chart (when matplotlib is installed)
     and the block diagram, both inline SVG. For course pages and CI artifacts."""
     from html import escape as html_escape
 
     from archcalc.pictures import diagram
+
+    analysis = summary.analysis
 
     chart_svg = ""
     if not analysis.symbolic:
@@ -92,28 +98,30 @@ def render_html(analysis: Analysis, depth: int | None = None) -> str:
             chart_svg = chart_svg[chart_svg.find("<svg"):]
         except SpecError as exc:  # no matplotlib, or nothing to chart: the page keeps table and diagram
             chart_svg = f"<p><em>chart omitted: {html_escape(exc.message)}</em></p>"
-    title = html_escape(" · ".join(header_lines(analysis)))
+    title = html_escape(" · ".join(header_lines(analysis, summary.convention)))
     return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>" + html_escape(analysis.name)
             + "</title><style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
             "td,th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}"
             "td:nth-child(-n+3),th:nth-child(-n+3){text-align:left}</style></head><body>"
-            f"<h1>{title}</h1>{html_table(analysis, depth)}"
+            f"<h1>{title}</h1>{html_table(summary, depth)}"
             f"<h2>Parameters and MACs per layer</h2>{chart_svg}"
             f"<h2>Diagram</h2>{diagram.svg(analysis, depth)}</body></html>\n")
 
 
-def render_markdown(analysis: Analysis, depth: int | None = None, extra: tuple[str, ...] = ()) -> str:
+def render_markdown(summary: Summary, depth: int | None = None, extra: tuple[str, ...] = ()) -> str:
+    analysis = summary.analysis
+
     def line(cells):
         return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
 
     rf, train = "rf" in extra, "train" in extra
     cols = columns(extra)
-    out = ["**" + " · ".join(header_lines(analysis)) + "**", "", line(cols),
+    out = ["**" + " · ".join(header_lines(analysis, summary.convention)) + "**", "", line(cols),
            "|" + "|".join("---:" if c in _RIGHT else "---" for c in cols) + "|"]
     out += [line(row_cells(r, analysis.totals, rf=rf, train=train)) for r in visible_rows(analysis, depth)]
     out.append(line([f"**{c}**" if c else "" for c in total_cells(analysis, rf, train)]))
     out.append("")
     out += [f"- {s}" for s in family_shares(analysis)]
     out += [f"- warning [{w.code}] `{w.path}` (line {w.loc.line}): {w.message}" for w in analysis.warnings]
-    out += [f"- {name}: {text}" for name, text in in_force(analysis)]
+    out += [f"- {name}: {text}" for name, text in in_force(analysis, summary.convention)]
     return "\n".join(out) + "\n"

@@ -8,7 +8,6 @@ from archcalc.spec.errors import Location
 from archcalc.spec.loader import YNode
 
 REQUIRED = object()  # a block parameter without a default
-MERGES = ("add", "concat")
 
 
 @dataclass(frozen=True)
@@ -39,7 +38,7 @@ class Branch:
 
 @dataclass
 class Item:
-    """One entry of a `layers:` list: a layer kind, a block call, or an add/concat merge.
+    """One entry of a `layers:` list: a layer kind, a block call, or a merge (add, concat).
 
     `name` is the path component (explicit, or `<kind>_<n>` counted per kind in its list);
     `repeat` and `when` are evaluated when the spec is expanded."""
@@ -48,10 +47,10 @@ class Item:
     loc: Location
     name: str = ""
     explicit_name: bool = False
-    layer: Any = None  # type[LayerKind] for a layer kind
+    layer: Any = None  # type[LayerKind] for a layer kind or a merge
     block: str | None = None  # the block's name for a block call
     args: dict[str, Value] = field(default_factory=dict)  # layer args, block params, merge args
-    branches: list[Branch] = field(default_factory=list)  # add / concat
+    branches: list[Branch] = field(default_factory=list)  # a merge's
     repeat: Value | None = None
     when: Value | None = None
     doc: str | None = None
@@ -60,11 +59,9 @@ class Item:
 
     @property
     def is_merge(self) -> bool:
-        return self.kind in MERGES
+        """A merge kind (add, concat): `layer` is its kind, `branches` its inputs."""
+        return self.layer is not None and self.layer.merge
 
-
-# Kept for readers of the older flat model: a layer call is an Item whose `layer` is set.
-LayerCall = Item
 
 
 @dataclass

@@ -11,16 +11,16 @@ import difflib
 import re
 from typing import Any, Iterable
 
-from archcalc.layers.base import ArgType, ArgTypeError, Bool, kinds
+from archcalc.layers.args import ArgType, ArgTypeError, Bool
+from archcalc.layers.registry import kinds
 from archcalc.spec.errors import ErrorCollector, Location, SpecError, did_you_mean
 from archcalc.spec.expr import Expr, Unknown, parse_expr
 from archcalc.spec.loader import YMap, YNode, YScalar, YSeq, plain
-from archcalc.spec.model import MERGES, REQUIRED, BlockDef, Branch, DimDecl, Item, Spec, Value, Variant
+from archcalc.spec.model import REQUIRED, BlockDef, Branch, DimDecl, Item, Spec, Value, Variant
 
 FORMAT_VERSION = 1
 TOP_KEYS = ("archcalc", "name", "doc", "input", "dims", "vars", "blocks", "layers", "variants", "expect", "budget")
 RESERVED_LAYER_KEYS = ("name", "doc", "repeat", "when", "weights", "share")
-MERGE_KEYS = {"add": ("branches",), "concat": ("branches", "dim")}
 MAX_ITEMS = 100_000
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _INVALID = object()
@@ -234,7 +234,7 @@ class SpecParser:
         registry = kinds()
         for name, (kloc, _) in node.entries.items():
             self._check_name(name, kloc, "block")
-            if name in registry or name in MERGES:
+            if name in registry:
                 self.fail(f"block '{name}' has the name of a layer kind", kloc, hint="rename the block",
                           code="invalid-name")
             self.block_names.add(name)
@@ -329,17 +329,19 @@ class SpecParser:
                       code="invalid-layer")
             return None
         item = Item(kind_name, kind_loc)
-        if kind_name in MERGES:
+        kind = registry.get(kind_name)
+        if kind is not None and kind.merge:
+            item.layer = kind
             self._merge(item, body)
         elif kind_name in self.block_names:
             item.block = kind_name
             self._call_body(item, body, params_of=kind_name)
-        elif kind_name in registry:
-            item.layer = registry[kind_name]
+        elif kind is not None:
+            item.layer = kind
             self._call_body(item, body)
         else:
             self.fail(f"unknown layer kind '{kind_name}'", kind_loc,
-                      hint=did_you_mean(kind_name, list(registry) + list(self.block_names) + list(MERGES))
+                      hint=did_you_mean(kind_name, list(registry) + list(self.block_names))
                       or "run 'archcalc kinds' to list them", code="unknown-kind")
             return None
         return item
@@ -450,7 +452,11 @@ class SpecParser:
         return params
 
     def _merge(self, item: Item, body: YNode | None) -> None:
-        allowed = MERGE_KEYS[item.kind]
+        """A merge's `branches:` (a mapping of named layer lists, or a list of them) and its
+        kind's arguments."""
+        self._attempted = set()
+        names = tuple(a.name for a in item.layer.args)
+        allowed = ("branches",) + names
         if not isinstance(body, YMap):
             self.fail(f"{item.kind} takes branches", body.loc if body is not None else item.loc,
                       expected=f"{item.kind}: {{branches: {{main: [...], shortcut: [...]}}}}",
@@ -463,10 +469,8 @@ class SpecParser:
                 self.fail(f"{item.kind}: unknown argument '{key}'", kloc,
                           expected="one of " + ", ".join(allowed + RESERVED_LAYER_KEYS),
                           hint=did_you_mean(key, allowed + RESERVED_LAYER_KEYS), code="unknown-arg")
-            elif key == "dim":
-                raw = self._numeric(value, "dim")
-                if raw is not _INVALID:
-                    item.args["dim"] = Value(raw, value.loc)
+            elif key in names:
+                self._set_arg(item, key, value)
         branches = body.get("branches")
         if branches is None:
             self.fail(f"{item.kind}: missing 'branches'", item.loc, code="missing-arg",

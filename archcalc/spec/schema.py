@@ -9,12 +9,10 @@ parameters, names in expressions) stays `archcalc check`'s job.
 from __future__ import annotations
 
 from archcalc import __version__
-from archcalc.layers.base import kinds
-from archcalc.spec.model import MERGES
+from archcalc.layers.registry import kinds
 from archcalc.spec.parse import RESERVED_LAYER_KEYS
 
 _REF_LAYERS = {"$ref": "#/definitions/layers"}
-_INT_OR_EXPR = {"anyOf": [{"type": "integer"}, {"type": "string"}]}
 _POSITIVE = {"type": "integer", "minimum": 1}
 
 
@@ -39,30 +37,29 @@ def _kind_item(name: str, kind) -> dict:
             "required": [name], "additionalProperties": False}
 
 
-def _merge_item(name: str) -> dict:
+def _merge_item(name: str, kind) -> dict:
     branches = {"anyOf": [
         {"type": "object", "additionalProperties": {"anyOf": [_REF_LAYERS, {"type": "array", "maxItems": 0},
                                                                {"type": "null"}]}},
         {"type": "array", "items": {"anyOf": [_REF_LAYERS, {"type": "array", "maxItems": 0}]}},
     ]}
     props = {"branches": branches, **_reserved()}
-    if name == "concat":
-        props["dim"] = _INT_OR_EXPR
+    props.update({a.name: {**a.type.json_schema(), **({"description": a.doc} if a.doc else {})} for a in kind.args})
     return {"type": "object", "required": [name], "additionalProperties": False,
             "properties": {name: {"type": "object", "properties": props, "required": ["branches"],
-                                  "additionalProperties": False}}}
+                                  "additionalProperties": False, "description": kind.doc}}}
 
 
 def spec_schema() -> dict:
     registry = kinds()
-    known = sorted(registry) + list(MERGES)
+    known = sorted(registry)
     block_call = {"type": "object", "minProperties": 1, "maxProperties": 1,
                   "propertyNames": {"not": {"enum": known}},
                   "additionalProperties": {"type": ["object", "null"]},
                   "description": "a call of a block defined under blocks:"}
     items = [{"type": "string", "description": "a kind or block without arguments"}]
-    items += [_kind_item(name, registry[name]) for name in sorted(registry)]
-    items += [_merge_item(name) for name in MERGES] + [block_call]
+    items += [(_merge_item if registry[name].merge else _kind_item)(name, registry[name]) for name in sorted(registry)]
+    items.append(block_call)
     scalar = {"type": ["integer", "number", "boolean", "string"]}
     shape = {"type": "array", "minItems": 1, "items": {"anyOf": [_POSITIVE, {"type": "string"}]}}
     return {

@@ -8,8 +8,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from archcalc.engine.analyze import Analysis, analyze
-from archcalc.layers.base import batched_axis, kinds
+from archcalc.engine.analysis import Analysis, Row
+from archcalc.engine.analyze import analyze
 from archcalc.spec import Spec, load_spec
 from archcalc.spec.errors import Location, SpecError
 
@@ -30,26 +30,21 @@ class Block(nn.Sequential):
 
 
 class Merge(nn.Module):
-    """add (residual sum) or concat (joined along a per-sample axis) of its branches,
-    each a Block (an empty branch is an identity)."""
+    """A merge kind's branches, each a Block (an empty branch is an identity), combined as the
+    kind says (LayerKind.torch_combine: a sum, torch.cat, ...)."""
 
-    def __init__(self, mode: str, branches: list[str], dim: int | None = None):
+    def __init__(self, kind, args, branches: list[str]):
         super().__init__()
-        self.mode, self.dim = mode, dim
+        self.kind, self.args = kind, args
         for name in branches:
             self.add_module(name, Block())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        outs = [branch(x) for branch in self.children()]
-        if self.mode == "add":
-            total = outs[0]
-            for o in outs[1:]:
-                total = total + o
-            return total
-        return torch.cat(outs, dim=batched_axis(self.dim))
+        return self.kind.torch_combine(self.args, [branch(x) for branch in self.children()])
 
     def extra_repr(self) -> str:
-        return self.mode if self.dim is None else f"{self.mode}, dim={self.dim} (per sample)"
+        args = ", ".join(f"{k}={v}" for k, v in self.args.items())
+        return self.kind.kind + (f", {args} (per sample)" if args else "")
 
 
 def build_from_analysis(analysis: Analysis, device: str | torch.device = "cpu") -> ArchcalcNet:
@@ -57,24 +52,30 @@ def build_from_analysis(analysis: Analysis, device: str | torch.device = "cpu") 
         raise SpecError("cannot build a module with symbolic sizes: " + ", ".join(analysis.symbols),
                         Location(analysis.spec.file), hint="bind them, e.g. --set H=224 or build_module(spec, H=224)",
                         code="needs-concrete-size")
-    registry = kinds()
     net = ArchcalcNet(analysis.name or analysis.spec.name)
-    containers: dict[str, nn.Module] = {"": net}
+    built: dict[int, nn.Module] = {}  # id(row) → its module, for share:
     with torch.device(device):
-        for row in analysis.rows:
-            parent_path, _, name = row.path.rpartition(".")
-            parent = containers[parent_path] if parent_path in containers else _branch(containers, parent_path)
-            if row.leaf:
-                module = registry[row.kind].torch_module(row.args, tuple(int(d) for d in row.input))
-                if row.shares:
-                    _tie(module, containers[row.shares])
-            elif row.family == "merge":
-                module = Merge(row.kind, row.branches or [], row.dim)
-            else:
-                module = Block()
-            parent.add_module(name, module)
-            containers[row.path] = module
+        _add(net, analysis.roots, built)
     return net.eval()
+
+
+def _add(parent: nn.Module, rows: list[Row], built: dict[int, nn.Module]) -> None:
+    """Each row's module under its parent, named by the row's last path component, so that a
+    module's qualified name is the row's path."""
+    for row in rows:
+        if row.is_merge:
+            module = Merge(row.layer, row.args, [b.name for b in row.branches])
+            for branch in row.branches:
+                _add(module.get_submodule(branch.name), branch.rows, built)
+        elif row.leaf:
+            module = row.layer.torch_module(row.args, tuple(int(d) for d in row.input))
+            if row.owner is not None:
+                _tie(module, built[id(row.owner)])
+        else:
+            module = Block()
+            _add(module, row.children, built)
+        built[id(row)] = module
+        parent.add_module(row.name, module)
 
 
 def _tie(module: nn.Module, owner: nn.Module) -> None:
@@ -87,13 +88,6 @@ def _tie(module: nn.Module, owner: nn.Module) -> None:
             setattr(target, leaf, tensor)
         else:
             target.register_buffer(leaf, tensor)
-
-
-def _branch(containers: dict[str, nn.Module], path: str) -> nn.Module:
-    merge_path, _, branch = path.rpartition(".")
-    module = containers[merge_path].get_submodule(branch)
-    containers[path] = module
-    return module
 
 
 def build_module(spec: Spec | str, *, device: str | torch.device = "cpu", variant: str | None = None,

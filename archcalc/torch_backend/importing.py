@@ -22,7 +22,8 @@ from typing import Any
 import torch
 from torch import fx, nn
 
-from archcalc.layers.base import Untranslatable, kind_of_module, kinds
+from archcalc.layers.base import Untranslatable
+from archcalc.layers.registry import kind_of_module, kinds
 from archcalc.spec.errors import Location, SpecError, SpecErrors
 
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

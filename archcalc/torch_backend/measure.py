@@ -24,18 +24,13 @@ class Measured:
 def measure_each(analysis, device: str = "meta") -> dict[str, Measured]:
     """Every leaf alone, on an input of the shape the engine gives it: what still can be
     checked when the whole network fails somewhere (one layer's failure is that layer's)."""
-    from archcalc.layers.base import kinds
-
-    registry = kinds()
     result: dict[str, Measured] = {}
-    for row in analysis.rows:
-        if not row.leaf:
-            continue
+    for row in analysis.leaves():
         try:
             with torch.device(device):
-                module = registry[row.kind].torch_module(row.args, tuple(int(d) for d in row.input))
+                module = row.layer.torch_module(row.args, tuple(int(d) for d in row.input))
             shape = (analysis.batch, *(int(d) for d in row.input))
-            x = torch.zeros(shape, dtype=torch.long, device=device) if registry[row.kind].accepts_index else \
+            x = torch.zeros(shape, dtype=torch.long, device=device) if row.layer.accepts_index else \
                 torch.empty(shape, device=device)
             with warnings.catch_warnings(), torch.no_grad():
                 warnings.simplefilter("ignore")
@@ -47,10 +42,6 @@ def measure_each(analysis, device: str = "meta") -> dict[str, Measured]:
         except Exception as exc:  # torch's own failure, reported for this layer only
             result[row.path] = Measured(row.path, (), 0, 0, 0, f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
     return result
-
-
-RECURRENT_NOTE = ("recurrent layers run with mkldnn and cuDNN disabled, so that FlopCounterMode sees their "
-                  "gate matmuls (its mkldnn LSTM path counts 0)")
 
 
 def measure(net: ArchcalcNet, input_shape: tuple, paths: list[str], batch: int = 1, device: str = "meta",

@@ -162,20 +162,18 @@ class RecurrentLayer(nn.Module):
     """A spec's rnn/lstm/gru: torch's module (batch first), or PeepholeLSTM for the course's
     forms, returning every step's output (many to many) or only the final one."""
 
-    def __init__(self, kind: str, input_size: int, a):
+    def __init__(self, kind, input_size: int, a):
+        """`kind`: the layer kind (rnn, lstm, gru), whose first torch class is torch's module."""
         super().__init__()
         self.return_sequences = a.return_sequences
         self.directions = 2 if a.bidirectional else 1
         common = dict(num_layers=a.num_layers, bias=a.bias, bidirectional=a.bidirectional)
-        from archcalc.layers.base import kinds
-
-        textbook = kinds()[kind].torch_variant(a) == "course"
-        if textbook:
+        if kind.torch_variant(a) == "course":
             self.cell = PeepholeLSTM(input_size, a.hidden_size, peephole=a.peephole, bias_sets=a.bias_sets, **common)
         else:
-            cls = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[kind]
-            extra = {"nonlinearity": a.nonlinearity} if kind == "rnn" else {}
-            self.cell = cls(input_size, a.hidden_size, batch_first=True, dropout=a.dropout, **common, **extra)
+            extra = {"nonlinearity": a.nonlinearity} if "nonlinearity" in dict(a.items()) else {}
+            self.cell = getattr(nn, kind.torch_classes[0])(input_size, a.hidden_size, batch_first=True,
+                                                            dropout=a.dropout, **common, **extra)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out, state = self.cell(x)

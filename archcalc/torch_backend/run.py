@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from archcalc.engine.analyze import Analysis
+from archcalc.engine.analysis import Analysis
 from archcalc.spec.errors import Location, SpecError
 from archcalc.torch_backend.build import build_from_analysis
 

@@ -16,7 +16,8 @@ from typing import Any
 import torch
 
 from archcalc.engine import numbers as N
-from archcalc.engine.analyze import Analysis, analyze
+from archcalc.engine.analysis import Analysis
+from archcalc.engine.analyze import analyze
 from archcalc.spec import Spec
 from archcalc.spec.errors import Location, SpecError
 from archcalc.torch_backend.build import build_from_analysis
@@ -178,11 +179,9 @@ def _verify_at(spec: Spec, symbolic: Analysis, concrete: Analysis, binding: dict
             ran_on = "meta"
             note = (f"needs about {estimated / 1e9:.1f} GB on {device}, over the budget of {budget / 1e9:.1f} GB: "
                     f"checked on the meta device instead (raise it with --max-memory)")
-    if any(r.leaf and r.family == "recurrent" for r in concrete.rows):
-        from archcalc.torch_backend.measure import RECURRENT_NOTE
-
-        note = f"{note}; {RECURRENT_NOTE}" if note else RECURRENT_NOTE
-    leaves = [r.path for r in concrete.rows if r.leaf]
+    for kind_note in dict.fromkeys(r.layer.verify_note for r in concrete.leaves() if r.layer.verify_note):
+        note = f"{note}; {kind_note}" if note else kind_note
+    leaves = [r.path for r in concrete.leaves()]
     try:
         net = build_from_analysis(concrete, ran_on)
         measured = measure(net, concrete.input, leaves, concrete.batch, ran_on, spec.input_dtype)

@@ -1,0 +1,89 @@
+"""Merges: add (a residual sum) and concat (Inception's join), the layers whose input is
+several branches' outputs.
+
+A spec writes a merge's `branches:`; each branch is a list of layers given the merge's
+input (an empty one passes it through), and the kind says how their outputs meet. Neither
+has weights, and torch's FlopCounterMode counts neither aten.add nor aten.cat: their
+counts are 0, while every layer inside the branches is counted as usual.
+"""
+from __future__ import annotations
+
+from archcalc.engine import numbers as N
+from archcalc.layers.args import Arg, Int
+from archcalc.layers.base import Context, MergeKind, Result, batched_axis
+from archcalc.layers.registry import register
+
+
+def _same(a, b) -> bool:
+    return len(a) == len(b) and not any(N.compare(x, "!=", y) for x, y in zip(a, b))
+
+
+@register
+class Add(MergeKind):
+    """y = Σ branches: every branch has the same output shape (a residual connection)."""
+
+    kind = "add"
+    symbol, dot_label = "+", "+"
+    doc = "sums its branches' outputs, which have one shape (a residual connection)"
+
+    @classmethod
+    def combine(cls, shapes, a, ctx: Context) -> Result:
+        first = shapes[0]
+        if not all(_same(s, first) for s in shapes[1:]):
+            raise ctx.error("the branches' shapes differ, so they can't be summed",
+                            expected="every branch with the same output shape", found=ctx.branch_shapes(shapes),
+                            hint="project the shortcut (e.g. a 1×1 conv2d with the same stride) to match",
+                            code="shape-mismatch")
+        return Result(tuple(first))
+
+    @classmethod
+    def saved_for_backward(cls, a, x, out, elem):
+        return []  # a sum's gradient is its output's, passed to every branch
+
+    @classmethod
+    def torch_combine(cls, a, outputs):
+        total = outputs[0]
+        for out in outputs[1:]:
+            total = total + out
+        return total
+
+
+@register
+class Concat(MergeKind):
+    """The branches' outputs joined along one per-sample axis (`dim`, 0 the channels): every
+    other axis equal, the joined one the sum of theirs."""
+
+    kind = "concat"
+    symbol, dot_label = "‖", "cat"
+    doc = "joins its branches' outputs along dim (torch.cat): Inception's channel concatenation"
+    args = (Arg("dim", Int(None), 0, "per-sample axis; 0 is channels"),)
+
+    @classmethod
+    def axis(cls, a, rank: int) -> int:
+        return a.dim % rank
+
+    @classmethod
+    def combine(cls, shapes, a, ctx: Context) -> Result:
+        first = shapes[0]
+        rank, dim = len(first), a.dim
+        if not -rank <= dim < rank:
+            raise ctx.error(f"dim={dim} is out of range for rank-{rank} branches", arg="dim",
+                            expected=f"dim from {-rank} to {rank - 1} (axes are per sample; 0 is channels)",
+                            code="invalid-layer")
+        dim %= rank
+        off = [tuple(d for i, d in enumerate(s) if i != dim) for s in shapes]
+        if any(len(s) != rank for s in shapes) or not all(_same(o, off[0]) for o in off[1:]):
+            raise ctx.error(f"the branches' shapes differ off dim {dim}", expected=f"every axis but {dim} equal",
+                            found=ctx.branch_shapes(shapes), code="shape-mismatch")
+        joined = N.total(s[dim] for s in shapes)
+        return Result((*first[:dim], joined, *first[dim + 1:]))
+
+    @classmethod
+    def saved_for_backward(cls, a, x, out, elem):
+        return []  # the gradient is split by the branches' sizes alone
+
+    @classmethod
+    def torch_combine(cls, a, outputs):
+        import torch
+
+        return torch.cat(outputs, dim=batched_axis(a.dim))
