@@ -289,7 +289,7 @@ def compare_conventions(spec: str | None, sets: tuple[str, ...], batch: int, fmt
     elif fmt == "markdown":
         out.echo(compare_report.markdown(analysis, comparisons), nl=False)
     else:
-        from archcalc.textio import printable
+        from archcalc.printable import printable
 
         out.echo(printable("\n".join(compare_report.lines(analysis, comparisons))))
     out.close()

@@ -1,23 +1,21 @@
-"""Reading user files, writing reports, and printing user text safely: one place each.
+"""Reading user files and writing reports: one place each.
 
 - read_text: a missing file, a directory, an oversized file, non-UTF-8 bytes each get their
   own located message; a UTF-8 byte-order mark is accepted, as are Windows line endings.
 - write_atomic: a report goes to a temporary file in the same folder, then is renamed over
   the target, so an interrupted run never leaves a half-written file.
-- printable: control characters (terminal escapes) in user text are shown as \\xNN, never
-  sent to the terminal.
+
+Printing user text safely is archcalc/printable.py.
 """
 from __future__ import annotations
 
 import os
-import re
 import tempfile
 from pathlib import Path
 
 from archcalc.spec.errors import Location, SpecError
 
 MAX_FILE_BYTES = 1_000_000
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")  # and lone surrogates
 
 
 def limit(name: str, default: int) -> int:
@@ -30,11 +28,6 @@ def limit(name: str, default: int) -> int:
     except ValueError:
         raise SpecError(f"ARCHCALC_{name}={value!r} is not a whole number", Location(f"ARCHCALC_{name}"),
                         code="usage") from None
-
-
-def printable(text: str) -> str:
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}" if ord(m.group(0)) < 0x100
-                        else f"\\u{ord(m.group(0)):04x}", text)
 
 
 def read_text(path: str | Path, what: str = "spec") -> str:

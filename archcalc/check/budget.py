@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from archcalc.check.expect import Result, top_contributors
-from archcalc.check.figures import parse_figure
+from archcalc.check.expect import top_contributors
+from archcalc.outcome import Outcome
+from archcalc.spec.figures import parse_figure
 from archcalc.engine import numbers as N
 from archcalc.engine.analysis import Analysis
 from archcalc.spec.errors import Location, SpecError, did_you_mean
@@ -47,7 +48,7 @@ def spec_budget(node: YNode | None) -> dict[str, tuple[Fraction, Location, str]]
 
 
 def check_budgets(analysis: Analysis, limits: dict[str, tuple[Fraction, Location | None, str]],
-                  variant: str | None = None) -> list[Result]:
+                  variant: str | None = None) -> list[Outcome]:
     results = []
     for key, (limit, loc, text) in limits.items():
         quantity = BUDGETS[key]
@@ -55,7 +56,7 @@ def check_budgets(analysis: Analysis, limits: dict[str, tuple[Fraction, Location
         if key == "activation_memory":
             found = N.mul(found, BYTES_PER_ACTIVATION)
         if N.is_symbolic(found):
-            results.append(Result(f"budget.{key}", False, f"at most {text}", f"{N.fmt(found)} (a formula: bind its "
+            results.append(Outcome(f"budget.{key}", False, f"at most {text}", f"{N.fmt(found)} (a formula: bind its "
                                   "sizes with --set)", loc, None, variant, kind="budget"))
             continue
         ok = Fraction(found) <= limit
@@ -66,6 +67,6 @@ def check_budgets(analysis: Analysis, limits: dict[str, tuple[Fraction, Location
             f"{r.path} {N.fmt(N.mul(getattr(r, quantity), scale))}{unit}" for r in top)
         if key == "activation_memory":
             derivation = f"4 bytes (float32) × {N.fmt(analysis.totals['activations'])} activations; " + derivation
-        results.append(Result(f"budget.{key}", ok, f"at most {text} ({N.fmt(int(limit))}{unit})",
+        results.append(Outcome(f"budget.{key}", ok, f"at most {text} ({N.fmt(int(limit))}{unit})",
                               f"{N.fmt(found)}{unit}", loc, derivation, variant, kind="budget"))
     return results

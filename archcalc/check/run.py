@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from archcalc.check.budget import check_budgets, spec_budget
-from archcalc.check.expect import Result, check_expect
+from archcalc.check.expect import check_expect
+from archcalc.outcome import Outcome
 from archcalc.engine.analysis import Analysis, AnalysisWarning
 from archcalc.engine.analyze import analyze
 from archcalc.spec.errors import SpecError
@@ -16,7 +17,7 @@ from archcalc.spec.errors import SpecError
 class SpecReport:
     file: str
     name: str | None = None
-    results: list[Result] = field(default_factory=list)
+    results: list[Outcome] = field(default_factory=list)
     errors: list[SpecError] = field(default_factory=list)
     warnings: list[tuple[str | None, AnalysisWarning]] = field(default_factory=list)  # (variant, warning)
 
@@ -27,7 +28,7 @@ class SpecReport:
         return 1 if any(not r.ok for r in self.results) else 0
 
     @property
-    def failures(self) -> list[Result]:
+    def failures(self) -> list[Outcome]:
         return [r for r in self.results if not r.ok]
 
 
@@ -89,24 +90,24 @@ def _check_variant(spec, variant, report: SpecReport, *, strict, verify, budgets
         if verify:
             report.results.extend(_verify(spec, overrides, variant))
         if against:
-            from archcalc.check.against import compare_with_model
+            from archcalc.torch_backend.against import compare_with_model
 
             report.results.extend(compare_with_model(analysis, against))
     except SpecError as err:
         report.errors.append(err)
 
 
-def _verify(spec, overrides: dict[str, Any], variant) -> list[Result]:
+def _verify(spec, overrides: dict[str, Any], variant) -> list[Outcome]:
     from archcalc.torch_backend import verify_spec
 
     results = []
     for v in verify_spec(spec, overrides, "meta", variant=variant):
         bad = v.disagreements()
         if not bad:
-            results.append(Result("verify", True, "engine = torch", f"all {len(v.layers)} layers agree (meta)",
+            results.append(Outcome("verify", True, "engine = torch", f"all {len(v.layers)} layers agree (meta)",
                                   None, None, variant, kind="verify"))
         for path, check in bad:
             row_loc = next((r.loc for r in spec.layers if r.name == path.split(".")[0]), None)
-            results.append(Result(f"verify.{path}.{check.quantity}", False, f"engine {check.engine}",
+            results.append(Outcome(f"verify.{path}.{check.quantity}", False, f"engine {check.engine}",
                                   f"torch {check.torch}", row_loc, check.reason, variant, kind="verify"))
     return results

@@ -14,7 +14,7 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
-from archcalc.check.expect import ExpectParser
+from archcalc.spec.expect import ExpectParser
 from archcalc.engine import numbers as N
 from archcalc.engine.analysis import Analysis
 from archcalc.engine.analyze import analyze

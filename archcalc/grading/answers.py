@@ -21,7 +21,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from archcalc.check.expect import Expected, ExpectParser
+from archcalc.spec.expect import Expected, ExpectParser
 from archcalc.spec.errors import Location, SpecError, did_you_mean
 from archcalc.spec.loader import YMap, YNode, YScalar, load_yaml
 

@@ -11,7 +11,7 @@ def safe_markup(text: str) -> str:
     """User text for rich: markup such as [bold] shown literally, terminal escapes as \\xNN."""
     from rich.markup import escape
 
-    from archcalc.textio import printable
+    from archcalc.printable import printable
 
     return escape(printable(str(text)))
 

@@ -1,15 +1,19 @@
 """The per-layer table a lecturer could project (rich), and its Markdown twin."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from archcalc.engine import numbers as N
 from archcalc.report.conventions import in_force
-from archcalc.report.display import Summary
 from archcalc.report.summary import (COLUMNS, columns, family_shares, header_lines, row_cells, safe_markup,
                                      total_cells, visible_rows)
+
+if TYPE_CHECKING:
+    from archcalc.report.display import Summary
 
 _RIGHT = {"params", "neurons", "MACs", "FLOPs", "% params", "% FLOPs", "training FLOPs"}
 TRAINING_RULE = ("forward + backward, 2 per MAC: each layer with weights adds its weight gradient (as many MACs "

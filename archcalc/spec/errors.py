@@ -44,7 +44,7 @@ class SpecError(Exception):
         return [self]
 
     def render(self) -> str:
-        from archcalc.textio import printable  # user text never reaches the terminal raw
+        from archcalc.printable import printable  # user text never reaches the terminal raw
 
         head = f"{self.loc}: error: {self.message}" if self.loc else f"error: {self.message}"
         lines = [head]

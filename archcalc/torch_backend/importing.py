@@ -25,6 +25,7 @@ from torch import fx, nn
 from archcalc.layers.base import Untranslatable
 from archcalc.layers.registry import kind_of_module, kinds
 from archcalc.spec.errors import Location, SpecError, SpecErrors
+from archcalc.spec.write import Entry, spec_text
 
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -109,9 +110,8 @@ def _location(stack_trace: str | None) -> Location:
     """The user's source line from an fx stack trace (the last frame outside torch and archcalc)."""
     import os
 
-    import archcalc
-
-    ours = tuple(os.path.dirname(os.path.abspath(m.__file__)) + os.sep for m in (torch, archcalc))
+    archcalc_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    ours = (os.path.dirname(os.path.abspath(torch.__file__)) + os.sep, archcalc_dir + os.sep)
     if stack_trace:
         frames = re.findall(r'File "([^"]+)", line (\d+)', stack_trace)
         for file, line in reversed(frames):
@@ -475,15 +475,11 @@ def trace_hooks(model: nn.Module, example, reason: str) -> tuple[list[Value], st
 # ---- the data flow as the spec language writes it ---------------------------------------------
 
 @dataclass
-class Item:
-    kind: str
-    args: dict
+class Item(Entry):
+    """An entry of the spec being written, with where it came from (for names and share:)."""
+
     source: str | None = None  # the module path (layers from modules) or the fx value (merges)
     has_params: bool = False
-    share: str | None = None  # the spec name of the earlier call of the same module (tied weights)
-    branches: list[tuple[str, list["Item"]]] | None = None  # merges
-    dim: int | None = None
-    name: str | None = None
 
 
 def structure(values: list[Value], output: str) -> list[Item]:
@@ -515,12 +511,13 @@ def structure(values: list[Value], output: str) -> list[Item]:
                 return items
             emitted.add(v.id)
             if v.op == "layer":
-                items.append(Item(v.kind, dict(v.args), v.module, v.has_params))
+                items.append(Item(v.kind, dict(v.args), source=v.module, has_params=v.has_params))
                 current = v.inputs[0]
             elif v.op == "merge":
                 fork = idom(v)
                 branches = [chain(fork, i) for i in v.inputs]
-                items.append(Item(v.kind, {}, v.id, branches=[("", b) for b in branches], dim=v.dim))
+                items.append(Item(v.kind, {} if v.dim is None else {"dim": v.dim}, source=v.id,
+                                  branches=[("", b) for b in branches]))
                 current = fork
             else:
                 problems.add(f"a branch of '{v.id}' does not start from the value its other branches start from",
@@ -601,60 +598,6 @@ def _common_prefix(names: list[str]) -> str:
     return "_".join(common)
 
 
-# ---- YAML ------------------------------------------------------------------------------------
-
-def _scalar(value) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_scalar(v) for v in value) + "]"
-    text = str(value)
-    return text if NAME.match(text) and text not in ("true", "false", "null") else '"' + text.replace('"', '\\"') + '"'
-
-
-def _item_lines(item: Item, indent: int) -> list[str]:
-    pad = " " * indent
-    if item.branches is None:
-        fields = ([f"name: {item.name}"] if item.name else []) + ([f"share: {item.share}"] if item.share else []) \
-            + [f"{k}: {_scalar(v)}" for k, v in item.args.items()]
-        return [f"{pad}- {item.kind}" + (": {" + ", ".join(fields) + "}" if fields else "")]
-    lines = [f"{pad}- {item.kind}:", f"{pad}    name: {item.name}"]
-    if item.dim is not None:
-        lines.append(f"{pad}    dim: {item.dim}")
-    lines.append(f"{pad}    branches:")
-    for name, items in item.branches:
-        if not items:
-            lines.append(f"{pad}      {name}: []")
-            continue
-        lines.append(f"{pad}      {name}:")
-        for sub in items:
-            lines.extend(_item_lines(sub, indent + 8))
-    return lines
-
-
-def spec_text(name: str, doc: str, dims: list, dtype: str, defaults: dict, items: list[Item]) -> str:
-    shape = "[" + ", ".join(str(d) for d in dims) + "]"
-    lines = ["archcalc: 1", f"name: {name}", "doc: >-"]
-    lines += ["  " + line for line in _wrap(doc)]
-    lines.append(f"input: {{shape: {shape}, dtype: index}}" if dtype == "index" else f"input: {shape}")
-    if defaults:
-        lines.append("dims: {" + ", ".join(f"{k}: {{default: {v}}}" for k, v in defaults.items()) + "}")
-    lines.append("layers:")
-    for item in items:
-        lines.extend(_item_lines(item, 2))
-    return "\n".join(lines) + "\n"
-
-
-def _wrap(text: str, width: int = 92) -> list[str]:
-    import textwrap
-
-    return textwrap.wrap(text, width) or [""]
-
-
 # ---- the command's work ------------------------------------------------------------------------
 
 def parse_input(text: str) -> list:
@@ -675,7 +618,7 @@ def parse_input(text: str) -> list:
 
 
 def build_model(target: str) -> nn.Module:
-    from archcalc.check.against import load_factory
+    from archcalc.torch_backend.against import load_factory
 
     factory = load_factory(target, "import")
     try:
@@ -739,8 +682,8 @@ def verify_import(imported: Imported, target: str) -> list:
     FLOPs (torch's FlopCounterMode, mkldnn off) and every parameterised layer in call order."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from archcalc.check.against import compare_leaves, model_leaves
-    from archcalc.check.expect import Result
+    from archcalc.outcome import Outcome
+    from archcalc.torch_backend.against import compare_leaves, model_leaves
     from archcalc.engine import numbers as N
     from archcalc.engine.analyze import analyze
     from archcalc.spec import load_spec_text
@@ -750,9 +693,9 @@ def verify_import(imported: Imported, target: str) -> list:
     model, x = imported.model, imported.example
     with torch.no_grad(), torch.backends.mkldnn.flags(enabled=False), FlopCounterMode(display=False) as counter:
         y = model(x)
-    results = [Result("import.output", list(analysis.output) == list(y.shape[1:]), str(list(analysis.output)),
+    results = [Outcome("import.output", list(analysis.output) == list(y.shape[1:]), str(list(analysis.output)),
                       str(list(y.shape[1:])), None, "the model's output per sample", kind="against"),
-               Result("import.flops", analysis.totals["flops"] == counter.get_total_flops(),
+               Outcome("import.flops", analysis.totals["flops"] == counter.get_total_flops(),
                       N.fmt(analysis.totals["flops"]), f"{counter.get_total_flops():,}", None,
                       "FlopCounterMode on the model (mkldnn off)", kind="against")]
     theirs = model_leaves(model, tuple(x.shape[1:]), spec.input_dtype, device=str(x.device))

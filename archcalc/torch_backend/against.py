@@ -12,7 +12,7 @@ import importlib.util
 import os
 import sys
 
-from archcalc.check.expect import Result
+from archcalc.outcome import Outcome
 from archcalc.engine import numbers as N
 from archcalc.engine.analysis import Analysis
 from archcalc.spec.errors import Location, SpecError
@@ -98,7 +98,7 @@ def model_leaves(model, input_shape: tuple, dtype: str = "float", device: str = 
     return calls
 
 
-def compare_with_model(analysis: Analysis, target: str) -> list[Result]:
+def compare_with_model(analysis: Analysis, target: str) -> list[Outcome]:
     import torch
 
     factory = load_factory(target)
@@ -115,7 +115,7 @@ def compare_with_model(analysis: Analysis, target: str) -> list[Result]:
     return compare_leaves(analysis, model, theirs, target)
 
 
-def compare_leaves(analysis: Analysis, model, theirs: list, target: str) -> list[Result]:
+def compare_leaves(analysis: Analysis, model, theirs: list, target: str) -> list[Outcome]:
     """The spec's parameterised rows against the model's, in call order; then the totals."""
     # every call of a module with parameters, tied ones (share:) included: the model's hooks see each call
     ours = [r for r in analysis.leaves() if r.params not in (0, None) or r.owner is not None]
@@ -129,7 +129,7 @@ def compare_leaves(analysis: Analysis, model, theirs: list, target: str) -> list
             other = theirs[unmatched[0]] if unmatched else None
             found = (f"model layer '{other[0]}': {other[1]}, output {list(other[2])}, {other[3]:,} params"
                      if other else "no more layers in the model")
-            results.append(Result(
+            results.append(Outcome(
                 "against.layers", False,
                 f"spec layer {i + 1} '{row.path}': {row.kind}, output {list(row.output)}, {N.fmt(row.params)} params",
                 found, row.loc, f"the first of {len(ours)} parameterised spec layers (in call order) with no "
@@ -139,17 +139,17 @@ def compare_leaves(analysis: Analysis, model, theirs: list, target: str) -> list
     else:
         if unmatched:
             extra = theirs[unmatched[0]][0]
-            results.append(Result("against.layers", False, f"{len(ours)} parameterised layers in the spec",
+            results.append(Outcome("against.layers", False, f"{len(ours)} parameterised layers in the spec",
                                   f"{len(theirs)} in the model (it goes on with '{extra}')",
                                   analysis.spec.input_loc, None, kind="against"))
         else:
-            results.append(Result("against.layers", True, f"{len(ours)} parameterised layers",
+            results.append(Outcome("against.layers", True, f"{len(ours)} parameterised layers",
                                   f"{len(theirs)} layers with the same kinds, output shapes and params",
                                   None, None, kind="against"))
     total = sum(p.numel() for p in model.parameters())
     buffers = sum(b.numel() for b in model.buffers())
-    results.append(Result("against.params", total == analysis.totals["params"], N.fmt(analysis.totals["params"]),
+    results.append(Outcome("against.params", total == analysis.totals["params"], N.fmt(analysis.totals["params"]),
                           f"{total:,}", None, f"{target}: sum of its parameters", kind="against"))
-    results.append(Result("against.buffers", buffers == analysis.totals["buffers"], N.fmt(analysis.totals["buffers"]),
+    results.append(Outcome("against.buffers", buffers == analysis.totals["buffers"], N.fmt(analysis.totals["buffers"]),
                           f"{buffers:,}", None, f"{target}: sum of its buffers", kind="against"))
     return results
