@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import json
 
+import os
+
 import pytest
 import torch
 from click.testing import CliRunner
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from archcalc.cli import main
 from archcalc.engine.analyze import analyze
@@ -15,7 +19,9 @@ from archcalc.engine.memory import memory
 from archcalc.spec import load_spec
 from archcalc.spec.model import Value
 from archcalc.torch_backend.build import build_from_analysis
+from archcalc.spec.errors import SpecError
 from conftest import SPECS, analyze_text
+from kinds import REFUSALS, TABLE, engine, sample_input
 
 CNNS = [("lenet5.yaml", None), ("alexnet.yaml", None), ("alexnet_torchvision.yaml", 96), ("vgg16.yaml", 64),
         ("resnet18.yaml", 64), ("resnet50.yaml", 64), ("googlenet.yaml", 64), ("zfnet.yaml", None), ("mlp.yaml", None)]
@@ -28,7 +34,7 @@ def small(name, size, batch=2):
     return analyze(spec, batch=batch)
 
 
-def autograd_saved_bytes(analysis) -> int:
+def autograd_saved_bytes(analysis, x=None) -> int:
     net = build_from_analysis(analysis, "cpu").train()
     weights = {t.untyped_storage().data_ptr() for t in list(net.parameters()) + list(net.buffers())}
     saved: dict[int, int] = {}
@@ -39,9 +45,41 @@ def autograd_saved_bytes(analysis) -> int:
             saved[ptr] = t.untyped_storage().nbytes()
         return t
 
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        net(torch.randn(analysis.batch, *analysis.input))
+    with torch.backends.mkldnn.flags(enabled=False), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        net(torch.randn(analysis.batch, *analysis.input) if x is None else x)
     return sum(saved.values())
+
+
+def _with_gradient(shape):
+    """A layer with weights that keeps the shape: what comes after it needs a gradient, so
+    autograd saves what its backward needs (a network's first layer often saves nothing)."""
+    if len(shape) <= 2:
+        return TABLE["linear"], {"out_features": shape[-1]}
+    return TABLE[f"conv{len(shape) - 1}d"], {"out_channels": shape[0], "kernel_size": 1}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", sorted(TABLE))
+@settings(max_examples=int(os.environ.get("ARCHCALC_KIND_EXAMPLES", "8")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(data=st.data())
+def test_each_kind_saves_what_its_rule_says(kind, data):
+    """Every kind's saved_for_backward against autograd's saved tensors, after a layer with
+    weights; a kind whose rule is None says it is not modelled (the report says so too)."""
+    case = TABLE[kind]
+    shape, args = data.draw(case.example())
+    layers = [(case, args)] if case.dtype == "index" else [_with_gradient(shape), (case, args)]
+    analysis = engine(shape, layers, case.dtype, batch=2)
+    assume(not isinstance(analysis, SpecError))
+    m = memory(analysis)
+    if m.saved_for_backward is None:
+        assert m.unmodelled == [kind]  # not modelled, and the report says for which kind
+        return
+    x = sample_input(case, shape, args)
+    try:
+        assert m.saved_for_backward == autograd_saved_bytes(analysis, x), (kind, shape, args)
+    except REFUSALS:
+        assume(False)  # torch refuses this batch (batch statistics of one value per channel)
 
 
 def test_saved_for_backward_of_embedding_and_maxout():

@@ -2,13 +2,16 @@
 
 Read from fvcore/nn/flop_count.py (_DEFAULT_SUPPORTED_OPS) and jit_handles.py: the model is
 traced with torch.jit and only these aten ops are counted: _convolution (weights × output
-positions, no bias), linear/addmm/matmul/bmm/einsum (the products, no bias), batch_norm (in
-eval mode 1 per input element, 2 with affine; 4/5 in training mode), group/layer/instance
+positions, no bias; a convolution with padding 'same' or 'valid' traces to
+aten::_convolution_mode instead, which has no handle: 0), linear/addmm/matmul/bmm/einsum (the products, no bias), batch_norm (with
+running statistics in eval mode 1 per input element, 2 with affine; 4/5 when it normalises
+by the batch's statistics: in training mode, or without running stats), group/layer/instance
 norm, upsampling, and adaptive_avg_pool2d (1 per input element). Everything else (relu,
 max_pool2d, avg_pool2d, softmax, aten::lstm, aten::gru, aten::embedding, ...) is skipped with
 a warning. Counts cover the whole batch.
 """
-from archcalc.conventions.base import Convention, rule
+from archcalc.conventions.base import Convention, Term, per_sample, rule
+from archcalc.engine import numbers as N
 
 _SKIPPED = "no fvcore handle for its aten op: skipped (fvcore warns 'unsupported operator')"
 
@@ -20,11 +23,20 @@ CONVENTION = Convention(
     per_batch=True,
     source="fvcore/nn/flop_count.py: _DEFAULT_SUPPORTED_OPS; fvcore/nn/jit_handles.py",
     notes=("the model in eval mode: in training mode fvcore counts batch_norm as 5 per element (4 without affine)",),
+    terms={"convolution_mode": Term("convolution_mode", "the products of convolutions with padding 'same' or "
+                                    "'valid': aten::_convolution_mode has no fvcore handle",
+                                    lambda r: per_sample(r, r.macs) if isinstance(r.args.padding, str) else 0),
+           "batch_statistics": Term("batch_statistics", "three more per element for a batch norm without running "
+                                    "statistics (aten::batch_norm with training=True)",
+                                    lambda r: 0 if r.args.track_running_stats else N.mul(3, N.product(r.input)))},
     rules={
-        **{k: rule("aten::_convolution: weights × output positions, bias left out", "macs")
+        **{k: rule("aten::_convolution: weights × output positions, bias left out; with padding 'same' or 'valid' "
+                   "aten::_convolution_mode, not counted", "macs", ("convolution_mode", -1))
            for k in ("conv1d", "conv2d", "conv3d")},
         "linear": rule("aten::linear: the product, bias left out", "macs"),
-        **{k: rule("aten::batch_norm (eval): 1 per element, 2 with affine", "norm_inputs", "norm_affine_inputs")
+        **{k: rule("aten::batch_norm (eval): 1 per element, 2 with affine; without running statistics it "
+                   "normalises by the batch's, counted as in training: 4, 5 with affine", "norm_inputs",
+                   "norm_affine_inputs", "batch_statistics")
            for k in ("batch_norm1d", "batch_norm2d")},
         "adaptive_avg_pool2d": rule("aten::adaptive_avg_pool2d: 1 per input element", "inputs"),
         "locally_connected2d": rule("archcalc's module: aten::bmm of the unfolded input, the products; im2col and "

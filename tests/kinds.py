@@ -1,0 +1,479 @@
+"""One row per layer kind: how the suite draws it and how torch computes it, independently.
+
+Each row gives the input ranks the kind takes, a hypothesis strategy of arguments for an
+input of a given shape (sometimes settings torch refuses too: both must refuse), and a torch
+module built here, from torch's own classes or written out in a few lines — never through
+archcalc's backend. The torch-agreement, random-stack, conventions-property, saved-tensor
+and import round-trip tests iterate over this table, and test_kinds.py fails when a
+registered kind has no row. Adding a kind: its class, a row here, and the peer rules the
+tools really apply (the conventions property test runs the tools themselves).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from hypothesis import strategies as st
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+Shape = tuple
+
+
+@dataclass(frozen=True)
+class KindCase:
+    kind: str
+    ranks: tuple[int, ...]  # the input ranks it takes (per sample)
+    args: Callable[[Shape], st.SearchStrategy]  # its arguments for an input of this shape
+    reference: Callable[[Shape, dict], Any]  # the torch module, built here from (input shape, arguments)
+    dtype: str = "float"  # "index": its input holds token ids
+    stacks: bool = True  # may follow any layer of a fitting rank in a random stack
+    sizes: tuple[int, int] = (1, 14)  # the range of each input size drawn for it
+
+    def inputs(self) -> st.SearchStrategy:
+        """Input shapes it takes: channels (or features) first, then sizes."""
+        def shape(rank: int):
+            lo, hi = self.sizes
+            return st.tuples(st.integers(1, 6), *[st.integers(lo, hi if rank < 4 else min(hi, 8))
+                                                   for _ in range(rank - 1)])
+
+        return st.sampled_from(self.ranks).flatmap(shape)
+
+    def example(self) -> st.SearchStrategy:
+        """(input shape, arguments)."""
+        return self.inputs().flatmap(lambda x: st.tuples(st.just(x), self.args(x)))
+
+    def item(self, args: dict) -> Any:
+        return {self.kind: args} if args else self.kind
+
+
+def batched(dim: int) -> int:
+    return dim + 1 if dim >= 0 else dim
+
+
+def per_axis(nd: int, values: st.SearchStrategy) -> st.SearchStrategy:
+    """An int for every axis, or a list of one per axis."""
+    return st.one_of(values, st.lists(values, min_size=nd, max_size=nd))
+
+
+def _pair(v, nd):
+    return v if isinstance(v, list) else [v] * nd
+
+
+# ---- modules written here: what torch lacks, from its textbook definition ---------------------
+
+class Lambda(nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+
+class LocallyConnected(nn.Module):
+    """Every output position with its own filters: unfold, then one matmul per position."""
+
+    def __init__(self, c, k_out, size, kernel, stride, padding, bias):
+        super().__init__()
+        self.kernel, self.stride, self.padding, self.k_out = kernel, stride, padding, k_out
+        self.out = [(n + 2 * p - k) // s + 1 for n, k, s, p in zip(size, kernel, stride, padding)]
+        if min(self.out) < 1:
+            raise ValueError("kernel larger than the padded input")
+        fan_in = c * kernel[0] * kernel[1]
+        self.weight = nn.Parameter(torch.randn(self.out[0] * self.out[1], fan_in, k_out))  # [L, F, K]
+        self.bias = nn.Parameter(torch.randn(k_out, *self.out)) if bias else None
+
+    def forward(self, x):
+        cols = F.unfold(x, self.kernel, padding=self.padding, stride=self.stride)  # [B, fan_in, L]
+        y = torch.bmm(cols.permute(2, 0, 1), self.weight)  # [L, B, K]: each position's own filters
+        y = y.permute(1, 2, 0).reshape(x.shape[0], self.k_out, *self.out)
+        return y if self.bias is None else y + self.bias
+
+
+class Maxout(nn.Module):
+    def __init__(self, fan_in, out, pieces, bias):
+        super().__init__()
+        self.out, self.pieces = out, pieces
+        self.lin = nn.Linear(fan_in, out * pieces, bias)
+
+    def forward(self, x):
+        return self.lin(x).view(*x.shape[:-1], self.out, self.pieces).amax(-1)
+
+
+class LocalContrast(nn.Module):
+    """Subtract the local mean over size×size×C, divide by the local deviation (floored)."""
+
+    def __init__(self, size):
+        super().__init__()
+        if size % 2 == 0:
+            raise ValueError("the window must be centred: an odd size")
+        self.size = size
+
+    def _mean(self, x):
+        return F.avg_pool2d(x.mean(1, keepdim=True), self.size, 1, self.size // 2, count_include_pad=False)
+
+    def forward(self, x):
+        centred = x - self._mean(x)
+        sigma = self._mean(centred * centred).sqrt()
+        return centred / torch.maximum(sigma, sigma.mean((2, 3), keepdim=True)).clamp_min(1e-4)
+
+
+class CourseLSTM(nn.Module):
+    """The course's LSTM, with peepholes w_c· ⊙ c and one or two bias sets, step by step."""
+
+    def __init__(self, features, hidden, layers, bias, dirs, peephole, bias_sets):
+        super().__init__()
+        self.hidden, self.layers, self.dirs, self.peephole = hidden, layers, dirs, peephole
+        self.cells = nn.ModuleList()
+        for layer in range(layers):
+            for _ in range(dirs):
+                cell = nn.Module()
+                f_in = features if layer == 0 else dirs * hidden
+                cell.w_x = nn.Parameter(torch.randn(4 * hidden, f_in))
+                cell.w_h = nn.Parameter(torch.randn(4 * hidden, hidden))
+                for i in range(bias_sets if bias else 0):
+                    cell.register_parameter(f"b{i}", nn.Parameter(torch.randn(4 * hidden)))
+                if peephole:
+                    cell.peep = nn.Parameter(torch.randn(3, hidden))
+                self.cells.append(cell)
+
+    def run(self, cell, x, reverse):
+        h = x.new_zeros(x.shape[0], self.hidden)
+        c = x.new_zeros(x.shape[0], self.hidden)
+        outs = []
+        for t in (range(x.shape[1] - 1, -1, -1) if reverse else range(x.shape[1])):
+            gates = x[:, t] @ cell.w_x.T + h @ cell.w_h.T
+            for name, p in cell.named_parameters():
+                if name.startswith("b"):
+                    gates = gates + p
+            i, f, g, o = gates.chunk(4, 1)
+            if self.peephole:
+                i, f = i + cell.peep[0] * c, f + cell.peep[1] * c
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            if self.peephole:
+                o = o + cell.peep[2] * c
+            h = torch.sigmoid(o) * torch.tanh(c)
+            outs.append(h)
+        return torch.stack(outs[::-1] if reverse else outs, 1)
+
+    def forward(self, x):
+        for layer in range(self.layers):
+            x = torch.cat([self.run(self.cells[layer * self.dirs + d], x, d == 1) for d in range(self.dirs)], -1)
+        return x
+
+
+class Recurrent(nn.Module):
+    """torch's RNN/LSTM/GRU (batch first), its whole output or each direction's last state."""
+
+    def __init__(self, module, last: bool, dirs: int):
+        super().__init__()
+        self.module, self.last, self.dirs = module, last, dirs
+
+    def forward(self, x):
+        out = self.module(x)
+        seq = out[0] if isinstance(out, tuple) else out
+        if not self.last:
+            return seq
+        hidden = seq.shape[-1] // self.dirs
+        return torch.cat([seq[:, -1, :hidden]] + ([seq[:, 0, hidden:]] if self.dirs == 2 else []), -1)
+
+
+class Branches(nn.Module):
+    """A merge's branches as written in the spec (1×1 convolutions or nothing), combined."""
+
+    def __init__(self, x, branches, combine):
+        super().__init__()
+        self.combine = combine
+        self.paths = nn.ModuleList()
+        for layers in branches:
+            seq, c = [], x[0]
+            for item in layers:
+                a = item["conv2d"]
+                seq.append(nn.Conv2d(c, a["out_channels"], 1, bias=a.get("bias", True)))
+                c = a["out_channels"]
+            self.paths.append(nn.Sequential(*seq))
+
+    def forward(self, x):
+        return self.combine([p(x) for p in self.paths])
+
+
+# ---- argument strategies ----------------------------------------------------------------------
+
+@st.composite
+def conv_args(draw, x):
+    nd = len(x) - 1
+    groups = draw(st.sampled_from([1, 1, 1, 2, 3]))  # sometimes not a divisor of the channels: refused
+    padding = draw(st.one_of(per_axis(nd, st.integers(0, 3)), st.sampled_from(["same", "valid"])))
+    stride = [1] * nd if padding == "same" and draw(st.booleans()) else draw(per_axis(nd, st.integers(1, 3)))
+    return dict(out_channels=draw(st.integers(1, 3)) * groups, kernel_size=draw(per_axis(nd, st.integers(1, 4))),
+                stride=stride, padding=padding, dilation=draw(per_axis(nd, st.integers(1, 2))), groups=groups,
+                bias=draw(st.booleans()))
+
+
+def conv_reference(x, a):
+    nd = len(x) - 1
+    cls = getattr(nn, f"Conv{nd}d")
+    return cls(x[0], a["out_channels"], a["kernel_size"], a["stride"], a["padding"], a["dilation"], a["groups"],
+               a["bias"])
+
+
+@st.composite
+def pool_args(draw, x, *, dilation=False, padding=True, average=False, two_d=False):
+    nd = len(x) - 1
+    a = dict(kernel_size=draw(per_axis(nd, st.integers(1, 4))),
+             stride=draw(st.one_of(st.none(), per_axis(nd, st.integers(1, 3)))), ceil_mode=draw(st.booleans()))
+    if padding:
+        a["padding"] = draw(per_axis(nd, st.integers(0, 2)))
+    if dilation:
+        a["dilation"] = draw(per_axis(nd, st.integers(1, 2)))
+        a["return_indices"] = draw(st.booleans())
+    if average:
+        a["count_include_pad"] = draw(st.booleans())
+        if two_d and draw(st.booleans()):
+            a["divisor_override"] = draw(st.integers(1, 5))
+    return a
+
+
+def max_pool_reference(x, a):
+    cls = getattr(nn, f"MaxPool{len(x) - 1}d")
+    return cls(a["kernel_size"], a["stride"], a["padding"], a["dilation"], a["return_indices"], a["ceil_mode"])
+
+
+def avg_pool_reference(x, a):
+    cls = getattr(nn, f"AvgPool{len(x) - 1}d")
+    extra = {"divisor_override": a["divisor_override"]} if "divisor_override" in a else {}
+    return cls(a["kernel_size"], a["stride"], a["padding"], a["ceil_mode"], a["count_include_pad"], **extra)
+
+
+def batch_norm_args(x):
+    return st.fixed_dictionaries({"affine": st.booleans(), "track_running_stats": st.booleans(),
+                                  "eps": st.sampled_from([1e-5, 1e-3]), "momentum": st.sampled_from([0.1, None])})
+
+
+def batch_norm_reference(x, a):
+    cls = nn.BatchNorm2d if len(x) == 3 else nn.BatchNorm1d
+    return cls(x[0], a["eps"], a["momentum"], a["affine"], a["track_running_stats"]).eval()
+
+
+def no_args(x):
+    return st.just({})
+
+
+def activation(kind, cls, args=no_args):
+    return KindCase(kind, (1, 2, 3, 4), args, lambda x, a: cls(**a))
+
+
+def softmax_args(x):
+    return st.fixed_dictionaries({"dim": st.integers(-len(x), len(x))})  # len(x) is out of range: refused
+
+
+@st.composite
+def recurrent_args(draw, x, kind):
+    a = dict(hidden_size=draw(st.integers(1, 12)), num_layers=draw(st.integers(1, 3)), bias=draw(st.booleans()),
+             bidirectional=draw(st.booleans()), return_sequences=draw(st.booleans()))
+    if kind == "rnn":
+        a["nonlinearity"] = draw(st.sampled_from(["tanh", "relu"]))
+    if kind == "lstm" and draw(st.booleans()):  # the course's forms
+        a.update(peephole=draw(st.booleans()), bias_sets=draw(st.sampled_from([1, 2])))
+    return a
+
+
+def recurrent_reference(kind):
+    def build(x, a):
+        dirs = 2 if a["bidirectional"] else 1
+        if a.get("peephole") or a.get("bias_sets") == 1:
+            module = CourseLSTM(x[-1], a["hidden_size"], a["num_layers"], a["bias"], dirs, a.get("peephole", False),
+                                a.get("bias_sets", 2))
+        else:
+            extra = {"nonlinearity": a["nonlinearity"]} if kind == "rnn" else {}
+            module = getattr(nn, kind.upper())(x[-1], a["hidden_size"], num_layers=a["num_layers"], bias=a["bias"],
+                                               batch_first=True, bidirectional=a["bidirectional"], **extra)
+        return Recurrent(module, not a["return_sequences"], dirs)
+
+    return build
+
+
+def conv_branch(draw, channels) -> list:
+    if draw(st.booleans()):
+        return []
+    return [{"conv2d": {"out_channels": channels, "kernel_size": 1, "bias": draw(st.booleans())}}]
+
+
+@st.composite
+def add_args(draw, x):
+    same = draw(st.integers(0, 5)) > 0  # mostly the input's channels; otherwise the sum is refused
+    channels = x[0] if same else x[0] + 1
+    return {"branches": [conv_branch(draw, channels) for _ in range(draw(st.integers(2, 3)))]}
+
+
+@st.composite
+def concat_args(draw, x):
+    rank = len(x)
+    dim = draw(st.one_of(st.just(0), st.integers(-rank, rank)))  # rank is out of range: refused
+    branches = [conv_branch(draw, draw(st.integers(1, 4))) for _ in range(draw(st.integers(2, 4)))]
+    return {"dim": dim, "branches": branches}
+
+
+def _sum(outs):
+    """A residual sum: equal shapes (torch would broadcast [2, 1, 1] + [1, 1, 1]; add does not)."""
+    if any(o.shape != outs[0].shape for o in outs):
+        raise RuntimeError("the branches' shapes differ")
+    total = outs[0]
+    for o in outs[1:]:
+        total = total + o
+    return total
+
+
+TABLE: dict[str, KindCase] = {c.kind: c for c in [
+    # convolutions
+    *[KindCase(f"conv{nd}d", (nd + 1,), conv_args, conv_reference, sizes=(1, 14 if nd < 3 else 8))
+      for nd in (1, 2, 3)],
+    KindCase("locally_connected2d", (3,), lambda x: st.fixed_dictionaries({
+        "out_channels": st.integers(1, 3), "kernel_size": per_axis(2, st.integers(1, 3)),
+        "stride": per_axis(2, st.integers(1, 2)), "padding": per_axis(2, st.integers(0, 1)), "bias": st.booleans()}),
+        lambda x, a: LocallyConnected(x[0], a["out_channels"], x[1:], _pair(a["kernel_size"], 2),
+                                      _pair(a["stride"], 2), _pair(a["padding"], 2), a["bias"]), sizes=(1, 9)),
+    # fully connected
+    KindCase("linear", (1, 2), lambda x: st.fixed_dictionaries({"out_features": st.integers(1, 40),
+                                                                "bias": st.booleans()}),
+             lambda x, a: nn.Linear(x[-1], a["out_features"], a["bias"])),
+    KindCase("maxout", (1, 2), lambda x: st.fixed_dictionaries({
+        "out_features": st.integers(1, 12), "pieces": st.integers(1, 5), "bias": st.booleans()}),
+        lambda x, a: Maxout(x[-1], a["out_features"], a["pieces"], a["bias"])),
+    # pooling
+    KindCase("max_pool1d", (2,), lambda x: pool_args(x, dilation=True), max_pool_reference),
+    KindCase("max_pool2d", (3,), lambda x: pool_args(x, dilation=True), max_pool_reference),
+    KindCase("avg_pool1d", (2,), lambda x: pool_args(x, average=True), avg_pool_reference),
+    KindCase("avg_pool2d", (3,), lambda x: pool_args(x, average=True, two_d=True), avg_pool_reference),
+    KindCase("lp_pool2d", (3,), lambda x: pool_args(x, padding=False).map(lambda a: {"norm_type": 2.0, **a}),
+             lambda x, a: nn.LPPool2d(a["norm_type"], a["kernel_size"], a["stride"], a["ceil_mode"])),
+    KindCase("adaptive_avg_pool2d", (3,), lambda x: st.fixed_dictionaries({"output_size": st.one_of(
+        st.integers(1, 7), st.lists(st.one_of(st.none(), st.integers(1, 7)), min_size=2, max_size=2))}),
+        lambda x, a: nn.AdaptiveAvgPool2d(tuple(a["output_size"]) if isinstance(a["output_size"], list)
+                                          else a["output_size"])),
+    # normalisation
+    KindCase("batch_norm1d", (1, 2), batch_norm_args, batch_norm_reference),
+    KindCase("batch_norm2d", (3,), batch_norm_args, batch_norm_reference),
+    KindCase("local_response_norm", (1, 2, 3, 4), lambda x: st.fixed_dictionaries({  # rank 1: both refuse
+        "size": st.integers(1, 6), "alpha": st.sampled_from([1e-4, 1e-2]), "beta": st.sampled_from([0.75, 0.5]),
+        "k": st.sampled_from([1.0, 2.0])}), lambda x, a: nn.LocalResponseNorm(**a)),
+    KindCase("local_contrast_norm", (3,), lambda x: st.fixed_dictionaries({"size": st.sampled_from([1, 3, 5, 4])}),
+             lambda x, a: LocalContrast(a["size"])),
+    # element-wise
+    activation("relu", nn.ReLU, lambda x: st.fixed_dictionaries({"inplace": st.booleans()})),
+    activation("relu6", nn.ReLU6),
+    activation("leaky_relu", nn.LeakyReLU,
+               lambda x: st.fixed_dictionaries({"negative_slope": st.sampled_from([0.01, 0.2])})),
+    activation("elu", nn.ELU, lambda x: st.fixed_dictionaries({"alpha": st.just(1.0)})),
+    activation("gelu", nn.GELU,
+               lambda x: st.fixed_dictionaries({"approximate": st.sampled_from(["none", "tanh"])})),
+    activation("silu", nn.SiLU),
+    activation("sigmoid", nn.Sigmoid),
+    activation("tanh", nn.Tanh),
+    KindCase("softmax", (1, 2, 3, 4), softmax_args, lambda x, a: nn.Softmax(dim=batched(a["dim"]))),
+    KindCase("log_softmax", (1, 2, 3, 4), softmax_args, lambda x, a: nn.LogSoftmax(dim=batched(a["dim"]))),
+    # structure
+    KindCase("flatten", (1, 2, 3, 4), lambda x: st.fixed_dictionaries({
+        "start_dim": st.integers(-len(x), len(x)), "end_dim": st.integers(-len(x), len(x))}),  # len(x): refused
+        lambda x, a: nn.Flatten(batched(a["start_dim"]), batched(a["end_dim"]))),
+    KindCase("dropout", (1, 2, 3, 4), lambda x: st.fixed_dictionaries({"p": st.sampled_from([0.0, 0.5])}),
+             lambda x, a: nn.Dropout(a["p"])),
+    KindCase("identity", (1, 2, 3, 4), no_args, lambda x, a: nn.Identity()),
+    KindCase("repeat_vector", (1,), lambda x: st.fixed_dictionaries({"times": st.integers(1, 6)}),
+             lambda x, a: Lambda(lambda v: v.unsqueeze(1).expand(-1, a["times"], -1))),
+    # sequences
+    *[KindCase(kind, (2,), lambda x, kind=kind: recurrent_args(x, kind), recurrent_reference(kind), sizes=(1, 10))
+      for kind in ("rnn", "lstm", "gru")],
+    KindCase("embedding", (1,), lambda x: st.integers(1, 40).flatmap(lambda n: st.fixed_dictionaries({
+        "num_embeddings": st.just(n), "embedding_dim": st.integers(1, 12),
+        "padding_idx": st.one_of(st.none(), st.integers(-n - 1, n))})),  # ±n are outside: refused
+        lambda x, a: nn.Embedding(a["num_embeddings"], a["embedding_dim"], a["padding_idx"]), dtype="index"),
+    # merges
+    KindCase("add", (3,), add_args, lambda x, a: Branches(x, a["branches"], _sum), stacks=False, sizes=(1, 6)),
+    KindCase("concat", (3,), concat_args,
+             lambda x, a: Branches(x, a["branches"], lambda outs: torch.cat(outs, batched(a["dim"]))),
+             stacks=False, sizes=(1, 6)),
+]}
+
+STACKABLE = [c for c in TABLE.values() if c.stacks and c.dtype == "float"]
+
+
+def spec_doc(shape: Shape, layers: list[tuple[KindCase, dict]], dtype: str = "float") -> dict:
+    """A spec (as a mapping) with these layers on an input of this shape."""
+    return {"archcalc": 1, "input": {"shape": list(shape), "dtype": dtype} if dtype == "index" else list(shape),
+            "layers": [case.item(args) for case, args in layers]}
+
+
+def sample_input(case: KindCase, shape: Shape, args: dict, batch: int = 2):
+    if case.dtype == "index":
+        return torch.randint(0, args["num_embeddings"], (batch, *shape))
+    return torch.randn(batch, *shape)
+
+
+REFUSALS = (RuntimeError, ValueError, IndexError, AssertionError)  # what torch raises for settings it refuses
+
+
+# ---- running rows: the engine's figures and torch's, for one layer or a stack ------------------
+
+def engine(shape: Shape, layers: list[tuple[KindCase, dict]], dtype: str = "float", batch: int = 1):
+    """The engine's analysis of these layers, or the SpecError it refuses them with."""
+    import json
+
+    from archcalc.engine.analyze import analyze
+    from archcalc.spec import load_spec_text
+    from archcalc.spec.errors import SpecError
+
+    try:
+        return analyze(load_spec_text(json.dumps(spec_doc(shape, layers, dtype)), "case.yaml"), None, batch)
+    except SpecError as err:
+        return err
+
+
+def measured(case: KindCase, shape: Shape, args: dict, x=None):
+    """(the reference module's output, its (output shape per sample, params, buffers, FLOPs per
+    sample)) on a batch of 2, or None when torch refuses the settings."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x = sample_input(case, shape, args) if x is None else x
+    try:
+        module = case.reference(tuple(shape), args)
+        with torch.backends.mkldnn.flags(enabled=False), FlopCounterMode(display=False) as counter, \
+                torch.no_grad():
+            y = module(x)
+    except REFUSALS:
+        return None
+    y = y[0] if isinstance(y, tuple) else y
+    return y, (tuple(y.shape[1:]), sum(p.numel() for p in module.parameters()),
+               sum(b.numel() for b in module.buffers()), counter.get_total_flops() // x.shape[0])
+
+
+def _by_family(cases: list[KindCase]) -> st.SearchStrategy:
+    """A family first, then one of its kinds: the ten activations don't crowd out the convolutions."""
+    from archcalc.layers.registry import kinds
+
+    families: dict[str, list[KindCase]] = {}
+    for case in cases:
+        families.setdefault(kinds()[case.kind].family, []).append(case)
+    return st.sampled_from(sorted(families)).flatmap(lambda f: st.sampled_from(families[f]))
+
+
+@st.composite
+def stacks(draw, max_layers: int = 6):
+    """A random stack: a first kind's input, then kinds that take the rank each layer makes,
+    with arguments drawn for the exact shape the engine says reaches them. (shape, layers);
+    the last layer may be one both the engine and torch refuse."""
+    first = draw(_by_family(STACKABLE))
+    shape = draw(first.inputs())
+    layers: list[tuple[KindCase, dict]] = []
+    x = shape
+    for _ in range(draw(st.integers(1, max_layers))):
+        case = draw(_by_family([c for c in STACKABLE if len(x) in c.ranks] or STACKABLE))
+        layers.append((case, draw(case.args(x))))
+        analysis = engine(shape, layers)
+        if not hasattr(analysis, "output"):
+            break
+        x = analysis.output
+    return tuple(shape), layers
