@@ -61,3 +61,13 @@ def test_missing_file_and_bad_set(monkeypatch):
     assert not_pair.exit_code == 2 and "expected NAME=VALUE" in not_pair.stderr
     fraction = run("summarize", "specs/alexnet.yaml", "--set", "classes=7/2")
     assert fraction.exit_code == 2 and "expected a whole number" in fraction.stderr
+
+
+def test_an_error_inside_a_block_names_each_call_and_its_parameters(monkeypatch):
+    monkeypatch.chdir(REPO)
+    result = run("summarize", "tests/golden/errors/error_inside_a_block.yaml", "--format", "json")
+    err = json.loads(result.stderr)["error"]
+    assert err["line"] == 8 and "out_channels 30 is not divisible by groups=4" in err["message"]
+    assert err["context"] == [
+        "in block 'unit' called at tests/golden/errors/error_inside_a_block.yaml:14:9 (c=30, g=4)",
+        "in block 'stage' called at tests/golden/errors/error_inside_a_block.yaml:16:5 (c=30)"]

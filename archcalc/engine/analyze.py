@@ -143,7 +143,11 @@ class _Walker:
             given = item.args.get(pname)
             inner[pname] = N.normalize(evaluate(given.raw, env) if given is not None else evaluate(default.raw, inner))
         self._counted(item.loc)
-        children, out = self.items(block.items, flow, inner, path + ".", depth + 1)
+        try:
+            children, out = self.items(block.items, flow, inner, path + ".", depth + 1)
+        except SpecError as err:
+            bound = ", ".join(f"{p}={N.fmt(inner[p])}" for p in block.params)
+            raise err.add_context(f"in block '{block.name}' called at {item.loc}" + (f" ({bound})" if bound else ""))
         return self._group(path, item.kind, "block", depth, item, flow, out, children), out
 
     def leaf(self, item: Item, flow: Flow, env, path: str, depth: int) -> tuple[Row, Flow]:

@@ -95,7 +95,8 @@ def render_github(reports) -> str:
         for err in rep.errors:
             for e in err.errors:
                 detail = "\n".join(x for x in (e.message, e.expected and f"expected: {e.expected}",
-                                               e.found and f"found: {e.found}", e.hint and f"hint: {e.hint}") if x)
+                                               e.found and f"found: {e.found}", e.hint and f"hint: {e.hint}",
+                                               *e.context) if x)
                 lines.append(_gh("error", e.loc, detail, "archcalc: invalid spec"))
         for r in rep.failures:
             detail = r.message() + (f"\nderived: {r.derivation}" if r.derivation else "")

@@ -38,10 +38,19 @@ class SpecError(Exception):
         self.found = found
         self.hint = hint
         self.code = code
+        self.context: list[str] = []  # where it happened, innermost first: "in block 'unit' called at ..."
+
+    exit_code = 2  # what the command line exits with (click's model: the exception carries it)
 
     @property
     def errors(self) -> list["SpecError"]:
         return [self]
+
+    def add_context(self, text: str) -> "SpecError":
+        """Say where the error happened, as seen from outside (a block's call site)."""
+        for err in self.errors:
+            err.context.append(text)
+        return self
 
     def render(self) -> str:
         from archcalc.printable import printable  # user text never reaches the terminal raw
@@ -51,6 +60,7 @@ class SpecError(Exception):
         for label, text in (("expected", self.expected), ("found", self.found), ("hint", self.hint)):
             if text:
                 lines.append(f"{label:>10}: {text}")
+        lines += [f"  {text}" for text in self.context]
         return printable("\n".join(lines))
 
     def to_json(self) -> dict:
@@ -64,7 +74,7 @@ class SpecError(Exception):
             "expected": self.expected,
             "found": self.found,
             "hint": self.hint,
-        }
+        } | ({"context": list(self.context)} if self.context else {})
 
 
 class SpecErrors(SpecError):
