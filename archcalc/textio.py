@@ -81,3 +81,18 @@ def write_atomic(path: str | Path, data: str | bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def spec_files(paths: tuple[str, ...]) -> list[Path]:
+    """Files as given; folders expanded to every *.yaml under them, sorted."""
+    files: list[Path] = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            found = sorted(path.rglob("*.yaml")) + sorted(path.rglob("*.yml"))
+            if not found:
+                raise SpecError(f"no *.yaml specs under {p}", Location(p), code="file-not-found")
+            files.extend(found)
+        else:
+            files.append(path)
+    return files

@@ -30,6 +30,12 @@ def parse_limit(text: str | int, what: str, loc: Location) -> Fraction:
                         expected="e.g. 25M, 4G, 200MB or a plain number", code="usage") from None
 
 
+def command_line_limits(**given: str | None) -> dict[str, tuple[Fraction, None, str]]:
+    """--max-params 30M, --max-macs 5G, --max-activation-memory 200MB: the limits given."""
+    return {key: (parse_limit(value, key, Location(f"--max-{key.replace('_', '-')}")), None, value)
+            for key, value in given.items() if value is not None}
+
+
 def spec_budget(node: YNode | None) -> dict[str, tuple[Fraction, Location, str]]:
     out: dict[str, tuple[Fraction, Location, str]] = {}
     if node is None:

@@ -138,6 +138,10 @@ class Analysis:
             return N.add(self.totals["flops"], N.mul(2, self.totals["backward_macs"]))
         return N.add(row.flops, N.mul(2, row.backward_macs))
 
+    def epoch_training_flops(self, samples: int):
+        """Training FLOPs of one pass over `samples` samples, at this batch size."""
+        return N.mul(self.training_flops(), N.true_div(samples, self.batch))
+
     def row(self, path: str) -> Row:
         return self._by_path[path]
 

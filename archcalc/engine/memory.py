@@ -117,32 +117,6 @@ def _saved(analysis: Analysis, elem: int) -> tuple[object | None, list[str]]:
     return N.total(saved.tensors.values()), []
 
 
-RULES = (
-    "weights: parameters and buffers in the dtype (BatchNorm's batch counter stays int64)",
-    "activations: every layer's output",
-    "peak inference: weights + the tensors alive at the worst moment of a forward pass without gradients "
-    "(a layer's input and output; element-wise layers in place; a merge's input and finished branches)",
-    "training: weights + gradients + optimizer state (momentum 1 copy, Adam 2) + the activations autograd "
-    "saves for backward, each tensor once",
-)
-
-
-def lines(m: Memory, batch: int) -> list[str]:
-    """The memory section of a report, each figure with its rule."""
-    def size(x) -> str:
-        return f"{N.fmt(x)} bytes" + (f" ({float(x) / 2**20:,.1f} MiB)" if not N.is_symbolic(x) else "")
-
-    out = [f"memory ({m.dtype}, batch {batch}): weights {size(m.weights)}; activations {size(m.activations)}; "
-           f"peak inference {size(m.peak_inference)}"]
-    if m.saved_for_backward is None:
-        out.append("training memory: not modelled for " + ", ".join(m.unmodelled))
-    else:
-        out.append(f"training: saved for backward {size(m.saved_for_backward)}; total with SGD "
-                   f"{size(m.training['sgd'])}, SGD-momentum {size(m.training['sgd-momentum'])}, "
-                   f"Adam {size(m.training['adam'])}")
-    return out
-
-
 def memory(analysis: Analysis, dtype: str = "float32") -> Memory:
     elem = DTYPE_BYTES[dtype]
     weights = N.total(r.layer.weight_bytes(r.args, r.params, r.buffers, elem) for r in analysis.leaves())

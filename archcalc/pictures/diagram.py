@@ -224,3 +224,6 @@ def dot(analysis: Analysis, depth: int | None = None) -> str:
 
 def _dot(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+RENDERERS = {"svg": svg, "dot": dot}  # (analysis, depth) → text

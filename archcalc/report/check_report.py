@@ -127,3 +127,11 @@ def render_junit(reports) -> str:
                 fail.text = "\n".join(x for x in (f"at {r.loc}" if r.loc else "", r.derivation or "") if x)
     ET.indent(suites)
     return ET.tostring(suites, encoding="unicode", xml_declaration=True)
+
+
+RENDERERS = {
+    "text": lambda reports, out: render_text(reports, out.console()),
+    "json": lambda reports, out: out.echo(render_json(reports)),
+    "github": lambda reports, out: out.echo(render_github(reports)),
+    "junit": lambda reports, out: out.echo(render_junit(reports)),
+}

@@ -93,3 +93,22 @@ def markdown(analysis, comparisons) -> str:
             cells.append("not modelled" if rule is None else rule.words.replace("|", "\\|"))
         out.append(f"| {kind.kind} | " + " | ".join(cells) + " |")
     return "\n".join(out) + "\n"
+
+
+def _table(analysis, comparisons, out) -> None:
+    from archcalc.printable import printable
+
+    out.echo(printable("\n".join(lines(analysis, comparisons))))
+
+
+def _json(analysis, comparisons, out) -> None:
+    import json
+
+    out.echo(json.dumps(to_json(analysis, comparisons), indent=2))
+
+
+def _markdown(analysis, comparisons, out) -> None:
+    out.echo(markdown(analysis, comparisons), nl=False)
+
+
+RENDERERS = {"table": _table, "json": _json, "markdown": _markdown}

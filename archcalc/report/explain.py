@@ -101,3 +101,6 @@ def render_latex(analysis: Analysis, path: str | None) -> str:
         lines.append(r"\end{align*}")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+RENDERERS = {"text": render_text, "markdown": render_markdown, "latex": render_latex}  # (analysis, path) → text

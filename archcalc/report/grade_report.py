@@ -73,3 +73,10 @@ def render_gradescope(report) -> str:
              for i, r in enumerate(report.results, 1)]
     return json.dumps({"score": _num(report.score), "output": score_line(report), "visibility": "visible",
                        "tests": tests}, indent=2, ensure_ascii=False)
+
+
+RENDERERS = {
+    "text": lambda report, out: render_text(report, out.console()),
+    "json": lambda report, out: out.echo(render_json(report)),
+    "gradescope": lambda report, out: out.echo(render_gradescope(report)),
+}

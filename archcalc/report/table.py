@@ -52,7 +52,7 @@ def render_table(summary: Summary, console: Console, depth: int | None = None,
     if train or dataset_size:
         console.print(f"  training FLOPs: {TRAINING_RULE}", style="dim", highlight=False)
     if dataset_size:
-        epoch = N.mul(analysis.training_flops(), N.true_div(dataset_size, analysis.batch))
+        epoch = analysis.epoch_training_flops(dataset_size)
         console.print(f"  one epoch of {dataset_size:,} samples: {N.fmt(epoch)} training FLOPs", highlight=False)
     console.print(_footer(summary), style="dim", highlight=False)
 

@@ -91,3 +91,57 @@ def verify_document(results: list, errors: list, torch_version: str) -> dict:
     return {"archcalc": __version__, "torch": torch_version, "agree": all(v.agree for v in results) and not errors,
             "results": [verification_json(v, torch_version) for v in results],
             "errors": [e.to_json() for err in errors for e in err.errors]}
+
+
+class TableView:
+    """Each verification's table as it is done, progress on stderr, a count at the end."""
+
+    def __init__(self, out, files: int, torch_version: str):
+        from rich.console import Console
+
+        self.console, self.status = out.console(), Console(stderr=True)
+        self.files, self.torch_version = files, torch_version
+
+    def start(self, i: int, file) -> None:
+        if self.files > 1:
+            self.status.print(f"[dim]({i}/{self.files}) {safe_markup(file)}[/dim]", highlight=False)
+
+    def done(self, v) -> None:
+        render_verification(v, self.console, self.torch_version)
+
+    def invalid(self, err) -> None:
+        import click
+
+        click.echo(err.render(), err=True)
+
+    def finish(self, results: list, errors: list, interrupted: bool) -> None:
+        if self.files > 1 or interrupted:
+            agreeing = sum(v.agree for v in results)
+            self.console.print(f"{agreeing} of {len(results)} verification(s) agree; {len(errors)} spec(s) invalid",
+                               highlight=False)
+
+
+class JsonView:
+    """One JSON document at the end: every verification and every invalid spec."""
+
+    def __init__(self, out, files: int, torch_version: str):
+        self.out, self.torch_version = out, torch_version
+
+    def start(self, i: int, file) -> None:
+        pass
+
+    def done(self, v) -> None:
+        pass
+
+    def invalid(self, err) -> None:
+        pass
+
+    def finish(self, results: list, errors: list, interrupted: bool) -> None:
+        import json
+
+        doc = verify_document(results, errors, self.torch_version)
+        doc["interrupted"] = interrupted
+        self.out.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+
+
+VIEWS = {"table": TableView, "json": JsonView}

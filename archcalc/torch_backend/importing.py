@@ -701,3 +701,20 @@ def verify_import(imported: Imported, target: str) -> list:
     theirs = model_leaves(model, tuple(x.shape[1:]), spec.input_dtype, device=str(x.device))
     results += compare_leaves(analysis, model, theirs, target)
     return results, analysis
+
+
+def import_and_verify(target: str, input_text: str, *, dtype: str | None = None, sizes: dict | None = None,
+                      name: str | None = None, verify: bool = True) -> tuple[Imported, list]:
+    """`archcalc import`: the spec written from the model, and its checks against the model
+    (none without verify). Each --set size must be a positive integer (the trace runs at it)."""
+    import warnings
+
+    sizes = dict(sizes or {})
+    for key, value in sizes.items():
+        if not str(value).isdigit() or int(value) < 1:
+            raise SpecError(f"--set {key}={value}: a traced size must be a positive integer", Location("--set"),
+                            code="usage")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        imported = import_model(target, input_text, dtype=dtype, sizes=sizes, name=name)
+        return imported, (verify_import(imported, target)[0] if verify else [])

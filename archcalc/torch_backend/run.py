@@ -56,14 +56,3 @@ def run_values(analysis: Analysis) -> list[tuple[str, list]]:
         for h in hooks:
             h.remove()
     return outputs
-
-
-def number_text(x) -> str:
-    if isinstance(x, list):
-        return "[" + ", ".join(number_text(v) for v in x) + "]"
-    if isinstance(x, float) and x.is_integer():
-        return str(int(x))
-    return f"{x:.6g}" if isinstance(x, float) else str(x)
-
-
-__all__ = ["run_values", "number_text", "Location"]

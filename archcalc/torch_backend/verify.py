@@ -217,3 +217,34 @@ def _verify_at(spec: Spec, symbolic: Analysis, concrete: Analysis, binding: dict
             checks[q] = Check(q, e, t, e == t, None if e == t else _count_reason(q, e, t))
         result.layers.append(LayerChecks(row.path, row.kind, checks))
     return result
+
+
+def verify_files(files: list, view, overrides: dict, device: str, samples: int | None, max_memory: int | None,
+                 batch: int, variant: str | None) -> tuple[list[Verification], list[SpecError], bool]:
+    """Every spec file (and with variant "all", every variant of each), reported to `view` as
+    each is done; an invalid spec is reported and the next one verified, unless it is the only
+    one (then its error is raised). Ctrl-C stops cleanly: (results, errors, interrupted)."""
+    from archcalc.spec import load_spec
+
+    results: list[Verification] = []
+    errors: list[SpecError] = []
+    try:
+        for i, file in enumerate(files, 1):
+            view.start(i, file)
+            try:
+                spec = load_spec(file)
+                chosen = [None, *spec.variants] if variant == "all" else [variant]
+                found = [v for name in chosen
+                         for v in verify_spec(spec, overrides, device, samples, max_memory, batch, name)]
+            except SpecError as err:
+                if len(files) == 1:
+                    raise
+                errors.append(err)
+                view.invalid(err)
+                continue
+            results.extend(found)
+            for v in found:
+                view.done(v)
+    except KeyboardInterrupt:  # report what was verified so far, then stop cleanly
+        return results, errors, True
+    return results, errors, False

@@ -1,0 +1,78 @@
+"""The command line's frame: one error boundary and the options commands share.
+
+A user's error is a SpecError, which carries its exit code (2); ArchcalcCommand prints it
+located, as text or as JSON when --format json was asked for, without a traceback (--debug
+shows one), and exits with the code a command returns (click's model: no sys.exit).
+"""
+from __future__ import annotations
+
+import json
+
+import click
+
+from archcalc.spec.errors import Location, SpecError
+
+CONVENTION_NAMES = ("archcalc", "torchinfo", "fvcore", "ptflops", "thop", "torch")  # archcalc.conventions.NAMES
+
+
+def _parse_sets(values: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in values:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise SpecError(f"--set {item}: expected NAME=VALUE", Location("--set"),
+                            expected="e.g. --set H=224 or --set classes=10", code="usage")
+        out[name.strip()] = value.strip()
+    return out
+
+
+def _error_json(err: SpecError) -> str:
+    payload = {"error": err.to_json()}
+    if len(err.errors) > 1:
+        payload["errors"] = [e.to_json() for e in err.errors]
+    return json.dumps(payload, indent=2)
+
+
+def _error_text(err: SpecError) -> str:
+    return err.render()
+
+
+ERROR_RENDERERS = {"json": _error_json}  # every other format: the located text
+
+
+class ArchcalcCommand(click.Command):
+    """Every command: --debug, --set values read into a dict, and the error boundary."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.params.append(click.Option(["--debug"], is_flag=True, help="Show a traceback for errors too."))
+
+    def invoke(self, ctx: click.Context):
+        debug = ctx.params.pop("debug", False)
+        try:
+            if "sets" in ctx.params:
+                ctx.params["sets"] = _parse_sets(ctx.params["sets"])
+            code = super().invoke(ctx)
+        except SpecError as err:
+            if debug:
+                raise
+            click.echo(ERROR_RENDERERS.get(ctx.params.get("fmt"), _error_text)(err), err=True)
+            ctx.exit(err.exit_code)
+        ctx.exit(code or 0)
+
+
+class ArchcalcGroup(click.Group):
+    command_class = ArchcalcCommand
+
+
+set_option = click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
+                          help="Bind a var or a symbolic dimension.")
+variant_option = click.option("--variant", default=None, help="Select one of the spec's variants.")
+output_option = click.option("--output", "-o", default=None, type=click.Path(dir_okay=False, path_type=str),
+                             help="Write the report to this file (atomically) instead of standard output.")
+batch_option = click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
+                            help="Multiply MACs, FLOPs and activations by N.")
+convention_option = click.option(
+    "--convention", type=click.Choice(CONVENTION_NAMES), default=None,
+    help="Count MACs/FLOPs as that tool does (torchinfo 1.8.0, fvcore 0.1.5, ptflops 0.7.5, ultralytics-thop "
+         "2.2.3, torch's FlopCounterMode); only those columns change, and the report says which rules are in force.")

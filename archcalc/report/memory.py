@@ -1,0 +1,40 @@
+"""The memory section of a summary (`summarize --memory`): each figure, with the rule that
+gives it (the rules are engine/memory.py's)."""
+from __future__ import annotations
+
+from archcalc.engine import numbers as N
+from archcalc.engine.memory import Memory
+
+RULES = (
+    "weights: parameters and buffers in the dtype (BatchNorm's batch counter stays int64)",
+    "activations: every layer's output",
+    "peak inference: weights + the tensors alive at the worst moment of a forward pass without gradients "
+    "(a layer's input and output; element-wise layers in place; a merge's input and finished branches)",
+    "training: weights + gradients + optimizer state (momentum 1 copy, Adam 2) + the activations autograd "
+    "saves for backward, each tensor once",
+)
+
+
+def memory_lines(m: Memory, batch: int) -> list[str]:
+    """The memory section of a report, each figure with its rule."""
+    def size(x) -> str:
+        return f"{N.fmt(x)} bytes" + (f" ({float(x) / 2**20:,.1f} MiB)" if not N.is_symbolic(x) else "")
+
+    out = [f"memory ({m.dtype}, batch {batch}): weights {size(m.weights)}; activations {size(m.activations)}; "
+           f"peak inference {size(m.peak_inference)}"]
+    if m.saved_for_backward is None:
+        out.append("training memory: not modelled for " + ", ".join(m.unmodelled))
+    else:
+        out.append(f"training: saved for backward {size(m.saved_for_backward)}; total with SGD "
+                   f"{size(m.training['sgd'])}, SGD-momentum {size(m.training['sgd-momentum'])}, "
+                   f"Adam {size(m.training['adam'])}")
+    return out
+
+
+
+def memory_json(m: Memory) -> dict:
+    return {"dtype": m.dtype, "weights": N.to_json(m.weights), "activations": N.to_json(m.activations),
+            "peak_inference": N.to_json(m.peak_inference),
+            "saved_for_backward": None if m.saved_for_backward is None else N.to_json(m.saved_for_backward),
+            "training": {k: N.to_json(v) for k, v in m.training.items()},
+            "not_modelled": m.unmodelled, "rules": list(RULES)}

@@ -1,0 +1,75 @@
+"""`archcalc summarize`: the summary in each of its formats, with the extras a reader asked
+for (receptive fields, training FLOPs, one epoch, memory, a chart link)."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+from archcalc.engine import numbers as N
+from archcalc.report.display import Summary
+from archcalc.report.output import Out
+
+
+@dataclass(frozen=True)
+class Options:
+    depth: int | None = None  # fold blocks below this depth
+    columns: tuple[str, ...] = ()  # "rf", "train"
+    dataset_size: int | None = None  # also one epoch's training FLOPs
+    memory: str | None = None  # the dtype of the memory section, when asked for
+    chart: str | None = None  # a chart drawn beside the report (Markdown links it)
+    output: str | None = None  # the report's file, for a relative link
+
+
+def _memory(summary: Summary, dtype: str):
+    from archcalc.engine.memory import memory
+
+    return memory(summary.analysis, dtype)
+
+
+def render_json(summary: Summary, options: Options, out: Out) -> None:
+    from archcalc.report.json_report import summary_json
+
+    train = "train" in options.columns or options.dataset_size is not None
+    doc = summary_json(summary, options.depth, "rf" in options.columns, train)
+    if options.dataset_size:
+        doc["epoch_training_flops"] = N.to_json(summary.analysis.epoch_training_flops(options.dataset_size))
+    if options.memory:
+        from archcalc.report.memory import memory_json
+
+        doc["memory"] = memory_json(_memory(summary, options.memory))
+    out.echo(json.dumps(doc, indent=2))
+
+
+def render_markdown(summary: Summary, options: Options, out: Out) -> None:
+    from archcalc.report.table import render_markdown as markdown
+
+    text = markdown(summary, options.depth, options.columns)
+    if options.chart:
+        link = os.path.relpath(options.chart, os.path.dirname(os.path.abspath(options.output))) \
+            if options.output else options.chart
+        text = f"![parameters and MACs per layer of {summary.name}]({link})\n\n" + text
+    out.echo(text, nl=False)
+
+
+def render_html(summary: Summary, options: Options, out: Out) -> None:
+    from archcalc.report.table import render_html as html
+
+    out.echo(html(summary, options.depth), nl=False)
+
+
+def render_table(summary: Summary, options: Options, out: Out) -> None:
+    from archcalc.report.table import render_table as table
+
+    console = out.console()
+    table(summary, console, options.depth, options.columns, options.dataset_size)
+    if options.memory:
+        from archcalc.report.memory import RULES, memory_lines
+
+        for line in memory_lines(_memory(summary, options.memory), summary.analysis.batch):
+            console.print(f"  {line}", highlight=False)
+        for rule in RULES:
+            console.print(f"  {rule}", style="dim", highlight=False)
+
+
+RENDERERS = {"table": render_table, "json": render_json, "markdown": render_markdown, "html": render_html}
