@@ -150,6 +150,25 @@ class LayerKind:
         return cls.written(dict(zip(names, args)) | {k: v for k, v in kwargs.items() if k in names})
 
     @classmethod
+    def imported_call(cls, name: str, args: tuple, kwargs: dict, x: Shape, out: Shape) -> list[tuple[str, dict]]:
+        """The layers (kind name, spec arguments) that a call `name(x, *args, **kwargs)` of one
+        of `torch_functions` stands for, given its per-sample input and output shapes (`archcalc
+        import`): by default one layer of this kind, from from_torch_call. [] when the call is
+        no layer (a view of the same shape). An argument computed in forward arrives as
+        COMPUTED; raises Untranslatable for what a spec cannot say."""
+        if any(v is COMPUTED for v in (*args, *kwargs.values())):
+            raise Untranslatable("takes arguments computed in forward; archcalc needs them written as numbers")
+        return [(cls.kind, cls.from_torch_call(args, kwargs))]
+
+    @classmethod
+    def imported_index(cls, args: dict, part: str | None, index) -> tuple[str, dict]:
+        """What `out[index]` is, where `out` is part `part` of this layer's module output (None:
+        the module's output as returned; "output": the tensor the spec's layer gives): the part
+        it is ("output" when it is the layer's output, with the spec arguments to change).
+        Raises Untranslatable when a spec cannot follow it: by default, any index."""
+        raise Untranslatable(f"indexes a tensor ({index!r}); archcalc follows whole tensors")
+
+    @classmethod
     def written(cls, values: dict) -> dict:
         """Argument values as a spec writes them: tuples made plain, defaults left out."""
         out = {}
@@ -276,9 +295,25 @@ class MergeKind(LayerKind):
         """The branches' output tensors (batch first) combined as torch computes this merge."""
         raise NotImplementedError(f"merge kind {cls.kind} has no torch form")
 
+    @classmethod
+    def imported_merge(cls, args: tuple, kwargs: dict) -> tuple[list, dict]:
+        """For a call of one of `torch_functions` (`archcalc import`): the arguments that are
+        the branches' tensors, and this merge's spec arguments."""
+        raise NotImplementedError(f"merge kind {cls.kind} is not imported")
+
+    unfollowed: ClassVar[str] = "combines values archcalc cannot follow"  # a branch that is no traced tensor
+
 
 class Untranslatable(Exception):
     """A torch module's setting that no spec argument can express (archcalc import)."""
+
+
+class _Computed:
+    def __repr__(self) -> str:
+        return "<a value computed in forward>"
+
+
+COMPUTED = _Computed()  # an argument of a traced call that the model computed (x.size(0)), not a literal
 
 
 def plain_value(value: Any) -> Any:

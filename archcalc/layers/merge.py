@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from archcalc.engine import numbers as N
 from archcalc.layers.args import Arg, Int
-from archcalc.layers.base import Context, MergeKind, Result, batched_axis
+from archcalc.layers.base import Context, MergeKind, Result, Untranslatable, batched_axis
 from archcalc.layers.registry import register
 
 
@@ -25,6 +25,14 @@ class Add(MergeKind):
     kind = "add"
     symbol, dot_label = "+", "+"
     doc = "sums its branches' outputs, which have one shape (a residual connection)"
+    torch_functions = ("add", "iadd", "add_", "__add__", "__iadd__")
+    unfollowed = "adds something that is not another branch's tensor (a constant, a parameter?)"
+
+    @classmethod
+    def imported_merge(cls, args, kwargs):
+        if kwargs.get("alpha", 1) != 1 or len(args) < 2:
+            raise Untranslatable(cls.unfollowed)
+        return list(args[:2]), {}
 
     @classmethod
     def combine(cls, shapes, a, ctx: Context) -> Result:
@@ -57,6 +65,16 @@ class Concat(MergeKind):
     symbol, dot_label = "‖", "cat"
     doc = "joins its branches' outputs along dim (torch.cat): Inception's channel concatenation"
     args = (Arg("dim", Int(None), 0, "per-sample axis; 0 is channels"),)
+    torch_functions = ("cat", "concat", "concatenate")
+    unfollowed = "concatenates values archcalc cannot follow"
+
+    @classmethod
+    def imported_merge(cls, args, kwargs):
+        """torch.cat(tensors, dim=0): the batch axis is 0 there, so the spec's dim is one less."""
+        dim = kwargs.get("dim", args[1] if len(args) > 1 else 0)
+        if dim == 0:
+            raise Untranslatable("concatenates along the batch archcalc cannot follow")
+        return list(args[0]), {"dim": dim - 1 if dim > 0 else dim}
 
     @classmethod
     def axis(cls, a, rank: int) -> int:

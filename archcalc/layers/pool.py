@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from archcalc.engine import numbers as N
 from archcalc.layers.args import Arg, Bool, Float, Int, Nullable, PerAxis
-from archcalc.layers.base import Context, LayerKind, Result
+from archcalc.layers.base import Context, LayerKind, Result, Untranslatable
 from archcalc.layers.registry import register
 from archcalc.layers.receptive import through_window
 from archcalc.layers.window import axis_names, window_out
@@ -145,7 +145,7 @@ class LpPool2d(_PoolNd):
 class AdaptiveAvgPool2d(LayerKind):
     kind = "adaptive_avg_pool2d"
     torch_classes = ("AdaptiveAvgPool2d",)
-    torch_functions = ("adaptive_avg_pool2d",)
+    torch_functions = ("adaptive_avg_pool2d", "mean")
     family = "pool"
     doc = "average pooling to a fixed output size (torch.nn.AdaptiveAvgPool2d)"
     args = (Arg("output_size", PerAxis(2, Int(1), allow_none=True), doc="null keeps that axis' input size"),)
@@ -155,6 +155,20 @@ class AdaptiveAvgPool2d(LayerKind):
         cls.require_rank(x, [3], ctx, "a [C, H, W] input", _RANK_HINT)
         outs = tuple(size if o is None else o for o, size in zip(a.output_size, x[1:]))
         return Result((x[0], *outs))
+
+    @classmethod
+    def imported_call(cls, name, args, kwargs, x, out):
+        """x.mean((2, 3)) over an image's spatial axes is a global average pool (then a flatten,
+        unless keepdim)."""
+        if name != "mean":
+            return super().imported_call(name, args, kwargs, x, out)
+        dims = kwargs.get("dim", args[0] if args else None)
+        dims = tuple(dims) if isinstance(dims, (list, tuple)) else (dims,)
+        if len(x) != 3 or None in dims or sorted(d % 4 for d in dims) != [2, 3]:
+            raise Untranslatable(f"takes a mean over axes {list(dims)}: only the spatial axes of an image (a global "
+                                 "average pool) have a layer kind")
+        keep = kwargs.get("keepdim", args[1] if len(args) > 1 else False)
+        return [(cls.kind, {"output_size": 1})] + ([] if keep else [("flatten", {})])
 
     @classmethod
     def pooled_inputs(cls, a, x, out) -> int:

@@ -170,6 +170,27 @@ class _Recurrent(LayerKind):
         """torch's module returns every step; with return_sequences false the row keeps the last."""
         return out if a.return_sequences else (x[0], *out)
 
+    cell_state: bool = False  # the module's final state is (h_n, c_n), not h_n alone
+
+    @classmethod
+    def imported_index(cls, args, part, index):
+        """`out, state = lstm(x)`: out (index 0) is the layer's output, state (1) its final
+        state. The last step, `out[:, -1]` or the top layer's `h_n[-1]` (state[0][-1] for an
+        LSTM), is the layer with return_sequences: false, for one direction."""
+        if part is None and index in (0, 1):
+            return ("output", "state")[index], {}
+        if part == "state" and cls.cell_state and index == 0:
+            return "h_n", {}
+        last = (part == "output" and _is_last_step(index)) or \
+            (part in ("h_n", "state") and not (part == "state" and cls.cell_state) and index == -1)
+        if last and not args.get("bidirectional"):
+            return "output", {"return_sequences": False}
+        if part == "state" and cls.cell_state:
+            raise Untranslatable(f"reads part {index!r} of the final state (c_n?): archcalc follows h_n[-1] or the "
+                                 "output sequence")
+        raise Untranslatable(f"reads [{index!r}] of the layer's output: archcalc follows the whole sequence, or the "
+                             "top layer's last step of a one-direction layer (out[:, -1], h_n[-1])")
+
     @classmethod
     def from_torch(cls, module) -> dict:
         if not getattr(module, "batch_first", False):
@@ -178,6 +199,14 @@ class _Recurrent(LayerKind):
         if getattr(module, "proj_size", 0):
             raise Untranslatable("LSTM(proj_size=...) has no lstm argument in archcalc")
         return super().from_torch(module)
+
+
+def _is_last_step(index) -> bool:
+    """out[:, -1] or out[:, -1, :] on a batch-first sequence."""
+    if not isinstance(index, tuple) or len(index) not in (2, 3):
+        return False
+    full = slice(None, None, None)
+    return index[0] == full and index[1] == -1 and all(i == full for i in index[2:])
 
 
 @register
@@ -207,6 +236,7 @@ class LSTM(_Recurrent):
     kind = "lstm"
     torch_classes = ("LSTM", "PeepholeLSTM")
     torch_variants = ("course",)
+    cell_state = True
     gates = 4
     saved_per_step = 7
     gate_names = "input, forget, cell, output"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from archcalc.engine import numbers as N
 from archcalc.layers.args import Arg, Bool, Float, Int
-from archcalc.layers.base import Context, LayerKind, Result, Step, Untranslatable, batched_axis
+from archcalc.layers.base import Context, LayerKind, Result, Step, Untranslatable, batched_axis, list_text
 from archcalc.layers.registry import register
 
 
@@ -17,7 +17,7 @@ class Flatten(LayerKind):
 
     kind = "flatten"
     torch_classes = ("Flatten",)
-    torch_functions = ("flatten",)
+    torch_functions = ("flatten", "view", "reshape")
     family = "structure"
     view = True
     doc = "joins axes into one: [256, 6, 6] → [9216] (torch.nn.Flatten)"
@@ -58,6 +58,19 @@ class Flatten(LayerKind):
     @classmethod
     def from_torch(cls, module) -> dict:
         return cls._per_sample(module.start_dim, module.end_dim)
+
+    @classmethod
+    def imported_call(cls, name, args, kwargs, x, out):
+        """x.view(...) and x.reshape(...) by their shapes: the same one is no layer, a vector a
+        flatten; torch.flatten and x.flatten by their arguments."""
+        if name == "flatten":
+            return super().imported_call(name, args, kwargs, x, out)
+        if tuple(out) == tuple(x):
+            return []
+        if len(out) == 1:
+            return [(cls.kind, {})]
+        raise Untranslatable(f"reshapes {list_text(x)} to {list_text(out)}: only flattening a sample to a vector "
+                             "has a layer kind")
 
     @classmethod
     def from_torch_call(cls, args, kwargs) -> dict:
@@ -107,6 +120,7 @@ class Dropout(LayerKind):
 class Identity(LayerKind):
     kind = "identity"
     torch_classes = ("Identity",)
+    torch_functions = ("contiguous", "clone", "detach")
     family = "structure"
     elementwise = True
     view = True
@@ -125,3 +139,8 @@ class Identity(LayerKind):
         from torch import nn
 
         return nn.Identity()
+
+    @classmethod
+    def imported_call(cls, name, args, kwargs, x, out):
+        """x.contiguous(), x.clone(), x.detach(): the same values, no layer."""
+        return []

@@ -175,6 +175,10 @@ class RecurrentLayer(nn.Module):
             self.cell = getattr(nn, kind.torch_classes[0])(input_size, a.hidden_size, batch_first=True,
                                                             dropout=a.dropout, **common, **extra)
 
+    def unwrap(self) -> tuple[nn.Module, dict]:
+        """What `archcalc import` reads this as: its torch module, and the spec argument it adds."""
+        return self.cell, {} if self.return_sequences else {"return_sequences": False}
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out, state = self.cell(x)
         if self.return_sequences:

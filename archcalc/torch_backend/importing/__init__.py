@@ -1,0 +1,162 @@
+"""`archcalc import MODULE:CALLABLE`: a spec written from PyTorch model code, verified against it.
+
+The model is traced with torch.fx (fx.py: its leaf modules, the functions between them, and
+where each value comes from); when fx cannot trace it (Python control flow on tensor values),
+forward hooks record the leaf modules actually called (hooks.py), which works for chains.
+What each module and function stands for is said by the layer kinds (torch_classes,
+torch_functions, from_torch and the import hooks, in the kinds' own files). The data flow
+is then rebuilt as the spec language writes it (structure.py) and written by spec/write.py.
+Anything a spec cannot say — a module or function with no kind, a value used across
+branches — is reported by name and source line, all of them, rather than dropped.
+
+This imports and runs the user's code: only the `import` command and `check --against` do.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from archcalc.layers.registry import kind_of_module
+from archcalc.spec.errors import Location, SpecError
+from archcalc.spec.write import NAME, spec_text
+from archcalc.torch_backend.importing.fx import trace_fx
+from archcalc.torch_backend.importing.hooks import trace_hooks
+from archcalc.torch_backend.importing.structure import structure
+
+TRACED_SIZE = 224  # a symbolic dimension's size while tracing, unless --set says otherwise
+
+
+@dataclass
+class Imported:
+    text: str  # the spec
+    method: str  # "torch.fx" or "forward hooks"
+    notes: list[str]
+    model: Any = None
+    example: Any = None
+    sizes: dict = field(default_factory=dict)  # the symbolic dimensions' sizes it was traced at
+
+
+def parse_input(text: str) -> list:
+    """'3,224,224' → [3, 224, 224]; '3,H,W' → [3, 'H', 'W'] (symbolic dimensions)."""
+    dims = []
+    for part in (p.strip() for p in text.split(",")):
+        if part.isdigit() and int(part) >= 1:
+            dims.append(int(part))
+        elif NAME.match(part):
+            dims.append(part)
+        else:
+            raise SpecError(f"--input {text}: '{part}' is neither a positive size nor a dimension name",
+                            Location("--input"), expected="sizes per sample, e.g. 3,224,224 or 3,H,W (no batch)",
+                            code="usage")
+    if not dims:
+        raise SpecError("--input is empty", Location("--input"), expected="e.g. 3,224,224", code="usage")
+    return dims
+
+
+def build_model(target: str) -> nn.Module:
+    from archcalc.torch_backend.against import load_factory
+
+    factory = load_factory(target, "import")
+    try:
+        model = factory() if not isinstance(factory, nn.Module) else factory
+    except Exception as exc:  # the user's code
+        raise SpecError(f"calling {target} failed: {type(exc).__name__}: {exc}", Location("import"),
+                        hint="the factory is called with no arguments; wrap it in one that passes them",
+                        code="import-run") from None
+    if not isinstance(model, nn.Module):
+        raise SpecError(f"{target} returned {type(model).__name__}, not a torch.nn.Module", Location("import"),
+                        code="import-run")
+    return model.eval()
+
+
+def _example(model: nn.Module, sizes: list[int], dtype: str | None):
+    """(one sample of input, its dtype): token ids below the smallest vocabulary when a layer
+    reads ids (then the default dtype is index), on the model's device."""
+    readers = [m for m in model.modules() if getattr(kind_of_module(m), "accepts_index", False)]
+    dtype = dtype or ("index" if readers else "float")
+    device = next(iter(model.parameters()), torch.empty(0)).device
+    if dtype == "index":
+        high = min((getattr(m, "num_embeddings", 2) for m in readers), default=2)
+        return torch.randint(0, high, (1, *sizes), device=device), dtype
+    return torch.randn(1, *sizes, device=device), dtype
+
+
+def _trace(model: nn.Module, example, target: str):
+    """(values, output, notes, method): torch.fx, or forward hooks when fx refuses the model."""
+    try:
+        return (*trace_fx(model, example), "torch.fx")
+    except SpecError:
+        raise
+    except Exception as exc:  # fx refuses the model's Python: fall back to hooks
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    try:
+        return (*trace_hooks(model, example, reason), "forward hooks")
+    except SpecError:
+        raise
+    except Exception as run_exc:  # the user's code
+        raise SpecError(f"running {target} failed: {type(run_exc).__name__}: {run_exc}", Location("import"),
+                        code="import-run") from None
+
+
+def import_model(target: str, input_text: str, *, dtype: str | None = None, sizes: dict | None = None,
+                 name: str | None = None, model: nn.Module | None = None) -> Imported:
+    dims = parse_input(input_text)
+    sizes = {k: int(v) for k, v in (sizes or {}).items()}
+    at = {d: sizes.get(d, TRACED_SIZE) for d in dims if isinstance(d, str)}
+    model = build_model(target) if model is None else model.eval()
+    example, dtype = _example(model, [at.get(d, d) for d in dims], dtype)
+    values, output, notes, method = _trace(model, example, target)
+    if at:
+        notes.insert(0, "traced and verified at " + ", ".join(f"{k}={v}" for k, v in at.items())
+                     + " (choose with --set NAME=VALUE)")
+    spec_name = name or re.sub(r"[^A-Za-z0-9_]", "_", target.rsplit(":", 1)[-1].rsplit(".", 1)[-1])
+    doc = f"Imported by `archcalc import {target} --input {input_text}` from {type(model).__name__} ({method})."
+    return Imported(spec_text(spec_name, doc, dims, dtype, at, structure(values, output)), method, notes, model,
+                    example, at)
+
+
+def verify_import(imported: Imported, target: str) -> tuple[list, Any]:
+    """The written spec against the model it came from: output shape, parameters, buffers,
+    FLOPs (torch's FlopCounterMode, mkldnn off) and every parameterised layer in call order."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from archcalc.engine import numbers as N
+    from archcalc.engine.analyze import analyze
+    from archcalc.outcome import Outcome
+    from archcalc.spec import load_spec_text
+    from archcalc.torch_backend.against import compare_leaves, model_leaves
+
+    spec = load_spec_text(imported.text, "<imported spec>")
+    analysis = analyze(spec, {k: str(v) for k, v in imported.sizes.items()})
+    model, x = imported.model, imported.example
+    with torch.no_grad(), torch.backends.mkldnn.flags(enabled=False), FlopCounterMode(display=False) as counter:
+        y = model(x)
+    flops = counter.get_total_flops()
+    results = [Outcome("import.output", list(analysis.output) == list(y.shape[1:]), str(list(analysis.output)),
+                       str(list(y.shape[1:])), None, "the model's output per sample", kind="against"),
+               Outcome("import.flops", analysis.totals["flops"] == flops, N.fmt(analysis.totals["flops"]),
+                       f"{flops:,}", None, "FlopCounterMode on the model (mkldnn off)", kind="against")]
+    theirs = model_leaves(model, tuple(x.shape[1:]), spec.input_dtype, device=str(x.device))
+    results += compare_leaves(analysis, model, theirs, target)
+    return results, analysis
+
+
+def import_and_verify(target: str, input_text: str, *, dtype: str | None = None, sizes: dict | None = None,
+                      name: str | None = None, verify: bool = True) -> tuple[Imported, list]:
+    """`archcalc import`: the spec written from the model, and its checks against the model
+    (none without verify). Each --set size must be a positive integer (the trace runs at it)."""
+    import warnings
+
+    sizes = dict(sizes or {})
+    for key, value in sizes.items():
+        if not str(value).isdigit() or int(value) < 1:
+            raise SpecError(f"--set {key}={value}: a traced size must be a positive integer", Location("--set"),
+                            code="usage")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        imported = import_model(target, input_text, dtype=dtype, sizes=sizes, name=name)
+        return imported, (verify_import(imported, target)[0] if verify else [])

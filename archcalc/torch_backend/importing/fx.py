@@ -1,0 +1,261 @@
+"""Reading a model through torch.fx: every node of its graph becomes a traced value (a layer, a
+merge, the input), an alias of one (a view, an LSTM's output sequence), or a problem reported
+with the user's source line. What each module and function means is the kinds' to say
+(torch_classes, torch_functions and their import hooks); this file only follows the data."""
+from __future__ import annotations
+
+import torch
+from torch import fx, nn
+
+from archcalc.layers.base import COMPUTED, Untranslatable
+from archcalc.layers.registry import kind_of_function, kinds
+from archcalc.torch_backend.importing.traced import Problems, Traced, is_layer_module, module_layer, module_name
+
+SCALAR_OPS = {"add", "iadd", "add_", "sub", "rsub", "mul", "mul_", "truediv", "div", "div_"}
+
+
+class _Tracer(fx.Tracer):
+    """Standard leaves, plus every module a kind reads (archcalc's own modules included)."""
+
+    def __init__(self):
+        super().__init__()
+        self.record_stack_traces = True
+
+    def is_leaf_module(self, m, qualname):
+        return is_layer_module(m) or super().is_leaf_module(m, qualname)
+
+
+def trace_fx(model: nn.Module, example) -> tuple[list[Traced], str, list[str]]:
+    """The model's data flow (topological order), the id of its output, and notes."""
+    from torch.fx.passes.shape_prop import ShapeProp
+
+    graph = _Tracer().trace(model)
+    gm = fx.GraphModule(model, graph)
+    gm.graph.eliminate_dead_code()
+    with torch.no_grad():
+        ShapeProp(gm).propagate(example)
+    return Translator(gm).run()
+
+
+def _per_sample(meta) -> tuple | None:
+    """The shape of one sample of a node's tensor (of its first tensor, for a tuple of them)."""
+    if not hasattr(meta, "shape") and isinstance(meta, (tuple, list)):
+        meta = meta[0] if meta else None
+    shape = getattr(meta, "shape", None)
+    return tuple(int(d) for d in shape[1:]) if shape is not None else None
+
+
+def _literal(value):
+    """A call's argument as a kind reads it: values computed in forward become COMPUTED."""
+    if isinstance(value, fx.Node):
+        return COMPUTED
+    if isinstance(value, (list, tuple)):
+        return type(value)(_literal(v) for v in value)
+    return value
+
+
+def function_name(node: fx.Node) -> str | None:
+    if node.op == "call_method":
+        return node.target
+    if node.op == "call_function":
+        return getattr(node.target, "__name__", None)
+    return None
+
+
+class Translator:
+    """The translation of one fx graph: its state is the values so far, the nodes that alias
+    one, the parts of a layer's output the model reads (an LSTM's state), the problems."""
+
+    def __init__(self, gm: fx.GraphModule):
+        self.gm = gm
+        self.values: dict[str, Traced] = {}
+        self.alias: dict[str, str] = {}  # fx node → the value it is (views, an LSTM's output sequence)
+        self.parts: dict[str, tuple[str, str]] = {}  # fx node → (a layer's value, the part of its output)
+        self.problems = Problems()
+        self.failed: set[str] = set()  # nodes reported, and everything computed from them
+        self.notes: list[str] = []
+        self.output: str | None = None
+
+    def run(self) -> tuple[list[Traced], str, list[str]]:
+        for node in self.gm.graph.nodes:
+            before = len(self.problems.errors)
+            self.node(node)
+            if node.name in self.values:
+                self.values[node.name].where = node.stack_trace
+            if len(self.problems.errors) > before:
+                self.failed.add(node.name)
+        self.problems.raise_if_any()
+        return list(self.values.values()), self.output, self.notes
+
+    def src(self, arg) -> str | None:
+        """The value an fx argument is, or None when it is none archcalc follows."""
+        if isinstance(arg, fx.Node):
+            target = self.alias.get(arg.name, arg.name)
+            return target if target in self.values else None
+        return None
+
+    def report(self, node: fx.Node, message: str, hint: str | None = None) -> None:
+        self.problems.report(message, node.stack_trace, hint)
+
+    def node(self, node: fx.Node) -> None:
+        if self._after_failure(node) and not self._unknown_module(node):  # a module with no kind is always named
+            return
+        if self._scalar_arithmetic(node):
+            return
+        getattr(self, f"on_{node.op}")(node)
+
+    def _after_failure(self, node: fx.Node) -> bool:
+        """A node that reads a reported one is not reported again (one cause, one message)."""
+        if any(a.name in self.failed for a in node.all_input_nodes):
+            self.failed.add(node.name)
+            return True
+        return False
+
+    def _unknown_module(self, node: fx.Node) -> bool:
+        return node.op == "call_module" and not is_layer_module(self.gm.get_submodule(node.target))
+
+    def _scalar_arithmetic(self, node: fx.Node) -> bool:
+        """`x / 255.0`, `x * 0.5 + 1`: a tensor and a Python number. Element-wise, it changes no
+        shape and counts 0 in every quantity archcalc reports: no layer, and a note."""
+        name = function_name(node)
+        if name not in SCALAR_OPS or len(node.args) != 2:
+            return False
+        a, b = node.args
+        tensor = a if isinstance(a, fx.Node) and isinstance(b, (int, float)) else \
+            b if isinstance(b, fx.Node) and isinstance(a, (int, float)) else None
+        if tensor is None or self.src(tensor) is None:
+            return False
+        self.alias[node.name] = self.src(tensor)
+        self.notes.append(f"'{node.name}' ({name} by a number) is element-wise arithmetic: no layer, 0 in every count")
+        return True
+
+    # ---- the kinds of fx node ------------------------------------------------------------------
+
+    def on_placeholder(self, node: fx.Node) -> None:
+        if self.values:
+            self.report(node, f"the model's forward takes more than one input ({node.name})")
+        self.values[node.name] = Traced(node.name, "input", shape=_per_sample(node.meta.get("tensor_meta")))
+
+    def on_output(self, node: fx.Node) -> None:
+        out = node.args[0]
+        self.output = self.src(out) if isinstance(out, fx.Node) else None
+        if self.output is None:
+            self.report(node, "the model returns something other than one tensor (a tuple, a dict?)",
+                        hint="wrap it so that forward returns the tensor archcalc should follow")
+
+    def on_get_attr(self, node: fx.Node) -> None:
+        self.report(node, f"the forward reads the attribute '{node.target}' directly (a parameter or buffer used "
+                          "outside a module)")
+
+    def on_call_module(self, node: fx.Node) -> None:
+        module = self.gm.get_submodule(node.target)
+        try:
+            layer = module_layer(module)
+        except Untranslatable as exc:
+            self.report(node, f"module '{node.target}': {exc}")
+            return
+        if layer is None:
+            self.report(node, f"module '{node.target}' ({module_name(module)}) has no archcalc layer kind",
+                        hint="`archcalc kinds` lists the kinds; write this part of the spec by hand")
+            return
+        if len([a for a in node.args if isinstance(a, fx.Node)]) != 1 or node.kwargs:
+            self.report(node, f"module '{node.target}' is called with more than its input (an initial state?)")
+            return
+        data = self.src(node.args[0])
+        if data is None:
+            if any(a.name in self.alias or a.name in self.values or a.op == "placeholder"
+                   for a in node.all_input_nodes):
+                self.report(node, f"module '{node.target}' reads a value archcalc could not follow")
+            return  # otherwise its input was already reported
+        kind, args, has_params = layer
+        self.values[node.name] = Traced(node.name, "layer", [data], kind, args, node.target, has_params=has_params,
+                                        shape=_per_sample(node.meta.get("tensor_meta")))
+
+    def on_call_function(self, node: fx.Node) -> None:
+        name = function_name(node)
+        if name == "getitem":
+            self.getitem(node)
+            return
+        if node.meta.get("tensor_meta") is None:
+            return  # plumbing on sizes (x.size(0), x.shape): it feeds a view's arguments
+        kind = kind_of_function(name)
+        if kind is None:
+            self.report(node, f"'{node.name}' calls {name} ({node.op}), which no archcalc layer kind stands for",
+                        hint="`archcalc kinds` lists the kinds; write this part of the spec by hand")
+        elif kind.merge:
+            self.merge(node, kind)
+        else:
+            self.layers(node, name, kind)
+
+    on_call_method = on_call_function
+
+    def merge(self, node: fx.Node, kind) -> None:
+        try:
+            tensors, args = kind.imported_merge(tuple(node.args), dict(node.kwargs))
+        except Untranslatable as exc:
+            self.report(node, f"'{node.name}' {exc}")
+            return
+        inputs = [self.src(t) for t in tensors]
+        if None in inputs:
+            self.report(node, f"'{node.name}' {kind.unfollowed}")
+            return
+        self.values[node.name] = Traced(node.name, "merge", inputs, kind, args,
+                                        shape=_per_sample(node.meta.get("tensor_meta")))
+
+    def layers(self, node: fx.Node, name: str, kind) -> None:
+        """A function the kind reads: its layers, in a chain ([]: the node is its input again)."""
+        data = self.src(node.args[0] if node.args else None)
+        if data is None:
+            self.report(node, f"'{node.name}' ({name}) creates a tensor from nothing the model's input flows into")
+            return
+        out = _per_sample(node.meta.get("tensor_meta"))
+        try:
+            layers = kind.imported_call(name, _literal(tuple(node.args[1:])), _literal(dict(node.kwargs)),
+                                        self.values[data].shape, out)
+        except Untranslatable as exc:
+            self.report(node, f"'{node.name}' ({name}) {exc}")
+            return
+        registry = kinds()
+        for i, (kind_name, args) in enumerate(layers):
+            last = i == len(layers) - 1
+            value_id = node.name if last else f"{node.name}_{kind_name}"
+            self.values[value_id] = Traced(value_id, "layer", [data], registry[kind_name], args,
+                                           shape=out if last else None)  # a layer inside the call: not seen
+            data = value_id
+        if not layers:
+            self.alias[node.name] = data
+
+    def getitem(self, node: fx.Node) -> None:
+        """`out[index]` of a layer's output (an LSTM's sequence, its final state): the kind says
+        which part it is (LayerKind.imported_index)."""
+        base, index = node.args
+        owner, part = self._part_of(base)
+        if owner is None:
+            if node.meta.get("tensor_meta") is not None:
+                self.report(node, f"'{node.name}' indexes a tensor ({index!r}); archcalc follows whole tensors")
+            return  # x.shape[0] and the like: sizes, not data
+        value = self.values[owner]
+        try:
+            if value.kind is None:  # the model's input
+                raise Untranslatable(f"indexes a tensor ({index!r}); archcalc follows whole tensors")
+            new_part, changes = value.kind.imported_index(value.args, part, index)
+        except Untranslatable as exc:
+            self.report(node, f"'{node.name}' {exc}")
+            return
+        value.args.update(changes)
+        if new_part == "output":
+            self.alias[node.name] = owner
+        else:
+            self.parts[node.name] = (owner, new_part)
+
+    def _part_of(self, base) -> tuple[str | None, str | None]:
+        """(the layer whose output `base` is a part of, which part): None for the module's own
+        output as returned, "output" for the layer's tensor."""
+        if not isinstance(base, fx.Node):
+            return None, None
+        if base.name in self.parts:
+            return self.parts[base.name]
+        owner = self.src(base)
+        if owner is None:
+            return None, None
+        return owner, None if owner == base.name and self.values[owner].module else "output"

@@ -1,0 +1,85 @@
+"""Reading a model through forward hooks, for the models torch.fx cannot trace (Python control
+flow on tensor values): the leaf modules called, in order, when that is a chain, each reading
+the previous one's output. A flatten between two modules is recognised by its shapes; any
+other code between them is invisible here, and is reported rather than guessed."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from archcalc.layers.base import Untranslatable
+from archcalc.layers.registry import kind_of_function
+from archcalc.torch_backend.importing.traced import (Problems, Traced, forward_location, is_layer_module,
+                                                     module_layer, module_name)
+
+
+def _leaves(model: nn.Module) -> dict[str, nn.Module]:
+    """The modules read as one layer, and the childless ones, outermost first."""
+    leaves: dict[str, nn.Module] = {}
+    for qual, module in model.named_modules():
+        if (is_layer_module(module) or not any(module.children())) and \
+                not any(qual.startswith(k + ".") for k in leaves):
+            leaves[qual] = module
+    return leaves
+
+
+def _calls(model: nn.Module, example) -> tuple[list, object]:
+    """[(qualified name, module, its input, its output)] in call order, and the model's output."""
+    calls, hooks = [], []
+    for qual, module in _leaves(model).items():
+        def record(mod, inputs, output, _qual=qual):
+            calls.append((_qual, mod, inputs[0] if inputs else None, output))
+        hooks.append(module.register_forward_hook(record))
+    try:
+        with torch.no_grad():
+            result = model(example)
+    finally:
+        for h in hooks:
+            h.remove()
+    return calls, result
+
+
+def _flattened(inp, previous) -> bool:
+    """The module reads the previous output flattened to one vector per sample."""
+    return inp is not None and previous is not None and inp.dim() == 2 and previous.dim() > 2 \
+        and inp.shape[1] == previous[0].numel()
+
+
+def trace_hooks(model: nn.Module, example, reason: str) -> tuple[list[Traced], str, list[str]]:
+    """The model's data flow as a chain of its leaf modules, the id of its output, and notes."""
+    calls, result = _calls(model, example)
+    problems = Problems()
+    where = forward_location(model)
+    values = [Traced("input", "input", shape=tuple(example.shape[1:]))]
+    notes: list[str] = []
+    previous = example
+    for qual, module, inp, out in calls:
+        if inp is not previous:
+            if not _flattened(inp, previous):
+                problems.report(f"module '{qual}' does not read the previous module's output: between them the data "
+                                f"passes through code archcalc cannot see (torch.fx could not trace the model: "
+                                f"{reason})", where, hint="make forward traceable by torch.fx, or write the spec by hand")
+                break
+            flatten = kind_of_function("flatten")
+            values.append(Traced(f"{qual}_flatten", "layer", [values[-1].id], flatten, {}, shape=(inp.shape[1],)))
+            notes.append(f"a flatten before '{qual}' is inferred from the shapes {list(previous.shape[1:])} → "
+                         f"{list(inp.shape[1:])}")
+        previous = out[0] if isinstance(out, tuple) else out
+        try:
+            layer = module_layer(module)
+        except Untranslatable as exc:
+            problems.report(f"module '{qual}': {exc}", where)
+            continue
+        if layer is None:
+            problems.report(f"module '{qual}' ({module_name(module)}) has no archcalc layer kind", where,
+                            hint="`archcalc kinds` lists the kinds")
+            continue
+        kind, args, has_params = layer
+        values.append(Traced(f"v{len(values)}", "layer", [values[-1].id], kind, args, qual, has_params=has_params,
+                             shape=tuple(previous.shape[1:])))
+    if not problems.errors and result is not previous:
+        problems.report("the model's output is not the last module's output: code after it is not visible to "
+                        f"forward hooks (torch.fx could not trace the model: {reason})", where)
+    problems.raise_if_any()
+    notes.insert(0, f"torch.fx could not trace the model ({reason}); forward hooks recorded its leaf modules")
+    return values, values[-1].id, notes

@@ -1,0 +1,87 @@
+"""What both tracers (torch.fx, forward hooks) record: the model's data flow as values, each
+a layer, a merge or the input, with the user's source line; and the one helper that reads a
+torch module as a layer kind with its spec arguments."""
+from __future__ import annotations
+
+import inspect
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from archcalc.layers.base import LayerKind
+from archcalc.layers.registry import kind_of_module
+from archcalc.spec.errors import ErrorCollector, Location, SpecError
+
+ARCHCALC_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) + os.sep
+
+
+@dataclass
+class Traced:
+    """One tensor in the data flow: the model's input, a layer's output or a merge's."""
+
+    id: str
+    op: str  # "input" | "layer" | "merge"
+    inputs: list[str] = field(default_factory=list)
+    kind: type[LayerKind] | None = None
+    args: dict = field(default_factory=dict)
+    module: str | None = None  # the module's qualified name (layers from modules)
+    shape: tuple | None = None  # per sample
+    where: Any = None  # its source line: an fx stack trace or a Location
+    has_params: bool = False  # its module holds parameters (called again, it shares them)
+
+
+def unwrapped(module) -> tuple[Any, dict]:
+    """archcalc's own wrappers (the recurrent layer `build` makes) → (torch's module inside,
+    the spec arguments the wrapper adds); any other module as it is."""
+    if type(module).__module__.startswith("archcalc.") and hasattr(module, "unwrap"):
+        return module.unwrap()
+    return module, {}
+
+
+def is_layer_module(module) -> bool:
+    """A module `import` reads as one layer (the tracers do not look inside it)."""
+    return kind_of_module(unwrapped(module)[0]) is not None
+
+
+def module_layer(module) -> tuple[type[LayerKind], dict, bool] | None:
+    """(the kind that reads this module, its spec arguments, whether it holds parameters), or
+    None when no kind reads it. Raises Untranslatable for settings a spec cannot say."""
+    inner, extra = unwrapped(module)
+    kind = kind_of_module(inner)
+    if kind is None:
+        return None
+    return kind, kind.from_torch(inner) | extra, any(True for _ in inner.parameters())
+
+
+def module_name(module) -> str:
+    return f"{type(module).__module__}.{type(module).__name__}"
+
+
+def location(stack_trace: str | None) -> Location:
+    """The user's source line from an fx stack trace (the last frame outside torch and archcalc)."""
+    ours = (os.path.dirname(os.path.abspath(torch.__file__)) + os.sep, ARCHCALC_DIR)
+    if stack_trace:
+        for file, line in reversed(re.findall(r'File "([^"]+)", line (\d+)', stack_trace)):
+            if not os.path.abspath(file).startswith(ours):
+                return Location(file, int(line))
+    return Location("<model>")
+
+
+def forward_location(model) -> Location:
+    """Where the model's forward is written (forward hooks see calls, not source lines)."""
+    try:
+        _, first = inspect.getsourcelines(type(model).forward)
+        return Location(inspect.getsourcefile(type(model).forward), first)
+    except (OSError, TypeError):
+        return Location("<model>")
+
+
+class Problems(ErrorCollector):
+    """Everything a model says that a spec can't, each with the user's source line."""
+
+    def report(self, message: str, where, hint: str | None = None, code: str = "import-unsupported") -> None:
+        """`where`: an fx node's stack trace, or a Location."""
+        self.add(SpecError(message, where if isinstance(where, Location) else location(where), hint=hint, code=code))
