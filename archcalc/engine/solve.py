@@ -111,7 +111,9 @@ def _show(value) -> str:
     return N.fmt(value)
 
 
-def _sympy(spec, symbolic, unknowns, constraints, overrides) -> Solution | None:
+def _equations(constraints) -> list | None:
+    """Each exact constraint as an expression equal to 0; None when one has a floor (the search
+    handles those)."""
     sp = N.sympy_module()
     equations = []
     for _, found, expected in constraints:
@@ -121,8 +123,14 @@ def _sympy(spec, symbolic, unknowns, constraints, overrides) -> Solution | None:
             if diff == 0:
                 continue
             if diff.has(sp.floor, sp.ceiling, sp.Mod, sp.Max, sp.Min):
-                return None  # floors: leave it to the search
+                return None
             equations.append(diff)
+    return equations
+
+
+def _sympy(spec, symbolic, unknowns, constraints, overrides) -> Solution | None:
+    sp = N.sympy_module()
+    equations = _equations(constraints)
     if not equations:
         return None
     symbols = {s.name: s for eq in equations for s in eq.free_symbols}
@@ -137,10 +145,9 @@ def _sympy(spec, symbolic, unknowns, constraints, overrides) -> Solution | None:
         return None  # infinitely many: search instead
     solutions = []
     for sol in raw:
-        values = {s.name: v for s, v in sol.items()}
-        if not all(v.is_integer and v >= 0 for v in values.values()):
+        if not all(v.is_integer and v >= 0 for v in sol.values()):
             continue
-        binding = {k: int(v) for k, v in values.items()}
+        binding = {s.name: int(v) for s, v in sol.items()}
         if _satisfies(spec, binding, constraints, False, overrides):
             solutions.append(binding)
     return Solution(unknowns, solutions, "sympy")

@@ -64,37 +64,16 @@ def parse_over(text: str) -> tuple[str, list[int]]:
 
 def sweep(spec: Spec, over: list[tuple[str, list[int]]], overrides: dict | None = None,
           variant: str | None = None) -> Sweep:
-    overrides = dict(overrides or {})
     sp = N.sympy_module()
     names = [n for n, _ in over]
-    known = list(spec.dims) + list(spec.vars) + list(spec.unknowns) + _input_names(spec)
-    for name in names:
-        if name not in known:
-            raise SpecError(f"--over {name}: the spec has no var or dimension of that name", Location("--over"),
-                            expected="one of " + ", ".join(dict.fromkeys(known)), hint=did_you_mean(name, known),
-                            code="usage")
+    _check_names(spec, names)
+    _check_points(over)
     symbols = {n: sp.Symbol(n, integer=True, positive=True) for n in names}
-    swept_vars = {n: symbols[n] for n in names if n in spec.vars}
-    analysis = analyze(spec, {**overrides, **swept_vars}, variant=variant)
-    unbound = [s for s in analysis.symbols if s not in names]
-    if unbound:
-        defaults = {s: spec.dims[s].default for s in unbound if s in spec.dims and spec.dims[s].default}
-        if len(defaults) < len(unbound):
-            missing = [s for s in unbound if s not in defaults]
-            raise SpecError("sizes left open: " + ", ".join(missing), Location(spec.file),
-                            hint="sweep them too (--over) or bind them with --set", code="usage")
-        analysis = analyze(spec, {**overrides, **swept_vars, **{k: str(v) for k, v in defaults.items()}},
-                           variant=variant)
+    analysis = _symbolic(spec, names, symbols, dict(overrides or {}), variant)
     totals = {"params": analysis.totals["params"], "macs": analysis.totals["macs"],
               "flops": analysis.totals["flops"],
               "activation_memory": N.mul(analysis.totals["activations"], BYTES_PER_ACTIVATION)}
     sizes = list(dict.fromkeys(d for r in analysis.rows for d in r.output if N.is_symbolic(d)))
-    count = 1
-    for _, values in over:
-        count *= len(values)
-    if count > MAX_POINTS:
-        raise SpecError(f"the grid has {count:,} points (more than {MAX_POINTS:,})", Location("--over"),
-                        hint="use a coarser step", code="limit")
     try:
         import numpy as np
     except ImportError:
@@ -104,6 +83,39 @@ def sweep(spec: Spec, over: list[tuple[str, list[int]]], overrides: dict | None 
         if result is not None:
             return result
     return _exact(names, over, totals, sizes)
+
+
+def _check_names(spec: Spec, names: list[str]) -> None:
+    known = list(spec.dims) + list(spec.vars) + list(spec.unknowns) + _input_names(spec)
+    for name in names:
+        if name not in known:
+            raise SpecError(f"--over {name}: the spec has no var or dimension of that name", Location("--over"),
+                            expected="one of " + ", ".join(dict.fromkeys(known)), hint=did_you_mean(name, known),
+                            code="usage")
+
+
+def _check_points(over: list[tuple[str, list[int]]]) -> None:
+    count = 1
+    for _, values in over:
+        count *= len(values)
+    if count > MAX_POINTS:
+        raise SpecError(f"the grid has {count:,} points (more than {MAX_POINTS:,})", Location("--over"),
+                        hint="use a coarser step", code="limit")
+
+
+def _symbolic(spec: Spec, names: list[str], symbols: dict, overrides: dict, variant: str | None):
+    """The analysis with the swept names symbolic, and every other open size at its default."""
+    swept_vars = {n: symbols[n] for n in names if n in spec.vars}
+    analysis = analyze(spec, {**overrides, **swept_vars}, variant=variant)
+    unbound = [s for s in analysis.symbols if s not in names]
+    if not unbound:
+        return analysis
+    defaults = {s: spec.dims[s].default for s in unbound if s in spec.dims and spec.dims[s].default}
+    if len(defaults) < len(unbound):
+        missing = [s for s in unbound if s not in defaults]
+        raise SpecError("sizes left open: " + ", ".join(missing), Location(spec.file),
+                        hint="sweep them too (--over) or bind them with --set", code="usage")
+    return analyze(spec, {**overrides, **swept_vars, **{k: str(v) for k, v in defaults.items()}}, variant=variant)
 
 
 def _input_names(spec: Spec) -> list[str]:

@@ -75,8 +75,7 @@ def load_answers(path: str | Path) -> AnswersFile:
     from archcalc.textio import read_text
 
     p = Path(path)
-    name = str(path)
-    root = load_yaml(read_text(p, "answers"), name)
+    root = load_yaml(read_text(p, "answers"), str(path))
     if not isinstance(root, YMap):
         raise SpecError("an answers file is a mapping", root.loc, expected="spec: ..., answers: {...}",
                         code="invalid-answers")
@@ -88,50 +87,64 @@ def load_answers(path: str | Path) -> AnswersFile:
     if not isinstance(spec_node, YScalar) or not isinstance(spec_node.value, str):
         raise SpecError("an answers file names its spec", spec_node.loc if spec_node else root.loc,
                         expected="spec: path/to/spec.yaml (relative to the answers file)", code="invalid-answers")
-    result = AnswersFile(name, (p.parent / spec_node.value), spec_node.loc)
-    sets = root.get("set")
-    if sets is not None:
-        if not isinstance(sets, YMap):
-            raise SpecError("'set' maps names to values", sets.loc, code="invalid-answers")
-        for k, (_, v) in sets.entries.items():
-            if not isinstance(v, YScalar) or v.value is None or isinstance(v.value, float):
-                raise SpecError(f"set.{k} must be a whole number or true/false", v.loc, code="invalid-answers")
-            result.bindings[k] = ("true" if v.value else "false") if isinstance(v.value, bool) else str(v.value)
-    variant = root.get("variant")
-    if variant is not None:
-        if not isinstance(variant, YScalar) or not isinstance(variant.value, str):
-            raise SpecError("'variant' is a variant's name", variant.loc, code="invalid-answers")
-        result.variant = variant.value
+    result = AnswersFile(str(path), (p.parent / spec_node.value), spec_node.loc, _bindings(root.get("set")),
+                         _variant(root.get("variant")))
     rel, abs_ = _tolerance(root.get("tolerance"))
-    default_points = Fraction(str(_number(root.get("points"), "points"))) if root.get("points") is not None \
-        else Fraction(1)
+    points = Fraction(str(_number(root.get("points"), "points"))) if root.get("points") is not None else Fraction(1)
     answers = root.get("answers")
     if not isinstance(answers, YMap) or not answers.entries:
         raise SpecError("'answers' maps layer.quantity keys to values", answers.loc if answers else root.loc,
                         expected="answers: {conv1.params: 34944, total.params: 60M}", code="invalid-answers")
-    for key, (kloc, node) in answers.entries.items():
-        path, dot, quantity = key.rpartition(".")
-        if not dot or not path:
-            raise SpecError(f"answer key '{key}' needs a layer path and a quantity", kloc,
-                            expected="e.g. conv1.params or total.params", code="invalid-answers")
-        if quantity not in QUANTITIES:
-            raise SpecError(f"unknown quantity '{quantity}' in '{key}'", kloc, expected=", ".join(QUANTITIES),
-                            hint=did_you_mean(quantity, QUANTITIES), code="invalid-answers")
-        answer = Answer(key, path, quantity, node, node.loc, default_points, rel, abs_)
-        if isinstance(node, YMap) and "value" in node.entries:
-            for k, (ekloc, _) in node.entries.items():
-                if k not in ("value", "points", "rel", "abs"):
-                    raise SpecError(f"unknown key '{k}' in answer '{key}'", ekloc, expected="value, points, rel, abs",
-                                    code="invalid-answers")
-            answer.node = node.get("value")
-            if node.get("points") is not None:
-                answer.points = Fraction(str(_number(node.get("points"), "points")))
-            if node.get("rel") is not None or node.get("abs") is not None:
-                answer.rel = _number(node.get("rel"), "rel") if node.get("rel") is not None else None
-                answer.abs = _number(node.get("abs"), "abs") if node.get("abs") is not None else None
-        result.answers.append(answer)
+    result.answers = [_answer(key, kloc, node, points, rel, abs_) for key, (kloc, node) in answers.entries.items()]
     result.name = root.get("name").value if isinstance(root.get("name"), YScalar) else None
     return result
+
+
+def _bindings(sets: YNode | None) -> dict[str, str]:
+    """`set: {classes: 1000}` as --set values."""
+    if sets is None:
+        return {}
+    if not isinstance(sets, YMap):
+        raise SpecError("'set' maps names to values", sets.loc, code="invalid-answers")
+    out = {}
+    for k, (_, v) in sets.entries.items():
+        if not isinstance(v, YScalar) or v.value is None or isinstance(v.value, float):
+            raise SpecError(f"set.{k} must be a whole number or true/false", v.loc, code="invalid-answers")
+        out[k] = ("true" if v.value else "false") if isinstance(v.value, bool) else str(v.value)
+    return out
+
+
+def _variant(node: YNode | None) -> str | None:
+    if node is None:
+        return None
+    if not isinstance(node, YScalar) or not isinstance(node.value, str):
+        raise SpecError("'variant' is a variant's name", node.loc, code="invalid-answers")
+    return node.value
+
+
+def _answer(key: str, kloc: Location, node: YNode, points: Fraction, rel, abs_) -> Answer:
+    """One answer: `layer.quantity: value`, or `{value: ..., points: ..., rel: ..., abs: ...}`."""
+    path, dot, quantity = key.rpartition(".")
+    if not dot or not path:
+        raise SpecError(f"answer key '{key}' needs a layer path and a quantity", kloc,
+                        expected="e.g. conv1.params or total.params", code="invalid-answers")
+    if quantity not in QUANTITIES:
+        raise SpecError(f"unknown quantity '{quantity}' in '{key}'", kloc, expected=", ".join(QUANTITIES),
+                        hint=did_you_mean(quantity, QUANTITIES), code="invalid-answers")
+    answer = Answer(key, path, quantity, node, node.loc, points, rel, abs_)
+    if not (isinstance(node, YMap) and "value" in node.entries):
+        return answer
+    for k, (ekloc, _) in node.entries.items():
+        if k not in ("value", "points", "rel", "abs"):
+            raise SpecError(f"unknown key '{k}' in answer '{key}'", ekloc, expected="value, points, rel, abs",
+                            code="invalid-answers")
+    answer.node = node.get("value")
+    if node.get("points") is not None:
+        answer.points = Fraction(str(_number(node.get("points"), "points")))
+    if node.get("rel") is not None or node.get("abs") is not None:
+        answer.rel = _number(node.get("rel"), "rel") if node.get("rel") is not None else None
+        answer.abs = _number(node.get("abs"), "abs") if node.get("abs") is not None else None
+    return answer
 
 
 def parse_value(answer: Answer, env: dict[str, Any]) -> Expected:

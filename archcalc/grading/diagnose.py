@@ -77,37 +77,53 @@ def _from_result(result, row: Row, quantity: str):
 def diagnose(student: Any, quantity: str, row: Row | None, analysis: Analysis,
              reanalyze_at: Callable[[int, int], Analysis | None]) -> list[str]:
     """Mistakes that give exactly the student's number."""
-    found: list[str] = []
     if not isinstance(student, (int, tuple)) or isinstance(student, bool):
-        return found
+        return []
     target = quantity_of(row, quantity) if row is not None else quantity_of(analysis.totals, quantity, analysis.output)
-    if row is not None and row.leaf and row.args is not None:
-        args = dict(row.args.items())
-        if args.get("bias") and _from_result(_reinfer(row, bias=False), row, quantity) == student:
-            found.append("counted the weights only: the bias terms (one per filter or output) are missing")
-        if args.get("groups", 1) != 1 and _from_result(_reinfer(row, groups=1), row, quantity) == student:
-            found.append(f"used the full input depth D = {N.fmt(row.input[0])}; with groups={args['groups']} "
-                         f"each filter sees only D/groups = {N.fmt(N.true_div(row.input[0], args['groups']))} "
-                         "channels (one GPU's half)")
-        padding = args.get("padding")
-        if padding not in (None, "valid") and padding != (0,) * len(padding if isinstance(padding, tuple) else ()):
-            if _from_result(_reinfer(row, padding=0), row, quantity) == student:
-                found.append(f"forgot the zero padding P = {N.fmt(padding[0]) if isinstance(padding, tuple) else padding}")
+    found = _layer_mistakes(student, quantity, row) if row is not None and row.leaf and row.args is not None else []
     if isinstance(target, int) and not isinstance(target, bool):
-        if student * 2 == target:
-            found.append("half the right value: one GPU's half of the layer, or MACs where FLOPs were asked")
-        if student == target * 2 and quantity == "macs":
-            found.append("counted FLOPs (2 per multiply-accumulate) where MACs were asked")
-        if quantity in ("output_width", "output_height") and student == target - 1:
-            found.append("forgot the + 1 in W2 = (W1 − F + 2P)/S + 1")
-    if tuple(analysis.input[1:]) == (227, 227):
-        other = reanalyze_at(224, 224)
-        if other is not None:
-            try:
-                alt = quantity_of(other.row(row.path), quantity) if row is not None else \
-                    quantity_of(other.totals, quantity, other.output)
-            except KeyError:
-                alt = None
-            if alt == student and alt != target:
-                found.append("computed with a 224×224 input; this network takes 227×227")
+        found += _arithmetic_mistakes(student, quantity, target)
+    if tuple(analysis.input[1:]) == (227, 227) and _at_224(student, quantity, row, target, reanalyze_at):
+        found.append("computed with a 224×224 input; this network takes 227×227")
     return found
+
+
+def _layer_mistakes(student, quantity: str, row: Row) -> list[str]:
+    """The layer recomputed without its biases, with its full input depth, without its padding."""
+    found = []
+    args = dict(row.args.items())
+    if args.get("bias") and _from_result(_reinfer(row, bias=False), row, quantity) == student:
+        found.append("counted the weights only: the bias terms (one per filter or output) are missing")
+    if args.get("groups", 1) != 1 and _from_result(_reinfer(row, groups=1), row, quantity) == student:
+        found.append(f"used the full input depth D = {N.fmt(row.input[0])}; with groups={args['groups']} "
+                     f"each filter sees only D/groups = {N.fmt(N.true_div(row.input[0], args['groups']))} "
+                     "channels (one GPU's half)")
+    padding = args.get("padding")
+    if padding not in (None, "valid") and padding != (0,) * len(padding if isinstance(padding, tuple) else ()):
+        if _from_result(_reinfer(row, padding=0), row, quantity) == student:
+            found.append(f"forgot the zero padding P = {N.fmt(padding[0]) if isinstance(padding, tuple) else padding}")
+    return found
+
+
+def _arithmetic_mistakes(student, quantity: str, target: int) -> list[str]:
+    found = []
+    if student * 2 == target:
+        found.append("half the right value: one GPU's half of the layer, or MACs where FLOPs were asked")
+    if student == target * 2 and quantity == "macs":
+        found.append("counted FLOPs (2 per multiply-accumulate) where MACs were asked")
+    if quantity in ("output_width", "output_height") and student == target - 1:
+        found.append("forgot the + 1 in W2 = (W1 − F + 2P)/S + 1")
+    return found
+
+
+def _at_224(student, quantity: str, row: Row | None, target, reanalyze_at) -> bool:
+    """The student's number is what the network gives at 224×224 (the paper's figure), not 227."""
+    other = reanalyze_at(224, 224)
+    if other is None:
+        return False
+    try:
+        alt = quantity_of(other.row(row.path), quantity) if row is not None else \
+            quantity_of(other.totals, quantity, other.output)
+    except KeyError:
+        return False
+    return alt == student and alt != target

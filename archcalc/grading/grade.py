@@ -60,59 +60,74 @@ def grade(path: str) -> GradeReport:
     answers: AnswersFile = load_answers(path)
     spec = load_spec(answers.spec_path)
     analysis = analyze(spec, answers.bindings, variant=answers.variant)
-    env = dict(analysis.bindings)
-    paths = [r.path for r in analysis.rows]
-    cache: dict[tuple, Analysis | None] = {}
+    at = _Reanalysis(spec, answers)
+    results = [_grade_one(answer, analysis, at) for answer in answers.answers]
+    return GradeReport(answers.file, str(answers.spec_path), analysis.name, results)
 
-    def reanalyze_at(h: int, w: int) -> Analysis | None:
-        if (h, w) not in cache:
+
+class _Reanalysis:
+    """The same network at another input size (a common mistake's figures), computed once."""
+
+    def __init__(self, spec, answers: AnswersFile):
+        self.spec, self.answers = spec, answers
+        self.cache: dict[tuple, Analysis | None] = {}
+
+    def __call__(self, h: int, w: int) -> Analysis | None:
+        if (h, w) not in self.cache:
+            spec = self.spec
             shifted = list(spec.input)
             shifted[1:] = [Value(h, spec.input[1].loc), Value(w, spec.input[2].loc)]
             original, spec.input = spec.input, shifted
             try:
-                cache[(h, w)] = analyze(spec, answers.bindings, variant=answers.variant)
+                self.cache[(h, w)] = analyze(spec, self.answers.bindings, variant=self.answers.variant)
             except SpecError:
-                cache[(h, w)] = None
+                self.cache[(h, w)] = None
             finally:
                 spec.input = original
-        return cache[(h, w)]
+        return self.cache[(h, w)]
 
+
+def _correct(answer, analysis: Analysis):
+    """(the row the answer is about, None for the network; the right value)."""
+    if answer.path == "total":
+        correct = quantity_of(analysis.totals, answer.quantity, analysis.output)
+        if correct is None:
+            raise SpecError(f"answer '{answer.key}': the network's output has no {answer.quantity}", answer.loc,
+                            hint=f"its output is [{', '.join(N.fmt(d) for d in analysis.output)}]",
+                            code="invalid-answers")
+        return None, correct
+    try:
+        row = analysis.row(answer.path)
+    except KeyError:
+        paths = [r.path for r in analysis.rows]
+        raise SpecError(f"answer '{answer.key}': the spec has no layer '{answer.path}'", answer.loc,
+                        hint=did_you_mean(answer.path, paths) or "archcalc summarize lists every path",
+                        code="invalid-answers") from None
+    correct = quantity_of(row, answer.quantity)
+    if correct is None:
+        raise SpecError(f"answer '{answer.key}': '{answer.path}' has no {answer.quantity}", answer.loc,
+                        hint="output_height needs an image output [C, H, W]", code="invalid-answers")
+    return row, correct
+
+
+def _grade_one(answer, analysis: Analysis, reanalyze_at) -> Graded:
     from archcalc.engine.derive import steps_for
 
-    results = []
-    for answer in answers.answers:
-        if answer.path == "total":
-            row, correct = None, quantity_of(analysis.totals, answer.quantity, analysis.output)
-            if correct is None:
-                raise SpecError(f"answer '{answer.key}': the network's output has no {answer.quantity}", answer.loc,
-                                hint=f"its output is [{', '.join(N.fmt(d) for d in analysis.output)}]",
-                                code="invalid-answers")
-        elif answer.path not in paths:
-            raise SpecError(f"answer '{answer.key}': the spec has no layer '{answer.path}'", answer.loc,
-                            hint=did_you_mean(answer.path, paths) or "archcalc summarize lists every path",
-                            code="invalid-answers")
-        else:
-            row = analysis.row(answer.path)
-            correct = quantity_of(row, answer.quantity)
-            if correct is None:
-                raise SpecError(f"answer '{answer.key}': '{answer.path}' has no {answer.quantity}", answer.loc,
-                                hint="output_height needs an image output [C, H, W]", code="invalid-answers")
-        written = parse_value(answer, env)
-        ok, why = written.holds(correct)
-        exact_text = None if written.exact is None else _text(tuple(written.exact) if written.is_shape else written.exact)
-        student = exact_text or written.text
-        detail = written.describe() if exact_text is None else None
-        graded = Graded(answer.key, ok, student, _text(correct), answer.points if ok else Fraction(0),
-                        answer.points, answer.loc, note=why or detail)
-        if not ok:
-            if row is not None:
-                graded.derivation = [s.text() for s in steps_for(row, answer.quantity)] or \
-                    [f"{row.kind} '{row.path}': output {_text(row.output)}"]
-            else:
-                graded.derivation = [f"the sum over the network's {sum(r.leaf for r in analysis.rows)} layers"]
-            value = tuple(written.exact) if written.is_shape else written.exact
-            if written.exact is not None:
-                graded.diagnoses = diagnose(N.normalize(value) if not written.is_shape else value, answer.quantity,
-                                            row, analysis, reanalyze_at)
-        results.append(graded)
-    return GradeReport(answers.file, str(answers.spec_path), analysis.name, results)
+    row, correct = _correct(answer, analysis)
+    written = parse_value(answer, dict(analysis.bindings))
+    ok, why = written.holds(correct)
+    exact_text = None if written.exact is None else _text(tuple(written.exact) if written.is_shape else written.exact)
+    detail = written.describe() if exact_text is None else None
+    graded = Graded(answer.key, ok, exact_text or written.text, _text(correct), answer.points if ok else Fraction(0),
+                    answer.points, answer.loc, note=why or detail)
+    if ok:
+        return graded
+    if row is not None:
+        graded.derivation = [s.text() for s in steps_for(row, answer.quantity)] or \
+            [f"{row.kind} '{row.path}': output {_text(row.output)}"]
+    else:
+        graded.derivation = [f"the sum over the network's {len(analysis.leaves())} layers"]
+    if written.exact is not None:
+        value = tuple(written.exact) if written.is_shape else N.normalize(written.exact)
+        graded.diagnoses = diagnose(value, answer.quantity, row, analysis, reanalyze_at)
+    return graded

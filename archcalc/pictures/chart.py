@@ -87,26 +87,8 @@ def layer_chart_bytes(analysis: Analysis, fmt: str, depth: int | None = None, lo
     height = max(3.0, 0.32 * len(rows) + 1.8)
     fig, axes = plt.subplots(1, 2, figsize=(12, height), sharey=True)
     for ax, quantity, title in ((axes[0], "params", "parameters"), (axes[1], "macs", "multiply-accumulates")):
-        values = [int(getattr(r, quantity) or 0) for r in rows]
-        total = int(totals[quantity]) or 1
-        positions = range(len(rows))
-        ax.barh(list(positions), values, color=colours)
-        ax.invert_yaxis() if ax is axes[0] else None
-        ax.set_title(f"{title}: {human(total)} in all", fontsize=11)
-        if log:
-            ax.set_xscale("log")
-        peak = max(values) or 1
-        running = 0
-        for i, v in enumerate(values):
-            running += v
-            if v:  # the bar's share, and the running share of everything drawn above it
-                ax.text(v if not log else v * 1.05, i,
-                        f" {human(v)} ({100 * v / total:.1f}%, Σ {100 * running / total:.0f}%)", va="center",
-                        fontsize=8, clip_on=False)
-        ax.set_xlim(right=(peak * 1.6) if not log else peak * 60)
-        ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda x, _p: human(x)))
-        ax.grid(axis="x", alpha=0.3)
-        ax.spines[["top", "right"]].set_visible(False)
+        _bars(plt, ax, [int(getattr(r, quantity) or 0) for r in rows], int(totals[quantity]) or 1, title, colours, log)
+    axes[0].invert_yaxis()
     axes[0].set_yticks(list(range(len(rows))))
     axes[0].set_yticklabels(labels, fontsize=8)
     families = _family_lines(analysis)
@@ -122,6 +104,25 @@ def layer_chart_bytes(analysis: Analysis, fmt: str, depth: int | None = None, lo
                    loc="lower right", fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.03 if families else 0, 1, 0.97))
     return _render(fig, plt, fmt)
+
+
+def _bars(plt, ax, values: list[int], total: int, title: str, colours: list[str], log: bool) -> None:
+    """One panel: a bar per row, each labelled with its share and the running share above it."""
+    ax.barh(list(range(len(values))), values, color=colours)
+    ax.set_title(f"{title}: {human(total)} in all", fontsize=11)
+    if log:
+        ax.set_xscale("log")
+    running = 0
+    for i, v in enumerate(values):
+        running += v
+        if v:  # the bar's share, and the running share of everything drawn above it
+            ax.text(v if not log else v * 1.05, i, f" {human(v)} ({100 * v / total:.1f}%, Σ {100 * running / total:.0f}%)",
+                    va="center", fontsize=8, clip_on=False)
+    peak = max(values) or 1
+    ax.set_xlim(right=(peak * 1.6) if not log else peak * 60)
+    ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda x, _p: human(x)))
+    ax.grid(axis="x", alpha=0.3)
+    ax.spines[["top", "right"]].set_visible(False)
 
 
 def _family_lines(analysis: Analysis) -> list[str]:

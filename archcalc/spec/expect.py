@@ -86,27 +86,38 @@ class ExpectParser:
 
     def value(self, node: YNode, *, shape: bool = False) -> Expected:
         if shape:
-            if not isinstance(node, YSeq):
-                raise SpecError("a shape expectation must be a list", node.loc, expected="e.g. [96, 55, 55]",
-                                code="invalid-expect")
-            items = [self.value(i).exact for i in node.items]
-            if any(i is None for i in items):
-                raise SpecError("shape sizes must be exact", node.loc, code="invalid-expect")
-            return Expected(str([str(i) for i in items]), node.loc, exact=items, is_shape=True)
+            return self.shape(node)
         if isinstance(node, YMap):
-            keys = set(node.entries)
-            if "approx" not in keys or not keys <= {"approx", "rel", "abs"} or not keys & {"rel", "abs"}:
-                raise SpecError("a tolerance is {approx: N, rel: R} or {approx: N, abs: A}", node.loc,
-                                found=", ".join(keys), code="invalid-expect")
-            approx = self.value(node.get("approx")).exact
-            rel, abs_ = (node.get(k).value if node.get(k) is not None else None for k in ("rel", "abs"))
-            for name, v in (("rel", rel), ("abs", abs_)):
-                if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0):
-                    raise SpecError(f"{name} must be a non-negative number", node.get(name).loc, code="invalid-expect")
-            return Expected(f"{approx} ± ...", node.loc, approx=(approx, rel, abs_))
+            return self.tolerance(node)
         if not isinstance(node, YScalar):
             raise SpecError("an expected value must be a number, a figure or an expression", node.loc,
                             code="invalid-expect")
+        return self.scalar(node)
+
+    def shape(self, node: YNode) -> Expected:
+        if not isinstance(node, YSeq):
+            raise SpecError("a shape expectation must be a list", node.loc, expected="e.g. [96, 55, 55]",
+                            code="invalid-expect")
+        items = [self.value(i).exact for i in node.items]
+        if any(i is None for i in items):
+            raise SpecError("shape sizes must be exact", node.loc, code="invalid-expect")
+        return Expected(str([str(i) for i in items]), node.loc, exact=items, is_shape=True)
+
+    def tolerance(self, node: YMap) -> Expected:
+        """{approx: N, rel: R} or {approx: N, abs: A}."""
+        keys = set(node.entries)
+        if "approx" not in keys or not keys <= {"approx", "rel", "abs"} or not keys & {"rel", "abs"}:
+            raise SpecError("a tolerance is {approx: N, rel: R} or {approx: N, abs: A}", node.loc,
+                            found=", ".join(keys), code="invalid-expect")
+        approx = self.value(node.get("approx")).exact
+        rel, abs_ = (node.get(k).value if node.get(k) is not None else None for k in ("rel", "abs"))
+        for name, v in (("rel", rel), ("abs", abs_)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0):
+                raise SpecError(f"{name} must be a non-negative number", node.get(name).loc, code="invalid-expect")
+        return Expected(f"{approx} ± ...", node.loc, approx=(approx, rel, abs_))
+
+    def scalar(self, node: YScalar) -> Expected:
+        """An integer, a figure ("60M") or an expression over the spec's names."""
         v = node.value
         if isinstance(v, bool) or v is None:
             raise SpecError("an expected value must be a number", node.loc, found=str(v), code="invalid-expect")
@@ -118,5 +129,4 @@ class ExpectParser:
         figure = parse_figure(v)
         if figure is not None:
             return Expected(v, node.loc, figure=figure)
-        exact = N.normalize(parse_expr(v, node.loc).evaluate(self.env))
-        return Expected(v, node.loc, exact=exact)
+        return Expected(v, node.loc, exact=N.normalize(parse_expr(v, node.loc).evaluate(self.env)))

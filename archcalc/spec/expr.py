@@ -98,46 +98,58 @@ def _segment(text: str, node: ast.AST) -> str:
 
 
 def _check_node(node: ast.AST, text: str, loc, condition: bool, names: set[str]) -> None:
-    if isinstance(node, (ast.Expression, ast.Load)) or type(node) in _ARITH:
+    """Refuse any node outside the grammar, naming the offending part; collect the names."""
+    if isinstance(node, (ast.Expression, ast.Load)) or type(node) in _ARITH or isinstance(node, (ast.UAdd, ast.USub)):
         return
-    if isinstance(node, (ast.BinOp,)):
-        if type(node.op) not in _ARITH:
-            raise _reject(text, loc, "operator not allowed", _segment(text, node))
+    if condition and isinstance(node, (ast.Not, ast.And, ast.Or, ast.Compare, ast.BoolOp)) or \
+            (condition and type(node) in _COMPARE):
         return
-    if isinstance(node, ast.UnaryOp):
-        if isinstance(node.op, (ast.UAdd, ast.USub)) or (condition and isinstance(node.op, ast.Not)):
-            return
+    check = _CHECKS.get(type(node))
+    if check is None:
+        raise _reject(text, loc, f"{type(node).__name__.lower()} is not allowed", _segment(text, node))
+    check(node, text, loc, condition, names)
+
+
+def _check_binop(node: ast.BinOp, text, loc, condition, names) -> None:
+    if type(node.op) not in _ARITH:
         raise _reject(text, loc, "operator not allowed", _segment(text, node))
-    if isinstance(node, (ast.UAdd, ast.USub)) or (condition and isinstance(node, (ast.Not, ast.And, ast.Or))):
+
+
+def _check_unary(node: ast.UnaryOp, text, loc, condition, names) -> None:
+    if not (isinstance(node.op, (ast.UAdd, ast.USub)) or (condition and isinstance(node.op, ast.Not))):
+        raise _reject(text, loc, "operator not allowed", _segment(text, node))
+
+
+def _check_constant(node: ast.Constant, text, loc, condition, names) -> None:
+    if isinstance(node.value, float) and not (abs(node.value) < 1e30):  # inf, nan, absurd
+        raise _reject(text, loc, "a number literal is too large (or not finite)", _segment(text, node))
+    if isinstance(node.value, bool) and condition:
         return
-    if condition and isinstance(node, (ast.Compare, ast.BoolOp)) or type(node) in _COMPARE and condition:
-        return
-    if isinstance(node, ast.Constant):
-        if isinstance(node.value, float) and not (abs(node.value) < 1e30):  # inf, nan, absurd
-            raise _reject(text, loc, "a number literal is too large (or not finite)", _segment(text, node))
-        if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
-            if condition and isinstance(node.value, bool):
-                return
-            raise _reject(text, loc, "only numbers may be written literally", _segment(text, node),
-                          hint="names of dims and vars are written bare, without quotes")
-        return
-    if isinstance(node, ast.Name):
-        if node.id.startswith("__"):
-            raise _reject(text, loc, "names may not start with '__'", node.id)
-        if node.id not in FUNCTIONS:
-            names.add(node.id)
-        return
-    if isinstance(node, ast.Call):
-        fn = node.func
-        if not isinstance(fn, ast.Name) or fn.id not in FUNCTIONS:
-            raise _reject(text, loc, "only floor, ceil, min and max may be called", _segment(text, node))
-        if node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
-            raise _reject(text, loc, "functions take plain arguments", _segment(text, node))
-        arity = FUNCTIONS[fn.id]
-        if (arity is not None and len(node.args) != arity) or (arity is None and len(node.args) < 2):
-            raise _reject(text, loc, f"{fn.id} takes {arity or 'two or more'} argument(s)", _segment(text, node))
-        return
-    raise _reject(text, loc, f"{type(node).__name__.lower()} is not allowed", _segment(text, node))
+    if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
+        raise _reject(text, loc, "only numbers may be written literally", _segment(text, node),
+                      hint="names of dims and vars are written bare, without quotes")
+
+
+def _check_name(node: ast.Name, text, loc, condition, names) -> None:
+    if node.id.startswith("__"):
+        raise _reject(text, loc, "names may not start with '__'", node.id)
+    if node.id not in FUNCTIONS:
+        names.add(node.id)
+
+
+def _check_call(node: ast.Call, text, loc, condition, names) -> None:
+    fn = node.func
+    if not isinstance(fn, ast.Name) or fn.id not in FUNCTIONS:
+        raise _reject(text, loc, "only floor, ceil, min and max may be called", _segment(text, node))
+    if node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
+        raise _reject(text, loc, "functions take plain arguments", _segment(text, node))
+    arity = FUNCTIONS[fn.id]
+    if (arity is not None and len(node.args) != arity) or (arity is None and len(node.args) < 2):
+        raise _reject(text, loc, f"{fn.id} takes {arity or 'two or more'} argument(s)", _segment(text, node))
+
+
+_CHECKS = {ast.BinOp: _check_binop, ast.UnaryOp: _check_unary, ast.Constant: _check_constant, ast.Name: _check_name,
+           ast.Call: _check_call}
 
 
 class _Evaluator:
@@ -150,49 +162,52 @@ class _Evaluator:
                          code="invalid-expression")
 
     def visit(self, node: ast.AST) -> Any:
-        if isinstance(node, ast.Constant):
-            v = node.value
-            if isinstance(v, bool):
-                return v
-            return Fraction(repr(v)) if isinstance(v, float) else v
-        if isinstance(node, ast.Name):
-            if node.id not in self.env:
-                known = sorted(k for k in self.env if not k.startswith("_"))
-                hint = did_you_mean(node.id, known) or (
-                    f"known names: {', '.join(known)}" if known else "declare it under vars: or dims:")
-                raise self.fail(f"unknown name '{node.id}'", hint)
-            return self.env[node.id]
-        if isinstance(node, ast.UnaryOp):
-            v = self.visit(node.operand)
-            if isinstance(node.op, ast.Not):
-                return not self._truth(v)
-            return v if isinstance(node.op, ast.UAdd) else N.neg(v)
-        if isinstance(node, ast.BinOp):
-            return self._binop(node)
-        if isinstance(node, ast.Call):
-            args = [self.visit(a) for a in node.args]
-            fn = node.func.id
-            if fn == "floor":
-                return N.floor(args[0])
-            if fn == "ceil":
-                return N.ceil(args[0])
-            return N.minimum(*args) if fn == "min" else N.maximum(*args)
-        if isinstance(node, ast.BoolOp):
-            values = (self._truth(self.visit(v)) for v in node.values)
-            return all(values) if isinstance(node.op, ast.And) else any(values)
-        if isinstance(node, ast.Compare):
-            left = self.visit(node.left)
-            for op, right_node in zip(node.ops, node.comparators):
-                right = self.visit(right_node)
-                result = N.compare(left, _COMPARE[type(op)], right)
-                if result is None:
-                    raise self.fail("the comparison depends on a symbolic size",
-                                    "bind the symbol with --set NAME=VALUE")
-                if not result:
-                    return False
-                left = right
-            return True
-        raise self.fail(f"cannot evaluate {type(node).__name__}")  # unreachable after validation
+        visit = getattr(self, f"_{type(node).__name__}", None)
+        if visit is None:
+            raise self.fail(f"cannot evaluate {type(node).__name__}")  # unreachable after validation
+        return visit(node)
+
+    def _Constant(self, node: ast.Constant) -> Any:
+        v = node.value
+        return Fraction(repr(v)) if isinstance(v, float) else v
+
+    def _Name(self, node: ast.Name) -> Any:
+        if node.id not in self.env:
+            known = sorted(k for k in self.env if not k.startswith("_"))
+            hint = did_you_mean(node.id, known) or (
+                f"known names: {', '.join(known)}" if known else "declare it under vars: or dims:")
+            raise self.fail(f"unknown name '{node.id}'", hint)
+        return self.env[node.id]
+
+    def _UnaryOp(self, node: ast.UnaryOp) -> Any:
+        v = self.visit(node.operand)
+        if isinstance(node.op, ast.Not):
+            return not self._truth(v)
+        return v if isinstance(node.op, ast.UAdd) else N.neg(v)
+
+    def _BinOp(self, node: ast.BinOp) -> Any:
+        return self._binop(node)
+
+    def _Call(self, node: ast.Call) -> Any:
+        args = [self.visit(a) for a in node.args]
+        return {"floor": lambda: N.floor(args[0]), "ceil": lambda: N.ceil(args[0]),
+                "min": lambda: N.minimum(*args), "max": lambda: N.maximum(*args)}[node.func.id]()
+
+    def _BoolOp(self, node: ast.BoolOp) -> Any:
+        values = (self._truth(self.visit(v)) for v in node.values)
+        return all(values) if isinstance(node.op, ast.And) else any(values)
+
+    def _Compare(self, node: ast.Compare) -> Any:
+        left = self.visit(node.left)
+        for op, right_node in zip(node.ops, node.comparators):
+            right = self.visit(right_node)
+            result = N.compare(left, _COMPARE[type(op)], right)
+            if result is None:
+                raise self.fail("the comparison depends on a symbolic size", "bind the symbol with --set NAME=VALUE")
+            if not result:
+                return False
+            left = right
+        return True
 
     def _truth(self, v: Any) -> bool:
         if isinstance(v, bool):

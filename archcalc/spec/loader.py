@@ -109,65 +109,11 @@ def load_yaml(text: str, filename: str) -> YNode:
                         hint="a spec describes one network; split very large ones", code="limit")
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
-    from ruamel.yaml import events as ev
 
-    stack: list[tuple[YNode, Any]] = []  # (container, pending key for maps)
-    root: YNode | None = None
-    documents = 0
-    nodes = 0
+    builder = _Builder(filename)
     try:
         for event in YAML(typ="rt").parse(text):
-            if isinstance(event, ev.AliasEvent):
-                raise SpecError("YAML aliases (*name) are not allowed", _loc(filename, event),
-                                hint="write the value out; use blocks for reuse", code="unsafe-yaml")
-            if isinstance(event, (ev.StreamStartEvent, ev.StreamEndEvent, ev.DocumentEndEvent)):
-                continue
-            if isinstance(event, ev.DocumentStartEvent):
-                documents += 1
-                if documents > 1:
-                    raise SpecError("more than one YAML document in a spec file", _loc(filename, event),
-                                    hint="put one network in each file", code="invalid-yaml")
-                continue
-            loc = _loc(filename, event)
-            if getattr(event, "anchor", None):
-                raise SpecError(f"YAML anchors (&{event.anchor}) are not allowed", loc,
-                                hint="write the value out; use blocks for reuse", code="unsafe-yaml")
-            tag = getattr(event, "tag", None)
-            if tag is not None:
-                tag = str(tag).replace("tag:yaml.org,2002:", "!!")
-                raise SpecError(f"YAML tags are not allowed: {tag}", loc,
-                                hint="remove the tag; specs hold plain data only",
-                                code="unsafe-yaml")
-            if isinstance(event, (ev.MappingEndEvent, ev.SequenceEndEvent)):
-                node, _ = stack.pop()
-                _attach(stack, node, filename) if stack else None
-                if not stack:
-                    root = node
-                continue
-            nodes += 1
-            if nodes > MAX_NODES:
-                raise SpecError(f"more than {MAX_NODES:,} YAML nodes", loc, code="limit")
-            if isinstance(event, (ev.MappingStartEvent, ev.SequenceStartEvent)):
-                if len(stack) >= MAX_DEPTH:
-                    raise SpecError(f"nesting deeper than {MAX_DEPTH} levels", loc, code="limit",
-                                    hint="flatten the structure or use blocks")
-                container: YNode = YMap(loc) if isinstance(event, ev.MappingStartEvent) else YSeq(loc)
-                stack.append((container, None))
-                continue
-            if isinstance(event, ev.ScalarEvent):
-                bad = _SURROGATE.search(event.value)
-                if bad:
-                    raise SpecError(f"invalid character U+{ord(bad.group(0)):04X} (a lone UTF-16 surrogate)", loc,
-                                    hint="a \\u escape must name a whole character", code="invalid-yaml")
-                if len(event.value) > MAX_SCALAR_CHARS:
-                    raise SpecError(f"a value longer than {MAX_SCALAR_CHARS:,} characters", loc, code="limit")
-                is_plain = bool(event.implicit and event.implicit[0]) and event.style is None
-                value = _resolve_plain(event.value, loc) if is_plain else event.value
-                scalar = YScalar(loc, value, quoted=not is_plain)
-                if stack:
-                    _attach(stack, scalar, filename, raw_text=event.value)
-                else:
-                    root = scalar
+            builder.event(event)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         loc = Location(filename, mark.line + 1, mark.column + 1) if mark else Location(filename)
@@ -175,10 +121,83 @@ def load_yaml(text: str, filename: str) -> YNode:
         raise SpecError(f"invalid YAML: {problem}", loc, code="invalid-yaml") from None
     except YAMLError as exc:
         raise SpecError(f"invalid YAML: {exc}", Location(filename), code="invalid-yaml") from None
-    if root is None:
+    if builder.root is None:
         raise SpecError("the file is empty", Location(filename, 1, 1),
                         expected="a mapping starting with 'archcalc: 1'", code="invalid-spec")
-    return root
+    return builder.root
+
+
+class _Builder:
+    """Located nodes from ruamel.yaml's parser events, one event at a time, within the limits."""
+
+    def __init__(self, filename: str):
+        self.filename = filename
+        self.stack: list[tuple[YNode, Any]] = []  # (container, pending key for maps)
+        self.root: YNode | None = None
+        self.documents = 0
+        self.nodes = 0
+
+    def event(self, event) -> None:
+        from ruamel.yaml import events as ev
+
+        if isinstance(event, ev.AliasEvent):
+            raise SpecError("YAML aliases (*name) are not allowed", _loc(self.filename, event),
+                            hint="write the value out; use blocks for reuse", code="unsafe-yaml")
+        if isinstance(event, (ev.StreamStartEvent, ev.StreamEndEvent, ev.DocumentEndEvent)):
+            return
+        if isinstance(event, ev.DocumentStartEvent):
+            self.documents += 1
+            if self.documents > 1:
+                raise SpecError("more than one YAML document in a spec file", _loc(self.filename, event),
+                                hint="put one network in each file", code="invalid-yaml")
+            return
+        loc = _loc(self.filename, event)
+        _refuse_anchors_and_tags(event, loc)
+        if isinstance(event, (ev.MappingEndEvent, ev.SequenceEndEvent)):
+            self._close()
+            return
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise SpecError(f"more than {MAX_NODES:,} YAML nodes", loc, code="limit")
+        if isinstance(event, (ev.MappingStartEvent, ev.SequenceStartEvent)):
+            if len(self.stack) >= MAX_DEPTH:
+                raise SpecError(f"nesting deeper than {MAX_DEPTH} levels", loc, code="limit",
+                                hint="flatten the structure or use blocks")
+            self.stack.append((YMap(loc) if isinstance(event, ev.MappingStartEvent) else YSeq(loc), None))
+        elif isinstance(event, ev.ScalarEvent):
+            self._scalar(event, loc)
+
+    def _close(self) -> None:
+        node, _ = self.stack.pop()
+        if self.stack:
+            _attach(self.stack, node, self.filename)
+        else:
+            self.root = node
+
+    def _scalar(self, event, loc: Location) -> None:
+        bad = _SURROGATE.search(event.value)
+        if bad:
+            raise SpecError(f"invalid character U+{ord(bad.group(0)):04X} (a lone UTF-16 surrogate)", loc,
+                            hint="a \\u escape must name a whole character", code="invalid-yaml")
+        if len(event.value) > MAX_SCALAR_CHARS:
+            raise SpecError(f"a value longer than {MAX_SCALAR_CHARS:,} characters", loc, code="limit")
+        is_plain = bool(event.implicit and event.implicit[0]) and event.style is None
+        scalar = YScalar(loc, _resolve_plain(event.value, loc) if is_plain else event.value, quoted=not is_plain)
+        if self.stack:
+            _attach(self.stack, scalar, self.filename, raw_text=event.value)
+        else:
+            self.root = scalar
+
+
+def _refuse_anchors_and_tags(event, loc: Location) -> None:
+    if getattr(event, "anchor", None):
+        raise SpecError(f"YAML anchors (&{event.anchor}) are not allowed", loc,
+                        hint="write the value out; use blocks for reuse", code="unsafe-yaml")
+    tag = getattr(event, "tag", None)
+    if tag is not None:
+        tag = str(tag).replace("tag:yaml.org,2002:", "!!")
+        raise SpecError(f"YAML tags are not allowed: {tag}", loc, hint="remove the tag; specs hold plain data only",
+                        code="unsafe-yaml")
 
 
 def _attach(stack, node: YNode, filename: str, raw_text: str | None = None) -> None:

@@ -59,16 +59,21 @@ class SpecParser:
     def fail(self, message: str, loc: Location, **kw) -> None:
         self.errors.add(SpecError(message, loc, **kw))
 
+    def unknown_keys(self, node: YMap, allowed, message: str, expected: str | None = None) -> None:
+        """Every key of `node` outside `allowed` is an error: `message` with {key} filled in,
+        and a "did you mean" hint."""
+        for key, (kloc, _) in node.entries.items():
+            if key not in allowed:
+                self.fail(message.format(key=key), kloc, expected=expected or "one of " + ", ".join(allowed),
+                          hint=did_you_mean(key, allowed), code="unknown-key")
+
     # -- top level ---------------------------------------------------------------
     def parse(self) -> Spec:
         root = self.root
         if not isinstance(root, YMap):
             raise SpecError("a spec must be a mapping", root.loc, expected="keys such as archcalc, name, input, layers",
                             found=_type_name(root))
-        for key, (kloc, _) in root.entries.items():
-            if key not in TOP_KEYS:
-                self.fail(f"unknown top-level key '{key}'", kloc, expected="one of " + ", ".join(TOP_KEYS),
-                          hint=did_you_mean(key, TOP_KEYS), code="unknown-key")
+        self.unknown_keys(root, TOP_KEYS, "unknown top-level key '{key}'")
         version = root.get("archcalc")
         if version is None:
             self.fail("missing 'archcalc: 1' (the format version)", root.loc, hint="add 'archcalc: 1' as the first line",
@@ -196,10 +201,8 @@ class SpecParser:
             return [], root.loc, "float"
         dtype = "float"
         if isinstance(node, YMap):
-            for key, (kloc, _) in node.entries.items():
-                if key not in ("shape", "dtype", "values"):
-                    self.fail(f"unknown key '{key}' in input", kloc, expected="shape, dtype, values",
-                              hint=did_you_mean(key, ("shape", "dtype", "values")), code="unknown-key")
+            self.unknown_keys(node, ("shape", "dtype", "values"), "unknown key '{key}' in input",
+                              "shape, dtype, values")
             if node.get("values") is not None:
                 self.input_values = self._numbers(node.get("values"), "input values")
                 self.input_values_loc = node.get("values").loc
@@ -247,10 +250,8 @@ class SpecParser:
                 self.fail(f"block '{name}' must be a mapping", body.loc, expected="{params: {...}, layers: [...]}",
                           found=_type_name(body), code="wrong-type")
                 continue
-            for key, (bkloc, _) in body.entries.items():
-                if key not in ("params", "layers", "doc"):
-                    self.fail(f"unknown key '{key}' in block '{name}'", bkloc, expected="params, layers, doc",
-                              hint=did_you_mean(key, ("params", "layers", "doc")), code="unknown-key")
+            self.unknown_keys(body, ("params", "layers", "doc"), f"unknown key '{{key}}' in block '{name}'",
+                              "params, layers, doc")
             params: dict[str, tuple[Any, Location]] = {}
             pnode = body.get("params")
             if isinstance(pnode, YMap):
@@ -282,10 +283,8 @@ class SpecParser:
                 self.fail(f"variant '{name}' must be a mapping", body.loc, expected="{vars: {...}, doc: ...}",
                           found=_type_name(body), code="wrong-type")
                 continue
-            for key, (vkloc, _) in body.entries.items():
-                if key not in ("vars", "doc", "expect"):
-                    self.fail(f"unknown key '{key}' in variant '{name}'", vkloc, expected="vars, doc, expect",
-                              hint=did_you_mean(key, ("vars", "doc", "expect")), code="unknown-key")
+            self.unknown_keys(body, ("vars", "doc", "expect"), f"unknown key '{{key}}' in variant '{name}'",
+                              "vars, doc, expect")
             values = self._named_values(body.get("vars"), "vars", "var")
             for vname, value in values.items():
                 if vname not in vars_:
@@ -347,93 +346,101 @@ class SpecParser:
         return item
 
     def _reserved(self, item: Item, key: str, value: YNode) -> None:
-        if key == "name":
-            name = self._string(value, "name")
-            if name is not None:
-                self._check_name(name, value.loc, "layer")
-                item.name, item.explicit_name = name, True
-        elif key == "doc":
-            item.doc = self._string(value, "doc")
-        elif key == "share":
-            target = self._string(value, "share")
-            if target is not None:
-                if item.layer is None:
-                    self.fail("only a layer kind can share weights", value.loc, code="invalid-layer")
-                else:
-                    item.share = (target, value.loc)
-        elif key == "weights":
-            if not isinstance(value, YMap):
-                self.fail("weights maps parameter names to values", value.loc,
-                          expected="weights: {weight: [[...]], bias: [...]}", found=_type_name(value), code="wrong-type")
-            else:
-                for pname, (ploc, pvalue) in value.entries.items():
-                    numbers = self._numbers(pvalue, f"weights.{pname}")
-                    if numbers is not None:
-                        item.weights[pname] = (ploc, numbers)
-        elif key == "repeat":
-            raw = self._numeric(value, "repeat")
-            if raw is not _INVALID:
-                if isinstance(raw, int) and raw < 0 or isinstance(raw, float):
-                    self.fail("repeat must be a whole number >= 0", value.loc, found=_type_name(value), code="wrong-type")
-                else:
-                    item.repeat = Value(raw, value.loc)
-        elif key == "when":
-            if isinstance(value, YScalar) and isinstance(value.value, bool):
-                item.when = Value(value.value, value.loc)
-            elif isinstance(value, YScalar) and isinstance(value.value, str):
-                try:
-                    item.when = Value(parse_expr(value.value, value.loc, condition=True), value.loc)
-                except SpecError as err:
-                    self.errors.add(err)
-            else:
-                self.fail("when must be a condition", value.loc, expected="true/false or e.g. \"stride == 1\"",
-                          found=_type_name(value), code="wrong-type")
+        """name, doc, share, weights, repeat, when: the keys any item may carry."""
+        getattr(self, f"_item_{key}")(item, value)
+
+    def _item_name(self, item: Item, value: YNode) -> None:
+        name = self._string(value, "name")
+        if name is not None:
+            self._check_name(name, value.loc, "layer")
+            item.name, item.explicit_name = name, True
+
+    def _item_doc(self, item: Item, value: YNode) -> None:
+        item.doc = self._string(value, "doc")
+
+    def _item_share(self, item: Item, value: YNode) -> None:
+        target = self._string(value, "share")
+        if target is None:
+            return
+        if item.layer is None:
+            self.fail("only a layer kind can share weights", value.loc, code="invalid-layer")
+        else:
+            item.share = (target, value.loc)
+
+    def _item_weights(self, item: Item, value: YNode) -> None:
+        if not isinstance(value, YMap):
+            self.fail("weights maps parameter names to values", value.loc,
+                      expected="weights: {weight: [[...]], bias: [...]}", found=_type_name(value), code="wrong-type")
+            return
+        for pname, (ploc, pvalue) in value.entries.items():
+            numbers = self._numbers(pvalue, f"weights.{pname}")
+            if numbers is not None:
+                item.weights[pname] = (ploc, numbers)
+
+    def _item_repeat(self, item: Item, value: YNode) -> None:
+        raw = self._numeric(value, "repeat")
+        if raw is _INVALID:
+            return
+        if isinstance(raw, int) and raw < 0 or isinstance(raw, float):
+            self.fail("repeat must be a whole number >= 0", value.loc, found=_type_name(value), code="wrong-type")
+        else:
+            item.repeat = Value(raw, value.loc)
+
+    def _item_when(self, item: Item, value: YNode) -> None:
+        if isinstance(value, YScalar) and isinstance(value.value, bool):
+            item.when = Value(value.value, value.loc)
+        elif isinstance(value, YScalar) and isinstance(value.value, str):
+            try:
+                item.when = Value(parse_expr(value.value, value.loc, condition=True), value.loc)
+            except SpecError as err:
+                self.errors.add(err)
+        else:
+            self.fail("when must be a condition", value.loc, expected="true/false or e.g. \"stride == 1\"",
+                      found=_type_name(value), code="wrong-type")
 
     def _call_body(self, item: Item, body: YNode | None, params_of: str | None = None) -> None:
         """Arguments of a layer kind, or parameters of a block call."""
-        self._attempted: set[str] = set()  # written but invalid, or misspelt: not reported "missing" too
-        if params_of:
-            declared = self._block_params(params_of)
-            names = list(declared)
-        else:
-            names = [a.name for a in item.layer.args]
+        attempted: set[str] = set()  # written but invalid, or misspelt: not reported "missing" too
+        names = list(self._block_params(params_of)) if params_of else [a.name for a in item.layer.args]
         if body is None or (isinstance(body, YScalar) and body.value is None):
             pass
         elif isinstance(body, YMap):
-            for key, (kloc, value) in body.entries.items():
-                if key in RESERVED_LAYER_KEYS:
-                    self._reserved(item, key, value)
-                elif key not in names:
-                    self._attempted.update(difflib.get_close_matches(key, names, n=1, cutoff=0.6))
-                    what = f"block '{params_of}' has no parameter" if params_of else f"{item.kind}: unknown argument"
-                    self.fail(f"{what} '{key}'", kloc,
-                              expected="one of " + ", ".join(names + list(RESERVED_LAYER_KEYS)),
-                              hint=did_you_mean(key, names + list(RESERVED_LAYER_KEYS)), code="unknown-arg")
-                elif params_of:
-                    self._attempted.add(key)
-                    raw = self._scalar_value(value, f"parameter {key}")
-                    if raw is not _INVALID:
-                        item.args[key] = Value(raw, value.loc)
-                else:
-                    self._set_arg(item, key, value)
+            self._arguments(item, body, names, params_of, attempted)
         elif params_of:
             self.fail(f"a call of block '{params_of}' takes a mapping of parameters", body.loc,
                       found=_type_name(body), code="wrong-type")
-        else:  # a scalar or list sets the first argument
-            first = item.layer.first_arg()
-            if first is None:
-                self.fail(f"{item.kind} takes no arguments", body.loc, found=_type_name(body), code="unknown-arg")
-            else:
-                self._set_arg(item, first.name, body)
-        if params_of:
-            missing = [p for p, (v, _) in self._block_params(params_of).items()
-                       if v is REQUIRED and p not in item.args and p not in self._attempted]
+        elif item.layer.first_arg() is None:  # a scalar or list sets the first argument
+            self.fail(f"{item.kind} takes no arguments", body.loc, found=_type_name(body), code="unknown-arg")
         else:
-            missing = [a.name for a in item.layer.args
-                       if a.required and a.name not in item.args and a.name not in self._attempted]
-        for name in missing:
-            hint = f"add {name}: …" if params_of else \
-                f"add {name}: … ({next(a for a in item.layer.args if a.name == name).type.describe})"
+            self._set_arg(item, item.layer.first_arg().name, body, attempted)
+        self._missing(item, params_of, attempted)
+
+    def _arguments(self, item: Item, body: YMap, names: list[str], params_of: str | None, attempted: set) -> None:
+        for key, (kloc, value) in body.entries.items():
+            if key in RESERVED_LAYER_KEYS:
+                self._reserved(item, key, value)
+            elif key not in names:
+                attempted.update(difflib.get_close_matches(key, names, n=1, cutoff=0.6))
+                what = f"block '{params_of}' has no parameter" if params_of else f"{item.kind}: unknown argument"
+                self.fail(f"{what} '{key}'", kloc, expected="one of " + ", ".join(names + list(RESERVED_LAYER_KEYS)),
+                          hint=did_you_mean(key, names + list(RESERVED_LAYER_KEYS)), code="unknown-arg")
+            elif params_of:
+                attempted.add(key)
+                raw = self._scalar_value(value, f"parameter {key}")
+                if raw is not _INVALID:
+                    item.args[key] = Value(raw, value.loc)
+            else:
+                self._set_arg(item, key, value, attempted)
+
+    def _missing(self, item: Item, params_of: str | None, attempted: set) -> None:
+        """Required arguments (or block parameters) neither written nor attempted."""
+        if params_of:
+            missing = [(p, f"add {p}: …") for p, (v, _) in self._block_params(params_of).items()
+                       if v is REQUIRED and p not in item.args and p not in attempted]
+        else:
+            missing = [(a.name, f"add {a.name}: … ({a.type.describe})") for a in item.layer.args
+                       if a.required and a.name not in item.args and a.name not in attempted]
+        for name, hint in missing:
             self.fail(f"{item.kind}: missing required {'parameter' if params_of else 'argument'} '{name}'",
                       item.loc, hint=hint, code="missing-arg")
 
@@ -454,7 +461,7 @@ class SpecParser:
     def _merge(self, item: Item, body: YNode | None) -> None:
         """A merge's `branches:` (a mapping of named layer lists, or a list of them) and its
         kind's arguments."""
-        self._attempted = set()
+        attempted: set[str] = set()
         names = tuple(a.name for a in item.layer.args)
         allowed = ("branches",) + names
         if not isinstance(body, YMap):
@@ -470,7 +477,7 @@ class SpecParser:
                           expected="one of " + ", ".join(allowed + RESERVED_LAYER_KEYS),
                           hint=did_you_mean(key, allowed + RESERVED_LAYER_KEYS), code="unknown-arg")
             elif key in names:
-                self._set_arg(item, key, value)
+                self._set_arg(item, key, value, attempted)
         branches = body.get("branches")
         if branches is None:
             self.fail(f"{item.kind}: missing 'branches'", item.loc, code="missing-arg",
@@ -499,9 +506,9 @@ class SpecParser:
                 continue
             item.branches.append(Branch(name, loc, items))
 
-    def _set_arg(self, item: Item, name: str, node: YNode) -> None:
+    def _set_arg(self, item: Item, name: str, node: YNode, attempted: set[str]) -> None:
         arg = next(a for a in item.layer.args if a.name == name)
-        self._attempted.add(name)
+        attempted.add(name)
         raw = self._arg_value(node, arg.type)
         if raw is _INVALID:
             return

@@ -131,12 +131,7 @@ def sample_bindings(spec: Spec, analysis: Analysis, overrides: dict, samples: in
     for _ in range(samples * 50):
         if len(found) == samples:
             break
-        pick = {}
-        for s in symbols:
-            decl = spec.dims.get(s)
-            lo = (decl.min if decl and decl.min else 1)
-            hi = (decl.max if decl and decl.max else max(4 * (decl.default if decl and decl.default else 64), lo))
-            pick[s] = rng.randint(lo, hi)
+        pick = {s: rng.randint(*_sample_range(spec.dims.get(s))) for s in symbols}
         try:
             analyze(spec, {**overrides, **{k: str(v) for k, v in pick.items()}}, analysis.batch, variant)
         except SpecError:
@@ -146,6 +141,13 @@ def sample_bindings(spec: Spec, analysis: Analysis, overrides: dict, samples: in
         raise SpecError("no valid sample sizes found for " + ", ".join(symbols), Location(spec.file),
                         hint="declare dims bounds (min) or pass --set", code="needs-concrete-size")
     return found
+
+
+def _sample_range(decl) -> tuple[int, int]:
+    """A dimension's bounds, or 1 to four times its default (64 without one)."""
+    lo = decl.min if decl and decl.min else 1
+    hi = decl.max if decl and decl.max else max(4 * (decl.default if decl and decl.default else 64), lo)
+    return lo, hi
 
 
 def _shape_reason(engine: tuple, measured: tuple) -> str:
@@ -172,51 +174,52 @@ def verify_spec(spec: Spec, overrides: dict | None = None, device: str = "meta",
 def _verify_at(spec: Spec, symbolic: Analysis, concrete: Analysis, binding: dict[str, int], device: str,
                max_memory: int | None) -> Verification:
     estimated = estimate_bytes(concrete)
-    ran_on, note = device, None
-    if device != "meta":
-        budget = max_memory if max_memory is not None else int(available_memory(device) * DEFAULT_MEMORY_FRACTION)
-        if estimated > budget:
-            ran_on = "meta"
-            note = (f"needs about {estimated / 1e9:.1f} GB on {device}, over the budget of {budget / 1e9:.1f} GB: "
-                    f"checked on the meta device instead (raise it with --max-memory)")
-    for kind_note in dict.fromkeys(r.layer.verify_note for r in concrete.leaves() if r.layer.verify_note):
-        note = f"{note}; {kind_note}" if note else kind_note
-    leaves = [r.path for r in concrete.leaves()]
+    ran_on, notes = _device_for(device, estimated, max_memory)
+    notes += list(dict.fromkeys(r.layer.verify_note for r in concrete.leaves() if r.layer.verify_note))
     try:
         net = build_from_analysis(concrete, ran_on)
-        measured = measure(net, concrete.input, leaves, concrete.batch, ran_on, spec.input_dtype)
+        measured = measure(net, concrete.input, [r.path for r in concrete.leaves()], concrete.batch, ran_on,
+                           spec.input_dtype)
     except SpecError:
         raise
     except Exception as exc:  # a failure inside torch: check what can be checked, layer by layer
         from archcalc.torch_backend.measure import measure_each
 
         measured = measure_each(concrete, "meta")
-        failure = (f"the whole-network run failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
-                   "each layer was then run alone on meta")
-        note = f"{note}; {failure}" if note else failure
+        notes.append(f"the whole-network run failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
+                     "each layer was then run alone on meta")
         ran_on = "meta (layer by layer)"
-    result = Verification(spec, device, ran_on, binding, note=note, estimated_bytes=estimated,
+    result = Verification(spec, device, ran_on, binding, note="; ".join(notes) or None, estimated_bytes=estimated,
                           name=concrete.name)
-    rows_by_path = {r.path: r for r in concrete.rows}
-    for row in symbolic.rows:
-        if not row.leaf:
-            continue
-        m = measured[row.path]
-        if m.error:
-            loc = rows_by_path[row.path].loc
-            reason = f"torch failed on this layer ({loc}): {m.error}"
-            result.layers.append(LayerChecks(row.path, row.kind, {
-                q: Check(q, None, None, False, reason) for q in QUANTITIES}))
-            continue
-        engine_out = tuple(N.substitute(d, binding) for d in row.output)
-        checks = {"output": Check("output", engine_out, m.output, engine_out == m.output,
-                                  None if engine_out == m.output else _shape_reason(engine_out, m.output))}
-        for q in ("params", "buffers", "flops"):
-            e = N.substitute(getattr(row, q), binding)
-            t = getattr(m, q)
-            checks[q] = Check(q, e, t, e == t, None if e == t else _count_reason(q, e, t))
-        result.layers.append(LayerChecks(row.path, row.kind, checks))
+    result.layers = [_layer_checks(row, measured[row.path], binding, concrete.row(row.path).loc)
+                     for row in symbolic.leaves()]
     return result
+
+
+def _device_for(device: str, estimated: int, max_memory: int | None) -> tuple[str, list[str]]:
+    """The device to run on (meta when the estimate is over the memory budget), and why."""
+    if device == "meta":
+        return device, []
+    budget = max_memory if max_memory is not None else int(available_memory(device) * DEFAULT_MEMORY_FRACTION)
+    if estimated <= budget:
+        return device, []
+    return "meta", [f"needs about {estimated / 1e9:.1f} GB on {device}, over the budget of {budget / 1e9:.1f} GB: "
+                    "checked on the meta device instead (raise it with --max-memory)"]
+
+
+def _layer_checks(row, m, binding: dict[str, int], loc) -> LayerChecks:
+    """One layer's engine figures (at these sizes) against torch's."""
+    if m.error:
+        reason = f"torch failed on this layer ({loc}): {m.error}"
+        return LayerChecks(row.path, row.kind, {q: Check(q, None, None, False, reason) for q in QUANTITIES})
+    engine_out = tuple(N.substitute(d, binding) for d in row.output)
+    checks = {"output": Check("output", engine_out, m.output, engine_out == m.output,
+                              None if engine_out == m.output else _shape_reason(engine_out, m.output))}
+    for q in ("params", "buffers", "flops"):
+        e = N.substitute(getattr(row, q), binding)
+        t = getattr(m, q)
+        checks[q] = Check(q, e, t, e == t, None if e == t else _count_reason(q, e, t))
+    return LayerChecks(row.path, row.kind, checks)
 
 
 def verify_files(files: list, view, overrides: dict, device: str, samples: int | None, max_memory: int | None,
