@@ -264,6 +264,23 @@ class LayerKind:
                                 code="shape-mismatch")
 
 
+class WeightedProduct(LayerKind):
+    """A layer whose work is its input times its weights (convolution, linear): its outputs are
+    neurons, its backward multiplies as much as its forward for the weight gradient, and as
+    much again for the input gradient when one is needed, and autograd keeps its input for the
+    weight gradient."""
+
+    weighted = True
+
+    @classmethod
+    def backward_macs(cls, a, x, result, input_grad):
+        return matmul_backward_macs(result.macs, input_grad)
+
+    @classmethod
+    def saved_for_backward(cls, a, x, out, elem):
+        return [("input", N.product(x), elem)]
+
+
 class MergeKind(LayerKind):
     """A kind whose input is several branches' outputs: the spec writes its `branches:` (each
     a list of layers given the merge's input), and `combine` replaces `infer`. The combining

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from archcalc.engine import numbers as N
 from archcalc.layers.args import Arg, Bool, Choice, Int, Nullable, PerAxis
-from archcalc.layers.base import Context, LayerKind, Result, Step, list_text, matmul_backward_macs
+from archcalc.layers.base import Context, Result, Step, WeightedProduct, list_text
 from archcalc.layers.registry import register
 from archcalc.layers.receptive import through_window
 from archcalc.layers.window import axis_names, window_out
@@ -41,9 +41,8 @@ def _groups_hint(n, groups: int, what: str, ctx: Context) -> str:
     return f"use groups={options}, or {producer} {nearest} channels"
 
 
-class _ConvNd(LayerKind):
+class _ConvNd(WeightedProduct):
     family = "conv"
-    weighted = True
     in_arg = "in_channels"
     nd: int = 2
 
@@ -104,14 +103,6 @@ class _ConvNd(LayerKind):
         return Result(out_shape, params=params, macs=macs, steps=steps)
 
     @classmethod
-    def backward_macs(cls, a, x, result, input_grad):
-        return matmul_backward_macs(result.macs, input_grad)
-
-    @classmethod
-    def saved_for_backward(cls, a, x, out, elem):
-        return [("input", N.product(x), elem)]  # for the weight gradient
-
-    @classmethod
     def receptive_field(cls, a, x, rf):
         padding = a.padding
         if padding == "valid":
@@ -129,35 +120,14 @@ class _ConvNd(LayerKind):
                     a.padding_mode)
 
 
-@register
-class Conv1d(_ConvNd):
-    kind = "conv1d"
-    nd = 1
-    torch_classes = ("Conv1d",)
-    args = _ConvNd.build_args(1)
-    doc = "1-D convolution over [C, L] (torch.nn.Conv1d)"
+for _nd, _shape in ((1, "[C, L]"), (2, "[C, H, W]"), (3, "[C, D, H, W]")):  # conv1d, conv2d, conv3d
+    register(type(f"Conv{_nd}d", (_ConvNd,), {
+        "kind": f"conv{_nd}d", "nd": _nd, "torch_classes": (f"Conv{_nd}d",), "args": _ConvNd.build_args(_nd),
+        "doc": f"{_nd}-D convolution over {_shape} (torch.nn.Conv{_nd}d)"}))
 
 
 @register
-class Conv2d(_ConvNd):
-    kind = "conv2d"
-    nd = 2
-    torch_classes = ("Conv2d",)
-    args = _ConvNd.build_args(2)
-    doc = "2-D convolution over [C, H, W] (torch.nn.Conv2d)"
-
-
-@register
-class Conv3d(_ConvNd):
-    kind = "conv3d"
-    nd = 3
-    torch_classes = ("Conv3d",)
-    args = _ConvNd.build_args(3)
-    doc = "3-D convolution over [C, D, H, W] (torch.nn.Conv3d)"
-
-
-@register
-class LocallyConnected2d(LayerKind):
+class LocallyConnected2d(WeightedProduct):
     """A convolution whose weights are not shared: every output position has its own filter.
 
     Weights: H2·W2·K·(F·F·D); biases, when on, one per output element (H2·W2·K), as in
@@ -168,7 +138,6 @@ class LocallyConnected2d(LayerKind):
     kind = "locally_connected2d"
     torch_classes = ("LocallyConnected2d",)  # archcalc's own module
     family = "conv"
-    weighted = True
     in_arg = "in_channels"
     doc = "unshared 2-D convolution (archcalc's own; torch has no module)"
     args = (
@@ -200,8 +169,11 @@ class LocallyConnected2d(LayerKind):
         return Result(out_shape, params=params, macs=N.mul(units, fan_in), steps=steps)
 
     @classmethod
-    def backward_macs(cls, a, x, result, input_grad):
-        return matmul_backward_macs(result.macs, input_grad)
+    def saved_for_backward(cls, a, x, out, elem):
+        """Its module multiplies the unfolded input (im2col: C·kh·kw values at each of the
+        H2·W2 positions), which autograd keeps for the weight gradient; unfold itself keeps
+        nothing."""
+        return [("new", N.mul(N.mul(x[0], N.product(a.kernel_size)), N.product(out[1:])), elem)]
 
     @classmethod
     def receptive_field(cls, a, x, rf):
@@ -214,4 +186,4 @@ class LocallyConnected2d(LayerKind):
         return Module(x[0], a.out_channels, tuple(x[1:]), a.kernel_size, a.stride, a.padding, a.bias)
 
 
-__all__ = ["Conv1d", "Conv2d", "Conv3d", "LocallyConnected2d", "list_text"]
+__all__ = ["LocallyConnected2d", "list_text"]

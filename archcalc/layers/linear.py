@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from archcalc.engine import numbers as N
 from archcalc.layers.args import Arg, Bool, Int, Nullable
-from archcalc.layers.base import Context, LayerKind, Result, Step, matmul_backward_macs
+from archcalc.layers.base import Context, Result, Step, WeightedProduct
 from archcalc.layers.registry import register
 
 _FLATTEN_HINT = "insert '- flatten' before this layer to turn the image into a vector"
@@ -21,11 +21,10 @@ def _last_axis_input(cls, x, ctx: Context):
 
 
 @register
-class Linear(LayerKind):
+class Linear(WeightedProduct):
     kind = "linear"
     torch_classes = ("Linear",)
     family = "linear"
-    weighted = True
     in_arg = "in_features"
     doc = "fully connected layer y = Wx + b on the last axis (torch.nn.Linear)"
     args = (
@@ -50,14 +49,6 @@ class Linear(LayerKind):
         return Result((*x[:-1], out), params=params, macs=macs, steps=steps)
 
     @classmethod
-    def backward_macs(cls, a, x, result, input_grad):
-        return matmul_backward_macs(result.macs, input_grad)
-
-    @classmethod
-    def saved_for_backward(cls, a, x, out, elem):
-        return [("input", N.product(x), elem)]
-
-    @classmethod
     def torch_module(cls, a, x):
         from torch import nn
 
@@ -65,7 +56,7 @@ class Linear(LayerKind):
 
 
 @register
-class Maxout(LayerKind):
+class Maxout(WeightedProduct):
     """max(w_1ᵀx + b_1, …, w_kᵀx + b_k): a linear layer to out·pieces units, then the
     maximum over each unit's `pieces`. FLOPs count the matmul only (the max is free, as
     in torch's FlopCounterMode)."""
@@ -73,7 +64,6 @@ class Maxout(LayerKind):
     kind = "maxout"
     torch_classes = ("Maxout",)  # archcalc's own module
     family = "linear"
-    weighted = True
     in_arg = "in_features"
     doc = "maxout units (archcalc's own): max over `pieces` linear pieces"
     args = (
@@ -95,10 +85,6 @@ class Maxout(LayerKind):
             Step("MACs", "in·out·k", f"{N.fmt(fan_in)}·{N.fmt(out)}·{N.fmt(k)}", macs),
         ]
         return Result((*x[:-1], out), params=params, macs=macs, steps=steps)
-
-    @classmethod
-    def backward_macs(cls, a, x, result, input_grad):
-        return matmul_backward_macs(result.macs, input_grad)
 
     @classmethod
     def saved_for_backward(cls, a, x, out, elem):

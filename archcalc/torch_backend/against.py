@@ -70,9 +70,10 @@ def model_leaves(model, input_shape: tuple, dtype: str = "float", device: str = 
 
     from archcalc.layers.registry import kind_of_module
 
-    calls = []
-    hooks = []
+    from archcalc.torch_backend.recording import first_tensor, recording
+
     units: list[str] = []  # modules a kind reads whole (maxout around its nn.Linear): their insides are not layers
+    leaves = {}
     for name, module in model.named_modules():
         if any(name.startswith(u + ".") for u in units):
             continue
@@ -80,21 +81,18 @@ def model_leaves(model, input_shape: tuple, dtype: str = "float", device: str = 
             units.append(name)
         elif any(True for _ in module.children()):
             continue
-        params = sum(p.numel() for p in module.parameters())
+        if any(True for _ in module.parameters()):
+            leaves[name] = module
+    calls = []
 
-        def record(mod, _inputs, output, _name=name, _params=params):
-            out = output[0] if isinstance(output, tuple) else output
-            if _params:
-                calls.append((_name, type(mod).__name__, tuple(out.shape[1:]), _params))
-        hooks.append(module.register_forward_hook(record))
+    def record(name, mod, _inputs, output):
+        calls.append((name, type(mod).__name__, tuple(first_tensor(output).shape[1:]),
+                      sum(p.numel() for p in mod.parameters())))
+
     shape = (1, *(int(d) for d in input_shape))
     x = torch.zeros(shape, dtype=torch.long, device=device) if dtype == "index" else torch.zeros(shape, device=device)
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in hooks:
-            h.remove()
+    with recording(leaves, record), torch.no_grad():
+        model(x)
     return calls
 
 

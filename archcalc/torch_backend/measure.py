@@ -9,6 +9,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from archcalc.torch_backend.build import ArchcalcNet
+from archcalc.torch_backend.recording import first_tensor, recording
 
 
 @dataclass
@@ -48,27 +49,21 @@ def measure(net: ArchcalcNet, input_shape: tuple, paths: list[str], batch: int =
             dtype: str = "float") -> dict[str, Measured]:
     """`paths`: the spec rows to measure (qualified module names)."""
     shapes: dict[str, tuple] = {}
-    hooks = []
     modules = {path: net.get_submodule(path) for path in paths}
-    for path, module in modules.items():
-        def record(_module, _inputs, output, _path=path):
-            out = output[0] if isinstance(output, tuple) else output
-            shapes[_path] = tuple(out.shape[1:])  # per sample: drop the batch axis
-        hooks.append(module.register_forward_hook(record))
+
+    def record(path, _module, _inputs, output):
+        shapes[path] = tuple(first_tensor(output).shape[1:])  # per sample: drop the batch axis
+
     full = (batch, *(int(d) for d in input_shape))
     if dtype == "index":
         x = torch.zeros(full, dtype=torch.long, device=device)
     else:
         x = torch.empty(full, device=device) if device == "meta" else torch.randn(full, device=device)
-    try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")  # torch's flags() warns about a TF32 setting it restores
-            with torch.backends.mkldnn.flags(enabled=False), torch.backends.cudnn.flags(enabled=False), \
-                    FlopCounterMode(display=False) as counter:
-                net(x)
-    finally:
-        for h in hooks:
-            h.remove()
+    with recording(modules, record), warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # torch's flags() warns about a TF32 setting it restores
+        with torch.backends.mkldnn.flags(enabled=False), torch.backends.cudnn.flags(enabled=False), \
+                FlopCounterMode(display=False) as counter:
+            net(x)
     counts = counter.get_flop_counts()
     root = type(net).__name__
     result = {}

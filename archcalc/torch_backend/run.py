@@ -8,6 +8,7 @@ import torch
 from archcalc.engine.analysis import Analysis
 from archcalc.spec.errors import Location, SpecError
 from archcalc.torch_backend.build import build_from_analysis
+from archcalc.torch_backend.recording import recording
 
 
 def _shape_of(values) -> tuple:
@@ -46,13 +47,7 @@ def run_values(analysis: Analysis) -> list[tuple[str, list]]:
     dtype = torch.long if spec.input_dtype == "index" else torch.float64
     x = torch.tensor([spec.input_values], dtype=dtype)
     outputs: list[tuple[str, list]] = []
-    hooks = [net.get_submodule(r.path).register_forward_hook(
-        lambda _m, _i, out, _p=r.path: outputs.append((_p, out[0].tolist())))
-        for r in analysis.rows if r.leaf]
-    try:
-        with torch.no_grad():
-            net(x)
-    finally:
-        for h in hooks:
-            h.remove()
+    leaves = {r.path: net.get_submodule(r.path) for r in analysis.leaves()}
+    with recording(leaves, lambda path, _m, _i, out: outputs.append((path, out[0].tolist()))), torch.no_grad():
+        net(x)
     return outputs

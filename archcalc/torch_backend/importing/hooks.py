@@ -11,6 +11,7 @@ from archcalc.layers.base import Untranslatable
 from archcalc.layers.registry import kind_of_function
 from archcalc.torch_backend.importing.traced import (Problems, Traced, forward_location, is_layer_module,
                                                      module_layer, module_name)
+from archcalc.torch_backend.recording import recording
 
 
 def _leaves(model: nn.Module) -> dict[str, nn.Module]:
@@ -25,17 +26,13 @@ def _leaves(model: nn.Module) -> dict[str, nn.Module]:
 
 def _calls(model: nn.Module, example) -> tuple[list, object]:
     """[(qualified name, module, its input, its output)] in call order, and the model's output."""
-    calls, hooks = [], []
-    for qual, module in _leaves(model).items():
-        def record(mod, inputs, output, _qual=qual):
-            calls.append((_qual, mod, inputs[0] if inputs else None, output))
-        hooks.append(module.register_forward_hook(record))
-    try:
-        with torch.no_grad():
-            result = model(example)
-    finally:
-        for h in hooks:
-            h.remove()
+    calls = []
+
+    def record(qual, mod, inputs, output):
+        calls.append((qual, mod, inputs[0] if inputs else None, output))
+
+    with recording(_leaves(model), record), torch.no_grad():
+        result = model(example)
     return calls, result
 
 
