@@ -149,7 +149,7 @@ SHARED_TERMS = {t.key: t for t in (
          lambda r: N.mul(_steps(r), r.layer.bias_values(r.args))),
     Term("norm_inputs", "one per normalised element", lambda r: N.product(r.input)),
     Term("norm_affine_inputs", "one more per element for the affine scale and shift",
-         lambda r: N.product(r.input) if getattr(r.args, "affine", False) else 0),
+         lambda r: N.product(r.input) if r.layer.affine(r.args) else 0),
     Term("pool_taps", "one add per pooled input, window by window", pool_taps),
     Term("softmax_ops", "per softmax over n values: n exponentials, n − 1 adds, n divisions",
          lambda r: N.mul(softmax_rows(r)[0], N.sub(N.mul(3, softmax_rows(r)[1]), 1))),

@@ -36,9 +36,28 @@ class Solution:
     complete: bool = True  # False when the search stopped at the first (smallest) solution
 
 
-def _constraints(spec: Spec, analysis: Analysis) -> list[tuple[str, Any, Any]]:
-    """(description, engine value in the analysis, expected exact value) for each exact expectation."""
-    out: list[tuple[str, Any, Any]] = []
+@dataclass(frozen=True)
+class Constraint:
+    """An exact expectation: the quantity of a layer (or of the network, path None) and its value."""
+
+    path: str | None
+    quantity: str
+    found: Any  # the engine's value in the symbolic analysis
+    expected: Any
+
+    @property
+    def text(self) -> str:
+        return f"{self.path}.{self.quantity}" if self.path else self.quantity
+
+    def value_in(self, analysis: Analysis):
+        if self.path is not None:
+            return getattr(analysis.row(self.path), self.quantity)
+        return analysis.output if self.quantity == "output" else analysis.totals[self.quantity]
+
+
+def _constraints(spec: Spec, analysis: Analysis) -> list[Constraint]:
+    """Each exact expectation of the spec."""
+    out: list[Constraint] = []
     if not isinstance(spec.expect, YMap):
         return out
     env = dict(analysis.bindings)
@@ -55,11 +74,12 @@ def _constraints(spec: Spec, analysis: Analysis) -> list[tuple[str, Any, Any]]:
                 for q, (_, v) in body.entries.items() if isinstance(body, YMap) else ():
                     e = parser.value(v, shape=q in ("input", "output"))
                     if e.exact is not None:
-                        out.append((f"{path}.{q}", getattr(row, q), e.exact))
+                        out.append(Constraint(path, q, getattr(row, q), e.exact))
         elif key in ("output", "params", "buffers", "neurons", "activations", "macs", "flops"):
             e = parser.value(node, shape=key == "output")
             if e.exact is not None:
-                out.append((key, analysis.output if key == "output" else analysis.totals[key], e.exact))
+                out.append(Constraint(None, key, analysis.output if key == "output" else analysis.totals[key],
+                                      e.exact))
     return out
 
 
@@ -97,7 +117,7 @@ def solve(spec: Spec, wanted: list[str] | None = None, *, exact: bool = False, s
         raise SpecError("nothing constrains the open quantities", Location(spec.file),
                         hint="add expect: values (e.g. layers: {conv2: {output: [256, 27, 27]}}) or use --exact",
                         code="usage")
-    descriptions = [f"{d} = {_show(e)}" for d, _, e in constraints] + (["every division exact"] if exact else [])
+    descriptions = [f"{c.text} = {_show(c.expected)}" for c in constraints] + (["every division exact"] if exact else [])
     result = None if exact else _sympy(spec, symbolic, unknowns, constraints, overrides)
     if result is not None:
         result.constraints = descriptions
@@ -116,8 +136,8 @@ def _equations(constraints) -> list | None:
     handles those)."""
     sp = N.sympy_module()
     equations = []
-    for _, found, expected in constraints:
-        pairs = zip(found, expected) if isinstance(expected, list) else [(found, expected)]
+    for c in constraints:
+        pairs = zip(c.found, c.expected) if isinstance(c.expected, list) else [(c.found, c.expected)]
         for f, e in pairs:
             diff, _note = N.simplify_bounded(N.to_sympy(N.sub(f, e)))
             if diff == 0:
@@ -160,17 +180,7 @@ def _satisfies(spec, binding, constraints, exact, overrides) -> bool:
         return False
     if exact and any(w.code == "inexact-division" for w in analysis.warnings):
         return False
-    for description, _, expected in constraints:
-        if not _holds(_value_at(analysis, description), expected):
-            return False
-    return True
-
-
-def _value_at(analysis: Analysis, description: str):
-    path, _, quantity = description.rpartition(".")
-    if not path:
-        return analysis.output if quantity == "output" else analysis.totals[description]
-    return getattr(analysis.row(path), quantity)
+    return all(_holds(c.value_in(analysis), c.expected) for c in constraints)
 
 
 def _range(spec: Spec, name: str, maximum: int) -> tuple[int, int]:

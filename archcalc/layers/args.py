@@ -43,6 +43,10 @@ class ArgType:
     def check(self, value: Any) -> Any:
         raise NotImplementedError
 
+    def written(self, value: Any) -> Any:
+        """A value as a spec writes it (archcalc import): (3, 3) → 3, (3, 5) → [3, 5]."""
+        return plain_value(value)
+
     def json_schema(self) -> dict:
         """JSON Schema (draft-07) of what a spec may write here; expressions are strings."""
         return {"type": "string"}
@@ -172,6 +176,32 @@ class PerAxis(ArgType):
             raise ArgTypeError(self.describe, exc.found) from None
 
 
+class Ints(ArgType):
+    """A shape: one positive integer, or a list of them (torch's normalized_shape); an int n
+    is the list [n]."""
+
+    def __init__(self, item: Int | None = None):
+        self.item = item or Int(1)
+        self.describe = f"{self.item.describe}, or a list of them"
+
+    def check(self, value: Any) -> Any:
+        values = value if isinstance(value, list) else [value]
+        if not values:
+            raise ArgTypeError(self.describe, "an empty list")
+        try:
+            return tuple(self.item.check(v) for v in values)
+        except ArgTypeError as exc:
+            raise ArgTypeError(self.describe, exc.found) from None
+
+    def written(self, value: Any) -> Any:
+        items = [plain_value(v) for v in value] if isinstance(value, (tuple, list)) else [value]
+        return items[0] if len(items) == 1 else items
+
+    def json_schema(self) -> dict:
+        one = self.item.json_schema()
+        return {"anyOf": [one, {"type": "array", "items": one, "minItems": 1}]}
+
+
 class Nullable(ArgType):
     """The inner type, or null (torch's None)."""
 
@@ -183,6 +213,9 @@ class Nullable(ArgType):
 
     def check(self, value: Any) -> Any:
         return None if value is None else self.inner.check(value)
+
+    def written(self, value: Any) -> Any:
+        return None if value is None else self.inner.written(value)
 
     def json_schema(self) -> dict:
         return {"anyOf": [self.inner.json_schema(), {"type": "null"}]}
@@ -198,3 +231,11 @@ class Arg:
     @property
     def required(self) -> bool:
         return self.default is REQUIRED
+
+
+def plain_value(value: Any) -> Any:
+    """A torch attribute as a spec writes it: (3, 3) → 3, (3, 5) → [3, 5], torch.Size → list."""
+    if isinstance(value, (tuple, list)):
+        items = [plain_value(v) for v in value]
+        return items[0] if items and all(v == items[0] for v in items) else items
+    return value

@@ -175,11 +175,17 @@ class LayerKind:
         for arg in cls.args:
             if arg.name not in values:
                 continue
-            value = plain_value(values[arg.name])
-            if arg.required or value != plain_value(arg.type.check(arg.default) if arg.default is not None
-                                                   else None):
+            value = arg.type.written(values[arg.name])
+            default = None if arg.default is None or arg.required else arg.type.written(arg.type.check(arg.default))
+            if arg.required or value != default:
                 out[arg.name] = value
         return out
+
+    @classmethod
+    def affine(cls, a: Args) -> bool:
+        """Whether it scales (and shifts) its output by learned parameters, as a norm's affine
+        (peer tools count one more operation per element for it)."""
+        return bool(getattr(a, "affine", False))
 
     @classmethod
     def bias_adds(cls, a: Args, out: Shape):
@@ -331,14 +337,6 @@ class _Computed:
 
 
 COMPUTED = _Computed()  # an argument of a traced call that the model computed (x.size(0)), not a literal
-
-
-def plain_value(value: Any) -> Any:
-    """A torch attribute as a spec writes it: (3, 3) → 3, (3, 5) → [3, 5], torch.Size → list."""
-    if isinstance(value, (tuple, list)):
-        items = [plain_value(v) for v in value]
-        return items[0] if items and all(v == items[0] for v in items) else items
-    return value
 
 
 def matmul_backward_macs(forward_macs, input_grad: bool):
