@@ -56,7 +56,7 @@ def to_json(analysis, comparisons) -> dict:
         "spec": analysis.spec.file, "name": analysis.name, "batch": analysis.batch,
         "macs": N.to_json(analysis.totals["macs"]),
         "conventions": [{
-            **convention_json(c.convention),
+            **convention_json(c.convention, analysis),
             "figure": None if c.unavailable else N.to_json(c.figure),
             "macs_equivalent": None if c.unavailable else N.to_json(c.macs_equivalent),
             "difference": None if c.unavailable else N.to_json(N.sub(c.figure, analysis.totals["macs"])),

@@ -43,11 +43,21 @@ def summary_json(summary, depth: int | None = None, rf: bool = False, train: boo
         | ({"training_flops": N.to_json(analysis.training_flops())} if train else {}),
         "layers": [row_json(r, rf, train) for r in analysis.rows if depth is None or r.depth <= depth],
         "warnings": [{"path": w.path, "code": w.code, "message": w.message} for w in analysis.warnings],
-    } | ({"convention": convention_json(summary.convention)} if summary.convention else {})
+    } | ({"convention": convention_json(summary.convention, analysis)} if summary.convention else {})
 
 
-def convention_json(conv) -> dict:
+def convention_json(conv, analysis) -> dict:
+    """A tool's convention as it applies to this network: its rule for each kind the network
+    has (and for each of their variants the table names), the rule for anything else."""
+    kinds = dict.fromkeys(r.layer for r in analysis.rows if r.layer is not None)
+    rules = {}
+    for kind in kinds:
+        for key in (kind.kind, *(f"{kind.kind}:{v}" for v in kind.torch_variants)):
+            if key in conv.rules:
+                rules[key] = conv.rules[key].words
+        if kind.kind not in rules:
+            rule = conv.rule_for(kind)
+            rules[kind.kind] = None if rule is None else rule.words
     return {"name": conv.name, "tool": conv.tool, "reports": conv.reports, "unit": conv.unit,
-            "per_batch": conv.per_batch, "source": conv.source, "notes": list(conv.notes),
-            "rules": {kind: None if r is None else r.words for kind, r in conv.rules.items()},
+            "per_batch": conv.per_batch, "source": conv.source, "notes": list(conv.notes), "rules": rules,
             "default_rule": conv.default.words}
