@@ -258,6 +258,16 @@ def batch_norm_reference(x, a):
     return cls(x[0], a["eps"], a["momentum"], a["affine"], a["track_running_stats"]).eval()
 
 
+@st.composite
+def layer_norm_args(draw, x):
+    k = draw(st.integers(1, len(x)))
+    shape = list(x[-k:])
+    if draw(st.integers(0, 5)) == 0:
+        shape[0] += 1  # not the input's last axes: refused
+    return dict(normalized_shape=shape[0] if k == 1 and draw(st.booleans()) else shape,
+                eps=draw(st.sampled_from([1e-5, 1e-6])), elementwise_affine=draw(st.booleans()), bias=draw(st.booleans()))
+
+
 def no_args(x):
     return st.just({})
 
@@ -357,6 +367,8 @@ TABLE: dict[str, KindCase] = {c.kind: c for c in [
     # normalisation
     KindCase("batch_norm1d", (1, 2), batch_norm_args, batch_norm_reference),
     KindCase("batch_norm2d", (3,), batch_norm_args, batch_norm_reference),
+    KindCase("layer_norm", (1, 2, 3, 4), layer_norm_args,
+             lambda x, a: nn.LayerNorm(a["normalized_shape"], a["eps"], a["elementwise_affine"], a["bias"])),
     KindCase("local_response_norm", (1, 2, 3, 4), lambda x: st.fixed_dictionaries({  # rank 1: both refuse
         "size": st.integers(1, 6), "alpha": st.sampled_from([1e-4, 1e-2]), "beta": st.sampled_from([0.75, 0.5]),
         "k": st.sampled_from([1.0, 2.0])}), lambda x, a: nn.LocalResponseNorm(**a)),

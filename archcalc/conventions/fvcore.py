@@ -38,6 +38,8 @@ CONVENTION = Convention(
                    "normalises by the batch's, counted as in training: 4, 5 with affine", "norm_inputs",
                    "norm_affine_inputs", "batch_statistics")
            for k in ("batch_norm1d", "batch_norm2d")},
+        "layer_norm": rule("aten::layer_norm: 4 per element, 5 with a learned scale", ("norm_inputs", 4),
+                           "norm_affine_inputs"),
         "adaptive_avg_pool2d": rule("aten::adaptive_avg_pool2d: 1 per input element", "inputs"),
         "locally_connected2d": rule("archcalc's module: aten::bmm of the unfolded input, the products; im2col and "
                                     "the bias add skipped", "macs"),

@@ -77,6 +77,8 @@ CONVENTION = Convention(
                           ("functional_outputs", 2)),
         **{k: rule("1 per input element, 2 with affine", "norm_inputs", "norm_affine_inputs")
            for k in ("batch_norm1d", "batch_norm2d")},
+        "layer_norm": rule("1 per input element: its hook doubles it for `affine`, which LayerNorm calls "
+                           "elementwise_affine", "norm_inputs"),
         **{k: rule("gate products, element-wise gate work and both biases, every step", "macs", "ptflops_rnn")
            for k in ("rnn", "lstm", "gru")},
         "embedding": rule("no module hook and no patched function (a gather): nothing counted"),

@@ -45,7 +45,7 @@ CONVENTION = Convention(
     rules={
         **{k: rule("the products, bias left out", "macs") for k in ("conv1d", "conv2d", "conv3d", "linear")},
         **{k: rule("2 per input element, 4 with affine", ("norm_inputs", 2), ("norm_affine_inputs", 2))
-           for k in ("batch_norm1d", "batch_norm2d")},
+           for k in ("batch_norm1d", "batch_norm2d", "layer_norm")},
         "softmax": rule("per softmax of n values: n exp + (n − 1) adds + n divisions", "softmax_ops"),
         "log_softmax": rule("as softmax, plus one log per softmax", "softmax_ops", "log_softmax_logs"),
         **{k: rule("one add per pooled input, one division per output", "pool_taps", "outputs")

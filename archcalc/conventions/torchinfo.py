@@ -27,6 +27,7 @@ CONVENTION = Convention(
                                     "macs", "bias_adds"),
         **{k: rule("weight and bias (2 per channel) once per sample", "params")
            for k in ("batch_norm1d", "batch_norm2d")},
+        "layer_norm": rule("weight and bias (one each per normalised element) once per sample", "params"),
         **{k: rule("every weight and bias × sequence length", "macs", "recurrent_bias_steps")
            for k in ("rnn", "lstm", "gru")},
         "lstm:course": rule("archcalc's step-by-step module: every parameter named weight_* or bias_* × sequence "

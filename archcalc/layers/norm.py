@@ -1,15 +1,16 @@
-"""Normalisation: batch_norm1d/2d, local_response_norm (AlexNet), local_contrast_norm
-(Jarrett et al., ICCV 2009).
+"""Normalisation: batch_norm1d/2d, layer_norm, local_response_norm (AlexNet),
+local_contrast_norm (Jarrett et al., ICCV 2009).
 
 BatchNorm learns a scale and shift per channel (2·C params when affine) and keeps running
-mean and variance plus a 1-element `num_batches_tracked` (2·C + 1 buffers). LRN and LCN
-learn nothing. None of them is counted as FLOPs (CONTRACT.md).
+mean and variance plus a 1-element `num_batches_tracked` (2·C + 1 buffers). LayerNorm
+learns a scale and shift per normalised element and keeps nothing. LRN and LCN learn
+nothing. None of them is counted as FLOPs (CONTRACT.md).
 """
 from __future__ import annotations
 
 from archcalc.engine import numbers as N
-from archcalc.layers.args import Arg, Bool, Float, Int, Nullable
-from archcalc.layers.base import Context, LayerKind, Result, Step
+from archcalc.layers.args import Arg, Bool, Float, Int, Ints, Nullable
+from archcalc.layers.base import Context, LayerKind, Result, Step, list_text
 from archcalc.layers.registry import register
 from archcalc.layers.receptive import through_window
 
@@ -74,6 +75,64 @@ class BatchNorm2d(_BatchNorm):
     torch_class = "BatchNorm2d"
     ranks = (3,)
     doc = "batch normalisation over [C, H, W] (torch.nn.BatchNorm2d)"
+
+
+@register
+class LayerNorm(LayerKind):
+    """y = (x − mean) / √(var + eps) · γ + β, the mean and variance over each sample's last
+    axes, whose sizes `normalized_shape` gives ([C] for a vector or a sequence's features,
+    [C, H, W] for a whole image). γ and β have that shape (elementwise_affine; β only with
+    bias). No running statistics: each sample normalises itself, when training and after."""
+
+    kind = "layer_norm"
+    family = "norm"
+    torch_classes = ("LayerNorm",)
+    doc = "normalisation over each sample's last axes (torch.nn.LayerNorm)"
+    args = (
+        Arg("normalized_shape", Ints(), doc="the sizes of the last axes normalised together, e.g. [C] or [C, H, W]"),
+        Arg("eps", Float(minimum=0.0), 1e-5),
+        Arg("elementwise_affine", Bool(), True, "a learned scale γ (and shift β) for every normalised element"),
+        Arg("bias", Bool(), True, "the shift β, with elementwise_affine"),
+    )
+
+    @classmethod
+    def infer(cls, x, a, ctx: Context) -> Result:
+        shape = tuple(a.normalized_shape)
+        k = len(shape)
+        last = tuple(x[-k:]) if k <= len(x) else None
+        if last is None or any(N.compare(d, "!=", s) for d, s in zip(last, shape)):
+            raise ctx.error(f"normalized_shape {list_text(shape)} is not the size of the input's last axes",
+                            arg="normalized_shape", expected=f"the last {k} size(s) of {list_text(x)}",
+                            found=f"{list_text(x)}, the {ctx.source}",
+                            hint=f"normalized_shape: {list_text(x[-k:])}" if k <= len(x) else
+                            "normalize fewer axes than the input has", code="shape-mismatch")
+        elements = N.product(shape)
+        per = (2 if a.bias else 1) if a.elementwise_affine else 0
+        params = N.mul(per, elements)
+        formula = "2·∏ normalized_shape (γ and β)" if per == 2 else "∏ normalized_shape (γ)"
+        steps = [Step("params", formula, f"{per}·{'·'.join(N.fmt(d) for d in shape)}", params)] if per else []
+        return Result(tuple(x), params=params, steps=steps)
+
+    @classmethod
+    def affine(cls, a) -> bool:
+        return a.elementwise_affine
+
+    @classmethod
+    def saved_for_backward(cls, a, x, out, elem):
+        """Its input, and each normalised group's mean and 1/σ (float32): one per position of
+        the axes before the normalised ones."""
+        groups = N.product(x[:len(x) - len(a.normalized_shape)])
+        return [("input", N.product(x), elem), ("new", groups, 4), ("new", groups, 4)]
+
+    @classmethod
+    def receptive_field(cls, a, x, rf):
+        return None  # each output depends on every position of the normalised axes
+
+    @classmethod
+    def torch_module(cls, a, x):
+        from torch import nn
+
+        return nn.LayerNorm(list(a.normalized_shape), a.eps, a.elementwise_affine, a.bias)
 
 
 @register
