@@ -27,7 +27,7 @@ def _is_number(v):
 
 
 def check_contract(doc: dict) -> None:
-    """CONTRACT.md's shape: exact key sets, ints for known numbers, strings for symbolic ones."""
+    """docs/json.md's shape: exact key sets, ints for known numbers, strings for symbolic ones."""
     assert set(doc) == CONTRACT_TOP
     assert isinstance(doc["archcalc"], str) and isinstance(doc["batch"], int)
     assert all(_is_number(d) for d in doc["input"] + doc["output"])

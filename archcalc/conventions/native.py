@@ -1,4 +1,4 @@
-"""archcalc's own convention (CONTRACT.md): exact multiply-accumulates of the layers with
+"""archcalc's own convention (docs/conventions.md): exact multiply-accumulates of the layers with
 weights, bias adds excluded; FLOPs = 2 × MACs."""
 from archcalc.conventions.base import Convention, rule
 
@@ -8,7 +8,7 @@ CONVENTION = Convention(
     reports="MACs (multiply-accumulates; FLOPs = 2 × MACs)",
     unit="MACs",
     per_batch=True,
-    source="CONTRACT.md",
+    source="docs/conventions.md",
     rules={},
     every_kind=True,
     default=rule("multiply-accumulates of the weights; bias adds, activations, pooling, norms 0", "macs"),

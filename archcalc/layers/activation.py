@@ -1,6 +1,6 @@
 """Element-wise nonlinearities and softmax: shape-preserving, no weights, no FLOPs counted.
 
-torch's FlopCounterMode counts none of these, so neither does archcalc (CONTRACT.md); their
+torch's FlopCounterMode counts none of these, so neither does archcalc (docs/conventions.md); their
 output elements are reported as activations (memory), not neurons.
 """
 from __future__ import annotations

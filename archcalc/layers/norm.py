@@ -4,7 +4,7 @@ local_contrast_norm (Jarrett et al., ICCV 2009).
 BatchNorm learns a scale and shift per channel (2·C params when affine) and keeps running
 mean and variance plus a 1-element `num_batches_tracked` (2·C + 1 buffers). LayerNorm
 learns a scale and shift per normalised element and keeps nothing. LRN and LCN learn
-nothing. None of them is counted as FLOPs (CONTRACT.md).
+nothing. None of them is counted as FLOPs (docs/conventions.md).
 """
 from __future__ import annotations
 
@@ -179,7 +179,7 @@ class LocalContrastNorm(LayerKind):
     channels (Jarrett et al. 2009). No learned weights. Jarrett weights the neighbourhood
     with a Gaussian; archcalc's module uses a uniform window computed by average pooling,
     so that, like every normalisation here, it has no FLOPs in FlopCounterMode's count
-    (CONTRACT.md). The window is centred, so its size must be odd."""
+    (docs/conventions.md). The window is centred, so its size must be odd."""
 
     kind = "local_contrast_norm"
     torch_classes = ("LocalContrastNorm",)  # archcalc's own module

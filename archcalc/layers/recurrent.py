@@ -8,7 +8,7 @@ biases (torch keeps two sets, b_ih and b_hh: b = 2). Every step multiplies G·h�
 times per layer and direction: MACs = T · dirs · Σ_layers G·h·(x + h), exactly the gate
 matmuls torch's FlopCounterMode counts
 (when it can see them: see the torch backend). Bias adds and the gates' element-wise work
-(sigmoid, tanh, the Hadamard products, peephole multiplies) are not MACs (CONTRACT.md).
+(sigmoid, tanh, the Hadamard products, peephole multiplies) are not MACs (docs/conventions.md).
 """
 from __future__ import annotations
 

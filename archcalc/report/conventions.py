@@ -1,4 +1,4 @@
-"""The counting conventions (CONTRACT.md), stated once: report footers and --help use this."""
+"""The counting conventions (docs/conventions.md), stated once: report footers and --help use this."""
 
 CONVENTIONS = (
     ("params", "trainable weights and biases, as torch's module.parameters() counts them"),

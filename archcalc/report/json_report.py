@@ -1,4 +1,4 @@
-"""`--format json`: exactly the shape of CONTRACT.md."""
+"""`--format json`: exactly the shape docs/json.md gives."""
 from __future__ import annotations
 
 from archcalc import __version__

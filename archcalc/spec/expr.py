@@ -1,6 +1,6 @@
 """Safe arithmetic expressions: an `ast` whitelist evaluated by hand, never `eval`.
 
-Grammar (SPEC.md): integer and decimal literals, names, `+ - * / // % **` (small integer
+Grammar (docs/language.md): integer and decimal literals, names, `+ - * / // % **` (small integer
 exponents), parentheses, `floor ceil min max`; conditions add comparisons and
 `and or not`. Results are ints, exact Fractions, or sympy expressions when a name is
 bound to a symbol. Text, nesting, node count and exponent size are all bounded, so a

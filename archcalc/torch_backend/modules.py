@@ -60,7 +60,7 @@ class LocalContrastNorm(nn.Module):
     divide by the local standard deviation, floored by its mean over the image (and eps).
 
     A uniform window stands in for Jarrett's Gaussian; average pooling computes it, which
-    keeps the layer at 0 FLOPs under FlopCounterMode like every normalisation (CONTRACT.md).
+    keeps the layer at 0 FLOPs under FlopCounterMode like every normalisation (docs/conventions.md).
     """
 
     def __init__(self, size: int = 9, eps: float = 1e-4):

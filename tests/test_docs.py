@@ -1,0 +1,35 @@
+"""The README and the design documents point only at files that exist in the repository, and
+the design names every module the code has."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from conftest import REPO
+
+DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+TOP = ("archcalc/", "docs/", "specs/", "examples/", "tests/", "benchmarks/", ".ci/")
+
+
+def _paths(text: str) -> set[str]:
+    links = re.findall(r"\]\(([^)#\s]+)\)", text)
+    quoted = re.findall(r"`([A-Za-z0-9_./-]+)`", text)
+    return {p for p in links + quoted if p.startswith(TOP) and "*" not in p and "<" not in p}
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_every_path_a_document_names_exists(doc):
+    missing = sorted(p for p in _paths(doc.read_text()) if not (REPO / p.rstrip("/")).exists())
+    assert missing == []
+
+
+def test_no_document_points_outside_the_repository():
+    for doc in DOCS:
+        assert "shared/design" not in doc.read_text(), doc.name
+
+
+def test_the_architecture_names_every_module():
+    text = (REPO / "docs" / "architecture.md").read_text()
+    modules = {p.stem for p in (REPO / "archcalc").rglob("*.py") if p.stem != "__init__"}
+    assert sorted(m for m in modules if m not in text) == []
