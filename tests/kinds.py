@@ -410,7 +410,8 @@ TABLE: dict[str, KindCase] = {c.kind: c for c in [
              stacks=False, sizes=(1, 6)),
 ]}
 
-STACKABLE = [c for c in TABLE.values() if c.stacks and c.dtype == "float"]
+STARTS = [c for c in TABLE.values() if c.stacks]  # a stack may start by reading token ids (embedding)
+STACKABLE = [c for c in STARTS if c.dtype == "float"]
 
 
 def spec_doc(shape: Shape, layers: list[tuple[KindCase, dict]], dtype: str = "float") -> dict:
@@ -420,6 +421,7 @@ def spec_doc(shape: Shape, layers: list[tuple[KindCase, dict]], dtype: str = "fl
 
 
 def sample_input(case: KindCase, shape: Shape, args: dict, batch: int = 2):
+    """A random batch for the case's first layer (token ids below its vocabulary)."""
     if case.dtype == "index":
         return torch.randint(0, args["num_embeddings"], (batch, *shape))
     return torch.randn(batch, *shape)
@@ -475,17 +477,17 @@ def _by_family(cases: list[KindCase]) -> st.SearchStrategy:
 @st.composite
 def stacks(draw, max_layers: int = 6):
     """A random stack: a first kind's input, then kinds that take the rank each layer makes,
-    with arguments drawn for the exact shape the engine says reaches them. (shape, layers);
-    the last layer may be one both the engine and torch refuse."""
-    first = draw(_by_family(STACKABLE))
+    with arguments drawn for the exact shape the engine says reaches them. (shape, layers,
+    dtype); the last layer may be one both the engine and torch refuse."""
+    first = draw(_by_family(STARTS))
     shape = draw(first.inputs())
-    layers: list[tuple[KindCase, dict]] = []
-    x = shape
-    for _ in range(draw(st.integers(1, max_layers))):
-        case = draw(_by_family([c for c in STACKABLE if len(x) in c.ranks] or STACKABLE))
-        layers.append((case, draw(case.args(x))))
-        analysis = engine(shape, layers)
+    layers: list[tuple[KindCase, dict]] = [(first, draw(first.args(shape)))]
+    analysis = engine(shape, layers, first.dtype)
+    for _ in range(draw(st.integers(0, max_layers - 1))):
         if not hasattr(analysis, "output"):
             break
         x = analysis.output
-    return tuple(shape), layers
+        case = draw(_by_family([c for c in STACKABLE if len(x) in c.ranks] or STACKABLE))
+        layers.append((case, draw(case.args(x))))
+        analysis = engine(shape, layers, first.dtype)
+    return tuple(shape), layers, first.dtype

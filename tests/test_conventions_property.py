@@ -76,8 +76,8 @@ def test_each_kind_as_each_tool_counts_it(name, kind, data, batch):
 @given(stack=stacks(), batch=st.integers(1, 3))
 def test_random_stacks(name, stack, batch):
     _peer(name)
-    shape, layers = stack
-    _agree(name, spec_doc(shape, layers), batch)
+    shape, layers, dtype = stack
+    _agree(name, spec_doc(shape, layers, dtype), batch)
 
 
 def test_a_rule_a_tool_needs_is_missed_here():

@@ -261,8 +261,8 @@ def test_each_kind_imports_back_to_the_same_numbers(kind, data):
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(stack=stacks())
 def test_random_stacks_import_back_to_the_same_numbers(stack):
-    shape, layers = stack
-    _round_trip(spec_doc(shape, layers))
+    shape, layers, dtype = stack
+    _round_trip(spec_doc(shape, layers, dtype))
 
 
 class _Cross(torch.nn.Module):

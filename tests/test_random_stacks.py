@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from archcalc.spec import load_spec_text
 from archcalc.spec.errors import SpecError
 from archcalc.torch_backend import verify_spec
-from kinds import engine, measured, spec_doc, stacks
+from kinds import engine, measured, sample_input, spec_doc, stacks
 
 EXAMPLES = int(os.environ.get("ARCHCALC_EXAMPLES", "40"))
 
@@ -23,7 +23,7 @@ EXAMPLES = int(os.environ.get("ARCHCALC_EXAMPLES", "40"))
 def torch_rows(shape, layers):
     """Per layer (output shape, params, buffers, FLOPs per sample) as torch runs them one after
     another, or None when torch refuses one."""
-    x = torch.randn(2, *shape)
+    x = sample_input(layers[0][0], shape, layers[0][1])
     rows = []
     for case, args in layers:
         result = measured(case, tuple(x.shape[1:]), args, x)
@@ -37,10 +37,10 @@ def torch_rows(shape, layers):
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(stacks())
 def test_random_stacks_agree_with_torch(stack):
-    shape, layers = stack
-    analysis = engine(shape, layers)
+    shape, layers, dtype = stack
+    analysis = engine(shape, layers, dtype)
     rows = torch_rows(shape, layers)
-    text = json.dumps(spec_doc(shape, layers))
+    text = json.dumps(spec_doc(shape, layers, dtype))
     assert isinstance(analysis, SpecError) == (rows is None), text
     if rows is None:
         return

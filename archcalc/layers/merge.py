@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from archcalc.engine import numbers as N
 from archcalc.layers.args import Arg, Int
-from archcalc.layers.base import Context, MergeKind, Result, Untranslatable, batched_axis
+from archcalc.layers.base import Context, MergeKind, Result, Step, Untranslatable, batched_axis
 from archcalc.layers.registry import register
 
 
@@ -94,7 +94,8 @@ class Concat(MergeKind):
             raise ctx.error(f"the branches' shapes differ off dim {dim}", expected=f"every axis but {dim} equal",
                             found=ctx.branch_shapes(shapes), code="shape-mismatch")
         joined = N.total(s[dim] for s in shapes)
-        return Result((*first[:dim], joined, *first[dim + 1:]))
+        step = Step("size", f"Σ branches' axis {dim}", " + ".join(N.fmt(s[dim]) for s in shapes), joined)
+        return Result((*first[:dim], joined, *first[dim + 1:]), steps=[step])
 
     @classmethod
     def saved_for_backward(cls, a, x, out, elem):

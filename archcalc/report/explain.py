@@ -14,15 +14,22 @@ LEGEND = ("W1×H1×D1 input (width, height, depth), F×F receptive field, S stri
 
 
 def explained_rows(analysis: Analysis, path: str | None) -> list[Row]:
+    """The layers (and merges) under `path`, or of the whole network, in the order they compute:
+    a merge after its branches."""
     if path is None:
-        return analysis.leaves()
+        return [r for root in analysis.roots for r in _in_order(root)]
     try:
         row = analysis.row(path)
     except KeyError:
         paths = [r.path for r in analysis.rows]
         raise SpecError(f"no layer has the path '{path}'", Location(analysis.spec.file),
                         hint=did_you_mean(path, paths) or "archcalc summarize lists every path", code="usage") from None
-    return [row] if row.leaf else row.leaves()
+    return _in_order(row)
+
+
+def _in_order(row: Row) -> list[Row]:
+    inner = [r for child in row.children + [r for b in row.branches for r in b.rows] for r in _in_order(child)]
+    return inner + ([row] if row.layer is not None else [])
 
 
 def heading(row: Row) -> str:
