@@ -1,7 +1,6 @@
 """Charts and diagrams: produced for every zoo spec, readable, and stable."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 
-import torch
 from hypothesis import HealthCheck, given, settings
 
 from archcalc.spec import load_spec_text

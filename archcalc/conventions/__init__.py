@@ -15,7 +15,6 @@ nn.Linear, the course's LSTM's matmuls), measured against each tool.
 """
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from typing import Any
 

@@ -3,10 +3,11 @@
 Read from fvcore/nn/flop_count.py (_DEFAULT_SUPPORTED_OPS) and jit_handles.py: the model is
 traced with torch.jit and only these aten ops are counted: _convolution (weights × output
 positions, no bias; a convolution with padding 'same' or 'valid' traces to
-aten::_convolution_mode instead, which has no handle: 0), linear/addmm/matmul/bmm/einsum (the products, no bias), batch_norm (with
-running statistics in eval mode 1 per input element, 2 with affine; 4/5 when it normalises
-by the batch's statistics: in training mode, or without running stats), group/layer/instance
-norm, upsampling, and adaptive_avg_pool2d (1 per input element). Everything else (relu,
+aten::_convolution_mode instead, which has no handle: 0), linear/addmm/matmul/bmm/einsum
+(the products, no bias), batch_norm (with running statistics in eval mode 1 per input
+element, 2 with affine; 4/5 when it normalises by the batch's statistics: in training mode,
+or without running stats), group/layer/instance norm (4 per element, 5 with a scale),
+upsampling, and adaptive_avg_pool2d (1 per input element). Everything else (relu,
 max_pool2d, avg_pool2d, softmax, aten::lstm, aten::gru, aten::embedding, ...) is skipped with
 a warning. Counts cover the whole batch.
 """

@@ -116,8 +116,8 @@ def _bars(plt, ax, values: list[int], total: int, title: str, colours: list[str]
     for i, v in enumerate(values):
         running += v
         if v:  # the bar's share, and the running share of everything drawn above it
-            ax.text(v if not log else v * 1.05, i, f" {human(v)} ({100 * v / total:.1f}%, Σ {100 * running / total:.0f}%)",
-                    va="center", fontsize=8, clip_on=False)
+            share = f" {human(v)} ({100 * v / total:.1f}%, Σ {100 * running / total:.0f}%)"
+            ax.text(v if not log else v * 1.05, i, share, va="center", fontsize=8, clip_on=False)
     peak = max(values) or 1
     ax.set_xlim(right=(peak * 1.6) if not log else peak * 60)
     ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda x, _p: human(x)))

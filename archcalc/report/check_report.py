@@ -15,7 +15,7 @@ def _loc_text(loc) -> str:
 
 
 def render_text(reports, console) -> None:
-    
+
     for rep in reports:
         checks = len(rep.results)
         if rep.errors:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from archcalc.engine.analysis import Analysis
-from archcalc.spec.errors import Location, SpecError
+from archcalc.spec.errors import SpecError
 from archcalc.torch_backend.build import build_from_analysis
 from archcalc.torch_backend.recording import recording
 

@@ -55,7 +55,8 @@ def trace_hooks(model: nn.Module, example, reason: str) -> tuple[list[Traced], s
             if not _flattened(inp, previous):
                 problems.report(f"module '{qual}' does not read the previous module's output: between them the data "
                                 f"passes through code archcalc cannot see (torch.fx could not trace the model: "
-                                f"{reason})", where, hint="make forward traceable by torch.fx, or write the spec by hand")
+                                f"{reason})", where,
+                                hint="make forward traceable by torch.fx, or write the spec by hand")
                 break
             flatten = kind_of_function("flatten")
             values.append(Traced(f"{qual}_flatten", "layer", [values[-1].id], flatten, {}, shape=(inp.shape[1],)))

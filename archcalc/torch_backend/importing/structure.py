@@ -12,7 +12,7 @@ from archcalc.torch_backend.importing.traced import Problems, Traced
 
 
 @dataclass
-class Item(Entry):
+class TracedEntry(Entry):
     """An entry of the spec being written, with where it came from (for names and share:)."""
 
     source: str | None = None  # the module path (layers from modules) or the fx value (merges)
@@ -33,9 +33,9 @@ class _Chains:
     def idom(self, v: Traced) -> str:
         return max(self.dom[v.id] - {v.id}, key=self.order.__getitem__)
 
-    def chain(self, start: str, end: str) -> list[Item]:
+    def chain(self, start: str, end: str) -> list[TracedEntry]:
         """The items from the value after `start` up to `end`, walking back from `end`."""
-        items: list[Item] = []
+        items: list[TracedEntry] = []
         current = end
         while current != start:
             v = self.by_id[current]
@@ -52,14 +52,15 @@ class _Chains:
             current = v.inputs[0] if v.op == "layer" else self.idom(v)
         return items[::-1]
 
-    def _item(self, v: Traced) -> Item:
+    def _item(self, v: Traced) -> TracedEntry:
         if v.op == "layer":
-            return Item(v.kind.kind, dict(v.args), source=v.module, has_params=v.has_params)
+            return TracedEntry(v.kind.kind, dict(v.args), source=v.module, has_params=v.has_params)
         fork = self.idom(v)
-        return Item(v.kind.kind, dict(v.args), source=v.id, branches=[("", self.chain(fork, i)) for i in v.inputs])
+        return TracedEntry(v.kind.kind, dict(v.args), source=v.id,
+                           branches=[("", self.chain(fork, i)) for i in v.inputs])
 
 
-def structure(values: list[Traced], output: str) -> list[Item]:
+def structure(values: list[Traced], output: str) -> list[TracedEntry]:
     """The spec's items, named, for the data flow `values` (topological order) ending at `output`."""
     chains = _Chains(values)
     start = next(v.id for v in values if v.op == "input")
@@ -87,21 +88,21 @@ class _Names:
         self.used.add(name)
         return name
 
-    def assign(self, items: list[Item]) -> None:
+    def assign(self, items: list[TracedEntry]) -> None:
         for item in items:
             if item.branches is None:
                 self._layer(item)
             else:
                 self._merge(item)
 
-    def _layer(self, item: Item) -> None:
+    def _layer(self, item: TracedEntry) -> None:
         """Named after its module; a module called again shares the first call's weights."""
         item.name = self.unique(item.source) if item.source else None
         if item.source and item.has_params:
             item.share = self.owners.get(item.source)
             self.owners.setdefault(item.source, item.name)
 
-    def _merge(self, item: Item) -> None:
+    def _merge(self, item: TracedEntry) -> None:
         prefix = _common_prefix(_sources(item.branches))
         item.name = self.unique(prefix or item.source)
         named, taken = [], set()
@@ -116,7 +117,7 @@ class _Names:
             self.assign(branch)
 
 
-def _branch_label(branch: list[Item], prefix: str, i: int) -> str:
+def _branch_label(branch: list[TracedEntry], prefix: str, i: int) -> str:
     """identity for an empty branch; what its layers' paths share beyond the merge's; main for
     the first otherwise."""
     if not branch:
@@ -130,7 +131,7 @@ def _sources(branches) -> list[str]:
     return [x.source.replace(".", "_") for _, b in branches for x in _leaves(b) if x.source]
 
 
-def _leaves(items: list[Item]):
+def _leaves(items: list[TracedEntry]):
     for item in items:
         if item.branches is not None:
             for _, b in item.branches:
