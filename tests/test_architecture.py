@@ -119,3 +119,25 @@ def test_the_cli_is_thin():
     text = (PACKAGE / "cli.py").read_text()
     assert len(text.splitlines()) <= MAX_CLI_LINES
     assert "fmt ==" not in text and "sys.exit" not in text
+
+
+RENDERER_TABLES = {"summarize": "archcalc.report.summarize:RENDERERS",
+                   "compare-conventions": "archcalc.report.compare_report:RENDERERS",
+                   "check": "archcalc.report.check_report:RENDERERS", "grade": "archcalc.report.grade_report:RENDERERS",
+                   "explain": "archcalc.report.explain:RENDERERS", "solve": "archcalc.report.solve_report:RENDERERS",
+                   "run": "archcalc.report.run_report:RENDERERS", "sweep": "archcalc.report.sweep_report:RENDERERS",
+                   "kinds": "archcalc.report.kinds_report:RENDERERS", "import": "archcalc.report.import_report:RENDERERS",
+                   "diagram": "archcalc.pictures.diagram:RENDERERS", "verify": "archcalc.report.verify_report:VIEWS"}
+
+
+def test_every_format_a_command_offers_has_its_renderer():
+    import importlib
+
+    from archcalc.cli import main
+
+    offered = {name: next(p.type.choices for p in command.params if p.name == "fmt")
+               for name, command in main.commands.items() if any(p.name == "fmt" for p in command.params)}
+    assert set(offered) == set(RENDERER_TABLES)
+    for name, where in RENDERER_TABLES.items():
+        module, _, table = where.partition(":")
+        assert set(offered[name]) == set(getattr(importlib.import_module(module), table)), name
