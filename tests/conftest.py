@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -50,12 +51,22 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "slow: takes seconds (property tests over many examples, fuzzing)")
 
 
+def _uses_torch(module) -> bool:
+    """The module imports torch at its top, or imports something from a module that does
+    (tests/kinds.py's table and runners)."""
+    names = getattr(module, "__dict__", {})
+    if "torch" in names:
+        return True
+    origins = {getattr(v, "__module__", None) for v in names.values()} - {module.__name__, None}
+    return any("torch" in getattr(sys.modules.get(o), "__dict__", {}) for o in origins)
+
+
 def pytest_collection_modifyitems(config, items):
-    """A test module that imports torch at its top is marked `torch` as a whole (so a new one
+    """A test module that uses torch at its top is marked `torch` as a whole (so a new one
     can't be forgotten); tests that reach torch through a command are marked by hand.
     `pytest -m "not torch and not slow"` is the inner loop."""
     for item in items:
-        if "torch" in getattr(item.module, "__dict__", {}):
+        if _uses_torch(item.module):
             item.add_marker(pytest.mark.torch)
 
 

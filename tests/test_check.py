@@ -17,6 +17,10 @@ from conftest import REPO, SPECS
 
 GOLDEN = Path(__file__).parent / "golden" / "check"
 CASES = sorted(p.stem for p in GOLDEN.glob("*.yaml"))
+
+
+def _needs_torch(case: str) -> bool:
+    return any(a in ("--against", "--verify") for a in case_args(case))
 FORMATS = ("text", "json", "github", "junit")
 
 
@@ -36,7 +40,7 @@ def test_corpus_has_at_least_20_failing_or_broken_specs():
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.torch) if _needs_torch(c) else c for c in CASES])
 def test_golden_output(case, fmt, monkeypatch, golden):
     monkeypatch.chdir(REPO)
     result = run("check", f"tests/golden/check/{case}.yaml", *case_args(case), "--format", fmt)
