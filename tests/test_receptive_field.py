@@ -2,8 +2,11 @@
 networks with branches (the input pixels whose gradient is non-zero for one output unit)."""
 from __future__ import annotations
 
+import itertools
 import json
+import os
 
+import pytest
 import torch
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -104,3 +107,59 @@ def test_receptive_field_equals_the_gradient_measurement(text):
             assert lo == left, (text, axis, (lo, hi))
         if right <= size - 1:
             assert hi == right, (text, axis, (lo, hi))
+
+
+# ---- every kind: the receptive field against which inputs change one output unit ------------
+
+from hypothesis import assume  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from archcalc.layers.receptive import initial  # noqa: E402
+from kinds import TABLE, engine  # noqa: E402
+
+SPATIAL_KINDS = sorted(k for k, c in TABLE.items() if c.dtype == "float" and any(2 <= r <= 4 for r in c.ranks))
+
+
+def _dependence(analysis) -> tuple[tuple, list] | None:
+    """(the central output position, the input positions whose change changes the output
+    there), perturbing each input position by a large amount, weights all 1 and inputs
+    positive: a max pool's window, not only its argmax, is measured this way."""
+    net = build_from_analysis(analysis, "cpu").double().eval()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.fill_(1.0)
+        x = torch.rand(1, *analysis.input, dtype=torch.double) + 0.5
+        y = net(x)
+        centre = tuple((n - 1) // 2 for n in y.shape[2:])
+        base = y[(0, slice(None), *centre)]
+        changed = []
+        for position in itertools.product(*(range(n) for n in x.shape[2:])):
+            bumped = x.clone()
+            bumped[(0, slice(None), *position)] += 1000.0
+            if not torch.allclose(net(bumped)[(0, slice(None), *centre)], base, rtol=0, atol=1e-9):
+                changed.append(position)
+    return centre, changed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", SPATIAL_KINDS)
+@settings(max_examples=int(os.environ.get("ARCHCALC_KIND_EXAMPLES", "8")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(data=st.data())
+def test_each_kinds_receptive_field_is_what_its_output_depends_on(kind, data):
+    case = TABLE[kind]
+    shape, args = data.draw(case.example().filter(lambda e: 2 <= len(e[0]) <= 4))
+    analysis = engine(shape, [(case, args)])
+    assume(not isinstance(analysis, SpecError) and initial(analysis.output) is not None)
+    rf = analysis.rows[-1].rf
+    if rf is None:
+        return  # the kind says its units see no window (flatten, a recurrent state, a whole axis)
+    centre, changed = _dependence(analysis)
+    for a, (axis, i, size) in enumerate(zip(rf, centre, analysis.input[1:])):
+        mid = N.add(axis.start, N.mul(i, axis.jump))
+        half = N.true_div(N.sub(axis.size, 1), 2)
+        left, right = N.sub(mid, half), N.add(mid, half)
+        seen = [p[a] for p in changed]
+        assert all(left <= s <= right for s in seen), (kind, shape, args, a, (left, right), sorted(set(seen)))
+        if seen and left >= 0 and right <= size - 1 and axis.jump == 1 and N.compare(axis.size, "<=", size):
+            assert (min(seen), max(seen)) == (left, right), (kind, shape, args, a, (left, right))

@@ -69,6 +69,12 @@ class _SoftmaxLike(_Elementwise):
         return Result(tuple(x))
 
     @classmethod
+    def receptive_field(cls, a, x, rf):
+        """Along the channels each position stays itself; along a spatial axis every output
+        depends on the whole axis."""
+        return rf if a.dim % len(x) == 0 else None
+
+    @classmethod
     def torch_module(cls, a, x):
         from torch import nn
 

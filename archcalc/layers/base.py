@@ -283,6 +283,11 @@ class WeightedProduct(LayerKind):
         return matmul_backward_macs(result.macs, input_grad)
 
     @classmethod
+    def receptive_field(cls, a, x, rf):
+        """A product over the whole last axis (a linear layer): no window. A convolution says otherwise."""
+        return None
+
+    @classmethod
     def saved_for_backward(cls, a, x, out, elem):
         return [("input", N.product(x), elem)]
 

@@ -98,6 +98,15 @@ class Concat(MergeKind):
         return Result((*first[:dim], joined, *first[dim + 1:]), steps=[step])
 
     @classmethod
+    def merge_receptive_field(cls, a, fields):
+        """Joined along the channels, the union of the branches' fields; along a spatial axis
+        an output position is one branch's or another's: no single field."""
+        present = [f for f in fields if f is not None]
+        if present and a.dim % (len(present[0]) + 1) != 0:
+            return None, None
+        return super().merge_receptive_field(a, fields)
+
+    @classmethod
     def saved_for_backward(cls, a, x, out, elem):
         return []  # the gradient is split by the branches' sizes alone
 

@@ -12,7 +12,6 @@ from archcalc.engine import numbers as N
 from archcalc.layers.args import Arg, Bool, Float, Int, Ints, Nullable
 from archcalc.layers.base import Context, LayerKind, Result, Step, list_text
 from archcalc.layers.registry import register
-from archcalc.layers.receptive import through_window
 
 
 class _BatchNorm(LayerKind):
@@ -40,6 +39,12 @@ class _BatchNorm(LayerKind):
             steps.append(Step("buffers", "2·C + 1 (running mean, running var, batches seen)", f"2·{N.fmt(c)} + 1",
                               buffers))
         return Result(tuple(x), params=params, buffers=buffers, steps=steps)
+
+    @classmethod
+    def receptive_field(cls, a, x, rf):
+        """With running statistics (as it runs after training) each position stays itself;
+        without, every output depends on the batch's statistics over all positions."""
+        return rf if a.track_running_stats else None
 
     @classmethod
     def weight_bytes(cls, a, params, buffers, elem):
@@ -200,7 +205,9 @@ class LocalContrastNorm(LayerKind):
 
     @classmethod
     def receptive_field(cls, a, x, rf):
-        return through_window(rf, (a.size, a.size), (1, 1), (a.size // 2, a.size // 2))
+        """None: the divisor's floor is the deviation's mean over the whole image, so every
+        output depends on every input (the local window alone is size × size)."""
+        return None
 
     @classmethod
     def torch_module(cls, a, x):
