@@ -337,7 +337,23 @@ def _sum(outs):
     return total
 
 
+# --- activations: strategies and modules ---
+
+# --- norms: strategies and modules ---
+
+# --- pools and padding: strategies and modules ---
+
+# --- convolution and resampling: strategies and modules ---
+
+# --- dropouts: strategies and modules ---
+
+
 TABLE: dict[str, KindCase] = {c.kind: c for c in [
+    # --- activations ---
+    # --- norms ---
+    # --- pools and padding ---
+    # --- convolution and resampling ---
+    # --- dropouts ---
     # convolutions
     *[KindCase(f"conv{nd}d", (nd + 1,), conv_args, conv_reference, sizes=(1, 14 if nd < 3 else 8))
       for nd in (1, 2, 3)],

@@ -31,6 +31,11 @@ CONVENTION = Convention(
                                     "statistics (aten::batch_norm with training=True)",
                                     lambda r: 0 if r.args.track_running_stats else N.mul(3, N.product(r.input)))},
     rules={
+        # --- activations ---
+        # --- norms ---
+        # --- pools and padding ---
+        # --- convolution and resampling ---
+        # --- dropouts ---
         **{k: rule("aten::_convolution: weights × output positions, bias left out; with padding 'same' or 'valid' "
                    "aten::_convolution_mode, not counted", "macs", ("convolution_mode", -1))
            for k in ("conv1d", "conv2d", "conv3d")},

@@ -62,6 +62,11 @@ CONVENTION = Convention(
                                       "torch.nn.functional call (whole batch)",
                                       lambda r: N.product(r.output), per_batch=True)},
     rules={
+        # --- activations ---
+        # --- norms ---
+        # --- pools and padding ---
+        # --- convolution and resampling ---
+        # --- dropouts ---
         **{k: rule("weights × output positions, plus one add per output element for the bias", "macs", "bias_adds")
            for k in ("conv1d", "conv2d", "conv3d", "linear")},
         **{k: rule("1 per output element, " + _TWICE, "outputs", "functional_outputs")

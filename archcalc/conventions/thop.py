@@ -43,6 +43,11 @@ CONVENTION = Convention(
     terms={"thop_rnn": Term("thop_rnn", "element-wise gate work, gate sums and both biases per step "
                                         "(thop's cell formulas)", _recurrent_extras)},
     rules={
+        # --- activations ---
+        # --- norms ---
+        # --- pools and padding ---
+        # --- convolution and resampling ---
+        # --- dropouts ---
         **{k: rule("the products, bias left out", "macs") for k in ("conv1d", "conv2d", "conv3d", "linear")},
         **{k: rule("2 per input element, 4 with affine", ("norm_inputs", 2), ("norm_affine_inputs", 2))
            for k in ("batch_norm1d", "batch_norm2d", "layer_norm")},

@@ -17,6 +17,11 @@ CONVENTION = Convention(
     per_batch=True,
     source="torchinfo/layer_info.py: LayerInfo.calculate_macs",
     rules={
+        # --- activations ---
+        # --- norms ---
+        # --- pools and padding ---
+        # --- convolution and resampling ---
+        # --- dropouts ---
         **{k: rule("weights and bias × output positions", "macs", "bias_adds")
            for k in ("conv1d", "conv2d", "conv3d")},
         **{k: rule("weight and bias parameters once per sample: a linear layer on a sequence is not "
