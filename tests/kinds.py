@@ -10,6 +10,7 @@ tools really apply (the conventions property test runs the tools themselves).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -181,8 +182,21 @@ class Recurrent(nn.Module):
         return torch.cat([seq[:, -1, :hidden]] + ([seq[:, 0, hidden:]] if self.dirs == 2 else []), -1)
 
 
+class Learned(nn.Module):
+    """A learned tensor of a given shape per sample, the same for the whole batch."""
+
+    def __init__(self, shape):
+        super().__init__()
+        self.value = nn.Parameter(torch.randn(*shape))
+
+    def forward(self, x):
+        value = self.value if torch.is_grad_enabled() else self.value.detach()  # module hooks want a grad_fn
+        return value.unsqueeze(0).expand(x.shape[0], *value.shape)
+
+
 class Branches(nn.Module):
-    """A merge's branches as written in the spec (1×1 convolutions or nothing), combined."""
+    """A merge's branches as written in the spec (1×1 convolutions, a global average pool, a
+    learned tensor, or nothing), combined."""
 
     def __init__(self, x, branches, combine):
         super().__init__()
@@ -191,9 +205,14 @@ class Branches(nn.Module):
         for layers in branches:
             seq, c = [], x[0]
             for item in layers:
-                a = item["conv2d"]
-                seq.append(nn.Conv2d(c, a["out_channels"], 1, bias=a.get("bias", True)))
-                c = a["out_channels"]
+                if "parameter" in item:
+                    seq.append(Learned(item["parameter"]["shape"]))
+                elif "adaptive_avg_pool2d" in item:
+                    seq.append(nn.AdaptiveAvgPool2d(item["adaptive_avg_pool2d"]))
+                else:
+                    a = item["conv2d"]
+                    seq.append(nn.Conv2d(c, a["out_channels"], 1, bias=a.get("bias", True)))
+                    c = a["out_channels"]
             self.paths.append(nn.Sequential(*seq))
 
     def forward(self, x):
@@ -327,6 +346,69 @@ def concat_args(draw, x):
     return {"dim": dim, "branches": branches}
 
 
+@st.composite
+def factor_branch(draw, x) -> list:
+    """What a product's branch computes: the features, a 1×1 convolution, a gate [C, 1, 1], or a
+    learned tensor each of whose axes is the input's or 1 (rarely neither: refused)."""
+    choice = draw(st.sampled_from(["identity", "conv", "gate", "parameter"]))
+    if choice == "identity":
+        return []
+    if choice == "conv":
+        return [{"conv2d": {"out_channels": x[0], "kernel_size": 1}}]
+    if choice == "gate":
+        return [{"adaptive_avg_pool2d": 1}, {"conv2d": {"out_channels": x[0], "kernel_size": 1}}]
+    shape = [draw(st.sampled_from([d, 1, d, 1, d + 1])) for d in x]
+    return [{"parameter": {"shape": shape}}]
+
+
+@st.composite
+def mul_args(draw, x):
+    return {"branches": [draw(factor_branch(x)) for _ in range(draw(st.integers(2, 3)))]}
+
+
+def _product(outs):
+    total = outs[0]
+    for o in outs[1:]:
+        total = total * o
+    return total
+
+
+@st.composite
+def reshape_args(draw, x):
+    total = math.prod(x)
+    shape = draw(st.sampled_from([[total], [x[0], total // x[0]], list(reversed(x)), [1, *x], [total + 1]]))
+    if draw(st.booleans()):
+        shape[draw(st.integers(0, len(shape) - 1))] = -1
+    return {"shape": shape}
+
+
+@st.composite
+def permute_args(draw, x):
+    dims = draw(st.permutations(range(len(x))))
+    if draw(st.integers(0, 5)) == 0:
+        dims = [0, *(d + 1 for d in dims)]  # torch's dims, batch axis included: refused
+    return {"dims": [d - len(x) if draw(st.booleans()) and d < len(x) else d for d in dims]}
+
+
+@st.composite
+def unflatten_args(draw, x):
+    dim = draw(st.integers(-len(x), len(x) - 1))
+    n = x[dim]
+    a = draw(st.sampled_from([d for d in range(1, n + 1) if n % d == 0] + [n + 1]))
+    sizes = [a, max(n // a, 1)]
+    if draw(st.booleans()):
+        sizes[draw(st.integers(0, 1))] = -1
+    return {"dim": dim, "unflattened_size": sizes}
+
+
+def _squeeze(v, dim):
+    rank = v.dim() - 1
+    dims = [d for d in range(rank) if v.shape[d + 1] == 1] if dim is None else [dim % rank]
+    if dim is not None and not -rank <= dim < rank:
+        raise IndexError("dim out of range")
+    return v.squeeze(tuple(d + 1 for d in dims)) if dims else v
+
+
 def _sum(outs):
     """A residual sum: equal shapes (torch would broadcast [2, 1, 1] + [1, 1, 1]; add does not)."""
     if any(o.shape != outs[0].shape for o in outs):
@@ -421,6 +503,26 @@ TABLE: dict[str, KindCase] = {c.kind: c for c in [
         lambda x, a: nn.Embedding(a["num_embeddings"], a["embedding_dim"], a["padding_idx"]), dtype="index"),
     # merges
     KindCase("add", (3,), add_args, lambda x, a: Branches(x, a["branches"], _sum), stacks=False, sizes=(1, 6)),
+    KindCase("mul", (3,), mul_args, lambda x, a: Branches(x, a["branches"], _product), stacks=False, sizes=(1, 6)),
+    KindCase("parameter", (1, 2, 3, 4), lambda x: st.fixed_dictionaries({"shape": st.lists(st.integers(1, 5),
+                                                                                             min_size=1, max_size=4)}),
+             lambda x, a: Learned(a["shape"])),
+    # structure: views and shuffles
+    KindCase("reshape", (1, 2, 3, 4), reshape_args, lambda x, a: Lambda(lambda v: v.reshape(v.shape[0], *a["shape"]))),
+    KindCase("permute", (1, 2, 3, 4), permute_args,
+             lambda x, a: Lambda(lambda v: v.permute(0, *(d % (v.dim() - 1) + 1 if len(a["dims"]) == v.dim() - 1
+                                                            else d for d in a["dims"])))),
+    KindCase("transpose", (1, 2, 3, 4), lambda x: st.fixed_dictionaries({
+        "dim0": st.integers(-len(x), len(x)), "dim1": st.integers(-len(x), len(x) - 1)}),
+        lambda x, a: Lambda(lambda v: v.transpose(batched(a["dim0"]), batched(a["dim1"])))),
+    KindCase("unflatten", (1, 2, 3, 4), unflatten_args,
+             lambda x, a: nn.Unflatten(batched(a["dim"]), a["unflattened_size"])),
+    KindCase("squeeze", (1, 2, 3, 4), lambda x: st.fixed_dictionaries({"dim": st.one_of(
+        st.none(), st.integers(-len(x), len(x)))}), lambda x, a: Lambda(lambda v: _squeeze(v, a["dim"])), sizes=(1, 3)),
+    KindCase("unsqueeze", (1, 2, 3, 4), lambda x: st.fixed_dictionaries({"dim": st.integers(-len(x) - 1, len(x) + 1)}),
+             lambda x, a: Lambda(lambda v: v.unsqueeze(batched(a["dim"])))),
+    KindCase("channel_shuffle", (1, 2, 3, 4), lambda x: st.fixed_dictionaries({"groups": st.integers(1, 4)}),
+             lambda x, a: nn.ChannelShuffle(a["groups"])),
     KindCase("concat", (3,), concat_args,
              lambda x, a: Branches(x, a["branches"], lambda outs: torch.cat(outs, batched(a["dim"]))),
              stacks=False, sizes=(1, 6)),

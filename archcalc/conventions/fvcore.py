@@ -52,6 +52,9 @@ CONVENTION = Convention(
         "maxout": rule("archcalc's module: its inner aten::linear, the product; amax skipped", "macs"),
         **{k: rule(_SKIPPED) for k in ("rnn", "lstm", "gru", "embedding")},
         "lstm:course": rule("archcalc's step-by-step module: its matmuls at every step, the products", "macs"),
+        # --- structure: mul, parameter, views ---
+        "mul": rule("no handle for aten::mul (fvcore warns): 0"),
+        "parameter": rule("aten::expand is on fvcore's ignore list: 0"),
     },
     default=rule(_SKIPPED),
     families={**{f: rule(_SKIPPED) for f in ("activation", "pool", "norm", "structure")},

@@ -97,6 +97,9 @@ CONVENTION = Convention(
                        "macs", "bias_adds"),
         "local_contrast_norm": rule("archcalc's module: the patched F.avg_pool2d counts its input, the channel mean "
                                     "(H × W), twice (local mean and local deviation)", ("functional_planes", 2)),
+        # --- structure: mul, parameter, views ---
+        "mul": rule("`*` calls Tensor.__mul__, which is not patched (torch.mul and Tensor.mul are): nothing counted"),
+        "parameter": rule("archcalc's module: no module hook, and its expand is not patched: nothing counted"),
     },
     default=rule("no module hook and no patched function: nothing counted"),
     families={**{f: rule("no module hook and no patched function: nothing counted")

@@ -64,6 +64,9 @@ CONVENTION = Convention(
         "locally_connected2d": rule("no rule for archcalc's module (thop warns), but its torch.bmm is counted: "
                                     "the products", "macs"),
         "maxout": rule("archcalc's module: its inner nn.Linear, the products", "macs"),
+        # --- structure: mul, parameter, views ---
+        "mul": rule("`*` is no module: nothing counted"),
+        "parameter": rule("no rule for archcalc's module (thop warns): 0"),
     },
     default=rule(_NO_RULE),
     families={**{f: rule(_NO_RULE) for f in ("activation", "pool", "norm", "structure")},

@@ -38,6 +38,9 @@ CONVENTION = Convention(
         "lstm:course": rule("archcalc's step-by-step module: every parameter named weight_* or bias_* × sequence "
                             "length (the peepholes w_c* are neither)", "macs", "recurrent_bias_steps"),
         "embedding": rule("its table's size, as for any 'weight' parameter", "embedding_table"),
+        # --- structure: mul, parameter, views ---
+        "mul": rule("`*` is no module: nothing counted"),
+        "parameter": rule("archcalc's module holds a tensor named neither weight nor bias: nothing counted"),
     },
     default=rule("no parameters: nothing counted"),
     families={**{f: rule("no parameters: nothing counted") for f in ("activation", "pool", "norm", "structure")},

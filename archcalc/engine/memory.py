@@ -90,19 +90,21 @@ class _Saved:
                 outs = [self.walk(b.rows, current, grad) for b in row.branches]
                 out = self.new()
                 shapes = [b.rows[-1].output if b.rows else row.input for b in row.branches]
-                self._record(row, [o for o, _ in outs], shapes, out, any(g for _, g in outs) or grad)
-                current, grad = out, any(g for _, g in outs) or grad
+                grads = [g for _, g in outs]
+                self._record(row, row.layer.merge_saved_for_backward(row.args, shapes, row.output, self.elem, grads),
+                             [o for o, _ in outs], out, any(grads))
+                current, grad = out, any(grads) or grad
             elif row.leaf:
                 out = current if row.layer.view else self.new()
-                self._record(row, [current], row.input, out, grad)
+                self._record(row, row.layer.saved_for_backward(row.args, row.input, row.output, self.elem), [current],
+                             out, grad)
                 grad = grad or bool(row.params)
                 current = out
             else:
                 current, grad = self.walk(row.children, current, grad)
         return current, grad
 
-    def _record(self, row: Row, inputs: list[int], x, out: int, grad: bool) -> None:
-        rule = row.layer.saved_for_backward(row.args, x, row.output, self.elem)
+    def _record(self, row: Row, rule, inputs: list[int], out: int, grad: bool) -> None:
         if rule is None:
             self.unmodelled.add(row.kind)
         elif grad or row.params:  # autograd records a layer once something needs a gradient

@@ -324,6 +324,13 @@ class MergeKind(LayerKind):
         raise NotImplementedError(f"merge kind {cls.kind} has no torch form")
 
     @classmethod
+    def merge_saved_for_backward(cls, a: Args, shapes: list[Shape], out: Shape, elem: int, grads: list[bool]):
+        """What autograd keeps for the combining step, knowing which branches need a gradient
+        (a product keeps each factor the others' gradients need): entries as in
+        saved_for_backward, "input:<i>" for branch i's output."""
+        return cls.saved_for_backward(a, shapes, out, elem)
+
+    @classmethod
     def imported_merge(cls, args: tuple, kwargs: dict) -> tuple[list, dict]:
         """For a call of one of `torch_functions` (`archcalc import`): the arguments that are
         the branches' tensors, and this merge's spec arguments."""
@@ -353,6 +360,20 @@ def matmul_backward_macs(forward_macs, input_grad: bool):
 def batched_axis(dim: int) -> int:
     """A per-sample axis as torch numbers it with the batch axis in front."""
     return dim + 1 if dim >= 0 else dim
+
+
+def sample_axis(dim: int, x: Shape, ctx: Context, arg: str = "dim", *, insert: bool = False) -> int:
+    """A per-sample axis of an input of shape x, from -rank to rank - 1 (one more each way
+    where an axis is inserted), as an index from 0. Out of range, the message says how torch's
+    axes translate: they count the batch axis, so torch's dim=1 is dim 0 here."""
+    size = len(x) + (1 if insert else 0)
+    if -size <= dim < size:
+        return dim % size
+    hint = f"torch's dim={dim} is dim {dim - 1} here" if 0 < dim <= size else None
+    raise ctx.error(f"{arg}={dim} is out of range for a rank-{len(x)} input", arg=arg,
+                    expected=f"{arg} from {-size} to {size - 1}: axes are per sample here, the batch axis left out "
+                             "(torch's dim=1 is dim 0)", found=f"{list_text(x)}, the {ctx.source}", hint=hint,
+                    code="invalid-layer")
 
 
 def list_text(shape: Shape) -> str:

@@ -1,9 +1,9 @@
-"""Merges: add (a residual sum) and concat (Inception's join), the layers whose input is
-several branches' outputs.
+"""Merges: add (a residual sum), concat (Inception's join) and mul (squeeze-and-excitation's
+gate, a layer scale), the layers whose input is several branches' outputs.
 
 A spec writes a merge's `branches:`; each branch is a list of layers given the merge's
-input (an empty one passes it through), and the kind says how their outputs meet. Neither
-has weights, and torch's FlopCounterMode counts neither aten.add nor aten.cat: their
+input (an empty one passes it through), and the kind says how their outputs meet. None has
+weights, and torch's FlopCounterMode counts none of aten.add, aten.cat and aten.mul: their
 counts are 0, while every layer inside the branches is counted as usual.
 """
 from __future__ import annotations
@@ -115,3 +115,67 @@ class Concat(MergeKind):
         import torch
 
         return torch.cat(outputs, dim=batched_axis(a.dim))
+
+
+@register
+class Mul(MergeKind):
+    """y = Π branches, element by element, broadcasting as torch does: SE's gate [C, 1, 1]
+    times the features [C, H, W], or a learned `parameter` scaling them. The branches have
+    one rank per sample (the batch axis lines up in front); each axis is equal or 1."""
+
+    kind = "mul"
+    symbol, dot_label = "×", "*"
+    doc = "multiplies its branches' outputs element by element, broadcasting (a gate, a scale)"
+    torch_functions = ("mul", "mul_", "__mul__", "__imul__", "multiply")
+    unfollowed = "multiplies by something that is not another branch's tensor (a constant?)"
+
+    @classmethod
+    def imported_merge(cls, args, kwargs):
+        if len(args) < 2:
+            raise Untranslatable(cls.unfollowed)
+        return list(args[:2]), {}
+
+    @classmethod
+    def combine(cls, shapes, a, ctx: Context) -> Result:
+        rank = len(shapes[0])
+        out = list(shapes[0])
+        for s in shapes[1:]:
+            if len(s) != rank:
+                raise ctx.error("the branches have different ranks, so their batch axes would not line up",
+                                expected="every branch of one rank per sample (axes of size 1 broadcast)",
+                                found=ctx.branch_shapes(shapes), hint="unsqueeze the smaller one (a size-1 axis)",
+                                code="shape-mismatch")
+            out = [_broadcast(d, e, ctx, shapes) for d, e in zip(out, s)]
+        return Result(tuple(out))
+
+    @classmethod
+    def merge_saved_for_backward(cls, a, shapes, out, elem, grads):
+        """Each factor, for the gradient of the others that need one."""
+        return [(f"input:{i}", N.product(s), elem) for i, s in enumerate(shapes)
+                if any(g for j, g in enumerate(grads) if j != i)]
+
+    @classmethod
+    def saved_for_backward(cls, a, x, out, elem):
+        return [(f"input:{i}", N.product(s), elem) for i, s in enumerate(x)]
+
+    @classmethod
+    def merge_receptive_field(cls, a, fields):
+        """A broadcast factor (a gate over the channels) sees the whole image: none."""
+        return (fields[0], None) if all(f == fields[0] for f in fields) and fields[0] is not None else (None, None)
+
+    @classmethod
+    def torch_combine(cls, a, outputs):
+        total = outputs[0]
+        for out in outputs[1:]:
+            total = total * out
+        return total
+
+
+def _broadcast(d, e, ctx: Context, shapes):
+    if N.compare(d, "==", e) or N.compare(e, "==", 1):
+        return d
+    if N.compare(d, "==", 1):
+        return e
+    raise ctx.error("the branches' shapes do not broadcast: an axis differs and neither is 1",
+                    expected="each axis equal, or 1 in all but one branch", found=ctx.branch_shapes(shapes),
+                    code="shape-mismatch")

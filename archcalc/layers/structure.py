@@ -1,12 +1,15 @@
-"""Structural layers that reshape or pass data through: flatten, dropout, identity.
+"""Structural layers that move, reshape or pass data through: flatten, reshape, permute,
+transpose, unflatten, squeeze, unsqueeze, channel_shuffle, dropout, identity, and a learned
+`parameter`. None has MACs; the views among them make no new tensor.
 
-(add, concat, blocks and repeat belong to composition; they will live beside these.)
+Axes are per sample, the batch axis left out: torch's dim=1 is dim 0 here (the errors say so).
 """
 from __future__ import annotations
 
 from archcalc.engine import numbers as N
-from archcalc.layers.args import Arg, Bool, Float, Int
-from archcalc.layers.base import Context, LayerKind, Result, Step, Untranslatable, batched_axis, list_text
+from archcalc.layers.args import Arg, Bool, Float, Int, Ints, Nullable
+from archcalc.layers.base import (Context, LayerKind, Result, Step, Untranslatable, batched_axis, list_text,
+                                  sample_axis)
 from archcalc.layers.registry import register
 
 
@@ -17,7 +20,7 @@ class Flatten(LayerKind):
 
     kind = "flatten"
     torch_classes = ("Flatten",)
-    torch_functions = ("flatten", "view", "reshape")
+    torch_functions = ("flatten",)
     family = "structure"
     view = True
     doc = "joins axes into one: [256, 6, 6] → [9216] (torch.nn.Flatten)"
@@ -58,19 +61,6 @@ class Flatten(LayerKind):
     @classmethod
     def from_torch(cls, module) -> dict:
         return cls._per_sample(module.start_dim, module.end_dim)
-
-    @classmethod
-    def imported_call(cls, name, args, kwargs, x, out):
-        """x.view(...) and x.reshape(...) by their shapes: the same one is no layer, a vector a
-        flatten; torch.flatten and x.flatten by their arguments."""
-        if name == "flatten":
-            return super().imported_call(name, args, kwargs, x, out)
-        if tuple(out) == tuple(x):
-            return []
-        if len(out) == 1:
-            return [(cls.kind, {})]
-        raise Untranslatable(f"reshapes {list_text(x)} to {list_text(out)}: only flattening a sample to a vector "
-                             "has a layer kind")
 
     @classmethod
     def from_torch_call(cls, args, kwargs) -> dict:
@@ -144,3 +134,324 @@ class Identity(LayerKind):
     def imported_call(cls, name, args, kwargs, x, out):
         """x.contiguous(), x.clone(), x.detach(): the same values, no layer."""
         return []
+
+
+@register
+class Parameter(LayerKind):
+    """A learned tensor, the same for every sample: ConvNeXt's layer scale [C, 1, 1] in a
+    `mul`, a class token [1, D] in a `concat`, position embeddings [N, D] in an `add`. It sits
+    in a merge's branch; its input only says where, its output is the tensor (expanded over
+    the batch, no copy) and its parameters are its elements."""
+
+    kind = "parameter"
+    torch_classes = ("ParameterLayer",)  # archcalc's own module
+    family = "structure"
+    view = True  # no new tensor: an expanded view of the parameter
+    doc = "a learned tensor of the given shape per sample (a layer scale, a class token, position embeddings)"
+    args = (Arg("shape", Ints(), doc="its shape per sample, e.g. [C, 1, 1] or [1, D]"),)
+
+    @classmethod
+    def infer(cls, x, a, ctx: Context) -> Result:
+        shape = tuple(a.shape)
+        params = N.product(shape)
+        return Result(shape, params=params, steps=[Step("params", "∏ shape", "·".join(N.fmt(d) for d in shape),
+                                                        params)])
+
+    @classmethod
+    def saved_for_backward(cls, a, x, out, elem):
+        return []  # an expand keeps nothing
+
+    @classmethod
+    def receptive_field(cls, a, x, rf):
+        return None  # it depends on no input
+
+    @classmethod
+    def torch_module(cls, a, x):
+        from archcalc.torch_backend.modules import ParameterLayer
+
+        return ParameterLayer(tuple(a.shape))
+
+    @classmethod
+    def from_torch(cls, module) -> dict:
+        return cls.written({"shape": tuple(module.value.shape)})
+
+
+class _View(LayerKind):
+    """Moves or regroups a sample's elements without computing: no MACs, nothing saved for
+    backward, a view of its input (no new tensor) unless said otherwise."""
+
+    family = "structure"
+    view = True
+
+    @classmethod
+    def saved_for_backward(cls, a, x, out, elem):
+        return []
+
+    @classmethod
+    def receptive_field(cls, a, x, rf):
+        return None  # the axes no longer mean what they meant
+
+    @classmethod
+    def torch_module(cls, a, x):
+        from archcalc.torch_backend import modules
+
+        return getattr(modules, cls.torch_classes[0])(**cls.module_args(a, x))
+
+    @classmethod
+    def module_args(cls, a, x) -> dict:
+        return dict(a.items())
+
+
+@register
+class Reshape(_View):
+    """A sample's elements in another shape (torch.reshape, Tensor.view): the sizes' product
+    stays; one size may be -1, the rest inferred."""
+
+    kind = "reshape"
+    torch_classes = ("Reshape",)  # archcalc's own module: torch's reshape is a function
+    torch_functions = ("reshape", "view")
+    doc = "the same elements in another shape per sample: [C, H, W] → [C, H·W] (torch.reshape)"
+    args = (Arg("shape", Ints(Int(-1)), doc="per sample; one size may be -1"),)
+
+    @classmethod
+    def infer(cls, x, a, ctx: Context) -> Result:
+        shape, total = list(a.shape), N.product(x)
+        if shape.count(-1) > 1 or any(d == 0 for d in shape):
+            raise ctx.error(f"shape {list_text(shape)}: at most one size may be -1, and none 0", arg="shape",
+                            code="invalid-layer")
+        known = N.product(d for d in shape if d != -1)
+        if -1 in shape:
+            if N.compare(N.mod(total, known), "!=", 0):
+                raise ctx.error(f"{N.fmt(total)} elements don't divide into {list_text(shape)}", arg="shape",
+                                found=f"{list_text(x)}, the {ctx.source}", code="shape-mismatch")
+            shape[shape.index(-1)] = N.floordiv(total, known)
+        elif N.compare(known, "!=", total):
+            raise ctx.error(f"shape {list_text(shape)} holds {N.fmt(known)} elements, the input {N.fmt(total)}",
+                            arg="shape", expected=f"sizes whose product is {N.fmt(total)}",
+                            found=f"{list_text(x)}, the {ctx.source}", hint="the batch axis is left out here",
+                            code="shape-mismatch")
+        return Result(tuple(shape))
+
+    @classmethod
+    def imported_call(cls, name, args, kwargs, x, out):
+        """x.view(b, -1) and x.reshape(...) by the shapes they give: the same one is no layer,
+        a vector a flatten, anything else this reshape."""
+        if tuple(out) == tuple(x):
+            return []
+        if len(out) == 1:
+            return [("flatten", {})]
+        return [(cls.kind, {"shape": list(out)})]
+
+
+def _torch_dims(dims, what: str) -> list[int]:
+    """torch's dims (the batch axis 0 first) as per-sample ones."""
+    if not dims or dims[0] != 0:
+        raise Untranslatable(f"{what} moves the batch axis")
+    return [d - 1 for d in dims[1:]]
+
+
+@register
+class Permute(_View):
+    """The sample's axes in another order: ConvNeXt's [C, H, W] → [H, W, C] around its
+    channels-last layer norm."""
+
+    kind = "permute"
+    torch_classes = ("Permute",)  # archcalc's own module
+    torch_functions = ("permute",)
+    doc = "the sample's axes in another order: dims [1, 2, 0] makes [C, H, W] into [H, W, C] (torch.permute)"
+    args = (Arg("dims", Ints(Int(None)), doc="a permutation of the per-sample axes"),)
+
+    @classmethod
+    def infer(cls, x, a, ctx: Context) -> Result:
+        dims = [sample_axis(d, x, ctx, "dims") for d in a.dims] if len(a.dims) == len(x) else None
+        if dims is None or sorted(dims) != list(range(len(x))):
+            hint = (f"torch's dims count the batch axis: [{', '.join(str(d) for d in a.dims)}] is "
+                    f"[{', '.join(str(d - 1) for d in a.dims[1:])}] here" if len(a.dims) == len(x) + 1 and
+                    a.dims[0] == 0 else None)
+            raise ctx.error(f"dims {list_text(a.dims)} is not a permutation of the {len(x)} axes of a sample",
+                            arg="dims", expected=f"each of 0 to {len(x) - 1} once (the batch axis left out)",
+                            found=f"{list_text(x)}, the {ctx.source}", hint=hint, code="invalid-layer")
+        return Result(tuple(x[d] for d in dims))
+
+    @classmethod
+    def receptive_field(cls, a, x, rf):
+        return rf if [d % len(x) for d in a.dims] == list(range(len(x))) else None
+
+    @classmethod
+    def imported_call(cls, name, args, kwargs, x, out):
+        dims = args[0] if len(args) == 1 and isinstance(args[0], (list, tuple)) else kwargs.get("dims", args)
+        return [(cls.kind, {"dims": _torch_dims(list(dims), "the permute")})]
+
+    @classmethod
+    def from_torch(cls, module) -> dict:
+        return {"dims": list(module.dims)}
+
+
+@register
+class Transpose(_View):
+    """Two of the sample's axes swapped."""
+
+    kind = "transpose"
+    torch_classes = ("Transpose",)  # archcalc's own module
+    torch_functions = ("transpose",)
+    doc = "two of the sample's axes swapped (torch.transpose)"
+    args = (Arg("dim0", Int(None)), Arg("dim1", Int(None)))
+
+    @classmethod
+    def infer(cls, x, a, ctx: Context) -> Result:
+        i, j = sample_axis(a.dim0, x, ctx, "dim0"), sample_axis(a.dim1, x, ctx, "dim1")
+        out = list(x)
+        out[i], out[j] = out[j], out[i]
+        return Result(tuple(out))
+
+    @classmethod
+    def receptive_field(cls, a, x, rf):
+        return rf if a.dim0 % len(x) == a.dim1 % len(x) else None
+
+    @classmethod
+    def imported_call(cls, name, args, kwargs, x, out):
+        dims = [kwargs.get("dim0", args[0] if args else None), kwargs.get("dim1", args[1] if len(args) > 1 else None)]
+        if 0 in dims or None in dims:
+            raise Untranslatable("the transpose moves the batch axis")
+        return [(cls.kind, {"dim0": dims[0] - 1 if dims[0] > 0 else dims[0],
+                            "dim1": dims[1] - 1 if dims[1] > 0 else dims[1]})]
+
+
+@register
+class Unflatten(_View):
+    """One axis of the sample split into several: [C·G] → [C, G]."""
+
+    kind = "unflatten"
+    torch_classes = ("Unflatten",)
+    torch_functions = ("unflatten",)
+    doc = "one axis split into several: dim 0 of [512] into [32, 16] (torch.nn.Unflatten)"
+    args = (Arg("dim", Int(None), doc="per-sample axis"), Arg("unflattened_size", Ints(Int(-1))))
+
+    @classmethod
+    def infer(cls, x, a, ctx: Context) -> Result:
+        dim = sample_axis(a.dim, x, ctx)
+        sizes = list(a.unflattened_size)
+        whole = x[dim]
+        if -1 in sizes and sizes.count(-1) == 1:
+            known = N.product(d for d in sizes if d != -1)
+            if N.compare(N.mod(whole, known), "==", 0):
+                sizes[sizes.index(-1)] = N.floordiv(whole, known)
+        if any(d in (-1, 0) for d in sizes) or N.compare(N.product(sizes), "!=", whole):
+            raise ctx.error(f"unflattened_size {list_text(a.unflattened_size)} does not hold axis {dim}'s "
+                            f"{N.fmt(whole)} elements", arg="unflattened_size",
+                            expected=f"sizes whose product is {N.fmt(whole)} (one may be -1)",
+                            found=f"{list_text(x)}, the {ctx.source}", code="shape-mismatch")
+        return Result((*x[:dim], *sizes, *x[dim + 1:]))
+
+    @classmethod
+    def module_args(cls, a, x) -> dict:
+        return {"dim": batched_axis(a.dim), "unflattened_size": tuple(a.unflattened_size)}
+
+    @classmethod
+    def torch_module(cls, a, x):
+        from torch import nn
+
+        return nn.Unflatten(**cls.module_args(a, x))
+
+    @classmethod
+    def from_torch(cls, module) -> dict:
+        if module.dim == 0:
+            raise Untranslatable("Unflatten(dim=0) splits the batch axis")
+        return {"dim": module.dim - 1 if module.dim > 0 else module.dim,
+                "unflattened_size": list(module.unflattened_size)}
+
+    @classmethod
+    def from_torch_call(cls, args, kwargs) -> dict:
+        dim = kwargs.get("dim", args[0] if args else None)
+        sizes = kwargs.get("sizes", args[1] if len(args) > 1 else None)
+        if dim in (0, None):
+            raise Untranslatable("the unflatten splits the batch axis")
+        return {"dim": dim - 1 if dim > 0 else dim, "unflattened_size": list(sizes)}
+
+
+@register
+class Squeeze(_View):
+    """Axes of size 1 removed: `dim` alone (kept when its size is not 1, as torch does), or
+    every one of the sample's (never the batch axis)."""
+
+    kind = "squeeze"
+    torch_classes = ("Squeeze",)  # archcalc's own module
+    torch_functions = ("squeeze",)
+    doc = "removes axes of size 1: [C, 1, 1] → [C] (torch.squeeze)"
+    args = (Arg("dim", Nullable(Int(None)), None, "per-sample axis; null: every axis of size 1"),)
+
+    @classmethod
+    def infer(cls, x, a, ctx: Context) -> Result:
+        if a.dim is None:
+            return Result(tuple(d for d in x if N.compare(d, "!=", 1)))
+        dim = sample_axis(a.dim, x, ctx)
+        return Result(tuple(d for i, d in enumerate(x) if i != dim or N.compare(d, "!=", 1)))
+
+    @classmethod
+    def receptive_field(cls, a, x, rf):
+        return None
+
+    @classmethod
+    def from_torch_call(cls, args, kwargs) -> dict:
+        dim = kwargs.get("dim", args[0] if args else None)
+        if dim is None:
+            raise Untranslatable("squeeze() without dim would squeeze a batch of one too; give the axis")
+        if dim == 0:
+            raise Untranslatable("the squeeze removes the batch axis")
+        return {"dim": dim - 1 if dim > 0 else dim}
+
+
+@register
+class Unsqueeze(_View):
+    """An axis of size 1 inserted at `dim`: [C] → [C, 1, 1] in two steps (SE's gates)."""
+
+    kind = "unsqueeze"
+    torch_classes = ("Unsqueeze",)  # archcalc's own module
+    torch_functions = ("unsqueeze",)
+    doc = "inserts an axis of size 1 at dim (torch.unsqueeze)"
+    args = (Arg("dim", Int(None), doc="per-sample position of the new axis"),)
+
+    @classmethod
+    def infer(cls, x, a, ctx: Context) -> Result:
+        dim = sample_axis(a.dim, x, ctx, insert=True)
+        return Result((*x[:dim], 1, *x[dim:]))
+
+    @classmethod
+    def from_torch_call(cls, args, kwargs) -> dict:
+        dim = kwargs.get("dim", args[0] if args else None)
+        if dim == 0:
+            raise Untranslatable("the unsqueeze adds an axis before the batch")
+        return {"dim": dim - 1 if dim > 0 else dim}
+
+
+@register
+class ChannelShuffle(LayerKind):
+    """ShuffleNet's channel shuffle: the channels in `groups` groups, interleaved. A copy, no
+    arithmetic; each position sees only itself."""
+
+    kind = "channel_shuffle"
+    torch_classes = ("ChannelShuffle",)
+    torch_functions = ("channel_shuffle", "native_channel_shuffle")
+    family = "structure"
+    doc = "interleaves the channels of `groups` groups (torch.nn.ChannelShuffle)"
+    args = (Arg("groups", Int(1)),)
+
+    @classmethod
+    def infer(cls, x, a, ctx: Context) -> Result:
+        cls.require_rank(x, [2, 3, 4], ctx, "a channels-first input [C, ...]")
+        if N.compare(N.mod(x[0], a.groups), "!=", 0):
+            raise ctx.error(f"{N.fmt(x[0])} channels don't divide into groups={a.groups}", arg="groups",
+                            expected="channels a multiple of groups", found=f"{list_text(x)}, the {ctx.source}",
+                            code="groups-mismatch")
+        return Result(tuple(x))
+
+    @classmethod
+    def saved_for_backward(cls, a, x, out, elem):
+        return []
+
+    @classmethod
+    def torch_module(cls, a, x):
+        from torch import nn
+
+        return nn.ChannelShuffle(a.groups)
+

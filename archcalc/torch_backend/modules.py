@@ -79,6 +79,21 @@ class LocalContrastNorm(nn.Module):
         return centred / torch.maximum(sigma, floor).clamp_min(self.eps)
 
 
+class ParameterLayer(nn.Module):
+    """A spec's `parameter`: a learned tensor, expanded over the batch (no copy). Its tensor is
+    called `value`, neither weight nor bias, as a parameter a model reads in forward is not a
+    layer's weight to the tools that look for those names."""
+
+    def __init__(self, shape: tuple[int, ...]):
+        super().__init__()
+        self.value = nn.Parameter(torch.randn(*shape) * 0.02)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # without gradients, a view of a parameter would claim one without a grad_fn (module hooks refuse it)
+        value = self.value if torch.is_grad_enabled() else self.value.detach()
+        return value.expand(x.shape[0], *value.shape)
+
+
 class PeepholeLSTM(nn.Module):
     """The course's LSTM, step by step, batch first:
 
@@ -197,3 +212,58 @@ class RepeatVector(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.unsqueeze(1).expand(-1, self.times, -1)
+
+
+class Reshape(nn.Module):
+    """A spec's reshape: every sample to `shape` (the batch axis left as it is)."""
+
+    def __init__(self, shape):
+        super().__init__()
+        self.shape = tuple(shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0], *self.shape)
+
+
+class Permute(nn.Module):
+    """A spec's permute: the per-sample axes in the order `dims`, the batch axis first."""
+
+    def __init__(self, dims):
+        super().__init__()
+        self.dims = tuple(dims)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.permute(0, *(d % (x.dim() - 1) + 1 for d in self.dims))
+
+
+class Transpose(nn.Module):
+    def __init__(self, dim0: int, dim1: int):
+        super().__init__()
+        self.dim0, self.dim1 = dim0, dim1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rank = x.dim() - 1
+        return x.transpose(self.dim0 % rank + 1, self.dim1 % rank + 1)
+
+
+class Squeeze(nn.Module):
+    """Axes of size 1 of each sample removed (`dim`, or all of them), never the batch axis."""
+
+    def __init__(self, dim=None):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rank = x.dim() - 1
+        dims = [d for d in range(rank) if x.shape[d + 1] == 1] if self.dim is None else [self.dim % rank]
+        return x.squeeze(tuple(d + 1 for d in dims)) if dims else x
+
+
+class Unsqueeze(nn.Module):
+    def __init__(self, dim: int):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.unsqueeze(self.dim % x.dim() + 1)
+
