@@ -185,3 +185,16 @@ def test_unknown_variant_and_summarize_depth():
     assert doc["totals"]["params"] == 25_557_032
     table = runner.invoke(main, ["summarize", str(SPECS / "vgg16.yaml"), "--variant", "vgg19", "--depth", "1"]).stdout
     assert "vgg19 (variant of vgg16)" in table and "143,667,240" in table
+
+
+def test_block_parameters_may_be_lists():
+    """A block parameter [1, 7] is passed on whole to an argument that takes one size per axis."""
+    a = analyze_text("archcalc: 1\ninput: [8, 16, 16]\nblocks:\n  sep:\n    params: {kernel: [1, 7], padding: [0, 3]}\n"
+                     "    layers:\n      - conv2d: {out_channels: 8, kernel_size: kernel, padding: padding}\n"
+                     "layers:\n  - sep: {}\n  - sep: {kernel: [7, 1], padding: [3, 0]}\n")
+    assert a.row("sep_1.conv2d_1").args.kernel_size == (1, 7) and a.row("sep_2.conv2d_1").args.kernel_size == (7, 1)
+    assert a.output == (8, 16, 16) and a.totals["params"] == 2 * (8 * 8 * 7 + 8)
+    with pytest.raises(SpecError, match="'kernel' is a list") as err:
+        analyze_text("archcalc: 1\ninput: [8, 16, 16]\nblocks:\n  sep:\n    params: {kernel: [1, 7]}\n    layers:\n"
+                     "      - conv2d: {out_channels: 4, kernel_size: \"kernel + 1\"}\nlayers:\n  - sep: {}\n")
+    assert err.value.context == ["in block 'sep' called at test.yaml:9:5 (kernel=[1, 7])"]

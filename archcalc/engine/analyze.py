@@ -146,7 +146,7 @@ class _Walker:
         try:
             children, out = self.items(block.items, flow, inner, path + ".", depth + 1)
         except SpecError as err:
-            bound = ", ".join(f"{p}={N.fmt(inner[p])}" for p in block.params)
+            bound = ", ".join(f"{p}={_value_text(inner[p])}" for p in block.params)
             raise err.add_context(f"in block '{block.name}' called at {item.loc}" + (f" ({bound})" if bound else ""))
         return self._group(path, item.kind, "block", depth, item, flow, out, children), out
 
@@ -240,6 +240,11 @@ class _Walker:
         source, source_path = _source(path, item)
         return row, replace(outs[0], shape=tuple(result.output), source=source, source_path=source_path, rf=rf,
                             grad=any(o.grad for o in outs))
+
+
+def _value_text(value) -> str:
+    """A bound value as a message shows it: 30, true, [1, 7]."""
+    return "[" + ", ".join(_value_text(v) for v in value) + "]" if isinstance(value, list) else N.fmt(value)
 
 
 def _kept(value) -> bool:

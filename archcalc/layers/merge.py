@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from archcalc.engine import numbers as N
 from archcalc.layers.args import Arg, Int
-from archcalc.layers.base import Context, MergeKind, Result, Step, Untranslatable, batched_axis
+from archcalc.layers.base import Context, MergeKind, Result, Step, Untranslatable, batched_axis, sample_axis
 from archcalc.layers.registry import register
 
 
@@ -77,18 +77,10 @@ class Concat(MergeKind):
         return list(args[0]), {"dim": dim - 1 if dim > 0 else dim}
 
     @classmethod
-    def axis(cls, a, rank: int) -> int:
-        return a.dim % rank
-
-    @classmethod
     def combine(cls, shapes, a, ctx: Context) -> Result:
         first = shapes[0]
-        rank, dim = len(first), a.dim
-        if not -rank <= dim < rank:
-            raise ctx.error(f"dim={dim} is out of range for rank-{rank} branches", arg="dim",
-                            expected=f"dim from {-rank} to {rank - 1} (axes are per sample; 0 is channels)",
-                            code="invalid-layer")
-        dim %= rank
+        rank = len(first)
+        dim = sample_axis(a.dim, first, ctx)
         off = [tuple(d for i, d in enumerate(s) if i != dim) for s in shapes]
         if any(len(s) != rank for s in shapes) or not all(_same(o, off[0]) for o in off[1:]):
             raise ctx.error(f"the branches' shapes differ off dim {dim}", expected=f"every axis but {dim} equal",

@@ -28,13 +28,7 @@ class Flatten(LayerKind):
 
     @classmethod
     def infer(cls, x, a, ctx: Context) -> Result:
-        rank = len(x)
-        start, end = a.start_dim % rank if rank else 0, a.end_dim % rank if rank else 0
-        for name, v in (("start_dim", a.start_dim), ("end_dim", a.end_dim)):
-            if not -rank <= v < rank:
-                raise ctx.error(f"{name}={v} is out of range for a rank-{rank} input", arg=name,
-                                expected=f"{name} from {-rank} to {rank - 1} (axes are per sample)",
-                                found=str([N.fmt(d) for d in x]), code="invalid-layer")
+        start, end = sample_axis(a.start_dim, x, ctx, "start_dim"), sample_axis(a.end_dim, x, ctx, "end_dim")
         if start > end:
             raise ctx.error("start_dim comes after end_dim", arg="start_dim",
                             found=f"start_dim={a.start_dim}, end_dim={a.end_dim}", code="invalid-layer")

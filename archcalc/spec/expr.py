@@ -167,6 +167,15 @@ class _Evaluator:
             raise self.fail(f"cannot evaluate {type(node).__name__}")  # unreachable after validation
         return visit(node)
 
+    def operand(self, node: ast.AST) -> Any:
+        """A value arithmetic or a comparison uses: not a list (a block parameter [1, 7] is passed
+        on whole, as `kernel_size: kernel`, never computed with)."""
+        value = self.visit(node)
+        if isinstance(value, list):
+            raise self.fail(f"'{ast.unparse(node)}' is a list: a list can be passed on as an argument, not computed "
+                            "with", "write each size as its own parameter to compute with it")
+        return value
+
     def _Constant(self, node: ast.Constant) -> Any:
         v = node.value
         return Fraction(repr(v)) if isinstance(v, float) else v
@@ -180,7 +189,7 @@ class _Evaluator:
         return self.env[node.id]
 
     def _UnaryOp(self, node: ast.UnaryOp) -> Any:
-        v = self.visit(node.operand)
+        v = self.operand(node.operand)
         if isinstance(node.op, ast.Not):
             return not self._truth(v)
         return v if isinstance(node.op, ast.UAdd) else N.neg(v)
@@ -189,18 +198,18 @@ class _Evaluator:
         return self._binop(node)
 
     def _Call(self, node: ast.Call) -> Any:
-        args = [self.visit(a) for a in node.args]
+        args = [self.operand(a) for a in node.args]
         return {"floor": lambda: N.floor(args[0]), "ceil": lambda: N.ceil(args[0]),
                 "min": lambda: N.minimum(*args), "max": lambda: N.maximum(*args)}[node.func.id]()
 
     def _BoolOp(self, node: ast.BoolOp) -> Any:
-        values = (self._truth(self.visit(v)) for v in node.values)
+        values = (self._truth(self.operand(v)) for v in node.values)
         return all(values) if isinstance(node.op, ast.And) else any(values)
 
     def _Compare(self, node: ast.Compare) -> Any:
-        left = self.visit(node.left)
+        left = self.operand(node.left)
         for op, right_node in zip(node.ops, node.comparators):
-            right = self.visit(right_node)
+            right = self.operand(right_node)
             result = N.compare(left, _COMPARE[type(op)], right)
             if result is None:
                 raise self.fail("the comparison depends on a symbolic size", "bind the symbol with --set NAME=VALUE")
@@ -218,7 +227,7 @@ class _Evaluator:
         return result
 
     def _binop(self, node: ast.BinOp) -> Any:
-        a, b = self.visit(node.left), self.visit(node.right)
+        a, b = self.operand(node.left), self.operand(node.right)
         op = type(node.op)
         if op in (ast.Div, ast.FloorDiv, ast.Mod) and not N.is_symbolic(b) and b == 0:
             raise self.fail("division by zero")

@@ -169,6 +169,13 @@ class SpecParser:
                   code="wrong-type")
         return _INVALID
 
+    def _param_value(self, node: YNode, what: str) -> Any:
+        """A block parameter's value: a scalar value, or a list of them (kernel: [1, 7])."""
+        if isinstance(node, YSeq):
+            items = [self._scalar_value(i, what) for i in node.items]
+            return _INVALID if any(i is _INVALID for i in items) else items
+        return self._scalar_value(node, what)
+
     def _numeric(self, node: YNode, what: str) -> Any:
         if isinstance(node, YScalar) and not isinstance(node.value, bool):
             raw = self._scalar_value(node, what)
@@ -260,7 +267,7 @@ class SpecParser:
                     if isinstance(pvalue, YScalar) and pvalue.value == "required" and not pvalue.quoted:
                         params[pname] = (REQUIRED, ploc)
                     else:
-                        raw = self._scalar_value(pvalue, f"parameter {pname}")
+                        raw = self._param_value(pvalue, f"parameter {pname}")
                         if raw is not _INVALID:
                             params[pname] = (Value(raw, pvalue.loc), ploc)
             elif pnode is not None and not (isinstance(pnode, YScalar) and pnode.value is None):
@@ -426,7 +433,7 @@ class SpecParser:
                           hint=did_you_mean(key, names + list(RESERVED_LAYER_KEYS)), code="unknown-arg")
             elif params_of:
                 attempted.add(key)
-                raw = self._scalar_value(value, f"parameter {key}")
+                raw = self._param_value(value, f"parameter {key}")
                 if raw is not _INVALID:
                     item.args[key] = Value(raw, value.loc)
             else:

@@ -82,7 +82,8 @@ def spec_schema() -> dict:
             "vars": {"type": "object", "additionalProperties": scalar},
             "blocks": {"type": "object", "additionalProperties": {
                 "type": "object", "required": ["layers"], "additionalProperties": False,
-                "properties": {"params": {"type": ["object", "null"], "additionalProperties": scalar},
+                "properties": {"params": {"type": ["object", "null"], "additionalProperties": {
+                    "anyOf": [scalar, {"type": "array", "items": scalar}]}},
                                "layers": _REF_LAYERS, "doc": {"type": "string"}}}},
             "layers": _REF_LAYERS,
             "variants": {"type": "object", "additionalProperties": {
