@@ -196,27 +196,63 @@ class Learned(nn.Module):
 
 class Branches(nn.Module):
     """A merge's branches as written in the spec (1×1 convolutions, a global average pool, a
-    learned tensor, or nothing), combined."""
+    learned tensor, or nothing), combined; with `split`, each branch is given its slice of the
+    input (torch.split with the sizes, torch.chunk for 'equal')."""
 
-    def __init__(self, x, branches, combine):
+    def __init__(self, x, a, combine):
         super().__init__()
-        self.combine = combine
+        self.combine, self.split, self.dim = combine, a.get("split"), batched(a.get("split_dim", 0))
         self.paths = nn.ModuleList()
-        for layers in branches:
-            seq, c = [], x[0]
+        for layers, shape in zip(a["branches"], slices(x, a)):
+            seq, c = [], shape[0]
             for item in layers:
                 if "parameter" in item:
                     seq.append(Learned(item["parameter"]["shape"]))
                 elif "adaptive_avg_pool2d" in item:
                     seq.append(nn.AdaptiveAvgPool2d(item["adaptive_avg_pool2d"]))
                 else:
-                    a = item["conv2d"]
-                    seq.append(nn.Conv2d(c, a["out_channels"], 1, bias=a.get("bias", True)))
-                    c = a["out_channels"]
+                    b = item["conv2d"]
+                    seq.append(nn.Conv2d(c, b["out_channels"], 1, bias=b.get("bias", True)))
+                    c = b["out_channels"]
             self.paths.append(nn.Sequential(*seq))
 
     def forward(self, x):
-        return self.combine([p(x) for p in self.paths])
+        if self.split is None:
+            given = [x] * len(self.paths)
+        elif self.split == "equal":
+            if x.shape[self.dim] % len(self.paths):
+                raise RuntimeError("the axis does not divide into equal parts")
+            given = x.chunk(len(self.paths), self.dim)
+        else:
+            given = x.split(self.split, self.dim)
+            if len(given) != len(self.paths):
+                raise RuntimeError("one slice per branch")
+        return self.combine([p(v) for p, v in zip(self.paths, given)])
+
+
+def slices(x, a) -> list:
+    """The shapes a merge's branches are given (the input's, when a split does not fit)."""
+    split, n = a.get("split"), len(a["branches"])
+    if split is None:
+        return [x] * n
+    d = a.get("split_dim", 0) % len(x)
+    sizes = ([x[d] // n] * n) if split == "equal" else split
+    return [(*x[:d], s, *x[d + 1:]) for s in sizes] if len(sizes) == n and sum(sizes) == x[d] else [x] * n
+
+
+@st.composite
+def split_args(draw, x, branches: int) -> dict:
+    """A merge's split, sometimes: 'equal' parts or sizes along an axis (sometimes not adding up: refused)."""
+    choice = draw(st.sampled_from([None, None, "equal", "sizes"]))
+    if choice is None:
+        return {}
+    dim = draw(st.sampled_from([0, 0, *range(-len(x), len(x))]))
+    if choice == "equal":
+        return {"split": "equal", "split_dim": dim}
+    n, sizes = x[dim], draw(st.lists(st.integers(1, 4), min_size=branches, max_size=branches))
+    if draw(st.integers(0, 7)) > 0 and n - sum(sizes[:-1]) >= 1:
+        sizes[-1] = n - sum(sizes[:-1])  # mostly the axis's size; otherwise refused
+    return {"split": sizes, "split_dim": dim}
 
 
 # ---- argument strategies ----------------------------------------------------------------------
@@ -333,17 +369,20 @@ def conv_branch(draw, channels) -> list:
 
 @st.composite
 def add_args(draw, x):
-    same = draw(st.integers(0, 5)) > 0  # mostly the input's channels; otherwise the sum is refused
-    channels = x[0] if same else x[0] + 1
-    return {"branches": [conv_branch(draw, channels) for _ in range(draw(st.integers(2, 3)))]}
+    n = draw(st.integers(2, 3))
+    split = draw(split_args(x, n))
+    shapes = slices(x, {"branches": [[]] * n, **split})
+    same = draw(st.integers(0, 5)) > 0  # mostly the slices' channels; otherwise the sum is refused
+    return {**split, "branches": [conv_branch(draw, s[0] if same else s[0] + 1) for s in shapes]}
 
 
 @st.composite
 def concat_args(draw, x):
     rank = len(x)
     dim = draw(st.one_of(st.just(0), st.integers(-rank, rank)))  # rank is out of range: refused
-    branches = [conv_branch(draw, draw(st.integers(1, 4))) for _ in range(draw(st.integers(2, 4)))]
-    return {"dim": dim, "branches": branches}
+    n = draw(st.integers(2, 4))
+    branches = [conv_branch(draw, draw(st.integers(1, 4))) for _ in range(n)]
+    return {**draw(split_args(x, n)), "dim": dim, "branches": branches}
 
 
 @st.composite
@@ -363,7 +402,9 @@ def factor_branch(draw, x) -> list:
 
 @st.composite
 def mul_args(draw, x):
-    return {"branches": [draw(factor_branch(x)) for _ in range(draw(st.integers(2, 3)))]}
+    n = draw(st.integers(2, 3))
+    split = draw(split_args(x, n))
+    return {**split, "branches": [draw(factor_branch(s)) for s in slices(x, {"branches": [[]] * n, **split})]}
 
 
 def _product(outs):
@@ -502,8 +543,8 @@ TABLE: dict[str, KindCase] = {c.kind: c for c in [
         "padding_idx": st.one_of(st.none(), st.integers(-n - 1, n))})),  # ±n are outside: refused
         lambda x, a: nn.Embedding(a["num_embeddings"], a["embedding_dim"], a["padding_idx"]), dtype="index"),
     # merges
-    KindCase("add", (3,), add_args, lambda x, a: Branches(x, a["branches"], _sum), stacks=False, sizes=(1, 6)),
-    KindCase("mul", (3,), mul_args, lambda x, a: Branches(x, a["branches"], _product), stacks=False, sizes=(1, 6)),
+    KindCase("add", (3,), add_args, lambda x, a: Branches(x, a, _sum), stacks=False, sizes=(1, 6)),
+    KindCase("mul", (3,), mul_args, lambda x, a: Branches(x, a, _product), stacks=False, sizes=(1, 6)),
     KindCase("parameter", (1, 2, 3, 4), lambda x: st.fixed_dictionaries({"shape": st.lists(st.integers(1, 5),
                                                                                              min_size=1, max_size=4)}),
              lambda x, a: Learned(a["shape"])),
@@ -524,7 +565,7 @@ TABLE: dict[str, KindCase] = {c.kind: c for c in [
     KindCase("channel_shuffle", (1, 2, 3, 4), lambda x: st.fixed_dictionaries({"groups": st.integers(1, 4)}),
              lambda x, a: nn.ChannelShuffle(a["groups"])),
     KindCase("concat", (3,), concat_args,
-             lambda x, a: Branches(x, a["branches"], lambda outs: torch.cat(outs, batched(a["dim"]))),
+             lambda x, a: Branches(x, a, lambda outs: torch.cat(outs, batched(a["dim"]))),
              stacks=False, sizes=(1, 6)),
 ]}
 

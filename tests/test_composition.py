@@ -198,3 +198,31 @@ def test_block_parameters_may_be_lists():
         analyze_text("archcalc: 1\ninput: [8, 16, 16]\nblocks:\n  sep:\n    params: {kernel: [1, 7]}\n    layers:\n"
                      "      - conv2d: {out_channels: 4, kernel_size: \"kernel + 1\"}\nlayers:\n  - sep: {}\n")
     assert err.value.context == ["in block 'sep' called at test.yaml:9:5 (kernel=[1, 7])"]
+
+
+SHUFFLE_UNIT = """archcalc: 1
+input: [C, 8, 8]
+layers:
+  - concat:
+      split: equal
+      branches:
+        keep: []
+        mixed:
+          - conv2d: {out_channels: 12, kernel_size: 1, bias: false}
+          - conv2d: {out_channels: 12, kernel_size: 3, padding: 1, groups: 12, bias: false}
+  - channel_shuffle: {groups: 2}
+"""
+
+
+def test_a_split_gives_each_branch_its_slice():
+    """ShuffleNetV2's unit: half the channels pass, the other half is convolved; torch agrees."""
+    a = analyze_text(SHUFFLE_UNIT.replace("[C, 8, 8]", "[24, 8, 8]"))
+    assert a.row("concat_1.mixed.conv2d_1").input == (12, 8, 8) and a.output == (24, 8, 8)
+    assert a.totals["params"] == 12 * 12 + 12 * 9
+    [v] = verify_spec(load_spec_text_file(SHUFFLE_UNIT.replace("[C, 8, 8]", "[24, 8, 8]")), device="cpu")
+    assert v.agree, v.disagreements()[:3]
+    err = error_of(SHUFFLE_UNIT.replace("[C, 8, 8]", "[25, 8, 8]"))
+    assert "split 'equal' does not divide axis 0 of the input among 2 branches" in err.message
+    assert err.loc.line == 5  # the argument's line
+    err = error_of(SHUFFLE_UNIT.replace("[C, 8, 8]", "[24, 8, 8]").replace("split: equal", "split: [12, 10]"))
+    assert "split [12, 10] does not divide" in err.message and "adding up to 24" in err.expected

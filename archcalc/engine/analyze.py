@@ -221,13 +221,15 @@ class _Walker:
         kind = item.layer
         args = bind_args(item, env, path)
         self._counted(item.loc)
-        branches, outs = [], []
-        for branch in item.branches:
-            rows, out = self.items(branch.items, flow, env, f"{path}.{branch.name}.", depth + 1)
-            branches.append(BranchRows(branch.name, rows))
-            outs.append(out)
         ctx = Context(path, kind.kind, item.loc, args, flow.source, self._warner(path, item), flow.source_path,
                       [(b.name, b.loc) for b in item.branches])
+        branches, outs = [], []
+        for branch, shape in zip(item.branches, kind.branch_inputs(flow.shape, args, len(item.branches), ctx)):
+            given = flow if shape == tuple(flow.shape) else \
+                replace(flow, shape=shape, rf=kind.branch_receptive_field(args, flow.shape, flow.rf))
+            rows, out = self.items(branch.items, given, env, f"{path}.{branch.name}.", depth + 1)
+            branches.append(BranchRows(branch.name, rows))
+            outs.append(out)
         result = kind.combine([o.shape for o in outs], args, ctx)
         rf, widest = kind.merge_receptive_field(args, [o.rf for o in outs])
         own = {"params": result.params, "buffers": result.buffers, "macs": N.mul(result.macs, self.batch),

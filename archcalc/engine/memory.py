@@ -61,16 +61,21 @@ def _peak(rows: list[Row], in_bytes, elem, held) -> tuple[object, object]:
 
 class _Saved:
     """The tensors autograd keeps, each once: tensors are numbered as the walk makes them
-    (0 is the network's input), and a layer's rule names its input, its output or new ones."""
+    (0 is the network's input), and a layer's rule names its input, its output or new ones.
+    A kept view (a slice of a split input) holds its whole tensor's storage: each tensor's
+    bytes are known from where it was made."""
 
-    def __init__(self, batch: int, elem: int):
+    def __init__(self, batch: int, elem: int, input_elements):
         self.batch, self.elem = batch, elem
         self.tensors: dict[int, object] = {}
+        self.sizes: dict[int, object] = {0: N.mul(N.mul(input_elements, elem), batch)}
         self.unmodelled: set[str] = set()
         self.made = 0
 
-    def new(self) -> int:
+    def new(self, elements=None) -> int:
         self.made += 1
+        if elements is not None:
+            self.sizes[self.made] = N.mul(N.mul(elements, self.elem), self.batch)
         return self.made
 
     def keep(self, rule, inputs: list[int], out: int) -> None:
@@ -82,20 +87,21 @@ class _Saved:
             else:
                 key = out if what == "output" else self.new()
             per_batch = 1 if what == "stat" else self.batch
-            self.tensors[key] = N.mul(N.mul(numel, nbytes), per_batch)
+            size = N.mul(N.mul(numel, nbytes), per_batch)
+            self.tensors[key] = N.maximum(size, self.sizes[key]) if key in self.sizes and what != "new" else size
 
     def walk(self, rows: list[Row], current: int, grad: bool) -> tuple[int, bool]:
         for row in rows:
             if row.is_merge:
                 outs = [self.walk(b.rows, current, grad) for b in row.branches]
-                out = self.new()
+                out = self.new(N.product(row.output))
                 shapes = [b.rows[-1].output if b.rows else row.input for b in row.branches]
                 grads = [g for _, g in outs]
                 self._record(row, row.layer.merge_saved_for_backward(row.args, shapes, row.output, self.elem, grads),
                              [o for o, _ in outs], out, any(grads))
                 current, grad = out, any(grads) or grad
             elif row.leaf:
-                out = current if row.layer.view else self.new()
+                out = current if row.layer.view else self.new(N.product(row.output))
                 self._record(row, row.layer.saved_for_backward(row.args, row.input, row.output, self.elem), [current],
                              out, grad)
                 grad = grad or bool(row.params)
@@ -112,7 +118,7 @@ class _Saved:
 
 
 def _saved(analysis: Analysis, elem: int) -> tuple[object | None, list[str]]:
-    saved = _Saved(analysis.batch, elem)
+    saved = _Saved(analysis.batch, elem, N.product(analysis.input))
     saved.walk(analysis.roots, 0, False)
     if saved.unmodelled:
         return None, sorted(saved.unmodelled)

@@ -180,11 +180,13 @@ class Ints(ArgType):
     """A shape: one positive integer, or a list of them (torch's normalized_shape); an int n
     is the list [n]."""
 
-    def __init__(self, item: Int | None = None):
-        self.item = item or Int(1)
-        self.describe = f"{self.item.describe}, or a list of them"
+    def __init__(self, item: Int | None = None, keywords: tuple[str, ...] = ()):
+        self.item, self.keywords = item or Int(1), keywords
+        self.describe = f"{self.item.describe}, or a list of them" + "".join(f" or '{k}'" for k in keywords)
 
     def check(self, value: Any) -> Any:
+        if isinstance(value, str) and value in self.keywords:
+            return value
         values = value if isinstance(value, list) else [value]
         if not values:
             raise ArgTypeError(self.describe, "an empty list")
@@ -199,7 +201,8 @@ class Ints(ArgType):
 
     def json_schema(self) -> dict:
         one = self.item.json_schema()
-        return {"anyOf": [one, {"type": "array", "items": one, "minItems": 1}]}
+        return {"anyOf": [one, {"type": "array", "items": one, "minItems": 1}]
+                + ([{"enum": list(self.keywords)}] if self.keywords else [])}
 
 
 class Nullable(ArgType):

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Sequence
 
 from archcalc.engine import numbers as N
-from archcalc.layers.args import Arg
+from archcalc.layers.args import Arg, Int, Ints, Nullable
 from archcalc.spec.errors import Location, SpecError
 
 Shape = tuple  # of ints or sympy expressions, per sample (no batch axis)
@@ -301,6 +301,37 @@ class MergeKind(LayerKind):
     merge = True
     symbol: ClassVar[str] = "?"  # drawn where the branches meet: "+", "‖"
     dot_label: ClassVar[str] = "?"  # the same in Graphviz DOT, in ASCII
+    args = (Arg("split", Nullable(Ints(keywords=("equal",))), None,
+                "each branch gets a slice of the input, not all of it: the slices' sizes along split_dim, one per "
+                "branch, or 'equal' (torch.split, torch.chunk)"),
+            Arg("split_dim", Int(None), 0, "per-sample axis the input is split along; 0 is channels"))
+
+    @classmethod
+    def branch_inputs(cls, x: Shape, a: Args, branches: int, ctx: Context) -> list[Shape]:
+        """What each branch is given: the merge's input, or with `split` its slices."""
+        if a.split is None:
+            return [tuple(x)] * branches
+        d = sample_axis(a.split_dim, x, ctx, "split_dim")
+        sizes = split_sizes(a.split, x[d], branches)
+        if sizes is None or len(sizes) != branches or N.compare(N.total(sizes), "!=", x[d]):
+            given = "'equal'" if a.split == "equal" else list_text(a.split)
+            raise ctx.error(f"split {given} does not divide axis {d} of the input among {branches} branches",
+                            arg="split", expected=f"{branches} sizes adding up to {N.fmt(x[d])}, or 'equal'",
+                            found=f"{list_text(x)}, the {ctx.source}", code="shape-mismatch")
+        return [(*x[:d], s, *x[d + 1:]) for s in sizes]
+
+    @classmethod
+    def branch_receptive_field(cls, a: Args, x: Shape, rf):
+        """A branch's field at its start: the merge's, unless the input is split along a spatial axis."""
+        return rf if a.split is None or a.split_dim % len(x) == 0 else None
+
+    @classmethod
+    def torch_branch_inputs(cls, a: Args, x, branches: int) -> list:
+        """The branches' input tensors (batch first), as branch_inputs says."""
+        if a.split is None:
+            return [x] * branches
+        dim = batched_axis(a.split_dim)
+        return list(x.chunk(branches, dim) if a.split == "equal" else x.split(list(a.split), dim))
 
     @classmethod
     def combine(cls, shapes: list[Shape], a: Args, ctx: Context) -> Result:
@@ -374,6 +405,15 @@ def sample_axis(dim: int, x: Shape, ctx: Context, arg: str = "dim", *, insert: b
                     expected=f"{arg} from {-size} to {size - 1}: axes are per sample here, the batch axis left out "
                              "(torch's dim=1 is dim 0)", found=f"{list_text(x)}, the {ctx.source}", hint=hint,
                     code="invalid-layer")
+
+
+def split_sizes(split, size, branches: int) -> list | None:
+    """The slices' sizes of a merge's `split`: as given, or 'equal' parts (None when they aren't whole)."""
+    if split != "equal":
+        return list(split)
+    if N.compare(N.mod(size, branches), "!=", 0):
+        return None
+    return [N.floordiv(size, branches)] * branches
 
 
 def list_text(shape: Shape) -> str:

@@ -64,7 +64,7 @@ class Concat(MergeKind):
     kind = "concat"
     symbol, dot_label = "‖", "cat"
     doc = "joins its branches' outputs along dim (torch.cat): Inception's channel concatenation"
-    args = (Arg("dim", Int(None), 0, "per-sample axis; 0 is channels"),)
+    args = MergeKind.args + (Arg("dim", Int(None), 0, "per-sample axis; 0 is channels"),)
     torch_functions = ("cat", "concat", "concatenate")
     unfollowed = "concatenates values archcalc cannot follow"
 

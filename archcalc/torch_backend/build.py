@@ -40,10 +40,13 @@ class Merge(nn.Module):
             self.add_module(name, Block())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.kind.torch_combine(self.args, [branch(x) for branch in self.children()])
+        branches = list(self.children())
+        given = self.kind.torch_branch_inputs(self.args, x, len(branches))
+        return self.kind.torch_combine(self.args, [branch(part) for branch, part in zip(branches, given)])
 
     def extra_repr(self) -> str:
-        args = ", ".join(f"{k}={v}" for k, v in self.args.items())
+        shown = {k: v for k, v in self.args.items() if v is not None and (k != "split_dim" or self.args.get("split"))}
+        args = ", ".join(f"{k}={v}" for k, v in shown.items())
         return self.kind.kind + (f", {args} (per sample)" if args else "")
 
 
