@@ -1,4 +1,4 @@
-"""Structural layers that reshape or pass data through: flatten, dropout, identity.
+"""Structural layers that reshape or pass data through: flatten, the dropouts, identity.
 
 (add, concat, blocks and repeat belong to composition; they will live beside these.)
 """
@@ -85,14 +85,13 @@ class Flatten(LayerKind):
         return cls.written({"start_dim": start - 1 if start > 0 else start, "end_dim": end - 1 if end > 0 else end})
 
 
-@register
-class Dropout(LayerKind):
-    kind = "dropout"
-    torch_classes = ("Dropout",)
-    torch_functions = ("dropout",)
+class _Dropout(LayerKind):
+    """A regulariser: while training it multiplies its input by random noise (zeroes, and the
+    rest scaled), in eval it passes its input through. The shape is kept and nothing is
+    counted: torch's FlopCounterMode counts no element-wise multiply."""
+
     family = "structure"
     elementwise = True
-    doc = "zeroes elements with probability p while training (torch.nn.Dropout)"
     args = (Arg("p", Float(minimum=0.0, maximum=1.0), 0.5), Arg("inplace", Bool(), False))
 
     @classmethod
@@ -100,20 +99,41 @@ class Dropout(LayerKind):
         return Result(tuple(x))
 
     @classmethod
+    def noise(cls, x) -> object:
+        """Elements per sample of the noise torch draws for an input of per-sample shape x: by
+        default one per element."""
+        return N.product(x)
+
+    @classmethod
     def saved_for_backward(cls, a, x, out, elem):
-        return [("new", N.product(out), elem)]  # the scaled mask (while training)
+        """What torch's dropout (ATen's _dropout_impl) keeps while training: nothing at p = 0
+        (it returns its input), the zero scalar it multiplies by at p = 1, otherwise the scaled
+        noise (a mask of the input's dtype)."""
+        if a.p == 0:
+            return []
+        if a.p == 1:
+            return [("stat", 1, elem)]
+        return [("new", cls.noise(x), elem)]
 
     @classmethod
     def torch_module(cls, a, x):
         from torch import nn
 
-        return nn.Dropout(a.p, a.inplace)
+        return getattr(nn, cls.torch_classes[0])(a.p, a.inplace)
 
     @classmethod
     def from_torch_call(cls, args, kwargs) -> dict:
-        """F.dropout(x, p, training, inplace): `training` sits between p and inplace."""
+        """F.dropout(x, p, training, inplace) and its siblings: `training` sits between p and inplace."""
         return cls.written({"p": kwargs.get("p", args[0] if args else 0.5),
                             "inplace": kwargs.get("inplace", args[2] if len(args) > 2 else False)})
+
+
+@register
+class Dropout(_Dropout):
+    kind = "dropout"
+    torch_classes = ("Dropout",)
+    torch_functions = ("dropout",)
+    doc = "zeroes elements with probability p while training (torch.nn.Dropout)"
 
 
 @register
