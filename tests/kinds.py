@@ -347,6 +347,10 @@ def _sum(outs):
 
 # --- dropouts: strategies and modules ---
 
+def dropout_args(x):
+    """p across its range and past both ends (refused by both), in place or not."""
+    return st.fixed_dictionaries({"p": st.sampled_from([0.0, 0.2, 0.5, 1.0, -0.1, 1.5]), "inplace": st.booleans()})
+
 
 TABLE: dict[str, KindCase] = {c.kind: c for c in [
     # --- activations ---
@@ -354,6 +358,10 @@ TABLE: dict[str, KindCase] = {c.kind: c for c in [
     # --- pools and padding ---
     # --- convolution and resampling ---
     # --- dropouts ---
+    KindCase("dropout1d", (1, 2, 3), dropout_args, lambda x, a: nn.Dropout1d(**a)),  # rank 3: both refuse
+    *[KindCase(kind, (1, 2, 3, 4), dropout_args, lambda x, a, cls=cls: cls(**a))
+      for kind, cls in (("dropout2d", nn.Dropout2d), ("dropout3d", nn.Dropout3d), ("alpha_dropout", nn.AlphaDropout),
+                        ("feature_alpha_dropout", nn.FeatureAlphaDropout))],
     # convolutions
     *[KindCase(f"conv{nd}d", (nd + 1,), conv_args, conv_reference, sizes=(1, 14 if nd < 3 else 8))
       for nd in (1, 2, 3)],

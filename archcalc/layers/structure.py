@@ -136,6 +136,103 @@ class Dropout(_Dropout):
     doc = "zeroes elements with probability p while training (torch.nn.Dropout)"
 
 
+class _ChannelDropout(_Dropout):
+    """Drops whole channels: torch draws one noise value per sample and channel (a tensor
+    [N, C, 1, …], ATen's make_feature_noise), so that is what autograd keeps."""
+
+    @classmethod
+    def noise(cls, x) -> object:
+        return x[0]
+
+
+def _whole_samples(ctx: Context, x, torch_class: str, what: str) -> None:
+    """The warning for a rank that torch's channel dropout takes for an unbatched input: it
+    adds a batch axis of 1 in front, so the real batch becomes the channels."""
+    ctx.warn("batch-read-as-channels",
+             f"torch reads the batch [N, {list_text(x)[1:]} as one input without a batch axis, whose channels are "
+             f"the N samples: nn.{torch_class} drops whole samples, not channels (it expects {what} per sample)")
+
+
+@register
+class Dropout1d(_ChannelDropout):
+    kind = "dropout1d"
+    torch_classes = ("Dropout1d",)
+    torch_functions = ("dropout1d",)
+    doc = "zeroes whole channels of [C, L] with probability p while training (torch.nn.Dropout1d)"
+
+    @classmethod
+    def infer(cls, x, a, ctx: Context) -> Result:
+        """torch takes [N, C, L], or [C, L] without a batch axis: per sample [C, L], or a vector,
+        which torch then reads as an unbatched [C, L] whose channels are the batch."""
+        cls.require_rank(x, (1, 2), ctx, "channels and a length, [C, L]",
+                         hint="use dropout2d for [C, H, W], dropout3d for [C, D, H, W]")
+        if len(x) == 1:
+            _whole_samples(ctx, x, "Dropout1d", "[C, L]")
+        return Result(tuple(x))
+
+    @classmethod
+    def noise(cls, x) -> object:
+        return x[0] if len(x) == 2 else 1
+
+
+@register
+class Dropout2d(_ChannelDropout):
+    kind = "dropout2d"
+    torch_classes = ("Dropout2d",)
+    torch_functions = ("dropout2d",)
+    doc = "zeroes whole channels of [C, H, W] with probability p while training (torch.nn.Dropout2d)"
+
+    @classmethod
+    def infer(cls, x, a, ctx: Context) -> Result:
+        """torch always reads the first axis as the batch here: every rank drops channels, but it
+        warns for ranks other than [C, H, W] (a [C, L] sample as dropout1d does)."""
+        if len(x) == 2:
+            ctx.warn("deprecated-rank", "torch warns that it reads [N, C, L] as 1-D channel dropout, which a later "
+                                        "release will change (use dropout1d)")
+        elif len(x) != 3:
+            ctx.warn("deprecated-rank", f"torch warns that a rank-{len(x)} sample is deprecated for nn.Dropout2d "
+                                        "and a later release will refuse it (use dropout)")
+        return Result(tuple(x))
+
+
+@register
+class Dropout3d(_ChannelDropout):
+    kind = "dropout3d"
+    torch_classes = ("Dropout3d",)
+    torch_functions = ("dropout3d",)
+    doc = "zeroes whole channels of [C, D, H, W] with probability p while training (torch.nn.Dropout3d)"
+
+    @classmethod
+    def infer(cls, x, a, ctx: Context) -> Result:
+        """torch takes [N, C, D, H, W]; any other rank it reads as an input without a batch axis,
+        whose channels are then the batch (and it warns unless that input has rank 4)."""
+        if len(x) != 4:
+            _whole_samples(ctx, x, "Dropout3d", "[C, D, H, W]")
+        return Result(tuple(x))
+
+    @classmethod
+    def noise(cls, x) -> object:
+        return x[0] if len(x) == 4 else 1
+
+
+@register
+class AlphaDropout(_Dropout):
+    kind = "alpha_dropout"
+    torch_classes = ("AlphaDropout",)
+    torch_functions = ("alpha_dropout",)
+    doc = ("sets elements to SELU's negative saturation with probability p while training, then rescales to keep "
+           "the mean and variance (torch.nn.AlphaDropout; torch's module ignores inplace)")
+
+
+@register
+class FeatureAlphaDropout(_ChannelDropout):
+    kind = "feature_alpha_dropout"
+    torch_classes = ("FeatureAlphaDropout",)
+    torch_functions = ("feature_alpha_dropout",)
+    doc = ("alpha dropout of whole channels: per sample and channel, with probability p while training "
+           "(torch.nn.FeatureAlphaDropout; torch's module ignores inplace)")
+
+
 @register
 class Identity(LayerKind):
     kind = "identity"
