@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from archcalc.engine import numbers as N
-from archcalc.layers.args import Arg, Bool, Float, Int
+from archcalc.layers.args import Arg, Bool, Choice, Float, Int
 from archcalc.layers.base import Context, LayerKind, Result, Step, Untranslatable, batched_axis, list_text
 from archcalc.layers.registry import register
 
@@ -231,6 +231,39 @@ class FeatureAlphaDropout(_ChannelDropout):
     torch_functions = ("feature_alpha_dropout",)
     doc = ("alpha dropout of whole channels: per sample and channel, with probability p while training "
            "(torch.nn.FeatureAlphaDropout; torch's module ignores inplace)")
+
+
+@register
+class StochasticDepth(LayerKind):
+    """torchvision.ops.StochasticDepth (Huang et al. 2016): while training, the whole input of a
+    sample ("row") or of the batch ("batch") is zeroed with probability p and the rest divided
+    by 1 − p; in eval an identity. Its arguments have no defaults in torchvision."""
+
+    kind = "stochastic_depth"
+    torch_classes = ("StochasticDepth",)
+    torch_functions = ("stochastic_depth",)  # torchvision.ops.stochastic_depth, which torchvision fx-wraps
+    family = "structure"
+    elementwise = True
+    doc = "zeroes a whole sample (row) or batch with probability p while training (torchvision.ops.StochasticDepth)"
+    args = (Arg("p", Float(minimum=0.0, maximum=1.0)), Arg("mode", Choice("row", "batch")))
+
+    @classmethod
+    def infer(cls, x, a, ctx: Context) -> Result:
+        return Result(tuple(x))
+
+    @classmethod
+    def saved_for_backward(cls, a, x, out, elem):
+        """The noise it multiplies by while training: one value per sample ("row") or one for the
+        batch; nothing at p = 0 (torchvision returns its input)."""
+        if a.p == 0:
+            return []
+        return [("new" if a.mode == "row" else "stat", 1, elem)]
+
+    @classmethod
+    def torch_module(cls, a, x):
+        from archcalc.torch_backend.modules import StochasticDepth
+
+        return StochasticDepth(a.p, a.mode)
 
 
 @register
