@@ -470,6 +470,34 @@ def _sum(outs):
 
 # --- dropouts: strategies and modules ---
 
+def dropout_args(x):
+    """p across its range and past both ends (refused by both), in place or not."""
+    return st.fixed_dictionaries({"p": st.sampled_from([0.0, 0.2, 0.5, 1.0, -0.1, 1.5]), "inplace": st.booleans()})
+
+
+def stochastic_depth_args(x):
+    """p across its range and past it, and a mode torchvision refuses besides its two."""
+    return st.fixed_dictionaries({"p": st.sampled_from([0.0, 0.2, 0.5, 1.0, 1.5]),
+                                  "mode": st.sampled_from(["row", "batch", "rows"])})
+
+
+class StochasticDepth(nn.Module):
+    """torchvision.ops.StochasticDepth as torchvision defines it (torchvision is not installed
+    here): zero a sample's whole input ("row") or the batch's, with probability p, while training."""
+
+    def __init__(self, p, mode):
+        super().__init__()
+        self.p, self.mode = p, mode
+
+    def forward(self, x):
+        if not 0.0 <= self.p <= 1.0 or self.mode not in ("batch", "row"):
+            raise ValueError(f"p={self.p} outside [0, 1] or mode={self.mode!r} neither 'batch' nor 'row'")
+        if not self.training or self.p == 0.0:
+            return x
+        size = [x.shape[0]] + [1] * (x.ndim - 1) if self.mode == "row" else [1] * x.ndim
+        noise = torch.empty(size, dtype=x.dtype).bernoulli_(1.0 - self.p)
+        return x * (noise / (1.0 - self.p) if self.p < 1.0 else noise)
+
 
 TABLE: dict[str, KindCase] = {c.kind: c for c in [
     # --- activations ---
@@ -477,6 +505,12 @@ TABLE: dict[str, KindCase] = {c.kind: c for c in [
     # --- pools and padding ---
     # --- convolution and resampling ---
     # --- dropouts ---
+    KindCase("dropout1d", (1, 2, 3), dropout_args, lambda x, a: nn.Dropout1d(**a)),  # rank 3: both refuse
+    *[KindCase(kind, (1, 2, 3, 4), dropout_args, lambda x, a, cls=cls: cls(**a))
+      for kind, cls in (("dropout2d", nn.Dropout2d), ("dropout3d", nn.Dropout3d), ("alpha_dropout", nn.AlphaDropout),
+                        ("feature_alpha_dropout", nn.FeatureAlphaDropout))],
+    KindCase("stochastic_depth", (1, 2, 3, 4), stochastic_depth_args,
+             lambda x, a: StochasticDepth(a["p"], a["mode"])),
     # convolutions
     *[KindCase(f"conv{nd}d", (nd + 1,), conv_args, conv_reference, sizes=(1, 14 if nd < 3 else 8))
       for nd in (1, 2, 3)],

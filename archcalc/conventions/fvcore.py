@@ -36,6 +36,11 @@ CONVENTION = Convention(
         # --- pools and padding ---
         # --- convolution and resampling ---
         # --- dropouts ---
+        **{k: rule(f"aten::{op} has no fvcore handle: skipped (fvcore warns 'unsupported operator'); traced in "
+                   "eval, where it returns its input") for k, op in (
+            ("dropout1d", "feature_dropout"), ("dropout2d", "feature_dropout"), ("dropout3d", "feature_dropout"),
+            ("alpha_dropout", "alpha_dropout"), ("feature_alpha_dropout", "feature_alpha_dropout"))},
+        "stochastic_depth": rule("in eval its forward returns its input: no aten op is traced, nothing counted"),
         **{k: rule("aten::_convolution: weights × output positions, bias left out; with padding 'same' or 'valid' "
                    "aten::_convolution_mode, not counted", "macs", ("convolution_mode", -1))
            for k in ("conv1d", "conv2d", "conv3d")},

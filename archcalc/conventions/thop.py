@@ -48,6 +48,11 @@ CONVENTION = Convention(
         # --- pools and padding ---
         # --- convolution and resampling ---
         # --- dropouts ---
+        **{k: rule("zero_ops: 0 (registered for their base, nn.modules.dropout._DropoutNd; thop profiles in eval, "
+                   "where they are identities)")
+           for k in ("dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout")},
+        "stochastic_depth": rule("archcalc's module, as torchvision's StochasticDepth: no rule in register_hooks, 0 "
+                                 "(thop warns); in eval, where thop profiles, it returns its input"),
         **{k: rule("the products, bias left out", "macs") for k in ("conv1d", "conv2d", "conv3d", "linear")},
         **{k: rule("2 per input element, 4 with affine", ("norm_inputs", 2), ("norm_affine_inputs", 2))
            for k in ("batch_norm1d", "batch_norm2d", "layer_norm")},

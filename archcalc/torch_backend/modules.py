@@ -267,3 +267,29 @@ class Unsqueeze(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.unsqueeze(self.dim % x.dim() + 1)
 
+
+class StochasticDepth(nn.Module):
+    """torchvision.ops.StochasticDepth, as torchvision defines it (torchvision may be absent):
+    while training, each sample's input ("row") or the whole batch's ("batch") is zeroed with
+    probability p and the rest divided by 1 − p; in eval it returns its input."""
+
+    def __init__(self, p: float, mode: str):
+        super().__init__()
+        self.p, self.mode = p, mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not 0.0 <= self.p <= 1.0:
+            raise ValueError(f"drop probability has to be between 0 and 1, but got {self.p}")
+        if self.mode not in ("batch", "row"):
+            raise ValueError(f"mode has to be either 'batch' or 'row', but got {self.mode}")
+        if not self.training or self.p == 0.0:
+            return x
+        survival = 1.0 - self.p
+        size = [x.shape[0]] + [1] * (x.ndim - 1) if self.mode == "row" else [1] * x.ndim
+        noise = torch.empty(size, dtype=x.dtype, device=x.device).bernoulli_(survival)
+        if survival > 0.0:
+            noise.div_(survival)
+        return x * noise
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, mode={self.mode}"
