@@ -386,6 +386,16 @@ def group_norm_reference(x, a):
     return nn.GroupNorm(a["num_groups"], a.get("num_channels", x[0]), a["eps"], a["affine"], bias=a["bias"])
 
 
+@st.composite
+def rms_norm_args(draw, x):
+    k = draw(st.integers(1, len(x)))
+    shape = list(x[-k:])
+    if draw(st.integers(0, 5)) == 0:
+        shape[0] += 1  # not the input's last axes: refused
+    return dict(normalized_shape=shape[0] if k == 1 and draw(st.booleans()) else shape,
+                eps=draw(st.sampled_from([None, 1e-6])), elementwise_affine=draw(st.booleans()))
+
+
 # --- pools and padding: strategies and modules ---
 
 # --- convolution and resampling: strategies and modules ---
@@ -402,6 +412,8 @@ TABLE: dict[str, KindCase] = {c.kind: c for c in [
                per_channel_reference(getattr(nn, f"InstanceNorm{nd}d")), sizes=(1, 14 if nd < 3 else 8))
       for nd in (1, 2, 3)],
     KindCase("group_norm", (1, 2, 3, 4), group_norm_args, group_norm_reference),
+    KindCase("rms_norm", (1, 2, 3, 4), rms_norm_args,
+             lambda x, a: nn.RMSNorm(a["normalized_shape"], a["eps"], a["elementwise_affine"])),
     # --- pools and padding ---
     # --- convolution and resampling ---
     # --- dropouts ---

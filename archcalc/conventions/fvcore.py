@@ -41,6 +41,7 @@ CONVENTION = Convention(
            for k in ("instance_norm1d", "instance_norm2d", "instance_norm3d")},
         "group_norm": rule("aten::group_norm: 4 per element, 5 with a learned scale", ("norm_inputs", 4),
                            "norm_affine_inputs"),
+        "rms_norm": rule("no fvcore handle for aten::rms_norm: skipped (fvcore warns 'unsupported operator')"),
         # --- pools and padding ---
         # --- convolution and resampling ---
         # --- dropouts ---

@@ -1,10 +1,11 @@
-"""Normalisation: batch_norm1d/2d/3d, instance_norm1d/2d/3d, group_norm, layer_norm,
+"""Normalisation: batch_norm1d/2d/3d, instance_norm1d/2d/3d, group_norm, layer_norm, rms_norm,
 local_response_norm (AlexNet), local_contrast_norm (Jarrett et al., ICCV 2009).
 
 Batch, instance and group norm learn a scale γ and shift β per channel when affine (2·C
 params; C without the shift, bias=false); batch and instance norm with running statistics
 keep a running mean and variance plus a 1-element `num_batches_tracked` (2·C + 1 buffers).
-LayerNorm learns a scale and shift per normalised element and keeps nothing. LRN and LCN learn nothing. None of them is counted as FLOPs
+LayerNorm learns a scale and shift per normalised element, RMSNorm a scale only; neither
+keeps anything. LRN and LCN learn nothing. None of them is counted as FLOPs
 (docs/conventions.md).
 """
 from __future__ import annotations
@@ -25,7 +26,7 @@ def _call_values(names: tuple[str, ...], args: tuple, kwargs: dict) -> dict:
 
 
 def _normalized_axes(x, shape: tuple, ctx: Context) -> None:
-    """normalized_shape (layer_norm) must be the sizes of the input's last axes."""
+    """normalized_shape (layer_norm, rms_norm) must be the sizes of the input's last axes."""
     k = len(shape)
     last = tuple(x[-k:]) if k <= len(x) else None
     if last is None or any(N.compare(d, "!=", s) for d, s in zip(last, shape)):
@@ -390,6 +391,68 @@ class LayerNorm(LayerKind):
         from torch import nn
 
         return nn.LayerNorm(list(a.normalized_shape), a.eps, a.elementwise_affine, a.bias)
+
+
+@register
+class RMSNorm(LayerKind):
+    """y = x / √(mean(x²) + eps) · γ, the mean over each sample's last axes, whose sizes
+    `normalized_shape` gives (Zhang & Sennrich 2019): layer norm without the centring and
+    without β. γ has that shape (elementwise_affine). eps=None is torch's: the dtype's
+    machine epsilon. No running statistics."""
+
+    kind = "rms_norm"
+    family = "norm"
+    torch_classes = ("RMSNorm",)
+    torch_functions = ("rms_norm",)
+    doc = "root-mean-square normalisation over each sample's last axes (torch.nn.RMSNorm)"
+    args = (
+        Arg("normalized_shape", Ints(), doc="the sizes of the last axes normalised together, e.g. [C] or [C, H, W]"),
+        Arg("eps", Nullable(Float(minimum=0.0)), None, "null: the machine epsilon of the input's dtype"),
+        Arg("elementwise_affine", Bool(), True, "a learned scale γ for every normalised element"),
+    )
+
+    @classmethod
+    def infer(cls, x, a, ctx: Context) -> Result:
+        shape = tuple(a.normalized_shape)
+        _normalized_axes(x, shape, ctx)
+        if not a.elementwise_affine:
+            return Result(tuple(x))
+        params = N.product(shape)
+        return Result(tuple(x), params=params,
+                      steps=[Step("params", "∏ normalized_shape (γ)", "·".join(N.fmt(d) for d in shape), params)])
+
+    @classmethod
+    def affine(cls, a) -> bool:
+        return a.elementwise_affine
+
+    @classmethod
+    def saved_for_backward(cls, a, x, out, elem):
+        """Its input and each normalised group's 1/RMS (float32: one per position of the axes
+        before the normalised ones), and for γ's gradient the normalised input x/RMS. Measured
+        in float32 on the CPU; in half precision torch computes in float32 and keeps more."""
+        groups = N.product(x[:len(x) - len(a.normalized_shape)])
+        saved = [("input", N.product(x), elem), ("new", groups, 4)]
+        return saved + ([("new", N.product(x), elem)] if a.elementwise_affine else [])
+
+    @classmethod
+    def receptive_field(cls, a, x, rf):
+        return None  # each output depends on every position of the normalised axes
+
+    @classmethod
+    def from_torch_call(cls, args, kwargs):
+        """F.rms_norm(x, normalized_shape, weight, eps): a γ passed to it is a tensor the model
+        holds (refused before this), so a call has none."""
+        values = _call_values(("normalized_shape", "weight", "eps"), args, kwargs)
+        if values.get("weight") is not None:
+            raise Untranslatable("normalises with a tensor passed to it; archcalc reads γ from a module")
+        return cls.written({"normalized_shape": values.get("normalized_shape"), "eps": values.get("eps"),
+                            "elementwise_affine": False})
+
+    @classmethod
+    def torch_module(cls, a, x):
+        from torch import nn
+
+        return nn.RMSNorm(list(a.normalized_shape), a.eps, a.elementwise_affine)
 
 
 @register
