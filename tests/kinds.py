@@ -464,6 +464,61 @@ def _sum(outs):
 
 # --- norms: strategies and modules ---
 
+def channels_written(draw, x):
+    """None mostly (inferred); sometimes the input's channel count written, now and then a
+    wrong one (torch refuses it where affine weights or running statistics use it, and
+    ignores it otherwise)."""
+    choice = draw(st.integers(0, 7))
+    return None if choice > 1 else x[0] + choice
+
+
+@st.composite
+def per_channel_norm_args(draw, x, *, batch_defaults: bool):
+    """Batch and instance norm: affine and running statistics both ways, bias=False sometimes."""
+    a = dict(affine=draw(st.booleans()), track_running_stats=draw(st.booleans()),
+             eps=draw(st.sampled_from([1e-5, 1e-3])), momentum=draw(st.sampled_from([0.1, None, 0.5])),
+             bias=draw(st.booleans()))
+    if (written := channels_written(draw, x)) is not None:
+        a["num_features"] = written
+    if not batch_defaults and draw(st.booleans()):  # instance norm's defaults: affine and tracking off
+        for name in ("affine", "track_running_stats", "momentum"):
+            a.pop(name)
+    return a
+
+
+def per_channel_reference(cls):
+    def build(x, a):
+        return cls(a.get("num_features", x[0]), a["eps"], a.get("momentum", 0.1), a.get("affine", False),
+                   a.get("track_running_stats", False), bias=a["bias"]).eval()
+
+    return build
+
+
+@st.composite
+def group_norm_args(draw, x):
+    divisors = [g for g in range(1, x[0] + 1) if x[0] % g == 0]
+    groups = draw(st.sampled_from(divisors)) if draw(st.integers(0, 4)) else draw(st.integers(1, 7))  # may not divide
+    a = dict(num_groups=groups, eps=draw(st.sampled_from([1e-5, 1e-6])), affine=draw(st.booleans()),
+             bias=draw(st.booleans()))
+    if (written := channels_written(draw, x)) is not None:
+        a["num_channels"] = written
+    return a
+
+
+def group_norm_reference(x, a):
+    return nn.GroupNorm(a["num_groups"], a.get("num_channels", x[0]), a["eps"], a["affine"], bias=a["bias"])
+
+
+@st.composite
+def rms_norm_args(draw, x):
+    k = draw(st.integers(1, len(x)))
+    shape = list(x[-k:])
+    if draw(st.integers(0, 5)) == 0:
+        shape[0] += 1  # not the input's last axes: refused
+    return dict(normalized_shape=shape[0] if k == 1 and draw(st.booleans()) else shape,
+                eps=draw(st.sampled_from([None, 1e-6])), elementwise_affine=draw(st.booleans()))
+
+
 # --- pools and padding: strategies and modules ---
 
 # --- convolution and resampling: strategies and modules ---
@@ -502,6 +557,14 @@ class StochasticDepth(nn.Module):
 TABLE: dict[str, KindCase] = {c.kind: c for c in [
     # --- activations ---
     # --- norms ---
+    KindCase("batch_norm3d", (4,), lambda x: per_channel_norm_args(x, batch_defaults=True),
+             per_channel_reference(nn.BatchNorm3d), sizes=(1, 8)),
+    *[KindCase(f"instance_norm{nd}d", (nd + 1,), lambda x: per_channel_norm_args(x, batch_defaults=False),
+               per_channel_reference(getattr(nn, f"InstanceNorm{nd}d")), sizes=(1, 14 if nd < 3 else 8))
+      for nd in (1, 2, 3)],
+    KindCase("group_norm", (1, 2, 3, 4), group_norm_args, group_norm_reference),
+    KindCase("rms_norm", (1, 2, 3, 4), rms_norm_args,
+             lambda x, a: nn.RMSNorm(a["normalized_shape"], a["eps"], a["elementwise_affine"])),
     # --- pools and padding ---
     # --- convolution and resampling ---
     # --- dropouts ---

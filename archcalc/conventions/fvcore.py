@@ -33,6 +33,15 @@ CONVENTION = Convention(
     rules={
         # --- activations ---
         # --- norms ---
+        "batch_norm3d": rule("aten::batch_norm (eval): 1 per element, 2 with affine; without running statistics it "
+                             "normalises by the batch's, counted as in training: 4, 5 with affine", "norm_inputs",
+                             "norm_affine_inputs", "batch_statistics"),
+        **{k: rule("aten::instance_norm: 4 per element, 5 with a learned scale, also where eval normalises by the "
+                   "running statistics", ("norm_inputs", 4), "norm_affine_inputs")
+           for k in ("instance_norm1d", "instance_norm2d", "instance_norm3d")},
+        "group_norm": rule("aten::group_norm: 4 per element, 5 with a learned scale", ("norm_inputs", 4),
+                           "norm_affine_inputs"),
+        "rms_norm": rule("no fvcore handle for aten::rms_norm: skipped (fvcore warns 'unsupported operator')"),
         # --- pools and padding ---
         # --- convolution and resampling ---
         # --- dropouts ---

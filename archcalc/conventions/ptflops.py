@@ -64,6 +64,9 @@ CONVENTION = Convention(
     rules={
         # --- activations ---
         # --- norms ---
+        **{k: rule("1 per input element, 2 with affine", "norm_inputs", "norm_affine_inputs")
+           for k in ("batch_norm3d", "instance_norm1d", "instance_norm2d", "instance_norm3d", "group_norm")},
+        "rms_norm": rule("nn.RMSNorm has no module hook and F.rms_norm is not patched: nothing counted"),
         # --- pools and padding ---
         # --- convolution and resampling ---
         # --- dropouts ---

@@ -45,6 +45,10 @@ CONVENTION = Convention(
     rules={
         # --- activations ---
         # --- norms ---
+        **{k: rule("count_normalization: 2 per input element, 4 with affine (RMSNorm: elementwise_affine)",
+                   ("norm_inputs", 2), ("norm_affine_inputs", 2))
+           for k in ("batch_norm3d", "instance_norm1d", "instance_norm2d", "instance_norm3d", "group_norm",
+                     "rms_norm")},
         # --- pools and padding ---
         # --- convolution and resampling ---
         # --- dropouts ---

@@ -19,6 +19,9 @@ CONVENTION = Convention(
     rules={
         # --- activations ---
         # --- norms ---
+        **{k: rule("weight and bias (one each per channel, when affine) once per sample", "params")
+           for k in ("batch_norm3d", "instance_norm1d", "instance_norm2d", "instance_norm3d", "group_norm")},
+        "rms_norm": rule("its weight (one per normalised element) once per sample", "params"),
         # --- pools and padding ---
         # --- convolution and resampling ---
         # --- dropouts ---

@@ -1,44 +1,111 @@
-"""Normalisation: batch_norm1d/2d, layer_norm, local_response_norm (AlexNet),
-local_contrast_norm (Jarrett et al., ICCV 2009).
+"""Normalisation: batch_norm1d/2d/3d, instance_norm1d/2d/3d, group_norm, layer_norm, rms_norm,
+local_response_norm (AlexNet), local_contrast_norm (Jarrett et al., ICCV 2009).
 
-BatchNorm learns a scale and shift per channel (2·C params when affine) and keeps running
-mean and variance plus a 1-element `num_batches_tracked` (2·C + 1 buffers). LayerNorm
-learns a scale and shift per normalised element and keeps nothing. LRN and LCN learn
-nothing. None of them is counted as FLOPs (docs/conventions.md).
+Batch, instance and group norm learn a scale γ and shift β per channel when affine (2·C
+params; C without the shift, bias=false); batch and instance norm with running statistics
+keep a running mean and variance plus a 1-element `num_batches_tracked` (2·C + 1 buffers).
+LayerNorm learns a scale and shift per normalised element, RMSNorm a scale only; neither
+keeps anything. LRN and LCN learn nothing. None of them is counted as FLOPs
+(docs/conventions.md).
 """
 from __future__ import annotations
 
+from typing import Any
+
 from archcalc.engine import numbers as N
 from archcalc.layers.args import Arg, Bool, Float, Int, Ints, Nullable
-from archcalc.layers.base import Context, LayerKind, Result, Step, list_text
+from archcalc.layers.base import Context, LayerKind, Result, Step, Untranslatable, list_text
 from archcalc.layers.registry import register
 
+_SHAPES = {1: "[C]", 2: "[C, L]", 3: "[C, H, W]", 4: "[C, D, H, W]"}
 
-class _BatchNorm(LayerKind):
+
+def _call_values(names: tuple[str, ...], args: tuple, kwargs: dict) -> dict:
+    """A torch function's arguments after the input, by the names of its signature."""
+    return dict(zip(names, args)) | {k: v for k, v in kwargs.items() if k in names}
+
+
+def _normalized_axes(x, shape: tuple, ctx: Context) -> None:
+    """normalized_shape (layer_norm, rms_norm) must be the sizes of the input's last axes."""
+    k = len(shape)
+    last = tuple(x[-k:]) if k <= len(x) else None
+    if last is None or any(N.compare(d, "!=", s) for d, s in zip(last, shape)):
+        raise ctx.error(f"normalized_shape {list_text(shape)} is not the size of the input's last axes",
+                        arg="normalized_shape", expected=f"the last {k} size(s) of {list_text(x)}",
+                        found=f"{list_text(x)}, the {ctx.source}",
+                        hint=f"normalized_shape: {list_text(x[-k:])}" if k <= len(x) else
+                        "normalize fewer axes than the input has", code="shape-mismatch")
+
+
+class _PerChannel(LayerKind):
+    """Batch, instance and group norm: a scale γ and a shift β per channel when affine (torch's
+    keyword-only bias=False drops β), the channel count inferred from the input."""
+
     family = "norm"
+
+    @classmethod
+    def check_channels(cls, c, a, ctx: Context, used: bool) -> None:
+        """A written channel count (num_features, num_channels) must be the input's where torch
+        uses it: for the affine weights or the running statistics. Otherwise torch never
+        reads it (instance norm warns, batch and group norm say nothing): archcalc warns."""
+        name = cls.in_arg
+        written = getattr(a, name)
+        if used or written is None or not ctx.args.given(name) or N.compare(written, "!=", c) is not True:
+            cls.check_in_size(c, ctx)
+            return
+        ctx.warn("unused-argument", f"{name}={N.fmt(written)} is not the input's {N.fmt(c)} channels; torch does "
+                                    "not use it (no affine weights or running statistics to size)")
+
+    @classmethod
+    def scale_and_shift(cls, c, a) -> tuple[Any, list[Step]]:
+        """γ and β (β only with bias), C each, when affine."""
+        if not a.affine:
+            return 0, []
+        if a.bias:
+            params = N.mul(2, c)
+            return params, [Step("params", "2·C (scale γ and shift β)", f"2·{N.fmt(c)}", params)]
+        return c, [Step("params", "C (scale γ; no shift, bias=false)", "", c)]
+
+    @classmethod
+    def running_stats(cls, c, a) -> tuple[Any, list[Step]]:
+        """The running mean and variance, C each, and the batches seen, when tracked."""
+        if not a.track_running_stats:
+            return 0, []
+        buffers = N.add(N.mul(2, c), 1)
+        return buffers, [Step("buffers", "2·C + 1 (running mean, running var, batches seen)", f"2·{N.fmt(c)} + 1",
+                              buffers)]
+
+    @classmethod
+    def from_torch(cls, module) -> dict:
+        """As every kind reads a module, but `bias` only where there are affine weights (a
+        module without them has no bias either, whatever it was built with)."""
+        values = super().from_torch(module)
+        if not module.affine:
+            values.pop("bias", None)
+        return values
+
+
+class _BatchNorm(_PerChannel):
     in_arg = "num_features"
     ranks: tuple[int, ...] = ()
+    torch_class: str = ""
     args = (
         Arg("num_features", Nullable(Int(1)), None, "C; inferred from the input, checked when written"),
         Arg("eps", Float(minimum=0.0), 1e-5),
         Arg("momentum", Nullable(Float(minimum=0.0, maximum=1.0)), 0.1),
         Arg("affine", Bool(), True),
         Arg("track_running_stats", Bool(), True),
+        Arg("bias", Bool(), True, "the shift β, with affine (torch's keyword-only bias)"),
     )
 
     @classmethod
     def infer(cls, x, a, ctx: Context) -> Result:
-        shapes = " or ".join({2: "[C]", 3: "[C, L]", 4: "[C, H, W]"}[r + 1] for r in cls.ranks)
-        cls.require_rank(x, cls.ranks, ctx, f"a {shapes} input")
+        cls.require_rank(x, cls.ranks, ctx, f"a {' or '.join(_SHAPES[r] for r in cls.ranks)} input")
         c = x[0]
-        cls.check_in_size(c, ctx)
-        params = N.mul(2, c) if a.affine else 0
-        buffers = N.add(N.mul(2, c), 1) if a.track_running_stats else 0
-        steps = [Step("params", "2·C (scale γ and shift β)", f"2·{N.fmt(c)}", params)] if a.affine else []
-        if a.track_running_stats:
-            steps.append(Step("buffers", "2·C + 1 (running mean, running var, batches seen)", f"2·{N.fmt(c)} + 1",
-                              buffers))
-        return Result(tuple(x), params=params, buffers=buffers, steps=steps)
+        cls.check_channels(c, a, ctx, a.affine or a.track_running_stats)
+        params, steps = cls.scale_and_shift(c, a)
+        buffers, more = cls.running_stats(c, a)
+        return Result(tuple(x), params=params, buffers=buffers, steps=steps + more)
 
     @classmethod
     def receptive_field(cls, a, x, rf):
@@ -61,7 +128,7 @@ class _BatchNorm(LayerKind):
     def torch_module(cls, a, x):
         from torch import nn
 
-        return getattr(nn, cls.torch_class)(x[0], a.eps, a.momentum, a.affine, a.track_running_stats)
+        return getattr(nn, cls.torch_class)(x[0], a.eps, a.momentum, a.affine, a.track_running_stats, bias=a.bias)
 
 
 @register
@@ -80,6 +147,199 @@ class BatchNorm2d(_BatchNorm):
     torch_class = "BatchNorm2d"
     ranks = (3,)
     doc = "batch normalisation over [C, H, W] (torch.nn.BatchNorm2d)"
+
+
+@register
+class BatchNorm3d(_BatchNorm):
+    kind = "batch_norm3d"
+    torch_classes = ("BatchNorm3d",)
+    torch_class = "BatchNorm3d"
+    ranks = (4,)
+    doc = "batch normalisation over [C, D, H, W] (torch.nn.BatchNorm3d)"
+
+
+class _InstanceNorm(_BatchNorm):
+    """y = (x − mean) / √(var + eps) · γ + β, the mean and variance of each channel of each
+    sample over its positions. With track_running_stats it also keeps running estimates,
+    which eval mode normalises by instead (so that each position stays itself there).
+    torch runs it as a batch norm of one sample whose channels are the batch's B·C."""
+
+    torch_functions = ("instance_norm",)
+    args = (
+        Arg("num_features", Nullable(Int(1)), None, "C; inferred from the input, checked when written"),
+        Arg("eps", Float(minimum=0.0), 1e-5),
+        Arg("momentum", Nullable(Float(minimum=0.0, maximum=1.0)), 0.1),
+        Arg("affine", Bool(), False),
+        Arg("track_running_stats", Bool(), False),
+        Arg("bias", Bool(), True, "the shift β, with affine (torch's keyword-only bias)"),
+    )
+
+    @classmethod
+    def infer(cls, x, a, ctx: Context) -> Result:
+        (rank,) = cls.ranks
+        cls.require_rank(x, cls.ranks, ctx, f"a {_SHAPES[rank]} input", hint=cls._rank_hint(x))
+        c = x[0]
+        cls.check_channels(c, a, ctx, a.affine or a.track_running_stats)
+        cls.check_positions(x, a, ctx)
+        params, steps = cls.scale_and_shift(c, a)
+        buffers, more = cls.running_stats(c, a)
+        return Result(tuple(x), params=params, buffers=buffers, steps=steps + more)
+
+    @classmethod
+    def _rank_hint(cls, x) -> str | None:
+        """The instance norm of the input's rank; one rank short, what torch would make of it
+        (it takes an input without a batch axis too)."""
+        other = next((k.kind for k in _InstanceNorm.__subclasses__() if k.ranks == (len(x),)), None)
+        hints = [f"use {other}"] if other else []
+        if len(x) == cls.ranks[0] - 1:
+            hints.append(f"torch would read a batch of {list_text(x)} as one sample without a batch axis, "
+                         "whose channels are the batch")
+        return "; ".join(hints) or None
+
+    @classmethod
+    def check_positions(cls, x, a, ctx: Context) -> None:
+        """A channel of one position has no variance: torch refuses to normalise it by its own
+        statistics, which it does always without running statistics, and when training with."""
+        positions = N.product(x[1:])
+        if N.compare(positions, "==", 1) is not True:
+            return
+        if not a.track_running_stats:
+            raise ctx.error("each channel has one position, which has no variance to normalise by",
+                            expected="more than 1 position per channel", found=f"{list_text(x)}, the {ctx.source}",
+                            hint="use a larger input, or track_running_stats: true (which runs in eval only)",
+                            code="size-too-small")
+        ctx.warn("size-too-small", f"each channel of {list_text(x)} has one position: torch refuses it when training "
+                                   "(no variance); only eval, with the running statistics, runs it")
+
+    @classmethod
+    def saved_for_backward(cls, a, x, out, elem):
+        """torch's batch norm over B·C channels: the input (a view of it), the mean and inverse
+        deviation of every sample's channel (float32), and what it repeats B times for that
+        call: γ when affine, the running mean and variance when tracked."""
+        c = x[0]
+        repeated = (1 if a.affine else 0) + (2 if a.track_running_stats else 0)
+        return [("input", N.product(x), elem), ("new", c, 4), ("new", c, 4)] + [("new", c, elem)] * repeated
+
+    @classmethod
+    def imported_call(cls, name, args, kwargs, x, out):
+        """F.instance_norm(x) by its input's rank; running statistics or weights passed to it
+        are tensors the model holds, which a spec cannot say."""
+        kind = next((k for k in _InstanceNorm.__subclasses__() if x is not None and k.ranks == (len(x),)), None)
+        if kind is None:
+            raise Untranslatable(f"normalises a {list_text(x or ())} input; instance norm takes [C, L], [C, H, W] "
+                                 "or [C, D, H, W]")
+        layers = super().imported_call(name, args, kwargs, x, out)
+        return [(kind.kind, spec) for _, spec in layers]
+
+    @classmethod
+    def from_torch_call(cls, args, kwargs):
+        values = _call_values(("running_mean", "running_var", "weight", "bias", "use_input_stats", "momentum",
+                               "eps"), args, kwargs)
+        if any(values.get(k) is not None for k in ("running_mean", "running_var", "weight", "bias")):
+            raise Untranslatable("normalises with tensors passed to it; archcalc reads those from a module")
+        if values.get("use_input_stats") is False:
+            raise Untranslatable("normalises by running statistics it is not given")
+        return cls.written({k: v for k, v in values.items() if k in ("momentum", "eps")})
+
+
+@register
+class InstanceNorm1d(_InstanceNorm):
+    kind = "instance_norm1d"
+    torch_classes = ("InstanceNorm1d",)
+    torch_class = "InstanceNorm1d"
+    ranks = (2,)
+    doc = "instance normalisation over [C, L], each sample's channels alone (torch.nn.InstanceNorm1d)"
+
+
+@register
+class InstanceNorm2d(_InstanceNorm):
+    kind = "instance_norm2d"
+    torch_classes = ("InstanceNorm2d",)
+    torch_class = "InstanceNorm2d"
+    ranks = (3,)
+    doc = "instance normalisation over [C, H, W], each sample's channels alone (torch.nn.InstanceNorm2d)"
+
+
+@register
+class InstanceNorm3d(_InstanceNorm):
+    kind = "instance_norm3d"
+    torch_classes = ("InstanceNorm3d",)
+    torch_class = "InstanceNorm3d"
+    ranks = (4,)
+    doc = "instance normalisation over [C, D, H, W], each sample's channels alone (torch.nn.InstanceNorm3d)"
+
+
+@register
+class GroupNorm(_PerChannel):
+    """The channels split into G groups of C/G; each sample's group is normalised by its own
+    mean and variance over its channels and all their positions, then scaled and shifted per
+    channel. No running statistics: the same when training and after. G = 1 normalises a
+    whole sample (as layer norm, with per-channel γ), G = C each channel (as instance norm)."""
+
+    kind = "group_norm"
+    torch_classes = ("GroupNorm",)
+    torch_functions = ("group_norm",)
+    in_arg = "num_channels"
+    doc = "normalisation over groups of channels (torch.nn.GroupNorm)"
+    args = (
+        Arg("num_groups", Int(1), doc="G, the groups the channels are split into; must divide C"),
+        Arg("num_channels", Nullable(Int(1)), None, "C; inferred from the input, checked when written"),
+        Arg("eps", Float(minimum=0.0), 1e-5),
+        Arg("affine", Bool(), True, "a learned scale γ (and shift β) per channel"),
+        Arg("bias", Bool(), True, "the shift β, with affine (torch's keyword-only bias)"),
+    )
+
+    @classmethod
+    def infer(cls, x, a, ctx: Context) -> Result:
+        c, g = x[0], a.num_groups
+        written = a.num_channels if ctx.args.given("num_channels") else None
+        if written is not None and N.compare(N.mod(written, g), "!=", 0):
+            raise ctx.error(f"num_channels={N.fmt(written)} is not divisible by num_groups={N.fmt(g)}",
+                            arg="num_channels", expected="num_channels a multiple of num_groups",
+                            found=f"{N.fmt(written)} channels in {N.fmt(g)} groups", code="groups-mismatch")
+        if N.compare(N.mod(c, g), "!=", 0):
+            raise ctx.error(f"the input's {N.fmt(c)} channels are not divisible by num_groups={N.fmt(g)}",
+                            arg="num_groups", expected="num_groups a divisor of the channels",
+                            found=f"{list_text(x)}, the {ctx.source}", hint=cls._groups_hint(c),
+                            code="groups-mismatch")
+        cls.check_channels(c, a, ctx, a.affine)
+        if N.compare(N.mul(N.floordiv(c, g), N.product(x[1:])), "==", 1):
+            ctx.warn("size-too-small", f"each of the {N.fmt(g)} groups holds one value: its variance is 0, so the "
+                                       "output is β; torch refuses a batch of one")
+        params, steps = cls.scale_and_shift(c, a)
+        return Result(tuple(x), params=params, steps=steps)
+
+    @staticmethod
+    def _groups_hint(c) -> str:
+        if N.is_symbolic(c):
+            return "make the channel count a multiple of num_groups"
+        divisors = [g for g in range(1, min(c, 64) + 1) if c % g == 0]
+        return "num_groups: " + " or ".join(str(g) for g in divisors[:6])
+
+    @classmethod
+    def receptive_field(cls, a, x, rf):
+        return None  # each output depends on every position of its group's channels
+
+    @classmethod
+    def saved_for_backward(cls, a, x, out, elem):
+        """Its input, and each group's mean and 1/σ (float32)."""
+        return [("input", N.product(x), elem), ("new", a.num_groups, 4), ("new", a.num_groups, 4)]
+
+    @classmethod
+    def from_torch_call(cls, args, kwargs):
+        """F.group_norm(x, num_groups, weight, bias, eps): γ and β passed to it are tensors the
+        model holds (refused before this), so a call has none."""
+        values = _call_values(("num_groups", "weight", "bias", "eps"), args, kwargs)
+        if values.get("weight") is not None or values.get("bias") is not None:
+            raise Untranslatable("normalises with tensors passed to it; archcalc reads those from a module")
+        return cls.written({"num_groups": values.get("num_groups"), "eps": values.get("eps", 1e-5),
+                            "affine": False})
+
+    @classmethod
+    def torch_module(cls, a, x):
+        from torch import nn
+
+        return nn.GroupNorm(a.num_groups, x[0], a.eps, a.affine, bias=a.bias)
 
 
 @register
@@ -103,14 +363,7 @@ class LayerNorm(LayerKind):
     @classmethod
     def infer(cls, x, a, ctx: Context) -> Result:
         shape = tuple(a.normalized_shape)
-        k = len(shape)
-        last = tuple(x[-k:]) if k <= len(x) else None
-        if last is None or any(N.compare(d, "!=", s) for d, s in zip(last, shape)):
-            raise ctx.error(f"normalized_shape {list_text(shape)} is not the size of the input's last axes",
-                            arg="normalized_shape", expected=f"the last {k} size(s) of {list_text(x)}",
-                            found=f"{list_text(x)}, the {ctx.source}",
-                            hint=f"normalized_shape: {list_text(x[-k:])}" if k <= len(x) else
-                            "normalize fewer axes than the input has", code="shape-mismatch")
+        _normalized_axes(x, shape, ctx)
         elements = N.product(shape)
         per = (2 if a.bias else 1) if a.elementwise_affine else 0
         params = N.mul(per, elements)
@@ -138,6 +391,68 @@ class LayerNorm(LayerKind):
         from torch import nn
 
         return nn.LayerNorm(list(a.normalized_shape), a.eps, a.elementwise_affine, a.bias)
+
+
+@register
+class RMSNorm(LayerKind):
+    """y = x / √(mean(x²) + eps) · γ, the mean over each sample's last axes, whose sizes
+    `normalized_shape` gives (Zhang & Sennrich 2019): layer norm without the centring and
+    without β. γ has that shape (elementwise_affine). eps=None is torch's: the dtype's
+    machine epsilon. No running statistics."""
+
+    kind = "rms_norm"
+    family = "norm"
+    torch_classes = ("RMSNorm",)
+    torch_functions = ("rms_norm",)
+    doc = "root-mean-square normalisation over each sample's last axes (torch.nn.RMSNorm)"
+    args = (
+        Arg("normalized_shape", Ints(), doc="the sizes of the last axes normalised together, e.g. [C] or [C, H, W]"),
+        Arg("eps", Nullable(Float(minimum=0.0)), None, "null: the machine epsilon of the input's dtype"),
+        Arg("elementwise_affine", Bool(), True, "a learned scale γ for every normalised element"),
+    )
+
+    @classmethod
+    def infer(cls, x, a, ctx: Context) -> Result:
+        shape = tuple(a.normalized_shape)
+        _normalized_axes(x, shape, ctx)
+        if not a.elementwise_affine:
+            return Result(tuple(x))
+        params = N.product(shape)
+        return Result(tuple(x), params=params,
+                      steps=[Step("params", "∏ normalized_shape (γ)", "·".join(N.fmt(d) for d in shape), params)])
+
+    @classmethod
+    def affine(cls, a) -> bool:
+        return a.elementwise_affine
+
+    @classmethod
+    def saved_for_backward(cls, a, x, out, elem):
+        """Its input and each normalised group's 1/RMS (float32: one per position of the axes
+        before the normalised ones), and for γ's gradient the normalised input x/RMS. Measured
+        in float32 on the CPU; in half precision torch computes in float32 and keeps more."""
+        groups = N.product(x[:len(x) - len(a.normalized_shape)])
+        saved = [("input", N.product(x), elem), ("new", groups, 4)]
+        return saved + ([("new", N.product(x), elem)] if a.elementwise_affine else [])
+
+    @classmethod
+    def receptive_field(cls, a, x, rf):
+        return None  # each output depends on every position of the normalised axes
+
+    @classmethod
+    def from_torch_call(cls, args, kwargs):
+        """F.rms_norm(x, normalized_shape, weight, eps): a γ passed to it is a tensor the model
+        holds (refused before this), so a call has none."""
+        values = _call_values(("normalized_shape", "weight", "eps"), args, kwargs)
+        if values.get("weight") is not None:
+            raise Untranslatable("normalises with a tensor passed to it; archcalc reads γ from a module")
+        return cls.written({"normalized_shape": values.get("normalized_shape"), "eps": values.get("eps"),
+                            "elementwise_affine": False})
+
+    @classmethod
+    def torch_module(cls, a, x):
+        from torch import nn
+
+        return nn.RMSNorm(list(a.normalized_shape), a.eps, a.elementwise_affine)
 
 
 @register
