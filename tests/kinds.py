@@ -265,14 +265,15 @@ def conv_args(draw, x):
     stride = [1] * nd if padding == "same" and draw(st.booleans()) else draw(per_axis(nd, st.integers(1, 3)))
     return dict(out_channels=draw(st.integers(1, 3)) * groups, kernel_size=draw(per_axis(nd, st.integers(1, 4))),
                 stride=stride, padding=padding, dilation=draw(per_axis(nd, st.integers(1, 2))), groups=groups,
-                bias=draw(st.booleans()))
+                bias=draw(st.booleans()),
+                padding_mode=draw(st.sampled_from(["zeros"] * 5 + ["reflect", "replicate", "circular"])))
 
 
 def conv_reference(x, a):
     nd = len(x) - 1
     cls = getattr(nn, f"Conv{nd}d")
     return cls(x[0], a["out_channels"], a["kernel_size"], a["stride"], a["padding"], a["dilation"], a["groups"],
-               a["bias"])
+               a["bias"], a.get("padding_mode", "zeros"))
 
 
 @st.composite

@@ -25,8 +25,10 @@ CONVENTION = Convention(
     source="fvcore/nn/flop_count.py: _DEFAULT_SUPPORTED_OPS; fvcore/nn/jit_handles.py",
     notes=("the model in eval mode: in training mode fvcore counts batch_norm as 5 per element (4 without affine)",),
     terms={"convolution_mode": Term("convolution_mode", "the products of convolutions with padding 'same' or "
-                                    "'valid': aten::_convolution_mode has no fvcore handle",
-                                    lambda r: per_sample(r, r.macs) if isinstance(r.args.padding, str) else 0),
+                                    "'valid' and zeros: aten::_convolution_mode has no fvcore handle (other padding "
+                                    "modes pad first and trace to aten::_convolution)",
+                                    lambda r: per_sample(r, r.macs) if isinstance(r.args.padding, str)
+                                    and r.args.padding_mode == "zeros" else 0),
            "batch_statistics": Term("batch_statistics", "three more per element for a batch norm without running "
                                     "statistics (aten::batch_norm with training=True)",
                                     lambda r: 0 if r.args.track_running_stats else N.mul(3, N.product(r.input)))},

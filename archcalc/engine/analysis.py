@@ -25,10 +25,16 @@ SUMMED = COUNTS + ("backward_macs",)
 
 
 class BranchRows(NamedTuple):
-    """One branch of a merge: its name and its rows in order (empty: the input passes through)."""
+    """One branch of a merge: its name, its rows in order (empty: the input passes through)
+    and the shape it is given (the merge's input, or its slice of it)."""
 
     name: str
     rows: list
+    input: tuple
+
+    @property
+    def output(self) -> tuple:
+        return self.rows[-1].output if self.rows else self.input
 
 
 @dataclass(kw_only=True, eq=False)
@@ -158,7 +164,7 @@ class Analysis:
 
         def copy(row: Row) -> Row:
             new = replace(row, children=[copy(c) for c in row.children],
-                          branches=[BranchRows(b.name, [copy(r) for r in b.rows]) for b in row.branches],
+                          branches=[BranchRows(b.name, [copy(r) for r in b.rows], b.input) for b in row.branches],
                           owner=copies.get(id(row.owner)))
             copies[id(row)] = new
             own = own_macs(row) if row.layer is not None else 0

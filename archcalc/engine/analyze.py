@@ -228,7 +228,7 @@ class _Walker:
             given = flow if shape == tuple(flow.shape) else \
                 replace(flow, shape=shape, rf=kind.branch_receptive_field(args, flow.shape, flow.rf))
             rows, out = self.items(branch.items, given, env, f"{path}.{branch.name}.", depth + 1)
-            branches.append(BranchRows(branch.name, rows))
+            branches.append(BranchRows(branch.name, rows, tuple(given.shape)))
             outs.append(out)
         result = kind.combine([o.shape for o in outs], args, ctx)
         rf, widest = kind.merge_receptive_field(args, [o.rf for o in outs])

@@ -70,6 +70,7 @@ class _Saved:
         self.tensors: dict[int, object] = {}
         self.sizes: dict[int, object] = {0: N.mul(N.mul(input_elements, elem), batch)}
         self.unmodelled: set[str] = set()
+        self.weights: set[int] = set()  # views of a layer's weights: counted as weights, never saved here
         self.made = 0
 
     def new(self, elements=None) -> int:
@@ -86,6 +87,8 @@ class _Saved:
                 key = inputs[int(what.split(":")[1])]
             else:
                 key = out if what == "output" else self.new()
+            if key in self.weights:
+                continue
             per_batch = 1 if what == "stat" else self.batch
             size = N.mul(N.mul(numel, nbytes), per_batch)
             self.tensors[key] = N.maximum(size, self.sizes[key]) if key in self.sizes and what != "new" else size
@@ -95,13 +98,17 @@ class _Saved:
             if row.is_merge:
                 outs = [self.walk(b.rows, current, grad) for b in row.branches]
                 out = self.new(N.product(row.output))
-                shapes = [b.rows[-1].output if b.rows else row.input for b in row.branches]
+                shapes = [b.output for b in row.branches]
                 grads = [g for _, g in outs]
                 self._record(row, row.layer.merge_saved_for_backward(row.args, shapes, row.output, self.elem, grads),
                              [o for o, _ in outs], out, any(grads))
                 current, grad = out, any(grads) or grad
             elif row.leaf:
-                out = current if row.layer.view else self.new(N.product(row.output))
+                if row.layer.weights_view:
+                    out = self.new()
+                    self.weights.add(out)
+                else:
+                    out = current if row.layer.view else self.new(N.product(row.output))
                 self._record(row, row.layer.saved_for_backward(row.args, row.input, row.output, self.elem), [current],
                              out, grad)
                 grad = grad or bool(row.params)

@@ -113,6 +113,7 @@ class LayerKind:
     accepts_index: ClassVar[bool] = False  # reads token ids (input dtype index) and makes floats
     elementwise: ClassVar[bool] = False  # maps each element alone (can run in place; drawn inside the box before)
     view: ClassVar[bool] = False  # its output is its input's storage (flatten, identity): no new tensor
+    weights_view: ClassVar[bool] = False  # its output is its own weights' storage (parameter): no activation
     doc: ClassVar[str] = ""
     torch_classes: ClassVar[tuple[str, ...]] = ()  # module classes `archcalc import` reads as this kind
     torch_functions: ClassVar[tuple[str, ...]] = ()  # torch functions / Tensor methods it reads as this kind
@@ -331,7 +332,8 @@ class MergeKind(LayerKind):
         if a.split is None:
             return [x] * branches
         dim = batched_axis(a.split_dim)
-        return list(x.chunk(branches, dim) if a.split == "equal" else x.split(list(a.split), dim))
+        pieces = x.chunk(branches, dim) if a.split == "equal" else x.split(list(a.split), dim)
+        return [pieces[i] for i in range(branches)]  # indexed, not iterated: torch.fx traces it
 
     @classmethod
     def combine(cls, shapes: list[Shape], a: Args, ctx: Context) -> Result:
@@ -368,6 +370,21 @@ class MergeKind(LayerKind):
         raise NotImplementedError(f"merge kind {cls.kind} is not imported")
 
     unfollowed: ClassVar[str] = "combines values archcalc cannot follow"  # a branch that is no traced tensor
+
+    split_functions: ClassVar[tuple[str, ...]] = ("split", "chunk", "split_with_sizes")
+
+    @staticmethod
+    def imported_split(name: str, args: tuple, kwargs: dict, pieces: list[Shape]) -> dict:
+        """A merge's `split` arguments for a call `x.split(size_or_sizes, dim)` or `x.chunk(n,
+        dim)` whose pieces have these per-sample shapes: 'equal' when they are, else the sizes."""
+        dim = kwargs.get("dim", args[1] if len(args) > 1 else 0)
+        if not isinstance(dim, int):
+            raise Untranslatable("splits along an axis computed in forward")
+        if dim == 0:
+            raise Untranslatable("splits the batch axis (dim=0); a spec describes one sample")
+        d = dim - 1 if dim > 0 else dim
+        sizes = [p[d] for p in pieces]
+        return {"split": "equal" if len(set(sizes)) == 1 else sizes, "split_dim": d}
 
 
 class Untranslatable(Exception):

@@ -28,6 +28,31 @@ def _window_outputs(x, a, ctx, kernel, stride, padding, dilation, nd):
     return outs, steps
 
 
+def _pad_sides(a, nd: int) -> list[tuple]:
+    """(before, after) per axis that torch pads: P on each side; 'same' pads the total d·(k−1),
+    the smaller half before."""
+    if a.padding == "valid":
+        return [(0, 0)] * nd
+    if a.padding == "same":
+        totals = [N.mul(d, N.sub(k, 1)) for k, d in zip(a.kernel_size, a.dilation)]
+        return [(N.floordiv(t, 2), N.sub(t, N.floordiv(t, 2))) for t in totals]
+    return [(p, p) for p in a.padding]
+
+
+def _check_padding_mode(x, a, ctx: Context, nd: int) -> None:
+    """torch's reflect padding must be shorter than the axis, circular at most as long."""
+    limits = {"reflect": ("<", "smaller than"), "circular": ("<=", "at most")}
+    if a.padding_mode not in limits:
+        return
+    op, words = limits[a.padding_mode]
+    for axis, size, sides in zip(axis_names(nd), x[1:], _pad_sides(a, nd)):
+        if any(N.compare(side, op, size) is False for side in sides):
+            raise ctx.error(f"padding_mode='{a.padding_mode}' pads {N.fmt(max(sides))} along {axis}, which is "
+                            f"{N.fmt(size)} long", arg="padding", expected=f"padding {words} the input's {axis}",
+                            found=f"{list_text(x)}, the {ctx.source}",
+                            hint="use padding_mode='zeros' or 'replicate', or a smaller padding", code="invalid-layer")
+
+
 def _groups_hint(n, groups: int, what: str, ctx: Context) -> str:
     """'use groups=1 or 5, or make conv1 output 96 channels'."""
     if N.is_symbolic(n):
@@ -74,6 +99,7 @@ class _ConvNd(WeightedProduct):
                                 found=f"{N.fmt(n)} channels" + (f" (the {ctx.source})" if what == "in_channels" else ""),
                                 hint=_groups_hint(n, groups, what, ctx), code="groups-mismatch")
         kernel, stride, dilation = a.kernel_size, a.stride, a.dilation
+        _check_padding_mode(x, a, ctx, nd)
         padding = a.padding
         if padding == "valid":
             padding = (0,) * nd
@@ -104,12 +130,28 @@ class _ConvNd(WeightedProduct):
 
     @classmethod
     def receptive_field(cls, a, x, rf):
-        padding = a.padding
-        if padding == "valid":
-            padding = (0,) * cls.nd
-        elif padding == "same":  # torch pads the total d·(k−1), the smaller half on the left
-            padding = tuple(N.floordiv(N.mul(d, N.sub(k, 1)), 2) for k, d in zip(a.kernel_size, a.dilation))
-        return through_window(rf, a.kernel_size, a.stride, padding, a.dilation)
+        """A window; but reflect, replicate and circular padding copy real positions from
+        elsewhere (the far side, for circular) into the pad: no single window then."""
+        sides = _pad_sides(a, cls.nd)
+        if a.padding_mode != "zeros" and any(N.compare(side, "!=", 0) is not False for s in sides for side in s):
+            return None
+        return through_window(rf, a.kernel_size, a.stride, tuple(before for before, _ in sides), a.dilation)
+
+    @classmethod
+    def saved_for_backward(cls, a, x, out, elem):
+        """The input, for the weight gradient; but the padded input where torch pads before
+        convolving: with a padding_mode other than zeros (reflect and replicate padding keep
+        their own input too), and with 'same' padding of an odd total (the extra one after).
+        Measured with saved-tensor hooks."""
+        sides = _pad_sides(a, cls.nd)
+        if a.padding_mode != "zeros":
+            padded = N.product([N.add(n, N.add(b, e)) for n, (b, e) in zip(x[1:], sides)])
+            own = [("input", N.product(x), elem)] if a.padding_mode in ("reflect", "replicate") else []
+            return [("new", N.mul(x[0], padded), elem), *own]
+        extra = [N.sub(e, b) for b, e in sides]
+        if a.padding == "same" and any(N.compare(d, "!=", 0) for d in extra):
+            return [("new", N.mul(x[0], N.product([N.add(n, d) for n, d in zip(x[1:], extra)])), elem)]
+        return [("input", N.product(x), elem)]
 
     @classmethod
     def torch_module(cls, a, x):
@@ -172,8 +214,10 @@ class LocallyConnected2d(WeightedProduct):
     def saved_for_backward(cls, a, x, out, elem):
         """Its module multiplies the unfolded input (im2col: C·kh·kw values at each of the
         H2·W2 positions), which autograd keeps for the weight gradient; unfold itself keeps
-        nothing."""
-        return [("new", N.mul(N.mul(x[0], N.product(a.kernel_size)), N.product(out[1:])), elem)]
+        nothing. torch's CPU unfold allocates at least the input's size (measured: a strided
+        1×1 unfold of 2×5×5 values holds 50, not 18)."""
+        unfolded = N.mul(N.mul(x[0], N.product(a.kernel_size)), N.product(out[1:]))
+        return [("new", N.maximum(unfolded, N.product(x)), elem)]
 
     @classmethod
     def receptive_field(cls, a, x, rf):

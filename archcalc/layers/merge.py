@@ -142,9 +142,17 @@ class Mul(MergeKind):
 
     @classmethod
     def merge_saved_for_backward(cls, a, shapes, out, elem, grads):
-        """Each factor, for the gradient of the others that need one."""
-        return [(f"input:{i}", N.product(s), elem) for i, s in enumerate(shapes)
-                if any(g for j, g in enumerate(grads) if j != i)]
+        """The factors are multiplied left to right, ((b0·b1)·b2)·…, and each product keeps
+        either side for the other's gradient: branch k when the product so far needs one, and
+        the product so far (branch 0, or a new partial product) when branch k does."""
+        entries, partial = [], shapes[0]
+        for k in range(1, len(shapes)):
+            if any(grads[:k]):
+                entries.append((f"input:{k}", N.product(shapes[k]), elem))
+            if grads[k]:
+                entries.append(("input:0", N.product(partial), elem) if k == 1 else ("new", N.product(partial), elem))
+            partial = tuple(e if N.compare(d, "==", 1) else d for d, e in zip(partial, shapes[k]))
+        return entries
 
     @classmethod
     def saved_for_backward(cls, a, x, out, elem):

@@ -137,8 +137,8 @@ class _Recurrent(LayerKind):
     @classmethod
     def saved_for_backward(cls, a, x, out, elem):
         """Per layer: its input sequence (the previous layer's output past the first); per
-        direction: saved_initial + T·saved_per_step hidden-sized tensors; the reverse direction
-        also keeps a reversed copy of its input when T > 1. Measured with saved-tensor hooks on
+        direction: saved_initial + T·saved_per_step hidden-sized tensors; the first layer's
+        reverse direction also keeps a reversed copy of its input when T > 1 (later layers' do not). Measured with saved-tensor hooks on
         torch's RNN (h_t), GRU and LSTM (7 per step: gates and states); not modelled for the
         step-by-step peephole / one-bias-set LSTM."""
         if cls.torch_variant(a) is not None:
@@ -151,7 +151,7 @@ class _Recurrent(LayerKind):
             for direction in range(dirs):
                 states = N.add(cls.saved_initial, N.mul(steps_t, cls.saved_per_step))
                 entries.append(("new", N.mul(states, h), elem))
-                if direction == 1 and N.compare(steps_t, ">", 1) is not False:
+                if direction == 1 and layer == 0 and N.compare(steps_t, ">", 1) is not False:
                     entries.append(("new", N.mul(steps_t, x_l), elem))
         return entries
 

@@ -290,7 +290,7 @@ class Parameter(LayerKind):
     kind = "parameter"
     torch_classes = ("ParameterLayer",)  # archcalc's own module
     family = "structure"
-    view = True  # no new tensor: an expanded view of the parameter
+    view = weights_view = True  # no new tensor: an expanded view of the parameter, saved as a weight
     doc = "a learned tensor of the given shape per sample (a layer scale, a class token, position embeddings)"
     args = (Arg("shape", Ints(), doc="its shape per sample, e.g. [C, 1, 1] or [1, D]"),)
 
