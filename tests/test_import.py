@@ -323,3 +323,53 @@ def test_a_module_called_twice_shares_its_weights():
     results, analysis = verify_import(imported, "tied")
     assert [r.message() for r in results if not r.ok] == []
     assert analysis.totals["params"] == 16 * 16 + 16 + 16 * 4 + 4 and analysis.totals["macs"] == 2 * 256 + 64
+
+
+class _ShuffleUnit(torch.nn.Module):
+    """ShuffleNetV2's unit as torchvision writes it: chunk, one half convolved, cat, shuffle."""
+
+    def __init__(self, channels=24):
+        super().__init__()
+        half = channels // 2
+        self.branch2 = torch.nn.Sequential(torch.nn.Conv2d(half, half, 1, bias=False), torch.nn.BatchNorm2d(half),
+                                           torch.nn.ReLU(), torch.nn.Conv2d(half, half, 3, padding=1, groups=half))
+        self.shuffle = torch.nn.ChannelShuffle(2)
+
+    def forward(self, x):
+        x1, x2 = x.chunk(2, dim=1)
+        return self.shuffle(torch.cat((x1, self.branch2(x2)), dim=1))
+
+
+class _Gated(torch.nn.Module):
+    """A gated linear unit written out: value and gate from one projection, torch.split by sizes."""
+
+    def __init__(self, order=(0, 1), dim=-1):
+        super().__init__()
+        self.proj, self.order, self.dim = torch.nn.Linear(8, 12), order, dim
+
+    def forward(self, x):
+        parts = torch.split(self.proj(x), [4, 8], dim=self.dim)
+        value, gate = parts[self.order[0]], parts[self.order[1]]
+        return torch.cat((value, torch.sigmoid(gate)), dim=-1)
+
+
+def test_chunk_and_split_become_a_merge_that_splits():
+    imported = import_model("shuffle", "24,8,8", model=_ShuffleUnit())
+    assert "split: equal" in imported.text and "keep" not in imported.text
+    assert [r.message() for r in verify_import(imported, "shuffle")[0] if not r.ok] == []
+    imported = import_model("gated", "5,8", model=_Gated())
+    assert "split: [4, 8]" in imported.text and "split_dim: -1" in imported.text  # the last axis, as torch says
+    assert [r.message() for r in verify_import(imported, "gated")[0] if not r.ok] == []
+
+
+class _Halves(torch.nn.Module):
+    def forward(self, x):
+        return x.split(1, dim=0)[0]  # the batch's first sample: no spec says that
+
+
+def test_pieces_out_of_order_or_a_split_batch_are_refused_with_their_line():
+    with pytest.raises(SpecError, match="each once and in order") as info:
+        import_model("gated", "5,8", model=_Gated(order=(1, 0)))
+    assert info.value.loc.file.endswith("test_import.py")
+    with pytest.raises(SpecError, match="splits the batch axis"):
+        import_model("gated", "5,8", model=torch.nn.Sequential(_Halves(), torch.nn.Linear(8, 8)))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import fx, nn
 
-from archcalc.layers.base import COMPUTED, Untranslatable
+from archcalc.layers.base import COMPUTED, MergeKind, Untranslatable
 from archcalc.layers.registry import kind_of_function, kinds
 from archcalc.torch_backend.importing.traced import Problems, Traced, is_layer_module, module_layer, module_name
 
@@ -71,6 +71,7 @@ class Translator:
         self.values: dict[str, Traced] = {}
         self.alias: dict[str, str] = {}  # fx node → the value it is (views, an LSTM's output sequence)
         self.parts: dict[str, tuple[str, str]] = {}  # fx node → (a layer's value, the part of its output)
+        self.splits: dict[str, tuple[str, dict, int]] = {}  # fx node → (the value split, split args, pieces)
         self.problems = Problems()
         self.failed: set[str] = set()  # nodes reported, and everything computed from them
         self.notes: list[str] = []
@@ -178,6 +179,9 @@ class Translator:
             return
         if node.meta.get("tensor_meta") is None:
             return  # plumbing on sizes (x.size(0), x.shape): it feeds a view's arguments
+        if name in MergeKind.split_functions:
+            self.split(node, name)
+            return
         kind = kind_of_function(name)
         if kind is None:
             self.report(node, f"'{node.name}' calls {name} ({node.op}), which no archcalc layer kind stands for",
@@ -225,10 +229,31 @@ class Translator:
         if not layers:
             self.alias[node.name] = data
 
+    def split(self, node: fx.Node, name: str) -> None:
+        """`x.split(sizes, dim)`, `x.chunk(n, dim)`: pieces that a merge's branches may take
+        (MergeKind's split); each piece becomes a value when it is indexed."""
+        data = self.src(node.args[0] if node.args else None)
+        if data is None:
+            self.report(node, f"'{node.name}' ({name}) splits a value archcalc could not follow")
+            return
+        pieces = [_per_sample(m) for m in node.meta["tensor_meta"]]
+        try:
+            args = MergeKind.imported_split(name, _literal(tuple(node.args[1:])), _literal(dict(node.kwargs)), pieces)
+        except Untranslatable as exc:
+            self.report(node, f"'{node.name}' ({name}) {exc}")
+            return
+        self.splits[node.name] = (data, args, len(pieces))
+
     def getitem(self, node: fx.Node) -> None:
         """`out[index]` of a layer's output (an LSTM's sequence, its final state): the kind says
-        which part it is (LayerKind.imported_index)."""
+        which part it is (LayerKind.imported_index); of a split, one of its pieces."""
         base, index = node.args
+        if isinstance(base, fx.Node) and base.name in self.splits:
+            data, args, pieces = self.splits[base.name]
+            self.values[node.name] = Traced(node.name, "piece", [data], args=dict(args, of=base.name, index=index,
+                                                                                    pieces=pieces),
+                                            shape=_per_sample(node.meta.get("tensor_meta")))
+            return
         owner, part = self._part_of(base)
         if owner is None:
             if node.meta.get("tensor_meta") is not None:

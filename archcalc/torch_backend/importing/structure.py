@@ -5,6 +5,7 @@ give them, from the model's own module paths."""
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 from archcalc.spec.write import NAME, Entry
@@ -33,12 +34,21 @@ class _Chains:
     def idom(self, v: Traced) -> str:
         return max(self.dom[v.id] - {v.id}, key=self.order.__getitem__)
 
-    def chain(self, start: str, end: str) -> list[TracedEntry]:
-        """The items from the value after `start` up to `end`, walking back from `end`."""
+    def chain(self, start: str, end: str, pieces: list | None = None) -> list[TracedEntry]:
+        """The items from the value after `start` up to `end`, walking back from `end`; a
+        merge's branch may begin with a piece of a split of `start` (put in `pieces`)."""
         items: list[TracedEntry] = []
         current = end
         while current != start:
             v = self.by_id[current]
+            if v.op == "piece" and pieces is not None and v.inputs[0] == start and v.id not in self.emitted:
+                self.emitted.add(v.id)
+                pieces.append(v)
+                break
+            if v.op == "piece":
+                self.problems.report(f"'{v.id}', a piece of a split, is not where a branch of one add, mul or concat "
+                                     "begins: the spec language cannot say that", v.where)
+                return items
             if v.id in self.emitted:
                 self.problems.report(f"the value of '{v.module or v.id}' is used in two places that do not meet at "
                                      "one add or concat: the spec language cannot say that", v.where)
@@ -55,13 +65,49 @@ class _Chains:
     def _item(self, v: Traced) -> TracedEntry:
         if v.op == "layer":
             return TracedEntry(v.kind.kind, dict(v.args), source=v.module, has_params=v.has_params)
-        fork = self.idom(v)
-        return TracedEntry(v.kind.kind, dict(v.args), source=v.id,
-                           branches=[("", self.chain(fork, i)) for i in v.inputs])
+        fork, pieces = self.idom(v), []
+        branches = [("", self.chain(fork, i, pieces)) for i in v.inputs]
+        return TracedEntry(v.kind.kind, dict(v.args) | self._split(v, pieces), source=v.id, branches=branches)
+
+    def _split(self, merge: Traced, pieces: list[Traced]) -> dict:
+        """The merge's split arguments, when its branches begin with a split's pieces: each
+        piece once, in order (branch k takes piece k)."""
+        if not pieces:
+            return {}
+        first = pieces[0].args
+        keys = [(p.args["of"], p.args["index"]) for p in pieces]
+        if keys != [(first["of"], k) for k in range(first["pieces"])] or len(pieces) != len(merge.inputs):
+            self.problems.report(f"'{merge.id}' combines the pieces of a split other than each once and in order: a "
+                                 "spec's split gives branch k the k-th piece", merge.where,
+                                 hint="reorder the merge's arguments to follow the split's pieces")
+            return {}
+        return {"split": first["split"], "split_dim": first["split_dim"]}
+
+
+def _flattened(values: list[Traced], output: str) -> list[Traced]:
+    """`a + b + c` traces as `(a + b) + c`: written as one merge of three branches, as a person
+    writes it, wherever the inner merge (same kind, same arguments) is used nowhere else."""
+    uses = Counter(i for v in values for i in v.inputs)
+    uses[output] += 1
+    by_id, absorbed = {v.id: v for v in values}, set()
+    for v in values:
+        if v.op != "merge":
+            continue
+        inputs = []
+        for i in v.inputs:
+            inner = by_id[i]
+            if inner.op == "merge" and inner.kind is v.kind and inner.args == v.args and uses[i] == 1:
+                inputs.extend(inner.inputs)
+                absorbed.add(i)
+            else:
+                inputs.append(i)
+        v.inputs = inputs
+    return [v for v in values if v.id not in absorbed]
 
 
 def structure(values: list[Traced], output: str) -> list[TracedEntry]:
     """The spec's items, named, for the data flow `values` (topological order) ending at `output`."""
+    values = _flattened(values, output)
     chains = _Chains(values)
     start = next(v.id for v in values if v.op == "input")
     items = chains.chain(start, output)

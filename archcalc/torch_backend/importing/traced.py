@@ -23,7 +23,7 @@ class Traced:
     """One tensor in the data flow: the model's input, a layer's output or a merge's."""
 
     id: str
-    op: str  # "input" | "layer" | "merge"
+    op: str  # "input" | "layer" | "merge" | "piece" (of a split, which a merge's branch starts from)
     inputs: list[str] = field(default_factory=list)
     kind: type[LayerKind] | None = None
     args: dict = field(default_factory=dict)
