@@ -339,6 +339,37 @@ def _sum(outs):
 
 # --- activations: strategies and modules ---
 
+def inplace_args(x):
+    return st.fixed_dictionaries({"inplace": st.booleans()})
+
+
+def floats(*values):
+    return st.sampled_from([float(v) for v in values])
+
+
+def celu_args(x):
+    return st.fixed_dictionaries({"alpha": floats(1.0, 0.5, 2.0, -1.0, 0.0), "inplace": st.booleans()})  # 0: refused
+
+
+def hardtanh_args(x):  # max_val ≤ min_val: refused
+    return st.fixed_dictionaries({"min_val": floats(-1.0, -2.0, 0.0, 0.5), "max_val": floats(1.0, 2.0, 0.0, 0.5),
+                                  "inplace": st.booleans()})
+
+
+def shrink_args(x):  # a negative lambd: softshrink refuses it, hardshrink takes it
+    return st.fixed_dictionaries({"lambd": floats(0.5, 0.0, 1.5, -0.5)})
+
+
+def threshold_args(x):
+    return st.fixed_dictionaries({"threshold": floats(0.1, -1.0, 0.0), "value": floats(20.0, 0.0, -3.0),
+                                  "inplace": st.booleans()})
+
+
+def rrelu_args(x):  # lower > upper: refused
+    return st.fixed_dictionaries({"lower": floats(1 / 8, 0.3, 0.5, -0.2), "upper": floats(1 / 3, 0.1, 0.5),
+                                  "inplace": st.booleans()})
+
+
 # --- norms: strategies and modules ---
 
 # --- pools and padding: strategies and modules ---
@@ -350,6 +381,21 @@ def _sum(outs):
 
 TABLE: dict[str, KindCase] = {c.kind: c for c in [
     # --- activations ---
+    activation("hardswish", nn.Hardswish, inplace_args),
+    activation("hardsigmoid", nn.Hardsigmoid, inplace_args),
+    activation("mish", nn.Mish, inplace_args),
+    activation("selu", nn.SELU, inplace_args),
+    activation("celu", nn.CELU, celu_args),
+    activation("softplus", nn.Softplus, lambda x: st.fixed_dictionaries({
+        "beta": floats(1.0, 2.0, 0.5, -1.0), "threshold": floats(20.0, 1.0, -1.0)})),
+    activation("hardtanh", nn.Hardtanh, hardtanh_args),
+    activation("softsign", nn.Softsign),
+    activation("logsigmoid", nn.LogSigmoid),
+    activation("hardshrink", nn.Hardshrink, shrink_args),
+    activation("softshrink", nn.Softshrink, shrink_args),
+    activation("tanhshrink", nn.Tanhshrink),
+    activation("threshold", nn.Threshold, threshold_args),
+    activation("rrelu", nn.RReLU, rrelu_args),
     # --- norms ---
     # --- pools and padding ---
     # --- convolution and resampling ---

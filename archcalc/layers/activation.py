@@ -1,7 +1,8 @@
 """Element-wise nonlinearities and softmax: shape-preserving, no weights, no FLOPs counted.
 
 torch's FlopCounterMode counts none of these, so neither does archcalc (docs/conventions.md); their
-output elements are reported as activations (memory), not neurons.
+output elements are reported as activations (memory), not neurons. What each keeps for its backward
+pass was measured with autograd's saved-tensor hooks on the CPU, with and without `inplace`.
 """
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from archcalc.layers.args import Arg, Bool, Choice, Float, Int
 from archcalc.layers.base import Context, LayerKind, Result, Untranslatable, batched_axis
 from archcalc.layers.registry import register
 
+FLOAT32_MAX = 3.4028234663852886e38  # the largest float32: torch refuses a softshrink threshold above it
+
 
 class _Elementwise(LayerKind):
     """Its arguments are the torch class's keyword arguments, passed through unchanged."""
@@ -17,14 +20,24 @@ class _Elementwise(LayerKind):
     family = "activation"
     elementwise = True
     torch_class: str = ""
-    saves: str = "input"  # what its backward needs: its input, or its output (relu, sigmoid, tanh)
+    # What its backward needs, as autograd keeps it: its input, its output, or a tensor of the
+    # input's size made for the purpose ("new": a noise sample, a buffer, a copy); with inplace
+    # the output is the input's storage, and some kinds then keep that, others a copy.
+    saves: tuple[str, ...] = ("input",)
+    saves_in_place: tuple[str, ...] | None = None  # with inplace=True, where it differs
 
     @classmethod
     def saved_for_backward(cls, a, x, out, elem):
-        return [(cls.saves, N.product(out), elem)]
+        kept = cls.saves_in_place if cls.saves_in_place and getattr(a, "inplace", False) else cls.saves
+        return [(what, N.product(out if what == "output" else x), elem) for what in kept]
+
+    @classmethod
+    def refuse(cls, a, ctx: Context) -> None:
+        """Raises for settings torch refuses (hardtanh's max_val ≤ min_val, ...); none by default."""
 
     @classmethod
     def infer(cls, x, a, ctx: Context) -> Result:
+        cls.refuse(a, ctx)
         return Result(tuple(x))
 
     @classmethod
@@ -33,23 +46,107 @@ class _Elementwise(LayerKind):
 
         return getattr(nn, cls.torch_class)(**dict(a.items()))
 
+    @classmethod
+    def imported_call(cls, name, args, kwargs, x, out):
+        """torch's trailing underscore is its in-place form (F.hardtanh_(x), x.relu_(), torch.selu_(x))."""
+        layers = super().imported_call(name, args, kwargs, x, out)
+        if name.endswith("_") and any(arg.name == "inplace" for arg in cls.args):
+            layers = [(kind, values | {"inplace": True}) for kind, values in layers]
+        return layers
 
-def _activation(kind: str, torch_class: str, doc: str, *args: Arg, saves: str = "input"):
-    return register(type(kind, (_Elementwise,), {"kind": kind, "torch_class": torch_class, "saves": saves,
-                                                 "torch_classes": (torch_class,), "torch_functions": (kind, kind + "_"),
-                                                 "doc": f"{doc} (torch.nn.{torch_class})", "args": tuple(args)}))
+
+def _activation(kind: str, torch_class: str, doc: str, *args: Arg, saves: tuple[str, ...] = ("input",),
+                in_place: tuple[str, ...] | None = None, functions: tuple[str, ...] | None = None, refuse=None):
+    """Registers an element-wise kind: `functions` are the torch functions and Tensor methods
+    `archcalc import` reads as it (by default its name and the in-place form, name_), `refuse`
+    a check of the settings torch refuses."""
+    attrs = {"kind": kind, "torch_class": torch_class, "saves": saves, "saves_in_place": in_place,
+             "torch_classes": (torch_class,), "torch_functions": functions or (kind, kind + "_"),
+             "doc": f"{doc} (torch.nn.{torch_class})", "args": tuple(args)}
+    if refuse is not None:
+        attrs["refuse"] = classmethod(refuse)
+    return register(type(kind, (_Elementwise,), attrs))
+
+
+def _alpha_not_zero(cls, a, ctx: Context) -> None:
+    if a.alpha == 0:
+        raise ctx.error("alpha=0: CELU divides x by alpha", arg="alpha", expected="alpha ≠ 0", found="alpha=0",
+                        hint="CELU tends to relu as alpha → 0: write relu, or a small alpha", code="invalid-layer")
+
+
+def _max_above_min(cls, a, ctx: Context) -> None:
+    if a.max_val <= a.min_val:
+        raise ctx.error(f"max_val={a.max_val} is not above min_val={a.min_val}", arg="max_val",
+                        expected="max_val > min_val (torch.nn.Hardtanh asserts it)",
+                        found=f"min_val={a.min_val}, max_val={a.max_val}", code="invalid-layer")
+
+
+def _lower_not_above_upper(cls, a, ctx: Context) -> None:
+    if a.lower > a.upper:
+        raise ctx.error(f"lower={a.lower} is above upper={a.upper}", arg="lower",
+                        expected="lower ≤ upper (the slopes are drawn from U(lower, upper))",
+                        found=f"lower={a.lower}, upper={a.upper}", code="invalid-layer")
 
 
 _INPLACE = Arg("inplace", Bool(), False)
-_activation("relu", "ReLU", "max(0, x)", _INPLACE, saves="output")
-_activation("relu6", "ReLU6", "min(max(0, x), 6)", _INPLACE)
+_activation("relu", "ReLU", "max(0, x)", _INPLACE, saves=("output",))
+_activation("relu6", "ReLU6", "min(max(0, x), 6)", _INPLACE, in_place=("new",))
 _activation("leaky_relu", "LeakyReLU", "x if x > 0 else negative_slope·x",
-            Arg("negative_slope", Float(), 0.01), _INPLACE)
-_activation("elu", "ELU", "x if x > 0 else alpha·(eˣ − 1)", Arg("alpha", Float(), 1.0), _INPLACE)
+            Arg("negative_slope", Float(), 0.01), _INPLACE, in_place=("output",))
+_activation("elu", "ELU", "x if x > 0 else alpha·(eˣ − 1)", Arg("alpha", Float(), 1.0), _INPLACE,
+            in_place=("output",))
 _activation("gelu", "GELU", "x·Φ(x)", Arg("approximate", Choice("none", "tanh"), "none"))
-_activation("silu", "SiLU", "x·σ(x)", _INPLACE)
-_activation("sigmoid", "Sigmoid", "1 / (1 + e⁻ˣ)", saves="output")
-_activation("tanh", "Tanh", "(eˣ − e⁻ˣ)/(eˣ + e⁻ˣ)", saves="output")
+_activation("silu", "SiLU", "x·σ(x)", _INPLACE, in_place=("new",))
+_activation("sigmoid", "Sigmoid", "1 / (1 + e⁻ˣ)", saves=("output",))
+_activation("tanh", "Tanh", "(eˣ − e⁻ˣ)/(eˣ + e⁻ˣ)", saves=("output",))
+_activation("hardswish", "Hardswish", "x·ReLU6(x + 3)/6", _INPLACE, in_place=("new",))
+_activation("hardsigmoid", "Hardsigmoid", "ReLU6(x + 3)/6", _INPLACE, in_place=("new",))
+_activation("mish", "Mish", "x·tanh(softplus(x))", _INPLACE, in_place=("new",))
+_activation("selu", "SELU", "scale·(x if x > 0 else α·(eˣ − 1)), α ≈ 1.6733, scale ≈ 1.0507", _INPLACE,
+            in_place=("output",))
+_activation("celu", "CELU", "x if x > 0 else alpha·(e^(x/alpha) − 1)", Arg("alpha", Float(), 1.0), _INPLACE,
+            in_place=("output",), refuse=_alpha_not_zero)
+_activation("softplus", "Softplus", "log(1 + e^(beta·x))/beta, x itself where beta·x > threshold",
+            Arg("beta", Float(), 1.0), Arg("threshold", Float(), 20.0), functions=("softplus",))
+_activation("hardtanh", "Hardtanh", "min(max(x, min_val), max_val)", Arg("min_val", Float(), -1.0),
+            Arg("max_val", Float(), 1.0), _INPLACE, in_place=("new",), refuse=_max_above_min)
+# softsign is x / (1 + |x|) in torch's own Python: abs and the division keep the input, the division the
+# denominator too
+_activation("softsign", "Softsign", "x / (1 + |x|)", saves=("input", "new"), functions=("softsign",))
+# log_sigmoid_forward returns a buffer beside its output, as large as the input on the CPU (CUDA's is empty)
+_activation("logsigmoid", "LogSigmoid", "log(1 / (1 + e⁻ˣ))", saves=("input", "new"),
+            functions=("logsigmoid", "log_sigmoid"))
+_activation("hardshrink", "Hardshrink", "x if |x| > lambd else 0", Arg("lambd", Float(), 0.5),
+            functions=("hardshrink",))
+_activation("softshrink", "Softshrink", "x − lambd·sign(x) if |x| > lambd else 0",
+            Arg("lambd", Float(minimum=0.0, maximum=FLOAT32_MAX), 0.5), functions=("softshrink",))
+# tanhshrink is x − tanh(x) in torch's own Python: only tanh's output is kept
+_activation("tanhshrink", "Tanhshrink", "x − tanh(x)", saves=("new",), functions=("tanhshrink",))
+_activation("threshold", "Threshold", "x if x > threshold else value", Arg("threshold", Float()),
+            Arg("value", Float()), _INPLACE, in_place=("new",), functions=("threshold", "_threshold", "threshold_"))
+
+
+@register
+class RReLU(_Elementwise):
+    """The randomized leaky ReLU: each negative element's slope drawn from U(lower, upper)
+    while training, their mean (lower + upper)/2 in eval mode. torch draws into a noise tensor
+    of the input's size, and autograd keeps it (in eval mode too, where it is left unused)."""
+
+    kind = "rrelu"
+    torch_class = "RReLU"
+    torch_classes = ("RReLU",)
+    torch_functions = ("rrelu", "rrelu_")
+    doc = "x if x > 0 else a·x, a ~ U(lower, upper) while training, (lower + upper)/2 in eval (torch.nn.RReLU)"
+    args = (Arg("lower", Float(), 1 / 8), Arg("upper", Float(), 1 / 3), _INPLACE)
+    saves = ("input", "new")
+    saves_in_place = ("output", "new")
+    refuse = classmethod(_lower_not_above_upper)
+
+    @classmethod
+    def from_torch_call(cls, args, kwargs) -> dict:
+        """F.rrelu(x, lower, upper, training, inplace): `training` sits between upper and inplace."""
+        values = dict(zip(("lower", "upper", "training", "inplace"), args)) | kwargs
+        return cls.written({k: v for k, v in values.items() if k in ("lower", "upper", "inplace")})
 
 
 class _SoftmaxLike(_Elementwise):
@@ -57,7 +154,7 @@ class _SoftmaxLike(_Elementwise):
     z_n = e^{x_n} / Σ_i e^{x_i}."""
 
     args = (Arg("dim", Int(None), -1, "per-sample axis; -1 is the last"),)
-    saves = "output"
+    saves = ("output",)
     elementwise = False  # each output depends on a whole axis
 
     @classmethod
