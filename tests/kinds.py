@@ -347,6 +347,12 @@ def floats(*values):
     return st.sampled_from([float(v) for v in values])
 
 
+def prelu_args(x):
+    """One slope, one per channel, or a count that is neither (refused)."""
+    return st.fixed_dictionaries({"num_parameters": st.sampled_from([1, x[0], x[0] + 1]),
+                                  "init": floats(0.25, -0.5)})
+
+
 def celu_args(x):
     return st.fixed_dictionaries({"alpha": floats(1.0, 0.5, 2.0, -1.0, 0.0), "inplace": st.booleans()})  # 0: refused
 
@@ -368,6 +374,10 @@ def threshold_args(x):
 def rrelu_args(x):  # lower > upper: refused
     return st.fixed_dictionaries({"lower": floats(1 / 8, 0.3, 0.5, -0.2), "upper": floats(1 / 3, 0.1, 0.5),
                                   "inplace": st.booleans()})
+
+
+def glu_args(x):  # len(x) is out of range, an odd size can't be halved: refused
+    return st.fixed_dictionaries({"dim": st.integers(-len(x), len(x))})
 
 
 # --- norms: strategies and modules ---
@@ -396,6 +406,11 @@ TABLE: dict[str, KindCase] = {c.kind: c for c in [
     activation("tanhshrink", nn.Tanhshrink),
     activation("threshold", nn.Threshold, threshold_args),
     activation("rrelu", nn.RReLU, rrelu_args),
+    activation("prelu", nn.PReLU, prelu_args),
+    KindCase("glu", (1, 2, 3, 4), glu_args, lambda x, a: nn.GLU(dim=batched(a["dim"]))),
+    KindCase("softmin", (1, 2, 3, 4), softmax_args, lambda x, a: nn.Softmin(dim=batched(a["dim"]))),
+    # ranks 1 and 4: both refuse; not rank 2, whose batch torch reads as one [C, H, W] (archcalc refuses it)
+    KindCase("softmax2d", (1, 3, 4), no_args, lambda x, a: nn.Softmax2d()),
     # --- norms ---
     # --- pools and padding ---
     # --- convolution and resampling ---

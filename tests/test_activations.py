@@ -1,8 +1,9 @@
 """Activations beyond what the kind-wide tests see: with inplace=True between layers that keep
 their input, each saves what autograd saves, once (which tensor it keeps decides whether the
 next layer's is the same one); `archcalc import` reads their functional forms (F.hardtanh_,
-F.rrelu, torch.selu_, F.logsigmoid, ...) as their kinds, with their arguments, and the
-imported spec verifies against the model."""
+F.rrelu, torch.selu_, F.logsigmoid, F.glu, F.softmin, ...) as their kinds, with their
+arguments, and the imported spec verifies against the model; F.prelu's slopes, a tensor
+outside any module, are named as what a spec cannot say."""
 from __future__ import annotations
 
 import warnings
@@ -12,6 +13,7 @@ import pytest
 from archcalc.engine.analyze import analyze
 from archcalc.engine.memory import memory
 from archcalc.spec import load_spec_text
+from archcalc.spec.errors import SpecError
 
 torch = pytest.importorskip("torch")
 import torch.nn.functional as F  # noqa: E402
@@ -49,8 +51,8 @@ class _Functional(torch.nn.Module):
         x = torch.selu_(F.softplus(x, beta=2.0))
         x = F.threshold(F.logsigmoid(x), 0.1, 20.0)
         x = F.softshrink(F.hardswish(x, inplace=True), 0.25)
-        x = F.celu(self.conv2(x), 0.5)
-        x = F.tanhshrink(F.softsign(F.mish(x)))
+        x = F.glu(F.celu(self.conv2(x), 0.5), dim=1)
+        x = F.softmin(F.tanhshrink(F.softsign(F.mish(x))), dim=1)
         return F.hardshrink(F.hardsigmoid(x), 0.1).hardshrink(0.2)
 
 
@@ -63,7 +65,22 @@ def test_functional_activations_read_as_their_kinds():
                  "- rrelu: {lower: 0.1, upper: 0.3, inplace: true}", "- softplus: {beta: 2.0}",
                  "- selu: {inplace: true}", "- logsigmoid", "- threshold: {threshold: 0.1, value: 20.0}",
                  "- hardswish: {inplace: true}", "- softshrink: {lambd: 0.25}", "- celu: {alpha: 0.5}",
-                 "- mish", "- softsign", "- tanhshrink",
+                 "- glu: {dim: 0}", "- mish", "- softsign", "- tanhshrink", "- softmin: {dim: 0}",
                  "- hardsigmoid", "- hardshrink: {lambd: 0.1}", "- hardshrink: {lambd: 0.2}"):
         assert line in imported.text, line
     assert [r.message() for r in results if not r.ok] == []
+
+
+class _FunctionalPReLU(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 1)
+        self.slopes = torch.nn.Parameter(torch.full((4,), 0.25))
+
+    def forward(self, x):
+        return F.prelu(self.conv(x), self.slopes)
+
+
+def test_functional_prelu_is_named():
+    with pytest.raises(SpecError, match="reads the attribute 'slopes' directly"):
+        import_model("_FunctionalPReLU", "3,8,8", model=_FunctionalPReLU())

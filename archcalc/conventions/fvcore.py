@@ -32,6 +32,7 @@ CONVENTION = Convention(
                                     lambda r: 0 if r.args.track_running_stats else N.mul(3, N.product(r.input)))},
     rules={
         # --- activations ---
+        "prelu": rule("aten::prelu, learned slopes and all: " + _SKIPPED),
         # --- norms ---
         # --- pools and padding ---
         # --- convolution and resampling ---

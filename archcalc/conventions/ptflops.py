@@ -63,6 +63,10 @@ CONVENTION = Convention(
                                       lambda r: N.product(r.output), per_batch=True)},
     rules={
         # --- activations ---
+        "prelu": rule("1 per output element, " + _TWICE, "outputs", "functional_inputs"),
+        "softmax2d": rule("no module hook; its forward calls the patched F.softmax: 1 per input element",
+                          "functional_inputs"),
+        "softmin": rule("no module hook; F.softmin calls Tensor.softmax, which is not patched: nothing counted"),
         # --- norms ---
         # --- pools and padding ---
         # --- convolution and resampling ---

@@ -18,6 +18,8 @@ CONVENTION = Convention(
     source="torchinfo/layer_info.py: LayerInfo.calculate_macs",
     rules={
         # --- activations ---
+        "prelu": rule("its `weight` (the slopes) once per sample, as any parameter named weight of a class without "
+                      "'Conv' in its name", "params"),
         # --- norms ---
         # --- pools and padding ---
         # --- convolution and resampling ---

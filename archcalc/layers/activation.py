@@ -1,4 +1,5 @@
-"""Element-wise nonlinearities and softmax: shape-preserving, no weights, no FLOPs counted.
+"""Element-wise nonlinearities, softmax and its kin, the gated linear unit: no weights (PReLU's
+learned slopes aside), no FLOPs counted.
 
 torch's FlopCounterMode counts none of these, so neither does archcalc (docs/conventions.md); their
 output elements are reported as activations (memory), not neurons. What each keeps for its backward
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from archcalc.engine import numbers as N
 from archcalc.layers.args import Arg, Bool, Choice, Float, Int
-from archcalc.layers.base import Context, LayerKind, Result, Untranslatable, batched_axis
+from archcalc.layers.base import Context, LayerKind, Result, Step, Untranslatable, batched_axis, list_text
 from archcalc.layers.registry import register
 
 FLOAT32_MAX = 3.4028234663852886e38  # the largest float32: torch refuses a softshrink threshold above it
@@ -149,21 +150,54 @@ class RReLU(_Elementwise):
         return cls.written({k: v for k, v in values.items() if k in ("lower", "upper", "inplace")})
 
 
-class _SoftmaxLike(_Elementwise):
-    """Normalises along one per-sample axis (`dim`, default the last), as the course's
-    z_n = e^{x_n} / Σ_i e^{x_i}."""
+@register
+class PReLU(_Elementwise):
+    """The parametric ReLU: the negative slope is learned, one shared by every channel or one
+    per channel (num_parameters = C, the input's axis 0). Its slopes are parameters, but its
+    outputs are no neurons: it weighs no sum."""
 
-    args = (Arg("dim", Int(None), -1, "per-sample axis; -1 is the last"),)
-    saves = ("output",)
-    elementwise = False  # each output depends on a whole axis
+    kind = "prelu"
+    torch_class = "PReLU"
+    torch_classes = ("PReLU",)
+    torch_functions = ("prelu",)
+    doc = "x if x > 0 else a·x, the slope a learned: one, or one per channel (torch.nn.PReLU)"
+    args = (Arg("num_parameters", Int(1), 1, "1 (one slope for every channel) or C (one per channel)"),
+            Arg("init", Float(), 0.25, "the slopes' initial value"))
 
     @classmethod
     def infer(cls, x, a, ctx: Context) -> Result:
+        c, n = x[0], a.num_parameters
+        if N.compare(n, "!=", 1) and N.compare(n, "!=", c):
+            raise ctx.error(f"num_parameters={N.fmt(n)} is neither 1 nor the input's channel count",
+                            arg="num_parameters",
+                            expected=f"num_parameters = 1 (one slope) or {N.fmt(c)} (one per channel)",
+                            found=f"{list_text(x)} ({N.fmt(c)} channels), the {ctx.source}",
+                            hint=f"use num_parameters: {N.fmt(c)}, or leave it out for one shared slope",
+                            code="shape-mismatch")
+        formula = "1 (one slope a, shared)" if N.compare(n, "==", 1) else "C (one slope a per channel)"
+        return Result(tuple(x), params=n, steps=[Step("params", formula, "", n)])
+
+    @classmethod
+    def imported_call(cls, name, args, kwargs, x, out):
+        raise Untranslatable("takes its slopes as a tensor outside any module; archcalc reads them from an "
+                             "nn.PReLU module (write prelu in the spec)")
+
+
+class _AlongAxis(_Elementwise):
+    """Works along one per-sample axis (`dim`, default the last), each output depending on
+    that whole axis: softmax and its kin, glu."""
+
+    args = (Arg("dim", Int(None), -1, "per-sample axis; -1 is the last"),)
+    elementwise = False
+
+    @classmethod
+    def axis(cls, x, a, ctx: Context) -> int:
+        """The axis `dim` names, 0-based; refused when the input has no such axis."""
         if not -len(x) <= a.dim < len(x):
             raise ctx.error(f"dim={a.dim} is out of range for a rank-{len(x)} input", arg="dim",
                             expected=f"dim from {-len(x)} to {len(x) - 1} (axes are per sample, 0-based)",
                             found=f"{list(x)}", code="invalid-layer")
-        return Result(tuple(x))
+        return a.dim % len(x)
 
     @classmethod
     def receptive_field(cls, a, x, rf):
@@ -191,9 +225,26 @@ class _SoftmaxLike(_Elementwise):
             raise Untranslatable(f"{what} without dim: torch picks the axis from the input's rank (deprecated); "
                                  "give dim=...")
         if dim == 0:
-            raise Untranslatable(f"{what}(dim=0) normalises across the batch")
+            raise Untranslatable(f"{what}(dim=0) works across the batch")
         dim = dim - 1 if dim > 0 else dim  # torch counts the batch axis; specs don't
         return {} if dim == -1 else {"dim": dim}
+
+
+class _SoftmaxLike(_AlongAxis):
+    """Normalises along one per-sample axis (`dim`, default the last), as the course's
+    z_n = e^{x_n} / Σ_i e^{x_i}."""
+
+    saves = ("output",)
+
+    @classmethod
+    def infer(cls, x, a, ctx: Context) -> Result:
+        cls.axis(x, a, ctx)
+        return Result(tuple(x))
+
+    @classmethod
+    def normalized_axis(cls, a) -> int:
+        """The per-sample axis it normalises (peer tools count per softmax over it)."""
+        return a.dim
 
 
 register(type("softmax", (_SoftmaxLike,), {"kind": "softmax", "torch_class": "Softmax", "torch_classes": ("Softmax",),
@@ -202,3 +253,64 @@ register(type("softmax", (_SoftmaxLike,), {"kind": "softmax", "torch_class": "So
 register(type("log_softmax", (_SoftmaxLike,), {"kind": "log_softmax", "torch_class": "LogSoftmax",
                                               "torch_classes": ("LogSoftmax",), "torch_functions": ("log_softmax",),
                                               "doc": "log of softmax along dim (torch.nn.LogSoftmax)"}))
+# softmin(x) is softmax(−x): autograd keeps the softmax's output only
+register(type("softmin", (_SoftmaxLike,), {"kind": "softmin", "torch_class": "Softmin", "torch_classes": ("Softmin",),
+                                          "torch_functions": ("softmin",),
+                                          "doc": "softmax of −x along dim (torch.nn.Softmin)"}))
+
+
+@register
+class Softmax2d(_Elementwise):
+    """Softmax over the channels at each position of a [C, H, W] input. torch's module takes a
+    3-D or 4-D tensor and normalises its axis −3; on a batch of [H, W] samples that axis is
+    the batch, so archcalc takes [C, H, W] only."""
+
+    kind = "softmax2d"
+    torch_class = "Softmax2d"
+    torch_classes = ("Softmax2d",)
+    torch_functions = ()  # no functional form: F.softmax(x, dim=1) reads as softmax
+    doc = "softmax over the channels of [C, H, W] (torch.nn.Softmax2d)"
+    saves = ("output",)
+    elementwise = False  # each output depends on every channel at its position
+
+    @classmethod
+    def infer(cls, x, a, ctx: Context) -> Result:
+        cls.require_rank(x, (3,), ctx, "a [C, H, W] input",
+                         hint="softmax: {dim: 0} normalises the channels of an input of any rank (torch's Softmax2d "
+                              "reads a batch of [H, W] as one [C, H, W] and normalises across the batch)")
+        return Result(tuple(x))
+
+    @classmethod
+    def normalized_axis(cls, a) -> int:
+        return 0
+
+
+@register
+class GLU(_AlongAxis):
+    """The gated linear unit: the input split in two halves a and b along `dim`, a ⊗ σ(b); the
+    axis must be even, and the output is half as long along it. autograd keeps the whole input."""
+
+    kind = "glu"
+    torch_class = "GLU"
+    torch_classes = ("GLU",)
+    torch_functions = ("glu",)
+    doc = "a ⊗ σ(b), a and b the two halves of dim (torch.nn.GLU)"
+
+    @classmethod
+    def infer(cls, x, a, ctx: Context) -> Result:
+        axis = cls.axis(x, a, ctx)
+        n = x[axis]
+        if N.compare(N.mod(n, 2), "!=", 0):
+            raise ctx.error(f"dim={a.dim} has odd size {N.fmt(n)}: glu cannot halve it", arg="dim",
+                            expected="an even size along dim (its first half gated by the second)",
+                            found=f"{list_text(x)}, the {ctx.source}",
+                            hint="choose an axis of even size, or make the previous layer's output even along it",
+                            code="shape-mismatch")
+        half = N.floordiv(n, 2)
+        step = Step(f"size of axis {axis}", "n/2 (a and b, the halves)", f"{N.fmt(n)}/2", half)
+        return Result((*x[:axis], half, *x[axis + 1:]), steps=[step])
+
+    @classmethod
+    def from_torch_call(cls, args, kwargs) -> dict:
+        """F.glu(x, dim=-1): torch's default is the last axis."""
+        return cls._dim(kwargs.get("dim", args[0] if args else -1), cls.kind)
