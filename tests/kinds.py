@@ -463,6 +463,47 @@ def _sum(outs):
 
 # --- activations: strategies and modules ---
 
+def inplace_args(x):
+    return st.fixed_dictionaries({"inplace": st.booleans()})
+
+
+def floats(*values):
+    return st.sampled_from([float(v) for v in values])
+
+
+def prelu_args(x):
+    """One slope, one per channel, or a count that is neither (refused)."""
+    return st.fixed_dictionaries({"num_parameters": st.sampled_from([1, x[0], x[0] + 1]),
+                                  "init": floats(0.25, -0.5)})
+
+
+def celu_args(x):
+    return st.fixed_dictionaries({"alpha": floats(1.0, 0.5, 2.0, -1.0, 0.0), "inplace": st.booleans()})  # 0: refused
+
+
+def hardtanh_args(x):  # max_val ≤ min_val: refused
+    return st.fixed_dictionaries({"min_val": floats(-1.0, -2.0, 0.0, 0.5), "max_val": floats(1.0, 2.0, 0.0, 0.5),
+                                  "inplace": st.booleans()})
+
+
+def shrink_args(x):  # a negative lambd: softshrink refuses it, hardshrink takes it
+    return st.fixed_dictionaries({"lambd": floats(0.5, 0.0, 1.5, -0.5)})
+
+
+def threshold_args(x):
+    return st.fixed_dictionaries({"threshold": floats(0.1, -1.0, 0.0), "value": floats(20.0, 0.0, -3.0),
+                                  "inplace": st.booleans()})
+
+
+def rrelu_args(x):  # lower > upper: refused
+    return st.fixed_dictionaries({"lower": floats(1 / 8, 0.3, 0.5, -0.2), "upper": floats(1 / 3, 0.1, 0.5),
+                                  "inplace": st.booleans()})
+
+
+def glu_args(x):  # len(x) is out of range, an odd size can't be halved: refused
+    return st.fixed_dictionaries({"dim": st.integers(-len(x), len(x))})
+
+
 # --- norms: strategies and modules ---
 
 def channels_written(draw, x):
@@ -557,6 +598,26 @@ class StochasticDepth(nn.Module):
 
 TABLE: dict[str, KindCase] = {c.kind: c for c in [
     # --- activations ---
+    activation("hardswish", nn.Hardswish, inplace_args),
+    activation("hardsigmoid", nn.Hardsigmoid, inplace_args),
+    activation("mish", nn.Mish, inplace_args),
+    activation("selu", nn.SELU, inplace_args),
+    activation("celu", nn.CELU, celu_args),
+    activation("softplus", nn.Softplus, lambda x: st.fixed_dictionaries({
+        "beta": floats(1.0, 2.0, 0.5, -1.0), "threshold": floats(20.0, 1.0, -1.0)})),
+    activation("hardtanh", nn.Hardtanh, hardtanh_args),
+    activation("softsign", nn.Softsign),
+    activation("logsigmoid", nn.LogSigmoid),
+    activation("hardshrink", nn.Hardshrink, shrink_args),
+    activation("softshrink", nn.Softshrink, shrink_args),
+    activation("tanhshrink", nn.Tanhshrink),
+    activation("threshold", nn.Threshold, threshold_args),
+    activation("rrelu", nn.RReLU, rrelu_args),
+    activation("prelu", nn.PReLU, prelu_args),
+    KindCase("glu", (1, 2, 3, 4), glu_args, lambda x, a: nn.GLU(dim=batched(a["dim"]))),
+    KindCase("softmin", (1, 2, 3, 4), softmax_args, lambda x, a: nn.Softmin(dim=batched(a["dim"]))),
+    # ranks 1 and 4: both refuse; not rank 2, whose batch torch reads as one [C, H, W] (archcalc refuses it)
+    KindCase("softmax2d", (1, 3, 4), no_args, lambda x, a: nn.Softmax2d()),
     # --- norms ---
     KindCase("batch_norm3d", (4,), lambda x: per_channel_norm_args(x, batch_defaults=True),
              per_channel_reference(nn.BatchNorm3d), sizes=(1, 8)),

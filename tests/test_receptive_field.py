@@ -123,13 +123,14 @@ SPATIAL_KINDS = sorted(k for k, c in TABLE.items() if c.dtype == "float" and any
 def _dependence(analysis) -> tuple[tuple, list] | None:
     """(the central output position, the input positions whose change changes the output
     there), perturbing each input position by a large amount, weights all 1 and inputs
-    positive: a max pool's window, not only its argmax, is measured this way."""
+    positive: a max pool's window, not only its argmax, is measured this way. The network
+    runs on copies: a layer with inplace=True would otherwise change x itself."""
     net = build_from_analysis(analysis, "cpu").double().eval()
     with torch.no_grad():
         for p in net.parameters():
             p.fill_(1.0)
         x = torch.rand(1, *analysis.input, dtype=torch.double) + 0.5
-        y = net(x)
+        y = net(x.clone())
         centre = tuple((n - 1) // 2 for n in y.shape[2:])
         base = y[(0, slice(None), *centre)]
         changed = []

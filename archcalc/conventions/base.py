@@ -132,8 +132,9 @@ def pool_taps(row):
 
 
 def softmax_rows(row):
-    """Independent softmaxes of a row: its elements over the size of the axis it normalises."""
-    n = row.input[row.args.dim]
+    """Independent softmaxes of a row: its elements over the size of the axis it normalises
+    (as its kind says: softmax2d's channels have no `dim`)."""
+    n = row.input[row.layer.normalized_axis(row.args)]
     return N.floordiv(N.product(row.input), n), n
 
 

@@ -34,6 +34,7 @@ CONVENTION = Convention(
                                     lambda r: 0 if r.args.track_running_stats else N.mul(3, N.product(r.input)))},
     rules={
         # --- activations ---
+        "prelu": rule("aten::prelu, learned slopes and all: " + _SKIPPED),
         # --- norms ---
         "batch_norm3d": rule("aten::batch_norm (eval): 1 per element, 2 with affine; without running statistics it "
                              "normalises by the batch's, counted as in training: 4, 5 with affine", "norm_inputs",

@@ -63,6 +63,10 @@ CONVENTION = Convention(
                                       lambda r: N.product(r.output), per_batch=True)},
     rules={
         # --- activations ---
+        "prelu": rule("1 per output element, " + _TWICE, "outputs", "functional_inputs"),
+        "softmax2d": rule("no module hook; its forward calls the patched F.softmax: 1 per input element",
+                          "functional_inputs"),
+        "softmin": rule("no module hook; F.softmin calls Tensor.softmax, which is not patched: nothing counted"),
         # --- norms ---
         **{k: rule("1 per input element, 2 with affine", "norm_inputs", "norm_affine_inputs")
            for k in ("batch_norm3d", "instance_norm1d", "instance_norm2d", "instance_norm3d", "group_norm")},

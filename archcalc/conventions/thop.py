@@ -44,6 +44,10 @@ CONVENTION = Convention(
                                         "(thop's cell formulas)", _recurrent_extras)},
     rules={
         # --- activations ---
+        "prelu": rule("count_prelu: 1 per input element, in eval mode (0 while training)", "inputs"),
+        "softmin": rule("count_softmax as softmax, plus one negation per input element", "softmax_ops", "inputs"),
+        "softmax2d": rule("count_softmax over the channels (axis −3): n exp + (n − 1) adds + n divisions per "
+                          "position", "softmax_ops"),
         # --- norms ---
         **{k: rule("count_normalization: 2 per input element, 4 with affine (RMSNorm: elementwise_affine)",
                    ("norm_inputs", 2), ("norm_affine_inputs", 2))

@@ -18,6 +18,8 @@ CONVENTION = Convention(
     source="torchinfo/layer_info.py: LayerInfo.calculate_macs",
     rules={
         # --- activations ---
+        "prelu": rule("its `weight` (the slopes) once per sample, as any parameter named weight of a class without "
+                      "'Conv' in its name", "params"),
         # --- norms ---
         **{k: rule("weight and bias (one each per channel, when affine) once per sample", "params")
            for k in ("batch_norm3d", "instance_norm1d", "instance_norm2d", "instance_norm3d", "group_norm")},

@@ -252,16 +252,17 @@ class WithUnsupported(nn.Module):
     def __init__(self):
         super().__init__()
         self.conv1 = nn.Conv2d(3, 8, 3, 1, 1)
-        self.act = nn.PReLU()
+        self.act = nn.Bilinear(16, 16, 16)  # two inputs: no chain of layers says that
         self.up = nn.Upsample(scale_factor=2)
         self.conv2 = nn.Conv2d(8, 3, 3, 1, 1)
 
     def forward(self, x):
-        return self.conv2(self.up(self.act(self.conv1(x))))
+        y = self.conv1(x)
+        return self.conv2(self.up(self.act(y, y)))
 
 
 def with_unsupported():
-    """Contains nn.PReLU and nn.Upsample, which archcalc has no layer kind for."""
+    """Contains nn.Bilinear and nn.Upsample, which archcalc has no layer kind for."""
     return WithUnsupported()
 
 
