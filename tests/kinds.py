@@ -345,6 +345,23 @@ def _sum(outs):
 
 # --- convolution and resampling: strategies and modules ---
 
+@st.composite
+def conv_transpose_args(draw, x):
+    nd = len(x) - 1
+    groups = draw(st.sampled_from([1, 1, 1, 2, 3]))  # sometimes not a divisor of the channels: refused
+    return dict(out_channels=draw(st.integers(1, 3)) * groups, kernel_size=draw(per_axis(nd, st.integers(1, 4))),
+                stride=draw(per_axis(nd, st.integers(1, 3))), padding=draw(per_axis(nd, st.integers(0, 3))),
+                output_padding=draw(per_axis(nd, st.sampled_from([0, 0, 0, 1, 2]))),  # not below S or D: refused
+                groups=groups, bias=draw(st.booleans()), dilation=draw(per_axis(nd, st.integers(1, 2))),
+                padding_mode=draw(st.sampled_from(["zeros"] * 7 + ["reflect"])))  # torch takes only zeros
+
+
+def conv_transpose_reference(x, a):
+    cls = getattr(nn, f"ConvTranspose{len(x) - 1}d")
+    return cls(x[0], a["out_channels"], a["kernel_size"], a["stride"], a["padding"], a["output_padding"], a["groups"],
+               a["bias"], a["dilation"], a["padding_mode"])
+
+
 # --- dropouts: strategies and modules ---
 
 
@@ -353,6 +370,8 @@ TABLE: dict[str, KindCase] = {c.kind: c for c in [
     # --- norms ---
     # --- pools and padding ---
     # --- convolution and resampling ---
+    *[KindCase(f"conv_transpose{nd}d", (nd + 1,), conv_transpose_args, conv_transpose_reference,
+               sizes=(1, 12 if nd < 3 else 6)) for nd in (1, 2, 3)],
     # --- dropouts ---
     # convolutions
     *[KindCase(f"conv{nd}d", (nd + 1,), conv_args, conv_reference, sizes=(1, 14 if nd < 3 else 8))

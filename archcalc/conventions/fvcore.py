@@ -35,6 +35,8 @@ CONVENTION = Convention(
         # --- norms ---
         # --- pools and padding ---
         # --- convolution and resampling ---
+        **{k: rule("aten::_convolution (transposed): weights × input positions, bias left out", "macs")
+           for k in ("conv_transpose1d", "conv_transpose2d", "conv_transpose3d")},
         # --- dropouts ---
         **{k: rule("aten::_convolution: weights × output positions, bias left out; with padding 'same' or 'valid' "
                    "aten::_convolution_mode, not counted", "macs", ("convolution_mode", -1))

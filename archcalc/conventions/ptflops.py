@@ -66,6 +66,9 @@ CONVENTION = Convention(
         # --- norms ---
         # --- pools and padding ---
         # --- convolution and resampling ---
+        **{k: rule("weights × input positions (its hook with transpose=True), plus one add per output element for "
+                   "the bias", "macs", "bias_adds")
+           for k in ("conv_transpose1d", "conv_transpose2d", "conv_transpose3d")},
         # --- dropouts ---
         **{k: rule("weights × output positions, plus one add per output element for the bias", "macs", "bias_adds")
            for k in ("conv1d", "conv2d", "conv3d", "linear")},

@@ -47,6 +47,8 @@ CONVENTION = Convention(
         # --- norms ---
         # --- pools and padding ---
         # --- convolution and resampling ---
+        **{k: rule("count_convtNd: the products over the input positions, bias left out", "macs")
+           for k in ("conv_transpose1d", "conv_transpose2d", "conv_transpose3d")},
         # --- dropouts ---
         **{k: rule("the products, bias left out", "macs") for k in ("conv1d", "conv2d", "conv3d", "linear")},
         **{k: rule("2 per input element, 4 with affine", ("norm_inputs", 2), ("norm_affine_inputs", 2))
