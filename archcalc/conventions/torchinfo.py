@@ -58,5 +58,6 @@ CONVENTION = Convention(
     },
     default=rule("no parameters: nothing counted"),
     families={**{f: rule("no parameters: nothing counted") for f in ("activation", "pool", "norm", "structure")},
+              "resample": rule("no parameters: nothing counted"),
               "merge": rule("`+` and torch.cat are no modules: nothing counted")},
 )
