@@ -565,6 +565,72 @@ def rms_norm_args(draw, x):
 
 # --- convolution and resampling: strategies and modules ---
 
+@st.composite
+def conv_transpose_args(draw, x):
+    nd = len(x) - 1
+    groups = draw(st.sampled_from([1, 1, 1, 2, 3]))  # sometimes not a divisor of the channels: refused
+    return dict(out_channels=draw(st.integers(1, 3)) * groups, kernel_size=draw(per_axis(nd, st.integers(1, 4))),
+                stride=draw(per_axis(nd, st.integers(1, 3))), padding=draw(per_axis(nd, st.integers(0, 3))),
+                output_padding=draw(per_axis(nd, st.sampled_from([0, 0, 0, 1, 2]))),  # not below S or D: refused
+                groups=groups, bias=draw(st.booleans()), dilation=draw(per_axis(nd, st.integers(1, 2))),
+                padding_mode=draw(st.sampled_from(["zeros"] * 7 + ["reflect"])))  # torch takes only zeros
+
+
+def conv_transpose_reference(x, a):
+    cls = getattr(nn, f"ConvTranspose{len(x) - 1}d")
+    return cls(x[0], a["out_channels"], a["kernel_size"], a["stride"], a["padding"], a["output_padding"], a["groups"],
+               a["bias"], a["dilation"], a["padding_mode"])
+
+
+UPSAMPLE_MODES = ["nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear"]
+RANK_MODES = {1: ["linear"], 2: ["bilinear", "bicubic"], 3: ["trilinear"]}  # the interpolating modes of each rank
+SCALES = [0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 0.3, 0.7, 1.3, 1.7]  # 0.7 and 1.3: torch's double product decides the size
+
+
+@st.composite
+def upsample_args(draw, x):
+    """Mostly one of size and scale_factor, one value or one per axis; sometimes both or neither,
+    a list of the wrong length, align_corners on a nearest mode, a mode for another rank:
+    refused by both."""
+    nd = len(x) - 1
+    lengths = st.sampled_from([nd] * 6 + [nd % 3 + 1])
+    fitting = ["nearest", "nearest-exact"] + RANK_MODES.get(nd, [])
+    a = {"mode": draw(st.sampled_from(fitting * 3 + UPSAMPLE_MODES))}
+    given = draw(st.sampled_from(["size"] * 4 + ["scale_factor"] * 6 + ["both", "neither"]))
+    if given in ("size", "both"):
+        a["size"] = draw(st.one_of(st.integers(1, 12), lengths.flatmap(
+            lambda n: st.lists(st.integers(1, 12), min_size=n, max_size=n))))
+    if given in ("scale_factor", "both"):
+        a["scale_factor"] = draw(st.one_of(st.sampled_from(SCALES), lengths.flatmap(
+            lambda n: st.lists(st.sampled_from(SCALES), min_size=n, max_size=n))))
+    if draw(st.integers(0, 1 if a["mode"] in ("linear", "bilinear", "bicubic", "trilinear") else 7)) == 0:
+        a["align_corners"] = draw(st.booleans())
+    if draw(st.booleans()):
+        a["recompute_scale_factor"] = draw(st.booleans())
+    from hypothesis import assume
+
+    assume(not (a["mode"].startswith("nearest") and _empties_an_axis(x, a.get("scale_factor"))))
+    return a
+
+
+def _empties_an_axis(x, scale) -> bool:
+    """Whether a scale factor leaves an axis empty. Torch refuses that, and so does archcalc,
+    but under FlopCounterMode the nearest modes run a Python decomposition that returns an
+    empty tensor (or divides by zero) instead: the measurement could not tell."""
+    if scale is None:
+        return False
+    scales = scale if isinstance(scale, list) else [scale] * (len(x) - 1)
+    return any(int(float(n) * s) < 1 for n, s in zip(x[1:], scales))
+
+
+def upsample_reference(x, a):
+    def form(v):
+        return tuple(v) if isinstance(v, list) else v
+
+    return nn.Upsample(form(a.get("size")), form(a.get("scale_factor")), a["mode"], a.get("align_corners"),
+                       a.get("recompute_scale_factor"))
+
+
 # --- dropouts: strategies and modules ---
 
 def dropout_args(x):
@@ -629,6 +695,13 @@ TABLE: dict[str, KindCase] = {c.kind: c for c in [
              lambda x, a: nn.RMSNorm(a["normalized_shape"], a["eps"], a["elementwise_affine"])),
     # --- pools and padding ---
     # --- convolution and resampling ---
+    *[KindCase(f"conv_transpose{nd}d", (nd + 1,), conv_transpose_args, conv_transpose_reference,
+               sizes=(1, 12 if nd < 3 else 6)) for nd in (1, 2, 3)],
+    KindCase("upsample", (2, 3, 4), upsample_args, upsample_reference, sizes=(1, 10)),
+    KindCase("pixel_shuffle", (3, 4), lambda x: st.fixed_dictionaries({"upscale_factor": st.integers(1, 3)}),
+             lambda x, a: nn.PixelShuffle(a["upscale_factor"])),
+    KindCase("pixel_unshuffle", (3, 4), lambda x: st.fixed_dictionaries({"downscale_factor": st.integers(1, 3)}),
+             lambda x, a: nn.PixelUnshuffle(a["downscale_factor"])),
     # --- dropouts ---
     KindCase("dropout1d", (1, 2, 3), dropout_args, lambda x, a: nn.Dropout1d(**a)),  # rank 3: both refuse
     *[KindCase(kind, (1, 2, 3, 4), dropout_args, lambda x, a, cls=cls: cls(**a))

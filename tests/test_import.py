@@ -111,7 +111,7 @@ def test_unsupported_modules_are_named_with_their_line():
         _import("with_unsupported")
     messages = [e.message for e in info.value.errors]
     assert any("'act'" in m and "Bilinear" in m for m in messages)
-    assert any("'up'" in m and "Upsample" in m for m in messages)
+    assert any("'lrn'" in m and "CrossMapLRN2d" in m for m in messages)
     assert all(e.loc.file.endswith("import_models.py") and e.loc.line for e in info.value.errors)
 
 
@@ -373,3 +373,43 @@ def test_pieces_out_of_order_or_a_split_batch_are_refused_with_their_line():
     assert info.value.loc.file.endswith("test_import.py")
     with pytest.raises(SpecError, match="splits the batch axis"):
         import_model("gated", "5,8", model=torch.nn.Sequential(_Halves(), torch.nn.Linear(8, 8)))
+
+
+class _Resampling(torch.nn.Module):
+    """Upsampling as modules (nn.Upsample's subclasses) and as F.interpolate / F.upsample_* calls,
+    pixel (un)shuffle as functions, a transposed convolution."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.up = torch.nn.UpsamplingBilinear2d(scale_factor=2)
+        self.deconv = torch.nn.ConvTranspose2d(8, 4, 4, stride=2, padding=1)
+        self.near = torch.nn.UpsamplingNearest2d(size=(20, 24))
+
+    def forward(self, x):
+        F = torch.nn.functional
+        x = F.interpolate(self.up(self.conv(x)), scale_factor=(0.5, 0.75), mode="bicubic", align_corners=False)
+        x = F.upsample_bilinear(F.pixel_shuffle(F.pixel_unshuffle(x, 2), 2), size=(10, 12))
+        return self.near(F.interpolate(self.deconv(x), size=(5, 6), mode="area"))
+
+
+def test_resampling_modules_and_functions():
+    imported = import_model("_Resampling", "3,8,8", model=_Resampling())
+    for line in ("- upsample: {name: up, scale_factor: 2.0, mode: bilinear, align_corners: true}",
+                 "- upsample: {scale_factor: [0.5, 0.75], mode: bicubic, align_corners: false}",
+                 "- pixel_unshuffle: {downscale_factor: 2}", "- pixel_shuffle: {upscale_factor: 2}",
+                 "- upsample: {size: [10, 12], mode: bilinear, align_corners: true}",
+                 "- conv_transpose2d: {name: deconv, out_channels: 4, kernel_size: 4, stride: 2, padding: 1}",
+                 "- adaptive_avg_pool2d: {output_size: [5, 6]}", "- upsample: {name: near, size: [20, 24]}"):
+        assert line in imported.text, line
+    assert [r.message() for r in verify_import(imported, "r")[0] if not r.ok] == []
+
+
+class _Antialiased(torch.nn.Module):
+    def forward(self, x):
+        return torch.nn.functional.interpolate(x, scale_factor=2, mode="bilinear", antialias=True)
+
+
+def test_an_antialiased_interpolation_is_named():
+    with pytest.raises(SpecError, match="antialias"):
+        import_model("_Antialiased", "3,8,8", model=_Antialiased())

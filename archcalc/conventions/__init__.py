@@ -66,6 +66,7 @@ class Figures:
     rows: list[RowFigure] = field(default_factory=list)
     total: Any = 0  # as the tool prints it, in its unit
     not_modelled: list[RowFigure] = field(default_factory=list)
+    dropped: Any = 0  # what the tool's int(figure) drops (Convention.whole), in its unit
 
 
 def _term(conv: Convention, key: str) -> Term:
@@ -101,6 +102,8 @@ def figures(analysis, name: str) -> Figures:
             fig = RowFigure(row.path, row.kind, rule, terms, N.total(terms.values()))
         out.rows.append(fig)
     total = N.total(f.value for f in out.rows)
+    if conv.whole:  # the tool returns int(figure)
+        out.dropped, total = N.sub(N.floor(total), total), N.floor(total)
     out.total = N.mul(total, 2) if conv.unit == "FLOPs" else total
     return out
 
@@ -175,6 +178,7 @@ def _compare_one(analysis, name: str) -> Comparison:
             if key != "macs":
                 words = _term(conv, key).words + (f", ×{coefs[key]}" if coefs[key] != 1 else "")
                 note(words, fig.kind, fig.rule.words, value)
+    note("the fraction dropped when the tool returns a whole number", "all", "int(figure)", figs.dropped)
     if conv.unit == "FLOPs":
         note("a multiply and an add counted separately (2 FLOPs per MAC)", "all", conv.default.words,
              N.true_div(figs.total, 2))

@@ -57,6 +57,7 @@ class Convention:
     source: str = ""  # where the rules were read
     terms: dict[str, Term] = field(default_factory=dict)  # the peer's own terms, besides the shared ones
     every_kind: bool = False  # `default` is this tool's rule for every kind (it counts archcalc's own MACs)
+    whole: bool = False  # the tool returns int(figure): a fraction its averaging over the batch leaves is dropped
 
     def __post_init__(self) -> None:
         from archcalc.layers.registry import families, kinds
@@ -138,6 +139,12 @@ def softmax_rows(row):
     return N.floordiv(N.product(row.input), n), n
 
 
+def interpolated(row, mode: str):
+    """The output elements of a layer that interpolates in this mode (its kind's
+    `interpolation`: upsample's torch mode), else 0."""
+    return N.product(row.output) if row.layer.interpolation(row.args) == mode else 0
+
+
 SHARED_TERMS = {t.key: t for t in (
     Term("macs", "multiply-accumulates of the weights (archcalc's MACs)", lambda r: per_sample(r, r.macs)),
     Term("bias_adds", "bias × output positions (one add per output element)", _bias_adds),
@@ -157,6 +164,8 @@ SHARED_TERMS = {t.key: t for t in (
     Term("log_softmax_logs", "one logarithm per softmax", lambda r: softmax_rows(r)[0]),
     Term("plane", "one channel's plane (H × W)", lambda r: N.product(r.input[1:])),
     Term("embedding_table", "the embedding table (vocabulary × dim) counted as mult-adds", _params),
+    *(Term(f"{mode}_outputs", f"output elements interpolated {mode}", lambda r, mode=mode: interpolated(r, mode))
+      for mode in ("linear", "bilinear", "bicubic", "trilinear")),
 )}
 
 

@@ -14,6 +14,16 @@ a warning. Counts cover the whole batch.
 from archcalc.conventions.base import Convention, Term, per_sample, rule
 from archcalc.engine import numbers as N
 
+_UPSAMPLE_HANDLES = {("nearest", 2): 1, ("bilinear", 2): 4}  # (mode, spatial axes) → per output element
+
+
+def _upsample(row):
+    """fvcore's handles for upsampling: the aten op is the mode's on the input's spatial
+    axes (upsample_nearest2d, upsample_bilinear2d, ...); only two of them are counted."""
+    return N.mul(_UPSAMPLE_HANDLES.get((row.layer.interpolation(row.args), len(row.input) - 1), 0),
+                 N.product(row.output))
+
+
 _SKIPPED = "no fvcore handle for its aten op: skipped (fvcore warns 'unsupported operator')"
 
 CONVENTION = Convention(
@@ -29,6 +39,9 @@ CONVENTION = Convention(
                                     "modes pad first and trace to aten::_convolution)",
                                     lambda r: per_sample(r, r.macs) if isinstance(r.args.padding, str)
                                     and r.args.padding_mode == "zeros" else 0),
+           "fvcore_upsample": Term("fvcore_upsample", "1 per output element of a nearest 2-D upsampling "
+                                   "(aten::upsample_nearest2d), 4 of a bilinear one (aten::upsample_bilinear2d)",
+                                   _upsample),
            "batch_statistics": Term("batch_statistics", "three more per element for a batch norm without running "
                                     "statistics (aten::batch_norm with training=True)",
                                     lambda r: 0 if r.args.track_running_stats else N.mul(3, N.product(r.input)))},
@@ -47,6 +60,11 @@ CONVENTION = Convention(
         "rms_norm": rule("no fvcore handle for aten::rms_norm: skipped (fvcore warns 'unsupported operator')"),
         # --- pools and padding ---
         # --- convolution and resampling ---
+        **{k: rule("aten::_convolution (transposed): weights × input positions, bias left out", "macs")
+           for k in ("conv_transpose1d", "conv_transpose2d", "conv_transpose3d")},
+        "upsample": rule("aten::upsample_nearest2d: 1 per output element, aten::upsample_bilinear2d: 4; the other "
+                         "modes and ranks (upsample_nearest1d/3d, _upsample_nearest_exact*, upsample_linear1d, "
+                         "upsample_bicubic2d, upsample_trilinear3d) have no handle: 0", "fvcore_upsample"),
         # --- dropouts ---
         **{k: rule(f"aten::{op} has no fvcore handle: skipped (fvcore warns 'unsupported operator'); traced in "
                    "eval, where it returns its input") for k, op in (
@@ -75,5 +93,6 @@ CONVENTION = Convention(
     },
     default=rule(_SKIPPED),
     families={**{f: rule(_SKIPPED) for f in ("activation", "pool", "norm", "structure")},
+              "resample": rule(_SKIPPED),
               "merge": rule("no handle for aten::add (fvcore warns), aten::cat ignored: 0")},
 )

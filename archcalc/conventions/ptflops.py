@@ -11,7 +11,11 @@ nn.MaxPool2d → F.max_pool2d) is counted twice; F.linear's patch is commented o
 nn.ReLU6 (F.hardtanh) and nn.LeakyReLU (F.leaky_relu) call unpatched functions. The total is
 divided by the batch (figures per sample), but the patched functions' counts are added after
 that division: they count the whole batch.
+It returns int(figure) (`whole`): nn.Upsample's hook counts one sample's output (output[0]),
+so at batch N the average can leave a fraction, which is dropped.
 """
+from fractions import Fraction
+
 from archcalc.conventions.base import Convention, Term, gates, rule
 from archcalc.engine import numbers as N
 
@@ -33,6 +37,25 @@ def _lrn(row):
     return N.add(N.mul(3, N.product(row.input)), N.mul(c + row.args.size - 1, spatial))
 
 
+def _upsample_hook(row):
+    """upsample_flops_counter_hook counts output[0].numel(): the first sample's elements, not
+    the batch's, and the engine divides every module's count by the batch."""
+    return N.true_div(N.product(row.output), row.batch)
+
+
+def _interpolate(row):
+    """_interpolate_functional_flops_hook, per sample: with a size, the output's elements; with
+    one scale factor s, the input's × s ** dims (a float power, here exactly); with one per
+    axis, the input's × their product after np.prod(..., dtype=np.int64) casts each to int."""
+    size, scale = row.layer.interpolate_arguments(row.args)
+    inputs = N.product(row.input)
+    if size is not None:
+        return N.product(row.output)
+    if isinstance(scale, tuple):
+        return N.mul(inputs, N.product(int(s) for s in scale))
+    return N.mul(inputs, Fraction(scale ** (len(row.input) - 1)))
+
+
 _TWICE = "counted twice: the module hook and the patched torch.nn.functional call inside it"
 
 CONVENTION = Convention(
@@ -41,6 +64,7 @@ CONVENTION = Convention(
     reports="Computational complexity (MACs), pytorch backend",
     unit="MACs",
     per_batch=False,
+    whole=True,
     source="ptflops/pytorch_ops.py: MODULES_MAPPING, FUNCTIONAL_MAPPING; ptflops/pytorch_engine.py",
     notes=("at batch N the module hooks' counts are divided by N but the patched functions' are added after that "
            "division, so they count the whole batch",
@@ -49,6 +73,11 @@ CONVENTION = Convention(
            "a.add(b) gets 1 per output element from the patched tensor op"),
     terms={"ptflops_rnn": Term("ptflops_rnn", "element-wise gate work and both biases per step (rnn_flops)",
                                _recurrent_extras),
+           "ptflops_upsample_hook": Term("ptflops_upsample_hook", "one sample's output elements (nn.Upsample's hook "
+                                         "reads output[0]), divided by the batch", _upsample_hook),
+           "ptflops_interpolate": Term("ptflops_interpolate", "the patched F.interpolate: output elements for a size; "
+                                       "input elements × s^dims for one scale factor, × the product of the factors "
+                                       "cast to int for one per axis (whole batch)", _interpolate, per_batch=True),
            "ptflops_lrn": Term("ptflops_lrn", "the patched tensor ops inside F.local_response_norm, whole batch",
                                _lrn, per_batch=True),
            "functional_macs": Term("functional_macs", "the products, by the patched torch.bmm (whole batch)",
@@ -73,6 +102,12 @@ CONVENTION = Convention(
         "rms_norm": rule("nn.RMSNorm has no module hook and F.rms_norm is not patched: nothing counted"),
         # --- pools and padding ---
         # --- convolution and resampling ---
+        **{k: rule("weights × input positions (its hook with transpose=True), plus one add per output element for "
+                   "the bias", "macs", "bias_adds")
+           for k in ("conv_transpose1d", "conv_transpose2d", "conv_transpose3d")},
+        "upsample": rule("its nn.Upsample hook counts output[0], one sample's elements, which the average then divides "
+                         "by the batch; the patched F.interpolate adds its own count for the whole batch",
+                         "ptflops_upsample_hook", "ptflops_interpolate"),
         # --- dropouts ---
         **{k: rule("weights × output positions, plus one add per output element for the bias", "macs", "bias_adds")
            for k in ("conv1d", "conv2d", "conv3d", "linear")},
@@ -111,5 +146,6 @@ CONVENTION = Convention(
     default=rule("no module hook and no patched function: nothing counted"),
     families={**{f: rule("no module hook and no patched function: nothing counted")
                  for f in ("activation", "pool", "norm", "structure")},
+              "resample": rule("no module hook and no patched function: nothing counted"),
               "merge": rule("`+` and torch.cat are not patched: nothing counted")},
 )

@@ -55,6 +55,12 @@ CONVENTION = Convention(
                      "rms_norm")},
         # --- pools and padding ---
         # --- convolution and resampling ---
+        **{k: rule("count_convtNd: the products over the input positions, bias left out", "macs")
+           for k in ("conv_transpose1d", "conv_transpose2d", "conv_transpose3d")},
+        "upsample": rule("count_upsample: per output element 0 for nearest and nearest-exact, 5 for linear, 11 for "
+                         "bilinear, 259 for bicubic, 31 for trilinear", ("linear_outputs", 5), ("bilinear_outputs", 11),
+                         ("bicubic_outputs", 259), ("trilinear_outputs", 31)),
+        **{k: rule("zero_ops: 0") for k in ("pixel_shuffle", "pixel_unshuffle")},
         # --- dropouts ---
         **{k: rule("zero_ops: 0 (registered for their base, nn.modules.dropout._DropoutNd; thop profiles in eval, "
                    "where they are identities)")
@@ -83,5 +89,6 @@ CONVENTION = Convention(
     },
     default=rule(_NO_RULE),
     families={**{f: rule(_NO_RULE) for f in ("activation", "pool", "norm", "structure")},
+              "resample": rule(_NO_RULE),
               "merge": rule("`+` and torch.cat are no modules: nothing counted")},
 )

@@ -8,6 +8,17 @@ adds the parameter's size × the batch; parameters merely containing "weight"/"b
 Modules without parameters add nothing. Counts cover the whole batch.
 """
 from archcalc.conventions.base import Convention, rule
+from archcalc.conventions.base import Term, per_sample
+from archcalc.engine import numbers as N
+
+
+def _transposed_output_positions(row):
+    """A transposed convolution multiplies its weights once per input position (archcalc's
+    MACs); torchinfo takes the output's positions instead: the difference, MACs × (output
+    positions − input positions) / input positions."""
+    inputs, outputs = N.product(row.input[1:]), N.product(row.output[1:])
+    return N.mul(per_sample(row, row.macs), N.true_div(N.sub(outputs, inputs), inputs))
+
 
 CONVENTION = Convention(
     name="torchinfo",
@@ -16,6 +27,9 @@ CONVENTION = Convention(
     unit="MACs",
     per_batch=True,
     source="torchinfo/layer_info.py: LayerInfo.calculate_macs",
+    terms={"transposed_output_positions": Term("transposed_output_positions", "a transposed convolution's weights "
+                                               "× its output positions, not its input's",
+                                               _transposed_output_positions)},
     rules={
         # --- activations ---
         "prelu": rule("its `weight` (the slopes) once per sample, as any parameter named weight of a class without "
@@ -26,6 +40,9 @@ CONVENTION = Convention(
         "rms_norm": rule("its weight (one per normalised element) once per sample", "params"),
         # --- pools and padding ---
         # --- convolution and resampling ---
+        **{k: rule("weight and bias × output positions ('Conv' is in its class name), though a transposed "
+                   "convolution's products are per input position", "macs", "transposed_output_positions",
+                   "bias_adds") for k in ("conv_transpose1d", "conv_transpose2d", "conv_transpose3d")},
         # --- dropouts ---
         **{k: rule("weights and bias × output positions", "macs", "bias_adds")
            for k in ("conv1d", "conv2d", "conv3d")},
@@ -49,5 +66,6 @@ CONVENTION = Convention(
     },
     default=rule("no parameters: nothing counted"),
     families={**{f: rule("no parameters: nothing counted") for f in ("activation", "pool", "norm", "structure")},
+              "resample": rule("no parameters: nothing counted"),
               "merge": rule("`+` and torch.cat are no modules: nothing counted")},
 )

@@ -205,6 +205,37 @@ class Ints(ArgType):
                 + ([{"enum": list(self.keywords)}] if self.keywords else [])}
 
 
+class OneOrList(ArgType):
+    """One value for every spatial axis, or a list of one per axis, where the number of axes
+    is the input's (torch's size and scale_factor of nn.Upsample): the kind checks the list's
+    length against its input. The form is kept as written, since a tool may count a list
+    differently from one value (ptflops does for scale_factor)."""
+
+    def __init__(self, item: ArgType):
+        self.item = item
+        self.numeric = item.numeric
+        self.describe = f"{item.describe}, or a list of them (one per spatial axis)"
+
+    def check(self, value: Any) -> Any:
+        try:
+            if isinstance(value, list):
+                if not value:
+                    raise ArgTypeError(self.describe, "an empty list")
+                return tuple(self.item.check(v) for v in value)
+            return self.item.check(value)
+        except ArgTypeError as exc:
+            raise ArgTypeError(self.describe, exc.found) from None
+
+    def written(self, value: Any) -> Any:
+        if isinstance(value, (tuple, list)):
+            return [plain_value(v) for v in value]
+        return plain_value(value)
+
+    def json_schema(self) -> dict:
+        one = self.item.json_schema()
+        return {"anyOf": [one, {"type": "array", "items": one, "minItems": 1}]}
+
+
 class Nullable(ArgType):
     """The inner type, or null (torch's None)."""
 

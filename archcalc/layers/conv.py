@@ -1,4 +1,5 @@
-"""Convolutions: conv1d, conv2d, conv3d (torch.nn.ConvNd) and locally_connected2d.
+"""Convolutions: conv1d, conv2d, conv3d (torch.nn.ConvNd), their transposes conv_transpose1d/2d/3d
+(torch.nn.ConvTransposeNd) and locally_connected2d.
 
 The course's symbols: input W1×H1×D1 (here [D, H, W], channels first), receptive field
 F×F, stride S, zero padding P, K feature maps. Parameters (F·F·D/groups + 1)·K.
@@ -66,6 +67,16 @@ def _groups_hint(n, groups: int, what: str, ctx: Context) -> str:
     return f"use groups={options}, or {producer} {nearest} channels"
 
 
+def _check_groups(c_in, k_out, groups: int, ctx: Context) -> None:
+    """Both channel counts must be multiples of groups (torch refuses others)."""
+    for what, n in (("in_channels", c_in), ("out_channels", k_out)):
+        if N.compare(N.mod(n, groups), "!=", 0):
+            raise ctx.error(f"{what} {N.fmt(n)} is not divisible by groups={groups}", arg="groups",
+                            expected=f"{what} a multiple of groups",
+                            found=f"{N.fmt(n)} channels" + (f" (the {ctx.source})" if what == "in_channels" else ""),
+                            hint=_groups_hint(n, groups, what, ctx), code="groups-mismatch")
+
+
 class _ConvNd(WeightedProduct):
     family = "conv"
     in_arg = "in_channels"
@@ -92,12 +103,7 @@ class _ConvNd(WeightedProduct):
         cls.require_rank(x, [nd + 1], ctx, f"a {shape_names} input", _RANK_HINT)
         c_in, k_out, groups = x[0], a.out_channels, a.groups
         cls.check_in_size(c_in, ctx)
-        for what, n in (("in_channels", c_in), ("out_channels", k_out)):
-            if N.compare(N.mod(n, groups), "!=", 0):
-                raise ctx.error(f"{what} {N.fmt(n)} is not divisible by groups={groups}", arg="groups",
-                                expected=f"{what} a multiple of groups",
-                                found=f"{N.fmt(n)} channels" + (f" (the {ctx.source})" if what == "in_channels" else ""),
-                                hint=_groups_hint(n, groups, what, ctx), code="groups-mismatch")
+        _check_groups(c_in, k_out, groups, ctx)
         kernel, stride, dilation = a.kernel_size, a.stride, a.dilation
         _check_padding_mode(x, a, ctx, nd)
         padding = a.padding
@@ -166,6 +172,125 @@ for _nd, _shape in ((1, "[C, L]"), (2, "[C, H, W]"), (3, "[C, D, H, W]")):  # co
     register(type(f"Conv{_nd}d", (_ConvNd,), {
         "kind": f"conv{_nd}d", "nd": _nd, "torch_classes": (f"Conv{_nd}d",), "args": _ConvNd.build_args(_nd),
         "doc": f"{_nd}-D convolution over {_shape} (torch.nn.Conv{_nd}d)"}))
+
+
+def _transposed_out(ctx: Context, axis: str, size, k, s, p, op, d) -> tuple:
+    """torch's output length of a transposed convolution along one axis, with its step:
+    (W1 − 1)·S − 2P + D·(F − 1) + output_padding + 1 (the input's positions spread S apart,
+    each adding a kernel's footprint, then P cropped from each side)."""
+    out = N.add(N.add(N.sub(N.mul(N.sub(size, 1), s), N.mul(2, p)), N.mul(d, N.sub(k, 1))), N.add(op, 1))
+    formula = f"({axis}1 − 1)·S − 2P + D·(F − 1) + output_padding + 1"
+    substituted = f"({N.fmt(size)} − 1)·{N.fmt(s)} − 2·{N.fmt(p)} + {N.fmt(d)}·({N.fmt(k)} − 1) + {N.fmt(op)} + 1"
+    if N.compare(out, "<", 1):
+        raise ctx.error(f"the output would be empty along {axis} (torch refuses: output size is too small)",
+                        arg="padding", expected="an output size of at least 1",
+                        found=f"{formula} = {substituted} = {N.fmt(out)}, for the {ctx.source}",
+                        hint="use less padding, a larger kernel or stride, or a larger input", code="size-too-small")
+    return out, Step(f"{axis}2", formula, substituted, out)
+
+
+class _ConvTransposeNd(WeightedProduct):
+    """A transposed convolution ("deconvolution"): each input position adds its value times the
+    kernel into the output, input positions S apart, P then cropped from each side. Weights
+    [D, K/groups, F…]: as many as a convolution's, (F·F·D/groups + 1)·K. Its products are
+    counted per input position, as torch's FlopCounterMode does (every tap, also those that
+    land in the cropped border): W1·H1·F·F·D·K/groups."""
+
+    family = "conv"
+    in_arg = "in_channels"
+    nd: int = 2
+
+    @classmethod
+    def build_args(cls, nd: int):
+        return (
+            Arg("out_channels", Int(1), doc="K, the number of filters (feature maps)"),
+            Arg("kernel_size", PerAxis(nd, Int(1)), doc="F, the kernel"),
+            Arg("stride", PerAxis(nd, Int(1)), 1, "S: consecutive input positions land S output positions apart"),
+            Arg("padding", PerAxis(nd, Int(0)), 0, "P, cropped from each side of the output"),
+            Arg("output_padding", PerAxis(nd, Int(0)), 0, "added to one side of the output; smaller than S or D"),
+            Arg("groups", Int(1), 1, "channels are split into groups"),
+            Arg("bias", Bool(), True),
+            Arg("dilation", PerAxis(nd, Int(1)), 1, "D, the spacing of the kernel's taps"),
+            Arg("padding_mode", Choice("zeros", "reflect", "replicate", "circular"), "zeros",
+                "torch's transposed convolutions take only 'zeros'"),
+            Arg("in_channels", Nullable(Int(1)), None, "D; inferred from the input, checked when written"),
+        )
+
+    @classmethod
+    def check_settings(cls, a, ctx: Context) -> None:
+        """The settings torch refuses whatever the input: a padding mode other than zeros, and
+        an output padding not smaller than the stride or the dilation along its axis."""
+        if a.padding_mode != "zeros":
+            raise ctx.error(f"padding_mode '{a.padding_mode}' is not supported (torch's ConvTranspose takes only "
+                            "'zeros')", arg="padding_mode", expected="padding_mode: zeros",
+                            found=f"padding_mode: {a.padding_mode}", code="invalid-layer")
+        for axis, op, s, d in zip(axis_names(cls.nd), a.output_padding, a.stride, a.dilation):
+            if N.compare(op, ">=", s) and N.compare(op, ">=", d):
+                raise ctx.error(f"output_padding along {axis} must be smaller than the stride or the dilation "
+                                "(torch refuses more)", arg="output_padding",
+                                expected=f"output_padding < {N.fmt(s)} (stride) or < {N.fmt(d)} (dilation)",
+                                found=f"output_padding={N.fmt(op)}",
+                                hint="output_padding only picks among the S output sizes one input size "
+                                     "can give", code="invalid-layer")
+
+    @classmethod
+    def infer(cls, x, a, ctx: Context) -> Result:
+        nd = cls.nd
+        cls.require_rank(x, [nd + 1], ctx, "a [C, " + ", ".join(axis_names(nd)) + "] input", _RANK_HINT)
+        c_in, k_out, groups = x[0], a.out_channels, a.groups
+        cls.check_in_size(c_in, ctx)
+        _check_groups(c_in, k_out, groups, ctx)
+        cls.check_settings(a, ctx)
+        outs, steps = [], []
+        for axis, *values in zip(axis_names(nd), x[1:], a.kernel_size, a.stride, a.padding, a.output_padding,
+                                 a.dilation):
+            out, step = _transposed_out(ctx, axis, *values)
+            outs.append(out)
+            steps.append(step)
+        per_position = N.true_div(N.mul(k_out, N.product(a.kernel_size)), groups)  # F·F·K/groups per input channel
+        params = N.add(N.mul(c_in, per_position), k_out if a.bias else 0)
+        out_shape = (k_out, *outs)
+        macs = N.mul(N.product(x), per_position)
+        names = axis_names(nd)
+        fk = _kernel_factor_text(nd)
+        kvals = "·".join(N.fmt(k) for k in a.kernel_size)
+        g_text = f"/{groups}" if groups != 1 else ""
+        b_text = " + 1" if a.bias else ""
+        steps += [
+            Step("params", f"({fk}·D/groups{b_text})·K", f"({kvals}·{N.fmt(c_in)}{g_text}{b_text})·{N.fmt(k_out)}",
+                 params),
+            Step("neurons", "·".join(f"{ax}2" for ax in reversed(names)) + "·K",
+                 "·".join(N.fmt(o) for o in reversed(outs)) + f"·{N.fmt(k_out)}", N.product(out_shape)),
+            Step("MACs", "·".join(f"{ax}1" for ax in reversed(names)) + f"·{fk}·D·K/groups",
+                 "·".join(N.fmt(n) for n in reversed(x[1:])) + f"·{kvals}·{N.fmt(c_in)}·{N.fmt(k_out)}{g_text}",
+                 macs),
+        ]
+        return Result(out_shape, params=params, macs=macs, steps=steps)
+
+    @classmethod
+    def receptive_field(cls, a, x, rf):
+        """With stride 1 a transposed convolution is a convolution (the kernel flipped, padding
+        D·(F − 1) − P): output o reads inputs o + P − D·k. With a larger stride the number of
+        inputs an output reads depends on its position: no single field."""
+        if any(s != 1 for s in a.stride):
+            return None
+        padding = [N.sub(N.mul(d, N.sub(k, 1)), p) for k, p, d in zip(a.kernel_size, a.padding, a.dilation)]
+        return through_window(rf, a.kernel_size, a.stride, padding, a.dilation)
+
+    @classmethod
+    def torch_module(cls, a, x):
+        from torch import nn
+
+        conv = getattr(nn, f"ConvTranspose{cls.nd}d")
+        return conv(x[0], a.out_channels, a.kernel_size, a.stride, a.padding, a.output_padding, a.groups, a.bias,
+                    a.dilation, a.padding_mode)
+
+
+for _nd, _shape in ((1, "[C, L]"), (2, "[C, H, W]"), (3, "[C, D, H, W]")):  # conv_transpose1d, 2d, 3d
+    register(type(f"ConvTranspose{_nd}d", (_ConvTransposeNd,), {
+        "kind": f"conv_transpose{_nd}d", "nd": _nd, "torch_classes": (f"ConvTranspose{_nd}d",),
+        "args": _ConvTransposeNd.build_args(_nd),
+        "doc": f"{_nd}-D transposed convolution over {_shape} (torch.nn.ConvTranspose{_nd}d)"}))
 
 
 @register

@@ -253,16 +253,16 @@ class WithUnsupported(nn.Module):
         super().__init__()
         self.conv1 = nn.Conv2d(3, 8, 3, 1, 1)
         self.act = nn.Bilinear(16, 16, 16)  # two inputs: no chain of layers says that
-        self.up = nn.Upsample(scale_factor=2)
+        self.lrn = nn.CrossMapLRN2d(3)  # the legacy twin of nn.LocalResponseNorm
         self.conv2 = nn.Conv2d(8, 3, 3, 1, 1)
 
     def forward(self, x):
         y = self.conv1(x)
-        return self.conv2(self.up(self.act(y, y)))
+        return self.conv2(self.lrn(self.act(y, y)))
 
 
 def with_unsupported():
-    """Contains nn.Bilinear and nn.Upsample, which archcalc has no layer kind for."""
+    """Contains nn.Bilinear and nn.CrossMapLRN2d, which archcalc has no layer kind for."""
     return WithUnsupported()
 
 
