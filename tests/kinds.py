@@ -343,6 +343,34 @@ def _sum(outs):
 
 # --- pools and padding: strategies and modules ---
 
+def lp_pool_reference(x, a):
+    nd = len(x) - 1
+    kernel = a["kernel_size"]
+    if nd == 1 and isinstance(kernel, list):
+        kernel = kernel[0]  # F.lp_pool1d multiplies by kernel_size: a spec's [3] is torch's 3
+    return getattr(nn, f"LPPool{nd}d")(a["norm_type"], kernel, a["stride"], a["ceil_mode"])
+
+
+@st.composite
+def adaptive_args(draw, x, *, indices=False):
+    """output_size: an int, or one per axis where None keeps the axis (2-D and 3-D only: the 1-D
+    pools take an int, and torch raises TypeError, no refusal, for None there)."""
+    nd = len(x) - 1
+    one = st.integers(1, 7)
+    size = draw(st.one_of(one, st.lists(one if nd == 1 else st.one_of(st.none(), one), min_size=nd, max_size=nd)))
+    return {"output_size": size, **({"return_indices": draw(st.booleans())} if indices else {})}
+
+
+def adaptive_reference(what):
+    def build(x, a):
+        size = a["output_size"]
+        extra = {"return_indices": a["return_indices"]} if "return_indices" in a else {}
+        return getattr(nn, f"Adaptive{what}Pool{len(x) - 1}d")(tuple(size) if isinstance(size, list) else size,
+                                                               **extra)
+
+    return build
+
+
 # --- convolution and resampling: strategies and modules ---
 
 # --- dropouts: strategies and modules ---
@@ -352,6 +380,15 @@ TABLE: dict[str, KindCase] = {c.kind: c for c in [
     # --- activations ---
     # --- norms ---
     # --- pools and padding ---
+    KindCase("max_pool3d", (4,), lambda x: pool_args(x, dilation=True), max_pool_reference, sizes=(1, 8)),
+    # two_d: divisor_override, which AvgPool3d has too
+    KindCase("avg_pool3d", (4,), lambda x: pool_args(x, average=True, two_d=True), avg_pool_reference, sizes=(1, 8)),
+    *[KindCase(f"lp_pool{nd}d", (nd + 1,), lambda x: pool_args(x, padding=False).flatmap(
+        lambda a: st.sampled_from([1.0, 2.0, 3.0]).map(lambda p: {"norm_type": p, **a})), lp_pool_reference,
+        sizes=(1, 14 if nd < 3 else 8)) for nd in (1, 3)],
+    *[KindCase(f"adaptive_avg_pool{nd}d", (nd + 1,), adaptive_args, adaptive_reference("Avg")) for nd in (1, 3)],
+    *[KindCase(f"adaptive_max_pool{nd}d", (nd + 1,), lambda x: adaptive_args(x, indices=True),
+               adaptive_reference("Max")) for nd in (1, 2, 3)],
     # --- convolution and resampling ---
     # --- dropouts ---
     # convolutions

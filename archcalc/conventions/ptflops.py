@@ -65,6 +65,12 @@ CONVENTION = Convention(
         # --- activations ---
         # --- norms ---
         # --- pools and padding ---
+        **{k: rule("1 per input element, " + _TWICE, "inputs", "functional_inputs")
+           for k in ("max_pool3d", "avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool3d", "adaptive_max_pool1d",
+                     "adaptive_max_pool2d", "adaptive_max_pool3d")},
+        **{k: rule(f"no module hook; inside F.{k} (torch 2.13) the patched avg_pool{k[-2]}d counts its input, the "
+                   "patched relu and Tensor.mul its output each", "functional_inputs", ("functional_outputs", 2))
+           for k in ("lp_pool1d", "lp_pool3d")},
         # --- convolution and resampling ---
         # --- dropouts ---
         **{k: rule("weights × output positions, plus one add per output element for the bias", "macs", "bias_adds")

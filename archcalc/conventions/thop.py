@@ -46,6 +46,10 @@ CONVENTION = Convention(
         # --- activations ---
         # --- norms ---
         # --- pools and padding ---
+        **{k: rule("one add per pooled input, one division per output", "pool_taps", "outputs")
+           for k in ("avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool3d")},
+        **{k: rule("zero_ops: 0") for k in ("max_pool3d", "adaptive_max_pool1d", "adaptive_max_pool2d",
+                                           "adaptive_max_pool3d")},
         # --- convolution and resampling ---
         # --- dropouts ---
         **{k: rule("the products, bias left out", "macs") for k in ("conv1d", "conv2d", "conv3d", "linear")},
