@@ -371,6 +371,67 @@ def adaptive_reference(what):
     return build
 
 
+@st.composite
+def pad_args(draw, x, *, nd, mode, value=False):
+    """torch's padding, an int or (left, right, top, bottom, front, back), negative values
+    cropping, some beyond torch's limits (reflection: less than the input; circular: at most the
+    input, and some crops its copies cannot make). Where a padding crops an axis away, torch
+    returns an empty tensor (but for 1-D reflection and replication, which refuse it) and archcalc
+    refuses it: such an axis is given one more position."""
+    side = st.integers(-3, 4)
+    padding = draw(st.one_of(side, st.lists(side, min_size=2 * nd, max_size=2 * nd)))
+    if (nd > 1 or mode in ("constant", "circular")) and len(x) >= nd:
+        sides = list(_pair(padding, 2 * nd))
+        empty = [k for k, n in enumerate(reversed(x[-nd:])) if n + sides[2 * k] + sides[2 * k + 1] == 0]
+        for k in empty:
+            sides[2 * k + 1] += 1
+        padding = sides if empty else padding
+    a = {"padding": padding}
+    if value:
+        a["value"] = draw(st.sampled_from([0.0, 0.5, -2.0]))
+    return a
+
+
+def pad_reference(x, a, *, name):
+    nd = int(name[-2])
+    padding = tuple(a["padding"]) if isinstance(a["padding"], list) else a["padding"]
+    cls = getattr(nn, name)
+    return cls(padding, a["value"]) if "value" in a else cls(padding)
+
+
+def pad_case(kind, torch_name, mode):
+    nd = int(kind[-2])
+    ranks = tuple(range(nd, 5)) if mode == "constant" else tuple(range(max(nd - 1, 1), min(nd + 2, 4) + 1))
+    return KindCase(kind, ranks, lambda x: pad_args(x, nd=nd, mode=mode, value=kind.startswith("constant")),
+                    lambda x, a: pad_reference(x, a, name=torch_name), sizes=(1, 10))
+
+
+@st.composite
+def center_crop_args(draw, x):
+    spatial = max(len(x) - 1, 1)
+    one = st.integers(1, max(x[1:], default=1) + 1)  # one more than the input: refused
+    return {"size": draw(st.one_of(one, st.lists(one, min_size=spatial, max_size=spatial),
+                                   st.lists(one, min_size=1, max_size=3)))}  # sometimes the wrong count: refused
+
+
+class CenterCrop(nn.Module):
+    """torchvision.transforms.CenterCrop's geometry on every spatial axis: start at
+    round((n − size)/2) (Python's round, half to even); a crop larger than the input is refused."""
+
+    def __init__(self, size):
+        super().__init__()
+        self.size = size if isinstance(size, list) else [size]
+
+    def forward(self, x):
+        spatial = list(x.shape[2:])
+        size = self.size * len(spatial) if len(self.size) == 1 else self.size
+        if not spatial or len(size) != len(spatial) or any(s > n for s, n in zip(size, spatial)):
+            raise ValueError("no such crop")
+        for axis, (n, s) in enumerate(zip(spatial, size), start=2):
+            x = x.narrow(axis, round((n - s) / 2), s)
+        return x
+
+
 # --- convolution and resampling: strategies and modules ---
 
 # --- dropouts: strategies and modules ---
@@ -389,6 +450,12 @@ TABLE: dict[str, KindCase] = {c.kind: c for c in [
     *[KindCase(f"adaptive_avg_pool{nd}d", (nd + 1,), adaptive_args, adaptive_reference("Avg")) for nd in (1, 3)],
     *[KindCase(f"adaptive_max_pool{nd}d", (nd + 1,), lambda x: adaptive_args(x, indices=True),
                adaptive_reference("Max")) for nd in (1, 2, 3)],
+    *[pad_case(f"{prefix}_pad{nd}d", f"{torch_name}{nd}d", mode) for nd in (1, 2, 3)
+      for prefix, torch_name, mode in (("zero", "ZeroPad", "constant"), ("constant", "ConstantPad", "constant"),
+                                       ("reflection", "ReflectionPad", "reflect"),
+                                       ("replication", "ReplicationPad", "replicate"),
+                                       ("circular", "CircularPad", "circular"))],
+    KindCase("center_crop", (1, 2, 3, 4), center_crop_args, lambda x, a: CenterCrop(a["size"])),
     # --- convolution and resampling ---
     # --- dropouts ---
     # convolutions

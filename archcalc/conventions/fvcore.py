@@ -34,6 +34,7 @@ CONVENTION = Convention(
         # --- activations ---
         # --- norms ---
         # --- pools and padding ---
+        "center_crop": rule("archcalc's module slices its input: aten::slice is one of fvcore's ignored ops, 0"),
         # --- convolution and resampling ---
         # --- dropouts ---
         **{k: rule("aten::_convolution: weights × output positions, bias left out; with padding 'same' or 'valid' "

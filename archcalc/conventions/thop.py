@@ -50,6 +50,8 @@ CONVENTION = Convention(
            for k in ("avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool3d")},
         **{k: rule("zero_ops: 0") for k in ("max_pool3d", "adaptive_max_pool1d", "adaptive_max_pool2d",
                                            "adaptive_max_pool3d")},
+        **{f"{prefix}_pad{nd}d": rule("zero_ops, through the padding base classes: 0")
+           for prefix in ("zero", "constant", "reflection", "replication", "circular") for nd in (1, 2, 3)},
         # --- convolution and resampling ---
         # --- dropouts ---
         **{k: rule("the products, bias left out", "macs") for k in ("conv1d", "conv2d", "conv3d", "linear")},
