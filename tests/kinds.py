@@ -563,6 +563,95 @@ def rms_norm_args(draw, x):
 
 # --- pools and padding: strategies and modules ---
 
+def lp_pool_reference(x, a):
+    nd = len(x) - 1
+    kernel = a["kernel_size"]
+    if nd == 1 and isinstance(kernel, list):
+        kernel = kernel[0]  # F.lp_pool1d multiplies by kernel_size: a spec's [3] is torch's 3
+    return getattr(nn, f"LPPool{nd}d")(a["norm_type"], kernel, a["stride"], a["ceil_mode"])
+
+
+@st.composite
+def adaptive_args(draw, x, *, indices=False):
+    """output_size: an int, or one per axis where None keeps the axis (2-D and 3-D only: the 1-D
+    pools take an int, and torch raises TypeError, no refusal, for None there)."""
+    nd = len(x) - 1
+    one = st.integers(1, 7)
+    size = draw(st.one_of(one, st.lists(one if nd == 1 else st.one_of(st.none(), one), min_size=nd, max_size=nd)))
+    return {"output_size": size, **({"return_indices": draw(st.booleans())} if indices else {})}
+
+
+def adaptive_reference(what):
+    def build(x, a):
+        size = a["output_size"]
+        extra = {"return_indices": a["return_indices"]} if "return_indices" in a else {}
+        return getattr(nn, f"Adaptive{what}Pool{len(x) - 1}d")(tuple(size) if isinstance(size, list) else size,
+                                                               **extra)
+
+    return build
+
+
+@st.composite
+def pad_args(draw, x, *, nd, mode, value=False):
+    """torch's padding, an int or (left, right, top, bottom, front, back), negative values
+    cropping, some beyond torch's limits (reflection: less than the input; circular: at most the
+    input, and some crops its copies cannot make). Where a padding crops an axis away, torch
+    returns an empty tensor (but for 1-D reflection and replication, which refuse it) and archcalc
+    refuses it: such an axis is given one more position."""
+    side = st.integers(-3, 4)
+    padding = draw(st.one_of(side, st.lists(side, min_size=2 * nd, max_size=2 * nd)))
+    if (nd > 1 or mode in ("constant", "circular")) and len(x) >= nd:
+        sides = list(_pair(padding, 2 * nd))
+        empty = [k for k, n in enumerate(reversed(x[-nd:])) if n + sides[2 * k] + sides[2 * k + 1] == 0]
+        for k in empty:
+            sides[2 * k + 1] += 1
+        padding = sides if empty else padding
+    a = {"padding": padding}
+    if value:
+        a["value"] = draw(st.sampled_from([0.0, 0.5, -2.0]))
+    return a
+
+
+def pad_reference(x, a, *, name):
+    nd = int(name[-2])
+    padding = tuple(a["padding"]) if isinstance(a["padding"], list) else a["padding"]
+    cls = getattr(nn, name)
+    return cls(padding, a["value"]) if "value" in a else cls(padding)
+
+
+def pad_case(kind, torch_name, mode):
+    nd = int(kind[-2])
+    ranks = tuple(range(nd, 5)) if mode == "constant" else tuple(range(max(nd - 1, 1), min(nd + 2, 4) + 1))
+    return KindCase(kind, ranks, lambda x: pad_args(x, nd=nd, mode=mode, value=kind.startswith("constant")),
+                    lambda x, a: pad_reference(x, a, name=torch_name), sizes=(1, 10))
+
+
+@st.composite
+def center_crop_args(draw, x):
+    spatial = max(len(x) - 1, 1)
+    one = st.integers(1, max(x[1:], default=1) + 1)  # one more than the input: refused
+    return {"size": draw(st.one_of(one, st.lists(one, min_size=spatial, max_size=spatial),
+                                   st.lists(one, min_size=1, max_size=3)))}  # sometimes the wrong count: refused
+
+
+class CenterCrop(nn.Module):
+    """torchvision.transforms.CenterCrop's geometry on every spatial axis: start at
+    round((n − size)/2) (Python's round, half to even); a crop larger than the input is refused."""
+
+    def __init__(self, size):
+        super().__init__()
+        self.size = size if isinstance(size, list) else [size]
+
+    def forward(self, x):
+        spatial = list(x.shape[2:])
+        size = self.size * len(spatial) if len(self.size) == 1 else self.size
+        if not spatial or len(size) != len(spatial) or any(s > n for s, n in zip(size, spatial)):
+            raise ValueError("no such crop")
+        for axis, (n, s) in enumerate(zip(spatial, size), start=2):
+            x = x.narrow(axis, round((n - s) / 2), s)
+        return x
+
+
 # --- convolution and resampling: strategies and modules ---
 
 @st.composite
@@ -694,6 +783,21 @@ TABLE: dict[str, KindCase] = {c.kind: c for c in [
     KindCase("rms_norm", (1, 2, 3, 4), rms_norm_args,
              lambda x, a: nn.RMSNorm(a["normalized_shape"], a["eps"], a["elementwise_affine"])),
     # --- pools and padding ---
+    KindCase("max_pool3d", (4,), lambda x: pool_args(x, dilation=True), max_pool_reference, sizes=(1, 8)),
+    # two_d: divisor_override, which AvgPool3d has too
+    KindCase("avg_pool3d", (4,), lambda x: pool_args(x, average=True, two_d=True), avg_pool_reference, sizes=(1, 8)),
+    *[KindCase(f"lp_pool{nd}d", (nd + 1,), lambda x: pool_args(x, padding=False).flatmap(
+        lambda a: st.sampled_from([1.0, 2.0, 3.0]).map(lambda p: {"norm_type": p, **a})), lp_pool_reference,
+        sizes=(1, 14 if nd < 3 else 8)) for nd in (1, 3)],
+    *[KindCase(f"adaptive_avg_pool{nd}d", (nd + 1,), adaptive_args, adaptive_reference("Avg")) for nd in (1, 3)],
+    *[KindCase(f"adaptive_max_pool{nd}d", (nd + 1,), lambda x: adaptive_args(x, indices=True),
+               adaptive_reference("Max")) for nd in (1, 2, 3)],
+    *[pad_case(f"{prefix}_pad{nd}d", f"{torch_name}{nd}d", mode) for nd in (1, 2, 3)
+      for prefix, torch_name, mode in (("zero", "ZeroPad", "constant"), ("constant", "ConstantPad", "constant"),
+                                       ("reflection", "ReflectionPad", "reflect"),
+                                       ("replication", "ReplicationPad", "replicate"),
+                                       ("circular", "CircularPad", "circular"))],
+    KindCase("center_crop", (1, 2, 3, 4), center_crop_args, lambda x, a: CenterCrop(a["size"])),
     # --- convolution and resampling ---
     *[KindCase(f"conv_transpose{nd}d", (nd + 1,), conv_transpose_args, conv_transpose_reference,
                sizes=(1, 12 if nd < 3 else 6)) for nd in (1, 2, 3)],

@@ -59,6 +59,7 @@ CONVENTION = Convention(
                            "norm_affine_inputs"),
         "rms_norm": rule("no fvcore handle for aten::rms_norm: skipped (fvcore warns 'unsupported operator')"),
         # --- pools and padding ---
+        "center_crop": rule("archcalc's module slices its input: aten::slice is one of fvcore's ignored ops, 0"),
         # --- convolution and resampling ---
         **{k: rule("aten::_convolution (transposed): weights × input positions, bias left out", "macs")
            for k in ("conv_transpose1d", "conv_transpose2d", "conv_transpose3d")},

@@ -101,6 +101,12 @@ CONVENTION = Convention(
            for k in ("batch_norm3d", "instance_norm1d", "instance_norm2d", "instance_norm3d", "group_norm")},
         "rms_norm": rule("nn.RMSNorm has no module hook and F.rms_norm is not patched: nothing counted"),
         # --- pools and padding ---
+        **{k: rule("1 per input element, " + _TWICE, "inputs", "functional_inputs")
+           for k in ("max_pool3d", "avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool3d", "adaptive_max_pool1d",
+                     "adaptive_max_pool2d", "adaptive_max_pool3d")},
+        **{k: rule(f"no module hook; inside F.{k} (torch 2.13) the patched avg_pool{k[-2]}d counts its input, the "
+                   "patched relu and Tensor.mul its output each", "functional_inputs", ("functional_outputs", 2))
+           for k in ("lp_pool1d", "lp_pool3d")},
         # --- convolution and resampling ---
         **{k: rule("weights × input positions (its hook with transpose=True), plus one add per output element for "
                    "the bias", "macs", "bias_adds")

@@ -54,6 +54,12 @@ CONVENTION = Convention(
            for k in ("batch_norm3d", "instance_norm1d", "instance_norm2d", "instance_norm3d", "group_norm",
                      "rms_norm")},
         # --- pools and padding ---
+        **{k: rule("one add per pooled input, one division per output", "pool_taps", "outputs")
+           for k in ("avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool3d")},
+        **{k: rule("zero_ops: 0") for k in ("max_pool3d", "adaptive_max_pool1d", "adaptive_max_pool2d",
+                                           "adaptive_max_pool3d")},
+        **{f"{prefix}_pad{nd}d": rule("zero_ops, through the padding base classes: 0")
+           for prefix in ("zero", "constant", "reflection", "replication", "circular") for nd in (1, 2, 3)},
         # --- convolution and resampling ---
         **{k: rule("count_convtNd: the products over the input positions, bias left out", "macs")
            for k in ("conv_transpose1d", "conv_transpose2d", "conv_transpose3d")},

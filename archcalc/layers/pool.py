@@ -1,4 +1,5 @@
-"""Pooling: max_pool1d/2d, avg_pool1d/2d, lp_pool2d (L2 pooling), adaptive_avg_pool2d.
+"""Pooling: max_pool1d/2d/3d, avg_pool1d/2d/3d, lp_pool1d/2d/3d (L2 pooling),
+adaptive_avg_pool1d/2d/3d and adaptive_max_pool1d/2d/3d.
 
 No weights and, as torch's FlopCounterMode counts, no FLOPs. Output sizes follow torch's
 window rule (see window.py), including ceil_mode; torch also requires padding of at most
@@ -38,9 +39,21 @@ class _PoolNd(LayerKind):
         outs, steps = [], []
         for axis, size, k, s, p, d in zip(axis_names(nd), x[1:], kernel, stride, padding, dilation):
             out, step = window_out(ctx, axis, size, k, s, p, d, a.ceil_mode, what="pooling window")
+            if cls.window_within_input() and N.compare(size, "<", k):
+                raise ctx.error(f"the input is smaller than the pooling window along {axis} (torch's 3-D average "
+                                "pooling refuses it, whatever the padding)", arg="kernel_size",
+                                expected=f"kernel_size <= {axis} = {N.fmt(size)}",
+                                found=f"kernel_size {N.fmt(k)}, the {ctx.source}", code="size-too-small")
             outs.append(out)
             steps.append(step)
         return Result((x[0], *outs), steps=steps)
+
+    @classmethod
+    def window_within_input(cls) -> bool:
+        """Whether torch also refuses an input axis smaller than the kernel, padding not
+        counted: its avg_pool3d does (pool3d_shape_check), and lp_pool3d, computed through
+        it; 1-D and 2-D pools and max_pool3d don't."""
+        return False
 
     @classmethod
     def receptive_field(cls, a, x, rf):
@@ -65,6 +78,10 @@ class _MaxPool(_PoolNd):
 
 class _AvgPool(_PoolNd):
     @classmethod
+    def window_within_input(cls) -> bool:
+        return cls.nd == 3
+
+    @classmethod
     def saved_for_backward(cls, a, x, out, elem):
         return [("input", N.product(x), elem)]
 
@@ -83,7 +100,7 @@ class _AvgPool(_PoolNd):
     def torch_module(cls, a, x):
         from torch import nn
 
-        extra = {"divisor_override": a.divisor_override} if cls.nd == 2 else {}
+        extra = {"divisor_override": a.divisor_override} if cls.nd > 1 else {}  # AvgPool1d has none
         return getattr(nn, f"AvgPool{cls.nd}d")(a.kernel_size, a.stride, a.padding, a.ceil_mode,
                                                 a.count_include_pad, **extra)
 
@@ -109,80 +126,75 @@ def _pool_kind(kind: str, nd: int, base: type, *, dilation: bool, padding: bool 
 
 
 _AVG_EXTRA = (Arg("count_include_pad", Bool(), True),)
-_pool_kind("max_pool1d", 1, _MaxPool, dilation=True, extra=(Arg("return_indices", Bool(), False),),
+_MAX_EXTRA = (Arg("return_indices", Bool(), False),)
+_pool_kind("max_pool1d", 1, _MaxPool, dilation=True, extra=_MAX_EXTRA,
            doc="max pooling over [C, L] (torch.nn.MaxPool1d)")
-_pool_kind("max_pool2d", 2, _MaxPool, dilation=True, extra=(Arg("return_indices", Bool(), False),),
+_pool_kind("max_pool2d", 2, _MaxPool, dilation=True, extra=_MAX_EXTRA,
            doc="max pooling over [C, H, W] (torch.nn.MaxPool2d)")
+_pool_kind("max_pool3d", 3, _MaxPool, dilation=True, extra=_MAX_EXTRA,
+           doc="max pooling over [C, D, H, W] (torch.nn.MaxPool3d)")
 _pool_kind("avg_pool1d", 1, _AvgPool, dilation=False, extra=_AVG_EXTRA, doc="average pooling (torch.nn.AvgPool1d)")
 _pool_kind("avg_pool2d", 2, _AvgPool, dilation=False,
            extra=_AVG_EXTRA + (Arg("divisor_override", Nullable(Int(1)), None),),
            doc="average pooling (torch.nn.AvgPool2d)")
+_pool_kind("avg_pool3d", 3, _AvgPool, dilation=False,
+           extra=_AVG_EXTRA + (Arg("divisor_override", Nullable(Int(1)), None),),
+           doc="average pooling over [C, D, H, W] (torch.nn.AvgPool3d)")
 
 
-@register
-class LpPool2d(_PoolNd):
+class _LpPool(_PoolNd):
     """Power-average pooling (norm_type=2 is the course's L2 pooling): (Σ x^p)^(1/p) over each
-    window. torch computes it through avg_pool2d with no padding, so its shape rule is
-    avg_pool2d's."""
+    window. torch computes it through avg_poolNd with no padding, so its shape rule is
+    avg_poolNd's."""
 
-    kind = "lp_pool2d"
-    nd = 2
-    torch_classes = ("LPPool2d",)
-    torch_functions = ("lp_pool2d",)
     has_padding = False
-    doc = "power-average pooling, L2 pooling with norm_type 2 (torch.nn.LPPool2d)"
-    args = (Arg("norm_type", Float(minimum=0.0)),
-            *_pool_args(2, dilation=False, padding=False))
+
+    @classmethod
+    def window_within_input(cls) -> bool:
+        return cls.nd == 3
+
+    @classmethod
+    def saved_for_backward(cls, a, x, out, elem):
+        """F.lp_poolNd is (sign(s)·relu(|s|)·k)^(1/p) with s = avg_poolNd(x^p): autograd keeps
+        x (for x^p), x^p (for the average), and four tensors of the output's size: s (for
+        |s|), sign(s) and relu(|s|) (for their product), and the scaled product (for ^(1/p))."""
+        return [("input", N.product(x), elem), ("new", N.product(x), elem),
+                *[("new", N.product(out), elem) for _ in range(4)]]
 
     @classmethod
     def torch_module(cls, a, x):
         from torch import nn
 
-        return nn.LPPool2d(a.norm_type, a.kernel_size, a.stride, a.ceil_mode)
+        # F.lp_pool1d multiplies by kernel_size itself, so nn.LPPool1d needs a plain int
+        kernel = a.kernel_size[0] if cls.nd == 1 else a.kernel_size
+        return getattr(nn, f"LPPool{cls.nd}d")(a.norm_type, kernel, a.stride, a.ceil_mode)
 
 
-@register
-class AdaptiveAvgPool2d(LayerKind):
-    kind = "adaptive_avg_pool2d"
-    torch_classes = ("AdaptiveAvgPool2d",)
-    torch_functions = ("adaptive_avg_pool2d", "mean")
+def _lp_kind(nd: int, doc: str):
+    return register(type(f"LpPool{nd}d", (_LpPool,), {
+        "kind": f"lp_pool{nd}d", "nd": nd, "doc": doc, "__doc__": _LpPool.__doc__,
+        "torch_classes": (f"LPPool{nd}d",), "torch_functions": (f"lp_pool{nd}d",),
+        "args": (Arg("norm_type", Float(minimum=0.0)), *_pool_args(nd, dilation=False, padding=False)),
+    }))
+
+
+_lp_kind(1, "power-average pooling over [C, L] (torch.nn.LPPool1d)")
+_lp_kind(2, "power-average pooling, L2 pooling with norm_type 2 (torch.nn.LPPool2d)")
+_lp_kind(3, "power-average pooling over [C, D, H, W] (torch.nn.LPPool3d)")
+
+
+class _AdaptivePool(LayerKind):
+    """Pooling to a fixed output size: output j of o along an axis of n inputs pools the bin
+    [floor(j·n/o), ceil((j+1)·n/o)), so the bins overlap or differ in size unless o divides n."""
+
     family = "pool"
-    doc = "average pooling to a fixed output size (torch.nn.AdaptiveAvgPool2d)"
-    args = (Arg("output_size", PerAxis(2, Int(1), allow_none=True), doc="null keeps that axis' input size"),)
+    nd: int = 2
 
     @classmethod
     def infer(cls, x, a, ctx: Context) -> Result:
-        cls.require_rank(x, [3], ctx, "a [C, H, W] input", _RANK_HINT)
+        cls.require_rank(x, [cls.nd + 1], ctx, "a [C, " + ", ".join(axis_names(cls.nd)) + "] input", _RANK_HINT)
         outs = tuple(size if o is None else o for o, size in zip(a.output_size, x[1:]))
         return Result((x[0], *outs))
-
-    @classmethod
-    def imported_call(cls, name, args, kwargs, x, out):
-        """x.mean((2, 3)) over an image's spatial axes is a global average pool (then a flatten,
-        unless keepdim)."""
-        if name != "mean":
-            return super().imported_call(name, args, kwargs, x, out)
-        dims = kwargs.get("dim", args[0] if args else None)
-        dims = tuple(dims) if isinstance(dims, (list, tuple)) else (dims,)
-        if len(x) != 3 or None in dims or sorted(d % 4 for d in dims) != [2, 3]:
-            raise Untranslatable(f"takes a mean over axes {list(dims)}: only the spatial axes of an image (a global "
-                                 "average pool) have a layer kind")
-        keep = kwargs.get("keepdim", args[1] if len(args) > 1 else False)
-        return [(cls.kind, {"output_size": 1})] + ([] if keep else [("flatten", {})])
-
-    @classmethod
-    def pooled_inputs(cls, a, x, out) -> int:
-        """torch's adaptive windows: bin j of o over n inputs spans [floor(j·n/o), ceil((j+1)·n/o))."""
-        taps = x[0]
-        for size, o in zip(x[1:], out[1:]):
-            taps *= sum(-(-(j + 1) * size // o) - j * size // o for j in range(o))
-        return taps
-
-    @classmethod
-    def saved_for_backward(cls, a, x, out, elem):
-        if all(N.compare(o, "==", 1) for o in out[1:]):
-            return []  # a global average is a mean, whose backward needs only the shape
-        return [("input", N.product(x), elem)]
 
     @classmethod
     def receptive_field(cls, a, x, rf):
@@ -199,9 +211,81 @@ class AdaptiveAvgPool2d(LayerKind):
             stride.append(size // o)
         return through_window(rf, kernel, stride, (0,) * len(kernel))
 
+
+class _AdaptiveAvgPool(_AdaptivePool):
+    @classmethod
+    def pooled_inputs(cls, a, x, out) -> int:
+        """torch's adaptive windows: bin j of o over n inputs spans [floor(j·n/o), ceil((j+1)·n/o))."""
+        taps = x[0]
+        for size, o in zip(x[1:], out[1:]):
+            taps *= sum(-(-(j + 1) * size // o) - j * size // o for j in range(o))
+        return taps
+
+    @classmethod
+    def saved_for_backward(cls, a, x, out, elem):
+        if all(N.compare(o, "==", 1) for o in out[1:]):
+            return []  # a global average is a mean, whose backward needs only the shape
+        return [("input", N.product(x), elem)]
+
     @classmethod
     def torch_module(cls, a, x):
         from torch import nn
 
-        return nn.AdaptiveAvgPool2d(a.output_size)
+        return getattr(nn, f"AdaptiveAvgPool{cls.nd}d")(a.output_size[0] if cls.nd == 1 else a.output_size)
 
+
+class _AdaptiveMaxPool(_AdaptivePool):
+    @classmethod
+    def saved_for_backward(cls, a, x, out, elem):
+        return [("input", N.product(x), elem), ("new", N.product(out), 8)]  # and int64 indices
+
+    @classmethod
+    def torch_module(cls, a, x):
+        from torch import nn
+
+        # return_indices would make the module return a tuple; the network carries the values
+        return getattr(nn, f"AdaptiveMaxPool{cls.nd}d")(a.output_size[0] if cls.nd == 1 else a.output_size)
+
+
+def _adaptive_args(nd: int, extra=()):
+    """torch's output_size: an int, or one per axis where None keeps that axis (2-D and 3-D;
+    the 1-D pools take an int)."""
+    keep = nd > 1
+    return (Arg("output_size", PerAxis(nd, Int(1), allow_none=keep),
+                doc="null keeps that axis' input size" if keep else ""), *extra)
+
+
+def _adaptive_kind(nd: int, base: type, functions: tuple[str, ...] = ()):
+    what = "Max" if issubclass(base, _AdaptiveMaxPool) else "Avg"
+    name, kind = f"Adaptive{what}Pool{nd}d", f"adaptive_{what.lower()}_pool{nd}d"
+    shape = "[C, " + ", ".join(axis_names(nd)) + "]"
+    return register(type(name, (base,), {
+        "kind": kind, "nd": nd, "torch_classes": (name,), "torch_functions": (kind, *functions),
+        "doc": f"{'max' if what == 'Max' else 'average'} pooling of {shape} to a fixed output size (torch.nn.{name})",
+        "args": _adaptive_args(nd, _MAX_EXTRA if what == "Max" else ()),
+    }))
+
+
+class _GlobalAveragePool(_AdaptiveAvgPool):
+    """adaptive_avg_pool2d, which `archcalc import` also reads from a mean over an image's axes."""
+
+    @classmethod
+    def imported_call(cls, name, args, kwargs, x, out):
+        """x.mean((2, 3)) over an image's spatial axes is a global average pool (then a flatten,
+        unless keepdim)."""
+        if name != "mean":
+            return super().imported_call(name, args, kwargs, x, out)
+        dims = kwargs.get("dim", args[0] if args else None)
+        dims = tuple(dims) if isinstance(dims, (list, tuple)) else (dims,)
+        if len(x) != 3 or None in dims or sorted(d % 4 for d in dims) != [2, 3]:
+            raise Untranslatable(f"takes a mean over axes {list(dims)}: only the spatial axes of an image (a global "
+                                 "average pool) have a layer kind")
+        keep = kwargs.get("keepdim", args[1] if len(args) > 1 else False)
+        return [(cls.kind, {"output_size": 1})] + ([] if keep else [("flatten", {})])
+
+
+_adaptive_kind(1, _AdaptiveAvgPool)
+_adaptive_kind(2, _GlobalAveragePool, ("mean",))
+_adaptive_kind(3, _AdaptiveAvgPool)
+for _nd in (1, 2, 3):
+    _adaptive_kind(_nd, _AdaptiveMaxPool)

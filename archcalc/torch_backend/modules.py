@@ -94,6 +94,29 @@ class ParameterLayer(nn.Module):
         return value.expand(x.shape[0], *value.shape)
 
 
+class CenterCrop(nn.Module):
+    """The central `size` positions of each spatial axis of [B, C, spatial...], as
+    torchvision.transforms.CenterCrop crops an image: the crop starts at round((n − size)/2)
+    (Python's round, half to even). `size`: one size for every spatial axis, or one per axis.
+    A slice, so the output is a view of the input; a size larger than the input is refused
+    (torchvision would pad)."""
+
+    def __init__(self, size):
+        super().__init__()
+        self.size = tuple(size) if isinstance(size, (list, tuple)) else (size,)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        spatial = [int(n) for n in x.shape[2:]]  # plain sizes also while torch.jit traces it
+        sizes = self.size * len(spatial) if len(self.size) == 1 else self.size
+        if not spatial or len(sizes) != len(spatial) or any(s > n for s, n in zip(sizes, spatial)):
+            raise ValueError(f"can't crop {tuple(spatial)} to {tuple(sizes)}")
+        index = [slice(None), slice(None)]
+        for n, s in zip(spatial, sizes):
+            start = int(round((n - s) / 2.0))
+            index.append(slice(start, start + s))
+        return x[tuple(index)]
+
+
 class PeepholeLSTM(nn.Module):
     """The course's LSTM, step by step, batch first:
 
