@@ -613,7 +613,6 @@ def pad_args(draw, x, *, nd, mode, value=False):
 
 
 def pad_reference(x, a, *, name):
-    nd = int(name[-2])
     padding = tuple(a["padding"]) if isinstance(a["padding"], list) else a["padding"]
     cls = getattr(nn, name)
     return cls(padding, a["value"]) if "value" in a else cls(padding)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from archcalc.engine import numbers as N
 from archcalc.layers.args import Arg, Bool, Choice, Int, Nullable, PerAxis
 from archcalc.layers.base import Context, Result, Step, WeightedProduct, list_text
+from archcalc.layers.padding import padding_kind
 from archcalc.layers.registry import register
 from archcalc.layers.receptive import through_window
 from archcalc.layers.window import axis_names, window_out
@@ -41,17 +42,14 @@ def _pad_sides(a, nd: int) -> list[tuple]:
 
 
 def _check_padding_mode(x, a, ctx: Context, nd: int) -> None:
-    """torch's reflect padding must be shorter than the axis, circular at most as long."""
-    limits = {"reflect": ("<", "smaller than"), "circular": ("<=", "at most")}
-    if a.padding_mode not in limits:
+    """torch pads first, with the padding kind of this mode, within its limits (reflection
+    shorter than the axis, circular at most as long)."""
+    if a.padding_mode == "zeros":
         return
-    op, words = limits[a.padding_mode]
-    for axis, size, sides in zip(axis_names(nd), x[1:], _pad_sides(a, nd)):
-        if any(N.compare(side, op, size) is False for side in sides):
-            raise ctx.error(f"padding_mode='{a.padding_mode}' pads {N.fmt(max(sides))} along {axis}, which is "
-                            f"{N.fmt(size)} long", arg="padding", expected=f"padding {words} the input's {axis}",
-                            found=f"{list_text(x)}, the {ctx.source}",
-                            hint="use padding_mode='zeros' or 'replicate', or a smaller padding", code="invalid-layer")
+    kind = padding_kind(a.padding_mode, nd)
+    for axis, size, (before, after) in zip(axis_names(nd), x[1:], _pad_sides(a, nd)):
+        for p, side in ((before, "leading"), (after, "trailing")):
+            kind.check_side(size, p, side, axis, ctx)
 
 
 def _groups_hint(n, groups: int, what: str, ctx: Context) -> str:

@@ -187,6 +187,12 @@ class _Pad(LayerKind):
         return [(kind.kind, kind.written(values))]
 
 
+def padding_kind(mode: str, nd: int) -> type[_Pad]:
+    """The kind that pads nd axes as torch's F.pad mode does (a convolution's padding_mode
+    pads with it first, within its limits)."""
+    return kinds()[f"{_MODES[mode]}_pad{nd}d"]
+
+
 def _pad_kind(prefix: str, nd: int, mode: str, torch_name: str, what: str) -> type:
     value = (Arg("value", Float(), doc="the value of the padded positions"),) if prefix == "constant" else ()
     cls = type(f"{torch_name}{nd}d", (_Pad,), {
