@@ -52,7 +52,28 @@ def _agree(name, doc, batch):
         except REFUSALS:
             assume(False)  # torch itself refuses this batch (batch statistics of one value per channel)
         measured = _run_peer(name, net, x)
-    assert measured == C.figures(analysis, name).total, json.dumps(doc)
+        figures = C.figures(analysis, name)
+        if name == "fvcore":
+            _fvcore_warns_as_the_rules_say(net, x, figures)
+    assert measured == figures.total, json.dumps(doc)
+
+
+def _fvcore_warns_as_the_rules_say(net, x, figures):
+    """The rules' words about fvcore's 'unsupported operator' warning are true: a rule that
+    says the op is skipped with a warning sees one, and an op fvcore warns about is one a
+    rule says has no handle."""
+    from fvcore.nn import FlopCountAnalysis
+
+    analysis = FlopCountAnalysis(net, x)
+    analysis.unsupported_ops_warnings(False)
+    analysis.uncalled_modules_warnings(False)
+    analysis.total()
+    warned = bool(analysis.unsupported_ops())
+    words = [f.rule.words for f in figures.rows if f.rule is not None]
+    if any("skipped (fvcore warns" in w for w in words):
+        assert warned, words
+    if warned:
+        assert any("warn" in w or "no handle" in w for w in words), (dict(analysis.unsupported_ops()), words)
 
 
 KIND_EXAMPLES = int(os.environ.get("ARCHCALC_KIND_EXAMPLES", "8"))

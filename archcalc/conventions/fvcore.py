@@ -25,6 +25,7 @@ def _upsample(row):
 
 
 _SKIPPED = "no fvcore handle for its aten op: skipped (fvcore warns 'unsupported operator')"
+_IGNORED = "on fvcore's list of ops it ignores as truly 0: 0, no warning"
 
 CONVENTION = Convention(
     name="fvcore",
@@ -47,6 +48,7 @@ CONVENTION = Convention(
                                     lambda r: 0 if r.args.track_running_stats else N.mul(3, N.product(r.input)))},
     rules={
         # --- activations ---
+        "relu": rule("aten::relu is " + _IGNORED),
         "prelu": rule("aten::prelu, learned slopes and all: " + _SKIPPED),
         # --- norms ---
         "batch_norm3d": rule("aten::batch_norm (eval): 1 per element, 2 with affine; without running statistics it "
@@ -67,13 +69,15 @@ CONVENTION = Convention(
                          "modes and ranks (upsample_nearest1d/3d, _upsample_nearest_exact*, upsample_linear1d, "
                          "upsample_bicubic2d, upsample_trilinear3d) have no handle: 0", "fvcore_upsample"),
         # --- dropouts ---
+        "dropout": rule("aten::dropout (eval: it returns its input) is " + _IGNORED),
         **{k: rule(f"aten::{op} has no fvcore handle: skipped (fvcore warns 'unsupported operator'); traced in "
                    "eval, where it returns its input") for k, op in (
             ("dropout1d", "feature_dropout"), ("dropout2d", "feature_dropout"), ("dropout3d", "feature_dropout"),
             ("alpha_dropout", "alpha_dropout"), ("feature_alpha_dropout", "feature_alpha_dropout"))},
         "stochastic_depth": rule("in eval its forward returns its input: no aten op is traced, nothing counted"),
         **{k: rule("aten::_convolution: weights × output positions, bias left out; with padding 'same' or 'valid' "
-                   "aten::_convolution_mode, not counted", "macs", ("convolution_mode", -1))
+                   "aten::_convolution_mode, not counted; a padding_mode other than zeros pads first with aten::pad, "
+                   "which has no handle (fvcore warns)", "macs", ("convolution_mode", -1))
            for k in ("conv1d", "conv2d", "conv3d")},
         "linear": rule("aten::linear: the product, bias left out", "macs"),
         **{k: rule("aten::batch_norm (eval): 1 per element, 2 with affine; without running statistics it "
@@ -84,16 +88,23 @@ CONVENTION = Convention(
                            "norm_affine_inputs"),
         "adaptive_avg_pool2d": rule("aten::adaptive_avg_pool2d: 1 per input element", "inputs"),
         "locally_connected2d": rule("archcalc's module: aten::bmm of the unfolded input, the products; im2col and "
-                                    "the bias add skipped", "macs"),
-        "maxout": rule("archcalc's module: its inner aten::linear, the product; amax skipped", "macs"),
+                                    "the bias add have no handle (fvcore warns)", "macs"),
+        "maxout": rule("archcalc's module: its inner aten::linear, the product; unflatten and amax have no "
+                         "handle (fvcore warns)", "macs"),
         **{k: rule(_SKIPPED) for k in ("rnn", "lstm", "gru", "embedding")},
-        "lstm:course": rule("archcalc's step-by-step module: its matmuls at every step, the products", "macs"),
+        "lstm:course": rule("archcalc's step-by-step module: its matmuls at every step, the products; its "
+                                "adds, gates and element-wise products have no handle (fvcore warns)", "macs"),
         # --- structure: mul, parameter, views ---
         "mul": rule("no handle for aten::mul (fvcore warns): 0"),
-        "parameter": rule("aten::expand is on fvcore's ignore list: 0"),
+        "parameter": rule("aten::expand is " + _IGNORED),
+        "concat": rule("aten::cat is " + _IGNORED),
+        "identity": rule("no aten op is traced: nothing counted"),
+        **{k: rule("a view or copy (aten::flatten, reshape, view, permute, transpose, squeeze, unsqueeze, expand), "
+                   + _IGNORED) for k in ("flatten", "reshape", "permute", "transpose", "squeeze", "unsqueeze",
+                                         "repeat_vector")},
     },
     default=rule(_SKIPPED),
     families={**{f: rule(_SKIPPED) for f in ("activation", "pool", "norm", "structure")},
               "resample": rule(_SKIPPED),
-              "merge": rule("no handle for aten::add (fvcore warns), aten::cat ignored: 0")},
+              "merge": rule("no handle for aten::add (fvcore warns): 0")},
 )
