@@ -46,14 +46,19 @@ def _upsample_hook(row):
 def _interpolate(row):
     """_interpolate_functional_flops_hook, per sample: with a size, the output's elements; with
     one scale factor s, the input's × s ** dims (a float power, here exactly); with one per
-    axis, the input's × their product after np.prod(..., dtype=np.int64) casts each to int."""
+    axis, the input's × their product after np.prod(..., dtype=np.int64) casts each to int.
+    ptflops multiplies the batch's element count by the float scale in floating point: 10 × 0.3
+    is 3.0000000000000004 there, so a concrete count is rounded as the float product is."""
     size, scale = row.layer.interpolate_arguments(row.args)
     inputs = N.product(row.input)
     if size is not None:
         return N.product(row.output)
     if isinstance(scale, tuple):
         return N.mul(inputs, N.product(int(s) for s in scale))
-    return N.mul(inputs, Fraction(scale ** (len(row.input) - 1)))
+    power = scale ** (len(row.input) - 1)
+    if N.is_symbolic(inputs):
+        return N.mul(inputs, Fraction(power))
+    return Fraction(float(inputs * row.batch) * power) / row.batch
 
 
 _TWICE = "counted twice: the module hook and the patched torch.nn.functional call inside it"
