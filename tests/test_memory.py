@@ -20,6 +20,7 @@ from archcalc.spec import load_spec
 from archcalc.spec.model import Value
 from archcalc.torch_backend.build import build_from_analysis
 from archcalc.spec.errors import SpecError
+from archcalc.layers.registry import kinds
 from conftest import SPECS, analyze_text
 from kinds import REFUSALS, TABLE, engine, sample_input
 
@@ -194,3 +195,49 @@ def test_peak_inference_against_the_cuda_allocator():
     measured = torch.cuda.max_memory_allocated()
     predicted = memory(analysis).peak_inference
     assert memory(analysis).weights < measured and 0.5 * measured < predicted < 1.5 * measured
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", sorted(k for k, c in TABLE.items() if not kinds()[k].merge))
+@settings(max_examples=int(os.environ.get("ARCHCALC_KIND_EXAMPLES", "8")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(data=st.data())
+def test_each_kind_says_whether_its_output_is_its_input(kind, data):
+    """output_is_input (an in-place activation, a dropout at p = 0, a view) against the storage
+    torch's module returns while training, after a layer with weights; where that output is
+    not contiguous (an expand, a permute) a layer reading it may copy it, and the kind says
+    which its readers keep."""
+    case = TABLE[kind]
+    shape, args = data.draw(case.example())
+    layers = [(case, args)] if case.dtype == "index" else [_with_gradient(shape), (case, args)]
+    analysis = engine(shape, layers, case.dtype, batch=2)
+    assume(not isinstance(analysis, SpecError))
+    row = analysis.roots[-1]
+    net = build_from_analysis(analysis, "cpu").train()
+    seen = []
+
+    def first(t):
+        return t[0] if isinstance(t, (tuple, list)) else t
+
+    def hook(module, inputs, output):
+        x, y = first(inputs), first(output)
+        seen.append(x.untyped_storage().data_ptr() == y.untyped_storage().data_ptr() if y.is_contiguous() else None)
+
+    net.get_submodule(row.path).register_forward_hook(hook)
+    try:
+        net(sample_input(case, shape, args))
+    except REFUSALS:
+        assume(False)
+    assert len(seen) == 1
+    if seen[0] is not None:
+        assert seen[0] == row.layer.output_is_input(row.args), (kind, shape, args)
+
+
+@pytest.mark.parametrize("between", ["sigmoid\n  - dropout: 0.0", "relu: {inplace: true}\n  - dropout: {p: 0.3, inplace: true}",
+                                     "tanh\n  - stochastic_depth: {p: 0.0, mode: row}"])
+def test_a_layer_that_returns_its_input_saves_it_once(between):
+    """A dropout at p = 0 (torchvision's ViT writes Dropout(0.0)) or in place hands on its
+    input's storage: what the layers around it save is counted once, as autograd keeps it."""
+    analysis = analyze_text(f"archcalc: 1\ninput: [12]\nlayers:\n  - linear: 16\n  - {between}\n  - linear: 4\n",
+                            batch=3)
+    assert memory(analysis).saved_for_backward == autograd_saved_bytes(analysis)

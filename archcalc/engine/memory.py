@@ -108,7 +108,7 @@ class _Saved:
                     out = self.new()
                     self.weights.add(out)
                 else:
-                    out = current if row.layer.view else self.new(N.product(row.output))
+                    out = current if row.layer.output_is_input(row.args) else self.new(N.product(row.output))
                 self._record(row, row.layer.saved_for_backward(row.args, row.input, row.output, self.elem), [current],
                              out, grad)
                 grad = grad or bool(row.params)

@@ -28,6 +28,10 @@ class _Elementwise(LayerKind):
     saves_in_place: tuple[str, ...] | None = None  # with inplace=True, where it differs
 
     @classmethod
+    def output_is_input(cls, a) -> bool:
+        return bool(getattr(a, "inplace", False))
+
+    @classmethod
     def saved_for_backward(cls, a, x, out, elem):
         kept = cls.saves_in_place if cls.saves_in_place and getattr(a, "inplace", False) else cls.saves
         return [(what, N.product(out if what == "output" else x), elem) for what in kept]

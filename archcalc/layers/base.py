@@ -232,6 +232,12 @@ class LayerKind:
         return None
 
     @classmethod
+    def output_is_input(cls, a: Args) -> bool:
+        """Whether, while training, its output is its input's storage (a view, an in-place
+        activation, a dropout at p = 0): autograd's saved tensors then hold it once."""
+        return cls.view
+
+    @classmethod
     def receptive_field(cls, a: Args, x: Shape, rf):
         """The receptive field after this layer (see receptive.py). By default a layer maps
         each position to itself (element-wise, per-channel and channel-mixing layers)."""

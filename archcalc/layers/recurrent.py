@@ -323,6 +323,11 @@ class RepeatVector(LayerKind):
         return Result((a.times, *x))
 
     @classmethod
+    def output_is_input(cls, a) -> bool:
+        # an expand of the vector's storage; past one step not contiguous, so a layer reading it copies it out
+        return a.times == 1
+
+    @classmethod
     def saved_for_backward(cls, a, x, out, elem):
         return []
 

@@ -6,6 +6,8 @@ Axes are per sample, the batch axis left out: torch's dim=1 is dim 0 here (the e
 """
 from __future__ import annotations
 
+from typing import ClassVar
+
 from archcalc.engine import numbers as N
 from archcalc.layers.args import Arg, Bool, Choice, Float, Int, Ints, Nullable
 from archcalc.layers.base import (Context, LayerKind, Result, Step, Untranslatable, batched_axis, list_text,
@@ -81,6 +83,13 @@ class _Dropout(LayerKind):
     @classmethod
     def infer(cls, x, a, ctx: Context) -> Result:
         return Result(tuple(x))
+
+    honours_inplace: ClassVar[bool] = True  # torch's alpha dropouts ignore their inplace argument
+
+    @classmethod
+    def output_is_input(cls, a) -> bool:
+        """At p = 0 torch returns its input; in place it writes into it (measured)."""
+        return a.p == 0 or (a.inplace and cls.honours_inplace)
 
     @classmethod
     def noise(cls, x) -> object:
@@ -202,6 +211,7 @@ class Dropout3d(_ChannelDropout):
 @register
 class AlphaDropout(_Dropout):
     kind = "alpha_dropout"
+    honours_inplace = False
     torch_classes = ("AlphaDropout",)
     torch_functions = ("alpha_dropout",)
     doc = ("sets elements to SELU's negative saturation with probability p while training, then rescales to keep "
@@ -211,6 +221,7 @@ class AlphaDropout(_Dropout):
 @register
 class FeatureAlphaDropout(_ChannelDropout):
     kind = "feature_alpha_dropout"
+    honours_inplace = False
     torch_classes = ("FeatureAlphaDropout",)
     torch_functions = ("feature_alpha_dropout",)
     doc = ("alpha dropout of whole channels: per sample and channel, with probability p while training "
@@ -234,6 +245,10 @@ class StochasticDepth(LayerKind):
     @classmethod
     def infer(cls, x, a, ctx: Context) -> Result:
         return Result(tuple(x))
+
+    @classmethod
+    def output_is_input(cls, a) -> bool:
+        return a.p == 0  # torchvision returns its input
 
     @classmethod
     def saved_for_backward(cls, a, x, out, elem):
@@ -300,6 +315,10 @@ class Parameter(LayerKind):
         params = N.product(shape)
         return Result(shape, params=params, steps=[Step("params", "∏ shape", "·".join(N.fmt(d) for d in shape),
                                                         params)])
+
+    @classmethod
+    def output_is_input(cls, a) -> bool:
+        return False  # its weight's storage, not its input's
 
     @classmethod
     def saved_for_backward(cls, a, x, out, elem):
