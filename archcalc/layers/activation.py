@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from archcalc.engine import numbers as N
 from archcalc.layers.args import Arg, Bool, Choice, Float, Int
-from archcalc.layers.base import Context, LayerKind, Result, Step, Untranslatable, batched_axis, list_text
+from archcalc.layers.base import (Context, LayerKind, Result, Step, Untranslatable, batched_axis, list_text,
+                                  sample_axis)
 from archcalc.layers.registry import register
 
 FLOAT32_MAX = 3.4028234663852886e38  # the largest float32: torch refuses a softshrink threshold above it
@@ -197,11 +198,7 @@ class _AlongAxis(_Elementwise):
     @classmethod
     def axis(cls, x, a, ctx: Context) -> int:
         """The axis `dim` names, 0-based; refused when the input has no such axis."""
-        if not -len(x) <= a.dim < len(x):
-            raise ctx.error(f"dim={a.dim} is out of range for a rank-{len(x)} input", arg="dim",
-                            expected=f"dim from {-len(x)} to {len(x) - 1} (axes are per sample, 0-based)",
-                            found=f"{list(x)}", code="invalid-layer")
-        return a.dim % len(x)
+        return sample_axis(a.dim, x, ctx)
 
     @classmethod
     def receptive_field(cls, a, x, rf):
