@@ -242,31 +242,11 @@ class _InstanceNorm(_BatchNorm):
         return cls.written({k: v for k, v in values.items() if k in ("momentum", "eps")})
 
 
-@register
-class InstanceNorm1d(_InstanceNorm):
-    kind = "instance_norm1d"
-    torch_classes = ("InstanceNorm1d",)
-    torch_class = "InstanceNorm1d"
-    ranks = (2,)
-    doc = "instance normalisation over [C, L], each sample's channels alone (torch.nn.InstanceNorm1d)"
-
-
-@register
-class InstanceNorm2d(_InstanceNorm):
-    kind = "instance_norm2d"
-    torch_classes = ("InstanceNorm2d",)
-    torch_class = "InstanceNorm2d"
-    ranks = (3,)
-    doc = "instance normalisation over [C, H, W], each sample's channels alone (torch.nn.InstanceNorm2d)"
-
-
-@register
-class InstanceNorm3d(_InstanceNorm):
-    kind = "instance_norm3d"
-    torch_classes = ("InstanceNorm3d",)
-    torch_class = "InstanceNorm3d"
-    ranks = (4,)
-    doc = "instance normalisation over [C, D, H, W], each sample's channels alone (torch.nn.InstanceNorm3d)"
+for _nd, _shape in ((1, "[C, L]"), (2, "[C, H, W]"), (3, "[C, D, H, W]")):  # instance_norm1d, 2d, 3d
+    register(type(f"InstanceNorm{_nd}d", (_InstanceNorm,), {
+        "kind": f"instance_norm{_nd}d", "torch_classes": (f"InstanceNorm{_nd}d",), "torch_class": f"InstanceNorm{_nd}d",
+        "ranks": (_nd + 1,),
+        "doc": f"instance normalisation over {_shape}, each sample's channels alone (torch.nn.InstanceNorm{_nd}d)"}))
 
 
 @register
