@@ -22,6 +22,8 @@ sys.path.insert(0, str(MODELS))
 
 # spec file, variant, torchvision model (its name in torchvision.models)
 MODERN: list[tuple[str, str | None, str]] = [
+    ("mobilenet_v3_large.yaml", None, "mobilenet_v3_large"),
+    ("mobilenet_v3_large.yaml", "mobilenet_v3_small", "mobilenet_v3_small"),
 ]
 
 
