@@ -24,6 +24,10 @@ sys.path.insert(0, str(MODELS))
 MODERN: list[tuple[str, str | None, str]] = [
     ("mobilenet_v3_large.yaml", None, "mobilenet_v3_large"),
     ("mobilenet_v3_large.yaml", "mobilenet_v3_small", "mobilenet_v3_small"),
+    ("mnasnet1_0.yaml", None, "mnasnet1_0"),
+    ("mnasnet1_0.yaml", "mnasnet0_5", "mnasnet0_5"),
+    ("mnasnet1_0.yaml", "mnasnet0_75", "mnasnet0_75"),
+    ("mnasnet1_0.yaml", "mnasnet1_3", "mnasnet1_3"),
 ]
 
 
