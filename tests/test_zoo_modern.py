@@ -22,6 +22,14 @@ sys.path.insert(0, str(MODELS))
 
 # spec file, variant, torchvision model (its name in torchvision.models)
 MODERN: list[tuple[str, str | None, str]] = [
+    ("efficientnet_b0.yaml", None, "efficientnet_b0"),
+    ("efficientnet_b0.yaml", "efficientnet_b1", "efficientnet_b1"),
+    ("efficientnet_b0.yaml", "efficientnet_b2", "efficientnet_b2"),
+    ("efficientnet_b0.yaml", "efficientnet_b3", "efficientnet_b3"),
+    ("efficientnet_b0.yaml", "efficientnet_b4", "efficientnet_b4"),
+    ("efficientnet_b0.yaml", "efficientnet_b5", "efficientnet_b5"),
+    ("efficientnet_b0.yaml", "efficientnet_b6", "efficientnet_b6"),
+    ("efficientnet_b0.yaml", "efficientnet_b7", "efficientnet_b7"),
 ]
 
 
