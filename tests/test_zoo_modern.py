@@ -30,6 +30,9 @@ MODERN: list[tuple[str, str | None, str]] = [
     ("efficientnet_b0.yaml", "efficientnet_b5", "efficientnet_b5"),
     ("efficientnet_b0.yaml", "efficientnet_b6", "efficientnet_b6"),
     ("efficientnet_b0.yaml", "efficientnet_b7", "efficientnet_b7"),
+    ("efficientnet_v2_s.yaml", None, "efficientnet_v2_s"),
+    ("efficientnet_v2_s.yaml", "efficientnet_v2_m", "efficientnet_v2_m"),
+    ("efficientnet_v2_s.yaml", "efficientnet_v2_l", "efficientnet_v2_l"),
 ]
 
 
