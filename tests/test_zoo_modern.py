@@ -28,6 +28,17 @@ MODERN: list[tuple[str, str | None, str]] = [
     ("mnasnet1_0.yaml", "mnasnet0_5", "mnasnet0_5"),
     ("mnasnet1_0.yaml", "mnasnet0_75", "mnasnet0_75"),
     ("mnasnet1_0.yaml", "mnasnet1_3", "mnasnet1_3"),
+    ("efficientnet_b0.yaml", None, "efficientnet_b0"),
+    ("efficientnet_b0.yaml", "efficientnet_b1", "efficientnet_b1"),
+    ("efficientnet_b0.yaml", "efficientnet_b2", "efficientnet_b2"),
+    ("efficientnet_b0.yaml", "efficientnet_b3", "efficientnet_b3"),
+    ("efficientnet_b0.yaml", "efficientnet_b4", "efficientnet_b4"),
+    ("efficientnet_b0.yaml", "efficientnet_b5", "efficientnet_b5"),
+    ("efficientnet_b0.yaml", "efficientnet_b6", "efficientnet_b6"),
+    ("efficientnet_b0.yaml", "efficientnet_b7", "efficientnet_b7"),
+    ("efficientnet_v2_s.yaml", None, "efficientnet_v2_s"),
+    ("efficientnet_v2_s.yaml", "efficientnet_v2_m", "efficientnet_v2_m"),
+    ("efficientnet_v2_s.yaml", "efficientnet_v2_l", "efficientnet_v2_l"),
 ]
 
 
