@@ -22,6 +22,7 @@ sys.path.insert(0, str(MODELS))
 
 # spec file, variant, torchvision model (its name in torchvision.models)
 MODERN: list[tuple[str, str | None, str]] = [
+    ("shufflenet_v2_x1_0.yaml", None, "shufflenet_v2_x1_0"),
 ]
 
 
