@@ -23,6 +23,10 @@ sys.path.insert(0, str(MODELS))
 # spec file, variant, torchvision model (its name in torchvision.models)
 MODERN: list[tuple[str, str | None, str]] = [
     ("shufflenet_v2_x1_0.yaml", None, "shufflenet_v2_x1_0"),
+    ("densenet121.yaml", None, "densenet121"),
+    ("densenet121.yaml", "densenet161", "densenet161"),
+    ("densenet121.yaml", "densenet169", "densenet169"),
+    ("densenet121.yaml", "densenet201", "densenet201"),
 ]
 
 
