@@ -23,6 +23,9 @@ sys.path.insert(0, str(MODELS))
 # spec file, variant, torchvision model (its name in torchvision.models)
 MODERN: list[tuple[str, str | None, str]] = [
     ("shufflenet_v2_x1_0.yaml", None, "shufflenet_v2_x1_0"),
+    ("shufflenet_v2_x1_0.yaml", "shufflenet_v2_x0_5", "shufflenet_v2_x0_5"),
+    ("shufflenet_v2_x1_0.yaml", "shufflenet_v2_x1_5", "shufflenet_v2_x1_5"),
+    ("shufflenet_v2_x1_0.yaml", "shufflenet_v2_x2_0", "shufflenet_v2_x2_0"),
     ("densenet121.yaml", None, "densenet121"),
     ("densenet121.yaml", "densenet161", "densenet161"),
     ("densenet121.yaml", "densenet169", "densenet169"),
