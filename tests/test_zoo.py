@@ -111,7 +111,9 @@ UNET_WIDTHS = (64, 128, 256, 512, 1024)
 def unet_params(in_channels: int = 1, classes: int = 2, widths=UNET_WIDTHS) -> int:
     """The paper's UNet by formula: two 3x3 convolutions (with bias) per level down and up,
     a 2x2 up-convolution halving the channels before each level up, a 1x1 convolution last."""
-    conv3 = lambda i, o: 9 * i * o + o  # noqa: E731
+    def conv3(i, o):
+        return 9 * i * o + o
+
     down = sum(conv3(i, o) + conv3(o, o) for i, o in zip((in_channels,) + widths[:-1], widths))
     up = sum(4 * i * o + o + conv3(2 * o, o) + conv3(o, o) for i, o in zip(widths[:0:-1], widths[-2::-1]))
     return down + up + widths[0] * classes + classes
