@@ -103,3 +103,46 @@ def test_googlenet_paper_variant_matches_table_1_ops():
     assert a.row("inception3a").output == (256, 28, 28) and a.row("inception5b").output == (1024, 7, 7)
     torchvision = analyze_file("googlenet.yaml")
     assert torchvision.row("inception3a.concat_1.branch3.b5x5.conv").args.kernel_size == (3, 3)
+
+
+UNET_WIDTHS = (64, 128, 256, 512, 1024)
+
+
+def unet_params(in_channels: int = 1, classes: int = 2, widths=UNET_WIDTHS) -> int:
+    """The paper's UNet by formula: two 3x3 convolutions (with bias) per level down and up,
+    a 2x2 up-convolution halving the channels before each level up, a 1x1 convolution last."""
+    def conv3(i, o):
+        return 9 * i * o + o
+
+    down = sum(conv3(i, o) + conv3(o, o) for i, o in zip((in_channels,) + widths[:-1], widths))
+    up = sum(4 * i * o + o + conv3(2 * o, o) + conv3(o, o) for i, o in zip(widths[:0:-1], widths[-2::-1]))
+    return down + up + widths[0] * classes + classes
+
+
+def test_unet_matches_figure_1():
+    """Every feature map of Fig. 1, in order: each 3x3 convolution, 2x2 max pool and 2x2
+    up-convolution (channels, side), from the 572x572 tile to the 388x388 output."""
+    a = analyze_file("unet.yaml")
+    maps = [(r.output[0], r.output[1]) for r in a.rows
+            if r.leaf and r.kind in ("conv2d", "max_pool2d", "conv_transpose2d")]
+    assert all(r.output[1] == r.output[2] for r in a.rows if r.leaf)
+    assert maps == [(64, 570), (64, 568), (64, 284), (128, 282), (128, 280), (128, 140), (256, 138), (256, 136),
+                    (256, 68), (512, 66), (512, 64), (512, 32), (1024, 30), (1024, 28),
+                    (512, 56), (512, 54), (512, 52), (256, 104), (256, 102), (256, 100),
+                    (128, 200), (128, 198), (128, 196), (64, 392), (64, 390), (64, 388), (2, 388)]
+    # the copies are cropped to the up-convolution's size and joined: copy + upsampled channels
+    crops = [r.output for r in a.rows if r.kind == "center_crop"]
+    assert crops == [(64, 392, 392), (128, 200, 200), (256, 104, 104), (512, 56, 56)]
+    joined = [r.output for r in a.rows if r.kind == "concat"]
+    assert joined == [(128, 392, 392), (256, 200, 200), (512, 104, 104), (1024, 56, 56)]
+    assert a.input == (1, 572, 572) and a.output == (2, 388, 388)
+    assert a.totals["params"] == unet_params() == 31_030_658
+
+
+def test_unet_padded_variant_keeps_the_size_and_the_weights():
+    a = analyze_file("unet.yaml", variant="padded")
+    assert a.input == (1, 512, 512) and a.output == (2, 512, 512)
+    assert not [r for r in a.rows if r.kind == "center_crop"]
+    assert [r.output[1] for r in a.rows if r.kind == "concat"] == [512, 256, 128, 64]
+    assert a.totals["params"] == unet_params() == analyze_file("unet.yaml").totals["params"]
+    assert analyze_file("unet.yaml", {"classes": "5"}).totals["params"] == unet_params(classes=5)
