@@ -22,6 +22,7 @@ sys.path.insert(0, str(MODELS))
 
 # spec file, variant, torchvision model (its name in torchvision.models)
 MODERN: list[tuple[str, str | None, str]] = [
+    ("convnext_tiny.yaml", None, "convnext_tiny"),
 ]
 
 
