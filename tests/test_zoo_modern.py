@@ -23,6 +23,7 @@ sys.path.insert(0, str(MODELS))
 # spec file, variant, torchvision model (its name in torchvision.models)
 MODERN: list[tuple[str, str | None, str]] = [
     ("convnext_tiny.yaml", None, "convnext_tiny"),
+    ("regnet_y_400mf.yaml", None, "regnet_y_400mf"),
 ]
 
 
@@ -31,8 +32,12 @@ def _torch_flops(model_name: str, input_shape) -> int:
 
     import torchvision_zoo
 
-    with torch.device("meta"):
-        model = torchvision_zoo.build(model_name).eval()
+    try:
+        with torch.device("meta"):
+            model = torchvision_zoo.build(model_name).eval()
+    except NotImplementedError:  # "Cannot copy out of meta tensor": a constructor that reads
+        # tensors it made (RegNet's BlockParams: torch.arange(...).tolist()) is built on the CPU
+        model = torchvision_zoo.build(model_name).eval().to("meta")
     x = torch.zeros((1, *input_shape), device="meta")
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(x)
