@@ -821,10 +821,10 @@ TABLE: dict[str, KindCase] = {c.kind: c for c in [
         lambda x, a: LocallyConnected(x[0], a["out_channels"], x[1:], _pair(a["kernel_size"], 2),
                                       _pair(a["stride"], 2), _pair(a["padding"], 2), a["bias"]), sizes=(1, 9)),
     # fully connected
-    KindCase("linear", (1, 2), lambda x: st.fixed_dictionaries({"out_features": st.integers(1, 40),
+    KindCase("linear", (1, 2, 3, 4), lambda x: st.fixed_dictionaries({"out_features": st.integers(1, 40),
                                                                 "bias": st.booleans()}),
              lambda x, a: nn.Linear(x[-1], a["out_features"], a["bias"])),
-    KindCase("maxout", (1, 2), lambda x: st.fixed_dictionaries({
+    KindCase("maxout", (1, 2, 3, 4), lambda x: st.fixed_dictionaries({
         "out_features": st.integers(1, 12), "pieces": st.integers(1, 5), "bias": st.booleans()}),
         lambda x, a: Maxout(x[-1], a["out_features"], a["pieces"], a["bias"])),
     # pooling

@@ -44,6 +44,10 @@ def test_each_kind_matches_torch(kind):
     check()
 
 
-def test_linear_after_conv_is_refused_with_flatten_hint():
-    err = engine((256, 6, 6), [(TABLE["linear"], dict(out_features=10))])
+def test_linear_after_conv_reads_the_last_axis_and_a_whole_sample_in_features_is_refused():
+    """torch's Linear acts on the last axis of any rank (ConvNeXt's on [H, W, C]); written
+    in_features that are the whole image are the forgotten flatten, refused with its hint."""
+    ours = engine((256, 6, 6), [(TABLE["linear"], dict(out_features=10))])
+    assert ours.output == (256, 6, 10) and ours.totals["macs"] == 256 * 6 * 6 * 10
+    err = engine((256, 6, 6), [(TABLE["linear"], dict(out_features=10, in_features=9216))])
     assert isinstance(err, SpecError) and "insert '- flatten'" in err.hint

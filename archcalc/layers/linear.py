@@ -1,23 +1,41 @@
 """Fully connected layers: linear (torch.nn.Linear) and maxout (Goodfellow et al., 2013).
 
-Both act on the last axis: a vector [F], or a sequence [T, F] where the same weights are
-applied at every step (the course's y_t = W_hy h_t). An image needs a `flatten` first.
+Both act on the last axis, as torch's do: a vector [F], a sequence [T, F] where the same
+weights are applied at every step (the course's y_t = W_hy h_t), or any [..., F] where they
+are applied at every position of the leading axes (ConvNeXt's pointwise layers on [H, W, C],
+after a `permute` has moved the channels last). A channels-first image [C, H, W] would be
+read along W: to treat it as a vector, `flatten` it first.
 """
 from __future__ import annotations
 
 from archcalc.engine import numbers as N
 from archcalc.layers.args import Arg, Bool, Int, Nullable
-from archcalc.layers.base import Context, Result, Step, WeightedProduct
+from archcalc.layers.base import Context, Result, Step, WeightedProduct, list_text
 from archcalc.layers.registry import register
 
 _FLATTEN_HINT = "insert '- flatten' before this layer to turn the image into a vector"
 
 
 def _last_axis_input(cls, x, ctx: Context):
-    cls.require_rank(x, [1, 2], ctx, "a vector [F] or a sequence [T, F]",
-                     _FLATTEN_HINT if len(x) >= 3 else None)
+    """The fan-in (the last axis) and the positions the weights are applied at (the product
+    of the leading axes, 1 for a vector). A written in_features that is the whole sample's
+    size, not its last axis, is the forgotten flatten."""
+    if len(x) >= 2 and ctx.args.given(cls.in_arg):
+        written = getattr(ctx.args, cls.in_arg)
+        if written is not None and N.compare(written, "!=", x[-1]) and N.compare(written, "==", N.product(x)):
+            raise ctx.error(f"{cls.in_arg}={N.fmt(written)} is the whole sample, but a {cls.kind} layer reads only "
+                            "its last axis", arg=cls.in_arg, expected=f"{cls.in_arg} = {N.fmt(x[-1])}",
+                            found=f"{list_text(x)} (the {ctx.source})", hint=_FLATTEN_HINT, code="shape-mismatch")
     cls.check_in_size(x[-1], ctx)
-    return x[-1], (x[0] if len(x) == 2 else 1)
+    return x[-1], N.product(x[:-1])
+
+
+def _positions_text(x) -> tuple[str, str]:
+    """The MACs formula's factor for the leading axes: '' for a vector, 'T·' for a sequence,
+    'positions·' beyond, with their values."""
+    if len(x) == 1:
+        return "", ""
+    return ("T·" if len(x) == 2 else "positions·"), "·".join(N.fmt(d) for d in x[:-1]) + "·"
 
 
 @register
@@ -40,8 +58,7 @@ class Linear(WeightedProduct):
         params = N.mul(N.add(fan_in, 1 if a.bias else 0), out)
         macs = N.mul(positions, N.mul(fan_in, out))
         b = " + 1" if a.bias else ""
-        t = "T·" if len(x) == 2 else ""
-        t_val = f"{N.fmt(positions)}·" if len(x) == 2 else ""
+        t, t_val = _positions_text(x)
         steps = [
             Step("params", f"(in{b})·out", f"({N.fmt(fan_in)}{b})·{N.fmt(out)}", params),
             Step("MACs", f"{t}in·out", f"{t_val}{N.fmt(fan_in)}·{N.fmt(out)}", macs),
@@ -82,7 +99,8 @@ class Maxout(WeightedProduct):
         macs = N.mul(positions, N.mul(N.mul(fan_in, out), k))
         steps = [
             Step("params", f"(in{b})·out·k", f"({N.fmt(fan_in)}{b})·{N.fmt(out)}·{N.fmt(k)}", params),
-            Step("MACs", "in·out·k", f"{N.fmt(fan_in)}·{N.fmt(out)}·{N.fmt(k)}", macs),
+            Step("MACs", f"{_positions_text(x)[0]}in·out·k",
+                 f"{_positions_text(x)[1]}{N.fmt(fan_in)}·{N.fmt(out)}·{N.fmt(k)}", macs),
         ]
         return Result((*x[:-1], out), params=params, macs=macs, steps=steps)
 
