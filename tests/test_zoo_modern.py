@@ -78,24 +78,22 @@ def _unused(model_name: str) -> tuple[int, int]:
 
 
 def _model_totals(model_name: str) -> tuple[int, int]:
+    model = _build_on_meta(model_name)
+    return sum(p.numel() for p in model.parameters()), sum(b.numel() for b in model.buffers())
+
+
+def _build_on_meta(model_name: str):
+    from archcalc.torch_backend.against import build_on_meta
+
     import torchvision_zoo
 
-    with torch.device("meta"):
-        model = torchvision_zoo.build(model_name)
-    return sum(p.numel() for p in model.parameters()), sum(b.numel() for b in model.buffers())
+    return build_on_meta(lambda: torchvision_zoo.build(model_name))
 
 
 def _torch_flops(model_name: str, input_shape) -> int:
     from torch.utils.flop_counter import FlopCounterMode
 
-    import torchvision_zoo
-
-    try:
-        with torch.device("meta"):
-            model = torchvision_zoo.build(model_name).eval()
-    except NotImplementedError:  # "Cannot copy out of meta tensor": a constructor that reads
-        # tensors it made (RegNet's BlockParams: torch.arange(...).tolist()) is built on the CPU
-        model = torchvision_zoo.build(model_name).eval().to("meta")
+    model = _build_on_meta(model_name).eval()
     x = torch.zeros((1, *input_shape), device="meta")
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(x)
@@ -109,10 +107,15 @@ def test_equals_torchvision_layer_by_layer(spec, variant, model):
     outcomes = compare_with_model(analysis, f"{ZOO}:{model}")
     unused = _unused(model)
     failed = [o for o in outcomes if not o.ok]
-    # where the model has an unused module, its totals (only they) are the spec's and that module's
-    assert {o.name for o in failed} == ({"against.params", "against.buffers"} if model in UNUSED_IN_EVAL else set()), \
-        [o.message() for o in failed]
+    assert failed == [], [o.message() for o in failed]
+    # the totals compared are of what the forward uses; a module it never calls is named with its count
     assert _model_totals(model) == (analysis.totals["params"] + unused[0], analysis.totals["buffers"] + unused[1])
+    params = next(o for o in outcomes if o.name == "against.params")
+    if model in UNUSED_IN_EVAL:
+        name, count, _ = UNUSED_IN_EVAL[model]
+        assert f"{name} (" in params.derivation and f"{count:,} params" in params.derivation
+    else:
+        assert "never calls" not in params.derivation
     assert analysis.totals["flops"] == _torch_flops(model, analysis.input)
 
 
