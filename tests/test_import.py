@@ -413,3 +413,127 @@ class _Antialiased(torch.nn.Module):
 def test_an_antialiased_interpolation_is_named():
     with pytest.raises(SpecError, match="antialias"):
         import_model("_Antialiased", "3,8,8", model=_Antialiased())
+
+
+class _LayerNorm2d(torch.nn.LayerNorm):
+    """ConvNeXt's: a LayerNorm over the channels of [C, H, W], reading its own γ and β."""
+
+    def forward(self, x):
+        x = x.permute(0, 2, 3, 1)
+        x = torch.nn.functional.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
+
+
+class _ScaledBlock(torch.nn.Module):
+    """A layer scale read in forward (a parameter times a branch), as ConvNeXt's CNBlock."""
+
+    def __init__(self, c=4):
+        super().__init__()
+        self.norm = _LayerNorm2d(c, eps=1e-6)
+        self.conv = torch.nn.Conv2d(c, c, 3, padding=1)
+        self.layer_scale = torch.nn.Parameter(torch.ones(c, 1, 1) * 1e-6)
+
+    def forward(self, x):
+        return x + self.layer_scale * self.conv(self.norm(x))
+
+
+def test_tensors_read_in_forward_become_a_norms_weights_and_a_parameter():
+    imported = import_model("_ScaledBlock", "4,6,6", model=_ScaledBlock())
+    assert "- layer_norm: {name: norm, normalized_shape: 4, eps: 1e-06}" in imported.text, imported.text
+    assert "- parameter: {name: layer_scale, shape: [4, 1, 1]}" in imported.text
+    assert [r.message() for r in verify_import(imported, "b")[0] if not r.ok] == []
+
+
+class _Dense(torch.nn.Module):
+    """DenseNet's running concatenation: each layer reads torch.cat of all before it."""
+
+    def __init__(self, c=4, growth=2, layers=3):
+        super().__init__()
+        self.layers = torch.nn.ModuleList(torch.nn.Conv2d(c + i * growth, growth, 3, padding=1) for i in range(layers))
+
+    def forward(self, x):
+        features = [x]
+        for layer in self.layers:
+            features.append(layer(torch.cat(features, 1)))
+        return torch.cat(features, 1)
+
+
+def test_a_running_concatenation_is_one_concat_per_layer():
+    imported = import_model("_Dense", "4,5,5", model=_Dense())
+    assert imported.text.count("concat") == 3 and imported.text.count("identity: []") == 3, imported.text
+    assert [r.message() for r in verify_import(imported, "d")[0] if not r.ok] == []
+
+
+class _Nested(torch.nn.Module):
+    """Inception-v3's E block: a value split into two convolutions joined, inside the block's join."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = torch.nn.Conv2d(3, 2, 1), torch.nn.Conv2d(3, 2, 1)
+        self.c, self.d = torch.nn.Conv2d(2, 2, 1), torch.nn.Conv2d(2, 2, 1)
+
+    def forward(self, x):
+        y = self.b(x)
+        return torch.cat([self.a(x), torch.cat([self.c(y), self.d(y)], 1)], 1)
+
+
+def test_a_concat_of_a_concat_of_one_values_branches_stays_nested():
+    imported = import_model("_Nested", "3,4,4", model=_Nested())
+    assert imported.text.count("concat") == 2
+    assert [r.message() for r in verify_import(imported, "n")[0] if not r.ok] == []
+
+
+class _Masked(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(6, 3)
+        self.unused_head = torch.nn.Linear(6, 100)  # as googlenet's aux heads in eval
+
+    def forward(self, x, mask=None, scale: float = 1.0):
+        if mask is not None:
+            x = x * mask
+        return {"out": self.fc(x), "features": x}
+
+
+def test_optional_arguments_dict_outputs_and_unused_modules():
+    imported = import_model("_Masked", "6", model=_Masked())
+    assert any("dict ['out', 'features']: the spec follows out; not features" in n for n in imported.notes)
+    results = verify_import(imported, "m")[0]
+    assert [r.message() for r in results if not r.ok] == []
+    assert any("never calls unused_head (Linear, 700 params)" in n for n in imported.notes)
+
+
+def test_a_bare_layer_is_a_model():
+    imported = import_model("linear", "5", model=torch.nn.Linear(5, 2))
+    assert "- linear: {name: linear, out_features: 2}" in imported.text
+    assert [r.message() for r in verify_import(imported, "l")[0] if not r.ok] == []
+
+
+class _Conv3DSimple(torch.nn.Conv3d):
+    """torchvision's video ResNet: a Conv3d subclass that changes only its constructor."""
+
+    def __init__(self, cin, cout):
+        super().__init__(cin, cout, kernel_size=(3, 3, 3), padding=1, bias=False)
+
+
+def test_a_subclass_that_keeps_its_bases_forward_is_its_bases_kind():
+    model = torch.nn.Sequential(_Conv3DSimple(3, 4), torch.nn.BatchNorm3d(4))
+    imported = import_model("v", "3,4,6,6", model=model)
+    assert "conv3d" in imported.text
+    assert [r.message() for r in verify_import(imported, "v")[0] if not r.ok] == []
+
+
+class _Repeated(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.convs = torch.nn.ModuleList(torch.nn.Conv2d(3, 3, 1) for _ in range(5))
+
+    def forward(self, x):
+        return torch.cat([conv(x).cummax(1).values for conv in self.convs], 1)
+
+
+def test_one_cause_at_one_line_is_reported_once_with_its_count():
+    with pytest.raises(SpecError) as info:
+        import_model("_Repeated", "3,4,4", model=_Repeated())
+    messages = [e.message for e in info.value.errors]
+    assert len(messages) == 1 and "(and 4 more times at this line)" in messages[0], messages

@@ -117,6 +117,7 @@ class LayerKind:
     doc: ClassVar[str] = ""
     torch_classes: ClassVar[tuple[str, ...]] = ()  # module classes `archcalc import` reads as this kind
     torch_functions: ClassVar[tuple[str, ...]] = ()  # torch functions / Tensor methods it reads as this kind
+    imported_weights: ClassVar[bool] = False  # its function may be passed the model's own tensors (Weight)
     verify_note: ClassVar[str | None] = None  # how `verify` runs its torch module, when that needs saying
     torch_variants: ClassVar[tuple[str, ...]] = ()  # what torch_variant may return (peer tables key rules by them)
 
@@ -157,8 +158,12 @@ class LayerKind:
         import`): by default one layer of this kind, from from_torch_call. [] when the call is
         no layer (a view of the same shape). An argument computed in forward arrives as
         COMPUTED; raises Untranslatable for what a spec cannot say."""
-        if any(v is COMPUTED for v in (*args, *kwargs.values())):
+        values = (*args, *kwargs.values())
+        if any(v is COMPUTED for v in values):
             raise Untranslatable("takes arguments computed in forward; archcalc needs them written as numbers")
+        weights = [v for v in values if isinstance(v, Weight)]
+        if weights and not cls.imported_weights:
+            raise Untranslatable(f"is passed {weights[0]!r}; archcalc reads a {cls.kind}'s tensors from its module")
         return [(cls.kind, cls.from_torch_call(args, kwargs))]
 
     @classmethod
@@ -403,6 +408,19 @@ class _Computed:
 
 
 COMPUTED = _Computed()  # an argument of a traced call that the model computed (x.size(0)), not a literal
+
+
+@dataclass(frozen=True)
+class Weight:
+    """An argument of a traced call that is a tensor the model holds and passes itself
+    (ConvNeXt's LayerNorm2d: F.layer_norm(x, shape, self.weight, self.bias)): its path in
+    the model and its shape. Only kinds with `imported_weights` read it."""
+
+    target: str
+    shape: tuple
+
+    def __repr__(self) -> str:
+        return f"the model's tensor '{self.target}'"
 
 
 def matmul_backward_macs(forward_macs, input_grad: bool):

@@ -14,7 +14,7 @@ from typing import Any
 
 from archcalc.engine import numbers as N
 from archcalc.layers.args import Arg, Bool, Float, Int, Ints, Nullable
-from archcalc.layers.base import Context, LayerKind, Result, Step, Untranslatable, list_text
+from archcalc.layers.base import Context, LayerKind, Result, Step, Untranslatable, Weight, list_text
 from archcalc.layers.registry import register
 
 _SHAPES = {1: "[C]", 2: "[C, L]", 3: "[C, H, W]", 4: "[C, D, H, W]"}
@@ -23,6 +23,15 @@ _SHAPES = {1: "[C]", 2: "[C, L]", 3: "[C, H, W]", 4: "[C, D, H, W]"}
 def _call_values(names: tuple[str, ...], args: tuple, kwargs: dict) -> dict:
     """A torch function's arguments after the input, by the names of its signature."""
     return dict(zip(names, args)) | {k: v for k, v in kwargs.items() if k in names}
+
+
+def _model_tensor(values: dict, name: str) -> bool:
+    """Whether a norm's function is passed its γ or β (`name`): the model's own tensor (a
+    Weight), or None. Anything else (a tensor made in forward) is no spec argument."""
+    value = values.get(name)
+    if value is not None and not isinstance(value, Weight):
+        raise Untranslatable(f"normalises with a {name} computed in forward; a spec's {name} is a learned tensor")
+    return value is not None
 
 
 def _normalized_axes(x, shape: tuple, ctx: Context) -> None:
@@ -305,15 +314,18 @@ class GroupNorm(_PerChannel):
         """Its input, and each group's mean and 1/σ (float32)."""
         return [("input", N.product(x), elem), ("new", a.num_groups, 4), ("new", a.num_groups, 4)]
 
+    imported_weights = True
+
     @classmethod
     def from_torch_call(cls, args, kwargs):
-        """F.group_norm(x, num_groups, weight, bias, eps): γ and β passed to it are tensors the
-        model holds (refused before this), so a call has none."""
+        """F.group_norm(x, num_groups, weight, bias, eps): γ and β, when passed, are the model's
+        own tensors (its module's, read in forward), both or neither."""
         values = _call_values(("num_groups", "weight", "bias", "eps"), args, kwargs)
-        if values.get("weight") is not None or values.get("bias") is not None:
-            raise Untranslatable("normalises with tensors passed to it; archcalc reads those from a module")
+        weight, bias = _model_tensor(values, "weight"), _model_tensor(values, "bias")
+        if weight != bias:
+            raise Untranslatable("normalises with γ but no β, or β but no γ; group_norm's affine has both")
         return cls.written({"num_groups": values.get("num_groups"), "eps": values.get("eps", 1e-5),
-                            "affine": False})
+                            "affine": weight})
 
     @classmethod
     def torch_module(cls, a, x):
@@ -354,6 +366,20 @@ class LayerNorm(LayerKind):
     @classmethod
     def affine(cls, a) -> bool:
         return a.elementwise_affine
+
+    torch_functions = ("layer_norm",)
+    imported_weights = True
+
+    @classmethod
+    def from_torch_call(cls, args, kwargs):
+        """F.layer_norm(x, normalized_shape, weight, bias, eps): γ and β, when passed, are the
+        model's own tensors (ConvNeXt's LayerNorm2d reads its own in forward)."""
+        values = _call_values(("normalized_shape", "weight", "bias", "eps"), args, kwargs)
+        weight, bias = _model_tensor(values, "weight"), _model_tensor(values, "bias")
+        if bias and not weight:
+            raise Untranslatable("normalises with β but no γ; layer_norm's bias comes with elementwise_affine")
+        return cls.written({"normalized_shape": values.get("normalized_shape"), "eps": values.get("eps", 1e-5),
+                            "elementwise_affine": weight, "bias": bias or not weight})
 
     @classmethod
     def saved_for_backward(cls, a, x, out, elem):
@@ -418,15 +444,14 @@ class RMSNorm(LayerKind):
     def receptive_field(cls, a, x, rf):
         return None  # each output depends on every position of the normalised axes
 
+    imported_weights = True
+
     @classmethod
     def from_torch_call(cls, args, kwargs):
-        """F.rms_norm(x, normalized_shape, weight, eps): a γ passed to it is a tensor the model
-        holds (refused before this), so a call has none."""
+        """F.rms_norm(x, normalized_shape, weight, eps): γ, when passed, is the model's own tensor."""
         values = _call_values(("normalized_shape", "weight", "eps"), args, kwargs)
-        if values.get("weight") is not None:
-            raise Untranslatable("normalises with a tensor passed to it; archcalc reads γ from a module")
         return cls.written({"normalized_shape": values.get("normalized_shape"), "eps": values.get("eps"),
-                            "elementwise_affine": False})
+                            "elementwise_affine": _model_tensor(values, "weight")})
 
     @classmethod
     def torch_module(cls, a, x):

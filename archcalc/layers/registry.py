@@ -42,14 +42,33 @@ def families() -> dict[str, list[type[LayerKind]]]:
     return out
 
 
+def forward_class(cls: type) -> type:
+    """The class whose forward a module of class `cls` runs: a subclass that only changes the
+    constructor (torchvision's Conv3DSimple is an nn.Conv3d) computes as its base does."""
+    return next((c for c in cls.__mro__ if "forward" in vars(c)), cls)
+
+
+def _same_forward(cls: type) -> list[type]:
+    """`cls` and its bases up to the one whose forward it runs."""
+    runs = forward_class(cls)
+    return list(cls.__mro__[:cls.__mro__.index(runs) + 1])
+
+
 def kind_of_module(module) -> type[LayerKind] | None:
     """The kind that reads this torch module's class (`torch_classes`), or None: torch.nn's
-    classes and archcalc's own, not a user's class that happens to share a name."""
-    origin = type(module).__module__
-    if not (origin.startswith("torch.nn") or origin.startswith("archcalc.")):
-        return None
-    name = type(module).__name__
-    return next((k for k in kinds().values() if name in k.torch_classes), None)
+    classes and archcalc's own (or a subclass of one that keeps its forward), not a user's
+    class that happens to share a name."""
+    return kind_of_class(type(module))
+
+
+def kind_of_class(module_class: type) -> type[LayerKind] | None:
+    """kind_of_module, for a module's class."""
+    for cls in _same_forward(module_class):
+        if cls.__module__.startswith(("torch.nn", "archcalc.")):
+            kind = next((k for k in kinds().values() if cls.__name__ in k.torch_classes), None)
+            if kind is not None:
+                return kind
+    return None
 
 
 def kind_of_function(name: str) -> type[LayerKind] | None:

@@ -11,22 +11,53 @@ import importlib
 import importlib.util
 import os
 import sys
+from dataclasses import dataclass
 
 from archcalc.outcome import Outcome
 from archcalc.engine import numbers as N
 from archcalc.engine.analysis import Analysis
+from archcalc.layers.registry import kind_of_class
 from archcalc.spec.errors import Location, SpecError
 
 
 MATCH_WINDOW = 16
 
 
+@dataclass
+class Watched:
+    """One forward pass of the model, watched: its leaves with parameters as called, in order
+    ((qualified name, class, output shape per sample, own params)), and the modules holding
+    parameters or buffers that it never called (an eval forward skips Inception's auxiliary
+    heads): (qualified name, class name, params, buffers), outermost first."""
+
+    calls: list
+    unused: list
+
+    @property
+    def unused_params(self) -> int:
+        return sum(u[2] for u in self.unused)
+
+    @property
+    def unused_buffers(self) -> int:
+        return sum(u[3] for u in self.unused)
+
+    def unused_text(self) -> str:
+        return ", ".join(f"{name} ({kind}, {params:,} params)" for name, kind, params, _ in self.unused)
+
+
 def _same(row, call, own_params) -> bool:
-    """`own_params`: the parameters the row's module holds (a tied layer's are its owner's)."""
-    _, kind, shape, params = call
+    """`own_params`: the parameters the row's module holds (a tied layer's are its owner's).
+    The module's class is the kind's; or one it derives from is, and its own forward wraps the
+    kind's computation in views (ConvNeXt's LayerNorm2d: permute, F.layer_norm with its own γ
+    and β, permute back), so its output has the row's sizes in another order."""
+    _, cls, shape, params = call
     output = tuple(row.layer.torch_output_shape(row.args, row.input, row.output))
-    same_kind = _normal(row.kind) == _normal(kind) or kind in row.layer.torch_classes
-    return same_kind and output == shape and own_params == params
+    if own_params != params:
+        return False
+    if _normal(row.kind) == _normal(cls.__name__) or row.layer is kind_of_class(cls):
+        return output == shape
+    derived = any(base.__name__ in row.layer.torch_classes for base in cls.__mro__[1:])
+    return derived and sorted(output) == sorted(shape)
 
 
 def _normal(kind: str) -> str:
@@ -64,8 +95,8 @@ def load_factory(target: str, option: str = "--against"):
     return factory
 
 
-def model_leaves(model, input_shape: tuple, dtype: str = "float", device: str = "meta"):
-    """[(qualified name, kind, output shape per sample, own params)] for leaves with params."""
+def model_leaves(model, input_shape: tuple, dtype: str = "float", device: str = "meta") -> Watched:
+    """The model's forward pass at one sample of `input_shape`, watched (Watched)."""
     import torch
 
     from archcalc.layers.registry import kind_of_module
@@ -81,29 +112,60 @@ def model_leaves(model, input_shape: tuple, dtype: str = "float", device: str = 
             units.append(name)
         elif any(True for _ in module.children()):
             continue
-        if any(True for _ in module.parameters()):
-            leaves[name] = module
-    calls = []
+        if any(True for _ in module.parameters()) and not getattr(kind_of_module(module), "weights_view", False):
+            leaves[name] = module  # (archcalc's `parameter` module is a tensor read, as the spec's row: totals only)
+    calls, called = [], set()
 
     def record(name, mod, _inputs, output):
-        calls.append((name, type(mod).__name__, tuple(first_tensor(output).shape[1:]),
-                      sum(p.numel() for p in mod.parameters())))
+        called.add(name)
+        if name in leaves:
+            calls.append((name, type(mod), tuple(first_tensor(output).shape[1:]),
+                          sum(p.numel() for p in mod.parameters())))
 
     shape = (1, *(int(d) for d in input_shape))
     x = torch.zeros(shape, dtype=torch.long, device=device) if dtype == "index" else torch.zeros(shape, device=device)
-    with recording(leaves, record), torch.no_grad():
+    with recording(dict(model.named_modules()), record), torch.no_grad():
         model(x)
-    return calls
+    return Watched(calls, _never_called(model, called))
+
+
+def _never_called(model, called: set) -> list:
+    """The outermost modules the forward never called that hold parameters or buffers (their
+    own or their submodules'). A tensor counts as used when its module was called."""
+    unused = []
+    for name, module in model.named_modules():
+        if name in called or any(name.startswith(u + ".") for u, *_ in unused):
+            continue
+        params = sum(p.numel() for m in _uncalled(module, name, called) for p in m.parameters(recurse=False))
+        buffers = sum(b.numel() for m in _uncalled(module, name, called) for b in m.buffers(recurse=False))
+        if params or buffers:
+            unused.append((name, type(module).__name__, params, buffers))
+    return unused
+
+
+def _uncalled(module, name: str, called: set):
+    for sub_name, sub in module.named_modules(prefix=name):
+        if sub_name not in called:
+            yield sub
+
+
+def build_on_meta(factory):
+    """The model built on the meta device (no memory for weights); a constructor that reads a
+    tensor it made (RegNet's widths: torch.arange(...).tolist()) cannot run there, and is run
+    on the CPU, its model then moved to meta."""
+    import torch
+
+    try:
+        with torch.device("meta"):
+            return factory()
+    except NotImplementedError:  # "Cannot copy out of meta tensor"
+        return factory().to("meta")
 
 
 def compare_with_model(analysis: Analysis, target: str) -> list[Outcome]:
-    import torch
-
     factory = load_factory(target)
     try:
-        with torch.device("meta"):
-            model = factory()
-        model.eval()
+        model = build_on_meta(factory).eval()
         theirs = model_leaves(model, analysis.input, analysis.spec.input_dtype)
     except SpecError:
         raise
@@ -113,10 +175,14 @@ def compare_with_model(analysis: Analysis, target: str) -> list[Outcome]:
     return compare_leaves(analysis, model, theirs, target)
 
 
-def compare_leaves(analysis: Analysis, model, theirs: list, target: str) -> list[Outcome]:
-    """The spec's parameterised rows against the model's, in call order; then the totals."""
-    # every call of a module with parameters, tied ones (share:) included: the model's hooks see each call
-    ours = [r for r in analysis.leaves() if r.params not in (0, None) or r.owner is not None]
+def compare_leaves(analysis: Analysis, model, watched: Watched, target: str) -> list[Outcome]:
+    """The spec's parameterised rows against the model's, in call order; then the totals, of
+    the tensors the forward uses (what it never calls is named, not counted)."""
+    # every call of a module with parameters, tied ones (share:) included: the model's hooks see each call;
+    # a `parameter` row is a tensor a module reads in its own forward, no call: the totals check it
+    theirs = watched.calls
+    ours = [r for r in analysis.leaves()
+            if (r.params not in (0, None) or r.owner is not None) and not r.layer.weights_view]
     results = []
     unmatched = list(range(len(theirs)))
     for i, row in enumerate(ours):
@@ -125,7 +191,7 @@ def compare_leaves(analysis: Analysis, model, theirs: list, target: str) -> list
         hit = next((j for j in unmatched[:MATCH_WINDOW] if _same(row, theirs[j], own)), None)
         if hit is None:
             other = theirs[unmatched[0]] if unmatched else None
-            found = (f"model layer '{other[0]}': {other[1]}, output {list(other[2])}, {other[3]:,} params"
+            found = (f"model layer '{other[0]}': {other[1].__name__}, output {list(other[2])}, {other[3]:,} params"
                      if other else "no more layers in the model")
             results.append(Outcome(
                 "against.layers", False,
@@ -144,10 +210,11 @@ def compare_leaves(analysis: Analysis, model, theirs: list, target: str) -> list
             results.append(Outcome("against.layers", True, f"{len(ours)} parameterised layers",
                                   f"{len(theirs)} layers with the same kinds, output shapes and params",
                                   None, None, kind="against"))
-    total = sum(p.numel() for p in model.parameters())
-    buffers = sum(b.numel() for b in model.buffers())
+    total = sum(p.numel() for p in model.parameters()) - watched.unused_params
+    buffers = sum(b.numel() for b in model.buffers()) - watched.unused_buffers
+    skipped = f"; not counted, as its forward never calls them: {watched.unused_text()}" if watched.unused else ""
     results.append(Outcome("against.params", total == analysis.totals["params"], N.fmt(analysis.totals["params"]),
-                          f"{total:,}", None, f"{target}: sum of its parameters", kind="against"))
+                          f"{total:,}", None, f"{target}: sum of its parameters{skipped}", kind="against"))
     results.append(Outcome("against.buffers", buffers == analysis.totals["buffers"], N.fmt(analysis.totals["buffers"]),
-                          f"{buffers:,}", None, f"{target}: sum of its buffers", kind="against"))
+                          f"{buffers:,}", None, f"{target}: sum of its buffers{skipped}", kind="against"))
     return results

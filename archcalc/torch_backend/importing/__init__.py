@@ -23,7 +23,7 @@ from torch import nn
 from archcalc.layers.registry import kind_of_module
 from archcalc.spec.errors import Location, SpecError
 from archcalc.spec.write import NAME, spec_text
-from archcalc.torch_backend.importing.fx import trace_fx
+from archcalc.torch_backend.importing.fx import followed_output, trace_fx
 from archcalc.torch_backend.importing.hooks import trace_hooks
 from archcalc.torch_backend.importing.structure import structure
 
@@ -134,14 +134,17 @@ def verify_import(imported: Imported, target: str) -> tuple[list, Any]:
     analysis = analyze(spec, {k: str(v) for k, v in imported.sizes.items()})
     model, x = imported.model, imported.example
     with torch.no_grad(), torch.backends.mkldnn.flags(enabled=False), FlopCounterMode(display=False) as counter:
-        y = model(x)
+        y = followed_output(model(x))
     flops = counter.get_total_flops()
     results = [Outcome("import.output", list(analysis.output) == list(y.shape[1:]), str(list(analysis.output)),
                        str(list(y.shape[1:])), None, "the model's output per sample", kind="against"),
                Outcome("import.flops", analysis.totals["flops"] == flops, N.fmt(analysis.totals["flops"]),
                        f"{flops:,}", None, "FlopCounterMode on the model (mkldnn off)", kind="against")]
-    theirs = model_leaves(model, tuple(x.shape[1:]), spec.input_dtype, device=str(x.device))
-    results += compare_leaves(analysis, model, theirs, target)
+    watched = model_leaves(model, tuple(x.shape[1:]), spec.input_dtype, device=str(x.device))
+    if watched.unused:
+        imported.notes.append(f"the forward never calls {watched.unused_text()}: not in the spec, and not a "
+                              "difference")
+    results += compare_leaves(analysis, model, watched, target)
     return results, analysis
 
 

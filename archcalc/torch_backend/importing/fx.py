@@ -4,10 +4,13 @@ with the user's source line. What each module and function means is the kinds' t
 (torch_classes, torch_functions and their import hooks); this file only follows the data."""
 from __future__ import annotations
 
+import inspect
+from collections import OrderedDict
+
 import torch
 from torch import fx, nn
 
-from archcalc.layers.base import COMPUTED, MergeKind, Untranslatable
+from archcalc.layers.base import COMPUTED, MergeKind, Untranslatable, Weight
 from archcalc.layers.registry import kind_of_function, kinds
 from archcalc.torch_backend.importing.traced import Problems, Traced, is_layer_module, module_layer, module_name
 
@@ -29,12 +32,33 @@ def trace_fx(model: nn.Module, example) -> tuple[list[Traced], str, list[str]]:
     """The model's data flow (topological order), the id of its output, and notes."""
     from torch.fx.passes.shape_prop import ShapeProp
 
-    graph = _Tracer().trace(model)
+    if is_layer_module(model):  # a bare nn.Linear: fx would trace inside it
+        model = nn.Sequential(OrderedDict([(type(model).__name__.lower(), model)]))
+    graph = _Tracer().trace(model, concrete_args=_optional_arguments(model) or None)
     gm = fx.GraphModule(model, graph)
     gm.graph.eliminate_dead_code()
     with torch.no_grad():
         ShapeProp(gm).propagate(example)
     return Translator(gm).run()
+
+
+def _optional_arguments(model: nn.Module) -> dict:
+    """forward's arguments after the input that have defaults (`mask=None`), traced at those
+    defaults: the model as called with its input alone."""
+    try:
+        parameters = list(inspect.signature(model.forward).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return {}
+    return {p.name: p.default for p in parameters
+            if p.default is not inspect.Parameter.empty and p.kind is not p.VAR_KEYWORD}
+
+
+def followed_output(value):
+    """The one tensor of a model's output that import follows: the output itself, or the
+    first entry of a tuple, list or dict it returns (a segmentation model's 'out')."""
+    while isinstance(value, (tuple, list, dict)) and value:
+        value = next(iter(value.values())) if isinstance(value, dict) else value[0]
+    return value
 
 
 def _per_sample(meta) -> tuple | None:
@@ -46,12 +70,22 @@ def _per_sample(meta) -> tuple | None:
 
 
 def _literal(value):
-    """A call's argument as a kind reads it: values computed in forward become COMPUTED."""
+    """A call's argument as a kind reads it: the model's own tensors (get_attr) become a
+    Weight, other values computed in forward COMPUTED."""
     if isinstance(value, fx.Node):
+        if value.op == "get_attr":
+            return Weight(value.target, tuple(getattr(value.meta.get("tensor_meta"), "shape", ())))
         return COMPUTED
     if isinstance(value, (list, tuple)):
         return type(value)(_literal(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _literal(v) for k, v in value.items()}
     return value
+
+
+def _owner(target: str) -> str:
+    """The module that holds a tensor: 'features.0.1.weight' → 'features.0.1'."""
+    return target.rpartition(".")[0]
 
 
 def function_name(node: fx.Node) -> str | None:
@@ -72,6 +106,7 @@ class Translator:
         self.alias: dict[str, str] = {}  # fx node → the value it is (views, an LSTM's output sequence)
         self.parts: dict[str, tuple[str, str]] = {}  # fx node → (a layer's value, the part of its output)
         self.splits: dict[str, tuple[str, dict, int]] = {}  # fx node → (the value split, split args, pieces)
+        self.merged: dict[tuple, str] = {}  # (merge kind and args, the values merged) → the merge's value
         self.problems = Problems()
         self.failed: set[str] = set()  # nodes reported, and everything computed from them
         self.notes: list[str] = []
@@ -134,19 +169,53 @@ class Translator:
 
     def on_placeholder(self, node: fx.Node) -> None:
         if self.values:
-            self.report(node, f"the model's forward takes more than one input ({node.name})")
+            if not node.args:  # an optional argument is traced at its default (node.args), the model as called
+                self.report(node, f"the model's forward takes more than one input ({node.name})")
+            return
         self.values[node.name] = Traced(node.name, "input", shape=_per_sample(node.meta.get("tensor_meta")))
 
     def on_output(self, node: fx.Node) -> None:
-        out = node.args[0]
+        """The model's output; of a tuple or dict of them, the first (followed_output), and a
+        note naming the others."""
+        returned = node.args[0]
+        out = followed_output(returned)
         self.output = self.src(out) if isinstance(out, fx.Node) else None
         if self.output is None:
-            self.report(node, "the model returns something other than one tensor (a tuple, a dict?)",
+            self.report(node, "the model returns something other than a tensor, or a tuple or dict of them",
                         hint="wrap it so that forward returns the tensor archcalc should follow")
+        elif out is not returned:
+            keys = list(returned) if isinstance(returned, dict) else [f"[{i}]" for i in range(len(returned))]
+            self.notes.append(f"the model returns {type(returned).__name__} {keys}: the spec follows {keys[0]!s}"
+                              + (f"; not {', '.join(map(str, keys[1:]))}" if len(keys) > 1 else ""))
 
     def on_get_attr(self, node: fx.Node) -> None:
-        self.report(node, f"the forward reads the attribute '{node.target}' directly (a parameter or buffer used "
-                          "outside a module)")
+        """A tensor the model holds, read in forward: a `parameter` where a merge takes it
+        (ConvNeXt's layer scale), a Weight where a kind's function does (F.layer_norm's γ);
+        reported where anything else reads it."""
+
+    def _attribute_read(self, node: fx.Node, arg) -> bool:
+        """Reports a call whose data is a tensor the model holds, not one its input flows into."""
+        if isinstance(arg, fx.Node) and arg.op == "get_attr":
+            self.report(node, f"the forward reads the attribute '{arg.target}' directly (a parameter or buffer used "
+                              f"outside a module) and {function_name(node)} computes from it")
+            return True
+        return False
+
+    def _parameter(self, node: fx.Node, arg, rank: int) -> str | None:
+        """A merge's operand that is the model's own tensor: a `parameter` value of that
+        shape per sample (a leading batch axis of 1 dropped, missing leading axes as 1)."""
+        if not isinstance(arg, fx.Node) or arg.op != "get_attr" or rank is None:
+            return None
+        shape = tuple(int(d) for d in arg.meta["tensor_meta"].shape)
+        if len(shape) == rank + 1 and shape[0] == 1:
+            shape = shape[1:]
+        if len(shape) > rank:
+            return None
+        shape = (1,) * (rank - len(shape)) + shape
+        value_id = f"{arg.name}_in_{node.name}"
+        self.values[value_id] = Traced(value_id, "layer", [], kinds()["parameter"], {"shape": list(shape)},
+                                       arg.target, has_params=True, shape=shape)
+        return value_id
 
     def on_call_module(self, node: fx.Node) -> None:
         module = self.gm.get_submodule(node.target)
@@ -199,32 +268,52 @@ class Translator:
         except Untranslatable as exc:
             self.report(node, f"'{node.name}' {exc}")
             return
-        inputs = [self.src(t) for t in tensors]
+        shape = _per_sample(node.meta.get("tensor_meta"))
+        rank = len(shape) if shape is not None else None
+        inputs = [self.src(t) or self._parameter(node, t, rank) for t in tensors]
         if None in inputs:
             self.report(node, f"'{node.name}' {kind.unfollowed}")
             return
-        self.values[node.name] = Traced(node.name, "merge", inputs, kind, args,
-                                        shape=_per_sample(node.meta.get("tensor_meta")))
+        if len(inputs) == 1:  # torch.cat([x]): x's values, copied
+            self.alias[node.name] = inputs[0]
+            return
+        self.values[node.name] = Traced(node.name, "merge", self._running(node.name, kind, args, inputs), kind,
+                                        args, shape=shape)
+
+    def _running(self, name: str, kind, args: dict, inputs: list[str]) -> list[str]:
+        """DenseNet's torch.cat(features) of a list it appends to: a merge of what an earlier
+        merge of the same kind merged, and more, is that earlier merge and the rest (cat, + and
+        × are associative), so each layer's running features stay one value."""
+        key = (kind.kind, repr(sorted(args.items())))
+        self.merged[(key, tuple(inputs))] = name
+        for n in range(len(inputs) - 1, 1, -1):  # the longest earlier prefix
+            earlier = self.merged.get((key, tuple(inputs[:n])))
+            if earlier is not None:
+                return [earlier, *inputs[n:]]
+        return inputs
 
     def layers(self, node: fx.Node, name: str, kind) -> None:
         """A function the kind reads: its layers, in a chain ([]: the node is its input again)."""
         data = self.src(node.args[0] if node.args else None)
         if data is None:
-            self.report(node, f"'{node.name}' ({name}) creates a tensor from nothing the model's input flows into")
+            if not self._attribute_read(node, node.args[0] if node.args else None):
+                self.report(node, f"'{node.name}' ({name}) creates a tensor from nothing the model's input flows into")
             return
         out = _per_sample(node.meta.get("tensor_meta"))
+        args, kwargs = _literal(tuple(node.args[1:])), _literal(dict(node.kwargs))
         try:
-            layers = kind.imported_call(name, _literal(tuple(node.args[1:])), _literal(dict(node.kwargs)),
-                                        self.values[data].shape, out)
+            layers = kind.imported_call(name, args, kwargs, self.values[data].shape, out)
         except Untranslatable as exc:
             self.report(node, f"'{node.name}' ({name}) {exc}")
             return
         registry = kinds()
+        held = next((v.target for v in (*args, *kwargs.values()) if isinstance(v, Weight)), None)
         for i, (kind_name, args) in enumerate(layers):
             last = i == len(layers) - 1
             value_id = node.name if last else f"{node.name}_{kind_name}"
             self.values[value_id] = Traced(value_id, "layer", [data], registry[kind_name], args,
-                                           shape=out if last else None)  # a layer inside the call: not seen
+                                           shape=out if last else None,  # a layer inside the call: not seen
+                                           module=_owner(held) if held else None, has_params=held is not None)
             data = value_id
         if not layers:
             self.alias[node.name] = data

@@ -21,13 +21,14 @@ class TracedEntry(Entry):
 
 
 class _Chains:
-    def __init__(self, values: list[Traced]):
+    def __init__(self, values: list[Traced], output: str):
         self.by_id = {v.id: v for v in values}
+        self.uses = Counter(i for v in values for i in v.inputs) + Counter([output])
         self.order = {v.id: i for i, v in enumerate(values)}
-        self.dom: dict[str, set] = {}
+        self.dom: dict[str, set | None] = {}  # None: a value no data flows into (a `parameter`)
         for v in values:
-            self.dom[v.id] = ({v.id} if v.op == "input" else set.intersection(*(self.dom[i] for i in v.inputs))
-                              | {v.id})
+            flows = [self.dom[i] for i in v.inputs if self.dom[i] is not None]
+            self.dom[v.id] = ({v.id} if v.op == "input" else set.intersection(*flows) | {v.id} if flows else None)
         self.emitted: set[str] = set()
         self.problems = Problems()
 
@@ -54,6 +55,9 @@ class _Chains:
                                      "one add or concat: the spec language cannot say that", v.where)
                 return items
             self.emitted.add(v.id)
+            if not v.inputs and v.op == "layer":  # a `parameter`: the branch begins with it
+                items.append(self._item(v))
+                break
             if v.op == "input":
                 self.problems.report(f"a branch of '{v.id}' does not start from the value its other branches "
                                      "start from", v.where)
@@ -66,17 +70,34 @@ class _Chains:
         if v.op == "layer":
             return TracedEntry(v.kind.kind, dict(v.args), source=v.module, has_params=v.has_params)
         fork, pieces = self.idom(v), []
-        branches = [("", self.chain(fork, i, pieces)) for i in v.inputs]
-        return TracedEntry(v.kind.kind, dict(v.args) | self._split(v, pieces), source=v.id, branches=branches)
+        branches = [("", self.chain(fork, i, pieces)) for i in self._flat_inputs(v, fork)]
+        return TracedEntry(v.kind.kind, dict(v.args) | self._split(v, pieces, len(branches)), source=v.id,
+                           branches=branches)
 
-    def _split(self, merge: Traced, pieces: list[Traced]) -> dict:
+    def _flat_inputs(self, v: Traced, fork: str) -> list[str]:
+        """`a + b + c` traces as `(a + b) + c`: written as one merge of three branches, as a
+        person writes it, wherever the inner merge (same kind, same arguments) is used nowhere
+        else and its branches start where the outer's do (Inception's cat of a cat of two
+        branches of one value stays nested)."""
+        inputs = []
+        for i in v.inputs:
+            inner = self.by_id[i]
+            if (inner.op == "merge" and inner.kind is v.kind and inner.args == v.args and self.uses[i] == 1
+                    and self.idom(inner) == fork):
+                inputs.extend(self._flat_inputs(inner, fork))
+                self.emitted.add(i)
+            else:
+                inputs.append(i)
+        return inputs
+
+    def _split(self, merge: Traced, pieces: list[Traced], branches: int) -> dict:
         """The merge's split arguments, when its branches begin with a split's pieces: each
         piece once, in order (branch k takes piece k)."""
         if not pieces:
             return {}
         first = pieces[0].args
         keys = [(p.args["of"], p.args["index"]) for p in pieces]
-        if keys != [(first["of"], k) for k in range(first["pieces"])] or len(pieces) != len(merge.inputs):
+        if keys != [(first["of"], k) for k in range(first["pieces"])] or len(pieces) != branches:
             self.problems.report(f"'{merge.id}' combines the pieces of a split other than each once and in order: a "
                                  "spec's split gives branch k the k-th piece", merge.where,
                                  hint="reorder the merge's arguments to follow the split's pieces")
@@ -84,31 +105,9 @@ class _Chains:
         return {"split": first["split"], "split_dim": first["split_dim"]}
 
 
-def _flattened(values: list[Traced], output: str) -> list[Traced]:
-    """`a + b + c` traces as `(a + b) + c`: written as one merge of three branches, as a person
-    writes it, wherever the inner merge (same kind, same arguments) is used nowhere else."""
-    uses = Counter(i for v in values for i in v.inputs)
-    uses[output] += 1
-    by_id, absorbed = {v.id: v for v in values}, set()
-    for v in values:
-        if v.op != "merge":
-            continue
-        inputs = []
-        for i in v.inputs:
-            inner = by_id[i]
-            if inner.op == "merge" and inner.kind is v.kind and inner.args == v.args and uses[i] == 1:
-                inputs.extend(inner.inputs)
-                absorbed.add(i)
-            else:
-                inputs.append(i)
-        v.inputs = inputs
-    return [v for v in values if v.id not in absorbed]
-
-
 def structure(values: list[Traced], output: str) -> list[TracedEntry]:
     """The spec's items, named, for the data flow `values` (topological order) ending at `output`."""
-    values = _flattened(values, output)
-    chains = _Chains(values)
+    chains = _Chains(values, output)
     start = next(v.id for v in values if v.op == "input")
     items = chains.chain(start, output)
     chains.problems.raise_if_any()

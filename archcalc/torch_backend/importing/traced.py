@@ -85,3 +85,22 @@ class Problems(ErrorCollector):
     def report(self, message: str, where, hint: str | None = None, code: str = "import-unsupported") -> None:
         """`where`: an fx node's stack trace, or a Location."""
         self.add(SpecError(message, where if isinstance(where, Location) else location(where), hint=hint, code=code))
+
+    def raise_if_any(self) -> None:
+        """One error per cause: the same message at the same source line (a block's code, run
+        for each of its 58 uses) is reported once, with how many times it occurred."""
+        groups: dict[tuple, list[SpecError]] = {}
+        for err in self.errors:
+            template = re.sub(r"'[^']*'", "'…'", err.message)
+            loc = err.loc or Location("<model>")
+            groups.setdefault((loc.file, loc.line, err.code, template), []).append(err)
+        self.errors = [_counted(same) for same in groups.values()]
+        super().raise_if_any()
+
+
+def _counted(same: list[SpecError]) -> SpecError:
+    first = same[0]
+    if len(same) == 1:
+        return first
+    return SpecError(f"{first.message} (and {len(same) - 1} more time{'s' if len(same) > 2 else ''} at this line)",
+                     first.loc, hint=first.hint, code=first.code)
