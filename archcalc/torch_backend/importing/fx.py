@@ -223,7 +223,7 @@ class Translator:
         for i, (kind_name, args) in enumerate(layers):
             last = i == len(layers) - 1
             value_id = node.name if last else f"{node.name}_{kind_name}"
-            self.values[value_id] = Traced(value_id, "layer", [data], registry[kind_name], args,
+            self.values[value_id] = Traced(value_id, "layer", [data], registry[kind_name], args, call="function",
                                            shape=out if last else None)  # a layer inside the call: not seen
             data = value_id
         if not layers:
