@@ -3,10 +3,10 @@ random stacks.
 
 Every kind's row in tests/kinds.py (its arguments drawn at random: groups, bias, padding,
 ceil_mode, count_include_pad, affine, directions, the course's LSTM forms, merges' branches,
-...; called as a function or as a module) and random stacks of them are built by archcalc's backend; torchinfo, fvcore, ptflops and
-thop each count the module, and must print exactly what archcalc.conventions says they print.
-A kind a tool counts but whose table lacks the rule fails here. Skipped for a tool that is
-not installed (pip install -e ".[peers]").
+...; called as a function or as a module) and random stacks of them are built by archcalc's
+backend; torchinfo, fvcore, ptflops and thop each count the module, and must print exactly
+what archcalc.conventions says they print. A kind a tool counts but whose table lacks the
+rule fails here. Skipped for a tool that is not installed (pip install -e ".[peers]").
 """
 from __future__ import annotations
 
