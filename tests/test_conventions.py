@@ -330,3 +330,88 @@ def test_compare_on_symbolic_sizes_names_the_tool_it_cannot_give():
     at = analyze_text("archcalc: 1\ninput: [3, 10, 12]\nlayers:\n  - conv2d: {out_channels: 4, kernel_size: 3}\n"
                       "  - avg_pool2d: {kernel_size: 2}\n")
     assert C.figures(at, "torchinfo").total == 108 * 8 * 10 + 4 * 8 * 10
+
+
+# ---- layers the model calls as functions (call: function), on torchvision's models ---------
+
+ZOO = Path(__file__).parent / "models" / "torchvision_zoo.py"
+
+
+@pytest.mark.slow
+@pytest.mark.torch
+@pytest.mark.parametrize("model", ["mobilenet_v2", "googlenet"])
+def test_an_imported_model_counts_as_the_tools_do(model, tmp_path):
+    """torchvision calls F.relu, F.max_pool2d, F.adaptive_avg_pool2d and torch.flatten in its
+    forwards: `archcalc import` writes those layers `call: function`, and `summarize --convention
+    ptflops|thop` then prints what ptflops and thop print on the model itself (when every layer
+    counted as a module: mobilenet_v2 +62,720 by ptflops' rules and +64,000 by thop's, googlenet
+    +3,226,160 by ptflops'). Imported without verification: googlenet's unused auxiliary heads
+    hold parameters the spec does not."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("torchvision")
+    for name in ("ptflops", "thop"):
+        _peer(name)
+    spec = tmp_path / f"{model}.yaml"
+    result = CliRunner().invoke(main, ["import", f"{ZOO}:{model}", "--input", "3,224,224", "--no-verify",
+                                       "-o", str(spec)])
+    assert result.exit_code == 0, result.output
+    assert "call: function" in spec.read_text()
+    import importlib.util
+
+    loader = importlib.util.spec_from_file_location("torchvision_zoo_for_conventions", ZOO)
+    zoo = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(zoo)
+    net, x = zoo.build(model).eval(), torch.randn(1, 3, 224, 224)
+    for name in ("ptflops", "thop"):
+        result = CliRunner().invoke(main, ["summarize", str(spec), "--convention", name, "--format", "json"])
+        assert result.exit_code == 0, result.output
+        with torch.no_grad():
+            measured = _run_peer(name, net, x)
+        assert json.loads(result.output)["totals"]["macs"] == measured, name
+
+
+_CALLED = "archcalc: 1\ninput: [4, 6, 6]\nlayers:\n  - relu: {call: function}\n  - relu\n" \
+          "  - avg_pool2d: {kernel_size: 2, call: function}\n  - avg_pool2d: {kernel_size: 3, call: module}\n"
+
+
+def test_a_layer_called_as_a_function_is_counted_as_the_tools_count_it():
+    """ptflops: a module twice (its hook and the patched F.relu inside it), a function once;
+    thop: a module by its rule, a function not at all; the others alike."""
+    from conftest import analyze_text
+
+    analysis = analyze_text(_CALLED)
+    assert [r.call for r in analysis.leaves()] == ["function", "module", "function", "module"]
+    rows = {n: [f.value for f in C.figures(analysis, n).rows] for n in C.NAMES}
+    assert rows["ptflops"] == [144, 288, 144, 72]
+    assert rows["thop"] == [0, 0, 0, 4 * 9 + 4]  # one add per pooled input, one division per output
+    assert rows["fvcore"] == rows["torchinfo"] == [0, 0, 0, 0]
+
+
+@pytest.mark.parametrize("layer, message", [
+    ("relu: {call: fn}", "call must be one of module, function"),
+    ("conv2d: {out_channels: 4, kernel_size: 1, call: function}", "conv2d has no function form"),
+    ("group_norm: {num_groups: 2, call: function}", "called as a function but holds parameters"),
+    ("add: {call: function, branches: [[relu], []]}", "only a layer kind is called"),
+])
+def test_call_function_errors(layer, message):
+    from conftest import analyze_text
+
+    with pytest.raises(SpecError, match=message):
+        analyze_text(f"archcalc: 1\ninput: [4, 6, 6]\nlayers:\n  - {layer}\n")
+
+
+def test_call_is_in_the_schema_and_written_by_the_writer():
+    import jsonschema
+
+    from archcalc.spec.schema import spec_schema
+    from archcalc.spec.write import Entry, spec_text
+
+    text = spec_text("m", "doc", [4, 6, 6], "float", {}, [Entry("relu", call="function"), Entry("relu")])
+    assert "- relu: {call: function}\n  - relu\n" in text
+    from conftest import analyze_text
+
+    assert [r.call for r in analyze_text(text).leaves()] == ["function", "module"]
+    doc = {"archcalc": 1, "input": [4, 6, 6], "layers": [{"relu": {"call": "function"}}]}
+    jsonschema.validate(doc, spec_schema())
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**doc, "layers": [{"relu": {"call": "lambda"}}]}, spec_schema())

@@ -3,10 +3,10 @@ random stacks.
 
 Every kind's row in tests/kinds.py (its arguments drawn at random: groups, bias, padding,
 ceil_mode, count_include_pad, affine, directions, the course's LSTM forms, merges' branches,
-...) and random stacks of them are built by archcalc's backend; torchinfo, fvcore, ptflops and
-thop each count the module, and must print exactly what archcalc.conventions says they print.
-A kind a tool counts but whose table lacks the rule fails here. Skipped for a tool that is
-not installed (pip install -e ".[peers]").
+...; called as a function or as a module) and random stacks of them are built by archcalc's
+backend; torchinfo, fvcore, ptflops and thop each count the module, and must print exactly
+what archcalc.conventions says they print. A kind a tool counts but whose table lacks the
+rule fails here. Skipped for a tool that is not installed (pip install -e ".[peers]").
 """
 from __future__ import annotations
 
@@ -31,6 +31,22 @@ EXAMPLES = int(os.environ.get("ARCHCALC_EXAMPLES", "25"))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 PEERS = ["torchinfo", "fvcore", "ptflops", "thop"]
+
+
+def _function_form(kind: str) -> bool:
+    from archcalc.layers.registry import kinds
+
+    k = kinds().get(kind)
+    return k is not None and bool(k.torch_functions) and not k.merge
+
+
+def _called(data, layers):
+    """Each layer whose kind has a function form called, at random, as a function (`call:
+    function`: F.relu, F.max_pool2d, ...) or as its module: ptflops and thop count the two
+    apart. A draw that gives such a layer parameters is refused by the engine, and skipped."""
+    return [(case, dict(args, call="function") if _function_form(case.kind) and data.draw(st.booleans(),
+                                                                                          label=f"{case.kind} call")
+             else args) for case, args in layers]
 
 
 def _agree(name, doc, batch):
@@ -89,16 +105,16 @@ def test_each_kind_as_each_tool_counts_it(name, kind, data, batch):
     _peer(name)
     case = TABLE[kind]
     shape, args = data.draw(case.example())
-    _agree(name, spec_doc(shape, [(case, args)], case.dtype), batch)
+    _agree(name, spec_doc(shape, _called(data, [(case, args)]), case.dtype), batch)
 
 
 @pytest.mark.parametrize("name", PEERS)
 @SETTINGS
-@given(stack=stacks(), batch=st.integers(1, 3))
-def test_random_stacks(name, stack, batch):
+@given(stack=stacks(), batch=st.integers(1, 3), data=st.data())
+def test_random_stacks(name, stack, batch, data):
     _peer(name)
     shape, layers, dtype = stack
-    _agree(name, spec_doc(shape, layers, dtype), batch)
+    _agree(name, spec_doc(shape, _called(data, layers), dtype), batch)
 
 
 def test_a_rule_a_tool_needs_is_missed_here():

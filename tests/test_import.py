@@ -204,10 +204,11 @@ class _Functional(torch.nn.Module):
 def test_torch_functions_between_modules():
     imported = import_model("_Functional", "3,16,16", model=_Functional())
     text = imported.text
-    for line in ("- relu", "- max_pool2d: {kernel_size: 2}",
-                 "- avg_pool2d: {kernel_size: 3, stride: 1, padding: 1, count_include_pad: false}",
-                 "- dropout: {p: 0.3}", "- leaky_relu: {negative_slope: 0.2}", "- sigmoid",
-                 "- adaptive_avg_pool2d: {output_size: 1}", "- log_softmax"):
+    for line in ("- relu: {call: function}", "- max_pool2d: {call: function, kernel_size: 2}",
+                 "- avg_pool2d: {call: function, kernel_size: 3, stride: 1, padding: 1, count_include_pad: false}",
+                 "- dropout: {call: function, p: 0.3}", "- leaky_relu: {call: function, negative_slope: 0.2}",
+                 "- sigmoid: {call: function}", "- adaptive_avg_pool2d: {call: function, output_size: 1}",
+                 "- log_softmax: {call: function"):
         assert line in text, line
     assert [r.message() for r in verify_import(imported, "f")[0] if not r.ok] == []
 
@@ -396,11 +397,13 @@ class _Resampling(torch.nn.Module):
 def test_resampling_modules_and_functions():
     imported = import_model("_Resampling", "3,8,8", model=_Resampling())
     for line in ("- upsample: {name: up, scale_factor: 2.0, mode: bilinear, align_corners: true}",
-                 "- upsample: {scale_factor: [0.5, 0.75], mode: bicubic, align_corners: false}",
-                 "- pixel_unshuffle: {downscale_factor: 2}", "- pixel_shuffle: {upscale_factor: 2}",
-                 "- upsample: {size: [10, 12], mode: bilinear, align_corners: true}",
+                 "- upsample: {call: function, scale_factor: [0.5, 0.75], mode: bicubic, align_corners: false}",
+                 "- pixel_unshuffle: {call: function, downscale_factor: 2}",
+                 "- pixel_shuffle: {call: function, upscale_factor: 2}",
+                 "- upsample: {call: function, size: [10, 12], mode: bilinear, align_corners: true}",
                  "- conv_transpose2d: {name: deconv, out_channels: 4, kernel_size: 4, stride: 2, padding: 1}",
-                 "- adaptive_avg_pool2d: {output_size: [5, 6]}", "- upsample: {name: near, size: [20, 24]}"):
+                 "- adaptive_avg_pool2d: {call: function, output_size: [5, 6]}",
+                 "- upsample: {name: near, size: [20, 24]}"):
         assert line in imported.text, line
     assert [r.message() for r in verify_import(imported, "r")[0] if not r.ok] == []
 

@@ -87,7 +87,7 @@ def figures(analysis, name: str) -> Figures:
     for row in analysis.rows:
         if row.layer is None:
             continue  # blocks and repeats: their rows are counted one by one
-        rule = conv.rule_for(row.layer, variant(row), has_macs=bool(row.own_macs))
+        rule = conv.rule_for(row.layer, variant(row), has_macs=bool(row.own_macs), call=row.call)
         facts = _Facts(row, analysis.batch)
         reason = rule.needs(facts) if rule is not None and rule.needs else None
         if rule is None or reason:

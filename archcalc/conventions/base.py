@@ -58,11 +58,19 @@ class Convention:
     terms: dict[str, Term] = field(default_factory=dict)  # the peer's own terms, besides the shared ones
     every_kind: bool = False  # `default` is this tool's rule for every kind (it counts archcalc's own MACs)
     whole: bool = False  # the tool returns int(figure): a fraction its averaging over the batch leaves is dropped
+    # A layer the model calls as a function (`call: function`: F.relu, F.max_pool2d) where the tool counts it
+    # apart from its module: `functions` (by kind) or else `function_default`; None: as its module.
+    functions: dict[str, Rule] = field(default_factory=dict)
+    function_default: Rule | None = None
 
     def __post_init__(self) -> None:
         from archcalc.layers.registry import families, kinds
 
         registry = kinds()
+        for key in self.functions:
+            if key not in registry or not registry[key].torch_functions:
+                raise ValueError(f"{self.name} convention: function rule for {key!r}, which is no kind with a "
+                                 "function form")
         for key in self.rules:
             kind, _, variant = key.partition(":")
             if kind not in registry or (variant and variant not in registry[kind].torch_variants):
@@ -72,8 +80,12 @@ class Convention:
         for key in set(self.families) - set(families()):
             raise ValueError(f"{self.name} convention: rule for family {key!r}, which no layer kind has")
 
-    def rule_for(self, kind, variant: str | None = None, *, has_macs: bool = False) -> Rule | None:
-        """The rule for a kind (with its torch variant), or None when it is not modelled."""
+    def rule_for(self, kind, variant: str | None = None, *, has_macs: bool = False,
+                 call: str = "module") -> Rule | None:
+        """The rule for a kind (with its torch variant; called as a module or a function), or None
+        when it is not modelled."""
+        if call == "function" and self.function_default is not None:
+            return self.functions.get(kind.kind, self.function_default)
         if variant and f"{kind.kind}:{variant}" in self.rules:
             return self.rules[f"{kind.kind}:{variant}"]
         if kind.kind in self.rules:

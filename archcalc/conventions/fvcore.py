@@ -9,7 +9,8 @@ element, 2 with affine; 4/5 when it normalises by the batch's statistics: in tra
 or without running stats), group/layer/instance norm (4 per element, 5 with a scale),
 upsampling, and adaptive_avg_pool2d (1 per input element). Everything else (relu,
 max_pool2d, avg_pool2d, softmax, aten::lstm, aten::gru, aten::embedding, ...) is skipped with
-a warning. Counts cover the whole batch.
+a warning. Counts cover the whole batch. It counts aten ops, not modules: a layer the model
+calls as a function (`call: function`, F.adaptive_avg_pool2d) counts as its module does.
 """
 from archcalc.conventions.base import Convention, Term, per_sample, rule
 from archcalc.engine import numbers as N

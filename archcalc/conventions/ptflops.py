@@ -13,7 +13,14 @@ divided by the batch (figures per sample), but the patched functions' counts are
 that division: they count the whole batch.
 It returns int(figure) (`whole`): nn.Upsample's hook counts one sample's output (output[0]),
 so at batch N the average can leave a fraction, which is dropped.
+A layer the model calls as a function (`call: function`) fires no module hook: only a patched
+function counts it, once, for the whole batch (F.relu, F.relu6, F.elu, F.gelu, F.silu,
+F.softmax, every F.*pool*, F.interpolate; F.relu6 is patched though nn.ReLU6's forward calls
+F.hardtanh); any other function counts 0 (F.leaky_relu, F.hardswish, torch.sigmoid,
+F.group_norm, F.dropout, torch.flatten, and torch.relu or x.relu(), which are not F.relu).
+Measured with ptflops itself on modules and functions alike (tests/test_conventions_property.py).
 """
+import dataclasses
 from fractions import Fraction
 
 from archcalc.conventions.base import Convention, Term, gates, rule
@@ -62,6 +69,22 @@ def _interpolate(row):
 
 
 _TWICE = "counted twice: the module hook and the patched torch.nn.functional call inside it"
+_POOLS = tuple(f"{p}_pool{nd}d" for p in ("max", "avg", "adaptive_avg", "adaptive_max") for nd in (1, 2, 3))
+
+
+def _functions(rules: dict) -> dict:
+    """The rules for layers called as functions (`call: function`): no module hook fires, so
+    only a patched function counts, once, for the whole batch; a kind whose module has no hook
+    (lp_pool, local_response_norm) counts as its module does."""
+    patched = {k: rule(f"called as a function: the patched F.{k} alone, 1 per input element (whole batch), no module "
+                       f"hook (torch.{k} and Tensor.{k} are not patched: they read 0)", "functional_inputs")
+               for k in ("relu", "relu6", "elu", "gelu", "silu", "softmax")}
+    patched |= {k: rule(f"called as a function: the patched F.{k} alone, 1 per input element (whole batch), no "
+                        "module hook", "functional_inputs") for k in _POOLS}
+    patched["upsample"] = rule("called as a function: the patched F.interpolate alone (whole batch), no nn.Upsample "
+                               "hook", "ptflops_interpolate")
+    return patched | {k: rules[k] for k in ("lp_pool1d", "lp_pool2d", "lp_pool3d", "local_response_norm")}
+
 
 CONVENTION = Convention(
     name="ptflops",
@@ -154,9 +177,12 @@ CONVENTION = Convention(
         "mul": rule("`*` calls Tensor.__mul__, which is not patched (torch.mul and Tensor.mul are): nothing counted"),
         "parameter": rule("archcalc's module: no module hook, and its expand is not patched: nothing counted"),
     },
+    function_default=rule("called as a function: no module hook, and ptflops does not patch this function: nothing "
+                          "counted"),
     default=rule("no module hook and no patched function: nothing counted"),
     families={**{f: rule("no module hook and no patched function: nothing counted")
                  for f in ("activation", "pool", "norm", "structure")},
               "resample": rule("no module hook and no patched function: nothing counted"),
               "merge": rule("`+` and torch.cat are not patched: nothing counted")},
 )
+CONVENTION = dataclasses.replace(CONVENTION, functions=_functions(CONVENTION.rules))

@@ -7,7 +7,8 @@ softmax of n values (log_softmax one log more); average pools one add per pooled
 one division per output, adaptive ones window by window; ReLU, ReLU6, LeakyReLU, max pools,
 dropout, flatten, identity and embedding 0; nn.RNN/LSTM/GRU by their cell formulas × steps.
 Modules with no rule (sigmoid, tanh, ELU, GELU, SiLU, LocalResponseNorm, LPPool2d) count 0
-and thop warns. Counts cover the whole batch.
+and thop warns. Counts cover the whole batch. Only module hooks count: a layer the model
+calls as a function (`call: function`: F.avg_pool2d, F.softmax, F.adaptive_avg_pool2d) counts 0.
 """
 from archcalc.conventions.base import Convention, Term, rule
 
@@ -93,6 +94,8 @@ CONVENTION = Convention(
         "mul": rule("`*` is no module: nothing counted"),
         "parameter": rule("no rule for archcalc's module (thop warns): 0"),
     },
+    function_default=rule("called as a function (F.avg_pool2d, F.softmax, ...): thop counts in module hooks only, "
+                          "so nothing counted"),
     default=rule(_NO_RULE),
     families={**{f: rule(_NO_RULE) for f in ("activation", "pool", "norm", "structure")},
               "resample": rule(_NO_RULE),

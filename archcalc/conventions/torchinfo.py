@@ -5,7 +5,8 @@ of its parameters named `weight` or `bias`, a class whose name contains "Conv" a
 parameter's size × output positions (batch × spatial, channels left out); any other class
 adds the parameter's size × the batch; parameters merely containing "weight"/"bias"
 (recurrent layers' weight_ih_l0, bias_hh_l0, ...) add their size × batch × sequence length.
-Modules without parameters add nothing. Counts cover the whole batch.
+Modules without parameters add nothing. Counts cover the whole batch. A layer the model calls
+as a function (`call: function`) holds no parameters: nothing counted, as for its module.
 """
 from archcalc.conventions.base import Convention, rule
 from archcalc.conventions.base import Term, per_sample

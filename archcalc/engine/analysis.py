@@ -67,6 +67,7 @@ class Row:
     rf: tuple | None = None  # receptive field per spatial axis (layers/receptive.py), None if not spatial
     rf_branch: str | None = None  # a merge's branch with the widest field
     owner: Row | None = None  # tied weights: the row whose weights this layer reuses (counted there, once)
+    call: str = "module"  # how the model calls a layer: "module" (nn.ReLU) or "function" (F.relu); peers count apart
 
     @property
     def leaf(self) -> bool:

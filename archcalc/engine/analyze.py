@@ -70,6 +70,18 @@ def _source(path: str, item: Item) -> tuple[str, str]:
     return f"output of '{path}', line {item.loc.line}", path
 
 
+
+def _check_call(row: Row, item: Item) -> None:
+    """`call: function` stands for a function the model calls (F.relu, F.max_pool2d): it holds
+    no parameters or buffers (those would be the model's attributes, which import does not follow)."""
+    if item.call == "function" and (N.compare(row.params, "!=", 0) or N.compare(row.buffers, "!=", 0)):
+        raise SpecError(f"'{row.path}' is called as a function but holds parameters or buffers", item.loc,
+                        found=f"{N.fmt(row.params)} parameters, {N.fmt(row.buffers)} buffers",
+                        expected="a function call holds nothing (F.group_norm without weight)",
+                        hint="drop call: function, or the settings that give the layer weights (affine, "
+                             "track_running_stats)", code="invalid-layer")
+
+
 class _Walker:
     """Expands the item tree (blocks, repeats, conditions, merges) into rows, depth first."""
 
@@ -157,6 +169,7 @@ class _Walker:
         ctx = Context(path, kind.kind, item.loc, args, flow.source, self._warner(path, item), flow.source_path)
         result: Result = kind.infer(flow.shape, args, ctx)
         row = self._row(item, kind, flow, result, args, path, depth)
+        _check_call(row, item)
         if item.share is not None:
             self._tie(row, item)
         row.backward_macs = N.mul(kind.backward_macs(args, flow.shape, result, flow.grad), self.batch)
@@ -186,7 +199,7 @@ class _Walker:
         return Row(path=path, kind=kind.kind, layer=kind, family=kind.family, depth=depth, loc=item.loc,
                    input=tuple(flow.shape), output=out, params=result.params, buffers=result.buffers,
                    neurons=activations if kind.weighted else None, steps=steps, args=args,
-                   weights=item.weights, **{q: counts[q] for q in PER_SAMPLE_SCALED})
+                   weights=item.weights, call=item.call, **{q: counts[q] for q in PER_SAMPLE_SCALED})
 
     def _warner(self, path: str, item: Item):
         def warn(code: str, message: str) -> None:

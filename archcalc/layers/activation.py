@@ -62,15 +62,19 @@ class _Elementwise(LayerKind):
 
 
 def _activation(kind: str, torch_class: str, doc: str, *args: Arg, saves: tuple[str, ...] = ("input",),
-                in_place: tuple[str, ...] | None = None, functions: tuple[str, ...] | None = None, refuse=None):
+                in_place: tuple[str, ...] | None = None, functions: tuple[str, ...] | None = None, refuse=None,
+                call=None):
     """Registers an element-wise kind: `functions` are the torch functions and Tensor methods
     `archcalc import` reads as it (by default its name and the in-place form, name_), `refuse`
-    a check of the settings torch refuses."""
+    a check of the settings torch refuses, `call` the function it stands for when its module's forward
+    calls another (LayerKind.torch_call)."""
     attrs = {"kind": kind, "torch_class": torch_class, "saves": saves, "saves_in_place": in_place,
              "torch_classes": (torch_class,), "torch_functions": functions or (kind, kind + "_"),
              "doc": f"{doc} (torch.nn.{torch_class})", "args": tuple(args)}
     if refuse is not None:
         attrs["refuse"] = classmethod(refuse)
+    if call is not None:
+        attrs["torch_call"] = classmethod(call)
     return register(type(kind, (_Elementwise,), attrs))
 
 
@@ -96,7 +100,16 @@ def _lower_not_above_upper(cls, a, ctx: Context) -> None:
 
 _INPLACE = Arg("inplace", Bool(), False)
 _activation("relu", "ReLU", "max(0, x)", _INPLACE, saves=("output",))
-_activation("relu6", "ReLU6", "min(max(0, x), 6)", _INPLACE, in_place=("new",))
+
+
+def _relu6_call(cls, a, module, x):
+    """F.relu6: nn.ReLU6's forward calls F.hardtanh instead, and ptflops patches one, not the other."""
+    import torch.nn.functional as F
+
+    return F.relu6(x, a.inplace)
+
+
+_activation("relu6", "ReLU6", "min(max(0, x), 6)", _INPLACE, in_place=("new",), call=_relu6_call)
 _activation("leaky_relu", "LeakyReLU", "x if x > 0 else negative_slope·x",
             Arg("negative_slope", Float(), 0.01), _INPLACE, in_place=("output",))
 _activation("elu", "ELU", "x if x > 0 else alpha·(eˣ − 1)", Arg("alpha", Float(), 1.0), _INPLACE,

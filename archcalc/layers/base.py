@@ -256,6 +256,13 @@ class LayerKind:
         raise NotImplementedError(f"layer kind {cls.kind} has no torch module")
 
     @classmethod
+    def torch_call(cls, a: Args, module, x):
+        """This layer called as a function (`call: function`) on x: by default what its module's
+        forward calls (F.relu, F.max_pool2d), without the module's own __call__, so that no
+        module hook sees it (the peer tools that count module hooks tell the two apart)."""
+        return module.forward(x)
+
+    @classmethod
     def first_arg(cls) -> Arg | None:
         """The argument a scalar item sets (`- dropout: 0.5`)."""
         return cls.args[0] if cls.args else None

@@ -56,6 +56,7 @@ class Item:
     doc: str | None = None
     weights: dict[str, tuple[Location, Any]] = field(default_factory=dict)  # numeric exercises: `archcalc run`
     share: tuple[str, Location] | None = None  # `share: PATH`: this layer reuses PATH's weights (tied)
+    call: str = "module"  # `call: function`: the model calls it as a function (F.relu), not as its module
 
     @property
     def is_merge(self) -> bool:

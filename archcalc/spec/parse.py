@@ -20,7 +20,8 @@ from archcalc.spec.model import REQUIRED, BlockDef, Branch, DimDecl, Item, Spec,
 
 FORMAT_VERSION = 1
 TOP_KEYS = ("archcalc", "name", "doc", "input", "dims", "vars", "blocks", "layers", "variants", "expect", "budget")
-RESERVED_LAYER_KEYS = ("name", "doc", "repeat", "when", "weights", "share")
+RESERVED_LAYER_KEYS = ("name", "doc", "repeat", "when", "weights", "share", "call")
+CALLS = ("module", "function")  # `call:` how the model calls a layer: its torch.nn module, or a function
 MAX_ITEMS = 100_000
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _INVALID = object()
@@ -353,7 +354,7 @@ class SpecParser:
         return item
 
     def _reserved(self, item: Item, key: str, value: YNode) -> None:
-        """name, doc, share, weights, repeat, when: the keys any item may carry."""
+        """name, doc, share, weights, repeat, when, call: the keys any item may carry."""
         getattr(self, f"_item_{key}")(item, value)
 
     def _item_name(self, item: Item, value: YNode) -> None:
@@ -373,6 +374,24 @@ class SpecParser:
             self.fail("only a layer kind can share weights", value.loc, code="invalid-layer")
         else:
             item.share = (target, value.loc)
+
+    def _item_call(self, item: Item, value: YNode) -> None:
+        """`call: function`: the model calls the layer as a function (F.relu, F.max_pool2d,
+        torch.flatten), not as its torch.nn module; the peer tools' hooks tell the two apart."""
+        how = self._string(value, "call")
+        if how is None:
+            return
+        if how not in CALLS:
+            self.fail(f"call must be one of {', '.join(CALLS)}", value.loc, found=how, hint=did_you_mean(how, CALLS),
+                      code="wrong-type")
+        elif item.layer is None or item.layer.merge:
+            self.fail("only a layer kind is called as a module or a function", value.loc,
+                      hint="a block or a merge is what its layers are", code="invalid-layer")
+        elif how == "function" and not item.layer.torch_functions:
+            self.fail(f"{item.kind} has no function form: torch calls it only as its module", value.loc,
+                      hint="`archcalc kinds` lists each kind's functions", code="invalid-layer")
+        else:
+            item.call = how
 
     def _item_weights(self, item: Item, value: YNode) -> None:
         if not isinstance(value, YMap):

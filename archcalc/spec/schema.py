@@ -21,7 +21,9 @@ def _reserved() -> dict:
             "repeat": {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string"}]},
             "when": {"anyOf": [{"type": "boolean"}, {"type": "string"}]},
             "share": {"type": "string", "description": "the path of an earlier layer whose weights this one reuses"},
-            "weights": {"type": "object", "description": "parameter values for archcalc run"}}
+            "weights": {"type": "object", "description": "parameter values for archcalc run"},
+            "call": {"enum": ["module", "function"], "description": "how the model calls the layer: its torch.nn "
+                     "module (the default) or a function (F.relu, F.max_pool2d, torch.flatten)"}}
 
 
 def _kind_item(name: str, kind) -> dict:
@@ -43,7 +45,7 @@ def _merge_item(name: str, kind) -> dict:
                                                                {"type": "null"}]}},
         {"type": "array", "items": {"anyOf": [_REF_LAYERS, {"type": "array", "maxItems": 0}]}},
     ]}
-    props = {"branches": branches, **_reserved()}
+    props = {"branches": branches, **{k: v for k, v in _reserved().items() if k != "call"}}
     props.update({a.name: {**a.type.json_schema(), **({"description": a.doc} if a.doc else {})} for a in kind.args})
     return {"type": "object", "required": [name], "additionalProperties": False,
             "properties": {name: {"type": "object", "properties": props, "required": ["branches"],

@@ -19,6 +19,7 @@ class Entry:
     name: str | None = None
     share: str | None = None  # the name of the layer whose weights this one reuses
     branches: list[tuple[str, list["Entry"]]] | None = None  # a merge's
+    call: str | None = None  # "function": the model calls the layer as a function (F.relu), not its module
 
 
 def _scalar(value) -> str:
@@ -38,7 +39,7 @@ def _entry_lines(entry: Entry, indent: int) -> list[str]:
     pad = " " * indent
     if entry.branches is None:
         fields = ([f"name: {entry.name}"] if entry.name else []) + ([f"share: {entry.share}"] if entry.share else []) \
-            + [f"{k}: {_scalar(v)}" for k, v in entry.args.items()]
+            + ([f"call: {entry.call}"] if entry.call else []) + [f"{k}: {_scalar(v)}" for k, v in entry.args.items()]
         return [f"{pad}- {entry.kind}" + (": {" + ", ".join(fields) + "}" if fields else "")]
     lines = [f"{pad}- {entry.kind}:", f"{pad}    name: {entry.name}"]
     lines += [f"{pad}    {k}: {_scalar(v)}" for k, v in entry.args.items()]

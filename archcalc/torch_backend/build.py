@@ -50,6 +50,22 @@ class Merge(nn.Module):
         return self.kind.kind + (f", {args} (per sample)" if args else "")
 
 
+class Called(nn.Module):
+    """A layer the model calls as a function (`call: function`): its forward calls what the
+    kind says (LayerKind.torch_call: F.relu, F.max_pool2d, ...), never the module's own
+    __call__, so module hooks (ptflops', thop's) see no layer there, as in the model."""
+
+    def __init__(self, kind, args, module: nn.Module):
+        super().__init__()
+        self.kind, self.args, self.module = kind, args, module
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.kind.torch_call(self.args, self.module, x)
+
+    def extra_repr(self) -> str:
+        return f"{self.kind.kind}, called as a function"
+
+
 def build_from_analysis(analysis: Analysis, device: str | torch.device = "cpu") -> ArchcalcNet:
     if analysis.symbolic:
         raise SpecError("cannot build a module with symbolic sizes: " + ", ".join(analysis.symbols),
@@ -72,6 +88,8 @@ def _add(parent: nn.Module, rows: list[Row], built: dict[int, nn.Module]) -> Non
                 _add(module.get_submodule(branch.name), branch.rows, built)
         elif row.leaf:
             module = row.layer.torch_module(row.args, tuple(int(d) for d in row.input))
+            if row.call == "function":
+                module = Called(row.layer, row.args, module)
             if row.owner is not None:
                 _tie(module, built[id(row.owner)])
         else:

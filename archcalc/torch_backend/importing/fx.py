@@ -313,7 +313,8 @@ class Translator:
             value_id = node.name if last else f"{node.name}_{kind_name}"
             self.values[value_id] = Traced(value_id, "layer", [data], registry[kind_name], args,
                                            shape=out if last else None,  # a layer inside the call: not seen
-                                           module=_owner(held) if held else None, has_params=held is not None)
+                                           module=_owner(held) if held else None, has_params=held is not None,
+                                           call="module" if held else "function")  # held: its module's own call
             data = value_id
         if not layers:
             self.alias[node.name] = data

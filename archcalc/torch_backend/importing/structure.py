@@ -68,7 +68,7 @@ class _Chains:
 
     def _item(self, v: Traced) -> TracedEntry:
         if v.op == "layer":
-            return TracedEntry(v.kind.kind, dict(v.args), source=v.module, has_params=v.has_params)
+            return TracedEntry(v.kind.kind, dict(v.args), source=v.module, has_params=v.has_params, call=v.call)
         fork, pieces = self.idom(v), []
         branches = [("", self.chain(fork, i, pieces)) for i in self._flat_inputs(v, fork)]
         return TracedEntry(v.kind.kind, dict(v.args) | self._split(v, pieces, len(branches)), source=v.id,

@@ -31,6 +31,7 @@ class Traced:
     shape: tuple | None = None  # per sample
     where: Any = None  # its source line: an fx stack trace or a Location
     has_params: bool = False  # its module holds parameters (called again, it shares them)
+    call: str | None = None  # "function": a layer from a function or method call (F.relu, x.flatten), not a module
 
 
 def unwrapped(module) -> tuple[Any, dict]:
