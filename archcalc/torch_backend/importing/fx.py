@@ -314,7 +314,7 @@ class Translator:
             self.values[value_id] = Traced(value_id, "layer", [data], registry[kind_name], args,
                                            shape=out if last else None,  # a layer inside the call: not seen
                                            module=_owner(held) if held else None, has_params=held is not None,
-                                           call="module" if held else "function")  # held: its module's own call
+                                           call=None if held else "function")  # held: its own module's call
             data = value_id
         if not layers:
             self.alias[node.name] = data
