@@ -540,3 +540,38 @@ def test_one_cause_at_one_line_is_reported_once_with_its_count():
         import_model("_Repeated", "3,4,4", model=_Repeated())
     messages = [e.message for e in info.value.errors]
     assert len(messages) == 1 and "(and 4 more times at this line)" in messages[0], messages
+
+
+class _Segmenter(torch.nn.Module):
+    """A segmentation head as torchvision writes them: upsampled back to the input's own size
+    (computed in forward), a video-style mean over every spatial axis, and a high branch computed
+    long before the low one that the sum names first."""
+
+    def __init__(self):
+        super().__init__()
+        self.backbone = torch.nn.Sequential(*(torch.nn.Conv2d(3, 3, 3, padding=1) for _ in range(20)))
+        self.low, self.high = torch.nn.Conv2d(3, 2, 1), torch.nn.Conv2d(3, 2, 1)
+        self.down = torch.nn.MaxPool2d(2)
+
+    def forward(self, x):
+        features = self.backbone(x)
+        high = torch.nn.functional.interpolate(self.high(self.down(features)), size=x.shape[-2:], mode="bilinear")
+        return {"out": self.low(x) + high}
+
+
+def test_sizes_computed_in_forward_a_late_branch_and_a_volumes_mean():
+    imported = import_model("_Segmenter", "3,8,8", model=_Segmenter())
+    assert "size: [8, 8]" in imported.text, imported.text
+    assert [r.message() for r in verify_import(imported, "s")[0] if not r.ok] == []
+    imported = import_model("v", "3,2,4,4", model=_VideoMean())
+    assert "- adaptive_avg_pool3d: {call: function, output_size: 1}" in imported.text and "- flatten" in imported.text
+    assert [r.message() for r in verify_import(imported, "v")[0] if not r.ok] == []
+
+
+class _VideoMean(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv3d(3, 4, 1)
+
+    def forward(self, x):
+        return torch.mean(self.conv(x), dim=(2, 3, 4))

@@ -267,21 +267,23 @@ def _adaptive_kind(nd: int, base: type, functions: tuple[str, ...] = ()):
 
 
 class _GlobalAveragePool(_AdaptiveAvgPool):
-    """adaptive_avg_pool2d, which `archcalc import` also reads from a mean over an image's axes."""
+    """adaptive_avg_pool2d, which `archcalc import` also reads from a mean over the spatial
+    axes of a signal, an image or a volume (then the 1-D or 3-D kind)."""
 
     @classmethod
     def imported_call(cls, name, args, kwargs, x, out):
         """x.mean((2, 3)) over an image's spatial axes is a global average pool (then a flatten,
-        unless keepdim)."""
+        unless keepdim); x.mean((2, 3, 4)) of a video's [C, T, H, W] the 3-D one."""
         if name != "mean":
             return super().imported_call(name, args, kwargs, x, out)
         dims = kwargs.get("dim", args[0] if args else None)
         dims = tuple(dims) if isinstance(dims, (list, tuple)) else (dims,)
-        if len(x) != 3 or None in dims or sorted(d % 4 for d in dims) != [2, 3]:
-            raise Untranslatable(f"takes a mean over axes {list(dims)}: only the spatial axes of an image (a global "
-                                 "average pool) have a layer kind")
+        rank = len(x) + 1  # with the batch axis
+        if not 2 <= len(x) <= 4 or None in dims or sorted(d % rank for d in dims) != list(range(2, rank)):
+            raise Untranslatable(f"takes a mean over axes {list(dims)}: only all the spatial axes of a signal, an "
+                                 "image or a volume (a global average pool) have a layer kind")
         keep = kwargs.get("keepdim", args[1] if len(args) > 1 else False)
-        return [(cls.kind, {"output_size": 1})] + ([] if keep else [("flatten", {})])
+        return [(f"adaptive_avg_pool{len(x) - 1}d", {"output_size": 1})] + ([] if keep else [("flatten", {})])
 
 
 _adaptive_kind(1, _AdaptiveAvgPool)

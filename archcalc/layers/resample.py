@@ -13,7 +13,7 @@ from fractions import Fraction
 
 from archcalc.engine import numbers as N
 from archcalc.layers.args import Arg, Bool, Choice, Float, Int, Nullable, OneOrList
-from archcalc.layers.base import Context, LayerKind, Result, Step, Untranslatable, list_text
+from archcalc.layers.base import COMPUTED, Context, LayerKind, Result, Step, Untranslatable, list_text
 from archcalc.layers.receptive import through_window
 from archcalc.layers.registry import register
 from archcalc.layers.window import axis_names
@@ -175,6 +175,11 @@ class Upsample(_Resample):
                 raise Untranslatable("interpolates with mode 'area' on a non-image input: only an image's adaptive "
                                      "average pool has a layer kind")
             return [("adaptive_avg_pool2d", {"output_size": list(out[1:])})]
+        if _computed(kwargs.get("size", args[0] if args else None)):  # size=x.shape[-2:]: the sizes traced
+            if "size" in kwargs:
+                kwargs = {**kwargs, "size": list(out[1:])}
+            else:
+                args = (list(out[1:]), *args[1:])
         return super().imported_call(name, args, kwargs, x, out)
 
     @classmethod
@@ -182,6 +187,11 @@ class Upsample(_Resample):
         from torch import nn
 
         return nn.Upsample(a.size, a.scale_factor, a.mode, a.align_corners, a.recompute_scale_factor)
+
+
+def _computed(value) -> bool:
+    """An argument the model computed in forward (COMPUTED), or a list holding one."""
+    return value is COMPUTED or isinstance(value, (list, tuple)) and any(v is COMPUTED for v in value)
 
 
 def _factor_text(r) -> str:

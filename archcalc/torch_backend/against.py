@@ -186,9 +186,12 @@ def compare_leaves(analysis: Analysis, model, watched: Watched, target: str) -> 
     results = []
     unmatched = list(range(len(theirs)))
     for i, row in enumerate(ours):
-        # the same layer among the model's next few unmatched calls: branches may run in another order
+        # the same layer among the model's next few unmatched calls: branches may run in another order; else
+        # any unmatched call (LRASPP computes its whole high branch before the low one the spec writes first)
         own = row.owner.params if row.owner is not None else row.params
         hit = next((j for j in unmatched[:MATCH_WINDOW] if _same(row, theirs[j], own)), None)
+        if hit is None:
+            hit = next((j for j in unmatched[MATCH_WINDOW:] if _same(row, theirs[j], own)), None)
         if hit is None:
             other = theirs[unmatched[0]] if unmatched else None
             found = (f"model layer '{other[0]}': {other[1].__name__}, output {list(other[2])}, {other[3]:,} params"
@@ -197,7 +200,7 @@ def compare_leaves(analysis: Analysis, model, watched: Watched, target: str) -> 
                 "against.layers", False,
                 f"spec layer {i + 1} '{row.path}': {row.kind}, output {list(row.output)}, {N.fmt(row.params)} params",
                 found, row.loc, f"the first of {len(ours)} parameterised spec layers (in call order) with no "
-                                f"counterpart among the model's next {MATCH_WINDOW} calls", kind="against"))
+                                "counterpart among the model's calls", kind="against"))
             break
         unmatched.remove(hit)
     else:
