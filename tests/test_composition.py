@@ -226,3 +226,92 @@ def test_a_split_gives_each_branch_its_slice():
     assert err.loc.line == 5  # the argument's line
     err = error_of(SHUFFLE_UNIT.replace("[C, 8, 8]", "[24, 8, 8]").replace("split: equal", "split: [12, 10]"))
     assert "split [12, 10] does not divide" in err.message and "adding up to 24" in err.expected
+
+
+INDEXED = """archcalc: 1
+input: [4]
+vars: {n: 3}
+blocks:
+  unit:
+    params: {width: required, p: 0}
+    layers:
+      - linear: {name: fc, out_features: width}
+      - dropout: {name: drop, p: p}
+layers:
+  - linear: {name: fc, out_features: "4 + k", repeat: {times: n, index: k}}
+  - unit: {name: u, width: 6, p: "k/10", repeat: {times: 3, index: k}}
+  - dropout: {name: odd, p: "k/10", repeat: {times: 4, index: k}, when: "k % 2 == 1"}
+  - add:
+      name: m
+      repeat: {times: 2, index: i}
+      branches:
+        main:
+          - dropout: {name: d, p: "(10*i + j)/100", repeat: {times: "i + 1", index: j}}
+        shortcut: []
+  - relu: {repeat: {times: 2}}
+"""
+
+
+def test_repeat_index_is_each_copys_position():
+    a = analyze_text(INDEXED)
+    assert [a.row(f"fc.{c}").output for c in (1, 2, 3)] == [(4,), (5,), (6,)]
+    assert a.row("fc").kind == "linear ×3" and a.row("fc").params == 4 * 4 + 4 + 4 * 5 + 5 + 5 * 6 + 6
+    # a block argument: the block sees the value passed, not the index itself
+    assert [a.row(f"u.{c}.drop").args.p for c in (1, 2, 3)] == [0, 0.1, 0.2]
+    b = analyze_text(INDEXED, {"n": "5"})
+    assert b.row("fc.5").output == (8,)
+
+
+def test_repeat_index_with_when_keeps_copy_numbers():
+    a = analyze_text(INDEXED)
+    odd = [r.path for r in a.rows if r.path.startswith("odd")]
+    assert odd == ["odd", "odd.2", "odd.4"] and a.row("odd").kind == "dropout ×2"
+    assert [a.row(p).args.p for p in odd[1:]] == [0.1, 0.3]
+    dropped = analyze_text(INDEXED.replace('when: "k % 2 == 1"', 'when: "k > 9"'))
+    assert not any(r.path.startswith("odd") for r in dropped.rows)
+
+
+def test_nested_repeats_see_both_indices():
+    a = analyze_text(INDEXED)
+    inner = [(r.path, r.args.p) for r in a.rows if r.leaf and r.path.startswith("m.")]
+    assert inner == [("m.1.main.d.1", 0), ("m.2.main.d.1", 0.1), ("m.2.main.d.2", 0.11)]
+    assert a.row("m").kind == "add ×2" and a.row("relu_1").kind == "relu ×2"
+
+
+def test_repeat_index_verifies_against_torch():
+    [v] = verify_spec(load_spec_text_file(INDEXED), device="cpu")
+    assert v.agree, v.disagreements()[:3]
+
+
+@pytest.mark.parametrize("repeat,message", [
+    ("{times: n, index: n}", "repeat's index 'n' hides the var 'n'"),
+    ("{times: 2, index: \"2k\"}", "repeat's index must be a name"),
+    ("{times: 2, index: max}", "repeat's index 'max' is the name of a function of expressions"),
+    ("{times: 2, index: [k]}", "repeat's index must be a name"),
+    ("{time: 2, index: k}", "unknown key 'time' in repeat"),
+    ("{index: k}", "repeat: missing 'times'"),
+    ("{times: k, index: k}", "expression 'k': unknown name 'k'"),
+    ("{times: -1, index: k}", "repeat must be a whole number >= 0"),
+])
+def test_repeat_index_errors(repeat, message):
+    err = error_of(f"archcalc: 1\ninput: [4]\nvars: {{n: 2}}\nlayers:\n  - relu: {{repeat: {repeat}}}\n")
+    assert message in [e.message for e in err.errors] and err.loc.line == 5
+
+
+def test_repeat_index_hides_no_block_parameter_and_stays_in_its_item():
+    text = """archcalc: 1
+input: [4]
+blocks:
+  unit:
+    params: {width: 4}
+    layers:
+      - linear: {out_features: width, repeat: {times: 2, index: width}}
+layers:
+  - relu: {repeat: {times: 2, index: k}}
+  - linear: {out_features: "4 + k"}
+  - unit
+"""
+    err = error_of(text)
+    messages = {e.message: e.loc.line for e in err.errors}
+    assert messages == {"repeat's index 'width' hides the parameter 'width' of block 'unit'": 7,
+                        "expression '4 + k': unknown name 'k'": 10}

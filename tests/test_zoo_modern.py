@@ -49,6 +49,9 @@ MODERN: list[tuple[str, str | None, str]] = [
     ("densenet121.yaml", "densenet201", "densenet201"),
     ("inception_v3.yaml", None, "inception_v3"),
     ("convnext_tiny.yaml", None, "convnext_tiny"),
+    ("convnext_tiny.yaml", "convnext_small", "convnext_small"),
+    ("convnext_tiny.yaml", "convnext_base", "convnext_base"),
+    ("convnext_tiny.yaml", "convnext_large", "convnext_large"),
     ("regnet_y_400mf.yaml", None, "regnet_y_400mf"),
 ]
 
@@ -127,3 +130,27 @@ def test_totals_equal_torchvisions_documented_figures(spec, variant, model):
     # torchvision's figure counts every parameter of its model, an unused module's too
     assert analysis.totals["params"] + _unused(model)[0] == meta["num_params"]
     assert round(analysis.totals["macs"] / 1e9, 3) == meta["_ops"]
+
+
+STOCHASTIC_DEPTH = [m for m in MODERN if m[2].startswith(("efficientnet", "convnext"))]
+
+
+def _applied_stochastic_depth(model) -> list:
+    """The p of each StochasticDepth module the model's forward calls, in call order: every
+    CNBlock's; an MBConv's or FusedMBConv's only where it adds its input back (use_res_connect;
+    the others build one that forward never calls)."""
+    blocks = [m for m in model.modules() if type(m).__name__ in ("CNBlock", "MBConv", "FusedMBConv")]
+    return [b.stochastic_depth.p for b in blocks if getattr(b, "use_res_connect", True)]
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("spec,variant,model", STOCHASTIC_DEPTH, ids=[m[2] for m in STOCHASTIC_DEPTH])
+def test_stochastic_depth_is_torchvisions_block_by_block(spec, variant, model):
+    """Each block's p, from the repeat's index, is torchvision's float to the last bit: the
+    spec's sd is a float var, so sd*k/total is computed in torchvision's order (sd·k, then
+    / total; / (total − 1) for ConvNeXt), with its roundings."""
+    theirs = _applied_stochastic_depth(_build_on_meta(model))
+    rows = [r for r in analyze_file(spec, variant=variant).rows if r.leaf and r.kind == "stochastic_depth"]
+    ours = [r.args.p for r in rows]
+    assert len(set(theirs)) == len(theirs) > 1  # rising block by block
+    assert ours == theirs, [(r.path, p, q) for r, p, q in zip(rows, ours, theirs) if p != q][:5]

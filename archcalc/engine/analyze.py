@@ -108,8 +108,8 @@ class _Walker:
                             code="limit")
         rows: list[Row] = []
         for item in items:
-            if item.when is not None and not _kept(evaluate(item.when.raw, env)):
-                continue
+            if item.when is not None and item.index is None and not _kept(evaluate(item.when.raw, env)):
+                continue  # an indexed repeat's when: is asked of each copy
             path = f"{prefix}{item.name}"
             if item.repeat is None:
                 row, flow = self.one(item, flow, env, path, depth)
@@ -129,13 +129,22 @@ class _Walker:
                             item.repeat.loc, hint="raise ARCHCALC_MAX_REPEAT if this is meant", code="limit")
         if n == 0:
             return None, flow
-        self._counted(item.loc)
         start = flow
         children = []
-        for i in range(1, n + 1):
-            child, flow = self.one(item, flow, env, f"{path}.{i}", depth + 1)
+        for i in range(n):
+            copy_env = env
+            if item.index is not None:  # `repeat: {times: n, index: k}`: k is 0 … n-1, each copy's own
+                copy_env = {**env, item.index[0]: i}
+                if item.when is not None and not _kept(evaluate(item.when.raw, copy_env)):
+                    continue  # a copy dropped by when: keeps its siblings' numbers (x.1, x.3)
+            if not children:
+                self._counted(item.loc)
+            child, flow = self.one(item, flow, copy_env, f"{path}.{i + 1}", depth + 1)
             children.append(child)
-        return self._group(path, f"{item.kind} ×{n}", "repeat", depth, item, start, flow, children), flow
+        if not children:
+            return None, flow
+        return self._group(path, f"{item.kind} ×{len(children)}", "repeat", depth, item, start, flow,
+                           children), flow
 
     def _group(self, path, kind, family, depth, item, start: Flow, end: Flow, children) -> Row:
         return Row(path=path, kind=kind, layer=None, family=family, depth=depth, loc=item.loc, input=start.shape,

@@ -41,7 +41,8 @@ class Item:
     """One entry of a `layers:` list: a layer kind, a block call, or a merge (add, concat).
 
     `name` is the path component (explicit, or `<kind>_<n>` counted per kind in its list);
-    `repeat` and `when` are evaluated when the spec is expanded."""
+    `repeat` and `when` are evaluated when the spec is expanded; `index` (from `repeat: {times: n,
+    index: i}`) names the var bound to each copy's position, 0 … n−1, in that copy's expressions."""
 
     kind: str
     loc: Location
@@ -52,6 +53,7 @@ class Item:
     args: dict[str, Value] = field(default_factory=dict)  # layer args, block params, merge args
     branches: list[Branch] = field(default_factory=list)  # a merge's
     repeat: Value | None = None
+    index: tuple[str, Location] | None = None  # `repeat: {times: n, index: i}`: i is 0 … n-1 in each copy
     when: Value | None = None
     doc: str | None = None
     weights: dict[str, tuple[Location, Any]] = field(default_factory=dict)  # numeric exercises: `archcalc run`

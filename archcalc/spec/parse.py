@@ -14,13 +14,14 @@ from typing import Any, Iterable
 from archcalc.layers.args import ArgType, ArgTypeError, Bool
 from archcalc.layers.registry import kinds
 from archcalc.spec.errors import ErrorCollector, Location, SpecError, did_you_mean
-from archcalc.spec.expr import Expr, Unknown, parse_expr
+from archcalc.spec.expr import FUNCTIONS, Expr, Unknown, parse_expr
 from archcalc.spec.loader import YMap, YNode, YScalar, YSeq, plain
 from archcalc.spec.model import REQUIRED, BlockDef, Branch, DimDecl, Item, Spec, Value, Variant
 
 FORMAT_VERSION = 1
 TOP_KEYS = ("archcalc", "name", "doc", "input", "dims", "vars", "blocks", "layers", "variants", "expect", "budget")
 RESERVED_LAYER_KEYS = ("name", "doc", "repeat", "when", "weights", "share", "call")
+REPEAT_KEYS = ("times", "index")  # `repeat: {times: n, index: i}`
 CALLS = ("module", "function")  # `call:` how the model calls a layer: its torch.nn module, or a function
 MAX_ITEMS = 100_000
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -404,6 +405,24 @@ class SpecParser:
                 item.weights[pname] = (ploc, numbers)
 
     def _item_repeat(self, item: Item, value: YNode) -> None:
+        """`repeat: n`, or `repeat: {times: n, index: i}`: i is bound to 0 … n-1 in each copy."""
+        if isinstance(value, YMap):
+            self.unknown_keys(value, REPEAT_KEYS, "unknown key '{key}' in repeat",
+                              expected="repeat: {times: n, index: i}")
+            index = value.get("index")
+            if index is not None:
+                if not (isinstance(index, YScalar) and isinstance(index.value, str) and not index.quoted
+                        and NAME.match(index.value)):
+                    self.fail("repeat's index must be a name", index.loc, expected="a name such as i or k",
+                              found=_type_name(index), code="invalid-name")
+                else:
+                    item.index = (index.value, index.loc)
+            times = value.get("times")
+            if times is None:
+                self.fail("repeat: missing 'times'", value.loc, expected="repeat: {times: n, index: i}",
+                          hint="times is the number of copies", code="missing-key")
+                return
+            value = times
         raw = self._numeric(value, "repeat")
         if raw is _INVALID:
             return
@@ -590,26 +609,42 @@ class SpecParser:
 
     # -- whole-spec checks -----------------------------------------------------------
     def _check_scopes(self, spec: Spec) -> None:
-        """Every name in every expression must be a dim, a var or (in a block) a parameter."""
+        """Every name in every expression must be a dim, a var, (in a block) a parameter, or the
+        index of a repeat around it; an index may not hide any of those names."""
         input_names = {n for v in spec.input for e in _exprs(v.raw) for n in e.names}
-        globals_ = set(spec.dims) | set(spec.vars) | input_names
+        owners = {**{n: f"the dimension '{n}'" for n in set(spec.dims) | input_names},
+                  **{n: f"the var '{n}'" for n in spec.vars}}
+        globals_ = set(owners)
         for value in spec.vars.values():
             self._check_exprs(value.raw, globals_, "vars")
-        self._check_items(spec.layers, globals_)
+        self._check_items(spec.layers, owners)
         for block in spec.blocks.values():
-            scope = globals_ | set(block.params)
+            inner = {**owners, **{p: f"the parameter '{p}' of block '{block.name}'" for p in block.params}}
             for default, _ in block.params.values():
                 if default is not REQUIRED:
-                    self._check_exprs(default.raw, scope, f"block '{block.name}'")
-            self._check_items(block.items, scope)
+                    self._check_exprs(default.raw, set(inner), f"block '{block.name}'")
+            self._check_items(block.items, inner)
 
-    def _check_items(self, items: list[Item], scope: set[str]) -> None:
+    def _check_items(self, items: list[Item], owners: dict[str, str]) -> None:
+        """`owners` maps each name in scope to what it is (the var 'n', a block's parameter, an index)."""
         for item in items:
+            if item.repeat is not None:
+                self._check_exprs(item.repeat.raw, set(owners), item.kind)
+            scope = owners
+            if item.index is not None:
+                name, loc = item.index
+                if name in owners:
+                    self.fail(f"repeat's index '{name}' hides {owners[name]}", loc,
+                              hint="give the index a name of its own", code="invalid-name")
+                elif name in FUNCTIONS:
+                    self.fail(f"repeat's index '{name}' is the name of a function of expressions", loc,
+                              hint="give the index a name of its own", code="invalid-name")
+                else:
+                    scope = {**owners, name: f"the index of the repeat at line {loc.line}"}
             for value in item.args.values():
-                self._check_exprs(value.raw, scope, item.kind)
-            for extra in (item.repeat, item.when):
-                if extra is not None:
-                    self._check_exprs(extra.raw, scope, item.kind)
+                self._check_exprs(value.raw, set(scope), item.kind)
+            if item.when is not None:
+                self._check_exprs(item.when.raw, set(scope), item.kind)
             for branch in item.branches:
                 self._check_items(branch.items, scope)
 

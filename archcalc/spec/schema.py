@@ -18,7 +18,12 @@ _POSITIVE = {"type": "integer", "minimum": 1}
 
 def _reserved() -> dict:
     return {"name": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}, "doc": {"type": "string"},
-            "repeat": {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string"}]},
+            "repeat": {"anyOf": [
+                {"type": "integer", "minimum": 0}, {"type": "string"},
+                {"type": "object", "required": ["times"], "additionalProperties": False,
+                 "description": "times copies; index names a var that is 0 … times-1 in each copy's expressions",
+                 "properties": {"times": {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string"}]},
+                                "index": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}}}]},
             "when": {"anyOf": [{"type": "boolean"}, {"type": "string"}]},
             "share": {"type": "string", "description": "the path of an earlier layer whose weights this one reuses"},
             "weights": {"type": "object", "description": "parameter values for archcalc run"},
