@@ -11,6 +11,7 @@ import importlib
 import importlib.util
 import os
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from archcalc.outcome import Outcome
@@ -95,8 +96,9 @@ def load_factory(target: str, option: str = "--against"):
     return factory
 
 
-def model_leaves(model, input_shape: tuple, dtype: str = "float", device: str = "meta") -> Watched:
-    """The model's forward pass at one sample of `input_shape`, watched (Watched)."""
+def model_leaves(model, input_shape: tuple, dtype: str = "float", device: str = "meta", forward=None) -> Watched:
+    """The model's forward pass at one sample of `input_shape`, watched (Watched); `forward`,
+    when given, is a function that runs the model itself (once)."""
     import torch
 
     from archcalc.layers.registry import kind_of_module
@@ -122,10 +124,13 @@ def model_leaves(model, input_shape: tuple, dtype: str = "float", device: str = 
             calls.append((name, type(mod), tuple(first_tensor(output).shape[1:]),
                           sum(p.numel() for p in mod.parameters())))
 
-    shape = (1, *(int(d) for d in input_shape))
-    x = torch.zeros(shape, dtype=torch.long, device=device) if dtype == "index" else torch.zeros(shape, device=device)
+    if forward is None:
+        shape = (1, *(int(d) for d in input_shape))
+        x = torch.zeros(shape, dtype=torch.long, device=device) if dtype == "index" else \
+            torch.zeros(shape, device=device)
+        forward = lambda: model(x)  # noqa: E731
     with recording(dict(model.named_modules()), record), torch.no_grad():
-        model(x)
+        forward()
     return Watched(calls, _never_called(model, called))
 
 
@@ -147,6 +152,20 @@ def _uncalled(module, name: str, called: set):
     for sub_name, sub in module.named_modules(prefix=name):
         if sub_name not in called:
             yield sub
+
+
+@contextmanager
+def on_meta(model):
+    """Within the block, the model's parameters and buffers are meta tensors of their shapes
+    (torch.func's reparametrisation: nothing copied, the model unchanged after): a forward pass
+    at a meta input computes shapes and FlopCounterMode's counts, no numbers."""
+    import torch
+    from torch.nn.utils.stateless import _reparametrize_module
+
+    tensors = {name: torch.empty_like(t, device="meta") for name, t in
+               (*model.named_parameters(remove_duplicate=False), *model.named_buffers(remove_duplicate=False))}
+    with _reparametrize_module(model, tensors, tie_weights=True):
+        yield
 
 
 def build_on_meta(factory):

@@ -13,6 +13,7 @@ This imports and runs the user's code: only the `import` command and `check --ag
 """
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -122,30 +123,50 @@ def import_model(target: str, input_text: str, *, dtype: str | None = None, size
 def verify_import(imported: Imported, target: str) -> tuple[list, Any]:
     """The written spec against the model it came from: output shape, parameters, buffers,
     FLOPs (torch's FlopCounterMode, mkldnn off) and every parameterised layer in call order."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     from archcalc.engine import numbers as N
     from archcalc.engine.analyze import analyze
     from archcalc.outcome import Outcome
     from archcalc.spec import load_spec_text
-    from archcalc.torch_backend.against import compare_leaves, model_leaves
+    from archcalc.torch_backend.against import compare_leaves
 
     spec = load_spec_text(imported.text, "<imported spec>")
     analysis = analyze(spec, {k: str(v) for k, v in imported.sizes.items()})
     model, x = imported.model, imported.example
-    with torch.no_grad(), torch.backends.mkldnn.flags(enabled=False), FlopCounterMode(display=False) as counter:
-        y = followed_output(model(x))
-    flops = counter.get_total_flops()
+    watched, y, flops = _watched(model, x)
     results = [Outcome("import.output", list(analysis.output) == list(y.shape[1:]), str(list(analysis.output)),
                        str(list(y.shape[1:])), None, "the model's output per sample", kind="against"),
                Outcome("import.flops", analysis.totals["flops"] == flops, N.fmt(analysis.totals["flops"]),
                        f"{flops:,}", None, "FlopCounterMode on the model (mkldnn off)", kind="against")]
-    watched = model_leaves(model, tuple(x.shape[1:]), spec.input_dtype, device=str(x.device))
     if watched.unused:
         imported.notes.append(f"the forward never calls {watched.unused_text()}: not in the spec, and not a "
                               "difference")
     results += compare_leaves(analysis, model, watched, target)
     return results, analysis
+
+
+def _watched(model: nn.Module, x) -> tuple[Any, Any, int]:
+    """One forward pass of the model at x, watched (its leaves, what it never calls), its
+    output and FlopCounterMode's count (mkldnn off): on the meta device (against.on_meta: shapes
+    and counts, no arithmetic), or, where the model's code cannot run there (a tensor it makes on
+    the CPU, a branch on a value), on x's own device."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from archcalc.torch_backend.against import model_leaves, on_meta
+
+    def run(x_run, context):
+        out, counter = [], FlopCounterMode(display=False)
+
+        def forward():
+            with context, torch.backends.mkldnn.flags(enabled=False), counter:
+                out.append(followed_output(model(x_run)))
+
+        watched = model_leaves(model, tuple(x.shape[1:]), forward=forward)
+        return watched, out[0], counter.get_total_flops()
+
+    try:
+        return run(torch.empty_like(x, device="meta") if x.is_floating_point() else x.to("meta"), on_meta(model))
+    except Exception:  # the model's code on meta: run it for real
+        return run(x, contextlib.nullcontext())
 
 
 def import_and_verify(target: str, input_text: str, *, dtype: str | None = None, sizes: dict | None = None,
