@@ -336,6 +336,17 @@ def softmax_args(x):
     return st.fixed_dictionaries({"dim": st.integers(-len(x), len(x))})  # len(x) is out of range: refused
 
 
+def _listed(v):
+    return v if isinstance(v, list) else [v]
+
+
+def mean_args(x):
+    """One axis or several (a repeated one, or len(x), out of range: both refuse), kept or not."""
+    axis = st.integers(-len(x), len(x))
+    return st.fixed_dictionaries({"dim": st.one_of(axis, st.lists(axis, min_size=1, max_size=len(x) + 1)),
+                                  "keepdim": st.booleans()})
+
+
 @st.composite
 def recurrent_args(draw, x, kind):
     a = dict(hidden_size=draw(st.integers(1, 12)), num_layers=draw(st.integers(1, 3)), bias=draw(st.booleans()),
@@ -838,6 +849,8 @@ TABLE: dict[str, KindCase] = {c.kind: c for c in [
         st.integers(1, 7), st.lists(st.one_of(st.none(), st.integers(1, 7)), min_size=2, max_size=2))}),
         lambda x, a: nn.AdaptiveAvgPool2d(tuple(a["output_size"]) if isinstance(a["output_size"], list)
                                           else a["output_size"])),
+    KindCase("mean", (1, 2, 3, 4), mean_args,
+             lambda x, a: Lambda(lambda v: torch.mean(v, tuple(batched(d) for d in _listed(a["dim"])), a["keepdim"]))),
     # normalisation
     KindCase("batch_norm1d", (1, 2), batch_norm_args, batch_norm_reference),
     KindCase("batch_norm2d", (3,), batch_norm_args, batch_norm_reference),

@@ -339,20 +339,25 @@ ZOO = Path(__file__).parent / "models" / "torchvision_zoo.py"
 
 @pytest.mark.slow
 @pytest.mark.torch
-@pytest.mark.parametrize("model, size", [("mobilenet_v2", 224), ("googlenet", 224), ("inception_v3", 299)])
+@pytest.mark.parametrize("model, size", [("mobilenet_v2", "3,224,224"), ("googlenet", "3,224,224"),
+                                         ("inception_v3", "3,299,299"), ("shufflenet_v2_x1_0", "3,224,224"),
+                                         ("s3d", "3,16,224,224")])
 def test_an_imported_model_counts_as_the_tools_do(model, size, tmp_path):
     """torchvision calls F.relu, F.max_pool2d, F.adaptive_avg_pool2d and torch.flatten in its
     forwards: `archcalc import` writes those layers `call: function`, and `summarize --convention
-    ptflops|thop` then prints what ptflops and thop print on the model itself (when every layer
+    ptflops|thop|fvcore` then prints what each tool prints on the model itself (when every layer
     counted as a module: mobilenet_v2 +62,720 by ptflops' rules and +64,000 by thop's, googlenet
-    +3,226,160 by ptflops', inception_v3 +11,544,640). Each import is verified against its model
-    (googlenet's and inception_v3's auxiliary heads, never called in eval, are named, not counted)."""
+    +3,226,160 by ptflops', inception_v3 +11,544,640). ShuffleNetV2's x.mean([2, 3]) and S3D's
+    torch.mean(x, dim=(2, 3, 4)) are `mean` layers, which ptflops, fvcore and thop count 0 (read as
+    a global average pool, ptflops and fvcore counted shufflenet's 50,176 more, s3d's 400 by
+    ptflops'). Each import is verified against its model (googlenet's and inception_v3's
+    auxiliary heads, never called in eval, are named, not counted)."""
     torch = pytest.importorskip("torch")
     pytest.importorskip("torchvision")
-    for name in ("ptflops", "thop"):
+    for name in ("ptflops", "thop", "fvcore"):
         _peer(name)
     spec = tmp_path / f"{model}.yaml"
-    result = CliRunner().invoke(main, ["import", f"{ZOO}:{model}", "--input", f"3,{size},{size}", "-o", str(spec)])
+    result = CliRunner().invoke(main, ["import", f"{ZOO}:{model}", "--input", size, "-o", str(spec)])
     assert result.exit_code == 0, result.output
     assert "call: function" in spec.read_text()
     import importlib.util
@@ -360,8 +365,8 @@ def test_an_imported_model_counts_as_the_tools_do(model, size, tmp_path):
     loader = importlib.util.spec_from_file_location("torchvision_zoo_for_conventions", ZOO)
     zoo = importlib.util.module_from_spec(loader)
     loader.loader.exec_module(zoo)
-    net, x = zoo.build(model).eval(), torch.randn(1, 3, size, size)
-    for name in ("ptflops", "thop"):
+    net, x = zoo.build(model).eval(), torch.randn(1, *(int(d) for d in size.split(",")))
+    for name in ("ptflops", "thop", "fvcore"):
         result = CliRunner().invoke(main, ["summarize", str(spec), "--convention", name, "--format", "json"])
         assert result.exit_code == 0, result.output
         with torch.no_grad():

@@ -207,7 +207,7 @@ def test_torch_functions_between_modules():
     for line in ("- relu: {call: function}", "- max_pool2d: {call: function, kernel_size: 2}",
                  "- avg_pool2d: {call: function, kernel_size: 3, stride: 1, padding: 1, count_include_pad: false}",
                  "- dropout: {call: function, p: 0.3}", "- leaky_relu: {call: function, negative_slope: 0.2}",
-                 "- sigmoid: {call: function}", "- adaptive_avg_pool2d: {call: function, output_size: 1}",
+                 "- sigmoid: {call: function}", "- mean: {call: function, dim: [1, 2]}",
                  "- log_softmax: {call: function"):
         assert line in text, line
     assert [r.message() for r in verify_import(imported, "f")[0] if not r.ok] == []
@@ -544,7 +544,7 @@ def test_one_cause_at_one_line_is_reported_once_with_its_count():
 
 class _Segmenter(torch.nn.Module):
     """A segmentation head as torchvision writes them: upsampled back to the input's own size
-    (computed in forward), a video-style mean over every spatial axis, and a high branch computed
+    (computed in forward), a video-style mean over every spatial axis (a `mean` layer), and a high branch computed
     long before the low one that the sum names first."""
 
     def __init__(self):
@@ -564,7 +564,7 @@ def test_sizes_computed_in_forward_a_late_branch_and_a_volumes_mean():
     assert "size: [8, 8]" in imported.text, imported.text
     assert [r.message() for r in verify_import(imported, "s")[0] if not r.ok] == []
     imported = import_model("v", "3,2,4,4", model=_VideoMean())
-    assert "- adaptive_avg_pool3d: {call: function, output_size: 1}" in imported.text and "- flatten" in imported.text
+    assert "- mean: {call: function, dim: [1, 2, 3]}" in imported.text and "flatten" not in imported.text
     assert [r.message() for r in verify_import(imported, "v")[0] if not r.ok] == []
 
 

@@ -88,6 +88,7 @@ CONVENTION = Convention(
         "layer_norm": rule("aten::layer_norm: 4 per element, 5 with a learned scale", ("norm_inputs", 4),
                            "norm_affine_inputs"),
         "adaptive_avg_pool2d": rule("aten::adaptive_avg_pool2d: 1 per input element", "inputs"),
+        "mean": rule("aten::mean, a global average pool or not: " + _SKIPPED),
         "locally_connected2d": rule("archcalc's module: aten::bmm of the unfolded input, the products; im2col and "
                                     "the bias add have no handle (fvcore warns)", "macs"),
         "maxout": rule("archcalc's module: its inner aten::linear, the product; unflatten and amax have no "

@@ -83,6 +83,8 @@ def _functions(rules: dict) -> dict:
                         "module hook", "functional_inputs") for k in _POOLS}
     patched["upsample"] = rule("called as a function: the patched F.interpolate alone (whole batch), no nn.Upsample "
                                "hook", "ptflops_interpolate")
+    patched["mean"] = rule("called as a function: torch.mean and Tensor.mean are not patched (x.mean((2, 3)) is no "
+                           "F.adaptive_avg_pool2d): nothing counted")
     return patched | {k: rules[k] for k in ("lp_pool1d", "lp_pool2d", "lp_pool3d", "local_response_norm")}
 
 
@@ -176,6 +178,8 @@ CONVENTION = Convention(
         # --- structure: mul, parameter, views ---
         "mul": rule("`*` calls Tensor.__mul__, which is not patched (torch.mul and Tensor.mul are): nothing counted"),
         "parameter": rule("archcalc's module: no module hook, and its expand is not patched: nothing counted"),
+        "mean": rule("archcalc's module: no module hook, and torch.mean / Tensor.mean are not patched (F.adaptive_avg_pool2d "
+                     "is): nothing counted"),
     },
     function_default=rule("called as a function: no module hook, and ptflops does not patch this function: nothing "
                           "counted"),

@@ -93,6 +93,7 @@ CONVENTION = Convention(
         # --- structure: mul, parameter, views ---
         "mul": rule("`*` is no module: nothing counted"),
         "parameter": rule("no rule for archcalc's module (thop warns): 0"),
+        "mean": rule("no rule for archcalc's module (thop warns): 0; x.mean(...) in a forward is no module: 0"),
     },
     function_default=rule("called as a function (F.avg_pool2d, F.softmax, ...): thop counts in module hooks only, "
                           "so nothing counted"),

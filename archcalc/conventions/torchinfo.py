@@ -64,6 +64,7 @@ CONVENTION = Convention(
         # --- structure: mul, parameter, views ---
         "mul": rule("`*` is no module: nothing counted"),
         "parameter": rule("archcalc's module holds a tensor named neither weight nor bias: nothing counted"),
+        "mean": rule("no parameters (archcalc's module, or torch.mean called in a forward): nothing counted"),
     },
     default=rule("no parameters: nothing counted"),
     families={**{f: rule("no parameters: nothing counted") for f in ("activation", "pool", "norm", "structure")},

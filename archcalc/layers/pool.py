@@ -1,5 +1,6 @@
 """Pooling: max_pool1d/2d/3d, avg_pool1d/2d/3d, lp_pool1d/2d/3d (L2 pooling),
-adaptive_avg_pool1d/2d/3d and adaptive_max_pool1d/2d/3d.
+adaptive_avg_pool1d/2d/3d, adaptive_max_pool1d/2d/3d, and `mean` over chosen axes
+(torch.mean: ShuffleNetV2's x.mean([2, 3]), a global average pool written as a mean).
 
 No weights and, as torch's FlopCounterMode counts, no FLOPs. Output sizes follow torch's
 window rule (see window.py), including ceil_mode; torch also requires padding of at most
@@ -8,8 +9,9 @@ half the kernel, checked here too so that archcalc and torch refuse the same set
 from __future__ import annotations
 
 from archcalc.engine import numbers as N
-from archcalc.layers.args import Arg, Bool, Float, Int, Nullable, PerAxis
-from archcalc.layers.base import Context, LayerKind, Result, Untranslatable
+from archcalc.layers.args import Arg, Bool, Float, Int, Ints, Nullable, PerAxis
+from archcalc.layers.base import (Context, LayerKind, Result, Step, Untranslatable, batched_axis,
+                                  list_text, sample_axis)
 from archcalc.layers.registry import register
 from archcalc.layers.receptive import through_window
 from archcalc.layers.window import axis_names, window_out
@@ -266,28 +268,78 @@ def _adaptive_kind(nd: int, base: type, functions: tuple[str, ...] = ()):
     }))
 
 
-class _GlobalAveragePool(_AdaptiveAvgPool):
-    """adaptive_avg_pool2d, which `archcalc import` also reads from a mean over the spatial
-    axes of a signal, an image or a volume (then the 1-D or 3-D kind)."""
-
-    @classmethod
-    def imported_call(cls, name, args, kwargs, x, out):
-        """x.mean((2, 3)) over an image's spatial axes is a global average pool (then a flatten,
-        unless keepdim); x.mean((2, 3, 4)) of a video's [C, T, H, W] the 3-D one."""
-        if name != "mean":
-            return super().imported_call(name, args, kwargs, x, out)
-        dims = kwargs.get("dim", args[0] if args else None)
-        dims = tuple(dims) if isinstance(dims, (list, tuple)) else (dims,)
-        rank = len(x) + 1  # with the batch axis
-        if not 2 <= len(x) <= 4 or None in dims or sorted(d % rank for d in dims) != list(range(2, rank)):
-            raise Untranslatable(f"takes a mean over axes {list(dims)}: only all the spatial axes of a signal, an "
-                                 "image or a volume (a global average pool) have a layer kind")
-        keep = kwargs.get("keepdim", args[1] if len(args) > 1 else False)
-        return [(f"adaptive_avg_pool{len(x) - 1}d", {"output_size": 1})] + ([] if keep else [("flatten", {})])
-
-
 _adaptive_kind(1, _AdaptiveAvgPool)
-_adaptive_kind(2, _GlobalAveragePool, ("mean",))
+_adaptive_kind(2, _AdaptiveAvgPool)
 _adaptive_kind(3, _AdaptiveAvgPool)
 for _nd in (1, 2, 3):
     _adaptive_kind(_nd, _AdaptiveMaxPool)
+
+
+@register
+class Mean(LayerKind):
+    """The mean over some of a sample's axes (torch.mean(x, dim, keepdim), x.mean(dim)): the
+    axes in `dim` removed, or kept at size 1 with keepdim. Over every spatial axis it is a
+    global average pool, but torch and the peer tools see another op (aten::mean, not
+    adaptive_avg_pool2d), and count it differently. No weights; FlopCounterMode counts 0."""
+
+    kind = "mean"
+    family = "pool"
+    torch_classes = ("Mean",)  # archcalc's own module: torch has none
+    torch_functions = ("mean",)
+    doc = "the mean over per-sample axes: dim [1, 2] makes [C, H, W] into [C] (torch.mean)"
+    args = (Arg("dim", Ints(Int(None)), doc="per-sample axis or axes averaged over (torch's dim=(2, 3) is [1, 2])"),
+            Arg("keepdim", Bool(), False, "keep each averaged axis at size 1"))
+
+    @classmethod
+    def axes(cls, x, a, ctx: Context) -> list[int]:
+        axes = [sample_axis(d, x, ctx) for d in a.dim]
+        if len(set(axes)) != len(axes):
+            raise ctx.error(f"dim {list_text(a.dim)} names an axis twice (torch refuses it)", arg="dim",
+                            expected="each axis once", found=f"{list_text(x)}, the {ctx.source}",
+                            code="invalid-layer")
+        return sorted(axes)
+
+    @classmethod
+    def infer(cls, x, a, ctx: Context) -> Result:
+        axes = cls.axes(x, a, ctx)
+        out = tuple(1 if i in axes else d for i, d in enumerate(x) if a.keepdim or i not in axes)
+        count = N.product(x[i] for i in axes)
+        step = Step("values per mean", "·".join(f"d{i}" for i in axes), "·".join(N.fmt(x[i]) for i in axes), count)
+        return Result(out, steps=[step])
+
+    @classmethod
+    def saved_for_backward(cls, a, x, out, elem):
+        return []  # its gradient spreads the output's over the input's shape: autograd keeps only sizes
+
+    @classmethod
+    def receptive_field(cls, a, x, rf):
+        return None  # the axes averaged are gone; a spatial one's field is all of it
+
+    @classmethod
+    def torch_module(cls, a, x):
+        from archcalc.torch_backend import modules
+
+        return modules.Mean([batched_axis(d) for d in a.dim], a.keepdim)
+
+    @classmethod
+    def from_torch(cls, module) -> dict:
+        return cls.written({"dim": [d - 1 if d > 0 else d for d in module.dim], "keepdim": module.keepdim})
+
+    @classmethod
+    def imported_call(cls, name, args, kwargs, x, out):
+        """torch.mean(x, dim, keepdim=False, *, dtype=None) and x.mean(dim, keepdim): one mean
+        layer, its torch axes (the batch axis first) made per-sample ones."""
+        dim = kwargs.get("dim", args[0] if args else None)
+        if dim is None or (isinstance(dim, (list, tuple)) and not dim):
+            raise Untranslatable("takes the mean of the whole batch (no dim); a spec describes one sample")
+        dims = list(dim) if isinstance(dim, (list, tuple)) else [dim]
+        if all(isinstance(d, int) for d in dims) and any(d % (len(x) + 1) == 0 for d in dims):
+            raise Untranslatable(f"takes a mean over the batch axis (dim={dim!r}); a spec describes one sample")
+        return super().imported_call(name, args, kwargs, x, out)
+
+    @classmethod
+    def from_torch_call(cls, args, kwargs) -> dict:
+        dim = kwargs.get("dim", args[0] if args else None)
+        keepdim = kwargs.get("keepdim", args[1] if len(args) > 1 else False)
+        dims = list(dim) if isinstance(dim, (list, tuple)) else [dim]
+        return cls.written({"dim": [d - 1 if d > 0 else d for d in dims], "keepdim": bool(keepdim)})

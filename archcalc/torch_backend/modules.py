@@ -316,3 +316,14 @@ class StochasticDepth(nn.Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}, mode={self.mode}"
+
+
+class Mean(nn.Module):
+    """torch.mean over `dim` (torch's axes, the batch axis first), as a module: torch has none."""
+
+    def __init__(self, dim, keepdim: bool = False):
+        super().__init__()
+        self.dim, self.keepdim = tuple(dim), keepdim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(self.dim, keepdim=self.keepdim)
