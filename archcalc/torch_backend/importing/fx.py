@@ -12,7 +12,6 @@ from torch import fx, nn
 
 from archcalc.layers.base import COMPUTED, MergeKind, Untranslatable, Weight
 from archcalc.layers.registry import kind_of_function, kinds
-from archcalc.torch_backend.against import on_meta
 from archcalc.torch_backend.importing.traced import Problems, Traced, is_layer_module, module_layer, module_name
 
 SCALAR_OPS = {"add", "iadd", "add_", "sub", "rsub", "mul", "mul_", "truediv", "div", "div_"}
@@ -38,12 +37,8 @@ def trace_fx(model: nn.Module, example) -> tuple[list[Traced], str, list[str]]:
     graph = _Tracer().trace(model, concrete_args=_optional_arguments(model) or None)
     gm = fx.GraphModule(model, graph)
     gm.graph.eliminate_dead_code()
-    with torch.no_grad():
-        try:  # shapes on the meta device: no arithmetic (against.on_meta)
-            with on_meta(gm):
-                ShapeProp(gm).propagate(example.to("meta"))
-        except Exception:  # the model's code cannot run there (a tensor made on the CPU, a branch on a value)
-            ShapeProp(gm).propagate(example)
+    with torch.no_grad():  # on the model's device: on meta, torch's Python decompositions cost more than a
+        ShapeProp(gm).propagate(example)  # small model's arithmetic (mobilenet_v3_small: 386 ms against 11 ms)
     return Translator(gm).run()
 
 
