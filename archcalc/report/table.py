@@ -6,8 +6,10 @@ from typing import TYPE_CHECKING
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from archcalc.engine import numbers as N
+from archcalc.printable import printable
 from archcalc.report.conventions import in_force
 from archcalc.report.summary import (COLUMNS, columns, family_shares, header_lines, row_cells, safe_markup,
                                      total_cells, visible_rows)
@@ -28,14 +30,19 @@ def build_table(summary: Summary, depth: int | None = None, extra: tuple[str, ..
     rf, train = "rf" in extra, "train" in extra
     table = Table(box=box.SIMPLE_HEAD, show_footer=False, pad_edge=False,
                   title=safe_markup(" · ".join(header_lines(analysis, summary.convention))), title_justify="left")
-    for name in columns(extra):
-        table.add_column(name, justify="right" if name in _RIGHT else "left",
-                         overflow="fold", no_wrap=name in _NO_WRAP)
-    for row in visible_rows(analysis, depth):
-        table.add_row(*(safe_markup(c) for c in row_cells(row, analysis.totals, rf=rf, train=train)),
-                      style=None if row.neurons is not None else "dim")
+    names = columns(extra)
+    body = [[Text(printable(str(c))) for c in row_cells(row, analysis.totals, rf=rf, train=train)]
+            for row in visible_rows(analysis, depth)]
+    totals = [Text(str(c)) for c in total_cells(analysis, rf, train)]
+    for i, name in enumerate(names):
+        # a column that never wraps is as wide as its widest cell: told, rich need not measure every cell
+        widest = max((len(r[i]) for r in (*body, totals)), default=0) if name in _NO_WRAP else None
+        table.add_column(name, justify="right" if name in _RIGHT else "left", overflow="fold",
+                         no_wrap=name in _NO_WRAP, width=max(widest, len(name)) if widest is not None else None)
+    for row, cells in zip(visible_rows(analysis, depth), body):
+        table.add_row(*cells, style=None if row.neurons is not None else "dim")
     table.add_section()
-    table.add_row(*total_cells(analysis, rf, train), style="bold")
+    table.add_row(*totals, style="bold")
     return table
 
 
