@@ -61,12 +61,13 @@ def test_functional_activations_read_as_their_kinds():
         warnings.simplefilter("ignore")
         imported = import_model("_Functional", "3,8,8", model=_Functional())
         results, _ = verify_import(imported, "f")
-    for line in ("- hardtanh: {min_val: -2.0, max_val: 2.0, inplace: true}",
-                 "- rrelu: {lower: 0.1, upper: 0.3, inplace: true}", "- softplus: {beta: 2.0}",
-                 "- selu: {inplace: true}", "- logsigmoid", "- threshold: {threshold: 0.1, value: 20.0}",
-                 "- hardswish: {inplace: true}", "- softshrink: {lambd: 0.25}", "- celu: {alpha: 0.5}",
-                 "- glu: {dim: 0}", "- mish", "- softsign", "- tanhshrink", "- softmin: {dim: 0}",
-                 "- hardsigmoid", "- hardshrink: {lambd: 0.1}", "- hardshrink: {lambd: 0.2}"):
+    # each a call of a function: `call: function`, so the peer conventions count it as those tools do
+    for line in ("- hardtanh: {call: function, min_val: -2.0, max_val: 2.0, inplace: true}",
+                 "- rrelu: {call: function, lower: 0.1, upper: 0.3, inplace: true}", "- softplus: {call: function, beta: 2.0}",
+                 "- selu: {call: function, inplace: true}", "- logsigmoid: {call: function}", "- threshold: {call: function, threshold: 0.1, value: 20.0}",
+                 "- hardswish: {call: function, inplace: true}", "- softshrink: {call: function, lambd: 0.25}", "- celu: {call: function, alpha: 0.5}",
+                 "- glu: {call: function, dim: 0}", "- mish: {call: function}", "- softsign: {call: function}", "- tanhshrink: {call: function}", "- softmin: {call: function, dim: 0}",
+                 "- hardsigmoid: {call: function}", "- hardshrink: {call: function, lambd: 0.1}", "- hardshrink: {call: function, lambd: 0.2}"):
         assert line in imported.text, line
     assert [r.message() for r in results if not r.ok] == []
 
@@ -81,6 +82,28 @@ class _FunctionalPReLU(torch.nn.Module):
         return F.prelu(self.conv(x), self.slopes)
 
 
-def test_functional_prelu_is_named():
-    with pytest.raises(SpecError, match="reads the attribute 'slopes' directly"):
+class _OwnPReLU(torch.nn.Module):
+    """A module that is one prelu, calling F.prelu with its own slopes."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.full((n,), 0.25))
+
+    def forward(self, x):
+        return F.prelu(x, self.weight)
+
+
+def test_functional_prelu_reads_its_modules_slopes():
+    """F.prelu(x, self.weight) in a module that is that layer: a prelu of the slopes' count;
+    slopes held by a module with other modules, or computed in forward, are refused by name."""
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1), _OwnPReLU(4))
+    imported = import_model("own", "3,8,8", model=model)
+    assert "- prelu: {name: m_1, num_parameters: 4}" in imported.text, imported.text
+    assert [r.message() for r in verify_import(imported, "p")[0] if not r.ok] == []
+    with pytest.raises(SpecError, match="a tensor of 'the model itself', which holds other modules too"):
         import_model("_FunctionalPReLU", "3,8,8", model=_FunctionalPReLU())
+    from archcalc.layers.base import COMPUTED, Untranslatable
+    from archcalc.layers.registry import kinds
+
+    with pytest.raises(Untranslatable, match="takes slopes computed in forward"):
+        kinds()["prelu"].imported_call("prelu", (COMPUTED,), {}, (4, 8, 8), (4, 8, 8))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from archcalc.engine import numbers as N
 from archcalc.layers.args import Arg, Bool, Choice, Float, Int
-from archcalc.layers.base import (Context, LayerKind, Result, Step, Untranslatable, batched_axis, list_text,
+from archcalc.layers.base import (Context, LayerKind, Result, Step, Untranslatable, Weight, batched_axis, list_text,
                                   sample_axis)
 from archcalc.layers.registry import register
 
@@ -197,8 +197,13 @@ class PReLU(_Elementwise):
 
     @classmethod
     def imported_call(cls, name, args, kwargs, x, out):
-        raise Untranslatable("takes its slopes as a tensor outside any module; archcalc reads them from an "
-                             "nn.PReLU module (write prelu in the spec)")
+        """F.prelu(x, weight): the slopes are the model's own tensor (a Weight: one, or one per
+        channel); anything computed in forward is no learned slope."""
+        weight = kwargs.get("weight", args[0] if args else None)
+        if not isinstance(weight, Weight) or len(weight.shape) != 1:
+            raise Untranslatable("takes slopes computed in forward; a prelu's slopes are a learned tensor of one "
+                                 "value or one per channel (write prelu in the spec)")
+        return [(cls.kind, cls.written({"num_parameters": weight.shape[0]}))]
 
 
 class _AlongAxis(_Elementwise):

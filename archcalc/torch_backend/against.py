@@ -50,15 +50,19 @@ def _same(row, call, own_params) -> bool:
     """`own_params`: the parameters the row's module holds (a tied layer's are its owner's).
     The module's class is the kind's; or one it derives from is, and its own forward wraps the
     kind's computation in views (ConvNeXt's LayerNorm2d: permute, F.layer_norm with its own γ
-    and β, permute back), so its output has the row's sizes in another order."""
+    and β, permute back), so its output has the row's sizes in another order; or no kind reads
+    it, and its forward calls the kind's function with its own tensors (F.prelu(x, self.weight)).
+    The parameters are equal in every case."""
     _, cls, shape, params = call
     output = tuple(row.layer.torch_output_shape(row.args, row.input, row.output))
     if own_params != params:
         return False
     if _normal(row.kind) == _normal(cls.__name__) or row.layer is kind_of_class(cls):
         return output == shape
-    derived = any(base.__name__ in row.layer.torch_classes for base in cls.__mro__[1:])
-    return derived and sorted(output) == sorted(shape)
+    if any(base.__name__ in row.layer.torch_classes for base in cls.__mro__[1:]):
+        return sorted(output) == sorted(shape)
+    # the user's own module, its forward a layer's function on its own tensors
+    return kind_of_class(cls) is None and output == shape
 
 
 def _normal(kind: str) -> str:

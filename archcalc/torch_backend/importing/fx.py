@@ -308,6 +308,12 @@ class Translator:
             return
         registry = kinds()
         held = next((v.target for v in (*args, *kwargs.values()) if isinstance(v, Weight)), None)
+        if held is not None and any(True for _ in self.gm.get_submodule(_owner(held)).children()):
+            self.report(node, f"'{node.name}' ({name}) is passed '{held}', a tensor of "
+                              f"'{_owner(held) or 'the model itself'}', which holds other modules too",
+                        hint="archcalc reads a layer's own tensors from a module that is that layer alone (ConvNeXt's "
+                             "LayerNorm2d); move the tensor into such a module, or write the layer in the spec")
+            return
         for i, (kind_name, args) in enumerate(layers):
             last = i == len(layers) - 1
             value_id = node.name if last else f"{node.name}_{kind_name}"
