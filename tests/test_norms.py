@@ -37,10 +37,10 @@ def test_functional_norms_import_as_their_kinds():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         imported = import_model("_Functional", "3,8,8", model=_Functional())
-        for line in ("- group_norm: {num_groups: 4, eps: 0.001, affine: false}", "- instance_norm2d: {momentum: 0.2}",
-                     "- group_norm: {num_groups: 2, affine: false}",
-                     "- rms_norm: {normalized_shape: [6, 6], eps: 1e-06, elementwise_affine: false}",
-                     "- rms_norm: {normalized_shape: 6, elementwise_affine: false}", "- instance_norm1d\n"):
+        for line in ("- group_norm: {call: function, num_groups: 4, eps: 0.001, affine: false}", "- instance_norm2d: {call: function, momentum: 0.2}",
+                     "- group_norm: {call: function, num_groups: 2, affine: false}",
+                     "- rms_norm: {call: function, normalized_shape: [6, 6], eps: 1e-06, elementwise_affine: false}",
+                     "- rms_norm: {call: function, normalized_shape: 6, elementwise_affine: false}", "- instance_norm1d: {call: function}\n"):
             assert line in imported.text, line
         assert [r.message() for r in verify_import(imported, "f")[0] if not r.ok] == []
 
@@ -51,14 +51,25 @@ class _WithWeights(torch.nn.Module):
         self.conv = torch.nn.Conv2d(3, 4, 1)
         self.gamma = torch.nn.Parameter(torch.ones(4))
 
+        self.beta = torch.nn.Parameter(torch.zeros(4))
+
     def forward(self, x):
-        return F.group_norm(self.conv(x), 2, self.gamma)
+        return F.group_norm(self.conv(x), 2, self.gamma, self.beta)
 
 
-def test_a_functional_norm_with_the_models_own_weights_is_refused_with_its_line():
-    with pytest.raises(SpecError, match="gamma") as info:
+def test_a_functional_norm_with_tensors_of_a_module_that_is_no_layer_is_refused_with_its_line():
+    """γ and β held by the model itself, beside its convolution: no layer module to read them
+    from (ConvNeXt's LayerNorm2d holds its own and imports); γ without β is no group_norm."""
+    with pytest.raises(SpecError, match="is passed 'gamma', a tensor of 'the model itself'") as info:
         import_model("_WithWeights", "3,8,8", model=_WithWeights())
     assert info.value.errors[0].loc.file.endswith("test_norms.py")
+    with pytest.raises(SpecError, match="γ but no β"):
+        import_model("_GammaOnly", "3,8,8", model=_GammaOnly())
+
+
+class _GammaOnly(_WithWeights):
+    def forward(self, x):
+        return F.group_norm(self.conv(x), 2, self.gamma)
 
 
 @pytest.mark.parametrize("layer,module", [
