@@ -575,3 +575,20 @@ class _VideoMean(torch.nn.Module):
 
     def forward(self, x):
         return torch.mean(self.conv(x), dim=(2, 3, 4))
+
+
+class _Masked2(torch.nn.Module):
+    """A fixed mask (a buffer) multiplied in: no learned parameter, refused by name."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 1)
+        self.register_buffer("mask", torch.ones(4, 1, 1))
+
+    def forward(self, x):
+        return self.conv(x) * self.mask
+
+
+def test_a_buffer_in_a_merge_is_no_parameter():
+    with pytest.raises(SpecError, match="multiplies by something that is not another branch's tensor"):
+        import_model("_Masked2", "3,4,4", model=_Masked2())

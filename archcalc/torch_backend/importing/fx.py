@@ -204,8 +204,8 @@ class Translator:
     def _parameter(self, node: fx.Node, arg, rank: int) -> str | None:
         """A merge's operand that is the model's own tensor: a `parameter` value of that
         shape per sample (a leading batch axis of 1 dropped, missing leading axes as 1)."""
-        if not isinstance(arg, fx.Node) or arg.op != "get_attr" or rank is None:
-            return None
+        if not isinstance(arg, fx.Node) or arg.op != "get_attr" or rank is None or not self._learned(arg.target):
+            return None  # a buffer (a fixed mask, a constant) is no learned `parameter`
         shape = tuple(int(d) for d in arg.meta["tensor_meta"].shape)
         if len(shape) == rank + 1 and shape[0] == 1:
             shape = shape[1:]
@@ -216,6 +216,13 @@ class Translator:
         self.values[value_id] = Traced(value_id, "layer", [], kinds()["parameter"], {"shape": list(shape)},
                                        arg.target, has_params=True, shape=shape)
         return value_id
+
+    def _learned(self, target: str) -> bool:
+        try:
+            self.gm.get_parameter(target)
+        except AttributeError:
+            return False
+        return True
 
     def on_call_module(self, node: fx.Node) -> None:
         module = self.gm.get_submodule(node.target)
