@@ -592,3 +592,22 @@ class _Masked2(torch.nn.Module):
 def test_a_buffer_in_a_merge_is_no_parameter():
     with pytest.raises(SpecError, match="multiplies by something that is not another branch's tensor"):
         import_model("_Masked2", "3,4,4", model=_Masked2())
+
+
+class _UntraceableDict(torch.nn.Module):
+    """Python control flow on a value (fx refuses it; forward hooks follow the chain), returning a dict."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2 = torch.nn.Linear(4, 3), torch.nn.Linear(3, 2)
+
+    def forward(self, x):
+        if x.sum() > 1e9:
+            x = x * 0
+        return {"logits": self.fc2(self.fc1(x))}
+
+
+def test_forward_hooks_follow_a_dict_output():
+    imported = import_model("_UntraceableDict", "4", model=_UntraceableDict())
+    assert imported.method == "forward hooks" and imported.text.count("- linear") == 2
+    assert [r.message() for r in verify_import(imported, "u")[0] if not r.ok] == []

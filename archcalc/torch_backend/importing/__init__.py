@@ -24,9 +24,10 @@ from torch import nn
 from archcalc.layers.registry import kind_of_module
 from archcalc.spec.errors import Location, SpecError
 from archcalc.spec.write import NAME, spec_text
-from archcalc.torch_backend.importing.fx import followed_output, trace_fx
+from archcalc.torch_backend.importing.fx import trace_fx
 from archcalc.torch_backend.importing.hooks import trace_hooks
 from archcalc.torch_backend.importing.structure import structure
+from archcalc.torch_backend.importing.traced import followed_output
 
 TRACED_SIZE = 224  # a symbolic dimension's size while tracing, unless --set says otherwise
 

@@ -12,7 +12,8 @@ from torch import fx, nn
 
 from archcalc.layers.base import COMPUTED, MergeKind, Untranslatable, Weight
 from archcalc.layers.registry import kind_of_function, kinds
-from archcalc.torch_backend.importing.traced import Problems, Traced, is_layer_module, module_layer, module_name
+from archcalc.torch_backend.importing.traced import (Problems, Traced, followed_output, is_layer_module,
+                                                     module_layer, module_name)
 
 SCALAR_OPS = {"add", "iadd", "add_", "sub", "rsub", "mul", "mul_", "truediv", "div", "div_"}
 
@@ -51,14 +52,6 @@ def _optional_arguments(model: nn.Module) -> dict:
         return {}
     return {p.name: p.default for p in parameters
             if p.default is not inspect.Parameter.empty and p.kind is not p.VAR_KEYWORD}
-
-
-def followed_output(value):
-    """The one tensor of a model's output that import follows: the output itself, or the
-    first entry of a tuple, list or dict it returns (a segmentation model's 'out')."""
-    while isinstance(value, (tuple, list, dict)) and value:
-        value = next(iter(value.values())) if isinstance(value, dict) else value[0]
-    return value
 
 
 def _per_sample(meta) -> tuple | None:

@@ -9,8 +9,8 @@ from torch import nn
 
 from archcalc.layers.base import Untranslatable
 from archcalc.layers.registry import kind_of_function
-from archcalc.torch_backend.importing.traced import (Problems, Traced, forward_location, is_layer_module,
-                                                     module_layer, module_name)
+from archcalc.torch_backend.importing.traced import (Problems, Traced, followed_output, forward_location,
+                                                     is_layer_module, module_layer, module_name)
 from archcalc.torch_backend.recording import recording
 
 
@@ -75,7 +75,7 @@ def trace_hooks(model: nn.Module, example, reason: str) -> tuple[list[Traced], s
         kind, args, has_params = layer
         values.append(Traced(f"v{len(values)}", "layer", [values[-1].id], kind, args, qual, has_params=has_params,
                              shape=tuple(previous.shape[1:])))
-    if not problems.errors and result is not previous:
+    if not problems.errors and followed_output(result) is not previous:  # of a dict or tuple, its first
         problems.report("the model's output is not the last module's output: code after it is not visible to "
                         f"forward hooks (torch.fx could not trace the model: {reason})", where)
     problems.raise_if_any()

@@ -57,6 +57,14 @@ def module_layer(module) -> tuple[type[LayerKind], dict, bool] | None:
     return kind, kind.from_torch(inner) | extra, any(True for _ in inner.parameters())
 
 
+def followed_output(value):
+    """The one tensor of a model's output that import follows: the output itself, or the
+    first entry of a tuple, list or dict it returns (a segmentation model's 'out')."""
+    while isinstance(value, (tuple, list, dict)) and value:
+        value = next(iter(value.values())) if isinstance(value, dict) else value[0]
+    return value
+
+
 def module_name(module) -> str:
     return f"{type(module).__module__}.{type(module).__name__}"
 
