@@ -87,10 +87,22 @@ def _example(model: nn.Module, sizes: list[int], dtype: str | None):
     return torch.randn(1, *sizes, device=device), dtype
 
 
-def _trace(model: nn.Module, example, target: str):
+def _read(model: nn.Module, example, target: str) -> tuple[list, list[str], str]:
+    """(the spec's items, notes, method). Traced first without source lines (fx records a stack
+    trace per node: a third of its time); when the model says something a spec cannot, again
+    with them, so that every error names its line."""
+    try:
+        values, output, notes, method = _trace(model, example, target, located=False)
+        return structure(values, output), notes, method
+    except SpecError:
+        values, output, notes, method = _trace(model, example, target, located=True)
+        return structure(values, output), notes, method
+
+
+def _trace(model: nn.Module, example, target: str, located: bool):
     """(values, output, notes, method): torch.fx, or forward hooks when fx refuses the model."""
     try:
-        return (*trace_fx(model, example), "torch.fx")
+        return (*trace_fx(model, example, located), "torch.fx")
     except SpecError:
         raise
     except Exception as exc:  # fx refuses the model's Python: fall back to hooks
@@ -111,14 +123,13 @@ def import_model(target: str, input_text: str, *, dtype: str | None = None, size
     at = {d: sizes.get(d, TRACED_SIZE) for d in dims if isinstance(d, str)}
     model = build_model(target) if model is None else model.eval()
     example, dtype = _example(model, [at.get(d, d) for d in dims], dtype)
-    values, output, notes, method = _trace(model, example, target)
+    items, notes, method = _read(model, example, target)
     if at:
         notes.insert(0, "traced and verified at " + ", ".join(f"{k}={v}" for k, v in at.items())
                      + " (choose with --set NAME=VALUE)")
     spec_name = name or re.sub(r"[^A-Za-z0-9_]", "_", target.rsplit(":", 1)[-1].rsplit(".", 1)[-1])
     doc = f"Imported by `archcalc import {target} --input {input_text}` from {type(model).__name__} ({method})."
-    return Imported(spec_text(spec_name, doc, dims, dtype, at, structure(values, output)), method, notes, model,
-                    example, at)
+    return Imported(spec_text(spec_name, doc, dims, dtype, at, items), method, notes, model, example, at)
 
 
 def verify_import(imported: Imported, target: str) -> tuple[list, Any]:

@@ -21,21 +21,22 @@ SCALAR_OPS = {"add", "iadd", "add_", "sub", "rsub", "mul", "mul_", "truediv", "d
 class _Tracer(fx.Tracer):
     """Standard leaves, plus every module a kind reads (archcalc's own modules included)."""
 
-    def __init__(self):
+    def __init__(self, located: bool):
         super().__init__()
-        self.record_stack_traces = True
+        self.record_stack_traces = located  # the user's source lines, for errors: a third of fx's trace time
 
     def is_leaf_module(self, m, qualname):
         return is_layer_module(m) or super().is_leaf_module(m, qualname)
 
 
-def trace_fx(model: nn.Module, example) -> tuple[list[Traced], str, list[str]]:
-    """The model's data flow (topological order), the id of its output, and notes."""
+def trace_fx(model: nn.Module, example, located: bool = True) -> tuple[list[Traced], str, list[str]]:
+    """The model's data flow (topological order), the id of its output, and notes; `located`:
+    each value with the user's source line (errors say where)."""
     from torch.fx.passes.shape_prop import ShapeProp
 
     if is_layer_module(model):  # a bare nn.Linear: fx would trace inside it
         model = nn.Sequential(OrderedDict([(type(model).__name__.lower(), model)]))
-    graph = _Tracer().trace(model, concrete_args=_optional_arguments(model) or None)
+    graph = _Tracer(located).trace(model, concrete_args=_optional_arguments(model) or None)
     gm = fx.GraphModule(model, graph)
     gm.graph.eliminate_dead_code()
     with torch.no_grad():  # on the model's device: on meta, torch's Python decompositions cost more than a
