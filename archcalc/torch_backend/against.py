@@ -11,7 +11,6 @@ import importlib
 import importlib.util
 import os
 import sys
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 from archcalc.outcome import Outcome
@@ -156,20 +155,6 @@ def _uncalled(module, name: str, called: set):
     for sub_name, sub in module.named_modules(prefix=name):
         if sub_name not in called:
             yield sub
-
-
-@contextmanager
-def on_meta(model):
-    """Within the block, the model's parameters and buffers are meta tensors of their shapes
-    (torch.func's reparametrisation: nothing copied, the model unchanged after): a forward pass
-    at a meta input computes shapes and FlopCounterMode's counts, no numbers."""
-    import torch
-    from torch.nn.utils.stateless import _reparametrize_module
-
-    tensors = {name: torch.empty_like(t, device="meta") for name, t in
-               (*model.named_parameters(remove_duplicate=False), *model.named_buffers(remove_duplicate=False))}
-    with _reparametrize_module(model, tensors, tie_weights=True):
-        yield
 
 
 def build_on_meta(factory):
