@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rich import box
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -36,9 +37,9 @@ def build_table(summary: Summary, depth: int | None = None, extra: tuple[str, ..
     totals = [Text(str(c)) for c in total_cells(analysis, rf, train)]
     for i, name in enumerate(names):
         # a column that never wraps is as wide as its widest cell: told, rich need not measure every cell
-        widest = max((len(r[i]) for r in (*body, totals)), default=0) if name in _NO_WRAP else None
+        widest = max((r[i].cell_len for r in (*body, totals)), default=0) if name in _NO_WRAP else None
         table.add_column(name, justify="right" if name in _RIGHT else "left", overflow="fold",
-                         no_wrap=name in _NO_WRAP, width=max(widest, len(name)) if widest is not None else None)
+                         no_wrap=name in _NO_WRAP, width=max(widest, cell_len(name)) if widest is not None else None)
     for row, cells in zip(visible_rows(analysis, depth), body):
         table.add_row(*cells, style=None if row.neurons is not None else "dim")
     table.add_section()
