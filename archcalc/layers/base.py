@@ -117,6 +117,7 @@ class LayerKind:
     doc: ClassVar[str] = ""
     torch_classes: ClassVar[tuple[str, ...]] = ()  # module classes `archcalc import` reads as this kind
     torch_functions: ClassVar[tuple[str, ...]] = ()  # torch functions / Tensor methods it reads as this kind
+    mkldnn_uncounted: ClassVar[bool] = False  # on torch's CPU mkldnn path FlopCounterMode counts its module 0
     imported_weights: ClassVar[bool] = False  # its function may be passed the model's own tensors (Weight)
     verify_note: ClassVar[str | None] = None  # how `verify` runs its torch module, when that needs saying
     torch_variants: ClassVar[tuple[str, ...]] = ()  # what torch_variant may return (peer tables key rules by them)
@@ -390,6 +391,19 @@ class MergeKind(LayerKind):
     unfollowed: ClassVar[str] = "combines values archcalc cannot follow"  # a branch that is no traced tensor
 
     split_functions: ClassVar[tuple[str, ...]] = ("split", "chunk", "split_with_sizes")
+
+    @staticmethod
+    def imported_tensor(shape: tuple, rank: int) -> tuple[str, dict] | None:
+        """The layer (kind name, spec arguments) that stands for one of a merge's operands that
+        is a learned tensor of the model, of torch shape `shape`, where the merge's output has
+        `rank` axes per sample (ConvNeXt's layer scale [C, 1, 1], a class token [1, 1, D]): a
+        `parameter` of its shape per sample, a leading batch axis of 1 dropped and missing
+        leading axes 1 (broadcasting's reading); None where it cannot broadcast per sample."""
+        if len(shape) == rank + 1 and shape[0] == 1:
+            shape = shape[1:]
+        if len(shape) > rank:
+            return None
+        return "parameter", {"shape": [1] * (rank - len(shape)) + list(shape)}
 
     @staticmethod
     def imported_split(name: str, args: tuple, kwargs: dict, pieces: list[Shape]) -> dict:

@@ -54,6 +54,7 @@ class _Recurrent(LayerKind):
     in_arg = "input_size"
     gates: int = 1
     gate_names: str = ""
+    mkldnn_uncounted = True  # nn.LSTM on the CPU runs as one mkldnn op FlopCounterMode has no formula for
     verify_note = ("recurrent layers run with mkldnn and cuDNN disabled, so that FlopCounterMode sees their "
                    "gate matmuls (its mkldnn LSTM path counts 0)")
 

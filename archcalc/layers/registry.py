@@ -5,6 +5,7 @@ file registers its kinds as it loads), so a new family file needs no list to be 
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 from pathlib import Path
@@ -61,8 +62,9 @@ def kind_of_module(module) -> type[LayerKind] | None:
     return kind_of_class(type(module))
 
 
+@functools.lru_cache(maxsize=None)
 def kind_of_class(module_class: type) -> type[LayerKind] | None:
-    """kind_of_module, for a module's class."""
+    """kind_of_module, for a module's class (remembered: check --against asks for every call)."""
     for cls in _same_forward(module_class):
         if cls.__module__.startswith(("torch.nn", "archcalc.")):
             kind = next((k for k in kinds().values() if cls.__name__ in k.torch_classes), None)

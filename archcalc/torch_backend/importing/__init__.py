@@ -157,15 +157,15 @@ def verify_import(imported: Imported, target: str) -> tuple[list, Any]:
 
 def _watched(model: nn.Module, x) -> tuple[Any, Any, int]:
     """One forward pass of the model at x, watched (its leaves, what it never calls), its
-    output and FlopCounterMode's count, on x's device. mkldnn is turned off only for a
-    recurrent module (on the CPU, nn.LSTM runs as one mkldnn op FlopCounterMode has no formula
-    for); for the rest it changes no count and keeps the pass fast (mobilenet_v3_small's
+    output and FlopCounterMode's count, on x's device. mkldnn is turned off only where a kind
+    says FlopCounterMode cannot count it on that path (mkldnn_uncounted: nn.LSTM on the CPU
+    runs as one mkldnn op it has no formula for); for the rest it changes no count and keeps the pass fast (mobilenet_v3_small's
     depthwise convolutions run 10 times slower without it)."""
     from torch.utils.flop_counter import FlopCounterMode
 
     from archcalc.torch_backend.against import model_leaves
 
-    recurrent = any(isinstance(m, nn.RNNBase) for m in model.modules())
+    recurrent = any(getattr(kind_of_module(m), "mkldnn_uncounted", False) for m in model.modules())
 
     out, counter = [], FlopCounterMode(display=False)
 

@@ -195,20 +195,17 @@ class Translator:
             return True
         return False
 
-    def _parameter(self, node: fx.Node, arg, rank: int) -> str | None:
-        """A merge's operand that is the model's own tensor: a `parameter` value of that
-        shape per sample (a leading batch axis of 1 dropped, missing leading axes as 1)."""
+    def _held_tensor(self, node: fx.Node, kind, arg, rank: int) -> str | None:
+        """A merge's operand that is the model's own learned tensor: the layer the merge kind
+        says stands for it (MergeKind.imported_tensor), a value no data flows into."""
         if not isinstance(arg, fx.Node) or arg.op != "get_attr" or rank is None or not self._learned(arg.target):
-            return None  # a buffer (a fixed mask, a constant) is no learned `parameter`
-        shape = tuple(int(d) for d in arg.meta["tensor_meta"].shape)
-        if len(shape) == rank + 1 and shape[0] == 1:
-            shape = shape[1:]
-        if len(shape) > rank:
+            return None  # a buffer (a fixed mask, a constant) is no learned tensor
+        layer = kind.imported_tensor(tuple(int(d) for d in arg.meta["tensor_meta"].shape), rank)
+        if layer is None:
             return None
-        shape = (1,) * (rank - len(shape)) + shape
         value_id = f"{arg.name}_in_{node.name}"
-        self.values[value_id] = Traced(value_id, "layer", [], kinds()["parameter"], {"shape": list(shape)},
-                                       arg.target, has_params=True, shape=shape)
+        self.values[value_id] = Traced(value_id, "layer", [], kinds()[layer[0]], layer[1], arg.target,
+                                       has_params=True)
         return value_id
 
     def _learned(self, target: str) -> bool:
@@ -271,7 +268,7 @@ class Translator:
             return
         shape = _per_sample(node.meta.get("tensor_meta"))
         rank = len(shape) if shape is not None else None
-        inputs = [self.src(t) or self._parameter(node, t, rank) for t in tensors]
+        inputs = [self.src(t) or self._held_tensor(node, kind, t, rank) for t in tensors]
         if None in inputs:
             self.report(node, f"'{node.name}' {kind.unfollowed}")
             return
