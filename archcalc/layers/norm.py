@@ -25,6 +25,19 @@ def _call_values(names: tuple[str, ...], args: tuple, kwargs: dict) -> dict:
     return dict(zip(names, args)) | {k: v for k, v in kwargs.items() if k in names}
 
 
+def _per_channel_args(learned: bool) -> tuple[Arg, ...]:
+    """The arguments batch and instance norms share (torch's names); `learned`: affine and
+    track_running_stats default on (batch norm) or off (instance norm)."""
+    return (
+        Arg("num_features", Nullable(Int(1)), None, "C; inferred from the input, checked when written"),
+        Arg("eps", Float(minimum=0.0), 1e-5),
+        Arg("momentum", Nullable(Float(minimum=0.0, maximum=1.0)), 0.1),
+        Arg("affine", Bool(), learned),
+        Arg("track_running_stats", Bool(), learned),
+        Arg("bias", Bool(), True, "the shift β, with affine (torch's keyword-only bias)"),
+    )
+
+
 def _model_tensor(values: dict, name: str) -> bool:
     """Whether a norm's function is passed its γ or β (`name`): the model's own tensor (a
     Weight), or None. Anything else (a tensor made in forward) is no spec argument."""
@@ -98,14 +111,7 @@ class _BatchNorm(_PerChannel):
     in_arg = "num_features"
     ranks: tuple[int, ...] = ()
     torch_class: str = ""
-    args = (
-        Arg("num_features", Nullable(Int(1)), None, "C; inferred from the input, checked when written"),
-        Arg("eps", Float(minimum=0.0), 1e-5),
-        Arg("momentum", Nullable(Float(minimum=0.0, maximum=1.0)), 0.1),
-        Arg("affine", Bool(), True),
-        Arg("track_running_stats", Bool(), True),
-        Arg("bias", Bool(), True, "the shift β, with affine (torch's keyword-only bias)"),
-    )
+    args = _per_channel_args(learned=True)  # torch.nn.BatchNorm*d's defaults
 
     @classmethod
     def infer(cls, x, a, ctx: Context) -> Result:
@@ -174,14 +180,7 @@ class _InstanceNorm(_BatchNorm):
     torch runs it as a batch norm of one sample whose channels are the batch's B·C."""
 
     torch_functions = ("instance_norm",)
-    args = (
-        Arg("num_features", Nullable(Int(1)), None, "C; inferred from the input, checked when written"),
-        Arg("eps", Float(minimum=0.0), 1e-5),
-        Arg("momentum", Nullable(Float(minimum=0.0, maximum=1.0)), 0.1),
-        Arg("affine", Bool(), False),
-        Arg("track_running_stats", Bool(), False),
-        Arg("bias", Bool(), True, "the shift β, with affine (torch's keyword-only bias)"),
-    )
+    args = _per_channel_args(learned=False)  # torch.nn.InstanceNorm*d's: no affine, no running statistics
 
     @classmethod
     def infer(cls, x, a, ctx: Context) -> Result:
