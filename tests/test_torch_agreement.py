@@ -51,3 +51,30 @@ def test_linear_after_conv_reads_the_last_axis_and_a_whole_sample_in_features_is
     assert ours.output == (256, 6, 10) and ours.totals["macs"] == 256 * 6 * 6 * 10
     err = engine((256, 6, 6), [(TABLE["linear"], dict(out_features=10, in_features=9216))])
     assert isinstance(err, SpecError) and "insert '- flatten'" in err.hint
+
+
+def test_circular_padding_limits_are_torchs_on_every_small_axis():
+    """Where torch can build a circular padding that crops the other side (at::_pad_circular
+    copies slices, and refuses lengths that disagree): archcalc's rule against torch itself,
+    every axis of 1 to 7 and every padding, at a batch of 2. At batch 1 torch also refuses a
+    wrapped part that partly overlaps its own source (its overlap check sees a dense slice only
+    then): a limit of one batch size, not of the layer, which archcalc counts per sample."""
+    import torch
+    import torch.nn.functional as F
+
+    from archcalc.layers.padding import circular_copies_fit
+
+    disagree = []
+    for n in range(1, 8):
+        for left in range(-n, n + 1):
+            for right in range(-n, n + 1):
+                if n + left + right < 1:
+                    continue
+                try:
+                    F.pad(torch.zeros(2, 1, n), (left, right), mode="circular")
+                    builds = True
+                except RuntimeError:
+                    builds = False
+                if builds != circular_copies_fit(n, left, right):
+                    disagree.append((n, left, right, builds))
+    assert disagree == []

@@ -154,8 +154,10 @@ class _Pad(LayerKind):
             return None
         shifts = [0] * len(rf)
         for axis, before, after, _ in cls.sides(a, x):
-            if axis == 0:
-                continue  # the channel axis has no field
+            if axis == 0:  # a sample of rank nd has no channel axis: its first axis is padded too, but fields
+                if N.compare(before, "==", 0) and N.compare(after, "==", 0):  # follow the axes after the first
+                    continue
+                return None
             if cls.mode != "constant" and (N.compare(before, ">", 0) is not False
                                            or N.compare(after, ">", 0) is not False):
                 return None
