@@ -10,6 +10,7 @@ tools really apply (the conventions property test runs the tools themselves).
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -255,6 +256,40 @@ def split_args(draw, x, branches: int) -> dict:
     return {"split": sizes, "split_dim": dim}
 
 
+class SelfAttentionReference(nn.Module):
+    """nn.MultiheadAttention given the sequence as query, key and value, its output alone."""
+
+    def __init__(self, x, a):
+        super().__init__()
+        self.attention = nn.MultiheadAttention(x[-1], a["num_heads"], bias=a["bias"], add_bias_kv=a["add_bias_kv"],
+                                               add_zero_attn=a["add_zero_attn"], batch_first=True)
+
+    def forward(self, x):
+        return self.attention(x, x, x, need_weights=False)[0]
+
+
+class AttentionReference(nn.Module):
+    """F.scaled_dot_product_attention of three branches, each the input, a linear layer on it
+    or a learned tensor (expanded over the batch)."""
+
+    def __init__(self, x, a):
+        super().__init__()
+        self.a = a
+        self.paths = nn.ModuleList()
+        for layers in a["branches"]:
+            if not layers:
+                self.paths.append(nn.Identity())
+            elif "linear" in layers[0]:
+                self.paths.append(nn.Linear(x[-1], layers[0]["linear"]["out_features"], bias=False))
+            else:
+                self.paths.append(Learned(layers[0]["parameter"]["shape"]))
+
+    def forward(self, x):
+        q, k, v = (p(x) for p in self.paths)
+        return F.scaled_dot_product_attention(q, k, v, is_causal=self.a.get("is_causal", False),
+                                              scale=self.a.get("scale"), enable_gqa=self.a.get("enable_gqa", False))
+
+
 # ---- argument strategies ----------------------------------------------------------------------
 
 @st.composite
@@ -423,6 +458,48 @@ def mul_args(draw, x):
     n = draw(st.integers(2, 3))
     split = draw(split_args(x, n))
     return {**split, "branches": [draw(factor_branch(s)) for s in slices(x, {"branches": [[]] * n, **split})]}
+
+
+@st.composite
+def self_attention_args(draw, x):
+    e = x[-1]
+    heads = draw(st.sampled_from([h for h in range(1, e + 1) if e % h == 0] + [e + 1]))  # e + 1: refused
+    return {"num_heads": heads, "bias": draw(st.booleans()), "add_bias_kv": draw(st.booleans()),
+            "add_zero_attn": draw(st.booleans())}
+
+
+@st.composite
+def attention_args(draw, x):
+    """q, k, v from the input [.., L, E] (rank 2, or 3 with heads first): the input itself, a
+    linear layer (to E' for q and k, Ev for v), or a learned k and v with their own length S and,
+    with enable_gqa, fewer heads. Rarely a size that does not fit: refused."""
+    lead, e = list(x[:-2]), x[-1]
+    width = draw(st.sampled_from([e, e, draw(st.integers(1, 8))]))
+    gqa = len(x) == 3 and draw(st.booleans())
+    kv_heads = draw(st.sampled_from([h for h in range(1, x[0] + 1) if x[0] % h == 0])) if gqa else None
+    s = draw(st.integers(1, 6))
+
+    def branch(out, learned):
+        choice = draw(st.sampled_from(["input", "linear", "parameter"] if learned else ["input", "linear"]))
+        if choice == "input":
+            return []
+        if choice == "linear":
+            return [{"linear": {"out_features": out, "bias": False}}]
+        heads = [kv_heads] if gqa else lead
+        return [{"parameter": {"shape": [*heads, s, out]}}]
+
+    q = branch(width, False) if width != e else draw(st.sampled_from([[], [{"linear": {"out_features": e,
+                                                                                          "bias": False}}]]))
+    k = branch(width, True)
+    v = branch(draw(st.integers(1, 8)), True)
+    if draw(st.integers(0, 9)) == 0:
+        k = [{"linear": {"out_features": width + 1, "bias": False}}]  # E of q and k differ: refused
+    args = {"branches": [q, k, v], "is_causal": draw(st.booleans())}
+    if gqa:
+        args["enable_gqa"] = True
+    if draw(st.booleans()):
+        args["scale"] = 0.5
+    return args
 
 
 def _product(outs):
@@ -893,6 +970,10 @@ TABLE: dict[str, KindCase] = {c.kind: c for c in [
         "padding_idx": st.one_of(st.none(), st.integers(-n - 1, n))})),  # ±n are outside: refused
         lambda x, a: nn.Embedding(a["num_embeddings"], a["embedding_dim"], a["padding_idx"]), dtype="index"),
     # merges
+    # attention
+    KindCase("multihead_attention", (2,), self_attention_args, SelfAttentionReference, sizes=(1, 12)),
+    KindCase("scaled_dot_product_attention", (2, 3), attention_args, AttentionReference, stacks=False,
+             sizes=(1, 6)),
     KindCase("add", (3,), add_args, lambda x, a: Branches(x, a, _sum), stacks=False, sizes=(1, 6)),
     KindCase("mul", (3,), mul_args, lambda x, a: Branches(x, a, _product), stacks=False, sizes=(1, 6)),
     KindCase("parameter", (1, 2, 3, 4), lambda x: st.fixed_dictionaries({"shape": st.lists(st.integers(1, 5),
@@ -912,6 +993,9 @@ TABLE: dict[str, KindCase] = {c.kind: c for c in [
         st.none(), st.integers(-len(x), len(x)))}), lambda x, a: Lambda(lambda v: _squeeze(v, a["dim"])), sizes=(1, 3)),
     KindCase("unsqueeze", (1, 2, 3, 4), lambda x: st.fixed_dictionaries({"dim": st.integers(-len(x) - 1, len(x) + 1)}),
              lambda x, a: Lambda(lambda v: v.unsqueeze(batched(a["dim"])))),
+    KindCase("select", (1, 2, 3, 4), lambda x: st.integers(-len(x), len(x)).flatmap(  # rank: out of range
+        lambda d: st.fixed_dictionaries({"dim": st.just(d), "index": st.integers(-8, 8)})),  # past the size: refused
+        lambda x, a: Lambda(lambda v: v.select(batched(a["dim"]), a["index"]))),
     KindCase("channel_shuffle", (1, 2, 3, 4), lambda x: st.fixed_dictionaries({"groups": st.integers(1, 4)}),
              lambda x, a: nn.ChannelShuffle(a["groups"])),
     KindCase("concat", (3,), concat_args,
@@ -936,6 +1020,18 @@ def sample_input(case: KindCase, shape: Shape, args: dict, batch: int = 2):
     return torch.randn(batch, *shape)
 
 
+@contextlib.contextmanager
+def no_mha_fast_path():
+    """nn.MultiheadAttention without its native fast path (eval, no gradients), which
+    FlopCounterMode counts as 0; with scaled_dot_product_attention's math kernel (on the CPU
+    its flash kernel is uncounted too), every attention product is counted."""
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        yield
+    finally:
+        torch.backends.mha.set_fastpath_enabled(True)
+
+
 REFUSALS = (RuntimeError, ValueError, IndexError, AssertionError)  # what torch raises for settings it refuses
 
 
@@ -958,13 +1054,14 @@ def engine(shape: Shape, layers: list[tuple[KindCase, dict]], dtype: str = "floa
 def measured(case: KindCase, shape: Shape, args: dict, x=None):
     """(the reference module's output, its (output shape per sample, params, buffers, FLOPs per
     sample)) on a batch of 2, or None when torch refuses the settings."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
     from torch.utils.flop_counter import FlopCounterMode
 
     x = sample_input(case, shape, args) if x is None else x
     try:
         module = case.reference(tuple(shape), args)
-        with torch.backends.mkldnn.flags(enabled=False), FlopCounterMode(display=False) as counter, \
-                torch.no_grad():
+        with torch.backends.mkldnn.flags(enabled=False), sdpa_kernel(SDPBackend.MATH), no_mha_fast_path(), \
+                FlopCounterMode(display=False) as counter, torch.no_grad():
             y = module(x)
     except REFUSALS:
         return None

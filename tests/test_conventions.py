@@ -243,9 +243,14 @@ def _peer(name):
 
 def _run_peer(name, net, x):
     """The tool's own total for one forward pass of `net` on `x`."""
+    import torch
+
     warnings.simplefilter("ignore")
     logging.disable(logging.CRITICAL)
     quiet = contextlib.redirect_stdout(io.StringIO())
+    # archcalc's conventions are the tools' counts on torch's ordinary path: nn.MultiheadAttention's native fast
+    # path (eval, no gradients) is one op that fvcore and FlopCounterMode count 0, whatever the model
+    torch.backends.mha.set_fastpath_enabled(False)
     try:
         if name == "torchinfo":
             import torchinfo
@@ -271,14 +276,16 @@ def _run_peer(name, net, x):
             with quiet:
                 macs, _ = profile(copy.deepcopy(net), inputs=(x,), verbose=False)
             return int(macs)
-        import torch
+        from torch.nn.attention import SDPBackend, sdpa_kernel
         from torch.utils.flop_counter import FlopCounterMode
 
-        with torch.backends.mkldnn.flags(enabled=False), FlopCounterMode(display=False) as counter:
+        with torch.backends.mkldnn.flags(enabled=False), sdpa_kernel(SDPBackend.MATH), \
+                FlopCounterMode(display=False) as counter:
             net(x)
         return counter.get_total_flops()
     finally:
         logging.disable(logging.NOTSET)
+        torch.backends.mha.set_fastpath_enabled(True)
 
 
 DIRECT = [str(p) for p in TEST_MODELS] + ["alexnet_torchvision.yaml", "alexnet.yaml", "resnet18.yaml",

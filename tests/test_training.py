@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 from click.testing import CliRunner
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from archcalc.cli import main
@@ -26,7 +27,9 @@ def torch_training_flops(analysis) -> int:
     shape = (analysis.batch, *(int(d) for d in analysis.input))
     x = torch.zeros(shape, dtype=torch.long, device="meta") if analysis.spec.input_dtype == "index" else \
         torch.empty(shape, device="meta")
-    with torch.backends.mkldnn.flags(enabled=False), FlopCounterMode(display=False) as counter:
+    # attention on torch's math kernel: FlopCounterMode has no formula for the CPU's flash kernel
+    with torch.backends.mkldnn.flags(enabled=False), sdpa_kernel(SDPBackend.MATH), \
+            FlopCounterMode(display=False) as counter:
         net(x).sum().backward()
     return counter.get_total_flops()
 
@@ -78,3 +81,40 @@ def test_symbolic_training_flops_and_the_cli():
     assert doc["epoch_training_flops"] == 2_263_920 * 60000
     text = CliRunner().invoke(main, ["summarize", str(SPECS / "lenet5.yaml"), "--dataset-size", "60000"]).stdout
     assert "one epoch of 60,000 samples: 135,835,200,000 training FLOPs" in text
+
+
+ATTENTION = """
+archcalc: 1
+input: [T, 16]
+blocks:
+  heads:
+    params: {n: 4}
+    layers: [{linear: {out_features: "4*n"}}, {unflatten: {dim: 1, unflattened_size: [n, 4]}},
+             {transpose: {dim0: 0, dim1: 1}}]
+layers:
+  - %s
+  - multihead_attention: {num_heads: 4, add_bias_kv: true}
+  - scaled_dot_product_attention:
+      is_causal: true
+      enable_gqa: true
+      branches:
+        q: [heads]
+        k: [{heads: {n: 2}}]
+        v: [{heads: {n: 2}}]
+  - transpose: {dim0: 0, dim1: 1}
+  - flatten: {start_dim: 1}
+  - scaled_dot_product_attention:
+      branches: [[], [{linear: {out_features: 16}}], []]
+"""
+
+
+@pytest.mark.parametrize("first", ["identity", "linear: {out_features: 16}"])
+@pytest.mark.parametrize("t", [1, 7])
+def test_attention_training_flops_equal_torch(first, t):
+    """Self-attention and a scaled-dot-product merge (grouped-query, causal; one whose q and v
+    branches are the input, which needs no gradient before the first weights): forward and
+    backward, every product's gradient as FlopCounterMode counts it."""
+    from archcalc.spec import load_spec_text
+
+    analysis = analyze(load_spec_text(ATTENTION % first, "attention.yaml"), {"T": str(t)}, batch=2)
+    assert analysis.training_flops() == torch_training_flops(analysis)

@@ -157,6 +157,18 @@ def interpolated(row, mode: str):
     return N.product(row.output) if row.layer.interpolation(row.args) == mode else 0
 
 
+def attention_products(row):
+    """Q·Kᵀ and A·V of a self-attention layer: 2·h·T·S·d (its kind's attention_shape)."""
+    h, t, s, d = row.layer.attention_shape(row.args, row.input)
+    return N.mul(2, N.mul(h, N.mul(t, N.mul(s, d))))
+
+
+def attention_softmax_ops(row):
+    """A softmax over each query's S scores in each head: h·T·(3S − 1), as softmax_ops counts one."""
+    h, t, s, _ = row.layer.attention_shape(row.args, row.input)
+    return N.mul(N.mul(h, t), N.sub(N.mul(3, s), 1))
+
+
 SHARED_TERMS = {t.key: t for t in (
     Term("macs", "multiply-accumulates of the weights (archcalc's MACs)", lambda r: per_sample(r, r.macs)),
     Term("bias_adds", "bias × output positions (one add per output element)", _bias_adds),
@@ -174,6 +186,10 @@ SHARED_TERMS = {t.key: t for t in (
     Term("softmax_ops", "per softmax over n values: n exponentials, n − 1 adds, n divisions",
          lambda r: N.mul(softmax_rows(r)[0], N.sub(N.mul(3, softmax_rows(r)[1]), 1))),
     Term("log_softmax_logs", "one logarithm per softmax", lambda r: softmax_rows(r)[0]),
+    Term("attention_projections", "the attention's Q, K, V and output projections (bias left out)",
+         lambda r: N.sub(per_sample(r, r.macs), attention_products(r))),
+    Term("attention_products", "the attention's own products Q·Kᵀ and A·V", attention_products),
+    Term("attention_softmax_ops", "the attention's softmax: 3S − 1 per query and head", attention_softmax_ops),
     Term("plane", "one channel's plane (H × W)", lambda r: N.product(r.input[1:])),
     Term("embedding_table", "the embedding table (vocabulary × dim) counted as mult-adds", _params),
     *(Term(f"{mode}_outputs", f"output elements interpolated {mode}", lambda r, mode=mode: interpolated(r, mode))

@@ -81,6 +81,12 @@ CONVENTION = Convention(
                    "which has no handle (fvcore warns)", "macs", ("convolution_mode", -1))
            for k in ("conv1d", "conv2d", "conv3d")},
         "linear": rule("aten::linear: the product, bias left out", "macs"),
+        "multihead_attention": rule("the projections' aten::linear, bias left out; Q·Kᵀ and A·V run in "
+                                    "aten::scaled_dot_product_attention, which has no handle (fvcore warns 'unsupported "
+                                    "operator'): 0. Under torch.no_grad() in eval, an even head count runs torch's "
+                                    "native fast path, which fvcore counts 0 whole", "attention_projections"),
+        "scaled_dot_product_attention": rule("no handle for aten::scaled_dot_product_attention (fvcore warns "
+                                             "'unsupported operator'): 0"),
         **{k: rule("aten::batch_norm (eval): 1 per element, 2 with affine; without running statistics it "
                    "normalises by the batch's, counted as in training: 4, 5 with affine", "norm_inputs",
                    "norm_affine_inputs", "batch_statistics")
@@ -99,6 +105,7 @@ CONVENTION = Convention(
         # --- structure: mul, parameter, views ---
         "mul": rule("no handle for aten::mul (fvcore warns): 0"),
         "parameter": rule("aten::expand is " + _IGNORED),
+        "select": rule("aten::select is " + _IGNORED),
         "concat": rule("aten::cat is " + _IGNORED),
         "identity": rule("no aten op is traced: nothing counted"),
         **{k: rule("a view or copy (aten::flatten, reshape, view, permute, transpose, squeeze, unsqueeze, expand), "

@@ -88,6 +88,18 @@ def _functions(rules: dict) -> dict:
     return patched | {k: rules[k] for k in ("lp_pool1d", "lp_pool2d", "lp_pool3d", "local_response_norm")}
 
 
+def _attention_hook(row):
+    """multihead_attention_counter_hook for self-attention, per sample: the projections
+    4·T·E², Q·Kᵀ and A·V over T keys (it ignores a bias_k or zero key), h·T² for the softmax,
+    2·T·E for the scaling and the output bias (counted with or without one), 3·T·E more for
+    the input biases when there are any."""
+    h, t, _, d = row.layer.attention_shape(row.args, row.input)
+    e = row.input[1]
+    per_sample = N.add(N.mul(4, N.mul(t, N.mul(e, e))), N.mul(2, N.mul(N.mul(t, t), e)))
+    extras = N.add(N.mul(h, N.mul(t, t)), N.mul(2 + (3 if row.args.bias else 0), N.mul(t, e)))
+    return N.add(per_sample, extras)
+
+
 CONVENTION = Convention(
     name="ptflops",
     tool="ptflops 0.7.5",
@@ -101,7 +113,9 @@ CONVENTION = Convention(
            "backend='aten' counts differently (convolutions and matmuls with their bias only)",
            "add merges count 0, as for `a + b` and `out += identity`; a model that calls torch.add(a, b) or "
            "a.add(b) gets 1 per output element from the patched tensor op"),
-    terms={"ptflops_rnn": Term("ptflops_rnn", "element-wise gate work and both biases per step (rnn_flops)",
+    terms={"ptflops_attention": Term("ptflops_attention", "its nn.MultiheadAttention hook: projections, Q·Kᵀ and "
+                                     "A·V over T keys, the softmax, the scaling and biases", _attention_hook),
+           "ptflops_rnn": Term("ptflops_rnn", "element-wise gate work and both biases per step (rnn_flops)",
                                _recurrent_extras),
            "ptflops_upsample_hook": Term("ptflops_upsample_hook", "one sample's output elements (nn.Upsample's hook "
                                          "reads output[0]), divided by the batch", _upsample_hook),
@@ -144,6 +158,11 @@ CONVENTION = Convention(
         "upsample": rule("its nn.Upsample hook counts output[0], one sample's elements, which the average then divides "
                          "by the batch; the patched F.interpolate adds its own count for the whole batch",
                          "ptflops_upsample_hook", "ptflops_interpolate"),
+        # --- attention ---
+        "multihead_attention": rule("multihead_attention_counter_hook: the projections, Q·Kᵀ and A·V over the T "
+                                    "queries (a bias_k or zero key ignored), h·T² for the softmax, T·E for the "
+                                    "scaling and the biases (the output one always)", "ptflops_attention"),
+        "scaled_dot_product_attention": rule("F.scaled_dot_product_attention is not patched: nothing counted"),
         # --- dropouts ---
         **{k: rule("weights × output positions, plus one add per output element for the bias", "macs", "bias_adds")
            for k in ("conv1d", "conv2d", "conv3d", "linear")},

@@ -75,6 +75,11 @@ CONVENTION = Convention(
         "stochastic_depth": rule("archcalc's module, as torchvision's StochasticDepth: no rule in register_hooks, 0 "
                                  "(thop warns); in eval, where thop profiles, it returns its input"),
         **{k: rule("the products, bias left out", "macs") for k in ("conv1d", "conv2d", "conv3d", "linear")},
+        "multihead_attention": rule("count_multihead_attention: the projections (bias left out), Q·Kᵀ and A·V over "
+                                    "every key (a bias_k or zero key included), and 3S − 1 per query's softmax",
+                                    "macs", "attention_softmax_ops"),
+        "scaled_dot_product_attention": rule("its F.scaled_dot_product_attention counter: Q·Kᵀ and A·V, whole "
+                                             "(a causal mask ignored)", "macs"),
         **{k: rule("2 per input element, 4 with affine", ("norm_inputs", 2), ("norm_affine_inputs", 2))
            for k in ("batch_norm1d", "batch_norm2d", "layer_norm")},
         "softmax": rule("per softmax of n values: n exp + (n − 1) adds + n divisions", "softmax_ops"),

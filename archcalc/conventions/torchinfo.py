@@ -61,6 +61,11 @@ CONVENTION = Convention(
         "lstm:course": rule("archcalc's step-by-step module: every parameter named weight_* or bias_* × sequence "
                             "length (the peepholes w_c* are neither)", "macs", "recurrent_bias_steps"),
         "embedding": rule("its table's size, as for any 'weight' parameter", "embedding_table"),
+        # --- attention ---
+        "multihead_attention": rule("nothing: nn.MultiheadAttention holds a module (out_proj), so it is no leaf "
+                                    "and its row is left out of the sum, and out_proj is never called (its weight "
+                                    "is read by F.multi_head_attention_forward)"),
+        "scaled_dot_product_attention": rule("a function, no module: nothing counted"),
         # --- structure: mul, parameter, views ---
         "mul": rule("`*` is no module: nothing counted"),
         "parameter": rule("archcalc's module holds a tensor named neither weight nor bias: nothing counted"),

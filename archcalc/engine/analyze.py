@@ -255,7 +255,9 @@ class _Walker:
         result = kind.combine([o.shape for o in outs], args, ctx)
         rf, widest = kind.merge_receptive_field(args, [o.rf for o in outs])
         own = {"params": result.params, "buffers": result.buffers, "macs": N.mul(result.macs, self.batch),
-               "flops": N.mul(result.flops if result.flops is not None else N.mul(2, result.macs), self.batch)}
+               "flops": N.mul(result.flops if result.flops is not None else N.mul(2, result.macs), self.batch),
+               "backward_macs": N.mul(kind.merge_backward_macs(args, [o.shape for o in outs], result,
+                                                               [o.grad for o in outs]), self.batch)}
         parts = [r for b in branches for r in b.rows]
         row = Row(path=path, kind=kind.kind, layer=kind, family=kind.family, depth=depth, loc=item.loc,
                   input=tuple(flow.shape), output=tuple(result.output), args=args, branches=branches,

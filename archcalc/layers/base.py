@@ -168,6 +168,15 @@ class LayerKind:
         return [(cls.kind, cls.from_torch_call(args, kwargs))]
 
     @classmethod
+    def imported_module_call(cls, tensors: list, others: tuple, kwargs: dict) -> None:
+        """Checks a call of this kind's torch module (`archcalc import`): `tensors` its tensor
+        arguments (the same object where the same value is passed), `others` its other positional
+        arguments, `kwargs` its keywords (a tensor among them COMPUTED). Raises Untranslatable
+        where the spec's layer is not that call; by default, anything but the input alone."""
+        if len(tensors) != 1 or others or kwargs:
+            raise Untranslatable("is called with more than its input (an initial state?)")
+
+    @classmethod
     def imported_index(cls, args: dict, part: str | None, index) -> tuple[str, dict]:
         """What `out[index]` is, where `out` is part `part` of this layer's module output (None:
         the module's output as returned; "output": the tensor the spec's layer gives): the part
@@ -361,6 +370,13 @@ class MergeKind(LayerKind):
     @classmethod
     def infer(cls, x: Shape, a: Args, ctx: Context) -> Result:
         raise NotImplementedError(f"{cls.kind} combines branches: see combine")
+
+    @classmethod
+    def merge_backward_macs(cls, a: Args, shapes: list[Shape], result: Result, grads: list[bool]):
+        """Multiply-accumulates of the combining step's backward pass, knowing which branches
+        need a gradient: 0 for a sum, a join or an element-wise product (FlopCounterMode counts
+        none), the products' gradients for attention."""
+        return 0
 
     @classmethod
     def merge_receptive_field(cls, a: Args, fields: list) -> tuple[Any, int | None]:

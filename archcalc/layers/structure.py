@@ -618,3 +618,43 @@ class ChannelShuffle(LayerKind):
 
         return nn.ChannelShuffle(a.groups)
 
+
+
+@register
+class Select(_View):
+    """One position of an axis, the axis removed: a transformer's class token `x[:, 0]` of
+    [T, D] is `select: {dim: 0, index: 0}` (torch.select; the batch axis left out)."""
+
+    kind = "select"
+    torch_classes = ("Select",)  # archcalc's own module
+    torch_functions = ("select", "getitem")  # getitem: x[:, 0], a tensor indexed by one number
+    doc = "one position of an axis, the axis removed: x[:, 0] is dim 0, index 0 (torch.select)"
+    args = (Arg("dim", Int(None), doc="per-sample axis"), Arg("index", Int(None), doc="the position; -1 the last"))
+
+    @classmethod
+    def infer(cls, x, a, ctx: Context) -> Result:
+        dim = sample_axis(a.dim, x, ctx)
+        size = x[dim]
+        if N.compare(a.index, ">=", size) or N.compare(a.index, "<", N.neg(size)):
+            raise ctx.error(f"index {N.fmt(a.index)} is out of range for axis {dim} of size {N.fmt(size)}",
+                            arg="index", expected=f"an index from {N.fmt(N.neg(size))} to {N.fmt(N.sub(size, 1))}",
+                            found=f"{list_text(x)}, the {ctx.source}", code="invalid-layer")
+        return Result((*x[:dim], *x[dim + 1:]))
+
+    @classmethod
+    def imported_call(cls, name, args, kwargs, x, out):
+        """x.select(dim, index), or x[..., i] written with full slices and one number."""
+        if name == "select":
+            dim, index = (*args, *kwargs.values())[:2]
+        else:
+            index = args[0] if isinstance(args[0], tuple) else (args[0],)
+            numbers = [i for i, part in enumerate(index) if not (isinstance(part, slice) and part == slice(None))]
+            if len(numbers) != 1 or not isinstance(index[numbers[0]], int) or Ellipsis in index:
+                raise Untranslatable(f"indexes a tensor ({index!r}); archcalc follows whole tensors, or one position "
+                                     "of one axis (x[:, 0])")
+            dim, index = numbers[0], index[numbers[0]]
+        if not isinstance(dim, int) or not isinstance(index, int):
+            raise Untranslatable("selects a position computed in forward")
+        if dim == 0:
+            raise Untranslatable("selects one sample of the batch (dim 0); a spec describes one sample")
+        return [(cls.kind, {"dim": dim - 1 if dim > 0 else dim, "index": index})]

@@ -134,7 +134,9 @@ def model_leaves(model, input_shape: tuple, dtype: str = "float", device: str = 
         forward = lambda: model(x)  # noqa: E731
     with recording(dict(model.named_modules()), record), torch.no_grad():
         forward()
-    return Watched(calls, _never_called(model, called))
+    # a module a kind reads whole uses its submodules' tensors without calling them (MultiheadAttention's out_proj)
+    inside = {n for n, _ in model.named_modules() if any(n.startswith(u + ".") for u in units if u in called)}
+    return Watched(calls, _never_called(model, called | inside))
 
 
 def _never_called(model, called: set) -> list:

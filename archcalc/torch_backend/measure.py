@@ -6,9 +6,9 @@ import warnings
 from dataclasses import dataclass
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from archcalc.torch_backend.build import ArchcalcNet
+from archcalc.torch_backend.counting import flop_counter
 from archcalc.torch_backend.recording import first_tensor, recording
 
 
@@ -35,7 +35,7 @@ def measure_each(analysis, device: str = "meta") -> dict[str, Measured]:
                 torch.empty(shape, device=device)
             with warnings.catch_warnings(), torch.no_grad():
                 warnings.simplefilter("ignore")
-                with torch.backends.mkldnn.flags(enabled=False), FlopCounterMode(display=False) as counter:
+                with flop_counter() as counter:
                     out = module(x)
             out = out[0] if isinstance(out, tuple) else out
             result[row.path] = Measured(row.path, tuple(out.shape[1:]), sum(p.numel() for p in module.parameters()),
@@ -61,8 +61,7 @@ def measure(net: ArchcalcNet, input_shape: tuple, paths: list[str], batch: int =
         x = torch.empty(full, device=device) if device == "meta" else torch.randn(full, device=device)
     with recording(modules, record), warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # torch's flags() warns about a TF32 setting it restores
-        with torch.backends.mkldnn.flags(enabled=False), torch.backends.cudnn.flags(enabled=False), \
-                FlopCounterMode(display=False) as counter:
+        with torch.backends.cudnn.flags(enabled=False), flop_counter() as counter:
             net(x)
     counts = counter.get_flop_counts()
     root = type(net).__name__

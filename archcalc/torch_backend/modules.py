@@ -282,6 +282,17 @@ class Squeeze(nn.Module):
         return x.squeeze(tuple(d + 1 for d in dims)) if dims else x
 
 
+class Select(nn.Module):
+    """A spec's select: one position of a per-sample axis, the axis removed (x[:, 0])."""
+
+    def __init__(self, dim: int, index: int):
+        super().__init__()
+        self.dim, self.index = dim, index
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.select(self.dim % (x.dim() - 1) + 1, self.index)
+
+
 class Unsqueeze(nn.Module):
     def __init__(self, dim: int):
         super().__init__()
@@ -327,3 +338,22 @@ class Mean(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.mean(self.dim, keepdim=self.keepdim)
+
+
+class SelfAttention(nn.Module):
+    """A spec's multihead_attention: torch's nn.MultiheadAttention (batch first) given the
+    sequence as query, key and value, returning the output alone (need_weights=False, as
+    torch's own transformer layers call it)."""
+
+    def __init__(self, embed_dim: int, a):
+        super().__init__()
+        self.attention = nn.MultiheadAttention(embed_dim, a.num_heads, dropout=a.dropout, bias=a.bias,
+                                               add_bias_kv=a.add_bias_kv, add_zero_attn=a.add_zero_attn,
+                                               batch_first=True)
+
+    def unwrap(self) -> tuple[nn.Module, dict]:
+        """What `archcalc import` reads this as: its torch module, and no argument more."""
+        return self.attention, {}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.attention(x, x, x, need_weights=False)[0]

@@ -161,20 +161,20 @@ def _watched(model: nn.Module, x) -> tuple[Any, Any, int]:
     says FlopCounterMode cannot count it on that path (mkldnn_uncounted: nn.LSTM on the CPU
     runs as one mkldnn op it has no formula for); for the rest it changes no count and keeps the pass fast (mobilenet_v3_small's
     depthwise convolutions run 10 times slower without it)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     from archcalc.torch_backend.against import model_leaves
+    from archcalc.torch_backend.counting import flop_counter
 
     recurrent = any(getattr(kind_of_module(m), "mkldnn_uncounted", False) for m in model.modules())
 
-    out, counter = [], FlopCounterMode(display=False)
+    out, counters = [], []
 
     def forward():
-        with torch.backends.mkldnn.flags(enabled=not recurrent), counter:
+        with flop_counter(mkldnn=not recurrent) as counter:
             out.append(followed_output(model(x)))
+        counters.append(counter)
 
     watched = model_leaves(model, tuple(x.shape[1:]), forward=forward)
-    return watched, out[0], counter.get_total_flops()
+    return watched, out[0], counters[0].get_total_flops()
 
 
 def import_and_verify(target: str, input_text: str, *, dtype: str | None = None, sizes: dict | None = None,

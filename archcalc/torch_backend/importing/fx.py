@@ -10,10 +10,10 @@ from collections import OrderedDict
 import torch
 from torch import fx, nn
 
-from archcalc.layers.base import COMPUTED, MergeKind, Untranslatable, Weight
+from archcalc.layers.base import COMPUTED, LayerKind, MergeKind, Untranslatable, Weight
 from archcalc.layers.registry import kind_of_function, kinds
 from archcalc.torch_backend.importing.traced import (Problems, Traced, followed_output, is_layer_module,
-                                                     module_layer, module_name)
+                                                     module_layer, module_name, unwrapped)
 
 SCALAR_OPS = {"add", "iadd", "add_", "sub", "rsub", "mul", "mul_", "truediv", "div", "div_"}
 
@@ -101,6 +101,7 @@ class Translator:
         self.parts: dict[str, tuple[str, str]] = {}  # fx node → (a layer's value, the part of its output)
         self.splits: dict[str, tuple[str, dict, int]] = {}  # fx node → (the value split, split args, pieces)
         self.merged: dict[tuple, str] = {}  # (merge kind and args, the values merged) → the merge's value
+        self.expanded: dict[str, fx.Node] = {}  # fx node → the model's tensor it expands over the batch
         self.problems = Problems()
         self.failed: set[str] = set()  # nodes reported, and everything computed from them
         self.notes: list[str] = []
@@ -198,6 +199,7 @@ class Translator:
     def _held_tensor(self, node: fx.Node, kind, arg, rank: int) -> str | None:
         """A merge's operand that is the model's own learned tensor: the layer the merge kind
         says stands for it (MergeKind.imported_tensor), a value no data flows into."""
+        arg = self.expanded.get(arg.name, arg) if isinstance(arg, fx.Node) else arg
         if not isinstance(arg, fx.Node) or arg.op != "get_attr" or rank is None or not self._learned(arg.target):
             return None  # a buffer (a fixed mask, a constant) is no learned tensor
         layer = kind.imported_tensor(tuple(int(d) for d in arg.meta["tensor_meta"].shape), rank)
@@ -207,6 +209,19 @@ class Translator:
         self.values[value_id] = Traced(value_id, "layer", [], kinds()[layer[0]], layer[1], arg.target,
                                        has_params=True)
         return value_id
+
+    def _expanded_attribute(self, node: fx.Node) -> bool:
+        """`self.class_token.expand(n, -1, -1)`: the model's tensor over the batch, the same per
+        sample (its leading 1 the batch's axis) — read where it is used as that tensor."""
+        held = node.args[0] if node.args else None
+        shape = _per_sample(node.meta.get("tensor_meta"))
+        if not (isinstance(held, fx.Node) and held.op == "get_attr") or shape is None:
+            return False
+        own = tuple(int(d) for d in held.meta["tensor_meta"].shape)
+        if own != (1, *shape):
+            return False
+        self.expanded[node.name] = held
+        return True
 
     def _learned(self, target: str) -> bool:
         try:
@@ -226,8 +241,15 @@ class Translator:
             self.report(node, f"module '{node.target}' ({module_name(module)}) has no archcalc layer kind",
                         hint="`archcalc kinds` lists the kinds; write this part of the spec by hand")
             return
-        if len([a for a in node.args if isinstance(a, fx.Node)]) != 1 or node.kwargs:
-            self.report(node, f"module '{node.target}' is called with more than its input (an initial state?)")
+        kind, args, has_params = layer
+        # archcalc's own wrapper (a spec's layer built) is called as the spec's layer: with its input alone
+        called = kind if unwrapped(module)[0] is module else LayerKind
+        try:
+            called.imported_module_call([a for a in node.args if isinstance(a, fx.Node)],
+                                      tuple(a for a in node.args if not isinstance(a, fx.Node)),
+                                      _literal(dict(node.kwargs)))
+        except Untranslatable as exc:
+            self.report(node, f"module '{node.target}' {exc}")
             return
         data = self.src(node.args[0])
         if data is None:
@@ -235,7 +257,6 @@ class Translator:
                    for a in node.all_input_nodes):
                 self.report(node, f"module '{node.target}' reads a value archcalc could not follow")
             return  # otherwise its input was already reported
-        kind, args, has_params = layer
         self.values[node.name] = Traced(node.name, "layer", [data], kind, args, node.target, has_params=has_params,
                                         shape=_per_sample(node.meta.get("tensor_meta")))
 
@@ -248,6 +269,8 @@ class Translator:
             return  # plumbing on sizes (x.size(0), x.shape): it feeds a view's arguments
         if name in MergeKind.split_functions:
             self.split(node, name)
+            return
+        if name == "expand" and self._expanded_attribute(node):
             return
         kind = kind_of_function(name)
         if kind is None:
@@ -359,6 +382,9 @@ class Translator:
                 raise Untranslatable(f"indexes a tensor ({index!r}); archcalc follows whole tensors")
             new_part, changes = value.kind.imported_index(value.args, part, index)
         except Untranslatable as exc:
+            if _is_tensor(base) and kind_of_function("getitem") is not None:  # x[:, 0]: a layer that indexes
+                self.layers(node, "getitem", kind_of_function("getitem"))
+                return
             self.report(node, f"'{node.name}' {exc}")
             return
         value.args.update(changes)
@@ -378,3 +404,8 @@ class Translator:
         if owner is None:
             return None, None
         return owner, None if owner == base.name and self.values[owner].module else "output"
+
+
+def _is_tensor(node) -> bool:
+    """An fx value that is one tensor (not a tuple of them, as a module may return)."""
+    return isinstance(node, fx.Node) and hasattr(node.meta.get("tensor_meta"), "shape")

@@ -1,0 +1,266 @@
+"""Attention: multihead_attention (torch.nn.MultiheadAttention as self-attention) and
+scaled_dot_product_attention (F.scaled_dot_product_attention, a merge of the q, k and v
+branches).
+
+Every product is counted, the attention's own included: for a sequence of T queries over S
+keys, h heads of d = E/h, Q·Kᵀ takes h·T·S·d MACs and A·V as many again, beside the
+projections' T·E² each. That T·S term is what every peer tool gets wrong (torchinfo counts
+the projections' weights once per sample, fvcore skips the products inside the module,
+thop counted nothing before 2026). FLOPs are torch's FlopCounterMode's: 2 per MAC, the
+softmax and the 1/√d scaling free, and a causal mask changes nothing (torch counts the full
+T×S products; a causal kernel skips about half, which the derivation states beside).
+`verify` runs torch's math path, which FlopCounterMode counts (its native fast path and the
+CPU's flash kernel read 0; the built module's FLOPs are the same on CUDA's flash kernels).
+"""
+from __future__ import annotations
+
+from archcalc.engine import numbers as N
+from archcalc.layers.args import Arg, Bool, Float, Int, Nullable
+from archcalc.layers.base import Context, LayerKind, MergeKind, Result, Step, Untranslatable
+from archcalc.layers.registry import register
+
+
+def _kept_causal(queries, keys):
+    """Score entries a causal mask keeps (torch's is_causal: query i sees keys 0 … i, the mask
+    aligned top-left): T·(T + 1)/2 for T queries over as many keys, Σ min(i + 1, S) otherwise;
+    None when that sum is symbolic."""
+    if N.compare(queries, "==", keys):
+        return N.floordiv(N.mul(queries, N.add(queries, 1)), 2)
+    if N.is_symbolic(queries) or N.is_symbolic(keys):
+        return None
+    full = min(queries, keys)
+    return full * (full + 1) // 2 + max(queries - keys, 0) * keys
+
+
+def _causal_step(queries, keys, product_macs) -> list[Step]:
+    """What a causal kernel (flash attention) skips of the two products: their masked share,
+    (T − 1)/(2T) of them for T queries over T keys. torch's FlopCounterMode counts them whole."""
+    kept = _kept_causal(queries, keys)
+    if kept is None:
+        return []
+    total = N.mul(queries, keys)
+    skipped = N.true_div(N.mul(product_macs, N.sub(total, kept)), total)
+    return [Step("a causal kernel skips (MACs, not subtracted)", "(Q·Kᵀ + A·V)·masked/(L·S)",
+                 f"{N.fmt(product_macs)}·{N.fmt(N.sub(total, kept))}/{N.fmt(total)}", skipped)]
+
+
+@register
+class MultiheadAttention(LayerKind):
+    """Self-attention over a sequence [T, E]: Q, K, V = x·W_q, x·W_k, x·W_v (torch's packed
+    in_proj), h heads each softmax(Q_i·K_iᵀ/√d)·V_i, joined and projected by out_proj.
+    add_bias_kv appends a learned key and value, add_zero_attn a zero one: S = T + those."""
+
+    kind = "multihead_attention"
+    family = "attention"
+    weighted = True
+    in_arg = "embed_dim"
+    torch_classes = ("MultiheadAttention",)
+    doc = "multi-head self-attention over a sequence [T, E] (torch.nn.MultiheadAttention, query = key = value)"
+    args = (
+        Arg("num_heads", Int(1), doc="h; embed_dim must divide into h heads of d = E/h"),
+        Arg("dropout", Float(0.0, 1.0), 0.0, "on the attention weights while training (no cost counted)"),
+        Arg("bias", Bool(), True, "the projections' biases"),
+        Arg("add_bias_kv", Bool(), False, "a learned key and value appended to the sequence (S = T + 1)"),
+        Arg("add_zero_attn", Bool(), False, "a zero key and value appended (S = T + 1)"),
+        Arg("embed_dim", Nullable(Int(1)), None, "E, inferred from the input's last axis, checked when written"),
+    )
+
+    @classmethod
+    def keys(cls, a, t):
+        """S: the keys each query attends to, the sequence and any key appended."""
+        return N.add(t, int(a.add_bias_kv) + int(a.add_zero_attn))
+
+    @classmethod
+    def attention_shape(cls, a, x) -> tuple:
+        """(heads h, queries T, keys S, head size d) on an input [T, E]: what the peer tools'
+        attention rules are written in."""
+        return a.num_heads, x[0], cls.keys(a, x[0]), N.floordiv(x[1], a.num_heads)
+
+    @classmethod
+    def infer(cls, x, a, ctx: Context) -> Result:
+        cls.require_rank(x, (2,), ctx, "a sequence [T, E]", hint="a sequence of T vectors of E features")
+        t, e = x
+        cls.check_in_size(e, ctx)
+        h = a.num_heads
+        if N.compare(N.mod(e, h), "!=", 0):
+            raise ctx.error(f"embed_dim {N.fmt(e)} does not divide into {N.fmt(h)} heads", arg="num_heads",
+                            expected=f"num_heads dividing {N.fmt(e)}", found=f"{N.fmt(h)}", code="invalid-layer")
+        s = cls.keys(a, t)
+        d = N.floordiv(e, h)
+        b = 1 if a.bias else 0
+        kv = 2 if a.add_bias_kv else 0
+        params = N.add(N.mul(4, N.mul(e, N.add(e, b))), N.mul(kv, e))
+        proj = N.mul(4, N.mul(t, N.mul(e, e)))
+        scores = N.mul(h, N.mul(t, N.mul(s, d)))
+        macs = N.add(proj, N.mul(2, scores))
+        st = "S" if (a.add_bias_kv or a.add_zero_attn) else "T"
+        steps = [
+            Step("params", "4·E·(E" + (" + 1" if b else "") + ")" + (" + 2·E" if kv else ""),
+                 f"4·{N.fmt(e)}·({N.fmt(e)}" + (" + 1" if b else "") + ")" + (f" + 2·{N.fmt(e)}" if kv else ""),
+                 params),
+            Step("projections (MACs)", "Q, K, V and out: 4·T·E²", f"4·{N.fmt(t)}·{N.fmt(e)}²", proj),
+            Step("Q·Kᵀ (MACs)", f"h·T·{st}·d", f"{N.fmt(h)}·{N.fmt(t)}·{N.fmt(s)}·{N.fmt(d)}", scores),
+            Step("softmax (elements, no MACs)", f"h·T·{st}", f"{N.fmt(h)}·{N.fmt(t)}·{N.fmt(s)}",
+                 N.mul(h, N.mul(t, s))),
+            Step("A·V (MACs)", f"h·T·{st}·d", f"{N.fmt(h)}·{N.fmt(t)}·{N.fmt(s)}·{N.fmt(d)}", scores),
+            Step("MACs", f"4·T·E² + 2·T·{st}·E", f"4·{N.fmt(t)}·{N.fmt(e)}² + 2·{N.fmt(t)}·{N.fmt(s)}·{N.fmt(e)}",
+                 macs),
+        ]
+        return Result((t, e), params=params, macs=macs, steps=steps)
+
+    @classmethod
+    def backward_macs(cls, a, x, result, input_grad):
+        """Every product's weight and input gradients (the four projections' weights; the
+        attention's Q, K, A and V, all computed from weights), and the input projection's
+        input gradient (3·T·E²) only when something before needs it."""
+        t, e = x
+        return N.sub(N.mul(2, result.macs), 0 if input_grad else N.mul(3, N.mul(t, N.mul(e, e))))
+
+    @classmethod
+    def receptive_field(cls, a, x, rf):
+        return None  # every position sees the whole sequence
+
+    @classmethod
+    def torch_module(cls, a, x):
+        from archcalc.torch_backend.modules import SelfAttention
+
+        return SelfAttention(x[-1], a)
+
+    @classmethod
+    def from_torch(cls, module) -> dict:
+        if not getattr(module, "batch_first", False):
+            raise Untranslatable("MultiheadAttention(batch_first=False): specs put the batch first ([T, E] per "
+                                 "sample); construct it with batch_first=True")
+        if not module._qkv_same_embed_dim:
+            raise Untranslatable("MultiheadAttention with kdim/vdim other than embed_dim (cross-attention): "
+                                 "archcalc's multihead_attention is self-attention")
+        return cls.written({"num_heads": module.num_heads, "dropout": module.dropout,
+                            "bias": module.in_proj_bias is not None, "add_bias_kv": module.bias_k is not None,
+                            "add_zero_attn": module.add_zero_attn})
+
+    @classmethod
+    def imported_module_call(cls, tensors, others, kwargs):
+        """`attn(x, x, x, need_weights=False)`: self-attention, without a mask."""
+        if len(tensors) != 3 or len({id(t) for t in tensors}) != 1 or others:
+            raise Untranslatable("is called with a query, key or value other than one sequence: archcalc's "
+                                 "multihead_attention is self-attention, attn(x, x, x)")
+        masked = [k for k in ("key_padding_mask", "attn_mask") if kwargs.get(k) is not None]
+        if masked or kwargs.get("is_causal"):
+            raise Untranslatable(f"is called with {masked[0] if masked else 'is_causal'}: a spec's multihead_attention "
+                                 "takes no mask yet (torch's count would be the same without it)")
+
+    @classmethod
+    def imported_index(cls, args, part, index):
+        """`out, weights = attn(x, x, x)`: index 0 is the layer's output."""
+        if part is None and index == 0:
+            return "output", {}
+        raise Untranslatable(f"reads [{index!r}] of the attention's (output, weights): archcalc follows the output")
+
+
+@register
+class ScaledDotProductAttention(MergeKind):
+    """softmax(Q·Kᵀ·scale + mask)·V of three branches, q [..., L, E], k [..., S, E] and
+    v [..., S, Ev], the leading axes broadcasting (heads, or with enable_gqa fewer key/value
+    heads, each shared by a group of query heads): output [..., L, Ev]."""
+
+    kind = "scaled_dot_product_attention"
+    family = "attention"
+    symbol, dot_label = "attn", "attn"
+    doc = "softmax(Q·Kᵀ/√d)·V of its q, k and v branches (F.scaled_dot_product_attention)"
+    args = MergeKind.args + (
+        Arg("is_causal", Bool(), False, "query i sees keys 0 … i (counted whole, as torch counts it)"),
+        Arg("dropout_p", Float(0.0, 1.0), 0.0, "on the attention weights (no cost counted)"),
+        Arg("scale", Nullable(Float()), None, "default 1/√E"),
+        Arg("enable_gqa", Bool(), False, "grouped-query attention: k and v have fewer heads (axis -3)"),
+    )
+    torch_functions = ("scaled_dot_product_attention",)
+
+    @classmethod
+    def combine(cls, shapes, a, ctx: Context) -> Result:
+        q, k, v = _checked(shapes, ctx)
+        lead = _heads(q, k, v, a.enable_gqa, ctx, shapes)
+        heads = N.product(lead)
+        big_l, s, e, ev = q[-2], k[-2], q[-1], v[-1]
+        qk = N.mul(heads, N.mul(big_l, N.mul(s, e)))
+        av = N.mul(heads, N.mul(big_l, N.mul(s, ev)))
+        hs = "·".join(N.fmt(d) for d in lead) + "·" if lead else ""
+        h = "heads·" if lead else ""
+        steps = [Step("Q·Kᵀ (MACs)", f"{h}L·S·E", f"{hs}{N.fmt(big_l)}·{N.fmt(s)}·{N.fmt(e)}", qk),
+                 Step("softmax (elements, no MACs)", f"{h}L·S", f"{hs}{N.fmt(big_l)}·{N.fmt(s)}",
+                      N.mul(heads, N.mul(big_l, s))),
+                 Step("A·V (MACs)", f"{h}L·S·Ev", f"{hs}{N.fmt(big_l)}·{N.fmt(s)}·{N.fmt(ev)}", av),
+                 Step("MACs", "Q·Kᵀ + A·V", f"{N.fmt(qk)} + {N.fmt(av)}", N.add(qk, av))]
+        if a.is_causal:
+            steps += _causal_step(big_l, s, N.add(qk, av))
+        return Result((*lead, big_l, ev), macs=N.add(qk, av), steps=steps)
+
+    @classmethod
+    def merge_backward_macs(cls, a, shapes, result, grads):
+        """dQ = dS·K and dK = dSᵀ·Q (as many MACs as Q·Kᵀ each), dA = dO·Vᵀ and dV = Aᵀ·dO
+        (as A·V each): each only where its branch, or the scores, need a gradient."""
+        q, k, v = shapes
+        qk_share = N.true_div(N.mul(result.macs, q[-1]), N.add(q[-1], v[-1]))
+        av_share = N.sub(result.macs, qk_share)
+        gq, gk, gv = grads
+        return N.add(N.mul(qk_share, int(gq) + int(gk)), N.mul(av_share, int(gq or gk) + int(gv)))
+
+    @classmethod
+    def merge_receptive_field(cls, a, fields):
+        return None, None
+
+    @classmethod
+    def saved_for_backward(cls, a, x, out, elem):
+        return None  # torch's kernels keep different things (the math path: the weights; flash: statistics)
+
+    @classmethod
+    def torch_combine(cls, a, outputs):
+        import torch.nn.functional as F
+
+        q, k, v = outputs
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=a.dropout_p, is_causal=a.is_causal, scale=a.scale,
+                                              enable_gqa=a.enable_gqa)
+
+    @classmethod
+    def imported_merge(cls, args, kwargs):
+        if len(args) < 3 or kwargs.get("attn_mask") is not None or (len(args) > 3 and args[3] is not None):
+            raise Untranslatable("passes an attention mask: archcalc follows is_causal (a mask tensor is a "
+                                 "fourth input it cannot follow yet)")
+        names = ("dropout_p", "is_causal", "scale", "enable_gqa")
+        given = dict(zip(names, args[4:])) | {n: kwargs[n] for n in names if n in kwargs}
+        return list(args[:3]), cls.written(given)
+
+
+def _checked(shapes, ctx: Context):
+    """q, k and v, when there are three of one rank ≥ 2 with q and k sharing E, k and v S."""
+    if len(shapes) != 3:
+        raise ctx.error(f"has {len(shapes)} branches", expected="three branches: q, k and v",
+                        found=ctx.branch_shapes(shapes), code="invalid-layer")
+    q, k, v = shapes
+    if len(q) < 2 or len(k) != len(q) or len(v) != len(q) or N.compare(q[-1], "!=", k[-1]) \
+            or N.compare(k[-2], "!=", v[-2]):
+        raise ctx.error("q, k and v need one rank of at least 2, q and k one E, k and v one S",
+                        expected="q [..., L, E], k [..., S, E], v [..., S, Ev]", found=ctx.branch_shapes(shapes),
+                        code="shape-mismatch")
+    return q, k, v
+
+
+def _heads(q, k, v, gqa: bool, ctx: Context, shapes) -> list:
+    """The leading axes (heads) the products run over: q's, k's and v's broadcast, k and v
+    first repeated to q's heads (axis -3) under grouped-query attention."""
+    k_lead, v_lead = list(k[:-2]), list(v[:-2])
+    if gqa and len(q) >= 3:
+        for lead in (k_lead, v_lead):
+            if N.compare(N.mod(q[-3], lead[-1]), "!=", 0):
+                raise ctx.error(f"{N.fmt(q[-3])} query heads do not share {N.fmt(lead[-1])} key/value heads",
+                                expected="key/value heads dividing the query heads (axis -3)",
+                                found=ctx.branch_shapes(shapes), code="shape-mismatch")
+            lead[-1] = q[-3]
+    out = []
+    for dims in zip(q[:-2], k_lead, v_lead):
+        sizes = {d for d in dims if not N.compare(d, "==", 1)}
+        if len(sizes) > 1:
+            raise ctx.error("the leading axes (heads) do not broadcast",
+                            expected="each leading axis equal or 1" + ("" if gqa else " (enable_gqa: fewer k/v heads)"),
+                            found=ctx.branch_shapes(shapes), code="shape-mismatch")
+        out.append(sizes.pop() if sizes else 1)
+    return out

@@ -1,0 +1,98 @@
+"""Attention and transformers: the counts symbolic in the sequence length, torchvision's
+Vision Transformers imported from torchvision itself and verified exactly, and each peer
+tool's figure for ViT-B/16 (torchinfo's 173.23 M among them) measured on the real model."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from archcalc.cli import main
+from archcalc.engine import numbers as N
+from archcalc.engine.analyze import analyze
+from archcalc.spec import load_spec_text
+
+SELF_ATTENTION = """
+archcalc: 1
+input: [T, 768]
+layers:
+  - multihead_attention: {num_heads: 12}
+"""
+
+
+def test_self_attention_is_a_polynomial_in_t_with_its_quadratic_term(tmp_path):
+    """BERT-base's attention: 4·T·E² for the projections, 2·T²·E for Q·Kᵀ and A·V (written
+    out here from the definition, not from archcalc), and each term in the derivation."""
+    a = analyze(load_spec_text(SELF_ATTENTION, "a.yaml"))
+    t = N.sympy_module().Symbol("T", integer=True, positive=True)
+    e = 768
+    assert N.sympy_module().expand(a.totals["macs"] - (4 * t * e * e + 2 * t * t * e)) == 0
+    assert a.totals["params"] == 4 * e * e + 4 * e
+    steps = {s.quantity: s for s in a.row("multihead_attention_1").steps}
+    assert N.fmt(steps["Q·Kᵀ (MACs)"].result) == "768*T**2"
+    assert {"projections (MACs)", "Q·Kᵀ (MACs)", "softmax (elements, no MACs)", "A·V (MACs)"} <= set(steps)
+    (tmp_path / "a.yaml").write_text(SELF_ATTENTION)
+    out = CliRunner().invoke(main, ["summarize", str(tmp_path / "a.yaml"), "--format", "json"])
+    assert json.loads(out.stdout)["totals"]["macs"] == "1536*T**2 + 2359296*T"
+
+
+def test_causal_attention_counts_whole_and_says_what_a_causal_kernel_skips():
+    spec = """
+archcalc: 1
+input: [4, 10, 16]
+layers:
+  - scaled_dot_product_attention: {is_causal: true, branches: [[], [], []]}
+"""
+    a = analyze(load_spec_text(spec, "c.yaml"))
+    row = a.row("scaled_dot_product_attention_1")
+    assert row.macs == 2 * 4 * 10 * 10 * 16  # torch's FlopCounterMode counts the masked products too
+    skipped = next(s for s in row.steps if s.quantity.startswith("a causal kernel skips"))
+    assert skipped.result == 2 * 4 * 16 * (10 * 10 - 10 * 11 // 2)  # the 45 masked scores of each head
+
+
+torch = pytest.importorskip("torch")
+
+
+@pytest.mark.slow
+@pytest.mark.torch
+@pytest.mark.parametrize("name,params", [("vit_b_16", 86_567_656), ("vit_b_32", 88_224_232)])
+def test_torchvision_vision_transformers_import_and_verify_exactly(name, params):
+    pytest.importorskip("torchvision")
+    from archcalc.torch_backend.importing import import_and_verify
+
+    torch.manual_seed(0)
+    imported, results = import_and_verify(f"torchvision.models:{name}", "3,224,224")
+    assert [r.message() for r in results if not r.ok] == []
+    assert {r.name for r in results} >= {"import.output", "import.flops", "against.layers", "against.params"}
+    a = analyze(load_spec_text(imported.text, "vit.yaml"))
+    assert a.totals["params"] == params  # torchvision's documented count
+    if name == "vit_b_16":
+        t, e, f, layers = 197, 768, 3072, 12  # 196 patches and the class token; width, MLP width, depth
+        per_layer = 4 * t * e * e + 2 * t * t * e + 2 * t * e * f
+        assert a.totals["macs"] == 196 * 768 * 3 * 16 * 16 + layers * per_layer + e * 1000 == 17_563_828_224
+
+
+@pytest.mark.slow
+@pytest.mark.torch
+def test_each_peer_tool_on_vit_b_16_is_what_compare_conventions_says():
+    """The tools run on torchvision's own ViT-B/16, against archcalc's figure for the imported
+    spec: torchinfo's 173,232,616 (its 173.23 M: the linear layers once per sample, the
+    attention not at all), fvcore without Q·Kᵀ and A·V, ptflops' and thop's extras."""
+    pytest.importorskip("torchvision")
+    import torchvision
+
+    from archcalc import conventions as C
+    from archcalc.torch_backend.importing import import_model
+    from test_conventions import _peer, _run_peer
+
+    model = torchvision.models.vit_b_16().eval()
+    spec = analyze(load_spec_text(import_model("vit", "3,224,224", model=model).text, "vit.yaml"))
+    x = torch.randn(1, 3, 224, 224)
+    measured = {}
+    for name in ("torchinfo", "fvcore", "ptflops", "thop"):
+        _peer(name)
+        with torch.no_grad():
+            measured[name] = _run_peer(name, model, x)
+        assert measured[name] == C.figures(spec, name).total, name
+    assert measured["torchinfo"] == 173_232_616
