@@ -46,6 +46,8 @@ def main() -> None:
               show_default=True)
 @click.option("--depth", type=click.IntRange(min=0), default=None,
               help="Fold blocks below this nesting depth (their rows show subtotals).")
+@click.option("--unfold", is_flag=True, help="Show every copy of a repeat (by default, copies identical to the "
+                                              "first, or to the copy shown in full before them, fold into one row).")
 @variant_option
 @click.option("--columns", "extra", type=click.Choice(("rf", "train")), multiple=True,
               help="Extra columns: rf (receptive field per spatial axis), train (forward + backward FLOPs).")
@@ -59,8 +61,8 @@ def main() -> None:
               help="Also draw the per-layer chart to this file (.png/.svg/.pdf) and link it from a Markdown report.")
 @convention_option
 @output_option
-def summarize(spec, sets, batch, fmt, depth, variant, extra, dataset_size, show_memory, dtype, chart, convention,
-              output) -> None:
+def summarize(spec, sets, batch, fmt, depth, unfold, variant, extra, dataset_size, show_memory, dtype, chart,
+              convention, output) -> None:
     """Per-layer table of a SPEC (default: the embedded AlexNet)."""
     from archcalc.report.display import Summary
     from archcalc.report.summarize import RENDERERS, Options
@@ -74,7 +76,7 @@ def summarize(spec, sets, batch, fmt, depth, variant, extra, dataset_size, show_
         from archcalc.conventions import apply, get
 
         summary = Summary(apply(summary.analysis, convention), get(convention))
-    options = Options(depth, extra, dataset_size, dtype if show_memory else None, chart, output)
+    options = Options(depth, extra, dataset_size, dtype if show_memory else None, chart, output, unfold)
     _written(Out(output), lambda out: RENDERERS[fmt](summary, options, out))
     if chart:
         from archcalc.pictures.chart import layer_chart

@@ -150,3 +150,135 @@ def test_batch_option_and_depth():
     assert doc["totals"]["flops"] == 8 * one["totals"]["flops"]
     bad = run("summarize", str(SPECS / "lenet5.yaml"), "--batch", "0")
     assert bad.exit_code == 2
+
+
+def _md_rows(md: str) -> list[list[str]]:
+    """A Markdown summary's body rows as cells (the path cell keeps its indentation)."""
+    rows = [line[2:-2].split(" | ") for line in md.splitlines() if line.startswith("| ")]
+    return [r for r in rows if r[0] not in ("path", "**total**")]
+
+
+def _count(cell: str) -> int:
+    return int(cell.replace(",", ""))
+
+
+def test_tables_fold_a_repeats_identical_copies_and_unfold_shows_every_row():
+    """resnet50's layer1.rest (bottleneck ×2): copy 1 in full, then one row for copy 2 whose
+    counts are copy 2's, read from the unfolded table; --unfold lists every row JSON lists."""
+    spec = str(SPECS / "resnet50.yaml")
+    folded = _md_rows(run("summarize", spec, "--format", "markdown").stdout)
+    unfolded_md = run("summarize", spec, "--format", "markdown", "--unfold").stdout
+    unfolded = _md_rows(unfolded_md)
+    layers = json.loads(run("summarize", spec, "--format", "json").stdout)["layers"]
+    assert [(r[0], r[1]) for r in unfolded] == [("  " * l["depth"] + l["path"].rsplit(".", 1)[-1], l["kind"])
+                                                for l in layers]  # every row, as before folding
+    assert [_count(r[3]) for r in unfolded] == [l["params"] for l in layers]
+    assert "identical repeated copies" not in unfolded_md
+
+    names = [r[0].strip() for r in folded]
+    rest = names.index("rest")  # layer1's
+    assert folded[rest][1] == "bottleneck ×2" and names[rest + 1] == "1" and folded[rest + 1][1] == "bottleneck"
+    fold = rest + 2 + 10  # copy 1, then add_1 with its 8 layers and relu_1: the folded row
+    assert names[rest + 2:fold] == ["add_1", "conv1", "bn1", "relu_1", "conv2", "bn2", "relu_2", "conv3", "bn3",
+                                     "relu_1"]
+    assert folded[fold][:3] == ["    2", "bottleneck, as 1", "256×56×56"]
+    assert names[fold + 1] == "layer2"
+    start = [r[0] for r in unfolded].index("  rest")  # layer1.rest in the unfolded table
+    copy2 = [i for i in range(start, len(unfolded)) if unfolded[i][0] == "    2"][0]
+    assert unfolded[copy2][1] == "bottleneck"
+    for col in (3, 4, 5, 6):  # params, neurons, MACs, FLOPs
+        assert folded[fold][col] == unfolded[copy2][col]
+    assert len(folded) < len(unfolded)
+    layer3 = next(r for r in folded if r[0] == "    2–5")  # layer3.rest: copies 2 to 5 of 5
+    assert layer3[1] == "bottleneck ×4, each as 1"
+    by_path = {l["path"]: l for l in layers}
+    assert _count(layer3[3]) == sum(by_path[f"layer3.rest.{i}"]["params"] for i in range(2, 6))
+    assert _count(layer3[5]) == sum(by_path[f"layer3.rest.{i}"]["macs"] for i in range(2, 6))
+    # the totals and shares are those of the unfolded table
+    assert [r for r in unfolded_md.splitlines() if r.startswith("| **total")] == \
+        [r for r in run("summarize", spec, "--format", "markdown").stdout.splitlines() if r.startswith("| **total")]
+
+
+def test_folded_tables_say_so_once_in_every_format():
+    spec = str(SPECS / "resnet50.yaml")
+    note = "4 runs of identical repeated copies folded into one row each (--unfold shows every row)"
+    assert f"  {note}\n" in run("summarize", spec).stdout
+    assert f"- {note}\n" in run("summarize", spec, "--format", "markdown").stdout
+    html = run("summarize", spec, "--format", "html").stdout
+    assert html.count(f"<li>{note}</li>") == 1 and "<td>layer3.rest.2–5</td>" in html
+    for fmt in ("table", "markdown", "html"):
+        assert "identical repeated copies" not in run("summarize", spec, "--format", fmt, "--unfold").stdout
+        assert "identical repeated copies" not in run("summarize", str(SPECS / "alexnet.yaml"), "--format", fmt).stdout
+
+
+_REPEATED = """archcalc: 1
+name: repeated
+input: [16, 32, 32]
+blocks:
+  unit:
+    params: {width: 16}
+    layers:
+      - conv2d: {name: conv, out_channels: width, kernel_size: 3, padding: 1, bias: false}
+      - batch_norm2d: {name: bn}
+      - relu
+layers:
+  - conv2d: {name: stem, out_channels: 16, kernel_size: 3, padding: 1}
+  - unit: {name: body, REPEAT}
+  - flatten
+  - linear: {name: fc, out_features: 10}
+"""
+
+
+def _repeated(tmp_path, name: str, call: str) -> str:
+    """_REPEATED with `call` in the block call, written to NAME.yaml."""
+    spec = tmp_path / f"{name}.yaml"
+    spec.write_text(_REPEATED.replace(", REPEAT", call))
+    return str(spec)
+
+
+def test_a_repeat_of_8_and_of_80_print_tables_of_one_length(tmp_path):
+    """One copy's figures come from a spec with that one block and no repeat; the folded row
+    holds N − 1 of them. The tables of 8 and 80 copies are as long as each other."""
+    one = json.loads(run("summarize", _repeated(tmp_path, "one", ""), "--format", "json").stdout)["layers"]
+    body = next(l for l in one if l["path"] == "body")
+    tables = {}
+    for n in (8, 80):
+        spec = _repeated(tmp_path, f"n{n}", f", repeat: {n}")
+        tables[n] = run("summarize", spec).stdout
+        rows = _md_rows(run("summarize", spec, "--format", "markdown").stdout)
+        assert [r[0].strip() for r in rows] == ["stem", "body", "1", "conv", "bn", "relu_1", f"2–{n}", "flatten_1",
+                                                "fc"]
+        fold = rows[6]
+        assert fold[1] == f"unit ×{n - 1}, each as 1" and fold[2] == "16×32×32"
+        assert _count(fold[3]) == (n - 1) * body["params"] and _count(fold[5]) == (n - 1) * body["macs"]
+        assert _count(fold[6]) == (n - 1) * body["flops"] and _count(fold[4]) == (n - 1) * body["neurons"]
+        assert len(_md_rows(run("summarize", spec, "--format", "markdown", "--unfold").stdout)) == 4 + 4 * n
+    assert len(tables[8].splitlines()) == len(tables[80].splitlines())
+
+
+def test_copies_that_differ_are_not_folded(tmp_path):
+    """A width that depends on the copy's index makes every copy different; receptive fields,
+    when shown, differ from copy to copy too (each 3×3 convolution widens them)."""
+    differing = _repeated(tmp_path, "differing", ", width: \"16 + 8*i\", repeat: {times: 3, index: i}")
+    md = run("summarize", differing, "--format", "markdown").stdout
+    assert md == run("summarize", differing, "--format", "markdown", "--unfold").stdout
+    assert "identical repeated copies" not in md and len(_md_rows(md)) == 4 + 4 * 3
+    same = _repeated(tmp_path, "same", ", repeat: 8")
+    with_rf = run("summarize", same, "--format", "markdown", "--columns", "rf").stdout
+    assert with_rf == run("summarize", same, "--format", "markdown", "--columns", "rf", "--unfold").stdout
+    assert "identical repeated copies" not in with_rf
+
+
+def test_depth_and_folds():
+    """At --depth 2 a copy is one row: a run of one such copy stays itself, longer runs fold."""
+    rows = _md_rows(run("summarize", str(SPECS / "resnet50.yaml"), "--format", "markdown", "--depth", "2").stdout)
+    paths = [r[0] for r in rows]
+    assert paths[paths.index("  rest") + 1:][:3] == ["    1", "    2", "layer2"]
+    assert rows[paths.index("    2–3")][1] == "bottleneck ×2, each as 1"
+
+
+def test_a_folded_row_sums_symbolic_counts(tmp_path):
+    spec = tmp_path / "symbolic.yaml"
+    spec.write_text(_REPEATED.replace("[16, 32, 32]", "[16, H, W]").replace(", REPEAT", ", repeat: 4"))
+    rows = _md_rows(run("summarize", str(spec), "--format", "markdown").stdout)
+    assert rows[6][:7] == ["  2–4", "unit ×3, each as 1", "16×(H)×(W)", "7,008", "48*H*W", "6912*H*W", "13824*H*W"]

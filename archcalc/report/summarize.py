@@ -19,6 +19,7 @@ class Options:
     memory: str | None = None  # the dtype of the memory section, when asked for
     chart: str | None = None  # a chart drawn beside the report (Markdown links it)
     output: str | None = None  # the report's file, for a relative link
+    unfold: bool = False  # every copy of a repeat (else a run of identical copies is one row: report/fold.py)
 
 
 def _memory(summary: Summary, dtype: str):
@@ -44,7 +45,7 @@ def render_json(summary: Summary, options: Options, out: Out) -> None:
 def render_markdown(summary: Summary, options: Options, out: Out) -> None:
     from archcalc.report.table import render_markdown as markdown
 
-    text = markdown(summary, options.depth, options.columns)
+    text = markdown(summary, options.depth, options.columns, options.unfold)
     if options.chart:
         link = os.path.relpath(options.chart, os.path.dirname(os.path.abspath(options.output))) \
             if options.output else options.chart
@@ -55,14 +56,14 @@ def render_markdown(summary: Summary, options: Options, out: Out) -> None:
 def render_html(summary: Summary, options: Options, out: Out) -> None:
     from archcalc.report.table import render_html as html
 
-    out.echo(html(summary, options.depth), nl=False)
+    out.echo(html(summary, options.depth, options.unfold), nl=False)
 
 
 def render_table(summary: Summary, options: Options, out: Out) -> None:
     from archcalc.report.table import render_table as table
 
     console = out.console()
-    table(summary, console, options.depth, options.columns, options.dataset_size)
+    table(summary, console, options.depth, options.columns, options.dataset_size, options.unfold)
     if options.memory:
         from archcalc.report.memory import RULES, memory_lines
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from archcalc.engine import numbers as N
 from archcalc.engine.analysis import Analysis, Row
+from archcalc.report.fold import folded_rows
 
 def safe_markup(text: str) -> str:
     """User text for rich: markup such as [bold] shown literally, terminal escapes as \\xNN."""
@@ -20,8 +21,14 @@ COLUMNS = ("path", "kind", "output", "params", "neurons", "MACs", "FLOPs", "% pa
 RF_COLUMNS = COLUMNS[:3] + ("receptive field",) + COLUMNS[3:]
 
 
-def visible_rows(analysis: Analysis, depth: int | None) -> list[Row]:
-    return [r for r in analysis.rows if depth is None or r.depth <= depth]
+def visible_rows(analysis: Analysis, depth: int | None, unfold: bool = False, rf: bool = False) -> list[Row]:
+    """The rows a table shows, down to `depth`; unless `unfold`, each run of a repeat's copies
+    identical to the copy shown in full before them is one row (report/fold.py: the table then
+    costs about the same for 8 copies as for 80). `rf`: the receptive-field column is shown,
+    so copies must agree on it too to fold."""
+    if unfold:
+        return [r for r in analysis.rows if depth is None or r.depth <= depth]
+    return folded_rows(analysis.roots, depth, rf)
 
 
 def share(part: Any, whole: Any) -> str:

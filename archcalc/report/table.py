@@ -12,6 +12,7 @@ from rich.text import Text
 from archcalc.engine import numbers as N
 from archcalc.printable import printable
 from archcalc.report.conventions import in_force
+from archcalc.report.fold import fold_note
 from archcalc.report.summary import (COLUMNS, columns, family_shares, header_lines, row_cells, safe_markup,
                                      total_cells, visible_rows)
 
@@ -25,22 +26,25 @@ TRAINING_RULE = ("forward + backward, 2 per MAC: each layer with weights adds it
 _NO_WRAP = _RIGHT | {"receptive field"}
 
 
-def build_table(summary: Summary, depth: int | None = None, extra: tuple[str, ...] = ()) -> Table:
-    """The rich table alone (notebooks and rich consoles render it: Summary.__rich_console__)."""
+def build_table(summary: Summary, depth: int | None = None, extra: tuple[str, ...] = (),
+                unfold: bool = False, rows: list | None = None) -> Table:
+    """The rich table alone (notebooks and rich consoles render it: Summary.__rich_console__);
+    `rows`: visible_rows already computed by the caller."""
     analysis = summary.analysis
     rf, train = "rf" in extra, "train" in extra
     table = Table(box=box.SIMPLE_HEAD, show_footer=False, pad_edge=False,
                   title=safe_markup(" · ".join(header_lines(analysis, summary.convention))), title_justify="left")
     names = columns(extra)
+    rows = visible_rows(analysis, depth, unfold, rf) if rows is None else rows
     body = [[Text(printable(str(c))) for c in row_cells(row, analysis.totals, rf=rf, train=train)]
-            for row in visible_rows(analysis, depth)]
+            for row in rows]
     totals = [Text(str(c)) for c in total_cells(analysis, rf, train)]
     for i, name in enumerate(names):
         # a column that never wraps is as wide as its widest cell: told, rich need not measure every cell
         widest = max((r[i].cell_len for r in (*body, totals)), default=0) if name in _NO_WRAP else None
         table.add_column(name, justify="right" if name in _RIGHT else "left", overflow="fold",
                          no_wrap=name in _NO_WRAP, width=max(widest, cell_len(name)) if widest is not None else None)
-    for row, cells in zip(visible_rows(analysis, depth), body):
+    for row, cells in zip(rows, body):
         table.add_row(*cells, style=None if row.neurons is not None else "dim")
     table.add_section()
     table.add_row(*totals, style="bold")
@@ -48,12 +52,15 @@ def build_table(summary: Summary, depth: int | None = None, extra: tuple[str, ..
 
 
 def render_table(summary: Summary, console: Console, depth: int | None = None,
-                 extra: tuple[str, ...] = (), dataset_size: int | None = None) -> None:
+                 extra: tuple[str, ...] = (), dataset_size: int | None = None, unfold: bool = False) -> None:
     analysis = summary.analysis
     train = "train" in extra
-    console.print(build_table(summary, depth, extra))
+    rows = visible_rows(analysis, depth, unfold, "rf" in extra)
+    console.print(build_table(summary, depth, extra, unfold, rows))
     for line in family_shares(analysis):
         console.print(f"  {line}")
+    if note := fold_note(rows):
+        console.print(f"  {note}", highlight=False)
     for w in analysis.warnings:
         console.print(f"[yellow]warning[/yellow] {safe_markup(f'[{w.code}] {w.path} (line {w.loc.line}): {w.message}')}",
                       highlight=False)
@@ -69,7 +76,7 @@ def _footer(summary: Summary) -> str:
     return "\n".join(f"  {name}: {text}" for name, text in in_force(summary.analysis, summary.convention))
 
 
-def html_table(summary: Summary, depth: int | None = None) -> str:
+def html_table(summary: Summary, depth: int | None = None, unfold: bool = False) -> str:
     """The table, its notes and the conventions in force, as an HTML fragment (Jupyter's
     _repr_html_, and the body of the full page below)."""
     from html import escape as html_escape
@@ -79,9 +86,10 @@ def html_table(summary: Summary, depth: int | None = None) -> str:
     def cells(values, tag="td"):
         return "".join(f"<{tag}>{html_escape(v)}</{tag}>" for v in values)
 
-    rows = "".join(f"<tr>{cells(row_cells(r, analysis.totals, indent=False))}</tr>"
-                   for r in visible_rows(analysis, depth))
+    shown = visible_rows(analysis, depth, unfold)
+    rows = "".join(f"<tr>{cells(row_cells(r, analysis.totals, indent=False))}</tr>" for r in shown)
     notes = "".join(f"<li>{html_escape(line)}</li>" for line in family_shares(analysis))
+    notes += "".join(f"<li>{html_escape(note)}</li>" for note in [fold_note(shown)] if note)
     notes += "".join(f"<li>warning [{html_escape(w.code)}] {html_escape(w.path)}: {html_escape(w.message)}</li>"
                      for w in analysis.warnings)
     notes += "".join(f"<li>{html_escape(n)}: {html_escape(t)}</li>"
@@ -91,7 +99,7 @@ def html_table(summary: Summary, depth: int | None = None) -> str:
             f"<tr>{cells(total_cells(analysis), 'th')}</tr></table><ul>{notes}</ul></div>")
 
 
-def render_html(summary: Summary, depth: int | None = None) -> str:
+def render_html(summary: Summary, depth: int | None = None, unfold: bool = False) -> str:
     """A self-contained page: the table, the per-layer chart (when matplotlib is installed)
     and the block diagram, both inline SVG. For course pages and CI artifacts."""
     from html import escape as html_escape
@@ -115,12 +123,13 @@ def render_html(summary: Summary, depth: int | None = None) -> str:
             + "</title><style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
             "td,th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}"
             "td:nth-child(-n+3),th:nth-child(-n+3){text-align:left}</style></head><body>"
-            f"<h1>{title}</h1>{html_table(summary, depth)}"
+            f"<h1>{title}</h1>{html_table(summary, depth, unfold)}"
             f"<h2>Parameters and MACs per layer</h2>{chart_svg}"
             f"<h2>Diagram</h2>{diagram.svg(analysis, depth)}</body></html>\n")
 
 
-def render_markdown(summary: Summary, depth: int | None = None, extra: tuple[str, ...] = ()) -> str:
+def render_markdown(summary: Summary, depth: int | None = None, extra: tuple[str, ...] = (),
+                    unfold: bool = False) -> str:
     analysis = summary.analysis
 
     def line(cells):
@@ -130,10 +139,12 @@ def render_markdown(summary: Summary, depth: int | None = None, extra: tuple[str
     cols = columns(extra)
     out = ["**" + " · ".join(header_lines(analysis, summary.convention)) + "**", "", line(cols),
            "|" + "|".join("---:" if c in _RIGHT else "---" for c in cols) + "|"]
-    out += [line(row_cells(r, analysis.totals, rf=rf, train=train)) for r in visible_rows(analysis, depth)]
+    shown = visible_rows(analysis, depth, unfold, rf)
+    out += [line(row_cells(r, analysis.totals, rf=rf, train=train)) for r in shown]
     out.append(line([f"**{c}**" if c else "" for c in total_cells(analysis, rf, train)]))
     out.append("")
     out += [f"- {s}" for s in family_shares(analysis)]
+    out += [f"- {note}" for note in [fold_note(shown)] if note]
     out += [f"- warning [{w.code}] `{w.path}` (line {w.loc.line}): {w.message}" for w in analysis.warnings]
     out += [f"- {name}: {text}" for name, text in in_force(analysis, summary.convention)]
     return "\n".join(out) + "\n"
