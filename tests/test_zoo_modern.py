@@ -1,4 +1,4 @@
-"""The CNNs of 2016–2024 written by hand (specs/), each checked against torchvision's own
+"""The CNNs of 2016–2024 and the Vision Transformers written by hand (specs/), each checked against torchvision's own
 model: every parameterised layer in call order (kind, output shape, parameters), the totals
 of parameters and buffers (`check --against`), FLOPs as torch's FlopCounterMode counts them on
 the model itself, and the figures torchvision documents for its weights (parameters; its
@@ -53,6 +53,10 @@ MODERN: list[tuple[str, str | None, str]] = [
     ("convnext_tiny.yaml", "convnext_base", "convnext_base"),
     ("convnext_tiny.yaml", "convnext_large", "convnext_large"),
     ("regnet_y_400mf.yaml", None, "regnet_y_400mf"),
+    ("vit_b_16.yaml", None, "vit_b_16"),
+    ("vit_b_16.yaml", "vit_b_32", "vit_b_32"),
+    ("vit_b_16.yaml", "vit_l_16", "vit_l_16"),
+    ("vit_b_16.yaml", "vit_l_32", "vit_l_32"),
 ]
 
 # A module the model builds but its eval forward never calls, which a spec of that forward has
@@ -94,12 +98,18 @@ def _build_on_meta(model_name: str):
 
 
 def _torch_flops(model_name: str, input_shape) -> int:
+    from torch.nn.attention import SDPBackend, sdpa_kernel
     from torch.utils.flop_counter import FlopCounterMode
 
     model = _build_on_meta(model_name).eval()
     x = torch.zeros((1, *input_shape), device="meta")
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(x)
+    # attention on torch's math kernel, MultiheadAttention's native fast path off: FlopCounterMode counts those
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+            model(x)
+    finally:
+        torch.backends.mha.set_fastpath_enabled(True)
     return counter.get_total_flops()
 
 

@@ -34,6 +34,6 @@ def build(name: str):
 
 def __getattr__(name: str):
     """`tests/models/torchvision_zoo.py:resnet18`: a factory for each model of MODELS."""
-    if name in MODELS:
+    if name in MODELS or name.startswith(TRANSFORMERS):  # the transformers: for their hand-written specs
         return functools.partial(build, name)
     raise AttributeError(name)
