@@ -96,3 +96,58 @@ def test_each_peer_tool_on_vit_b_16_is_what_compare_conventions_says():
             measured[name] = _run_peer(name, model, x)
         assert measured[name] == C.figures(spec, name).total, name
     assert measured["torchinfo"] == 173_232_616
+
+
+class _Attending(torch.nn.Module):
+    """nn.MultiheadAttention called as the user's model calls it: self-attention, or with a
+    mask, or as cross-attention over a second sequence computed from the first."""
+
+    def __init__(self, how: str):
+        super().__init__()
+        self.how = how
+        self.attention = torch.nn.MultiheadAttention(16, 4, batch_first=True)
+        self.memory = torch.nn.Linear(16, 16)
+
+    def forward(self, x):
+        if self.how == "self":
+            return self.attention(x, x, x, need_weights=False)[0]
+        if self.how == "mask":
+            mask = torch.ones(x.shape[1], x.shape[1], dtype=torch.bool).triu(1)
+            return self.attention(x, x, x, attn_mask=mask, need_weights=False)[0]
+        m = self.memory(x)
+        return self.attention(x, m, m, need_weights=False)[0]
+
+
+@pytest.mark.torch
+def test_self_attention_imports_masked_or_not_and_cross_attention_is_refused_by_name():
+    """A mask changes no count (torch's FlopCounterMode counts the masked products too), so a
+    masked self-attention imports and verifies; cross-attention is refused at its line."""
+    from archcalc.spec.errors import SpecError
+    from archcalc.torch_backend.importing import import_model, verify_import
+
+    for how in ("self", "mask"):
+        imported = import_model("a", "10,16", model=_Attending(how))
+        assert "- multihead_attention: {name: attention, num_heads: 4}" in imported.text
+        assert [r.message() for r in verify_import(imported, "a")[0] if not r.ok] == []
+    with pytest.raises(SpecError) as err:
+        import_model("a", "10,16", model=_Attending("cross"))
+    assert "archcalc's multihead_attention is self-attention" in err.value.render()
+    assert "test_transformers.py" in err.value.render()
+
+
+class _Recurrent(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lstm = torch.nn.LSTM(8, 16, batch_first=True)
+
+    def forward(self, x):
+        out, _ = self.lstm(x, None)  # the default state, written out
+        return out
+
+
+@pytest.mark.torch
+def test_a_module_called_with_an_explicit_none_state_imports():
+    from archcalc.torch_backend.importing import import_model, verify_import
+
+    imported = import_model("r", "5,8", model=_Recurrent())
+    assert [r.message() for r in verify_import(imported, "r")[0] if not r.ok] == []

@@ -140,14 +140,11 @@ class MultiheadAttention(LayerKind):
 
     @classmethod
     def imported_module_call(cls, tensors, others, kwargs):
-        """`attn(x, x, x, need_weights=False)`: self-attention, without a mask."""
-        if len(tensors) != 3 or len({id(t) for t in tensors}) != 1 or others:
+        """`attn(x, x, x, need_weights=False)`: self-attention. A mask (attn_mask,
+        key_padding_mask, is_causal) changes no count, as torch counts it: read as without."""
+        if len(tensors) != 3 or len({id(t) for t in tensors}) != 1:
             raise Untranslatable("is called with a query, key or value other than one sequence: archcalc's "
                                  "multihead_attention is self-attention, attn(x, x, x)")
-        masked = [k for k in ("key_padding_mask", "attn_mask") if kwargs.get(k) is not None]
-        if masked or kwargs.get("is_causal"):
-            raise Untranslatable(f"is called with {masked[0] if masked else 'is_causal'}: a spec's multihead_attention "
-                                 "takes no mask yet (torch's count would be the same without it)")
 
     @classmethod
     def imported_index(cls, args, part, index):

@@ -172,8 +172,9 @@ class LayerKind:
         """Checks a call of this kind's torch module (`archcalc import`): `tensors` its tensor
         arguments (the same object where the same value is passed), `others` its other positional
         arguments, `kwargs` its keywords (a tensor among them COMPUTED). Raises Untranslatable
-        where the spec's layer is not that call; by default, anything but the input alone."""
-        if len(tensors) != 1 or others or kwargs:
+        where the spec's layer is not that call; by default, anything but the input alone (an
+        explicit None, `lstm(x, None)`, is the default state)."""
+        if len(tensors) != 1 or any(o is not None for o in others) or kwargs:
             raise Untranslatable("is called with more than its input (an initial state?)")
 
     @classmethod
