@@ -57,11 +57,13 @@ def main() -> None:
               help="Add weights, activation, peak-inference and training memory (rules in the footer).")
 @click.option("--dtype", type=click.Choice(("float32", "float16", "bfloat16", "int8")), default="float32",
               show_default=True, help="Element type for --memory.")
+@click.option("--context", type=click.IntRange(min=1), default=None,
+              help="With --memory: the KV cache of autoregressive inference at this many tokens.")
 @click.option("--chart", default=None, type=click.Path(dir_okay=False, path_type=str),
               help="Also draw the per-layer chart to this file (.png/.svg/.pdf) and link it from a Markdown report.")
 @convention_option
 @output_option
-def summarize(spec, sets, batch, fmt, depth, unfold, variant, extra, dataset_size, show_memory, dtype, chart,
+def summarize(spec, sets, batch, fmt, depth, unfold, variant, extra, dataset_size, show_memory, dtype, context, chart,
               convention, output) -> None:
     """Per-layer table of a SPEC (default: the embedded AlexNet)."""
     from archcalc.report.display import Summary
@@ -76,7 +78,10 @@ def summarize(spec, sets, batch, fmt, depth, unfold, variant, extra, dataset_siz
         from archcalc.conventions import apply, get
 
         summary = Summary(apply(summary.analysis, convention), get(convention))
-    options = Options(depth, extra, dataset_size, dtype if show_memory else None, chart, output, unfold)
+    if context and not show_memory:
+        raise SpecError("--context gives the KV cache of --memory", Location("--context"), hint="add --memory",
+                        code="usage")
+    options = Options(depth, extra, dataset_size, dtype if show_memory else None, chart, output, unfold, context)
     _written(Out(output), lambda out: RENDERERS[fmt](summary, options, out))
     if chart:
         from archcalc.pictures.chart import layer_chart

@@ -502,6 +502,26 @@ def attention_args(draw, x):
     return args
 
 
+@st.composite
+def encoder_args(draw, x, stack: bool = False):
+    e = x[-1]
+    args = {"nhead": draw(st.sampled_from([h for h in range(1, e + 1) if e % h == 0] + [e + 1])),  # e + 1: refused
+            "dim_feedforward": draw(st.integers(1, 20)), "activation": draw(st.sampled_from(["relu", "gelu"])),
+            "norm_first": draw(st.booleans()), "bias": draw(st.booleans()), "dropout": 0.0}
+    if stack:
+        args |= {"num_layers": draw(st.integers(1, 3)), "norm": draw(st.booleans())}
+    return args
+
+
+def encoder_reference(x, a, stack: bool = False):
+    layer = nn.TransformerEncoderLayer(x[-1], a["nhead"], a["dim_feedforward"], a["dropout"], a["activation"],
+                                       batch_first=True, norm_first=a["norm_first"], bias=a["bias"])
+    if not stack:
+        return layer
+    norm = nn.LayerNorm(x[-1], bias=a["bias"]) if a["norm"] else None
+    return nn.TransformerEncoder(layer, a["num_layers"], norm=norm, enable_nested_tensor=False)
+
+
 def _product(outs):
     total = outs[0]
     for o in outs[1:]:
@@ -972,6 +992,9 @@ TABLE: dict[str, KindCase] = {c.kind: c for c in [
     # merges
     # attention
     KindCase("multihead_attention", (2,), self_attention_args, SelfAttentionReference, sizes=(1, 12)),
+    KindCase("transformer_encoder_layer", (2,), encoder_args, encoder_reference, sizes=(1, 10)),
+    KindCase("transformer_encoder", (2,), lambda x: encoder_args(x, True),
+             lambda x, a: encoder_reference(x, a, True), sizes=(1, 10)),
     KindCase("scaled_dot_product_attention", (2, 3), attention_args, AttentionReference, stacks=False,
              sizes=(1, 6)),
     KindCase("add", (3,), add_args, lambda x, a: Branches(x, a, _sum), stacks=False, sizes=(1, 6)),

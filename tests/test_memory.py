@@ -241,3 +241,43 @@ def test_a_layer_that_returns_its_input_saves_it_once(between):
     analysis = analyze_text(f"archcalc: 1\ninput: [12]\nlayers:\n  - linear: 16\n  - {between}\n  - linear: 4\n",
                             batch=3)
     assert memory(analysis).saved_for_backward == autograd_saved_bytes(analysis)
+
+
+KV_SPEC = """
+archcalc: 1
+input: [T, 64]
+blocks:
+  heads:
+    params: {n: 8}
+    layers: [{linear: {out_features: "8*n", bias: false}}, {unflatten: {dim: 1, unflattened_size: [n, 8]}},
+             {transpose: {dim0: 0, dim1: 1}}]
+layers:
+  - multihead_attention: {num_heads: 8}
+  - scaled_dot_product_attention:
+      enable_gqa: true
+      is_causal: true
+      branches: {q: [heads], k: [{heads: {n: 2}}], v: [{heads: {n: 2}}]}
+  - transpose: {dim0: 0, dim1: 1}
+  - flatten: {start_dim: 1}
+  - transformer_encoder: {num_layers: 3, nhead: 4, dim_feedforward: 16}
+"""
+
+
+def test_the_kv_cache_is_every_attentions_keys_and_values_per_token(tmp_path):
+    """Self-attention keeps E keys and E values a token; grouped-query attention its 2 key/value
+    heads of 8 (not the 8 query heads); an encoder stack each of its layers' (counted here by
+    hand, in bytes of bfloat16), at --context tokens for the batch."""
+    from archcalc.spec import load_spec_text
+
+    a = analyze(load_spec_text(KV_SPEC, "kv.yaml"), {"T": "16"}, batch=3)
+    per_token = (2 * 64 + (2 * 8 + 2 * 8) + 3 * 2 * 64) * 2
+    m = memory(a, "bfloat16", context=4096)
+    assert m.kv_cache_per_token == per_token and m.kv_cache(3) == per_token * 4096 * 3
+    (tmp_path / "kv.yaml").write_text(KV_SPEC)
+    out = CliRunner().invoke(main, ["summarize", str(tmp_path / "kv.yaml"), "--set", "T=16", "--memory",
+                                    "--dtype", "bfloat16", "--context", "4096", "--batch", "3"])
+    assert f"KV cache: {per_token:,} bytes (0.0 MiB) per token per sample; at a context of 4,096 tokens " \
+           f"{per_token * 4096 * 3:,} bytes" in out.stdout
+    doc = CliRunner().invoke(main, ["summarize", str(tmp_path / "kv.yaml"), "--memory", "--format", "json"]).stdout
+    assert json.loads(doc)["memory"]["kv_cache_per_token"] == per_token * 2  # float32, any T
+    assert "KV cache" not in CliRunner().invoke(main, ["summarize", str(SPECS / "alexnet.yaml"), "--memory"]).stdout

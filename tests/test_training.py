@@ -118,3 +118,22 @@ def test_attention_training_flops_equal_torch(first, t):
 
     analysis = analyze(load_spec_text(ATTENTION % first, "attention.yaml"), {"T": str(t)}, batch=2)
     assert analysis.training_flops() == torch_training_flops(analysis)
+
+
+@pytest.mark.parametrize("first", ["identity", "linear: {out_features: 16}"])
+def test_transformer_encoder_training_flops_equal_torch(first):
+    """torch's own encoder layer and stack (post-norm and pre-norm, gelu, a final norm): the
+    first layer's input projection has no input gradient when nothing before has weights."""
+    from archcalc.spec import load_spec_text
+
+    spec = f"""
+archcalc: 1
+input: [6, 16]
+layers:
+  - {first}
+  - transformer_encoder_layer: {{nhead: 4, dim_feedforward: 24, dropout: 0.0}}
+  - transformer_encoder: {{num_layers: 2, nhead: 2, dim_feedforward: 8, dropout: 0.0, norm_first: true,
+                           activation: gelu, norm: true}}
+"""
+    analysis = analyze(load_spec_text(spec, "encoder.yaml"), batch=2)
+    assert analysis.training_flops() == torch_training_flops(analysis)

@@ -151,3 +151,54 @@ def test_a_module_called_with_an_explicit_none_state_imports():
 
     imported = import_model("r", "5,8", model=_Recurrent())
     assert [r.message() for r in verify_import(imported, "r")[0] if not r.ok] == []
+
+
+class _Classifier(torch.nn.Module):
+    """Token ids → torch's own encoder stack (eval fast path and nested tensors as built by
+    default) → a mean over the sequence → a linear head."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = torch.nn.Embedding(100, 32)
+        self.encoder = torch.nn.TransformerEncoder(torch.nn.TransformerEncoderLayer(32, 4, 64, batch_first=True), 2)
+        self.head = torch.nn.Linear(32, 5)
+
+    def forward(self, x):
+        return self.head(self.encoder(self.embed(x)).mean(1))
+
+
+def _encoders():
+    nn = torch.nn
+    return {
+        "layer": nn.TransformerEncoderLayer(32, 4, 64, batch_first=True),
+        "pre-norm gelu layer": nn.TransformerEncoderLayer(32, 2, 48, batch_first=True, norm_first=True,
+                                                          activation="gelu", bias=False),
+        "stack": nn.TransformerEncoder(nn.TransformerEncoderLayer(32, 4, 64, batch_first=True), 3),
+        "stack with a final norm": nn.TransformerEncoder(nn.TransformerEncoderLayer(32, 4, 64, batch_first=True), 2,
+                                                         norm=nn.LayerNorm(32)),
+    }
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("name", list(_encoders()))
+def test_torchs_encoder_classes_import_and_verify_in_eval(name):
+    """The model in eval mode, where torch would take its native fast path: verification counts
+    the ordinary path, as archcalc does, and every figure agrees."""
+    from archcalc.torch_backend.importing import import_model, verify_import
+
+    model = _encoders()[name].eval()
+    imported = import_model("e", "T,32", model=model, sizes={"T": 9})
+    assert "transformer_encoder" in imported.text
+    assert [r.message() for r in verify_import(imported, "e")[0] if not r.ok] == []
+
+
+@pytest.mark.torch
+def test_an_encoder_inside_a_model_imports_and_sequence_first_is_refused():
+    from archcalc.spec.errors import SpecError
+    from archcalc.torch_backend.importing import import_model, verify_import
+
+    imported = import_model("c", "T", model=_Classifier(), sizes={"T": 7})
+    assert "- transformer_encoder: {name: encoder, num_layers: 2, nhead: 4, dim_feedforward: 64}" in imported.text
+    assert [r.message() for r in verify_import(imported, "c")[0] if not r.ok] == []
+    with pytest.raises(SpecError, match="batch_first=False"):
+        import_model("s", "T,32", model=torch.nn.TransformerEncoderLayer(32, 4, 64), sizes={"T": 5})

@@ -158,15 +158,16 @@ def interpolated(row, mode: str):
 
 
 def attention_products(row):
-    """Q·Kᵀ and A·V of a self-attention layer: 2·h·T·S·d (its kind's attention_shape)."""
+    """Q·Kᵀ and A·V of each self-attention in a row: 2·h·T·S·d (its kind's attention_shape)."""
     h, t, s, d = row.layer.attention_shape(row.args, row.input)
-    return N.mul(2, N.mul(h, N.mul(t, N.mul(s, d))))
+    return N.mul(row.layer.attention_layers(row.args), N.mul(2, N.mul(h, N.mul(t, N.mul(s, d)))))
 
 
 def attention_softmax_ops(row):
-    """A softmax over each query's S scores in each head: h·T·(3S − 1), as softmax_ops counts one."""
+    """A softmax over each query's S scores in each head of each self-attention: h·T·(3S − 1),
+    as softmax_ops counts one."""
     h, t, s, _ = row.layer.attention_shape(row.args, row.input)
-    return N.mul(N.mul(h, t), N.sub(N.mul(3, s), 1))
+    return N.mul(row.layer.attention_layers(row.args), N.mul(N.mul(h, t), N.sub(N.mul(3, s), 1)))
 
 
 SHARED_TERMS = {t.key: t for t in (
@@ -186,10 +187,16 @@ SHARED_TERMS = {t.key: t for t in (
     Term("softmax_ops", "per softmax over n values: n exponentials, n − 1 adds, n divisions",
          lambda r: N.mul(softmax_rows(r)[0], N.sub(N.mul(3, softmax_rows(r)[1]), 1))),
     Term("log_softmax_logs", "one logarithm per softmax", lambda r: softmax_rows(r)[0]),
-    Term("attention_projections", "the attention's Q, K, V and output projections (bias left out)",
+    Term("macs_without_attention", "every product but the attention's Q·Kᵀ and A·V (bias left out)",
          lambda r: N.sub(per_sample(r, r.macs), attention_products(r))),
     Term("attention_products", "the attention's own products Q·Kᵀ and A·V", attention_products),
     Term("attention_softmax_ops", "the attention's softmax: 3S − 1 per query and head", attention_softmax_ops),
+    Term("transformer_norm_elements", "one per element of each LayerNorm", lambda r: r.layer.norm_elements(r.args,
+                                                                                                         r.input)),
+    Term("feedforward_macs", "the feed-forward networks' products", lambda r: r.layer.feedforward_macs(r.args,
+                                                                                                     r.input)),
+    Term("leaf_params", "the parameters of its modules without children (not the attention's), once per sample",
+         lambda r: r.layer.leaf_params(r.args, r.input)),
     Term("plane", "one channel's plane (H × W)", lambda r: N.product(r.input[1:])),
     Term("embedding_table", "the embedding table (vocabulary × dim) counted as mult-adds", _params),
     *(Term(f"{mode}_outputs", f"output elements interpolated {mode}", lambda r, mode=mode: interpolated(r, mode))

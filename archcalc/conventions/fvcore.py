@@ -84,9 +84,13 @@ CONVENTION = Convention(
         "multihead_attention": rule("the projections' aten::linear, bias left out; Q·Kᵀ and A·V run in "
                                     "aten::scaled_dot_product_attention, which has no handle (fvcore warns 'unsupported "
                                     "operator'): 0. Under torch.no_grad() in eval, an even head count runs torch's "
-                                    "native fast path, which fvcore counts 0 whole", "attention_projections"),
+                                    "native fast path, which fvcore counts 0 whole", "macs_without_attention"),
         "scaled_dot_product_attention": rule("no handle for aten::scaled_dot_product_attention (fvcore warns "
                                              "'unsupported operator'): 0"),
+        **{k: rule("aten::linear's products (bias left out) but Q·Kᵀ and A·V (aten::scaled_dot_product_attention "
+                   "has no handle: fvcore warns), aten::layer_norm 5 per element; relu is ignored, gelu has no "
+                   "handle (0)", "macs_without_attention", ("transformer_norm_elements", 5))
+           for k in ("transformer_encoder_layer", "transformer_encoder")},
         **{k: rule("aten::batch_norm (eval): 1 per element, 2 with affine; without running statistics it "
                    "normalises by the batch's, counted as in training: 4, 5 with affine", "norm_inputs",
                    "norm_affine_inputs", "batch_statistics")

@@ -97,7 +97,7 @@ def _attention_hook(row):
     e = row.input[1]
     per_sample = N.add(N.mul(4, N.mul(t, N.mul(e, e))), N.mul(2, N.mul(N.mul(t, t), e)))
     extras = N.add(N.mul(h, N.mul(t, t)), N.mul(2 + (3 if row.args.bias else 0), N.mul(t, e)))
-    return N.add(per_sample, extras)
+    return N.mul(row.layer.attention_layers(row.args), N.add(per_sample, extras))
 
 
 CONVENTION = Convention(
@@ -163,6 +163,11 @@ CONVENTION = Convention(
                                     "queries (a bias_k or zero key ignored), h·T² for the softmax, T·E for the "
                                     "scaling and the biases (the output one always)", "ptflops_attention"),
         "scaled_dot_product_attention": rule("F.scaled_dot_product_attention is not patched: nothing counted"),
+        **{k: rule("its modules' hooks: the self-attention's (as multihead_attention), each linear layer's products "
+                   "and bias, 1 per element of each LayerNorm; the activation function it captured when built "
+                   "is not the patched one: nothing", "ptflops_attention", "feedforward_macs", "bias_adds",
+                   "transformer_norm_elements")
+           for k in ("transformer_encoder_layer", "transformer_encoder")},
         # --- dropouts ---
         **{k: rule("weights × output positions, plus one add per output element for the bias", "macs", "bias_adds")
            for k in ("conv1d", "conv2d", "conv3d", "linear")},

@@ -80,6 +80,10 @@ CONVENTION = Convention(
                                     "macs", "attention_softmax_ops"),
         "scaled_dot_product_attention": rule("its F.scaled_dot_product_attention counter: Q·Kᵀ and A·V, whole "
                                              "(a causal mask ignored)", "macs"),
+        **{k: rule("its modules' rules: the self-attention's (products and softmax), the linear layers' products, "
+                   "4 per element of each LayerNorm; the activation is a function: 0", "macs",
+                   "attention_softmax_ops", ("transformer_norm_elements", 4))
+           for k in ("transformer_encoder_layer", "transformer_encoder")},
         **{k: rule("2 per input element, 4 with affine", ("norm_inputs", 2), ("norm_affine_inputs", 2))
            for k in ("batch_norm1d", "batch_norm2d", "layer_norm")},
         "softmax": rule("per softmax of n values: n exp + (n − 1) adds + n divisions", "softmax_ops"),

@@ -66,6 +66,9 @@ CONVENTION = Convention(
                                     "and its row is left out of the sum, and out_proj is never called (its weight "
                                     "is read by F.multi_head_attention_forward)"),
         "scaled_dot_product_attention": rule("a function, no module: nothing counted"),
+        **{k: rule("its leaf modules' parameters (linear layers and LayerNorms) once per sample; its self-attention "
+                   "holds a module, so it is no leaf: nothing", "leaf_params")
+           for k in ("transformer_encoder_layer", "transformer_encoder")},
         # --- structure: mul, parameter, views ---
         "mul": rule("`*` is no module: nothing counted"),
         "parameter": rule("archcalc's module holds a tensor named neither weight nor bias: nothing counted"),

@@ -9,6 +9,8 @@
 - training: weights, their gradients, the optimizer's state (SGD with momentum: one copy of
   the parameters; Adam: two), and the activations autograd saves for the backward pass,
   each counted once however many layers save it (each kind states what it saves).
+- KV cache: what autoregressive inference keeps per token, every attention's keys and
+  values (each kind states its own), at a context of N tokens for the batch.
 """
 from __future__ import annotations
 
@@ -30,6 +32,12 @@ class Memory:
     saved_for_backward: object | None  # None when a kind's saved tensors are not modelled
     training: dict = field(default_factory=dict)  # optimizer -> bytes
     unmodelled: list[str] = field(default_factory=list)
+    kv_cache_per_token: object = 0  # bytes each token's keys and values take, per sample (0: no attention)
+    context: int | None = None  # tokens the KV cache is given for (--context)
+
+    def kv_cache(self, batch: int):
+        """The KV cache at `context` tokens for the batch (None without a context)."""
+        return None if self.context is None else N.mul(N.mul(self.kv_cache_per_token, self.context), batch)
 
 
 def _in_place(row: Row) -> bool:
@@ -132,14 +140,27 @@ def _saved(analysis: Analysis, elem: int) -> tuple[object | None, list[str]]:
     return N.total(saved.tensors.values()), []
 
 
-def memory(analysis: Analysis, dtype: str = "float32") -> Memory:
+def kv_cache_elements(analysis: Analysis):
+    """Elements per token per sample autoregressive inference keeps: every attention's keys
+    and values, as its kind says (grouped-query attention keeps fewer heads)."""
+    total = 0
+    for row in analysis.rows:
+        if row.leaf:
+            total = N.add(total, row.layer.kv_cache(row.args, row.input))
+        elif row.is_merge:
+            total = N.add(total, row.layer.merge_kv_cache(row.args, [b.output for b in row.branches]))
+    return total
+
+
+def memory(analysis: Analysis, dtype: str = "float32", context: int | None = None) -> Memory:
     elem = DTYPE_BYTES[dtype]
     weights = N.total(r.layer.weight_bytes(r.args, r.params, r.buffers, elem) for r in analysis.leaves())
     activations = N.mul(analysis.totals["activations"], elem)
     input_bytes = N.mul(N.mul(N.product(analysis.input), analysis.batch), elem)
     peak, _ = _peak(analysis.roots, input_bytes, elem, 0)
     saved, unmodelled = _saved(analysis, elem)
-    result = Memory(dtype, weights, activations, N.add(weights, peak), saved, unmodelled=unmodelled)
+    result = Memory(dtype, weights, activations, N.add(weights, peak), saved, unmodelled=unmodelled,
+                    kv_cache_per_token=N.mul(kv_cache_elements(analysis), elem), context=context)
     if saved is not None:
         params = N.mul(analysis.totals["params"], elem)
         for optimizer, copies in OPTIMIZER_COPIES.items():

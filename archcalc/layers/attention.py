@@ -71,6 +71,11 @@ class MultiheadAttention(LayerKind):
         return N.add(t, int(a.add_bias_kv) + int(a.add_zero_attn))
 
     @classmethod
+    def attention_layers(cls, a) -> int:
+        """Self-attentions in it, each of attention_shape: one."""
+        return 1
+
+    @classmethod
     def attention_shape(cls, a, x) -> tuple:
         """(heads h, queries T, keys S, head size d) on an input [T, E]: what the peer tools'
         attention rules are written in."""
@@ -119,6 +124,11 @@ class MultiheadAttention(LayerKind):
     @classmethod
     def receptive_field(cls, a, x, rf):
         return None  # every position sees the whole sequence
+
+    @classmethod
+    def kv_cache(cls, a, x):
+        """Each token's key and value, E each (after their projections)."""
+        return N.mul(2, x[-1])
 
     @classmethod
     def torch_module(cls, a, x):
@@ -200,6 +210,12 @@ class ScaledDotProductAttention(MergeKind):
         av_share = N.sub(result.macs, qk_share)
         gq, gk, gv = grads
         return N.add(N.mul(qk_share, int(gq) + int(gk)), N.mul(av_share, int(gq or gk) + int(gv)))
+
+    @classmethod
+    def merge_kv_cache(cls, a, shapes):
+        """Each key position's k and v over their own heads (fewer under grouped-query attention)."""
+        _, k, v = shapes
+        return N.add(N.product((*k[:-2], k[-1])), N.product((*v[:-2], v[-1])))
 
     @classmethod
     def merge_receptive_field(cls, a, fields):

@@ -248,6 +248,12 @@ class LayerKind:
         return None
 
     @classmethod
+    def kv_cache(cls, a: Args, x: Shape):
+        """Elements per token per sample that autoregressive inference keeps for this layer's
+        attention (its keys and values): 0 for a layer without attention."""
+        return 0
+
+    @classmethod
     def output_is_input(cls, a: Args) -> bool:
         """Whether, while training, its output is its input's storage (a view, an in-place
         activation, a dropout at p = 0): autograd's saved tensors then hold it once."""
@@ -377,6 +383,11 @@ class MergeKind(LayerKind):
         """Multiply-accumulates of the combining step's backward pass, knowing which branches
         need a gradient: 0 for a sum, a join or an element-wise product (FlopCounterMode counts
         none), the products' gradients for attention."""
+        return 0
+
+    @classmethod
+    def merge_kv_cache(cls, a: Args, shapes: list[Shape]):
+        """kv_cache for a merge, from its branches' outputs: 0 but for attention."""
         return 0
 
     @classmethod

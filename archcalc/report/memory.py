@@ -13,6 +13,16 @@ RULES = (
     "training: weights + gradients + optimizer state (momentum 1 copy, Adam 2) + the activations autograd "
     "saves for backward, each tensor once",
 )
+KV_RULE = "KV cache: every attention's keys and values, per token, kept by autoregressive inference (--context N tokens)"
+
+
+def rules(m: Memory) -> list[str]:
+    """The rules behind the figures shown (the KV cache's where there is attention)."""
+    return list(RULES) + ([KV_RULE] if _has_kv(m) else [])
+
+
+def _has_kv(m: Memory) -> bool:
+    return bool(N.is_symbolic(m.kv_cache_per_token) or m.kv_cache_per_token)
 
 
 def memory_lines(m: Memory, batch: int) -> list[str]:
@@ -28,6 +38,10 @@ def memory_lines(m: Memory, batch: int) -> list[str]:
         out.append(f"training: saved for backward {size(m.saved_for_backward)}; total with SGD "
                    f"{size(m.training['sgd'])}, SGD-momentum {size(m.training['sgd-momentum'])}, "
                    f"Adam {size(m.training['adam'])}")
+    if _has_kv(m):
+        at = f"; at a context of {m.context:,} tokens {size(m.kv_cache(batch))}" if m.context else \
+            " (--context N gives it at N tokens)"
+        out.append(f"KV cache: {size(m.kv_cache_per_token)} per token per sample{at}")
     return out
 
 
@@ -37,4 +51,6 @@ def memory_json(m: Memory) -> dict:
             "peak_inference": N.to_json(m.peak_inference),
             "saved_for_backward": None if m.saved_for_backward is None else N.to_json(m.saved_for_backward),
             "training": {k: N.to_json(v) for k, v in m.training.items()},
-            "not_modelled": m.unmodelled, "rules": list(RULES)}
+            "kv_cache_per_token": N.to_json(m.kv_cache_per_token), "context": m.context,
+            "kv_cache": None if m.context is None else N.to_json(m.kv_cache(1)),
+            "not_modelled": m.unmodelled, "rules": rules(m)}

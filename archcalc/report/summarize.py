@@ -20,12 +20,13 @@ class Options:
     chart: str | None = None  # a chart drawn beside the report (Markdown links it)
     output: str | None = None  # the report's file, for a relative link
     unfold: bool = False  # every copy of a repeat (else a run of identical copies is one row: report/fold.py)
+    context: int | None = None  # tokens the memory section's KV cache is given for
 
 
-def _memory(summary: Summary, dtype: str):
+def _memory(summary: Summary, dtype: str, options_context: int | None = None):
     from archcalc.engine.memory import memory
 
-    return memory(summary.analysis, dtype)
+    return memory(summary.analysis, dtype, options_context)
 
 
 def render_json(summary: Summary, options: Options, out: Out) -> None:
@@ -38,7 +39,7 @@ def render_json(summary: Summary, options: Options, out: Out) -> None:
     if options.memory:
         from archcalc.report.memory import memory_json
 
-        doc["memory"] = memory_json(_memory(summary, options.memory))
+        doc["memory"] = memory_json(_memory(summary, options.memory, options.context))
     out.echo(json.dumps(doc, indent=2))
 
 
@@ -65,11 +66,12 @@ def render_table(summary: Summary, options: Options, out: Out) -> None:
     console = out.console()
     table(summary, console, options.depth, options.columns, options.dataset_size, options.unfold)
     if options.memory:
-        from archcalc.report.memory import RULES, memory_lines
+        from archcalc.report.memory import memory_lines, rules
 
-        for line in memory_lines(_memory(summary, options.memory), summary.analysis.batch):
+        m = _memory(summary, options.memory, options.context)
+        for line in memory_lines(m, summary.analysis.batch):
             console.print(f"  {line}", highlight=False)
-        for rule in RULES:
+        for rule in rules(m):
             console.print(f"  {rule}", style="dim", highlight=False)
 
 

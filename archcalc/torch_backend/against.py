@@ -111,7 +111,7 @@ def model_leaves(model, input_shape: tuple, dtype: str = "float", device: str = 
     units: list[str] = []  # modules a kind reads whole (maxout around its nn.Linear): their insides are not layers
     leaves = {}
     for name, module in model.named_modules():
-        if any(name.startswith(u + ".") for u in units):
+        if any(_inside(name, u) for u in units):
             continue
         if kind_of_module(module) is not None and any(True for _ in module.children()):
             units.append(name)
@@ -135,8 +135,13 @@ def model_leaves(model, input_shape: tuple, dtype: str = "float", device: str = 
     with recording(dict(model.named_modules()), record), torch.no_grad():
         forward()
     # a module a kind reads whole uses its submodules' tensors without calling them (MultiheadAttention's out_proj)
-    inside = {n for n, _ in model.named_modules() if any(n.startswith(u + ".") for u in units if u in called)}
+    inside = {n for n, _ in model.named_modules() if any(_inside(n, u) for u in units if u in called)}
     return Watched(calls, _never_called(model, called | inside))
+
+
+def _inside(name: str, unit: str) -> bool:
+    """Whether module `name` is a submodule of `unit` (the model itself is "", and holds every other)."""
+    return name.startswith(unit + ".") if unit else bool(name)
 
 
 def _never_called(model, called: set) -> list:
