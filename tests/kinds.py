@@ -1019,6 +1019,10 @@ TABLE: dict[str, KindCase] = {c.kind: c for c in [
     KindCase("select", (1, 2, 3, 4), lambda x: st.integers(-len(x), len(x)).flatmap(  # rank: out of range
         lambda d: st.fixed_dictionaries({"dim": st.just(d), "index": st.integers(-8, 8)})),  # past the size: refused
         lambda x, a: Lambda(lambda v: v.select(batched(a["dim"]), a["index"]))),
+    KindCase("narrow", (1, 2, 3, 4), lambda x: st.fixed_dictionaries({  # dim len(x): out of range
+        "dim": st.integers(-len(x), len(x)), "start": st.integers(-9, 9),  # past the size: refused
+        "length": st.integers(1, 9)}),  # start + length past the size: refused
+        lambda x, a: Lambda(lambda v: v.narrow(batched(a["dim"]), a["start"], a["length"]))),
     KindCase("channel_shuffle", (1, 2, 3, 4), lambda x: st.fixed_dictionaries({"groups": st.integers(1, 4)}),
              lambda x, a: nn.ChannelShuffle(a["groups"])),
     KindCase("concat", (3,), concat_args,

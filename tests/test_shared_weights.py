@@ -48,3 +48,29 @@ def test_sharing_errors():
     assert "did you mean 'enc'" in err.value.hint
     with pytest.raises(SpecError, match="their parameters differ"):
         analyze_text(SIAMESE.replace("{name: head, out_features: 4}", "{name: head, out_features: 4, share: enc}"))
+
+
+TIED_HEAD = """archcalc: 1
+name: tied_head
+input: {shape: [T], dtype: index}
+dims: {T: {min: 1, default: 5}}
+layers:
+  - embedding: {name: wte, num_embeddings: 11, embedding_dim: 6}
+  - linear: {name: lm_head, out_features: 11, bias: false, share: wte}
+"""
+
+
+def test_a_linear_layer_shares_an_embeddings_table():
+    """An embedding's weight [V, E] is a bias-free linear E → V's weight: a language model's
+    output layer tied to its input embedding counts it once, and torch builds one tensor."""
+    a = analyze_text(TIED_HEAD)
+    assert a.row("lm_head").shares == "wte" and a.row("lm_head").params == 0 and a.totals["params"] == 66
+    spec = load_spec_text(TIED_HEAD, "tied_head.yaml")
+    net = build_module(spec, T=5)
+    assert net.lm_head.weight is net.wte.weight and sum(p.numel() for p in net.parameters()) == 66
+    [v] = verify_spec(spec, device="cpu")
+    assert v.agree, v.disagreements()
+    for other in ("out_features: 11, bias: true", "out_features: 12, bias: false"):  # a bias, another shape
+        with pytest.raises(SpecError, match="their parameters differ") as err:
+            analyze_text(TIED_HEAD.replace("out_features: 11, bias: false", other))
+        assert "weight [11, 6], as the embedding 'wte' holds" in err.value.expected

@@ -110,6 +110,7 @@ CONVENTION = Convention(
         "mul": rule("no handle for aten::mul (fvcore warns): 0"),
         "parameter": rule("aten::expand is " + _IGNORED),
         "select": rule("aten::select is " + _IGNORED),
+        "narrow": rule("aten::narrow is " + _IGNORED),
         "concat": rule("aten::cat is " + _IGNORED),
         "identity": rule("no aten op is traced: nothing counted"),
         **{k: rule("a view or copy (aten::flatten, reshape, view, permute, transpose, squeeze, unsqueeze, expand), "

@@ -231,7 +231,14 @@ class _Walker:
                             hint=did_you_mean(target, list(self.by_path)) or "share names a layer that comes before",
                             code="invalid-layer")
         owner = owner.owner or owner  # share the owner's owner
-        if owner.kind != row.kind or owner.params != row.params:
+        mine = row.layer.weight_shapes(row.args, row.input)
+        theirs = owner.layer.weight_shapes(owner.args, owner.input)
+        if mine is not None and theirs is not None:  # the kinds say which tensors: each must be the owner's
+            if not _same_shapes(mine, theirs):
+                raise SpecError(f"'{row.path}' can't share the weights of '{target}': their parameters differ", loc,
+                                expected=f"{_shapes_text(theirs)}, as the {owner.kind} '{owner.path}' holds",
+                                found=f"{row.kind} with {_shapes_text(mine)}", code="invalid-layer")
+        elif owner.kind != row.kind or owner.params != row.params:
             raise SpecError(f"'{row.path}' can't share the weights of '{target}': their parameters differ", loc,
                             expected=f"a {owner.kind} with {N.fmt(owner.params)} parameters",
                             found=f"{row.kind} with {N.fmt(row.params)} parameters", code="invalid-layer")
@@ -266,6 +273,18 @@ class _Walker:
         source, source_path = _source(path, item)
         return row, replace(outs[0], shape=tuple(result.output), source=source, source_path=source_path, rf=rf,
                             grad=any(o.grad for o in outs))
+
+
+def _same_shapes(mine: dict, theirs: dict) -> bool:
+    """Two layers' parameters by name (LayerKind.weight_shapes): the same names, each of one shape."""
+    return mine.keys() == theirs.keys() and all(
+        len(mine[k]) == len(theirs[k]) and all(N.compare(a, "==", b) for a, b in zip(mine[k], theirs[k]))
+        for k in mine)
+
+
+def _shapes_text(shapes: dict) -> str:
+    """'weight [50257, 768], bias [50257]'."""
+    return ", ".join(f"{name} [{', '.join(N.fmt(d) for d in shape)}]" for name, shape in shapes.items())
 
 
 def _value_text(value) -> str:

@@ -205,6 +205,15 @@ class LayerKind:
         return bool(getattr(a, "affine", False))
 
     @classmethod
+    def weight_shapes(cls, a: Args, x: Shape) -> dict[str, Shape] | None:
+        """Its parameters' shapes by their names in its torch module ({"weight": (out, in),
+        "bias": (out,)} for a linear layer): what `share:` ties, name by name, so that a layer
+        may share the weights of another kind whose tensors are the same (an embedding's table
+        [V, E] is a bias-free linear E → V's weight: GPT-2's tied LM head). None where the kind
+        does not say; then only a layer of the same kind with as many parameters may share."""
+        return None
+
+    @classmethod
     def bias_adds(cls, a: Args, out: Shape):
         """Elements per sample that a bias is added to (peer tools count one add each): the
         output's, when the layer has a bias."""

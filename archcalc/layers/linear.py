@@ -66,6 +66,10 @@ class Linear(WeightedProduct):
         return Result((*x[:-1], out), params=params, macs=macs, steps=steps)
 
     @classmethod
+    def weight_shapes(cls, a, x):
+        return {"weight": (a.out_features, x[-1])} | ({"bias": (a.out_features,)} if a.bias else {})
+
+    @classmethod
     def torch_module(cls, a, x):
         from torch import nn
 

@@ -297,6 +297,12 @@ class Embedding(LayerKind):
         return Result((*x, a.embedding_dim), params=params, steps=steps)
 
     @classmethod
+    def weight_shapes(cls, a, x):
+        """The table [num_embeddings, D]: a bias-free linear D → num_embeddings may share it
+        (a language model's output layer tied to its input embedding)."""
+        return {"weight": (a.num_embeddings, a.embedding_dim)}
+
+    @classmethod
     def saved_for_backward(cls, a, x, out, elem):
         return [("input", N.product(x), 8)]  # the token ids (int64), to scatter the gradient
 

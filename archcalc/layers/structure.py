@@ -1,6 +1,6 @@
 """Structural layers that move, reshape or pass data through: flatten, reshape, permute,
-transpose, unflatten, squeeze, unsqueeze, channel_shuffle, the dropouts, identity, and a
-learned `parameter`. None has MACs; the views among them make no new tensor.
+transpose, unflatten, squeeze, unsqueeze, select, narrow, channel_shuffle, the dropouts,
+identity, and a learned `parameter`. None has MACs; the views among them make no new tensor.
 
 Axes are per sample, the batch axis left out: torch's dim=1 is dim 0 here (the errors say so).
 """
@@ -10,8 +10,8 @@ from typing import ClassVar
 
 from archcalc.engine import numbers as N
 from archcalc.layers.args import Arg, Bool, Choice, Float, Int, Ints, Nullable
-from archcalc.layers.base import (Context, LayerKind, Result, Step, Untranslatable, batched_axis, list_text,
-                                  sample_axis)
+from archcalc.layers.base import (COMPUTED, Context, LayerKind, Result, Step, Untranslatable, batched_axis,
+                                  list_text, sample_axis)
 from archcalc.layers.registry import register
 
 
@@ -658,3 +658,47 @@ class Select(_View):
         if dim == 0:
             raise Untranslatable("selects one sample of the batch (dim 0); a spec describes one sample")
         return [(cls.kind, {"dim": dim - 1 if dim > 0 else dim, "index": index})]
+
+
+@register
+class Narrow(_View):
+    """`length` consecutive positions of one axis from `start` (torch.narrow; x[:, start:start
+    + length] on a per-sample axis): the first T rows of a table of learned position
+    embeddings, `narrow: {dim: 0, start: 0, length: T}` after a `parameter` [positions, D]
+    (GPT-2's and BERT's wpe read at positions 0 … T − 1). A view: no copy, nothing counted."""
+
+    kind = "narrow"
+    torch_classes = ("Narrow",)  # archcalc's own module: torch's narrow is a function
+    torch_functions = ("narrow",)
+    doc = "length positions of one axis from start, the axis kept: x[:, s:s+n] is dim 0, start s, length n (torch.narrow)"
+    args = (Arg("dim", Int(None), doc="per-sample axis"),
+            Arg("start", Int(None), doc="the first position kept; negative counts from the end"),
+            Arg("length", Int(1), doc="how many positions are kept"))
+
+    @classmethod
+    def infer(cls, x, a, ctx: Context) -> Result:
+        dim = sample_axis(a.dim, x, ctx)
+        size = x[dim]
+        if N.compare(a.start, ">", size) or N.compare(a.start, "<", N.neg(size)):
+            raise ctx.error(f"start {N.fmt(a.start)} is out of range for axis {dim} of size {N.fmt(size)}",
+                            arg="start", expected=f"a start from {N.fmt(N.neg(size))} to {N.fmt(size)}",
+                            found=f"{list_text(x)}, the {ctx.source}", code="invalid-layer")
+        start = N.add(a.start, size) if N.compare(a.start, "<", 0) else a.start
+        if N.compare(N.add(start, a.length), ">", size):
+            raise ctx.error(f"start {N.fmt(a.start)} + length {N.fmt(a.length)} runs past axis {dim} of size "
+                            f"{N.fmt(size)}", arg="length",
+                            expected=f"start + length at most {N.fmt(size)}",
+                            found=f"{list_text(x)}, the {ctx.source}", code="shape-mismatch")
+        return Result((*x[:dim], a.length, *x[dim + 1:]))
+
+    @classmethod
+    def imported_call(cls, name, args, kwargs, x, out):
+        """x.narrow(dim, start, length) and torch.narrow(x, dim, start, length)."""
+        values = dict(zip(("dim", "start", "length"), args)) | kwargs
+        if any(v is COMPUTED or not isinstance(v, int) for v in values.values()) or len(values) != 3:
+            raise Untranslatable("narrows by numbers computed in forward; archcalc needs them written as numbers")
+        if values["dim"] == 0:
+            raise Untranslatable("narrows the batch axis (dim 0); a spec describes one sample")
+        dim = values["dim"]
+        return [(cls.kind, {"dim": dim - 1 if dim > 0 else dim, "start": values["start"],
+                            "length": values["length"]})]

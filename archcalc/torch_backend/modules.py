@@ -293,6 +293,17 @@ class Select(nn.Module):
         return x.select(self.dim % (x.dim() - 1) + 1, self.index)
 
 
+class Narrow(nn.Module):
+    """A spec's narrow: `length` positions of a per-sample axis from `start` (a view)."""
+
+    def __init__(self, dim: int, start: int, length: int):
+        super().__init__()
+        self.dim, self.start, self.length = dim, start, length
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.narrow(self.dim % (x.dim() - 1) + 1, self.start, self.length)
+
+
 class Unsqueeze(nn.Module):
     def __init__(self, dim: int):
         super().__init__()
