@@ -148,3 +148,16 @@ def test_flops_equal_flop_counter_mode_on_hugging_faces_model(spec, t):
     for i in range(12):
         assert a.row(ours.format(i + 1)).flops == counts[f"{root}.{theirs.format(i)}"], i
     assert a.row(last).flops == counts[f"{root}.{last_hf}"]
+
+
+def test_gpt2s_kv_cache_is_what_hugging_faces_cache_holds():
+    """The keys and values Hugging Face's GPT-2 keeps after a forward pass with use_cache, per
+    token and sample, against archcalc's KV cache of the spec (float32)."""
+    from archcalc.engine.memory import memory
+
+    model = _hf("gpt2_small.yaml")
+    t, batch = 5, 2
+    cache = model(torch.zeros(batch, t, dtype=torch.long, device="meta"), use_cache=True).past_key_values
+    held = sum(layer.keys.numel() + layer.values.numel() for layer in cache.layers) * 4
+    ours = memory(analyze_file("gpt2_small.yaml", {"T": str(t)}), "float32", context=t)
+    assert ours.kv_cache_per_token * t * batch == held == ours.kv_cache(batch)
