@@ -161,3 +161,23 @@ def test_gpt2s_kv_cache_is_what_hugging_faces_cache_holds():
     held = sum(layer.keys.numel() + layer.values.numel() for layer in cache.layers) * 4
     ours = memory(analyze_file("gpt2_small.yaml", {"T": str(t)}), "float32", context=t)
     assert ours.kv_cache_per_token * t * batch == held == ours.kv_cache(batch)
+
+
+@pytest.mark.parametrize("t", (1, 9, 256))
+def test_the_char_transformer_is_hugging_faces_gpt2_at_its_size(t):
+    """specs/char_transformer.yaml against HF's GPT2LMHeadModel with its configuration (65
+    characters, 256 positions, width 256, 4 heads, 4 layers): parameters and FlopCounterMode's
+    FLOPs; beside the char-RNN, within 3 % of its parameters, and its MACs a fixed cost per
+    character plus 2·layers·E per character in the context (Q·Kᵀ and A·V)."""
+    transformers = pytest.importorskip("transformers")
+    config = transformers.GPT2Config(vocab_size=65, n_positions=256, n_embd=256, n_layer=4, n_head=4)
+    with torch.device("meta"):
+        model = transformers.GPT2LMHeadModel(config).eval()
+    a = analyze_file("char_transformer.yaml", {"T": str(t)})
+    assert sum(p.numel() for p in model.parameters()) == a.totals["params"]
+    counter, output = _count(model, t)
+    assert output == a.output and counter.get_total_flops() == a.totals["flops"]
+    rnn = analyze_file("char_rnn.yaml", {"T": str(t)})
+    assert abs(a.totals["params"] - rnn.totals["params"]) < 0.03 * rnn.totals["params"]
+    e, layers = 256, 4  # per character: each block's 12·E² (4 projections, the MLP's 8), the head's E·65
+    assert a.totals["macs"] == t * (layers * 12 * e * e + e * 65) + layers * 2 * e * t * t
