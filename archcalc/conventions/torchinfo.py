@@ -66,6 +66,11 @@ CONVENTION = Convention(
                                     "and its row is left out of the sum, and out_proj is never called (its weight "
                                     "is read by F.multi_head_attention_forward)"),
         "scaled_dot_product_attention": rule("a function, no module: nothing counted"),
+        # --- position encodings ---
+        "rotary_embedding": rule("archcalc's module holds no parameters (its cos/sin table is made in forward): "
+                                 "nothing counted"),
+        "sinusoidal_position_encoding": rule("archcalc's module holds its table as a buffer (pe), no parameter: "
+                                             "nothing counted"),
         # --- structure: mul, parameter, views ---
         "mul": rule("`*` is no module: nothing counted"),
         "parameter": rule("archcalc's module holds a tensor named neither weight nor bias: nothing counted"),
