@@ -860,6 +860,60 @@ class StochasticDepth(nn.Module):
         return x * (noise / (1.0 - self.p) if self.p < 1.0 else noise)
 
 
+
+# --- position encodings: strategies and modules ---
+
+class Rotary(nn.Module):
+    """RoPE as a complex product, in float64: each position's halves (x₁, x₂) of the last axis
+    as x₁ + i·x₂, times e^(i·t·θ^(−2k/d)) for k < d/2 (the pairing Hugging Face's
+    rotate_half makes, Su et al.'s rotation); an odd d has no such pairs."""
+
+    def __init__(self, theta):
+        super().__init__()
+        self.theta = theta
+
+    def forward(self, x):
+        t, d = x.shape[-2:]
+        if d % 2:
+            raise ValueError("RoPE rotates pairs: an even last axis")
+        half = d // 2
+        angles = torch.outer(torch.arange(t, dtype=torch.float64),
+                             self.theta ** (-2 * torch.arange(half, dtype=torch.float64) / d))
+        z = torch.complex(x[..., :half].double(), x[..., half:].double()) * torch.polar(torch.ones_like(angles), angles)
+        return torch.cat((z.real, z.imag), -1).to(x.dtype)
+
+
+class PositionalEncoding(nn.Module):
+    """pytorch/examples' word_language_model PositionalEncoding (without its dropout): the
+    table for max_len positions registered as a buffer [max_len, 1, E], added to [T, B, E];
+    called here on [B, T, E]. An odd E does not fit its table (torch raises)."""
+
+    def __init__(self, d_model, max_len=5000):
+        super().__init__()
+        pe = torch.zeros(max_len, d_model)
+        position = torch.arange(0, max_len, dtype=torch.float).unsqueeze(1)
+        div_term = torch.exp(torch.arange(0, d_model, 2).float() * (-math.log(10000.0) / d_model))
+        pe[:, 0::2] = torch.sin(position * div_term)
+        pe[:, 1::2] = torch.cos(position * div_term)
+        pe = pe.unsqueeze(0).transpose(0, 1)
+        self.register_buffer("pe", pe)
+
+    def forward(self, x):
+        x = x.transpose(0, 1)
+        return (x + self.pe[:x.size(0), :]).transpose(0, 1)
+
+
+def rotary_args(x):
+    return st.fixed_dictionaries({"theta": st.sampled_from([10000.0, 500000.0, 100.0, 1.0])})
+
+
+def position_encoding_args(x):
+    """The default table (5000 positions), one exactly T long, a longer one, or one shorter
+    than T (both refuse; but not a table of one position, whose row torch's code broadcasts
+    over any T where archcalc refuses)."""
+    return st.sampled_from([None, x[0], x[0] + 3, x[0] - 1 if x[0] > 2 else x[0]]).map(
+        lambda n: {} if n is None else {"max_len": n})
+
 TABLE: dict[str, KindCase] = {c.kind: c for c in [
     # --- activations ---
     activation("hardswish", nn.Hardswish, inplace_args),
@@ -989,6 +1043,10 @@ TABLE: dict[str, KindCase] = {c.kind: c for c in [
         "num_embeddings": st.just(n), "embedding_dim": st.integers(1, 12),
         "padding_idx": st.one_of(st.none(), st.integers(-n - 1, n))})),  # ±n are outside: refused
         lambda x, a: nn.Embedding(a["num_embeddings"], a["embedding_dim"], a["padding_idx"]), dtype="index"),
+    # position encodings
+    KindCase("rotary_embedding", (2, 3, 4), rotary_args, lambda x, a: Rotary(a["theta"])),
+    KindCase("sinusoidal_position_encoding", (2,), position_encoding_args,
+             lambda x, a: PositionalEncoding(x[-1], a.get("max_len", 5000))),
     # merges
     # attention
     KindCase("multihead_attention", (2,), self_attention_args, SelfAttentionReference, sizes=(1, 12)),

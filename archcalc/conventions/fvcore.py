@@ -106,6 +106,12 @@ CONVENTION = Convention(
         **{k: rule(_SKIPPED) for k in ("rnn", "lstm", "gru", "embedding")},
         "lstm:course": rule("archcalc's step-by-step module: its matmuls at every step, the products; its "
                                 "adds, gates and element-wise products have no handle (fvcore warns)", "macs"),
+        # --- position encodings ---
+        "rotary_embedding": rule("archcalc's module: its table (aten::pow, reciprocal, mul, cos, sin) and the "
+                                 "rotation (aten::neg, mul, add) are element-wise ops without a handle: skipped "
+                                 "(fvcore warns 'unsupported operator'); aten::arange, cat and slice are ignored"),
+        "sinusoidal_position_encoding": rule("archcalc's module adds its buffer: aten::add has no handle, skipped "
+                                             "(fvcore warns 'unsupported operator')"),
         # --- structure: mul, parameter, views ---
         "mul": rule("no handle for aten::mul (fvcore warns): 0"),
         "parameter": rule("aten::expand is " + _IGNORED),

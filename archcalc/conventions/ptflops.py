@@ -199,6 +199,10 @@ CONVENTION = Convention(
                        "macs", "bias_adds"),
         "local_contrast_norm": rule("archcalc's module: the patched F.avg_pool2d counts its input, the channel mean "
                                     "(H × W), twice (local mean and local deviation)", ("functional_planes", 2)),
+        # --- position encodings ---
+        **{k: rule("archcalc's module: no module hook, and its `*` and `+` (Tensor.__mul__, __add__) are not patched "
+                   "(torch.mul and torch.add are): nothing counted")
+           for k in ("rotary_embedding", "sinusoidal_position_encoding")},
         # --- structure: mul, parameter, views ---
         "mul": rule("`*` calls Tensor.__mul__, which is not patched (torch.mul and Tensor.mul are): nothing counted"),
         "parameter": rule("archcalc's module: no module hook, and its expand is not patched: nothing counted"),

@@ -99,6 +99,9 @@ CONVENTION = Convention(
         "locally_connected2d": rule("no rule for archcalc's module (thop warns), but its torch.bmm is counted: "
                                     "the products", "macs"),
         "maxout": rule("archcalc's module: its inner nn.Linear, the products", "macs"),
+        # --- position encodings ---
+        **{k: rule("no rule for archcalc's module (thop warns): 0; its element-wise `*` and `+` are no function "
+                   "thop counts (matmul, bmm, einsum)") for k in ("rotary_embedding", "sinusoidal_position_encoding")},
         # --- structure: mul, parameter, views ---
         "mul": rule("`*` is no module: nothing counted"),
         "parameter": rule("no rule for archcalc's module (thop warns): 0"),

@@ -69,6 +69,11 @@ CONVENTION = Convention(
         **{k: rule("its leaf modules' parameters (linear layers and LayerNorms) once per sample; its self-attention "
                    "holds a module, so it is no leaf: nothing", "leaf_params")
            for k in ("transformer_encoder_layer", "transformer_encoder")},
+        # --- position encodings ---
+        "rotary_embedding": rule("archcalc's module holds no parameters (its cos/sin table is made in forward): "
+                                 "nothing counted"),
+        "sinusoidal_position_encoding": rule("archcalc's module holds its table as a buffer (pe), no parameter: "
+                                             "nothing counted"),
         # --- structure: mul, parameter, views ---
         "mul": rule("`*` is no module: nothing counted"),
         "parameter": rule("archcalc's module holds a tensor named neither weight nor bias: nothing counted"),
