@@ -137,3 +137,33 @@ layers:
 """
     analysis = analyze(load_spec_text(spec, "encoder.yaml"), batch=2)
     assert analysis.training_flops() == torch_training_flops(analysis)
+
+
+def test_gpt2s_training_flops_beside_the_rules_of_thumb(tmp_path):
+    """GPT-2 small at T = 1,024: 6·N·T and PaLM's 6·N·T + 12·L·d·T², and exact − rule by family,
+    each written out here from the model: the token table is looked up (−6·V·E·T), the tied LM
+    head multiplies (6·T·E·V, forward and both gradients) while the linear layers' biases
+    multiply nothing (−6·T each), the position table, the norms' scales and shifts likewise."""
+    from archcalc.engine.training import rules_of_thumb
+
+    a = analyze(load_spec(SPECS / "gpt2_small.yaml"), {"T": "1024"})
+    r = rules_of_thumb(a)
+    t, e, v, n, layers = 1024, 768, 50257, 124_439_808, 12
+    assert (r.tokens, r.params, r.width) == (t, n, layers * e)
+    assert r.per_token == 6 * n * t and r.with_attention == 6 * n * t + 12 * layers * e * t * t
+    biases = layers * (3 * e + e + 4 * e + e)
+    norms = (2 * layers + 1) * 2 * e
+    diff = dict((family, d) for family, _, d in r.differences)
+    assert diff["embedding"] == -6 * v * e * t
+    assert diff["linear"] == 6 * t * e * v - 6 * biases * t
+    assert diff["norm"] == -6 * norms * t
+    assert diff["structure"] == -6 * 1024 * e * t  # wpe, whose 1,024 rows are all parameters
+    assert r.exact - r.with_attention == sum(diff.values())
+    assert r.exact == a.training_flops()
+    (tmp_path / "g.yaml").write_text((SPECS / "gpt2_small.yaml").read_text())
+    out = CliRunner().invoke(main, ["summarize", str(tmp_path / "g.yaml"), "--set", "T=1024", "--columns", "train",
+                                    "--format", "json"])
+    doc = json.loads(out.stdout)["training_rules_of_thumb"]
+    assert doc["six_n_t"] == 6 * n * t and doc["difference_by_family"]["embedding"] == -6 * v * e * t
+    text = CliRunner().invoke(main, ["summarize", str(SPECS / "lenet5.yaml"), "--columns", "train"]).stdout
+    assert "rules of thumb" not in text  # no attention: no transformer rule to compare with

@@ -252,3 +252,21 @@ def test_sinusoidal_table_is_vaswanis():
     table = [[(math.sin if j % 2 == 0 else math.cos)(p / 10000 ** ((j - j % 2) / e)) for j in range(e)]
              for p in range(t)]
     torch.testing.assert_close(module(torch.zeros(1, t, e))[0], torch.tensor(table), rtol=0, atol=1e-6)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("variant", [None, "llama2_70b"], ids=["7b", "70b"])
+def test_the_kv_cache_is_what_hugging_faces_cache_holds(variant):
+    """The keys and values Hugging Face's LLaMA keeps after a forward pass (on meta), per token:
+    the 70B's grouped-query attention keeps its 8 key/value heads, not its 64 query heads
+    (327,680 bytes a token in float16: 80 layers · 2 · 8 · 128 · 2)."""
+    from archcalc.engine.memory import memory
+
+    model = _hf_model(variant)
+    t = 3
+    cache = model(input_ids=torch.zeros(1, t, dtype=torch.long, device="meta"), use_cache=True).past_key_values
+    held = sum(layer.keys.numel() + layer.values.numel() for layer in cache.layers) * 2
+    ours = memory(analyze_file(SPEC, {"T": str(t)}, variant=variant), "float16", context=t)
+    assert ours.kv_cache(1) == held
+    if variant:
+        assert ours.kv_cache_per_token == 327_680

@@ -71,11 +71,6 @@ class MultiheadAttention(LayerKind):
         return N.add(t, int(a.add_bias_kv) + int(a.add_zero_attn))
 
     @classmethod
-    def attention_layers(cls, a) -> int:
-        """Self-attentions in it, each of attention_shape: one."""
-        return 1
-
-    @classmethod
     def attention_shape(cls, a, x) -> tuple:
         """(heads h, queries T, keys S, head size d) on an input [T, E]: what the peer tools'
         attention rules are written in."""
@@ -210,6 +205,12 @@ class ScaledDotProductAttention(MergeKind):
         av_share = N.sub(result.macs, qk_share)
         gq, gk, gv = grads
         return N.add(N.mul(qk_share, int(gq) + int(gk)), N.mul(av_share, int(gq or gk) + int(gv)))
+
+    @classmethod
+    def merge_attention_shape(cls, a, shapes):
+        """(query heads, L, S, E) from q, k and v: the products run over every query head."""
+        q, k, _ = shapes
+        return N.product(q[:-2]), q[-2], k[-2], q[-1]
 
     @classmethod
     def merge_kv_cache(cls, a, shapes):

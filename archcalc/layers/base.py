@@ -257,6 +257,16 @@ class LayerKind:
         return None
 
     @classmethod
+    def attention_layers(cls, a: Args) -> int:
+        """How many attentions of attention_shape it computes (a stack of layers: more)."""
+        return 1
+
+    @classmethod
+    def attention_shape(cls, a: Args, x: Shape) -> tuple | None:
+        """(heads, queries T, keys S, head size d) of its attention; None without attention."""
+        return None
+
+    @classmethod
     def kv_cache(cls, a: Args, x: Shape):
         """Elements per token per sample that autoregressive inference keeps for this layer's
         attention (its keys and values): 0 for a layer without attention."""
@@ -393,6 +403,11 @@ class MergeKind(LayerKind):
         need a gradient: 0 for a sum, a join or an element-wise product (FlopCounterMode counts
         none), the products' gradients for attention."""
         return 0
+
+    @classmethod
+    def merge_attention_shape(cls, a: Args, shapes: list[Shape]) -> tuple | None:
+        """attention_shape for a merge, from its branches' outputs: None but for attention."""
+        return None
 
     @classmethod
     def merge_kv_cache(cls, a: Args, shapes: list[Shape]):

@@ -36,6 +36,13 @@ def render_json(summary: Summary, options: Options, out: Out) -> None:
     doc = summary_json(summary, options.depth, "rf" in options.columns, train)
     if options.dataset_size:
         doc["epoch_training_flops"] = N.to_json(summary.analysis.epoch_training_flops(options.dataset_size))
+    if train:
+        from archcalc.engine.training import rules_of_thumb
+        from archcalc.report.training import rules_json
+
+        rules = rules_of_thumb(summary.analysis)
+        if rules is not None:
+            doc["training_rules_of_thumb"] = rules_json(rules)
     if options.memory:
         from archcalc.report.memory import memory_json
 

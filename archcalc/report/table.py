@@ -66,6 +66,12 @@ def render_table(summary: Summary, console: Console, depth: int | None = None,
                       highlight=False)
     if train or dataset_size:
         console.print(f"  training FLOPs: {TRAINING_RULE}", style="dim", highlight=False)
+        from archcalc.engine.training import rules_of_thumb
+        from archcalc.report.training import rules_lines
+
+        rules = rules_of_thumb(analysis)
+        for line in rules_lines(rules) if rules is not None else []:
+            console.print(f"  {line}", highlight=False)
     if dataset_size:
         epoch = analysis.epoch_training_flops(dataset_size)
         console.print(f"  one epoch of {dataset_size:,} samples: {N.fmt(epoch)} training FLOPs", highlight=False)
