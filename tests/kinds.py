@@ -522,6 +522,45 @@ def encoder_reference(x, a, stack: bool = False):
     return nn.TransformerEncoder(layer, a["num_layers"], norm=norm, enable_nested_tensor=False)
 
 
+@st.composite
+def matmul_args(draw, x):
+    """a @ b from an input [.., n, k]: a the input or a linear layer on it; b its transpose
+    (a [.., k, n]), a linear layer's transpose, or a learned matrix [k, m] (rarely of the wrong
+    size: refused)."""
+    k = x[-1]
+    left = draw(st.sampled_from([[], [{"linear": {"out_features": k, "bias": False}}]]))
+    choice = draw(st.sampled_from(["transpose", "linear", "parameter"]))
+    if choice == "transpose":
+        right = [{"transpose": {"dim0": -1, "dim1": -2}}]
+    elif choice == "linear":
+        right = [{"linear": {"out_features": k, "bias": False}}, {"transpose": {"dim0": -1, "dim1": -2}}]
+    else:
+        rows = k if draw(st.integers(0, 9)) else k + 1
+        right = [{"parameter": {"shape": [1] * (len(x) - 2) + [rows, draw(st.integers(1, 6))]}}]
+    return {"branches": [left, right], "operator": draw(st.booleans())}
+
+
+class MatmulReference(nn.Module):
+    def __init__(self, x, a):
+        super().__init__()
+        self.operator = a.get("operator", False)
+        self.paths = nn.ModuleList()
+        for layers in a["branches"]:
+            seq = []
+            for item in layers:
+                if "linear" in item:
+                    seq.append(nn.Linear(x[-1], item["linear"]["out_features"], bias=False))
+                elif "transpose" in item:
+                    seq.append(Lambda(lambda v: v.transpose(-1, -2)))
+                else:
+                    seq.append(Learned(item["parameter"]["shape"]))
+            self.paths.append(nn.Sequential(*seq))
+
+    def forward(self, x):
+        a, b = (p(x) for p in self.paths)
+        return a @ b if self.operator else torch.matmul(a, b)
+
+
 def _product(outs):
     total = outs[0]
     for o in outs[1:]:
@@ -1055,6 +1094,7 @@ TABLE: dict[str, KindCase] = {c.kind: c for c in [
              lambda x, a: encoder_reference(x, a, True), sizes=(1, 10)),
     KindCase("scaled_dot_product_attention", (2, 3), attention_args, AttentionReference, stacks=False,
              sizes=(1, 6)),
+    KindCase("matmul", (2, 3), matmul_args, MatmulReference, stacks=False, sizes=(1, 6)),
     KindCase("add", (3,), add_args, lambda x, a: Branches(x, a, _sum), stacks=False, sizes=(1, 6)),
     KindCase("mul", (3,), mul_args, lambda x, a: Branches(x, a, _product), stacks=False, sizes=(1, 6)),
     KindCase("parameter", (1, 2, 3, 4), lambda x: st.fixed_dictionaries({"shape": st.lists(st.integers(1, 5),

@@ -4,6 +4,7 @@ tool's figure for ViT-B/16 (torchinfo's 173.23 M among them) measured on the rea
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 from click.testing import CliRunner
@@ -202,3 +203,43 @@ def test_an_encoder_inside_a_model_imports_and_sequence_first_is_refused():
     assert [r.message() for r in verify_import(imported, "c")[0] if not r.ok] == []
     with pytest.raises(SpecError, match="batch_first=False"):
         import_model("s", "T,32", model=torch.nn.TransformerEncoderLayer(32, 4, 64), sizes={"T": 5})
+
+
+class _ByHand(torch.nn.Module):
+    """Attention written by hand, as tutorials write it: separate projections, q @ kᵀ scaled by
+    a number computed from the sizes, a softmax, @ v, the heads joined."""
+
+    def __init__(self, e=32, h=4):
+        super().__init__()
+        self.h = h
+        self.q, self.k, self.v, self.o = (torch.nn.Linear(e, e) for _ in range(4))
+
+    def forward(self, x):
+        b, t, c = x.shape
+        q, k, v = (p(x).view(b, t, self.h, c // self.h).transpose(1, 2) for p in (self.q, self.k, self.v))
+        att = (q @ k.transpose(-2, -1)) / math.sqrt(c // self.h)
+        y = torch.nn.functional.softmax(att, dim=-1) @ v
+        return self.o(y.transpose(1, 2).reshape(b, t, c))
+
+
+@pytest.mark.torch
+def test_attention_written_by_hand_imports_and_each_tool_counts_it_as_compare_says():
+    """Two matmul merges, nested at their fork; ptflops patches torch.matmul but not the @
+    operator, so it misses Q·Kᵀ and A·V (the operator recorded by import), fvcore and thop
+    count them: each tool run on the model itself."""
+    from archcalc import conventions as C
+    from archcalc.torch_backend.importing import import_model, verify_import
+    from test_conventions import _peer, _run_peer
+
+    model = _ByHand().eval()
+    imported = import_model("h", "16,32", model=model)
+    assert imported.text.count("operator: true") == 2
+    assert [r.message() for r in verify_import(imported, "h")[0] if not r.ok] == []
+    a = analyze(load_spec_text(imported.text, "h.yaml"))
+    products = 2 * 4 * 16 * 16 * 8  # Q·Kᵀ and A·V: heads · T · T · d each
+    assert a.totals["macs"] == 4 * 16 * 32 * 32 + products
+    x = torch.randn(1, 16, 32)
+    for name in ("fvcore", "ptflops", "thop"):
+        _peer(name)
+        with torch.no_grad():
+            assert _run_peer(name, model, x) == C.figures(a, name).total, name

@@ -116,6 +116,7 @@ CONVENTION = Convention(
         "mul": rule("no handle for aten::mul (fvcore warns): 0"),
         "parameter": rule("aten::expand is " + _IGNORED),
         "select": rule("aten::select is " + _IGNORED),
+        "matmul": rule("aten::matmul: the product", "macs"),
         "narrow": rule("aten::narrow is " + _IGNORED),
         "concat": rule("aten::cat is " + _IGNORED),
         "identity": rule("no aten op is traced: nothing counted"),

@@ -124,6 +124,9 @@ CONVENTION = Convention(
                                        "cast to int for one per axis (whole batch)", _interpolate, per_batch=True),
            "ptflops_lrn": Term("ptflops_lrn", "the patched tensor ops inside F.local_response_norm, whole batch",
                                _lrn, per_batch=True),
+           "ptflops_matmul": Term("ptflops_matmul", "the product, by the patched torch.matmul (whole batch); 0 for "
+                                  "the @ operator", lambda r: 0 if r.args.operator else N.true_div(r.macs, r.batch),
+                                  per_batch=True),
            "functional_macs": Term("functional_macs", "the products, by the patched torch.bmm (whole batch)",
                                    lambda r: N.true_div(r.macs, r.batch), per_batch=True),
            "functional_planes": Term("functional_planes", "one channel's plane (H × W) by the patched "
@@ -205,6 +208,8 @@ CONVENTION = Convention(
            for k in ("rotary_embedding", "sinusoidal_position_encoding")},
         # --- structure: mul, parameter, views ---
         "mul": rule("`*` calls Tensor.__mul__, which is not patched (torch.mul and Tensor.mul are): nothing counted"),
+        "matmul": rule("the patched torch.matmul and torch.bmm: the product, whole batch; a @ b (operator: true) "
+                       "calls Tensor.__matmul__, which is not patched: nothing", "ptflops_matmul"),
         "parameter": rule("archcalc's module: no module hook, and its expand is not patched: nothing counted"),
         "mean": rule("archcalc's module: no module hook, and torch.mean / Tensor.mean are not patched (F.adaptive_avg_pool2d "
                      "is): nothing counted"),

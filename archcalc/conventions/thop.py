@@ -104,6 +104,7 @@ CONVENTION = Convention(
                    "thop counts (matmul, bmm, einsum)") for k in ("rotary_embedding", "sinusoidal_position_encoding")},
         # --- structure: mul, parameter, views ---
         "mul": rule("`*` is no module: nothing counted"),
+        "matmul": rule("its torch function counter: torch.matmul, torch.bmm and the @ operator, the product", "macs"),
         "parameter": rule("no rule for archcalc's module (thop warns): 0"),
         "mean": rule("no rule for archcalc's module (thop warns): 0; x.mean(...) in a forward is no module: 0"),
     },

@@ -235,7 +235,7 @@ class ScaledDotProductAttention(MergeKind):
                                               enable_gqa=a.enable_gqa)
 
     @classmethod
-    def imported_merge(cls, args, kwargs):
+    def imported_merge(cls, args, kwargs, name=None):
         if len(args) < 3 or kwargs.get("attn_mask") is not None or (len(args) > 3 and args[3] is not None):
             raise Untranslatable("passes an attention mask: archcalc follows is_causal (a mask tensor is a "
                                  "fourth input it cannot follow yet)")

@@ -435,9 +435,9 @@ class MergeKind(LayerKind):
         return cls.saved_for_backward(a, shapes, out, elem)
 
     @classmethod
-    def imported_merge(cls, args: tuple, kwargs: dict) -> tuple[list, dict]:
-        """For a call of one of `torch_functions` (`archcalc import`): the arguments that are
-        the branches' tensors, and this merge's spec arguments."""
+    def imported_merge(cls, args: tuple, kwargs: dict, name: str | None = None) -> tuple[list, dict]:
+        """For a call `name(*args, **kwargs)` of one of `torch_functions` (`archcalc import`):
+        the arguments that are the branches' tensors, and this merge's spec arguments."""
         raise NotImplementedError(f"merge kind {cls.kind} is not imported")
 
     unfollowed: ClassVar[str] = "combines values archcalc cannot follow"  # a branch that is no traced tensor

@@ -9,7 +9,7 @@ counts are 0, while every layer inside the branches is counted as usual.
 from __future__ import annotations
 
 from archcalc.engine import numbers as N
-from archcalc.layers.args import Arg, Int
+from archcalc.layers.args import Arg, Bool, Int
 from archcalc.layers.base import Context, MergeKind, Result, Step, Untranslatable, batched_axis, sample_axis
 from archcalc.layers.registry import register
 
@@ -29,7 +29,7 @@ class Add(MergeKind):
     unfollowed = "adds something that is not another branch's tensor (a constant, a parameter?)"
 
     @classmethod
-    def imported_merge(cls, args, kwargs):
+    def imported_merge(cls, args, kwargs, name=None):
         if kwargs.get("alpha", 1) != 1 or len(args) < 2:
             raise Untranslatable(cls.unfollowed)
         return list(args[:2]), {}
@@ -69,7 +69,7 @@ class Concat(MergeKind):
     unfollowed = "concatenates values archcalc cannot follow"
 
     @classmethod
-    def imported_merge(cls, args, kwargs):
+    def imported_merge(cls, args, kwargs, name=None):
         """torch.cat(tensors, dim=0): the batch axis is 0 there, so the spec's dim is one less."""
         dim = kwargs.get("dim", args[1] if len(args) > 1 else 0)
         if dim == 0:
@@ -122,7 +122,7 @@ class Mul(MergeKind):
     unfollowed = "multiplies by something that is not another branch's tensor (a constant?)"
 
     @classmethod
-    def imported_merge(cls, args, kwargs):
+    def imported_merge(cls, args, kwargs, name=None):
         if len(args) < 2:
             raise Untranslatable(cls.unfollowed)
         return list(args[:2]), {}
@@ -179,3 +179,63 @@ def _broadcast(d, e, ctx: Context, shapes):
     raise ctx.error("the branches' shapes do not broadcast: an axis differs and neither is 1",
                     expected="each axis equal, or 1 in all but one branch", found=ctx.branch_shapes(shapes),
                     code="shape-mismatch")
+
+
+@register
+class Matmul(MergeKind):
+    """y = a @ b of two branches, a [..., n, k] and b [..., k, m] → [..., n, m], the leading
+    axes broadcasting as torch.matmul's do: attention written by hand (q @ kᵀ, then the
+    weights @ v). Unlike the other merges it multiplies: n·k·m MACs per leading position, and
+    its backward as many for each branch that needs a gradient."""
+
+    kind = "matmul"
+    symbol, dot_label = "@", "@"
+    doc = "a matrix product of its two branches' outputs, batched over leading axes (torch.matmul, @)"
+    torch_functions = ("matmul", "__matmul__", "bmm")
+    unfollowed = "multiplies a matrix that is not another branch's tensor (a weight? use linear)"
+    args = MergeKind.args + (
+        Arg("operator", Bool(), False, "the model writes a @ b (Tensor.__matmul__), not torch.matmul: the same "
+                                       "product, but some peer tools count only the function"),)
+
+    @classmethod
+    def imported_merge(cls, args, kwargs, name=None):
+        if len(args) < 2:
+            raise Untranslatable(cls.unfollowed)
+        return list(args[:2]), {"operator": True} if name == "__matmul__" else {}
+
+    @classmethod
+    def combine(cls, shapes, a, ctx: Context) -> Result:
+        if len(shapes) != 2 or len(shapes[0]) < 2 or len(shapes[0]) != len(shapes[1]):
+            raise ctx.error("multiplies two branches of one rank, 2 or more (their batch axes line up in front)",
+                            expected="a [..., n, k] and b [..., k, m]", found=ctx.branch_shapes(shapes),
+                            hint="unsqueeze the smaller one (a size-1 axis broadcasts)", code="shape-mismatch")
+        left, right = shapes
+        if N.compare(left[-1], "!=", right[-2]):
+            raise ctx.error("the inner sizes differ", expected=f"b's axis -2 equal to a's last axis, "
+                            f"{N.fmt(left[-1])}", found=ctx.branch_shapes(shapes), code="shape-mismatch")
+        lead = [_broadcast(d, e, ctx, shapes) for d, e in zip(left[:-2], right[:-2])]
+        n, k, m = left[-2], left[-1], right[-1]
+        macs = N.mul(N.product(lead), N.mul(n, N.mul(k, m)))
+        batch = "·".join(N.fmt(d) for d in lead) + "·" if lead else ""
+        steps = [Step("MACs", ("∏ leading axes·" if lead else "") + "n·k·m",
+                      f"{batch}{N.fmt(n)}·{N.fmt(k)}·{N.fmt(m)}", macs)]
+        return Result((*lead, n, m), macs=macs, steps=steps)
+
+    @classmethod
+    def merge_backward_macs(cls, a, shapes, result, grads):
+        """da = dy·bᵀ and db = aᵀ·dy, as many MACs as the product each, where needed."""
+        return N.mul(result.macs, int(grads[0]) + int(grads[1]))
+
+    @classmethod
+    def merge_receptive_field(cls, a, fields):
+        return None, None
+
+    @classmethod
+    def saved_for_backward(cls, a, x, out, elem):
+        return None  # either operand, as the other's gradient needs it: not modelled yet
+
+    @classmethod
+    def torch_combine(cls, a, outputs):
+        import torch
+
+        return outputs[0] @ outputs[1] if a.operator else torch.matmul(outputs[0], outputs[1])

@@ -5,6 +5,7 @@ with the user's source line. What each module and function means is the kinds' t
 from __future__ import annotations
 
 import inspect
+import operator
 from collections import OrderedDict
 
 import torch
@@ -146,14 +147,14 @@ class Translator:
         return node.op == "call_module" and not is_layer_module(self.gm.get_submodule(node.target))
 
     def _scalar_arithmetic(self, node: fx.Node) -> bool:
-        """`x / 255.0`, `x * 0.5 + 1`: a tensor and a Python number. Element-wise, it changes no
-        shape and counts 0 in every quantity archcalc reports: no layer, and a note."""
+        """`x / 255.0`, `x * 0.5 + 1`, `att * (1.0 / math.sqrt(k.size(-1)))`: a tensor and a
+        Python number, written or computed from sizes. Element-wise, it changes no shape and
+        counts 0 in every quantity archcalc reports: no layer, and a note."""
         name = function_name(node)
         if name not in SCALAR_OPS or len(node.args) != 2:
             return False
         a, b = node.args
-        tensor = a if isinstance(a, fx.Node) and isinstance(b, (int, float)) else \
-            b if isinstance(b, fx.Node) and isinstance(a, (int, float)) else None
+        tensor = a if isinstance(a, fx.Node) and _number(b) else b if isinstance(b, fx.Node) and _number(a) else None
         if tensor is None or self.src(tensor) is None:
             return False
         self.alias[node.name] = self.src(tensor)
@@ -285,7 +286,7 @@ class Translator:
 
     def merge(self, node: fx.Node, kind) -> None:
         try:
-            tensors, args = kind.imported_merge(tuple(node.args), dict(node.kwargs))
+            tensors, args = kind.imported_merge(tuple(node.args), dict(node.kwargs), _written_name(node))
         except Untranslatable as exc:
             self.report(node, f"'{node.name}' {exc}")
             return
@@ -409,3 +410,17 @@ class Translator:
 def _is_tensor(node) -> bool:
     """An fx value that is one tensor (not a tuple of them, as a module may return)."""
     return isinstance(node, fx.Node) and hasattr(node.meta.get("tensor_meta"), "shape")
+
+
+def _number(value) -> bool:
+    """A Python number: written, or computed in forward from sizes (an fx value with no tensor)."""
+    if isinstance(value, fx.Node):
+        return value.meta.get("tensor_meta") is None and value.op != "get_attr" and "val" not in value.meta \
+            or isinstance(value.meta.get("val"), (int, float))
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _written_name(node: fx.Node) -> str | None:
+    """The function as the model wrote it: fx records `a @ b` as operator.matmul, whose name
+    is torch.matmul's; some peer tools count the two apart (Tensor.__matmul__ is unpatched)."""
+    return "__matmul__" if node.target is operator.matmul else function_name(node)
