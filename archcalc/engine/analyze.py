@@ -4,6 +4,7 @@ rule is in the kind's own file.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
@@ -85,6 +86,8 @@ def _check_call(row: Row, item: Item) -> None:
 class _Walker:
     """Expands the item tree (blocks, repeats, conditions, merges) into rows, depth first."""
 
+    clone_repeats = True  # False: walk every copy of a repeat (tests compare the two)
+
     def __init__(self, spec: Spec, globals_env: dict, batch: int):
         self.spec, self.globals, self.batch = spec, globals_env, batch
         self.count = 0
@@ -130,21 +133,45 @@ class _Walker:
         if n == 0:
             return None, flow
         start = flow
-        children = []
-        for i in range(n):
-            copy_env = env
-            if item.index is not None:  # `repeat: {times: n, index: k}`: k is 0 … n-1, each copy's own
-                copy_env = {**env, item.index[0]: i}
-                if item.when is not None and not _kept(evaluate(item.when.raw, copy_env)):
-                    continue  # a copy dropped by when: keeps its siblings' numbers (x.1, x.3)
-            if not children:
-                self._counted(item.loc)
-            child, flow = self.one(item, flow, copy_env, f"{path}.{i + 1}", depth + 1)
-            children.append(child)
+        copies = self._indexed if item.index is not None else self._copies
+        children, flow = copies(item, n, flow, env, path, depth)
         if not children:
             return None, flow
         return self._group(path, f"{item.kind} ×{len(children)}", "repeat", depth, item, start, flow,
                            children), flow
+
+    def _indexed(self, item: Item, n: int, flow: Flow, env, path: str, depth: int) -> tuple[list[Row], Flow]:
+        """`repeat: {times: n, index: k}`: k is 0 … n-1, each copy's own; every copy walked."""
+        children = []
+        for i in range(n):
+            copy_env = {**env, item.index[0]: i}
+            if item.when is not None and not _kept(evaluate(item.when.raw, copy_env)):
+                continue  # a copy dropped by when: keeps its siblings' numbers (x.1, x.3)
+            if not children:
+                self._counted(item.loc)
+            child, flow = self.one(item, flow, copy_env, f"{path}.{i + 1}", depth + 1)
+            children.append(child)
+        return children, flow
+
+    def _copies(self, item: Item, n: int, flow: Flow, env, path: str, depth: int) -> tuple[list[Row], Flow]:
+        """`repeat: n`: every copy sees the same names, so a copy is a function of the flow
+        entering it. Once a copy hands on the flow it was given (shape, dtype, gradient,
+        receptive field), each later copy is that copy again under its own path: its rows
+        are copied, renamed, rather than walked (_Clone). A walk gives the same rows."""
+        self._counted(item.loc)
+        children: list[Row] = []
+        template: _Clone | None = None
+        for i in range(1, n + 1):
+            copy_path = f"{path}.{i}"
+            if template is not None and self.count + template.size <= self.max_rows:
+                child, flow = template.copy(self, copy_path)
+            else:  # walked; past the row limit too, so that the walk stops where it always did
+                given, mark = flow, len(self.warnings)
+                child, flow = self.one(item, flow, env, copy_path, depth + 1)
+                if template is None and self.clone_repeats and _fixed_point(given, flow):
+                    template = _Clone.of(child, flow, self.warnings[mark:], path)
+            children.append(child)
+        return children, flow
 
     def _group(self, path, kind, family, depth, item, start: Flow, end: Flow, children) -> Row:
         return Row(path=path, kind=kind, layer=None, family=family, depth=depth, loc=item.loc, input=start.shape,
@@ -287,3 +314,70 @@ def _check_dtype(kind: type[LayerKind], item: Item, path: str, flow: Flow) -> No
         raise SpecError(f"{kind.kind} '{path}' reads token ids, but its input holds values", item.loc,
                         expected="token ids", found=f"the {flow.source}",
                         hint="declare the input as input: {shape: [T], dtype: index}", code="wrong-dtype")
+
+
+def _fixed_point(given: Flow, out: Flow) -> bool:
+    """A copy that hands on what it was given: the next copy computes the same numbers
+    (the source, for messages, is the one thing that moves on)."""
+    return (out.shape == given.shape and out.dtype == given.dtype and out.grad == given.grad
+            and out.rf == given.rf)
+
+
+@dataclass(frozen=True)
+class _Clone:
+    """A walked copy of a `repeat: n` that later copies repeat: its rows, the warnings its
+    walk gave, and the flow it handed on, all under its path `old`."""
+
+    row: Row
+    out: Flow
+    warnings: tuple
+    old: str
+    size: int  # its rows: each one counted against the row limit, as the walk counts them
+
+    @classmethod
+    def of(cls, row: Row, out: Flow, warnings: list, repeat_path: str) -> _Clone | None:
+        if any(f"'{repeat_path}." in w.message for w in warnings):
+            return None  # a message naming a layer of the repeat: walk each copy
+        return cls(row, out, tuple(warnings), row.path, 1 + sum(1 for _ in row.inside()))
+
+    def copy(self, walker: _Walker, new: str) -> tuple[Row, Flow]:
+        """The copy at path `new`, as a walk would make it; the walker's row count, leaves
+        (for share:) and warnings move on as that walk's would."""
+        rename = _Renamer(self.old, new)
+        row = rename.row(self.row)
+        walker.count += self.size
+        for r in (row, *row.inside()):
+            if r.leaf:
+                walker.by_path[r.path] = r
+        walker.warnings.extend(replace(w, path=rename.path(w.path)) for w in self.warnings)
+        out = self.out
+        if out.source_path is not None and rename.within(out.source_path):
+            source_path = rename.path(out.source_path)
+            out = replace(out, source=out.source.replace(f"'{out.source_path}'", f"'{source_path}'", 1),
+                          source_path=source_path)
+        return row, out
+
+
+class _Renamer:
+    """Paths under `old` (the path itself, or old.…) moved under `new`."""
+
+    def __init__(self, old: str, new: str):
+        self.old, self.new, self.dotted = old, new, old + "."
+
+    def within(self, path: str) -> bool:
+        return path == self.old or path.startswith(self.dotted)
+
+    def path(self, path: str) -> str:
+        return self.new + path[len(self.old):] if self.within(path) else path
+
+    def row(self, row: Row) -> Row:
+        """A copy of the row and every row inside it, renamed. What they refer to outside the
+        subtree stays: a tied layer's owner (share: names its target by full path, so each
+        copy ties to the same layer a walk finds)."""
+        new = copy.copy(row)
+        new.path = self.path(row.path)
+        new.steps = list(row.steps)
+        new.own = dict(row.own) if row.own is not None else None
+        new.children = [self.row(c) for c in row.children]
+        new.branches = [BranchRows(b.name, [self.row(r) for r in b.rows], b.input) for b in row.branches]
+        return new
