@@ -4,7 +4,6 @@ rule is in the kind's own file.
 """
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
@@ -323,61 +322,55 @@ def _fixed_point(given: Flow, out: Flow) -> bool:
             and out.rf == given.rf)
 
 
-@dataclass(frozen=True)
 class _Clone:
-    """A walked copy of a `repeat: n` that later copies repeat: its rows, the warnings its
-    walk gave, and the flow it handed on, all under its path `old`."""
+    """A walked copy of a `repeat: n` that later copies repeat: its rows (depth first, each
+    with its path after the copy's own and the positions of its children and branch rows),
+    the warnings its walk gave and the flow it handed on, all under its path `old`."""
 
-    row: Row
-    out: Flow
-    warnings: tuple
-    old: str
-    size: int  # its rows: each one counted against the row limit, as the walk counts them
+    def __init__(self, row: Row, out: Flow, warnings: list):
+        self.old, self.out, self.warnings = row.path, out, tuple(warnings)
+        rows = [row, *row.inside()]
+        at = {id(r): i for i, r in enumerate(rows)}
+        self.plan = [(type(r), r.__dict__, r.path[len(self.old):], [at[id(c)] for c in r.children],
+                      [(b.name, [at[id(x)] for x in b.rows], b.input) for b in r.branches]) for r in rows]
+        self.leaves = [i for i, r in enumerate(rows) if r.leaf]
+        self.size = len(rows)  # each row is counted against the row limit, as the walk counts them
+        # the flow handed on names the layer that made its shape: in the copy, or before the repeat
+        inside = out.source_path is not None and (out.source_path + ".").startswith(self.old + ".")
+        self.source = (out.source.split(f"'{out.source_path}'", 1), out.source_path[len(self.old):]) \
+            if inside else None
 
     @classmethod
     def of(cls, row: Row, out: Flow, warnings: list, repeat_path: str) -> _Clone | None:
         if any(f"'{repeat_path}." in w.message for w in warnings):
             return None  # a message naming a layer of the repeat: walk each copy
-        return cls(row, out, tuple(warnings), row.path, 1 + sum(1 for _ in row.inside()))
+        return cls(row, out, warnings)
 
     def copy(self, walker: _Walker, new: str) -> tuple[Row, Flow]:
         """The copy at path `new`, as a walk would make it; the walker's row count, leaves
-        (for share:) and warnings move on as that walk's would."""
-        rename = _Renamer(self.old, new)
-        row = rename.row(self.row)
+        (for share:) and warnings move on as that walk's would. What the rows refer to
+        outside the copy stays: a tied layer's owner (share: names its target by its full
+        path, so every copy ties to the layer a walk finds)."""
+        rows = []
+        for cls, fields, suffix, _, _ in self.plan:  # a shallow copy, with lists of its own
+            row = object.__new__(cls)
+            fields = fields.copy()
+            fields["path"] = new + suffix
+            fields["steps"] = fields["steps"][:]
+            if fields["own"] is not None:
+                fields["own"] = fields["own"].copy()
+            row.__dict__ = fields
+            rows.append(row)
+        for row, (_, _, _, children, branches) in zip(rows, self.plan):
+            row.children = [rows[i] for i in children]
+            row.branches = [BranchRows(name, [rows[i] for i in part], given) for name, part, given in branches]
         walker.count += self.size
-        for r in (row, *row.inside()):
-            if r.leaf:
-                walker.by_path[r.path] = r
-        walker.warnings.extend(replace(w, path=rename.path(w.path)) for w in self.warnings)
+        for i in self.leaves:
+            walker.by_path[rows[i].path] = rows[i]
+        old = len(self.old)
+        walker.warnings.extend(replace(w, path=new + w.path[old:]) for w in self.warnings)
         out = self.out
-        if out.source_path is not None and rename.within(out.source_path):
-            source_path = rename.path(out.source_path)
-            out = replace(out, source=out.source.replace(f"'{out.source_path}'", f"'{source_path}'", 1),
-                          source_path=source_path)
-        return row, out
-
-
-class _Renamer:
-    """Paths under `old` (the path itself, or old.…) moved under `new`."""
-
-    def __init__(self, old: str, new: str):
-        self.old, self.new, self.dotted = old, new, old + "."
-
-    def within(self, path: str) -> bool:
-        return path == self.old or path.startswith(self.dotted)
-
-    def path(self, path: str) -> str:
-        return self.new + path[len(self.old):] if self.within(path) else path
-
-    def row(self, row: Row) -> Row:
-        """A copy of the row and every row inside it, renamed. What they refer to outside the
-        subtree stays: a tied layer's owner (share: names its target by full path, so each
-        copy ties to the same layer a walk finds)."""
-        new = copy.copy(row)
-        new.path = self.path(row.path)
-        new.steps = list(row.steps)
-        new.own = dict(row.own) if row.own is not None else None
-        new.children = [self.row(c) for c in row.children]
-        new.branches = [BranchRows(b.name, [self.row(r) for r in b.rows], b.input) for b in row.branches]
-        return new
+        if self.source is not None:
+            (before, after), suffix = self.source
+            out = Flow(out.shape, f"{before}'{new + suffix}'{after}", new + suffix, out.dtype, out.grad, out.rf)
+        return rows[0], out
