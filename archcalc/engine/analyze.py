@@ -351,19 +351,18 @@ class _Clone:
         (for share:) and warnings move on as that walk's would. What the rows refer to
         outside the copy stays: a tied layer's owner (share: names its target by its full
         path, so every copy ties to the layer a walk finds)."""
-        rows = []
-        for cls, fields, suffix, _, _ in self.plan:  # a shallow copy, with lists of its own
-            row = object.__new__(cls)
-            fields = fields.copy()
+        rows: list = [None] * self.size
+        for at in range(self.size - 1, -1, -1):  # last first: a row's children and branch rows come after it
+            cls, fields, suffix, children, branches = self.plan[at]
+            fields = fields.copy()  # a shallow copy, with lists of its own
             fields["path"] = new + suffix
             fields["steps"] = fields["steps"][:]
             if fields["own"] is not None:
                 fields["own"] = fields["own"].copy()
+            fields["children"] = [rows[i] for i in children]
+            fields["branches"] = [BranchRows(name, [rows[i] for i in part], given) for name, part, given in branches]
+            row = rows[at] = object.__new__(cls)
             row.__dict__ = fields
-            rows.append(row)
-        for row, (_, _, _, children, branches) in zip(rows, self.plan):
-            row.children = [rows[i] for i in children]
-            row.branches = [BranchRows(name, [rows[i] for i in part], given) for name, part, given in branches]
         walker.count += self.size
         for i in self.leaves:
             walker.by_path[rows[i].path] = rows[i]
