@@ -242,3 +242,42 @@ def test_reports_are_the_same(monkeypatch, args):
         return result.output
 
     assert run() == _walked(monkeypatch, run)
+
+
+PASSED_ON = """archcalc: 1
+input: [4, 20]
+blocks:
+  unit:
+    layers:
+      - conv1d: {out_channels: 8, kernel_size: 1}
+      - dropout2d
+layers:
+  - unit: {name: b, repeat: 4}
+"""
+
+
+def test_a_source_from_an_earlier_copy_is_handed_on(monkeypatch):
+    # copy 1's convolution makes [8, 20]; the later ones keep it, so the flow after every
+    # copy still names copy 1's layer, and a message after the repeat says so
+    _, made = check(monkeypatch, lambda: analyze_text(PASSED_ON), clones=True)
+    assert made == 2  # copy 1 changes the shape; copy 2 hands on what it was given
+
+    def error():
+        with pytest.raises(SpecError) as err:
+            analyze_text(PASSED_ON + "  - conv2d: {out_channels: 3, kernel_size: 1}\n")
+        return err.value.render()
+
+    assert error() == _walked(monkeypatch, error) and "the output of 'b.1.conv1d_1', line 6" in error()
+
+
+def test_a_warning_that_names_a_layer_is_never_cloned(monkeypatch):
+    from archcalc.layers.base import Result
+    from archcalc.layers.structure import Dropout2d
+
+    def infer(cls, x, a, ctx):
+        ctx.warn("test", f"after the {ctx.source}")  # 'b.1.conv1d_1' in every copy: no renaming says that
+        return Result(tuple(x))
+
+    monkeypatch.setattr(Dropout2d, "infer", classmethod(infer))
+    a, _ = check(monkeypatch, lambda: analyze_text(PASSED_ON), clones=False)
+    assert {w.message for w in a.warnings} == {"after the output of 'b.1.conv1d_1', line 6"}

@@ -342,9 +342,12 @@ class _Clone:
 
     @classmethod
     def of(cls, row: Row, out: Flow, warnings: list, repeat_path: str) -> _Clone | None:
+        """The copy to clone, or None where cloning could not say what a walk says: a warning
+        naming a layer of the repeat, a source that does not quote its layer's path."""
         if any(f"'{repeat_path}." in w.message for w in warnings):
-            return None  # a message naming a layer of the repeat: walk each copy
-        return cls(row, out, warnings)
+            return None
+        clone = cls(row, out, warnings)
+        return clone if clone.source is None or len(clone.source[0]) == 2 else None
 
     def copy(self, walker: _Walker, new: str) -> tuple[Row, Flow]:
         """The copy at path `new`, as a walk would make it; the walker's row count, leaves
