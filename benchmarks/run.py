@@ -1,11 +1,13 @@
 """All of archcalc's performance figures, measured in one run and printed as one table.
 
     python benchmarks/run.py            # about two minutes here
+    python benchmarks/run.py repeats    # one part (the functions called at the bottom)
 
 Ratios are taken within this run on this machine; nothing here is asserted as a test.
 """
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import sys
@@ -22,11 +24,11 @@ def report(what: str, value: str, note: str = "") -> None:
     print(f"{what:58} {value:>16}  {note}", flush=True)
 
 
-def wall(cmd: list[str], repeat: int = 5) -> float:
+def wall(cmd: list[str], repeat: int = 5, env: dict | None = None) -> float:
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
-        subprocess.run(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        subprocess.run(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False, env=env)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -120,11 +122,11 @@ def zoo() -> None:
             ("symbolic", alexnet.replace("[3, 227, 227]", "[3, H, W]"), resnet.replace("[3, 224, 224]", "[3, H, W]"))):
         from archcalc.engine import printing
 
-        printing.expression_string.cache_clear()
+        printing.clear_caches()
         start = time.perf_counter()
         analyze(load_spec_text(a_text, "a.yaml"))
         t_a = time.perf_counter() - start
-        printing.expression_string.cache_clear()
+        printing.clear_caches()
         start = time.perf_counter()
         a = analyze(load_spec_text(r_text, "r.yaml"), variant="resnet152")
         t_r = time.perf_counter() - start
@@ -133,6 +135,78 @@ def zoo() -> None:
     cli_a = wall([PY, "-m", "archcalc", "summarize", "specs/alexnet.yaml"], 3)
     cli_r = wall([PY, "-m", "archcalc", "summarize", "specs/resnet50.yaml", "--variant", "resnet152"], 3)
     report("CLI summarize resnet152 (table of 570 rows)", f"{cli_r * 1000:.0f} ms", f"{cli_r / cli_a:.1f}x alexnet")
+
+
+def transformer(n: int, tokens: str) -> str:
+    """Llama-2-70B's sizes in the language's kinds: n pre-norm layers of self-attention and
+    an MLP (linear, silu, linear), each in a residual add; tokens [T, E]."""
+    return f"""archcalc: 1
+name: transformer_{n}
+input: [{tokens}, 8192]
+vars: {{E: 8192, heads: 64, hidden: 28672, depth: {n}}}
+blocks:
+  layer:
+    layers:
+      - add:
+          branches:
+            attention:
+              - layer_norm: {{normalized_shape: E}}
+              - multihead_attention: {{num_heads: heads}}
+            identity: []
+      - add:
+          branches:
+            identity: []
+            mlp:
+              - layer_norm: {{normalized_shape: E}}
+              - linear: {{out_features: hidden}}
+              - silu
+              - linear: {{out_features: E}}
+layers:
+  - layer: {{name: layers, repeat: depth}}
+  - layer_norm: {{normalized_shape: E}}
+  - linear: {{name: head, out_features: 32000}}
+"""
+
+
+def repeats() -> None:
+    """`repeat: N` of an identical block: the analysis of N = 80 against N = 8 (a copy that
+    hands on what it was given is analysed once, the rest copied; the spec read before the
+    clock starts, printing's caches cleared), and the whole command."""
+    import tempfile
+
+    from archcalc.engine import printing
+    from archcalc.engine.analyze import analyze
+    from archcalc.spec import load_spec_text
+
+    analyze(load_spec_text(transformer(2, "T"), "t.yaml"))  # sympy imported, kinds registered
+    for label, tokens in (("concrete T = 128", "128"), ("symbolic T", "T")):
+        times = {}
+        for n in (8, 80):
+            spec, runs = load_spec_text(transformer(n, tokens), "t.yaml"), []
+            for _ in range(9):
+                printing.clear_caches()
+                start = time.perf_counter()
+                analyze(spec)
+                runs.append(time.perf_counter() - start)
+            times[n] = statistics.median(runs)
+            report(f"repeat: transformer layer x{n}, {label}, analysis", f"{times[n] * 1000:.1f} ms",
+                   "" if n == 8 else f"x{times[80] / times[8]:.2f} the 8-layer analysis (target about x1)")
+    with tempfile.TemporaryDirectory() as tmp:
+        # as this environment runs Python, and with a bytecode cache (an installed archcalc
+        # has one; PYTHONDONTWRITEBYTECODE=1 compiles every module at every start)
+        cached = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        cached["PYTHONPYCACHEPREFIX"] = str(Path(tmp) / "pycache")
+        for label, tokens, extra, target in (("concrete", "128", [], 0.3),
+                                             ("symbolic T, --batch 8", "T", ["--batch", "8"], 1.0)):
+            path = Path(tmp) / "transformer_80.yaml"
+            path.write_text(transformer(80, tokens))
+            cmd = [PY, "-m", "archcalc", "summarize", str(path), *extra]
+            t = wall(cmd)
+            subprocess.run(cmd, cwd=REPO, stdout=subprocess.DEVNULL, env=cached, check=False)  # writes the cache
+            t_cached = wall(cmd, env=cached)
+            report(f"CLI summarize, 80-layer transformer, {label}", f"{t * 1000:.0f} ms",
+                   f"target < {target:g} s; {t_cached * 1000:.0f} ms with a bytecode cache"
+                   + ("; --batch takes an integer only" if extra else ""))
 
 
 def sweep_rate() -> None:
@@ -224,5 +298,11 @@ def import_vs_forward() -> None:
 
 
 if __name__ == "__main__":
-    for part in (memory, cold_start, scale, zoo, sweep_rate, verify_vs_forward, import_vs_forward):
-        part()
+    parts = (memory, cold_start, scale, zoo, repeats, sweep_rate, verify_vs_forward, import_vs_forward)
+    chosen = sys.argv[1:]
+    unknown = set(chosen) - {p.__name__ for p in parts}
+    if unknown:
+        sys.exit(f"no such part: {', '.join(sorted(unknown))}; parts: {', '.join(p.__name__ for p in parts)}")
+    for part in parts:
+        if not chosen or part.__name__ in chosen:
+            part()

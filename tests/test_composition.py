@@ -315,3 +315,16 @@ layers:
     messages = {e.message: e.loc.line for e in err.errors}
     assert messages == {"repeat's index 'width' hides the parameter 'width' of block 'unit'": 7,
                         "expression '4 + k': unknown name 'k'": 10}
+
+
+def test_rows_are_listed_depth_first():
+    """Row.inside walks a stack; the order is the recursive one: a row, then its children's
+    subtrees, or each branch's in turn."""
+    def recursive(row):
+        for r in row.children + [r for b in row.branches for r in b.rows]:
+            yield r
+            yield from recursive(r)
+
+    for a in (analyze_text(RESIDUAL), analyze_file("inception_v3.yaml"), analyze_file("vit_b_16.yaml")):
+        assert a.rows == [r for root in a.roots for r in (root, *recursive(root))]
+        assert all(list(r.inside()) == list(recursive(r)) for r in a.rows)

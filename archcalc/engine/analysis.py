@@ -96,10 +96,19 @@ class Row:
         return self.owner.path if self.owner is not None else None
 
     def inside(self) -> Iterator[Row]:
-        """Every row below this one, depth first (children, or each branch in turn)."""
-        for row in self.children + [r for b in self.branches for r in b.rows]:
+        """Every row below this one, depth first (children, or each branch in turn). A stack,
+        not nested generators: a row 6 levels down would pass through 6 of them."""
+        stack = self._below()
+        while stack:
+            row = stack.pop()
             yield row
-            yield from row.inside()
+            stack += row._below()
+
+    def _below(self) -> list[Row]:
+        """The rows right below this one, last first (a stack pops them in order)."""
+        below = self.children + [r for b in self.branches for r in b.rows] if self.branches else list(self.children)
+        below.reverse()
+        return below
 
     def leaves(self) -> list[Row]:
         return [r for r in self.inside() if r.leaf]

@@ -85,6 +85,8 @@ def _check_call(row: Row, item: Item) -> None:
 class _Walker:
     """Expands the item tree (blocks, repeats, conditions, merges) into rows, depth first."""
 
+    clone_repeats = True  # False: walk every copy of a repeat (tests compare the two)
+
     def __init__(self, spec: Spec, globals_env: dict, batch: int):
         self.spec, self.globals, self.batch = spec, globals_env, batch
         self.count = 0
@@ -130,21 +132,45 @@ class _Walker:
         if n == 0:
             return None, flow
         start = flow
-        children = []
-        for i in range(n):
-            copy_env = env
-            if item.index is not None:  # `repeat: {times: n, index: k}`: k is 0 … n-1, each copy's own
-                copy_env = {**env, item.index[0]: i}
-                if item.when is not None and not _kept(evaluate(item.when.raw, copy_env)):
-                    continue  # a copy dropped by when: keeps its siblings' numbers (x.1, x.3)
-            if not children:
-                self._counted(item.loc)
-            child, flow = self.one(item, flow, copy_env, f"{path}.{i + 1}", depth + 1)
-            children.append(child)
+        copies = self._indexed if item.index is not None else self._copies
+        children, flow = copies(item, n, flow, env, path, depth)
         if not children:
             return None, flow
         return self._group(path, f"{item.kind} ×{len(children)}", "repeat", depth, item, start, flow,
                            children), flow
+
+    def _indexed(self, item: Item, n: int, flow: Flow, env, path: str, depth: int) -> tuple[list[Row], Flow]:
+        """`repeat: {times: n, index: k}`: k is 0 … n-1, each copy's own; every copy walked."""
+        children = []
+        for i in range(n):
+            copy_env = {**env, item.index[0]: i}
+            if item.when is not None and not _kept(evaluate(item.when.raw, copy_env)):
+                continue  # a copy dropped by when: keeps its siblings' numbers (x.1, x.3)
+            if not children:
+                self._counted(item.loc)
+            child, flow = self.one(item, flow, copy_env, f"{path}.{i + 1}", depth + 1)
+            children.append(child)
+        return children, flow
+
+    def _copies(self, item: Item, n: int, flow: Flow, env, path: str, depth: int) -> tuple[list[Row], Flow]:
+        """`repeat: n`: every copy sees the same names, so a copy is a function of the flow
+        entering it. Once a copy hands on the flow it was given (shape, dtype, gradient,
+        receptive field), each later copy is that copy again under its own path: its rows
+        are copied, renamed, rather than walked (_Clone). A walk gives the same rows."""
+        self._counted(item.loc)
+        children: list[Row] = []
+        template: _Clone | None = None
+        for i in range(1, n + 1):
+            copy_path = f"{path}.{i}"
+            if template is not None and self.count + template.size <= self.max_rows:
+                child, flow = template.copy(self, copy_path)
+            else:  # walked; past the row limit too, so that the walk stops where it always did
+                given, mark = flow, len(self.warnings)
+                child, flow = self.one(item, flow, env, copy_path, depth + 1)
+                if template is None and self.clone_repeats and _fixed_point(given, flow):
+                    template = _Clone.of(child, flow, self.warnings[mark:], path)
+            children.append(child)
+        return children, flow
 
     def _group(self, path, kind, family, depth, item, start: Flow, end: Flow, children) -> Row:
         return Row(path=path, kind=kind, layer=None, family=family, depth=depth, loc=item.loc, input=start.shape,
@@ -306,3 +332,66 @@ def _check_dtype(kind: type[LayerKind], item: Item, path: str, flow: Flow) -> No
         raise SpecError(f"{kind.kind} '{path}' reads token ids, but its input holds values", item.loc,
                         expected="token ids", found=f"the {flow.source}",
                         hint="declare the input as input: {shape: [T], dtype: index}", code="wrong-dtype")
+
+
+def _fixed_point(given: Flow, out: Flow) -> bool:
+    """A copy that hands on what it was given: the next copy computes the same numbers
+    (the source, for messages, is the one thing that moves on)."""
+    return (out.shape == given.shape and out.dtype == given.dtype and out.grad == given.grad
+            and out.rf == given.rf)
+
+
+class _Clone:
+    """A walked copy of a `repeat: n` that later copies repeat: its rows (depth first, each
+    with its path after the copy's own and the positions of its children and branch rows),
+    the warnings its walk gave and the flow it handed on, all under its path `old`."""
+
+    def __init__(self, row: Row, out: Flow, warnings: list):
+        self.old, self.out, self.warnings = row.path, out, tuple(warnings)
+        rows = [row, *row.inside()]
+        at = {id(r): i for i, r in enumerate(rows)}
+        self.plan = [(type(r), r.__dict__, r.path[len(self.old):], [at[id(c)] for c in r.children],
+                      [(b.name, [at[id(x)] for x in b.rows], b.input) for b in r.branches]) for r in rows]
+        self.leaves = [i for i, r in enumerate(rows) if r.leaf]
+        self.size = len(rows)  # each row is counted against the row limit, as the walk counts them
+        # the flow handed on names the layer that made its shape: in the copy, or before the repeat
+        inside = out.source_path is not None and (out.source_path + ".").startswith(self.old + ".")
+        self.source = (out.source.split(f"'{out.source_path}'", 1), out.source_path[len(self.old):]) \
+            if inside else None
+
+    @classmethod
+    def of(cls, row: Row, out: Flow, warnings: list, repeat_path: str) -> _Clone | None:
+        """The copy to clone, or None where cloning could not say what a walk says: a warning
+        naming a layer of the repeat, a source that does not quote its layer's path."""
+        if any(f"'{repeat_path}." in w.message for w in warnings):
+            return None
+        clone = cls(row, out, warnings)
+        return clone if clone.source is None or len(clone.source[0]) == 2 else None
+
+    def copy(self, walker: _Walker, new: str) -> tuple[Row, Flow]:
+        """The copy at path `new`, as a walk would make it; the walker's row count, leaves
+        (for share:) and warnings move on as that walk's would. What the rows refer to
+        outside the copy stays: a tied layer's owner (share: names its target by its full
+        path, so every copy ties to the layer a walk finds)."""
+        rows: list = [None] * self.size
+        for at in range(self.size - 1, -1, -1):  # last first: a row's children and branch rows come after it
+            cls, fields, suffix, children, branches = self.plan[at]
+            fields = fields.copy()  # a shallow copy, with lists of its own
+            fields["path"] = new + suffix
+            fields["steps"] = fields["steps"][:]
+            if fields["own"] is not None:
+                fields["own"] = fields["own"].copy()
+            fields["children"] = [rows[i] for i in children]
+            fields["branches"] = [BranchRows(name, [rows[i] for i in part], given) for name, part, given in branches]
+            row = rows[at] = object.__new__(cls)
+            row.__dict__ = fields
+        walker.count += self.size
+        for i in self.leaves:
+            walker.by_path[rows[i].path] = rows[i]
+        old = len(self.old)
+        walker.warnings.extend(replace(w, path=new + w.path[old:]) for w in self.warnings)
+        out = self.out
+        if self.source is not None:
+            (before, after), suffix = self.source
+            out = Flow(out.shape, f"{before}'{new + suffix}'{after}", new + suffix, out.dtype, out.grad, out.rf)
+        return rows[0], out

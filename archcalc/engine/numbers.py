@@ -13,18 +13,34 @@ from typing import Any, Iterable
 Number = Any  # int | Fraction | sympy.Expr
 
 
+_SYMBOLIC_TYPE: dict[type, bool] = {int: False, bool: False, Fraction: False, float: False}
+
+
 def is_symbolic(x: Number) -> bool:
-    return not isinstance(x, (int, Fraction, float))
+    """Not an int, Fraction or float. Answered once per type: the isinstance check of an
+    expression against Fraction (an ABC) would cost more than the arithmetic it guards."""
+    symbolic = _SYMBOLIC_TYPE.get(type(x))
+    if symbolic is None:
+        symbolic = _SYMBOLIC_TYPE[type(x)] = not isinstance(x, (int, Fraction, float))
+    return symbolic
+
+
+_SYMPY = None
 
 
 def sympy_module():
-    import sympy  # imported lazily: ~0.8 s that concrete specs never pay
+    global _SYMPY
+    if _SYMPY is None:
+        import sympy  # imported lazily: ~0.8 s that concrete specs never pay
 
-    return sympy
+        _SYMPY = sympy
+    return _SYMPY
 
 
 def to_sympy(x: Number):
     sp = sympy_module()
+    if type(x) is int:
+        return sp.Integer(x)  # what sympify makes of an int, without its dispatch
     if isinstance(x, Fraction):
         return sp.Rational(x.numerator, x.denominator)
     return sp.sympify(x) if isinstance(x, int) else x  # ints only: never a string
@@ -32,13 +48,14 @@ def to_sympy(x: Number):
 
 def normalize(x: Number) -> Number:
     """Collapse a value to an int where it is one (Fraction 4/1, sympy Integer 4)."""
-    if isinstance(x, bool):
-        return x  # a condition's value (block parameters such as project: true)
-    if isinstance(x, Fraction):
-        return x.numerator if x.denominator == 1 else x
-    if is_symbolic(x) and getattr(x, "is_Integer", False):
+    kind = type(x)
+    if kind is int or kind is bool:
+        return x  # bool: a condition's value (block parameters such as project: true)
+    if not is_symbolic(x):
+        return (x.numerator if x.denominator == 1 else x) if isinstance(x, Fraction) else x
+    if getattr(x, "is_Integer", False):
         return int(x)
-    if is_symbolic(x) and getattr(x, "is_Rational", False):
+    if getattr(x, "is_Rational", False):
         return Fraction(int(x.p), int(x.q))
     return x
 
@@ -50,16 +67,22 @@ def _mixed(a: Number, b: Number):
 
 
 def add(a: Number, b: Number) -> Number:
+    if type(a) is int and type(b) is int:
+        return a + b
     a, b, _ = _mixed(a, b)
     return normalize(a + b)
 
 
 def sub(a: Number, b: Number) -> Number:
+    if type(a) is int and type(b) is int:
+        return a - b
     a, b, _ = _mixed(a, b)
     return normalize(a - b)
 
 
 def mul(a: Number, b: Number) -> Number:
+    if type(a) is int and type(b) is int:
+        return a * b
     a, b, _ = _mixed(a, b)
     return normalize(a * b)
 
@@ -146,6 +169,8 @@ def product(xs: Iterable[Number]) -> Number:
 def total(xs: Iterable[Number]) -> Number:
     """A sum; symbolic terms are added in one sympy Add (pairwise sums would be quadratic)."""
     xs = list(xs)
+    if all(type(x) is int for x in xs):
+        return sum(xs)
     if not any(is_symbolic(x) for x in xs):
         return reduce(add, xs, 0)
     return normalize(sympy_module().Add(*[to_sympy(x) for x in xs]))
