@@ -10,6 +10,7 @@ import os
 import pytest
 import torch
 from click.testing import CliRunner
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -46,7 +47,9 @@ def autograd_saved_bytes(analysis, x=None) -> int:
             saved[ptr] = t.untyped_storage().nbytes()
         return t
 
-    with torch.backends.mkldnn.flags(enabled=False), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+    # attention on torch's math kernel, whose saved tensors archcalc models (the CPU's flash kernel keeps fewer)
+    with torch.backends.mkldnn.flags(enabled=False), sdpa_kernel(SDPBackend.MATH), \
+            torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         net(torch.randn(analysis.batch, *analysis.input) if x is None else x)
     return sum(saved.values())
 
@@ -281,3 +284,14 @@ def test_the_kv_cache_is_every_attentions_keys_and_values_per_token(tmp_path):
     doc = CliRunner().invoke(main, ["summarize", str(tmp_path / "kv.yaml"), "--memory", "--format", "json"]).stdout
     assert json.loads(doc)["memory"]["kv_cache_per_token"] == per_token * 2  # float32, any T
     assert "KV cache" not in CliRunner().invoke(main, ["summarize", str(SPECS / "alexnet.yaml"), "--memory"]).stdout
+
+
+def test_a_vision_transformers_saved_tensors_equal_autograds():
+    """ViT-B/16's structure (two blocks, a 32×32 image: 5 tokens) in training: self-attention's
+    saved tensors, its h·T·T attention weights among them, on torch's math path, equal what
+    autograd keeps."""
+    spec = load_spec(SPECS / "vit_b_16.yaml")
+    spec.input[1:] = [Value(32, spec.input[1].loc), Value(32, spec.input[2].loc)]
+    analysis = analyze(spec, {"image": "32", "depth": "2"}, batch=2)
+    m = memory(analysis)
+    assert m.unmodelled == [] and m.saved_for_backward == autograd_saved_bytes(analysis)

@@ -121,6 +121,20 @@ class MultiheadAttention(LayerKind):
         return None  # every position sees the whole sequence
 
     @classmethod
+    def saved_for_backward(cls, a, x, out, elem):
+        """torch's math path: the input (for the input projection's weight gradient), the
+        projection's q, k, v (one copy, [3, T, E]), the scaled q and kᵀ, the attention weights
+        (h·T·T: the matrix a flash kernel does not keep) and the heads' joined output (for the
+        output projection's). A key or value appended (add_bias_kv, add_zero_attn) and
+        dropout's mask are not modelled."""
+        if a.add_bias_kv or a.add_zero_attn or a.dropout:
+            return None
+        t, e = x
+        return [("input", N.mul(t, e), elem), ("new", N.mul(3, N.mul(t, e)), elem), ("new", N.mul(t, e), elem),
+                ("new", N.mul(t, e), elem), ("new", N.mul(a.num_heads, N.mul(t, t)), elem),
+                ("new", N.mul(t, e), elem)]
+
+    @classmethod
     def kv_cache(cls, a, x):
         """Each token's key and value, E each (after their projections)."""
         return N.mul(2, x[-1])
@@ -224,7 +238,11 @@ class ScaledDotProductAttention(MergeKind):
 
     @classmethod
     def saved_for_backward(cls, a, x, out, elem):
-        return None  # torch's kernels keep different things (the math path: the weights; flash: statistics)
+        """Not modelled: torch's math kernel keeps the scaled q and kᵀ, the attention weights
+        and v, but v as a copy or as its own storage depending on its memory layout (a
+        transposed view is copied for the batched product, a contiguous one is not), which a
+        spec does not say; a flash kernel keeps less."""
+        return None
 
     @classmethod
     def torch_combine(cls, a, outputs):
