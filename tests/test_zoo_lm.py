@@ -181,3 +181,18 @@ def test_the_char_transformer_is_hugging_faces_gpt2_at_its_size(t):
     assert abs(a.totals["params"] - rnn.totals["params"]) < 0.03 * rnn.totals["params"]
     e, layers = 256, 4  # per character: each block's 12·E² (4 projections, the MLP's 8), the head's E·65
     assert a.totals["macs"] == t * (layers * 12 * e * e + e * 65) + layers * 2 * e * t * t
+
+
+def test_hugging_faces_models_are_refused_at_the_line_fx_cannot_trace():
+    """Hugging Face's forward (its output and argument decorators) is not traceable by torch.fx,
+    and the hooks cannot follow the data through it: the refusal says so, with fx's reason and
+    the line of transformers' code where tracing stopped (not a traceback)."""
+    transformers = pytest.importorskip("transformers")
+    from archcalc.spec.errors import SpecError
+    from archcalc.torch_backend.importing import import_model
+
+    with pytest.raises(SpecError) as err:
+        import_model("gpt2", "T", model=transformers.GPT2Model(transformers.GPT2Config(n_layer=1)), sizes={"T": 4})
+    text = err.value.render()
+    assert "torch.fx could not trace the model" in text
+    assert f" at {transformers.__file__.rsplit('/', 1)[0]}" in text

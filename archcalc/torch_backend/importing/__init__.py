@@ -105,7 +105,7 @@ def _trace(model: nn.Module, example, target: str, located: bool):
     except SpecError:
         raise
     except Exception as exc:  # fx refuses the model's Python: fall back to hooks
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0] + _failed_at(exc)
     try:
         return (*trace_hooks(model, example, reason), "forward hooks")
     except SpecError:
@@ -113,6 +113,17 @@ def _trace(model: nn.Module, example, target: str, located: bool):
     except Exception as run_exc:  # the user's code
         raise SpecError(f"running {target} failed: {type(run_exc).__name__}: {run_exc}", Location("import"),
                         code="import-run") from None
+
+
+def _failed_at(exc: BaseException) -> str:
+    """' at FILE:LINE': the last line of the model's own code (not torch's, not archcalc's) that
+    the failure passed through, where fx met what it cannot trace; '' when there is none."""
+    import traceback
+
+    from archcalc.torch_backend.importing.traced import ours
+
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not ours(f.filename)]
+    return f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
 
 
 def import_model(target: str, input_text: str, *, dtype: str | None = None, sizes: dict | None = None,

@@ -69,12 +69,17 @@ def module_name(module) -> str:
     return f"{type(module).__module__}.{type(module).__name__}"
 
 
+def ours(file: str) -> bool:
+    """Whether a source file is torch's or archcalc's, not the model's."""
+    return os.path.abspath(file).startswith((os.path.dirname(os.path.abspath(torch.__file__)) + os.sep,
+                                             ARCHCALC_DIR))
+
+
 def location(stack_trace: str | None) -> Location:
     """The user's source line from an fx stack trace (the last frame outside torch and archcalc)."""
-    ours = (os.path.dirname(os.path.abspath(torch.__file__)) + os.sep, ARCHCALC_DIR)
     if stack_trace:
         for file, line in reversed(re.findall(r'File "([^"]+)", line (\d+)', stack_trace)):
-            if not os.path.abspath(file).startswith(ours):
+            if not ours(file):
                 return Location(file, int(line))
     return Location("<model>")
 
