@@ -60,6 +60,12 @@ class RotaryEmbedding(LayerKind):
         return Result(tuple(x), steps=steps)
 
     @classmethod
+    def receptive_field(cls, a, x, rf):
+        """None: each output element mixes its pair's partner half a head away along the last
+        axis, which a field over the axes after the first cannot say."""
+        return None
+
+    @classmethod
     def saved_for_backward(cls, a, x, out, elem):
         """x·cos keeps cos and rotate_half(x)·sin keeps sin for x's gradient: [T, d] each, one
         table for the whole batch (negation, slicing, cat and the sum keep nothing)."""
