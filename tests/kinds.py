@@ -263,9 +263,10 @@ class SelfAttentionReference(nn.Module):
         super().__init__()
         self.attention = nn.MultiheadAttention(x[-1], a["num_heads"], bias=a["bias"], add_bias_kv=a["add_bias_kv"],
                                                add_zero_attn=a["add_zero_attn"], batch_first=True)
+        self.need_weights = a["need_weights"]
 
     def forward(self, x):
-        return self.attention(x, x, x, need_weights=False)[0]
+        return self.attention(x, x, x, need_weights=self.need_weights)[0]
 
 
 class AttentionReference(nn.Module):
@@ -465,7 +466,7 @@ def self_attention_args(draw, x):
     e = x[-1]
     heads = draw(st.sampled_from([h for h in range(1, e + 1) if e % h == 0] + [e + 1]))  # e + 1: refused
     return {"num_heads": heads, "bias": draw(st.booleans()), "add_bias_kv": draw(st.booleans()),
-            "add_zero_attn": draw(st.booleans())}
+            "add_zero_attn": draw(st.booleans()), "need_weights": draw(st.booleans())}
 
 
 @st.composite

@@ -112,6 +112,8 @@ class _Attending(torch.nn.Module):
     def forward(self, x):
         if self.how == "self":
             return self.attention(x, x, x, need_weights=False)[0]
+        if self.how == "default":  # need_weights=True, torch's default: the head-averaged weights returned too
+            return self.attention(x, x, x)[0]
         if self.how == "mask":
             mask = torch.ones(x.shape[1], x.shape[1], dtype=torch.bool).triu(1)
             return self.attention(x, x, x, attn_mask=mask, need_weights=False)[0]
@@ -243,3 +245,25 @@ def test_attention_written_by_hand_imports_and_each_tool_counts_it_as_compare_sa
         _peer(name)
         with torch.no_grad():
             assert _run_peer(name, model, x) == C.figures(a, name).total, name
+
+
+@pytest.mark.torch
+def test_a_call_that_returns_the_attention_weights_is_imported_as_such_and_each_tool_counts_it():
+    """attn(x, x, x) returns the head-averaged weights too (torch's default need_weights=True):
+    torch's count is the same, but Q·Kᵀ and A·V then run as torch.bmm, which fvcore and
+    ptflops count (ptflops its softmax too); the spec says so, and each tool on the model
+    itself prints what compare-conventions says."""
+    from archcalc import conventions as C
+    from archcalc.torch_backend.importing import import_model, verify_import
+    from test_conventions import _peer, _run_peer
+
+    for how, written in (("default", "need_weights: true"), ("self", None)):
+        model = _Attending(how).eval()
+        imported = import_model("a", "10,16", model=model)
+        assert (written in imported.text) if written else "need_weights" not in imported.text
+        assert [r.message() for r in verify_import(imported, "a")[0] if not r.ok] == []
+        a = analyze(load_spec_text(imported.text, "a.yaml"))
+        for name in ("fvcore", "ptflops", "thop"):
+            _peer(name)
+            with torch.no_grad():
+                assert _run_peer(name, model, torch.randn(1, 10, 16)) == C.figures(a, name).total, (how, name)

@@ -191,6 +191,8 @@ SHARED_TERMS = {t.key: t for t in (
          lambda r: N.sub(per_sample(r, r.macs), attention_products(r))),
     Term("attention_products", "the attention's own products Q·Kᵀ and A·V", attention_products),
     Term("attention_softmax_ops", "the attention's softmax: 3S − 1 per query and head", attention_softmax_ops),
+    Term("attention_weights_products", "Q·Kᵀ and A·V as torch.bmm, where the call returns the attention weights "
+         "(need_weights)", lambda r: attention_products(r) if getattr(r.args, "need_weights", False) else 0),
     Term("transformer_norm_elements", "one per element of each LayerNorm", lambda r: r.layer.norm_elements(r.args,
                                                                                                          r.input)),
     Term("feedforward_macs", "the feed-forward networks' products", lambda r: r.layer.feedforward_macs(r.args,

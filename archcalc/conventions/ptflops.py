@@ -100,6 +100,15 @@ def _attention_hook(row):
     return N.mul(row.layer.attention_layers(row.args), N.add(per_sample, extras))
 
 
+def _weights_path(row):
+    """need_weights: torch computes the attention with torch.bmm and F.softmax, both patched:
+    2·h·T·S·d products and h·T·S softmax inputs per sample (S with any appended key)."""
+    if not getattr(row.args, "need_weights", False):
+        return 0
+    h, t, s, d = row.layer.attention_shape(row.args, row.input)
+    return N.mul(h, N.mul(t, N.mul(s, N.add(N.mul(2, d), 1))))
+
+
 CONVENTION = Convention(
     name="ptflops",
     tool="ptflops 0.7.5",
@@ -124,6 +133,9 @@ CONVENTION = Convention(
                                        "cast to int for one per axis (whole batch)", _interpolate, per_batch=True),
            "ptflops_lrn": Term("ptflops_lrn", "the patched tensor ops inside F.local_response_norm, whole batch",
                                _lrn, per_batch=True),
+           "ptflops_weights_path": Term("ptflops_weights_path", "with need_weights: Q·Kᵀ and A·V by the patched "
+                                        "torch.bmm and the softmax's inputs by F.softmax (whole batch)",
+                                        _weights_path, per_batch=True),
            "ptflops_matmul": Term("ptflops_matmul", "the product, by the patched torch.matmul (whole batch); 0 for "
                                   "the @ operator", lambda r: 0 if r.args.operator else N.true_div(r.macs, r.batch),
                                   per_batch=True),
@@ -164,7 +176,9 @@ CONVENTION = Convention(
         # --- attention ---
         "multihead_attention": rule("multihead_attention_counter_hook: the projections, Q·Kᵀ and A·V over the T "
                                     "queries (a bias_k or zero key ignored), h·T² for the softmax, T·E for the "
-                                    "scaling and the biases (the output one always)", "ptflops_attention"),
+                                    "scaling and the biases (the output one always); called with need_weights, "
+                                    "the patched torch.bmm and F.softmax count Q·Kᵀ, A·V and the softmax's inputs "
+                                    "again (whole batch)", "ptflops_attention", "ptflops_weights_path"),
         "scaled_dot_product_attention": rule("F.scaled_dot_product_attention is not patched: nothing counted"),
         **{k: rule("its modules' hooks: the self-attention's (as multihead_attention), each linear layer's products "
                    "and bias, 1 per element of each LayerNorm; the activation function it captured when built "

@@ -62,6 +62,8 @@ class MultiheadAttention(LayerKind):
         Arg("bias", Bool(), True, "the projections' biases"),
         Arg("add_bias_kv", Bool(), False, "a learned key and value appended to the sequence (S = T + 1)"),
         Arg("add_zero_attn", Bool(), False, "a zero key and value appended (S = T + 1)"),
+        Arg("need_weights", Bool(), False, "the call also returns the head-averaged attention weights (torch's "
+                                           "forward default): torch's count is the same, some peer tools' is not"),
         Arg("embed_dim", Nullable(Int(1)), None, "E, inferred from the input's last axis, checked when written"),
     )
 
@@ -123,16 +125,17 @@ class MultiheadAttention(LayerKind):
     @classmethod
     def saved_for_backward(cls, a, x, out, elem):
         """torch's math path: the input (for the input projection's weight gradient), the
-        projection's q, k, v (one copy, [3, T, E]), the scaled q and kᵀ, the attention weights
+        projection's q, k, v (one copy, [3, T, E]), the scaled q and kᵀ (kᵀ a view of that copy
+        with need_weights, whose path scales q alone), the attention weights
         (h·T·T: the matrix a flash kernel does not keep) and the heads' joined output (for the
         output projection's). A key or value appended (add_bias_kv, add_zero_attn) and
         dropout's mask are not modelled."""
         if a.add_bias_kv or a.add_zero_attn or a.dropout:
             return None
         t, e = x
+        k_scaled = [] if a.need_weights else [("new", N.mul(t, e), elem)]  # need_weights: kᵀ is a view, unscaled
         return [("input", N.mul(t, e), elem), ("new", N.mul(3, N.mul(t, e)), elem), ("new", N.mul(t, e), elem),
-                ("new", N.mul(t, e), elem), ("new", N.mul(a.num_heads, N.mul(t, t)), elem),
-                ("new", N.mul(t, e), elem)]
+                *k_scaled, ("new", N.mul(a.num_heads, N.mul(t, t)), elem), ("new", N.mul(t, e), elem)]
 
     @classmethod
     def kv_cache(cls, a, x):
@@ -159,11 +162,16 @@ class MultiheadAttention(LayerKind):
 
     @classmethod
     def imported_module_call(cls, tensors, others, kwargs):
-        """`attn(x, x, x, need_weights=False)`: self-attention. A mask (attn_mask,
-        key_padding_mask, is_causal) changes no count, as torch counts it: read as without."""
+        """`attn(x, x, x, need_weights=False)`: self-attention, need_weights as called (torch's
+        default True). A mask (attn_mask, key_padding_mask, is_causal) changes no count, as
+        torch counts it: read as without."""
         if len(tensors) != 3 or len({id(t) for t in tensors}) != 1:
             raise Untranslatable("is called with a query, key or value other than one sequence: archcalc's "
                                  "multihead_attention is self-attention, attn(x, x, x)")
+        need = kwargs.get("need_weights", others[0] if others else True)
+        if not isinstance(need, bool):
+            raise Untranslatable("is called with need_weights computed in forward")
+        return {"need_weights": True} if need else {}
 
     @classmethod
     def imported_index(cls, args, part, index):

@@ -168,14 +168,15 @@ class LayerKind:
         return [(cls.kind, cls.from_torch_call(args, kwargs))]
 
     @classmethod
-    def imported_module_call(cls, tensors: list, others: tuple, kwargs: dict) -> None:
-        """Checks a call of this kind's torch module (`archcalc import`): `tensors` its tensor
-        arguments (the same object where the same value is passed), `others` its other positional
-        arguments, `kwargs` its keywords (a tensor among them COMPUTED). Raises Untranslatable
-        where the spec's layer is not that call; by default, anything but the input alone (an
-        explicit None, `lstm(x, None)`, is the default state)."""
+    def imported_module_call(cls, tensors: list, others: tuple, kwargs: dict) -> dict:
+        """The spec arguments a call of this kind's torch module adds (`archcalc import`):
+        `tensors` its tensor arguments (the same object where the same value is passed), `others`
+        its other positional arguments, `kwargs` its keywords (a tensor among them COMPUTED).
+        Raises Untranslatable where the spec's layer is not that call; by default, anything but
+        the input alone (an explicit None, `lstm(x, None)`, is the default state)."""
         if len(tensors) != 1 or any(o is not None for o in others) or kwargs:
             raise Untranslatable("is called with more than its input (an initial state?)")
+        return {}
 
     @classmethod
     def imported_index(cls, args: dict, part: str | None, index) -> tuple[str, dict]:

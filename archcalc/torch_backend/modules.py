@@ -354,21 +354,22 @@ class Mean(nn.Module):
 
 class SelfAttention(nn.Module):
     """A spec's multihead_attention: torch's nn.MultiheadAttention (batch first) given the
-    sequence as query, key and value, returning the output alone (need_weights=False, as
-    torch's own transformer layers call it)."""
+    sequence as query, key and value, returning the output alone (with need_weights, as the
+    spec says: torch's own transformer layers call it without)."""
 
     def __init__(self, embed_dim: int, a):
         super().__init__()
         self.attention = nn.MultiheadAttention(embed_dim, a.num_heads, dropout=a.dropout, bias=a.bias,
                                                add_bias_kv=a.add_bias_kv, add_zero_attn=a.add_zero_attn,
                                                batch_first=True)
+        self.need_weights = a.need_weights
 
     def unwrap(self) -> tuple[nn.Module, dict]:
-        """What `archcalc import` reads this as: its torch module, and no argument more."""
-        return self.attention, {}
+        """What `archcalc import` reads this as: its torch module, and how it is called."""
+        return self.attention, {"need_weights": True} if self.need_weights else {}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.attention(x, x, x, need_weights=False)[0]
+        return self.attention(x, x, x, need_weights=self.need_weights)[0]
 
 
 class RotaryEmbedding(nn.Module):

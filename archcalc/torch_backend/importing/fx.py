@@ -246,9 +246,9 @@ class Translator:
         # archcalc's own wrapper (a spec's layer built) is called as the spec's layer: with its input alone
         called = kind if unwrapped(module)[0] is module else LayerKind
         try:
-            called.imported_module_call([a for a in node.args if isinstance(a, fx.Node)],
-                                      tuple(a for a in node.args if not isinstance(a, fx.Node)),
-                                      _literal(dict(node.kwargs)))
+            args = args | called.imported_module_call([a for a in node.args if isinstance(a, fx.Node)],
+                                                      tuple(a for a in node.args if not isinstance(a, fx.Node)),
+                                                      _literal(dict(node.kwargs)))
         except Untranslatable as exc:
             self.report(node, f"module '{node.target}' {exc}")
             return
