@@ -332,6 +332,14 @@ class ShiftedWindowAttention(LayerKind):
         return tuple(N.mul(N.floordiv(N.add(s, w - 1), w), w) for s, w in zip(x[:2], a.window_size))
 
     @classmethod
+    def windows(cls, a, x) -> tuple:
+        """(windows, heads h, tokens per window N, head size d): what the products run over
+        (the peer tools' rules are written in them)."""
+        (wh, ww), (ph, pw) = a.window_size, cls.padded(a, x)
+        return (N.mul(N.floordiv(ph, wh), N.floordiv(pw, ww)), a.num_heads, wh * ww,
+                N.floordiv(x[2], a.num_heads))
+
+    @classmethod
     def infer(cls, x, a, ctx: Context) -> Result:
         cls.require_rank(x, (3,), ctx, "a feature map [H, W, C], channels last",
                          hint="torchvision's Swin permutes [C, H, W] to [H, W, C] after the patch embedding")
