@@ -269,6 +269,79 @@ class SelfAttentionReference(nn.Module):
         return self.attention(x, x, x, need_weights=self.need_weights)[0]
 
 
+class WindowAttentionReference(nn.Module):
+    """Swin's (shifted) window attention on [B, H, W, C], from the paper: pad to whole
+    windows, roll by −shift, attend within each window with a bias from a table of the
+    (2·Wh − 1)·(2·Ww − 1) offsets per head (its index a buffer, one entry per token pair),
+    the tokens of different regions masked apart, project, roll back, cut the padding."""
+
+    def __init__(self, x, a):
+        super().__init__()
+        c = x[-1]
+        self.win = _two(a["window_size"])
+        self.shift, self.heads = _two(a.get("shift_size", 0)), a["num_heads"]
+        wh, ww = self.win
+        self.qkv = nn.Linear(c, 3 * c, bias=a.get("qkv_bias", True))
+        self.proj = nn.Linear(c, c, bias=a.get("proj_bias", True))
+        self.table = nn.Parameter(torch.randn((2 * wh - 1) * (2 * ww - 1), self.heads))
+        cells = [(i, j) for i in range(wh) for j in range(ww)]
+        self.register_buffer("index", torch.tensor([(p[0] - q[0] + wh - 1) * (2 * ww - 1) + p[1] - q[1] + ww - 1
+                                                    for p in cells for q in cells]))
+
+    def forward(self, x):
+        b, h, w, c = x.shape
+        (wh, ww), n = self.win, self.win[0] * self.win[1]
+        x = F.pad(x, (0, 0, 0, -w % ww, 0, -h % wh))
+        ph, pw = x.shape[1:3]
+        shift = [s if win < size else 0 for s, win, size in zip(self.shift, self.win, (ph, pw))]
+        x = torch.roll(x, (-shift[0], -shift[1]), (1, 2))
+        region = torch.zeros(ph, pw)
+        for axis, (size, win, s) in enumerate(zip((ph, pw), self.win, shift)):
+            band = torch.tensor([0 if not s or i < size - win else 1 if i < size - s else 2 for i in range(size)])
+            region = region + (band.view(-1, 1) * 3 if axis == 0 else band.view(1, -1))
+        def windows(t):  # [B, H', W', ...] → [B·nW, N, ...]
+            t = t.view(t.shape[0], ph // wh, wh, pw // ww, ww, *t.shape[3:]).transpose(2, 3)
+            return t.reshape(-1, n, *t.shape[5:])
+        mask = windows(region[None, :, :])
+        mask = (mask[:, :, None] != mask[:, None, :]).float() * -100.0 if sum(shift) else torch.zeros(1, n, n)
+        q, k, v = self.qkv(windows(x)).view(-1, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        bias = self.table[self.index].view(n, n, self.heads).permute(2, 0, 1)
+        scores = (q * (c // self.heads) ** -0.5) @ k.transpose(-2, -1) + bias
+        scores = scores.view(b, -1, self.heads, n, n) + mask.to(x)[None, :, None]
+        out = scores.view(-1, self.heads, n, n).softmax(-1) @ v
+        out = self.proj(out.transpose(1, 2).reshape(-1, n, c))
+        out = out.view(b, ph // wh, pw // ww, wh, ww, c).transpose(2, 3).reshape(b, ph, pw, c)
+        return torch.roll(out, tuple(shift), (1, 2))[:, :h, :w]
+
+
+def _two(v):
+    return list(v) if isinstance(v, (list, tuple)) else [v, v]
+
+
+def patch_merging_pad_reference(x, a):
+    """Pad H and W to even sizes; the four 2×2-interleaved sub-grids along the channels."""
+    def merge(v):
+        v = F.pad(v, (0, 0, 0, v.shape[-2] % 2, 0, v.shape[-3] % 2))
+        return torch.cat([v[..., i::2, j::2, :] for j in (0, 1) for i in (0, 1)], -1)
+
+    return Lambda(merge)
+
+
+@st.composite
+def window_attention_args(draw, x):
+    """Windows up to 5 a side (larger than the map too: torchvision pads), any shift below
+    the window, heads dividing C (or one more: refused)."""
+    c = x[-1]
+    win = [draw(st.integers(1, 5)), draw(st.integers(1, 5))]
+    args = {"window_size": win if win[0] != win[1] else win[0],
+            "num_heads": draw(st.sampled_from([h for h in range(1, c + 1) if c % h == 0] + [c + 1])),
+            "qkv_bias": draw(st.booleans()), "proj_bias": draw(st.booleans())}
+    shift = [draw(st.integers(0, w - 1)) for w in win]
+    if any(shift):
+        args["shift_size"] = shift
+    return args
+
+
 class AttentionReference(nn.Module):
     """F.scaled_dot_product_attention of three branches, each the input, a linear layer on it
     or a learned tensor (expanded over the batch)."""
@@ -1090,6 +1163,7 @@ TABLE: dict[str, KindCase] = {c.kind: c for c in [
     # merges
     # attention
     KindCase("multihead_attention", (2,), self_attention_args, SelfAttentionReference, sizes=(1, 12)),
+    KindCase("shifted_window_attention", (3,), window_attention_args, WindowAttentionReference, sizes=(1, 9)),
     KindCase("transformer_encoder_layer", (2,), encoder_args, encoder_reference, sizes=(1, 10)),
     KindCase("transformer_encoder", (2,), lambda x: encoder_args(x, True),
              lambda x, a: encoder_reference(x, a, True), sizes=(1, 10)),
@@ -1124,6 +1198,7 @@ TABLE: dict[str, KindCase] = {c.kind: c for c in [
         lambda x, a: Lambda(lambda v: v.narrow(batched(a["dim"]), a["start"], a["length"]))),
     KindCase("channel_shuffle", (1, 2, 3, 4), lambda x: st.fixed_dictionaries({"groups": st.integers(1, 4)}),
              lambda x, a: nn.ChannelShuffle(a["groups"])),
+    KindCase("patch_merging_pad", (3, 4), lambda x: st.just({}), patch_merging_pad_reference),
     KindCase("concat", (3,), concat_args,
              lambda x, a: Branches(x, a, lambda outs: torch.cat(outs, batched(a["dim"]))),
              stacks=False, sizes=(1, 6)),

@@ -57,7 +57,8 @@ torch = pytest.importorskip("torch")
 
 @pytest.mark.slow
 @pytest.mark.torch
-@pytest.mark.parametrize("name,params", [("vit_b_16", 86_567_656), ("vit_b_32", 88_224_232)])
+@pytest.mark.parametrize("name,params", [("vit_b_16", 86_567_656), ("vit_b_32", 88_224_232), ("swin_t", 28_288_354),
+                                         ("swin_s", 49_606_258), ("swin_b", 87_768_224)])
 def test_torchvision_vision_transformers_import_and_verify_exactly(name, params):
     pytest.importorskip("torchvision")
     from archcalc.torch_backend.importing import import_and_verify

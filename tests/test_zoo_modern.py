@@ -57,6 +57,9 @@ MODERN: list[tuple[str, str | None, str]] = [
     ("vit_b_16.yaml", "vit_b_32", "vit_b_32"),
     ("vit_b_16.yaml", "vit_l_16", "vit_l_16"),
     ("vit_b_16.yaml", "vit_l_32", "vit_l_32"),
+    ("swin_t.yaml", None, "swin_t"),
+    ("swin_t.yaml", "swin_s", "swin_s"),
+    ("swin_t.yaml", "swin_b", "swin_b"),
 ]
 
 # A module the model builds but its eval forward never calls, which a spec of that forward has
@@ -142,15 +145,18 @@ def test_totals_equal_torchvisions_documented_figures(spec, variant, model):
     assert round(analysis.totals["macs"] / 1e9, 3) == meta["_ops"]
 
 
-STOCHASTIC_DEPTH = [m for m in MODERN if m[2].startswith(("efficientnet", "convnext"))]
+STOCHASTIC_DEPTH = [m for m in MODERN if m[2].startswith(("efficientnet", "convnext", "swin"))]
 
 
 def _applied_stochastic_depth(model) -> list:
     """The p of each StochasticDepth module the model's forward calls, in call order: every
     CNBlock's; an MBConv's or FusedMBConv's only where it adds its input back (use_res_connect;
-    the others build one that forward never calls)."""
-    blocks = [m for m in model.modules() if type(m).__name__ in ("CNBlock", "MBConv", "FusedMBConv")]
-    return [b.stochastic_depth.p for b in blocks if getattr(b, "use_res_connect", True)]
+    the others build one that forward never calls); a SwinTransformerBlock's twice (after its
+    attention and after its MLP)."""
+    blocks = [m for m in model.modules()
+              if type(m).__name__ in ("CNBlock", "MBConv", "FusedMBConv", "SwinTransformerBlock")]
+    return [p for b in blocks if getattr(b, "use_res_connect", True)
+            for p in [b.stochastic_depth.p] * (2 if type(b).__name__ == "SwinTransformerBlock" else 1)]
 
 
 @pytest.mark.torch
@@ -162,5 +168,6 @@ def test_stochastic_depth_is_torchvisions_block_by_block(spec, variant, model):
     theirs = _applied_stochastic_depth(_build_on_meta(model))
     rows = [r for r in analyze_file(spec, variant=variant).rows if r.leaf and r.kind == "stochastic_depth"]
     ours = [r.args.p for r in rows]
-    assert len(set(theirs)) == len(theirs) > 1  # rising block by block
+    blocks = theirs[::2] if model.startswith("swin") else theirs  # a Swin block's p twice
+    assert len(set(blocks)) == len(blocks) > 1  # rising block by block
     assert ours == theirs, [(r.path, p, q) for r, p, q in zip(rows, ours, theirs) if p != q][:5]

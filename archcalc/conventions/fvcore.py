@@ -84,9 +84,13 @@ CONVENTION = Convention(
         "multihead_attention": rule("the projections' aten::linear, bias left out; Q·Kᵀ and A·V run in "
                                     "aten::scaled_dot_product_attention, which has no handle (fvcore warns 'unsupported "
                                     "operator'): 0. Under torch.no_grad() in eval, an even head count runs torch's "
-                                    "native fast path, which fvcore counts 0 whole; called with need_weights, Q·Kᵀ and A·V are "
-                                    "aten::bmm, which it counts", "macs_without_attention",
+                                    "native fast path, which fvcore counts 0 whole; called with need_weights, Q·Kᵀ "
+                                    "and A·V are aten::bmm, which it counts", "macs_without_attention",
                                     "attention_weights_products"),
+        "shifted_window_attention": rule("the projections' aten::linear (bias left out) and the windows' Q·Kᵀ and A·V "
+                                         "by aten::matmul: the products, as archcalc counts them; the padding, roll, "
+                                         "scaling, bias gather and softmax have no handle (fvcore warns 'unsupported "
+                                         "operator'), 0", "macs"),
         "scaled_dot_product_attention": rule("no handle for aten::scaled_dot_product_attention (fvcore warns "
                                              "'unsupported operator'): 0"),
         **{k: rule("aten::linear's products (bias left out) but Q·Kᵀ and A·V (aten::scaled_dot_product_attention "

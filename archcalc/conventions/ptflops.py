@@ -44,6 +44,16 @@ def _lrn(row):
     return N.add(N.mul(3, N.product(row.input)), N.mul(c + row.args.size - 1, spatial))
 
 
+def _window_products(row):
+    windows, heads, n, d = row.layer.windows(row.args, row.input)
+    return N.mul(2, N.mul(windows, N.mul(heads, N.mul(n * n, d))))
+
+
+def _window_softmax(row):
+    windows, heads, n, _ = row.layer.windows(row.args, row.input)
+    return N.mul(windows, N.mul(heads, n * n))
+
+
 def _upsample_hook(row):
     """upsample_flops_counter_hook counts output[0].numel(): the first sample's elements, not
     the batch's, and the engine divides every module's count by the batch."""
@@ -139,6 +149,11 @@ CONVENTION = Convention(
            "ptflops_matmul": Term("ptflops_matmul", "the product, by the patched torch.matmul (whole batch); 0 for "
                                   "the @ operator", lambda r: 0 if r.args.operator else N.true_div(r.macs, r.batch),
                                   per_batch=True),
+           "window_products": Term("window_products", "Q·Kᵀ and A·V of every window, by the patched Tensor.matmul "
+                                   "(whole batch)", _window_products,
+                                   per_batch=True),
+           "window_softmax": Term("window_softmax", "the attention weights' elements, windows·h·N², by the patched "
+                                  "F.softmax (whole batch)", _window_softmax, per_batch=True),
            "functional_macs": Term("functional_macs", "the products, by the patched torch.bmm (whole batch)",
                                    lambda r: N.true_div(r.macs, r.batch), per_batch=True),
            "functional_planes": Term("functional_planes", "one channel's plane (H × W) by the patched "
@@ -179,6 +194,9 @@ CONVENTION = Convention(
                                     "scaling and the biases (the output one always); called with need_weights, "
                                     "the patched torch.bmm and F.softmax count Q·Kᵀ, A·V and the softmax's inputs "
                                     "again (whole batch)", "ptflops_attention", "ptflops_weights_path"),
+        "shifted_window_attention": rule("no module hook, and F.linear's patch is commented out: the projections are "
+                                         "not counted; the patched Tensor.matmul counts Q·Kᵀ and A·V and the patched "
+                                         "F.softmax its input (whole batch)", "window_products", "window_softmax"),
         "scaled_dot_product_attention": rule("F.scaled_dot_product_attention is not patched: nothing counted"),
         **{k: rule("its modules' hooks: the self-attention's (as multihead_attention), each linear layer's products "
                    "and bias, 1 per element of each LayerNorm; the activation function it captured when built "

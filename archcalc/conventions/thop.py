@@ -78,6 +78,9 @@ CONVENTION = Convention(
         "multihead_attention": rule("count_multihead_attention: the projections (bias left out), Q·Kᵀ and A·V over "
                                     "every key (a bias_k or zero key included), and 3S − 1 per query's softmax",
                                     "macs", "attention_softmax_ops"),
+        "shifted_window_attention": rule("no rule for archcalc's module, but its function counter sees F.linear (the "
+                                         "projections, bias left out) and Tensor.matmul (Q·Kᵀ and A·V): the products",
+                                         "macs"),
         "scaled_dot_product_attention": rule("its F.scaled_dot_product_attention counter: Q·Kᵀ and A·V, whole "
                                              "(a causal mask ignored)", "macs"),
         **{k: rule("its modules' rules: the self-attention's (products and softmax), the linear layers' products, "

@@ -65,6 +65,9 @@ CONVENTION = Convention(
         "multihead_attention": rule("nothing: nn.MultiheadAttention holds a module (out_proj), so it is no leaf "
                                     "and its row is left out of the sum, and out_proj is never called (its weight "
                                     "is read by F.multi_head_attention_forward)"),
+        "shifted_window_attention": rule("nothing: archcalc's module holds modules (qkv, proj), so it is no leaf and "
+                                         "its row is left out of the sum, and qkv and proj are never called (its "
+                                         "forward passes their weights to F.linear, as torchvision's does)"),
         "scaled_dot_product_attention": rule("a function, no module: nothing counted"),
         **{k: rule("its leaf modules' parameters (linear layers and LayerNorms) once per sample; its self-attention "
                    "holds a module, so it is no leaf: nothing", "leaf_params")

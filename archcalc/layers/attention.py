@@ -15,7 +15,7 @@ CPU's flash kernel read 0; the built module's FLOPs are the same on CUDA's flash
 from __future__ import annotations
 
 from archcalc.engine import numbers as N
-from archcalc.layers.args import Arg, Bool, Float, Int, Nullable
+from archcalc.layers.args import Arg, Bool, Float, Int, Nullable, PerAxis
 from archcalc.layers.base import Context, LayerKind, MergeKind, Result, Step, Untranslatable
 from archcalc.layers.registry import register
 
@@ -304,3 +304,116 @@ def _heads(q, k, v, gqa: bool, ctx: Context, shapes) -> list:
                             found=ctx.branch_shapes(shapes), code="shape-mismatch")
         out.append(sizes.pop() if sizes else 1)
     return out
+
+
+@register
+class ShiftedWindowAttention(LayerKind):
+    """Swin's window attention on [H, W, C] (torchvision's ShiftedWindowAttention): the map
+    padded at the bottom and right to whole windows of Wh×Ww, cyclically shifted by
+    shift_size (torch.roll), cut into windows of N = Wh·Ww tokens, and in each window h heads
+    of softmax(Q·Kᵀ/√d + B + mask)·V with Q, K, V from one qkv linear layer, B read from a
+    learned table of (2·Wh − 1)·(2·Ww − 1) relative offsets per head by a fixed index (a
+    buffer of N² int64), the mask keeping tokens from different regions apart after the
+    shift; then the proj linear layer, the windows put back, the shift undone, the padding cut.
+    torchvision drops the shift on an axis whose padded size is at most the window: no count
+    changes. The padded tokens go through the projections and the products too (T = padded
+    H·W), as torch computes them."""
+
+    kind = "shifted_window_attention"
+    family = "attention"
+    weighted = True
+    torch_classes = ("ShiftedWindowAttention", "torchvision.models.swin_transformer.ShiftedWindowAttention")
+    doc = "Swin's (shifted) window self-attention with relative position bias on [H, W, C] (torchvision)"
+    args = (
+        Arg("window_size", PerAxis(2, Int(1)), doc="Wh, Ww: the windows' sizes (torch's [7, 7])"),
+        Arg("num_heads", Int(1), doc="h; C must divide into h heads of d = C/h"),
+        Arg("shift_size", PerAxis(2, Int(0)), 0, "the cyclic shift before windowing ([Wh//2, Ww//2] every other block)"),
+        Arg("qkv_bias", Bool(), True, "the qkv projection's bias"),
+        Arg("proj_bias", Bool(), True, "the output projection's bias"),
+        Arg("attention_dropout", Float(0.0, 1.0), 0.0, "on the attention weights while training (no cost counted)"),
+        Arg("dropout", Float(0.0, 1.0), 0.0, "on the output while training (no cost counted)"),
+    )
+
+    @classmethod
+    def padded(cls, a, x) -> tuple:
+        """(padded H, padded W): each the next multiple of its window."""
+        return tuple(N.mul(N.floordiv(N.add(s, w - 1), w), w) for s, w in zip(x[:2], a.window_size))
+
+    @classmethod
+    def windows(cls, a, x) -> tuple:
+        """(windows, heads h, tokens per window N, head size d): what the products run over
+        (the peer tools' rules are written in them)."""
+        (wh, ww), (ph, pw) = a.window_size, cls.padded(a, x)
+        return (N.mul(N.floordiv(ph, wh), N.floordiv(pw, ww)), a.num_heads, wh * ww,
+                N.floordiv(x[2], a.num_heads))
+
+    @classmethod
+    def infer(cls, x, a, ctx: Context) -> Result:
+        cls.require_rank(x, (3,), ctx, "a feature map [H, W, C], channels last",
+                         hint="torchvision's Swin permutes [C, H, W] to [H, W, C] after the patch embedding")
+        c, h = x[2], a.num_heads
+        if N.compare(N.mod(c, h), "!=", 0):
+            raise ctx.error(f"{N.fmt(c)} channels do not divide into {N.fmt(h)} heads", arg="num_heads",
+                            expected=f"num_heads dividing {N.fmt(c)}", found=f"{N.fmt(h)}", code="invalid-layer")
+        wh, ww = a.window_size
+        ph, pw = cls.padded(a, x)
+        t, n, d = N.mul(ph, pw), wh * ww, N.floordiv(c, h)
+        windows = N.mul(N.floordiv(ph, wh), N.floordiv(pw, ww))
+        table = (2 * wh - 1) * (2 * ww - 1) * h
+        qkv = N.add(N.mul(3, N.mul(c, c)), N.mul(3, c) if a.qkv_bias else 0)
+        proj = N.add(N.mul(c, c), c if a.proj_bias else 0)
+        params = N.add(N.add(qkv, proj), table)
+        projections = N.mul(4, N.mul(t, N.mul(c, c)))
+        scores = N.mul(windows, N.mul(h, N.mul(n * n, d)))
+        macs = N.add(projections, N.mul(2, scores))
+        fc = N.fmt
+        steps = [
+            Step("padded map", "⌈H/Wh⌉·Wh × ⌈W/Ww⌉·Ww", f"⌈{fc(x[0])}/{wh}⌉·{wh} × ⌈{fc(x[1])}/{ww}⌉·{ww}",
+                 f"{fc(ph)} × {fc(pw)}"),
+            Step("windows", "(H'/Wh)·(W'/Ww)", f"({fc(ph)}/{wh})·({fc(pw)}/{ww})", windows),
+            Step("params", "qkv + proj + bias table (2·Wh − 1)·(2·Ww − 1)·h",
+                 f"{fc(qkv)} + {fc(proj)} + {2 * wh - 1}·{2 * ww - 1}·{fc(h)}", params),
+            Step("buffers", "relative_position_index: (Wh·Ww)² (int64)", f"{n}²", n * n),
+            Step("projections (MACs)", "qkv and proj: 4·H'·W'·C²", f"4·{fc(t)}·{fc(c)}²", projections),
+            Step("Q·Kᵀ (MACs)", "windows·h·N·N·d", f"{fc(windows)}·{fc(h)}·{n}·{n}·{fc(d)}", scores),
+            Step("softmax (elements, no MACs)", "windows·h·N·N", f"{fc(windows)}·{fc(h)}·{n}·{n}",
+                 N.mul(windows, N.mul(h, n * n))),
+            Step("A·V (MACs)", "windows·h·N·N·d", f"{fc(windows)}·{fc(h)}·{n}·{n}·{fc(d)}", scores),
+            Step("MACs", "4·H'·W'·C² + 2·H'·W'·N·C", f"4·{fc(t)}·{fc(c)}² + 2·{fc(t)}·{n}·{fc(c)}", macs),
+        ]
+        return Result(tuple(x), params=params, buffers=n * n, macs=macs, steps=steps)
+
+    @classmethod
+    def weight_bytes(cls, a, params, buffers, elem):
+        """The parameters in the dtype; the relative position index is int64 (8 bytes each)."""
+        return N.add(N.mul(params, elem), N.mul(buffers, 8))
+
+    @classmethod
+    def backward_macs(cls, a, x, result, input_grad):
+        """As multihead_attention's: every product's gradients, the qkv projection's input
+        gradient (3·H'·W'·C²) only when something before needs it."""
+        ph, pw = cls.padded(a, x)
+        return N.sub(N.mul(2, result.macs), 0 if input_grad else N.mul(3, N.mul(N.mul(ph, pw), N.mul(x[2], x[2]))))
+
+    @classmethod
+    def receptive_field(cls, a, x, rf):
+        return None  # a token sees its window, and through the shift, its neighbours'
+
+    @classmethod
+    def saved_for_backward(cls, a, x, out, elem):
+        """Not modelled: the padded, shifted and windowed copies, the gathered bias and the
+        shift's mask are kept or not by torch's view rules, which the spec does not follow."""
+        return None
+
+    @classmethod
+    def torch_module(cls, a, x):
+        from archcalc.torch_backend.modules import ShiftedWindowAttention as Module
+
+        return Module(x[-1], a)
+
+    @classmethod
+    def from_torch(cls, module) -> dict:
+        return cls.written({"window_size": list(module.window_size), "num_heads": module.num_heads,
+                            "shift_size": list(module.shift_size), "qkv_bias": module.qkv.bias is not None,
+                            "proj_bias": module.proj.bias is not None,
+                            "attention_dropout": module.attention_dropout, "dropout": module.dropout})

@@ -57,8 +57,9 @@ def _same_forward(cls: type) -> list[type]:
 
 def kind_of_module(module) -> type[LayerKind] | None:
     """The kind that reads this torch module's class (`torch_classes`), or None: torch.nn's
-    classes and archcalc's own (or a subclass of one that keeps its forward), not a user's
-    class that happens to share a name."""
+    classes and archcalc's own (or a subclass of one that keeps its forward), and another
+    library's class a kind names with its module (torchvision's ShiftedWindowAttention), not
+    a user's class that happens to share a name."""
     return kind_of_class(type(module))
 
 
@@ -66,10 +67,12 @@ def kind_of_module(module) -> type[LayerKind] | None:
 def kind_of_class(module_class: type) -> type[LayerKind] | None:
     """kind_of_module, for a module's class (remembered: check --against asks for every call)."""
     for cls in _same_forward(module_class):
-        if cls.__module__.startswith(("torch.nn", "archcalc.")):
+        qualified = f"{cls.__module__}.{cls.__qualname__}"  # a library's class a kind names in full (torchvision's)
+        kind = next((k for k in kinds().values() if qualified in k.torch_classes), None)
+        if kind is None and cls.__module__.startswith(("torch.nn", "archcalc.")):
             kind = next((k for k in kinds().values() if cls.__name__ in k.torch_classes), None)
-            if kind is not None:
-                return kind
+        if kind is not None:
+            return kind
     return None
 
 

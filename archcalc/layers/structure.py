@@ -621,6 +621,44 @@ class ChannelShuffle(LayerKind):
 
 
 @register
+class PatchMergingPad(LayerKind):
+    """torchvision's _patch_merging_pad (Swin's patch merging before its norm and reduction,
+    a function torchvision fx-wraps): [..., H, W, C] padded with zeros at the bottom and right
+    to even H and W, then the four interleaved sub-grids x[0::2, 0::2], x[1::2, 0::2],
+    x[0::2, 1::2], x[1::2, 1::2] joined along the channels: [..., ⌈H/2⌉, ⌈W/2⌉, 4·C]. Slices
+    and a join: nothing counted, a new tensor."""
+
+    kind = "patch_merging_pad"
+    family = "structure"
+    torch_classes = ("PatchMergingPad",)  # archcalc's own module
+    torch_functions = ("_patch_merging_pad",)
+    doc = "Swin's 2×2 space-to-channels on [H, W, C]: pad to even H, W; join the 4 strided sub-grids (torchvision)"
+
+    @classmethod
+    def infer(cls, x, a, ctx: Context) -> Result:
+        cls.require_rank(x, (3, 4), ctx, "a feature map [..., H, W, C], channels last")
+        h, w, c = x[-3:]
+        half = [N.floordiv(N.add(s, 1), 2) for s in (h, w)]
+        return Result((*x[:-3], *half, N.mul(4, c)),
+                      steps=[Step("output", "[⌈H/2⌉, ⌈W/2⌉, 4·C]", f"[⌈{N.fmt(h)}/2⌉, ⌈{N.fmt(w)}/2⌉, 4·{N.fmt(c)}]",
+                                  list_text((*half, N.mul(4, c))))])
+
+    @classmethod
+    def saved_for_backward(cls, a, x, out, elem):
+        return []  # padding, slicing and joining keep no tensor for backward
+
+    @classmethod
+    def receptive_field(cls, a, x, rf):
+        return None  # the channels now mix four positions: a 2×2 window of stride 2 (not modelled)
+
+    @classmethod
+    def torch_module(cls, a, x):
+        from archcalc.torch_backend.modules import PatchMergingPad as Module
+
+        return Module()
+
+
+@register
 class Select(_View):
     """One position of an axis, the axis removed: a transformer's class token `x[:, 0]` of
     [T, D] is `select: {dim: 0, index: 0}` (torch.select; the batch axis left out)."""

@@ -417,3 +417,81 @@ class SinusoidalPositionEncoding(nn.Module):
 
     def extra_repr(self) -> str:
         return f"max_len={self.max_len}"
+
+
+class ShiftedWindowAttention(nn.Module):
+    """A spec's shifted_window_attention on [B, H, W, C]: what torchvision's
+    ShiftedWindowAttention computes (its qkv and proj linear layers, whose weights forward
+    passes to F.linear without calling them, the table of relative position biases and the
+    index that reads it, the same names), written out here: pad to whole windows, roll by
+    the shift, window, h heads of softmax(q·kᵀ·d^-½ + bias + mask)·v, project, unwindow, roll
+    back, cut the padding."""
+
+    def __init__(self, dim: int, a):
+        super().__init__()
+        self.window_size, self.shift_size = list(a.window_size), list(a.shift_size)
+        self.num_heads, self.attention_dropout, self.dropout = a.num_heads, a.attention_dropout, a.dropout
+        self.qkv = nn.Linear(dim, dim * 3, bias=a.qkv_bias)
+        self.proj = nn.Linear(dim, dim, bias=a.proj_bias)
+        wh, ww = self.window_size
+        self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * wh - 1) * (2 * ww - 1), a.num_heads))
+        nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
+        coords = torch.stack(torch.meshgrid(torch.arange(wh), torch.arange(ww), indexing="ij")).flatten(1)
+        relative = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0)  # N, N, 2: offsets (dh, dw)
+        index = (relative[:, :, 0] + wh - 1) * (2 * ww - 1) + relative[:, :, 1] + ww - 1
+        self.register_buffer("relative_position_index", index.flatten())
+
+    def _bias(self) -> torch.Tensor:
+        n = self.window_size[0] * self.window_size[1]
+        table = self.relative_position_bias_table[self.relative_position_index]
+        return table.view(n, n, -1).permute(2, 0, 1).contiguous().unsqueeze(0)  # 1, heads, N, N
+
+    def _mask(self, x: torch.Tensor, pad_h: int, pad_w: int, shift: list) -> torch.Tensor:
+        """-100 between tokens of one window that came from different regions of the rolled map."""
+        (wh, ww), (sh, sw) = self.window_size, shift
+        regions = x.new_zeros((pad_h, pad_w))
+        count = 0
+        for h in ((0, -wh), (-wh, -sh), (-sh, None)):
+            for w in ((0, -ww), (-ww, -sw), (-sw, None)):
+                regions[h[0]:h[1], w[0]:w[1]] = count
+                count += 1
+        regions = regions.view(pad_h // wh, wh, pad_w // ww, ww).permute(0, 2, 1, 3).reshape(-1, wh * ww)
+        differ = regions.unsqueeze(1) - regions.unsqueeze(2)
+        return differ.masked_fill(differ != 0, -100.0).masked_fill(differ == 0, 0.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, h, w, c = x.shape
+        (wh, ww), heads = self.window_size, self.num_heads
+        x = F.pad(x, (0, 0, 0, (ww - w % ww) % ww, 0, (wh - h % wh) % wh))
+        _, pad_h, pad_w, _ = x.shape
+        shift = [0 if wh >= pad_h else self.shift_size[0], 0 if ww >= pad_w else self.shift_size[1]]
+        if sum(shift) > 0:
+            x = torch.roll(x, shifts=(-shift[0], -shift[1]), dims=(1, 2))
+        windows = (pad_h // wh) * (pad_w // ww)
+        x = x.view(b, pad_h // wh, wh, pad_w // ww, ww, c).permute(0, 1, 3, 2, 4, 5).reshape(b * windows, wh * ww, c)
+        n = wh * ww
+        qkv = F.linear(x, self.qkv.weight, self.qkv.bias).reshape(b * windows, n, 3, heads, c // heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)
+        attn = (q * (c // heads) ** -0.5).matmul(k.transpose(-2, -1)) + self._bias()
+        if sum(shift) > 0:
+            attn = attn.view(b, windows, heads, n, n) + self._mask(x, pad_h, pad_w, shift).unsqueeze(1).unsqueeze(0)
+            attn = attn.view(-1, heads, n, n)
+        attn = F.dropout(F.softmax(attn, dim=-1), p=self.attention_dropout, training=self.training)
+        x = attn.matmul(v).transpose(1, 2).reshape(b * windows, n, c)
+        x = F.dropout(F.linear(x, self.proj.weight, self.proj.bias), p=self.dropout, training=self.training)
+        x = x.view(b, pad_h // wh, pad_w // ww, wh, ww, c).permute(0, 1, 3, 2, 4, 5).reshape(b, pad_h, pad_w, c)
+        if sum(shift) > 0:
+            x = torch.roll(x, shifts=(shift[0], shift[1]), dims=(1, 2))
+        return x[:, :h, :w, :].contiguous()
+
+
+class PatchMergingPad(nn.Module):
+    """A spec's patch_merging_pad on [..., H, W, C]: torchvision's _patch_merging_pad, H and W
+    padded with zeros to even sizes, then x[0::2, 0::2], x[1::2, 0::2], x[0::2, 1::2] and
+    x[1::2, 1::2] joined along the channels: [..., ⌈H/2⌉, ⌈W/2⌉, 4·C]."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-3], x.shape[-2]
+        x = F.pad(x, (0, 0, 0, w % 2, 0, h % 2))
+        return torch.cat([x[..., 0::2, 0::2, :], x[..., 1::2, 0::2, :], x[..., 0::2, 1::2, :],
+                          x[..., 1::2, 1::2, :]], -1)
