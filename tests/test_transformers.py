@@ -32,7 +32,12 @@ def test_self_attention_is_a_polynomial_in_t_with_its_quadratic_term(tmp_path):
     assert a.totals["params"] == 4 * e * e + 4 * e
     steps = {s.quantity: s for s in a.row("multihead_attention_1").steps}
     assert N.fmt(steps["Q·Kᵀ (MACs)"].result) == "768*T**2"
-    assert {"projections (MACs)", "Q·Kᵀ (MACs)", "softmax (elements, no MACs)", "A·V (MACs)"} <= set(steps)
+    assert [s for s in steps if s in ("Q, K, V projections (MACs)", "Q·Kᵀ (MACs)", "softmax (elements, no MACs)",
+                                      "A·V (MACs)", "output projection (MACs)")] == list(steps)[1:6]
+    t7 = {s.quantity: s.result for s in analyze(load_spec_text(SELF_ATTENTION, "a.yaml"), {"T": "7"})
+          .row("multihead_attention_1").steps}
+    assert (t7["Q, K, V projections (MACs)"], t7["output projection (MACs)"]) == (3 * 7 * e * e, 7 * e * e)
+    assert t7["Q·Kᵀ (MACs)"] == t7["A·V (MACs)"] == 7 * 7 * e and t7["softmax (elements, no MACs)"] == 12 * 7 * 7
     (tmp_path / "a.yaml").write_text(SELF_ATTENTION)
     out = CliRunner().invoke(main, ["summarize", str(tmp_path / "a.yaml"), "--format", "json"])
     assert json.loads(out.stdout)["totals"]["macs"] == "1536*T**2 + 2359296*T"
