@@ -282,3 +282,13 @@ def test_a_folded_row_sums_symbolic_counts(tmp_path):
     spec.write_text(_REPEATED.replace("[16, 32, 32]", "[16, H, W]").replace(", REPEAT", ", repeat: 4"))
     rows = _md_rows(run("summarize", str(spec), "--format", "markdown").stdout)
     assert rows[6][:7] == ["  2–4", "unit ×3, each as 1", "16×(H)×(W)", "7,008", "48*H*W", "6912*H*W", "13824*H*W"]
+
+
+def test_a_table_wider_than_the_console_never_prints_a_count_cut_short():
+    """LLaMA-2's symbolic counts with the training column do not fit 132 columns: the counts
+    that are shown are whole (rich used to crop each column, printing 6,476,267,52 for
+    6,476,267,520 and 1359872 for 1359872*T), and what is cut is marked with an ellipsis."""
+    out = CliRunner().invoke(main, ["summarize", str(SPECS / "llama2_7b.yaml"), "--columns", "train",
+                                    "--depth", "0"]).stdout
+    assert "6,476,267,520" in out and "1359872*T" in out and "…" in out
+    assert "6,476,267,52 " not in out

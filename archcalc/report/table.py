@@ -34,20 +34,30 @@ def build_table(summary: Summary, depth: int | None = None, extra: tuple[str, ..
     rf, train = "rf" in extra, "train" in extra
     table = Table(box=box.SIMPLE_HEAD, show_footer=False, pad_edge=False,
                   title=safe_markup(" · ".join(header_lines(analysis, summary.convention))), title_justify="left")
-    names = columns(extra)
+    names = list(columns(extra))
     rows = visible_rows(analysis, depth, unfold, rf) if rows is None else rows
-    body = [[Text(printable(str(c))) for c in row_cells(row, analysis.totals, rf=rf, train=train)]
-            for row in rows]
-    totals = [Text(str(c)) for c in total_cells(analysis, rf, train)]
-    for i, name in enumerate(names):
+    body = [[printable(str(c)) for c in row_cells(row, analysis.totals, rf=rf, train=train)] for row in rows]
+    totals = [str(c) for c in total_cells(analysis, rf, train)]
+    # the counts never wrap and are right-justified: set as one column, their cells joined by the three spaces
+    # rich puts between columns, the table prints the same characters at about half rich's cost per row; and
+    # a table too wide for the console loses its last columns behind an ellipsis, not a count's last digits
+    counts = next(i for i, name in enumerate(names) if name in _RIGHT)
+    widths = [max([cell_len(r[i]) for r in (*body, totals)] + [cell_len(names[i])]) for i in range(counts, len(names))]
+
+    def joined(cells: list[str]) -> list[str]:
+        return cells[:counts] + ["   ".join(" " * (w - cell_len(c)) + c for c, w in zip(cells[counts:], widths))]
+
+    for i, name in enumerate(names[:counts]):
         # a column that never wraps is as wide as its widest cell: told, rich need not measure every cell
-        widest = max((r[i].cell_len for r in (*body, totals)), default=0) if name in _NO_WRAP else None
-        table.add_column(name, justify="right" if name in _RIGHT else "left", overflow="fold",
-                         no_wrap=name in _NO_WRAP, width=max(widest, cell_len(name)) if widest is not None else None)
+        widest = max((cell_len(r[i]) for r in (*body, totals)), default=0) if name in _NO_WRAP else None
+        table.add_column(name, justify="left", overflow="fold", no_wrap=name in _NO_WRAP,
+                         width=max(widest, cell_len(name)) if widest is not None else None)
+    header = joined(names)[counts]
+    table.add_column(header, justify="right", no_wrap=True, width=cell_len(header))
     for row, cells in zip(rows, body):
-        table.add_row(*cells, style=None if row.neurons is not None else "dim")
+        table.add_row(*(Text(c) for c in joined(cells)), style=None if row.neurons is not None else "dim")
     table.add_section()
-    table.add_row(*totals, style="bold")
+    table.add_row(*(Text(c) for c in joined(totals)), style="bold")
     return table
 
 
