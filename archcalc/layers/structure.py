@@ -658,6 +658,15 @@ class PatchMergingPad(LayerKind):
         return Module()
 
 
+def _check_position(x, dim: int, arg: str, value, highest, ctx: Context) -> None:
+    """A position along axis `dim` of x, from −size (counting from the end) to `highest`."""
+    size = x[dim]
+    if N.compare(value, ">", highest) or N.compare(value, "<", N.neg(size)):
+        raise ctx.error(f"{arg} {N.fmt(value)} is out of range for axis {dim} of size {N.fmt(size)}", arg=arg,
+                        expected=f"{arg} from {N.fmt(N.neg(size))} to {N.fmt(highest)}",
+                        found=f"{list_text(x)}, the {ctx.source}", code="invalid-layer")
+
+
 @register
 class Select(_View):
     """One position of an axis, the axis removed: a transformer's class token `x[:, 0]` of
@@ -672,11 +681,7 @@ class Select(_View):
     @classmethod
     def infer(cls, x, a, ctx: Context) -> Result:
         dim = sample_axis(a.dim, x, ctx)
-        size = x[dim]
-        if N.compare(a.index, ">=", size) or N.compare(a.index, "<", N.neg(size)):
-            raise ctx.error(f"index {N.fmt(a.index)} is out of range for axis {dim} of size {N.fmt(size)}",
-                            arg="index", expected=f"an index from {N.fmt(N.neg(size))} to {N.fmt(N.sub(size, 1))}",
-                            found=f"{list_text(x)}, the {ctx.source}", code="invalid-layer")
+        _check_position(x, dim, "index", a.index, N.sub(x[dim], 1), ctx)
         return Result((*x[:dim], *x[dim + 1:]))
 
     @classmethod
@@ -717,10 +722,7 @@ class Narrow(_View):
     def infer(cls, x, a, ctx: Context) -> Result:
         dim = sample_axis(a.dim, x, ctx)
         size = x[dim]
-        if N.compare(a.start, ">", size) or N.compare(a.start, "<", N.neg(size)):
-            raise ctx.error(f"start {N.fmt(a.start)} is out of range for axis {dim} of size {N.fmt(size)}",
-                            arg="start", expected=f"a start from {N.fmt(N.neg(size))} to {N.fmt(size)}",
-                            found=f"{list_text(x)}, the {ctx.source}", code="invalid-layer")
+        _check_position(x, dim, "start", a.start, size, ctx)
         start = N.add(a.start, size) if N.compare(a.start, "<", 0) else a.start
         if N.compare(N.add(start, a.length), ">", size):
             raise ctx.error(f"start {N.fmt(a.start)} + length {N.fmt(a.length)} runs past axis {dim} of size "
