@@ -273,3 +273,38 @@ def test_a_call_that_returns_the_attention_weights_is_imported_as_such_and_each_
             _peer(name)
             with torch.no_grad():
                 assert _run_peer(name, model, torch.randn(1, 10, 16)) == C.figures(a, name).total, (how, name)
+
+
+class _GPTBlock(torch.nn.Module):
+    """A GPT-style block as written by hand around F.scaled_dot_product_attention: one linear
+    layer to q, k and v split in three, heads by view and transpose, a causal mask, the heads
+    joined back, then a GELU MLP; both residual."""
+
+    def __init__(self, e=32, h=4):
+        super().__init__()
+        self.h = h
+        self.ln1, self.ln2 = torch.nn.LayerNorm(e), torch.nn.LayerNorm(e)
+        self.qkv, self.proj = torch.nn.Linear(e, 3 * e), torch.nn.Linear(e, e)
+        self.fc, self.out = torch.nn.Linear(e, 4 * e), torch.nn.Linear(4 * e, e)
+
+    def forward(self, x):
+        b, t, c = x.shape
+        q, k, v = self.qkv(self.ln1(x)).split(c, dim=2)
+        q, k, v = (z.view(b, t, self.h, c // self.h).transpose(1, 2) for z in (q, k, v))
+        y = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+        x = x + self.proj(y.transpose(1, 2).contiguous().view(b, t, c))
+        return x + self.out(torch.nn.functional.gelu(self.fc(self.ln2(x))))
+
+
+@pytest.mark.torch
+def test_a_gpt_block_written_around_scaled_dot_product_attention_imports_and_verifies():
+    """The split becomes the attention merge's split, the causal flag its is_causal; the MACs
+    are the block's definition written out here: 4·T·E² + 8·T·E² for the projections and the
+    MLP, 2·T·T·E for Q·Kᵀ and A·V (counted whole, as torch counts causal attention)."""
+    from archcalc.torch_backend.importing import import_model, verify_import
+
+    imported = import_model("g", "12,32", model=_GPTBlock().eval())
+    assert "scaled_dot_product_attention:" in imported.text and "is_causal: true" in imported.text
+    assert [r.message() for r in verify_import(imported, "g")[0] if not r.ok] == []
+    t, e = 12, 32
+    assert analyze(load_spec_text(imported.text, "g.yaml")).totals["macs"] == 12 * t * e * e + 2 * t * t * e
