@@ -24,12 +24,16 @@ TRAINING_RULE = ("forward + backward, 2 per MAC: each layer with weights adds it
                  "as its forward pass) and, once an earlier layer has weights, its input gradient (as many again); "
                  "recurrent layers skip the gradient of the constant h_0")
 _NO_WRAP = _RIGHT | {"receptive field"}
+_LEFT_WIDTH = 8  # the path, kind and output keep up to this much (folded) beside counts too wide for the console
+_MIN_COUNTS = 40  # and the counts at least this much
 
 
 def build_table(summary: Summary, depth: int | None = None, extra: tuple[str, ...] = (),
-                unfold: bool = False, rows: list | None = None) -> Table:
+                unfold: bool = False, rows: list | None = None, max_width: int | None = None) -> Table:
     """The rich table alone (notebooks and rich consoles render it: Summary.__rich_console__);
-    `rows`: visible_rows already computed by the caller."""
+    `rows`: visible_rows already computed by the caller; `max_width`: the console's, where
+    counts too wide for it (symbolic polynomials) end in an ellipsis while the path, kind
+    and output keep their place."""
     analysis = summary.analysis
     rf, train = "rf" in extra, "train" in extra
     table = Table(box=box.SIMPLE_HEAD, show_footer=False, pad_edge=False,
@@ -47,13 +51,19 @@ def build_table(summary: Summary, depth: int | None = None, extra: tuple[str, ..
     def joined(cells: list[str]) -> list[str]:
         return cells[:counts] + ["   ".join(" " * (w - cell_len(c)) + c for c, w in zip(cells[counts:], widths))]
 
+    left = []
     for i, name in enumerate(names[:counts]):
         # a column that never wraps is as wide as its widest cell: told, rich need not measure every cell
         widest = max((cell_len(r[i]) for r in (*body, totals)), default=0) if name in _NO_WRAP else None
         table.add_column(name, justify="left", overflow="fold", no_wrap=name in _NO_WRAP,
                          width=max(widest, cell_len(name)) if widest is not None else None)
+        left.append(max([cell_len(r[i]) for r in (*body, totals)] + [cell_len(name)]))
     header = joined(names)[counts]
-    table.add_column(header, justify="right", no_wrap=True, width=cell_len(header))
+    width = cell_len(header)
+    if max_width is not None:  # the left columns folded to a point, the counts what is left
+        room = max_width - sum(min(w, _LEFT_WIDTH) for w in left) - 2 * len(left)
+        width = min(width, max(room, _MIN_COUNTS))
+    table.add_column(header, justify="right", no_wrap=True, width=width, overflow="ellipsis")
     for row, cells in zip(rows, body):
         table.add_row(*(Text(c) for c in joined(cells)), style=None if row.neurons is not None else "dim")
     table.add_section()
@@ -66,7 +76,7 @@ def render_table(summary: Summary, console: Console, depth: int | None = None,
     analysis = summary.analysis
     train = "train" in extra
     rows = visible_rows(analysis, depth, unfold, "rf" in extra)
-    console.print(build_table(summary, depth, extra, unfold, rows))
+    console.print(build_table(summary, depth, extra, unfold, rows, console.width))
     for line in family_shares(analysis):
         console.print(f"  {line}")
     if note := fold_note(rows):
