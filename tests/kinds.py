@@ -257,16 +257,34 @@ def split_args(draw, x, branches: int) -> dict:
 
 
 class SelfAttentionReference(nn.Module):
-    """nn.MultiheadAttention given the sequence as query, key and value, its output alone."""
+    """nn.MultiheadAttention given the sequence as query, key and value (or the memory as key
+    and value: cross-attention), its output alone."""
 
     def __init__(self, x, a):
         super().__init__()
+        memory = a.get("memory")
+        kdim = a.get("kdim", memory[-1] if memory else None)
         self.attention = nn.MultiheadAttention(x[-1], a["num_heads"], bias=a["bias"], add_bias_kv=a["add_bias_kv"],
-                                               add_zero_attn=a["add_zero_attn"], batch_first=True)
+                                               add_zero_attn=a["add_zero_attn"], kdim=kdim, vdim=kdim,
+                                               batch_first=True)
         self.need_weights = a["need_weights"]
 
-    def forward(self, x):
-        return self.attention(x, x, x, need_weights=self.need_weights)[0]
+    def forward(self, x, memory=None):
+        kv = x if memory is None else memory
+        return self.attention(x, kv, kv, need_weights=self.need_weights)[0]
+
+
+class TransformerReference(nn.Module):
+    """nn.Transformer on the target x and the source, called as transformer(src, tgt)."""
+
+    def __init__(self, x, a):
+        super().__init__()
+        self.transformer = nn.Transformer(x[-1], a["nhead"], a["num_encoder_layers"], a["num_decoder_layers"],
+                                          a["dim_feedforward"], a["dropout"], a["activation"], batch_first=True,
+                                          norm_first=a["norm_first"], bias=a["bias"])
+
+    def forward(self, tgt, src):
+        return self.transformer(src, tgt)
 
 
 class WindowAttentionReference(nn.Module):
@@ -538,8 +556,14 @@ def mul_args(draw, x):
 def self_attention_args(draw, x):
     e = x[-1]
     heads = draw(st.sampled_from([h for h in range(1, e + 1) if e % h == 0] + [e + 1]))  # e + 1: refused
-    return {"num_heads": heads, "bias": draw(st.booleans()), "add_bias_kv": draw(st.booleans()),
+    args = {"num_heads": heads, "bias": draw(st.booleans()), "add_bias_kv": draw(st.booleans()),
             "add_zero_attn": draw(st.booleans()), "need_weights": draw(st.booleans())}
+    if draw(st.booleans()):  # cross-attention to a memory [S, E_kv], kdim written at times (rarely wrong: refused)
+        width = draw(st.sampled_from([e, draw(st.integers(1, 8))]))
+        args["memory"] = [draw(st.integers(1, 6)), width]
+        if draw(st.integers(0, 3)) == 0:
+            args["kdim"] = width if draw(st.integers(0, 4)) else width + 1
+    return args
 
 
 @st.composite
@@ -584,6 +608,35 @@ def encoder_args(draw, x, stack: bool = False):
             "norm_first": draw(st.booleans()), "bias": draw(st.booleans()), "dropout": 0.0}
     if stack:
         args |= {"num_layers": draw(st.integers(1, 3)), "norm": draw(st.booleans())}
+    return args
+
+
+@st.composite
+def decoder_args(draw, x, stack: bool = False):
+    """The encoder's arguments and a memory [S, E] (rarely of another width: refused)."""
+    e = x[-1]
+    args = draw(encoder_args(x, stack))
+    args["memory"] = [draw(st.integers(1, 6)), e if draw(st.integers(0, 9)) else e + 1]
+    return args
+
+
+def decoder_reference(x, a, stack: bool = False):
+    layer = nn.TransformerDecoderLayer(x[-1], a["nhead"], a["dim_feedforward"], a["dropout"], a["activation"],
+                                       batch_first=True, norm_first=a["norm_first"], bias=a["bias"])
+    if not stack:
+        return layer
+    norm = nn.LayerNorm(x[-1], bias=a["bias"]) if a["norm"] else None
+    return nn.TransformerDecoder(layer, a["num_layers"], norm=norm)
+
+
+@st.composite
+def transformer_args(draw, x):
+    """nn.Transformer's arguments, its layer counts small, and a source [S, E] (rarely of
+    another width: refused)."""
+    e = x[-1]
+    args = draw(encoder_args(x))
+    args |= {"num_encoder_layers": draw(st.integers(1, 2)), "num_decoder_layers": draw(st.integers(1, 2)),
+             "src": [draw(st.integers(1, 6)), e if draw(st.integers(0, 9)) else e + 1]}
     return args
 
 
@@ -1167,6 +1220,10 @@ TABLE: dict[str, KindCase] = {c.kind: c for c in [
     KindCase("transformer_encoder_layer", (2,), encoder_args, encoder_reference, sizes=(1, 10)),
     KindCase("transformer_encoder", (2,), lambda x: encoder_args(x, True),
              lambda x, a: encoder_reference(x, a, True), sizes=(1, 10)),
+    KindCase("transformer_decoder_layer", (2,), decoder_args, decoder_reference, sizes=(1, 10)),
+    KindCase("transformer_decoder", (2,), lambda x: decoder_args(x, True),
+             lambda x, a: decoder_reference(x, a, True), sizes=(1, 10)),
+    KindCase("transformer", (2,), transformer_args, TransformerReference, sizes=(1, 8)),
     KindCase("scaled_dot_product_attention", (2, 3), attention_args, AttentionReference, stacks=False,
              sizes=(1, 6)),
     KindCase("matmul", (2, 3), matmul_args, MatmulReference, stacks=False, sizes=(1, 6)),
@@ -1208,10 +1265,34 @@ STARTS = [c for c in TABLE.values() if c.stacks]  # a stack may start by reading
 STACKABLE = [c for c in STARTS if c.dtype == "float"]
 
 
+def tensor_args(kind: str, args: dict) -> list[tuple[str, list]]:
+    """[(argument, shape)] of a case's tensor arguments (cross-attention's memory): a table's
+    arguments give each as the shape of one sample of the tensor it names."""
+    from archcalc.layers.registry import kinds
+
+    k = kinds().get(kind)
+    return [(arg.name, list(args[arg.name])) for arg in (k.args if k else ()) if k.is_tensor_arg(arg)
+            and isinstance(args.get(arg.name), (list, tuple))]
+
+
 def spec_doc(shape: Shape, layers: list[tuple[KindCase, dict]], dtype: str = "float") -> dict:
-    """A spec (as a mapping) with these layers on an input of this shape."""
-    return {"archcalc": 1, "input": {"shape": list(shape), "dtype": dtype} if dtype == "index" else list(shape),
-            "layers": [case.item(args) for case, args in layers]}
+    """A spec (as a mapping) with these layers on an input of this shape; each tensor argument
+    (a shape in the table's arguments) becomes an input of its own, which the layer names."""
+    main = {"shape": list(shape), "dtype": dtype} if dtype == "index" else list(shape)
+    inputs, items = {}, []
+    for case, args in layers:
+        for name, given in tensor_args(case.kind, args):
+            inputs[f"{name}{len(inputs) + 1}"] = given
+            args = dict(args, **{name: f"{name}{len(inputs)}"})
+        items.append(case.item(args))
+    if inputs:
+        return {"archcalc": 1, "inputs": {"input": main, **inputs}, "layers": items}
+    return {"archcalc": 1, "input": main, "layers": items}
+
+
+def all_inputs(analysis, x) -> tuple:
+    """x and a random batch of each of the spec's other inputs (tensor arguments' tensors)."""
+    return (x, *(torch.randn(x.shape[0], *(int(d) for d in shape)) for shape in analysis.more_inputs.values()))
 
 
 def sample_input(case: KindCase, shape: Shape, args: dict, batch: int = 2):
@@ -1259,11 +1340,12 @@ def measured(case: KindCase, shape: Shape, args: dict, x=None):
     from torch.utils.flop_counter import FlopCounterMode
 
     x = sample_input(case, shape, args) if x is None else x
+    extras = [torch.randn(x.shape[0], *given) for _, given in tensor_args(case.kind, args)]
     try:
         module = case.reference(tuple(shape), args)
         with torch.backends.mkldnn.flags(enabled=False), sdpa_kernel(SDPBackend.MATH), no_mha_fast_path(), \
                 FlopCounterMode(display=False) as counter, torch.no_grad():
-            y = module(x)
+            y = module(x, *extras)
     except REFUSALS:
         return None
     y = y[0] if isinstance(y, tuple) else y

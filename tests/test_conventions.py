@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import inspect
 import io
 import json
 import logging
@@ -242,8 +243,11 @@ def _peer(name):
 
 
 def _run_peer(name, net, x):
-    """The tool's own total for one forward pass of `net` on `x`."""
+    """The tool's own total for one forward pass of `net` on `x` (a tensor, or a tuple of
+    them for a network of several inputs)."""
     import torch
+
+    xs = x if isinstance(x, tuple) else (x,)
 
     warnings.simplefilter("ignore")
     logging.disable(logging.CRITICAL)
@@ -255,11 +259,11 @@ def _run_peer(name, net, x):
         if name == "torchinfo":
             import torchinfo
 
-            return torchinfo.summary(net, input_data=x, verbose=0).total_mult_adds
+            return torchinfo.summary(net, input_data=list(xs), verbose=0).total_mult_adds
         if name == "fvcore":
             from fvcore.nn import FlopCountAnalysis
 
-            analysis = FlopCountAnalysis(net, x)
+            analysis = FlopCountAnalysis(net, xs)
             analysis.unsupported_ops_warnings(False)
             analysis.uncalled_modules_warnings(False)
             return analysis.total()
@@ -267,21 +271,24 @@ def _run_peer(name, net, x):
             from ptflops import get_model_complexity_info
 
             with quiet:
-                macs, _ = get_model_complexity_info(net, tuple(x.shape[1:]), as_strings=False,
-                                                    print_per_layer_stat=False, input_constructor=lambda _: x)
+                names = list(inspect.signature(net.forward).parameters)  # ptflops passes several by name
+                macs, _ = get_model_complexity_info(net, tuple(xs[0].shape[1:]), as_strings=False,
+                                                    print_per_layer_stat=False,
+                                                    input_constructor=lambda _: dict(zip(names, xs)) if len(xs) > 1
+                                                    else xs[0])
             return macs
         if name == "thop":
             from thop import profile
 
             with quiet:
-                macs, _ = profile(copy.deepcopy(net), inputs=(x,), verbose=False)
+                macs, _ = profile(copy.deepcopy(net), inputs=xs, verbose=False)
             return int(macs)
         from torch.nn.attention import SDPBackend, sdpa_kernel
         from torch.utils.flop_counter import FlopCounterMode
 
         with torch.backends.mkldnn.flags(enabled=False), sdpa_kernel(SDPBackend.MATH), \
                 FlopCounterMode(display=False) as counter:
-            net(x)
+            net(*xs)
         return counter.get_total_flops()
     finally:
         logging.disable(logging.NOTSET)

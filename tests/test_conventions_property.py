@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from kinds import REFUSALS, TABLE, spec_doc, stacks
+from kinds import REFUSALS, TABLE, all_inputs, spec_doc, stacks
 from test_conventions import _peer, _run_peer
 from archcalc import conventions as C
 from archcalc.engine.analyze import analyze
@@ -62,15 +62,16 @@ def _agree(name, doc, batch):
         x = torch.randint(0, min(r.args.num_embeddings for r in analysis.leaves() if r.layer.accepts_index), shape)
     else:
         x = torch.randn(shape)
+    xs = all_inputs(analysis, x)
     with torch.no_grad():
         try:
-            net(x)
+            net(*xs)
         except REFUSALS:
             assume(False)  # torch itself refuses this batch (batch statistics of one value per channel)
-        measured = _run_peer(name, net, x)
+        measured = _run_peer(name, net, xs if len(xs) > 1 else x)
         figures = C.figures(analysis, name)
         if name == "fvcore":
-            _fvcore_warns_as_the_rules_say(net, x, figures)
+            _fvcore_warns_as_the_rules_say(net, xs, figures)
     assert measured == figures.total, json.dumps(doc)
 
 
@@ -80,7 +81,7 @@ def _fvcore_warns_as_the_rules_say(net, x, figures):
     rule says has no handle."""
     from fvcore.nn import FlopCountAnalysis
 
-    analysis = FlopCountAnalysis(net, x)
+    analysis = FlopCountAnalysis(net, x if isinstance(x, tuple) else (x,))
     analysis.unsupported_ops_warnings(False)
     analysis.uncalled_modules_warnings(False)
     analysis.total()

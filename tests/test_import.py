@@ -218,7 +218,7 @@ def test_torch_functions_between_modules():
 from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from kinds import TABLE, spec_doc, stacks  # noqa: E402
+from kinds import TABLE, all_inputs, spec_doc, stacks  # noqa: E402
 
 
 def _round_trip(doc):
@@ -231,10 +231,12 @@ def _round_trip(doc):
         assume(False)
     net = archcalc.build_module(spec)
     try:
-        net(_example(original))
+        net(*all_inputs(original, _example(original)))
     except (RuntimeError, ValueError):
         assume(False)  # torch refuses a batch of one here (batch statistics of one value per channel)
-    imported = import_model("random", ",".join(str(d) for d in original.input), model=net, dtype=spec.input_dtype)
+    shapes = [original.input, *original.more_inputs.values()]  # a tensor argument's tensor: an input of its own
+    imported = import_model("random", ";".join(",".join(str(d) for d in shape) for shape in shapes), model=net,
+                            dtype=spec.input_dtype)
     again = analyze(load_spec_text(imported.text, "again.yaml"))
     assert again.totals == original.totals, imported.text
     assert [r.message() for r in verify_import(imported, "random")[0] if not r.ok] == []
@@ -302,7 +304,7 @@ def test_scalar_arithmetic_is_no_layer_and_a_note():
 def test_a_model_on_the_meta_device_imports_without_memory():
     model = M.vgg_like().to("meta")
     imported = import_model("vgg_like", "3,64,64", model=model)
-    assert imported.example.device.type == "meta"
+    assert imported.examples[0].device.type == "meta"
     assert [r.message() for r in verify_import(imported, "vgg_like")[0] if not r.ok] == []
 
 

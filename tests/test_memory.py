@@ -23,7 +23,7 @@ from archcalc.torch_backend.build import build_from_analysis
 from archcalc.spec.errors import SpecError
 from archcalc.layers.registry import kinds
 from conftest import SPECS, analyze_text
-from kinds import REFUSALS, TABLE, engine, sample_input
+from kinds import REFUSALS, TABLE, all_inputs, engine, sample_input
 
 CNNS = [("lenet5.yaml", None), ("alexnet.yaml", None), ("alexnet_torchvision.yaml", 96), ("vgg16.yaml", 64),
         ("resnet18.yaml", 64), ("resnet50.yaml", 64), ("googlenet.yaml", 64), ("zfnet.yaml", None), ("mlp.yaml", None)]
@@ -153,6 +153,21 @@ def test_peak_inference_rule_by_hand():
     assert memory(residual).peak_inference == 4 * 4 + (16 + 16 + 16) * 4
 
 
+def test_peak_inference_holds_the_attention_score_matrix():
+    """While an attention runs, torch's math kernel holds its h·T·S scores beside its input
+    and output: 4 heads over 10 positions, a memory of 6 for the cross-attention, batch 3."""
+    self_attention = analyze_text("archcalc: 1\ninput: [10, 16]\nlayers:\n  - multihead_attention: {num_heads: 4}\n",
+                                  batch=3)
+    weights = (4 * 16 * 16 + 4 * 16) * 4
+    assert memory(self_attention).peak_inference == weights + 3 * (160 + 160 + 4 * 10 * 10) * 4
+    cross = analyze_text("archcalc: 1\ninputs: {x: [10, 16], m: [6, 16]}\nlayers:\n"
+                         "  - multihead_attention: {num_heads: 4, memory: m}\n")
+    assert memory(cross).peak_inference == weights + (160 + 160 + 4 * 10 * 6) * 4
+    merge = "archcalc: 1\ninput: [2, 5, 8]\nlayers:\n  - {kind}: {{branches: {{q: [], k: [], v: []}}}}\n"
+    attention, summed = (memory(analyze_text(merge.format(kind=k))) for k in ("scaled_dot_product_attention", "add"))
+    assert attention.peak_inference - summed.peak_inference == 2 * 5 * 5 * 4  # a sum of the same tensors: no scores
+
+
 def test_cli_memory_and_what_is_not_modelled():
     doc = json.loads(CliRunner().invoke(main, ["summarize", str(SPECS / "resnet18.yaml"), "--memory",
                                                "--dtype", "float16", "--format", "json"]).stdout)
@@ -228,7 +243,7 @@ def test_each_kind_says_whether_its_output_is_its_input(kind, data):
 
     net.get_submodule(row.path).register_forward_hook(hook)
     try:
-        net(sample_input(case, shape, args))
+        net(*all_inputs(analysis, sample_input(case, shape, args)))
     except REFUSALS:
         assume(False)
     assert len(seen) == 1

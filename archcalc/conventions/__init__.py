@@ -73,11 +73,12 @@ def _term(conv: Convention, key: str) -> Term:
     return conv.terms.get(key) or SHARED_TERMS[key]
 
 
-def _scale(conv: Convention, term: Term, batch: int) -> int:
+def _scale(conv: Convention, term: Term, batch: int, several: bool = False) -> int:
     """How many samples' worth of a term the tool's figure holds: the batch for tools that
-    count whole batches, 1 for those that average; some of ptflops' terms escape its average."""
+    count whole batches, 1 for those that average; some of ptflops' terms escape its average,
+    and all of them where a model of several inputs is given by keyword (`several`)."""
     per_batch = conv.per_batch if term.per_batch is None else term.per_batch
-    return batch if per_batch else 1
+    return batch if per_batch or (several and conv.keywords_whole_batch) else 1
 
 
 def figures(analysis, name: str) -> Figures:
@@ -98,7 +99,8 @@ def figures(analysis, name: str) -> Figures:
             terms = {}
             for key, coef in rule.terms:
                 term = _term(conv, key)
-                terms[key] = N.mul(coef * _scale(conv, term, analysis.batch), term.value(facts))
+                terms[key] = N.mul(coef * _scale(conv, term, analysis.batch, bool(analysis.more_inputs)),
+                                   term.value(facts))
             fig = RowFigure(row.path, row.kind, rule, terms, N.total(terms.values()))
         out.rows.append(fig)
     total = N.total(f.value for f in out.rows)

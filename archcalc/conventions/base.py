@@ -58,6 +58,9 @@ class Convention:
     terms: dict[str, Term] = field(default_factory=dict)  # the peer's own terms, besides the shared ones
     every_kind: bool = False  # `default` is this tool's rule for every kind (it counts archcalc's own MACs)
     whole: bool = False  # the tool returns int(figure): a fraction its averaging over the batch leaves is dropped
+    # a model of several inputs is called with keywords (ptflops' input_constructor returns a dict of them): a tool
+    # that reads the batch from the positional input then assumes 1 and averages nothing (the whole batch)
+    keywords_whole_batch: bool = False
     # A layer the model calls as a function (`call: function`: F.relu, F.max_pool2d) where the tool counts it
     # apart from its module: `functions` (by kind) or else `function_default`; None: as its module.
     functions: dict[str, Rule] = field(default_factory=dict)
@@ -103,6 +106,10 @@ class Convention:
             return []
         return [name for name, kind in kinds().items()
                 if name not in self.rules and (kind.weighted or kind.family not in self.families)]
+
+
+TRANSFORMER_KINDS = ("transformer_encoder_layer", "transformer_encoder", "transformer_decoder_layer",
+                     "transformer_decoder", "transformer")  # torch's transformer classes, read whole: one rule
 
 
 def per_sample(row, value):
@@ -158,16 +165,16 @@ def interpolated(row, mode: str):
 
 
 def attention_products(row):
-    """Q·Kᵀ and A·V of each self-attention in a row: 2·h·T·S·d (its kind's attention_shape)."""
-    h, t, s, d = row.layer.attention_shape(row.args, row.input)
-    return N.mul(row.layer.attention_layers(row.args), N.mul(2, N.mul(h, N.mul(t, N.mul(s, d)))))
+    """Q·Kᵀ and A·V of each attention in a row: 2·h·T·S·d (its kind's attentions)."""
+    return N.total(N.mul(2, N.mul(at.heads, N.mul(at.queries, N.mul(at.keys, at.head_size))))
+                   for at in row.layer.attentions(row.args, row.input))
 
 
 def attention_softmax_ops(row):
-    """A softmax over each query's S scores in each head of each self-attention: h·T·(3S − 1),
+    """A softmax over each query's S scores in each head of each attention: h·T·(3S − 1),
     as softmax_ops counts one."""
-    h, t, s, _ = row.layer.attention_shape(row.args, row.input)
-    return N.mul(row.layer.attention_layers(row.args), N.mul(N.mul(h, t), N.sub(N.mul(3, s), 1)))
+    return N.total(N.mul(N.mul(at.heads, at.queries), N.sub(N.mul(3, at.keys), 1))
+                   for at in row.layer.attentions(row.args, row.input))
 
 
 SHARED_TERMS = {t.key: t for t in (

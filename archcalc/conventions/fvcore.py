@@ -12,7 +12,7 @@ max_pool2d, avg_pool2d, softmax, aten::lstm, aten::gru, aten::embedding, ...) is
 a warning. Counts cover the whole batch. It counts aten ops, not modules: a layer the model
 calls as a function (`call: function`, F.adaptive_avg_pool2d) counts as its module does.
 """
-from archcalc.conventions.base import Convention, Term, per_sample, rule
+from archcalc.conventions.base import TRANSFORMER_KINDS, Convention, Term, per_sample, rule
 from archcalc.engine import numbers as N
 
 _UPSAMPLE_HANDLES = {("nearest", 2): 1, ("bilinear", 2): 4}  # (mode, spatial axes) → per output element
@@ -96,7 +96,7 @@ CONVENTION = Convention(
         **{k: rule("aten::linear's products (bias left out) but Q·Kᵀ and A·V (aten::scaled_dot_product_attention "
                    "has no handle: fvcore warns), aten::layer_norm 5 per element; relu is ignored, gelu has no "
                    "handle (0)", "macs_without_attention", ("transformer_norm_elements", 5))
-           for k in ("transformer_encoder_layer", "transformer_encoder")},
+           for k in TRANSFORMER_KINDS},
         **{k: rule("aten::batch_norm (eval): 1 per element, 2 with affine; without running statistics it "
                    "normalises by the batch's, counted as in training: 4, 5 with affine", "norm_inputs",
                    "norm_affine_inputs", "batch_statistics")

@@ -23,7 +23,7 @@ Measured with ptflops itself on modules and functions alike (tests/test_conventi
 import dataclasses
 from fractions import Fraction
 
-from archcalc.conventions.base import Convention, Term, gates, rule
+from archcalc.conventions.base import TRANSFORMER_KINDS, Convention, Term, gates, rule
 from archcalc.engine import numbers as N
 
 _EXTRA_PER_STEP = {"rnn": 1, "gru": 7, "lstm": 10}  # × hidden size, per layer, as rnn_flops adds them
@@ -99,15 +99,23 @@ def _functions(rules: dict) -> dict:
 
 
 def _attention_hook(row):
-    """multihead_attention_counter_hook for self-attention, per sample: the projections
-    4·T·E², Q·Kᵀ and A·V over T keys (it ignores a bias_k or zero key), h·T² for the softmax,
-    2·T·E for the scaling and the output bias (counted with or without one), 3·T·E more for
-    the input biases when there are any."""
-    h, t, _, d = row.layer.attention_shape(row.args, row.input)
-    e = row.input[1]
-    per_sample = N.add(N.mul(4, N.mul(t, N.mul(e, e))), N.mul(2, N.mul(N.mul(t, t), e)))
-    extras = N.add(N.mul(h, N.mul(t, t)), N.mul(2 + (3 if row.args.bias else 0), N.mul(t, e)))
-    return N.mul(row.layer.attention_layers(row.args), N.add(per_sample, extras))
+    """multihead_attention_counter_hook for each attention, per sample, as it writes it: the
+    query's scaling T·E and projection T·E², the keys' and values' projections as S·E_kv²
+    each (it squares kdim and vdim where kdim·E is meant), Q·Kᵀ and A·V over the S source
+    positions (it ignores a bias_k or zero key), h·T·S for the softmax, the output projection
+    as T·E_kv·(E_kv + 1) (its bias counted with or without one), (T + 2·S)·E more for the
+    input biases when there are any. Self-attention: 4·T·E² + 2·T²·E + h·T² + 2·T·E (+ 3·T·E)."""
+    total = 0
+    for at in row.layer.attentions(row.args, row.input):
+        h, t, s, d, e, ekv = at.heads, at.queries, at.sources, at.head_size, row.input[-1], at.source_width
+        hook = N.add(N.mul(t, e), N.mul(t, N.mul(e, e)))
+        hook = N.add(hook, N.mul(2, N.mul(s, N.mul(ekv, ekv))))
+        hook = N.add(hook, N.mul(h, N.mul(N.mul(t, s), N.add(N.add(d, 1), N.floordiv(ekv, h)))))
+        hook = N.add(hook, N.mul(t, N.mul(ekv, N.add(ekv, 1))))
+        if row.args.bias:
+            hook = N.add(hook, N.mul(N.add(t, N.mul(2, s)), e))
+        total = N.add(total, hook)
+    return total
 
 
 def _weights_path(row):
@@ -115,8 +123,8 @@ def _weights_path(row):
     2·h·T·S·d products and h·T·S softmax inputs per sample (S with any appended key)."""
     if not getattr(row.args, "need_weights", False):
         return 0
-    h, t, s, d = row.layer.attention_shape(row.args, row.input)
-    return N.mul(h, N.mul(t, N.mul(s, N.add(N.mul(2, d), 1))))
+    return N.total(N.mul(at.heads, N.mul(at.queries, N.mul(at.keys, N.add(N.mul(2, at.head_size), 1))))
+                   for at in row.layer.attentions(row.args, row.input))
 
 
 CONVENTION = Convention(
@@ -126,12 +134,16 @@ CONVENTION = Convention(
     unit="MACs",
     per_batch=False,
     whole=True,
+    keywords_whole_batch=True,
     source="ptflops/pytorch_ops.py: MODULES_MAPPING, FUNCTIONAL_MAPPING; ptflops/pytorch_engine.py",
     notes=("at batch N the module hooks' counts are divided by N but the patched functions' are added after that "
            "division, so they count the whole batch",
            "backend='aten' counts differently (convolutions and matmuls with their bias only)",
            "add merges count 0, as for `a + b` and `out += identity`; a model that calls torch.add(a, b) or "
-           "a.add(b) gets 1 per output element from the patched tensor op"),
+           "a.add(b) gets 1 per output element from the patched tensor op",
+           "a model of several inputs (a transformer's source and target) is given them by keyword, from its "
+           "input_constructor's dict: ptflops then finds no positional input, assumes a batch of 1 and divides "
+           "nothing: every count is the whole batch's"),
     terms={"ptflops_attention": Term("ptflops_attention", "its nn.MultiheadAttention hook: projections, Q·Kᵀ and "
                                      "A·V over T keys, the softmax, the scaling and biases", _attention_hook),
            "ptflops_rnn": Term("ptflops_rnn", "element-wise gate work and both biases per step (rnn_flops)",
@@ -198,11 +210,11 @@ CONVENTION = Convention(
                                          "not counted; the patched Tensor.matmul counts Q·Kᵀ and A·V and the patched "
                                          "F.softmax its input (whole batch)", "window_products", "window_softmax"),
         "scaled_dot_product_attention": rule("F.scaled_dot_product_attention is not patched: nothing counted"),
-        **{k: rule("its modules' hooks: the self-attention's (as multihead_attention), each linear layer's products "
+        **{k: rule("its modules' hooks: each attention's (as multihead_attention's, self- or cross-), each linear layer's products "
                    "and bias, 1 per element of each LayerNorm; the activation function it captured when built "
                    "is not the patched one: nothing", "ptflops_attention", "feedforward_macs", "bias_adds",
                    "transformer_norm_elements")
-           for k in ("transformer_encoder_layer", "transformer_encoder")},
+           for k in TRANSFORMER_KINDS},
         # --- dropouts ---
         **{k: rule("weights × output positions, plus one add per output element for the bias", "macs", "bias_adds")
            for k in ("conv1d", "conv2d", "conv3d", "linear")},

@@ -10,7 +10,7 @@ Modules with no rule (sigmoid, tanh, ELU, GELU, SiLU, LocalResponseNorm, LPPool2
 and thop warns. Counts cover the whole batch. Only module hooks count: a layer the model
 calls as a function (`call: function`: F.avg_pool2d, F.softmax, F.adaptive_avg_pool2d) counts 0.
 """
-from archcalc.conventions.base import Convention, Term, rule
+from archcalc.conventions.base import TRANSFORMER_KINDS, Convention, Term, rule
 
 
 def _cell_extras(kind: str, x: int, h: int, bias: bool) -> int:
@@ -83,10 +83,10 @@ CONVENTION = Convention(
                                          "macs"),
         "scaled_dot_product_attention": rule("its F.scaled_dot_product_attention counter: Q·Kᵀ and A·V, whole "
                                              "(a causal mask ignored)", "macs"),
-        **{k: rule("its modules' rules: the self-attention's (products and softmax), the linear layers' products, "
+        **{k: rule("its modules' rules: each attention's (self- and cross-; products and softmax), the linear layers' products, "
                    "4 per element of each LayerNorm; the activation is a function: 0", "macs",
                    "attention_softmax_ops", ("transformer_norm_elements", 4))
-           for k in ("transformer_encoder_layer", "transformer_encoder")},
+           for k in TRANSFORMER_KINDS},
         **{k: rule("2 per input element, 4 with affine", ("norm_inputs", 2), ("norm_affine_inputs", 2))
            for k in ("batch_norm1d", "batch_norm2d", "layer_norm")},
         "softmax": rule("per softmax of n values: n exp + (n − 1) adds + n divisions", "softmax_ops"),

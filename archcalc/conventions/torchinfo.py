@@ -8,7 +8,7 @@ adds the parameter's size × the batch; parameters merely containing "weight"/"b
 Modules without parameters add nothing. Counts cover the whole batch. A layer the model calls
 as a function (`call: function`) holds no parameters: nothing counted, as for its module.
 """
-from archcalc.conventions.base import Convention, rule
+from archcalc.conventions.base import TRANSFORMER_KINDS, Convention, rule
 from archcalc.conventions.base import Term, per_sample
 from archcalc.engine import numbers as N
 
@@ -69,9 +69,9 @@ CONVENTION = Convention(
                                          "its row is left out of the sum, and qkv and proj are never called (its "
                                          "forward passes their weights to F.linear, as torchvision's does)"),
         "scaled_dot_product_attention": rule("a function, no module: nothing counted"),
-        **{k: rule("its leaf modules' parameters (linear layers and LayerNorms) once per sample; its self-attention "
+        **{k: rule("its leaf modules' parameters (linear layers and LayerNorms) once per sample; each attention "
                    "holds a module, so it is no leaf: nothing", "leaf_params")
-           for k in ("transformer_encoder_layer", "transformer_encoder")},
+           for k in TRANSFORMER_KINDS},
         # --- position encodings ---
         "rotary_embedding": rule("archcalc's module holds no parameters (its cos/sin table is made in forward): "
                                  "nothing counted"),

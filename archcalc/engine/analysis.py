@@ -68,6 +68,7 @@ class Row:
     rf_branch: str | None = None  # a merge's branch with the widest field
     owner: Row | None = None  # tied weights: the row whose weights this layer reuses (counted there, once)
     call: str = "module"  # how the model calls a layer: "module" (nn.ReLU) or "function" (F.relu); peers count apart
+    reads: str | None = None  # `from: NAME`: the input or earlier row this row reads instead of the row before
 
     @property
     def leaf(self) -> bool:
@@ -135,6 +136,7 @@ class Analysis:
     symbols: list[str]
     variant: str | None = None
     name: str = ""
+    more_inputs: dict[str, tuple] = field(default_factory=dict)  # inputs: after the first, by name
     rows: list[Row] = field(init=False)  # every row, depth first, as tables list them
 
     def __post_init__(self) -> None:

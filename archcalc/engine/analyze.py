@@ -11,7 +11,8 @@ from archcalc.engine import numbers as N
 from archcalc.engine.analysis import (PER_SAMPLE_SCALED, Analysis, AnalysisWarning, BranchRows, Row,
                                       subtotal)
 from archcalc.engine.derive import flops_step
-from archcalc.engine.scope import bind_args, bind_input, bind_scope, evaluate
+from archcalc.engine.scope import bind_args, bind_input, bind_more_inputs, bind_scope, evaluate
+from archcalc.layers.args import TensorRef
 from archcalc.layers.base import Context, LayerKind, Result
 from archcalc.layers.receptive import initial
 from archcalc.spec.errors import Location, SpecError, did_you_mean
@@ -45,14 +46,25 @@ def analyze(spec: Spec, overrides: Mapping[str, Any] | None = None, batch: int =
     env, bindings, symbols = bind_scope(spec, overrides, chosen)
     x = bind_input(spec, env)
     walker = _Walker(spec, env, batch)
-    flow = Flow(x, f"spec's input, line {spec.input_loc.line}", None, spec.input_dtype, False, initial(x))
+    flow = Flow(x, _input_source(spec, spec.input_name, spec.input_loc), None, spec.input_dtype, False, initial(x))
+    more = bind_more_inputs(spec, env)
+    walker.values[spec.input_name] = flow
+    for decl in spec.more_inputs:
+        shape = more[decl.name]
+        walker.values[decl.name] = Flow(shape, _input_source(spec, decl.name, decl.loc), None, decl.dtype, False,
+                                        initial(shape))
     roots, out = walker.items(spec.layers, flow, env, "", 0)
     totals = subtotal(roots)
     if totals["neurons"] is None:
         totals["neurons"] = 0  # no layer with weights
     name = chosen.name if chosen else spec.name
     return Analysis(spec, bindings, batch, x, out.shape, roots, totals, walker.warnings, symbols,
-                    chosen.name if chosen else None, name)
+                    chosen.name if chosen else None, name, more)
+
+
+def _input_source(spec: Spec, name: str, loc: Location) -> str:
+    """How messages name an input: "spec's input, line 4", "spec's input 'tgt', line 5"."""
+    return f"spec's input, line {loc.line}" if not spec.more_inputs else f"spec's input '{name}', line {loc.line}"
 
 
 def _variant(spec: Spec, name: str | None):
@@ -92,6 +104,7 @@ class _Walker:
         self.count = 0
         self.warnings: list[AnalysisWarning] = []
         self.by_path: dict[str, Row] = {}  # leaves so far, for share:
+        self.values: dict[str, Flow] = {}  # the inputs and every row's output so far, for from: and tensor args
         from archcalc.textio import limit
 
         self.max_rows = limit("MAX_ROWS", MAX_EXPANDED_ROWS)
@@ -113,13 +126,38 @@ class _Walker:
             if item.when is not None and item.index is None and not _kept(evaluate(item.when.raw, env)):
                 continue  # an indexed repeat's when: is asked of each copy
             path = f"{prefix}{item.name}"
+            if item.source is not None:
+                flow = self.read(*item.source, path)
             if item.repeat is None:
                 row, flow = self.one(item, flow, env, path, depth)
             else:
                 row, flow = self.repeat(item, flow, env, path, depth)
+                if row is not None:
+                    self.values[path] = flow
             if row is not None:
+                row.reads = item.source[0] if item.source is not None else None
                 rows.append(row)
         return rows, flow
+
+    def read(self, name: str, loc: Location, path: str) -> Flow:
+        """The flow named by `from:` or a tensor argument: an input, or an earlier row's output."""
+        found = self.values.get(name)
+        if found is None:
+            raise SpecError(f"'{path}' reads '{name}', which is neither an input nor an earlier layer", loc,
+                            expected="a name under inputs:, or the full path of a layer before this one",
+                            hint=did_you_mean(name, list(self.values)) or "a layer inside a block is named by its "
+                                 "full path (encoder.3.norm)", code="unknown-name")
+        return found
+
+    def _tensor_args(self, kind, args, item: Item, path: str):
+        """Tensor arguments (cross-attention's memory) bound to what they name: a TensorRef
+        carrying the tensor's shape, dtype and gradient."""
+        for arg in kind.args:
+            value = getattr(args, arg.name)
+            if isinstance(value, str) and kind.is_tensor_arg(arg) and not isinstance(value, TensorRef):
+                found = self.read(value, args.loc(arg.name) or item.loc, path)
+                args._values[arg.name] = TensorRef(value, found.shape, found.dtype, found.grad)
+        return args
 
     def repeat(self, item: Item, flow: Flow, env, path: str, depth: int) -> tuple[Row | None, Flow]:
         n = N.normalize(evaluate(item.repeat.raw, env))
@@ -168,7 +206,7 @@ class _Walker:
                 given, mark = flow, len(self.warnings)
                 child, flow = self.one(item, flow, env, copy_path, depth + 1)
                 if template is None and self.clone_repeats and _fixed_point(given, flow):
-                    template = _Clone.of(child, flow, self.warnings[mark:], path)
+                    template = _Clone.of(child, flow, self.warnings[mark:], path, self.values)
             children.append(child)
         return children, flow
 
@@ -178,10 +216,13 @@ class _Walker:
 
     def one(self, item: Item, flow: Flow, env, path: str, depth: int) -> tuple[Row, Flow]:
         if item.block is not None:
-            return self.block(item, flow, env, path, depth)
-        if item.is_merge:
-            return self.merge(item, flow, env, path, depth)
-        return self.leaf(item, flow, env, path, depth)
+            row, out = self.block(item, flow, env, path, depth)
+        elif item.is_merge:
+            row, out = self.merge(item, flow, env, path, depth)
+        else:
+            row, out = self.leaf(item, flow, env, path, depth)
+        self.values[path] = out
+        return row, out
 
     def block(self, item: Item, flow: Flow, env, path: str, depth: int) -> tuple[Row, Flow]:
         block = self.spec.blocks[item.block]
@@ -199,7 +240,7 @@ class _Walker:
 
     def leaf(self, item: Item, flow: Flow, env, path: str, depth: int) -> tuple[Row, Flow]:
         kind: type[LayerKind] = item.layer
-        args = bind_args(item, env, path)
+        args = self._tensor_args(kind, bind_args(item, env, path), item, path)
         _check_dtype(kind, item, path, flow)
         ctx = Context(path, kind.kind, item.loc, args, flow.source, self._warner(path, item), flow.source_path)
         result: Result = kind.infer(flow.shape, args, ctx)
@@ -274,7 +315,7 @@ class _Walker:
 
     def merge(self, item: Item, flow: Flow, env, path: str, depth: int) -> tuple[Row, Flow]:
         kind = item.layer
-        args = bind_args(item, env, path)
+        args = self._tensor_args(kind, bind_args(item, env, path), item, path)
         self._counted(item.loc)
         ctx = Context(path, kind.kind, item.loc, args, flow.source, self._warner(path, item), flow.source_path,
                       [(b.name, b.loc) for b in item.branches])
@@ -346,8 +387,10 @@ class _Clone:
     with its path after the copy's own and the positions of its children and branch rows),
     the warnings its walk gave and the flow it handed on, all under its path `old`."""
 
-    def __init__(self, row: Row, out: Flow, warnings: list):
+    def __init__(self, row: Row, out: Flow, warnings: list, values: dict | None = None):
         self.old, self.out, self.warnings = row.path, out, tuple(warnings)
+        inner = self.old + "."  # the rows' outputs inside the copy, for from: and tensor arguments
+        self.values = [(k[len(self.old):], v) for k, v in (values or {}).items() if k.startswith(inner)]
         rows = [row, *row.inside()]
         at = {id(r): i for i, r in enumerate(rows)}
         self.plan = [(type(r), r.__dict__, r.path[len(self.old):], [at[id(c)] for c in r.children],
@@ -360,12 +403,12 @@ class _Clone:
             if inside else None
 
     @classmethod
-    def of(cls, row: Row, out: Flow, warnings: list, repeat_path: str) -> _Clone | None:
+    def of(cls, row: Row, out: Flow, warnings: list, repeat_path: str, values: dict | None = None) -> _Clone | None:
         """The copy to clone, or None where cloning could not say what a walk says: a warning
         naming a layer of the repeat, a source that does not quote its layer's path."""
         if any(f"'{repeat_path}." in w.message for w in warnings):
             return None
-        clone = cls(row, out, warnings)
+        clone = cls(row, out, warnings, values)
         return clone if clone.source is None or len(clone.source[0]) == 2 else None
 
     def copy(self, walker: _Walker, new: str) -> tuple[Row, Flow]:
@@ -390,8 +433,11 @@ class _Clone:
             walker.by_path[rows[i].path] = rows[i]
         old = len(self.old)
         walker.warnings.extend(replace(w, path=new + w.path[old:]) for w in self.warnings)
+        for suffix, value in self.values:
+            walker.values[new + suffix] = value
         out = self.out
         if self.source is not None:
             (before, after), suffix = self.source
             out = Flow(out.shape, f"{before}'{new + suffix}'{after}", new + suffix, out.dtype, out.grad, out.rf)
+        walker.values[new] = out
         return rows[0], out

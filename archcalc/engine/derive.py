@@ -20,7 +20,8 @@ def flops_step(macs: Any, flops: Any) -> Step | None:
     """FLOPs = 2·MACs, for a layer that has MACs."""
     if macs in (0, None) or (N.is_symbolic(macs) and macs.is_zero):
         return None
-    return Step("FLOPs", "2·MACs", f"2·{N.fmt(macs)}", flops)
+    text = N.fmt(macs)
+    return Step("FLOPs", "2·MACs", f"2·({text})" if N.is_symbolic(macs) and macs.is_Add else f"2·{text}", flops)
 
 
 def steps_for(row, quantity: str) -> list[Step]:

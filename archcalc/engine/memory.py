@@ -4,8 +4,9 @@
 - activations: every layer's output, per sample and per batch.
 - peak inference: weights, plus the tensors alive at the worst moment of a forward pass
   without gradients: a layer's input and output while it runs (element-wise layers in
-  place), a merge's input until its last branch has run, and finished branch outputs until
-  they are summed or joined.
+  place) and an attention's score matrix (h·T·S, softmax in place: what a math kernel makes
+  and a flash kernel does not), a merge's input until its last branch has run, and finished
+  branch outputs until they are summed or joined.
 - training: weights, their gradients, the optimizer's state (SGD with momentum: one copy of
   the parameters; Adam: two), and the activations autograd saves for the backward pass,
   each counted once however many layers save it (each kind states what it saves).
@@ -44,24 +45,39 @@ def _in_place(row: Row) -> bool:
     return row.layer.elementwise or row.layer.view
 
 
-def _peak(rows: list[Row], in_bytes, elem, held) -> tuple[object, object]:
+def score_matrix(row: Row):
+    """Elements per sample of the largest score matrix (h·T·S) the row's attentions make (a
+    stack's layers one at a time); 0 for a row without attention."""
+    if row.leaf:
+        shapes = [(a.heads, a.queries, a.keys) for a in row.layer.attentions(row.args, row.input)]
+    elif row.is_merge:
+        shape = row.layer.merge_attention_shape(row.args, [b.output for b in row.branches])
+        shapes = [shape[:3]] if shape is not None else []
+    else:
+        shapes = []
+    return N.maximum(*(N.product(s) for s in shapes)) if shapes else 0
+
+
+def _peak(rows: list[Row], in_bytes, elem, held, batch: int = 1) -> tuple[object, object]:
     """(peak bytes of activations during this sequence, bytes of its output)."""
     peak, current = N.add(held, in_bytes), in_bytes
     for row in rows:
         out = N.mul(row.activations, elem)
         if row.leaf:
             during = current if _in_place(row) else N.add(current, out)
+            during = N.add(during, N.mul(N.mul(score_matrix(row), batch), elem))
             peak = N.maximum(peak, N.add(held, during))
         elif row.is_merge:
             done = 0
             for branch in row.branches:
-                branch_peak, branch_out = _peak(branch.rows, current, elem, N.add(held, done)) if branch.rows else (
-                    N.add(held, N.add(done, current)), current)
+                branch_peak, branch_out = _peak(branch.rows, current, elem, N.add(held, done), batch) \
+                    if branch.rows else (N.add(held, N.add(done, current)), current)
                 peak = N.maximum(peak, branch_peak)
                 done = N.add(done, branch_out)
-            peak = N.maximum(peak, N.add(held, N.add(done, out)))
+            scores = N.mul(N.mul(score_matrix(row), batch), elem)
+            peak = N.maximum(peak, N.add(held, N.add(N.add(done, out), scores)))
         else:
-            inner_peak, out = _peak(row.children, current, elem, held)
+            inner_peak, out = _peak(row.children, current, elem, held, batch)
             peak = N.maximum(peak, inner_peak)
         current = out
     return peak, current
@@ -157,7 +173,7 @@ def memory(analysis: Analysis, dtype: str = "float32", context: int | None = Non
     weights = N.total(r.layer.weight_bytes(r.args, r.params, r.buffers, elem) for r in analysis.leaves())
     activations = N.mul(analysis.totals["activations"], elem)
     input_bytes = N.mul(N.mul(N.product(analysis.input), analysis.batch), elem)
-    peak, _ = _peak(analysis.roots, input_bytes, elem, 0)
+    peak, _ = _peak(analysis.roots, input_bytes, elem, 0, analysis.batch)
     saved, unmodelled = _saved(analysis, elem)
     result = Memory(dtype, weights, activations, N.add(weights, peak), saved, unmodelled=unmodelled,
                     kv_cache_per_token=N.mul(kv_cache_elements(analysis), elem), context=context)

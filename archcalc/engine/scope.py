@@ -36,7 +36,7 @@ def _symbol(name: str, *, nonnegative: bool = False):
 
 def dim_names(spec: Spec) -> list[str]:
     """Declared dims, then names the input uses that are neither dims nor vars."""
-    used = [n for v in spec.input if isinstance(v.raw, Expr) for n in sorted(v.raw.names)]
+    used = [n for v in spec.all_input_shapes() if isinstance(v.raw, Expr) for n in sorted(v.raw.names)]
     return list(dict.fromkeys(list(spec.dims) + [n for n in used if n not in spec.dims and n not in spec.vars]))
 
 
@@ -123,9 +123,18 @@ def bind_scope(spec: Spec, overrides: Mapping[str, Any] | None = None, variant=N
 
 
 def bind_input(spec: Spec, env: Mapping[str, Any]) -> tuple:
+    return bind_shape(spec.input, env)
+
+
+def bind_more_inputs(spec: Spec, env: Mapping[str, Any]) -> dict[str, tuple]:
+    """The shapes of `inputs:` after the first, by name."""
+    return {i.name: bind_shape(i.shape, env) for i in spec.more_inputs}
+
+
+def bind_shape(values, env: Mapping[str, Any]) -> tuple:
     shape = []
     errors = ErrorCollector()
-    for value in spec.input:
+    for value in values:
         try:
             v = N.normalize(evaluate(value.raw, env))
         except SpecError as err:

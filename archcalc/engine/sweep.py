@@ -119,7 +119,7 @@ def _symbolic(spec: Spec, names: list[str], symbols: dict, overrides: dict, vari
 
 
 def _input_names(spec: Spec) -> list[str]:
-    return [n for v in spec.input for n in sorted(getattr(v.raw, "names", ()))]
+    return [n for v in spec.all_input_shapes() for n in sorted(getattr(v.raw, "names", ()))]
 
 
 def _vectorised(np, sp, names, over, symbols, totals, sizes) -> Sweep | None:

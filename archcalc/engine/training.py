@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from archcalc.engine import numbers as N
 from archcalc.engine.analysis import Analysis, Row
+from archcalc.layers.base import Attention
 
 
 @dataclass
@@ -31,15 +32,16 @@ class RulesOfThumb:
     differences: list[tuple[str, int, object]] = field(default_factory=list)  # (family, rows, exact − rule)
 
 
-def _attention(row: Row):
-    """(attentions, heads, T, S, d) of a row that attends, else None (its kind says)."""
+def _attentions(row: Row) -> list:
+    """The attentions a row computes (its kind says): [(heads, T, S', d, S, E_kv)], [] for none."""
     if row.leaf:
-        shape = row.layer.attention_shape(row.args, row.input)
-    elif row.is_merge:
+        return row.layer.attentions(row.args, row.input)
+    if row.is_merge:
         shape = row.layer.merge_attention_shape(row.args, [b.output for b in row.branches])
-    else:
-        return None
-    return None if shape is None else (row.layer.attention_layers(row.args), *shape)
+        if shape is not None:
+            h, t, s, d = shape
+            return [Attention(h, t, s, d, s, None)]
+    return []
 
 
 def _own_training(row: Row):
@@ -53,18 +55,18 @@ def rules_of_thumb(analysis: Analysis) -> RulesOfThumb | None:
     """The rules at the spec's T (its attentions' queries), with exact − rule by family; None
     without attention, or when its attentions do not share one T."""
     rows = [r for r in analysis.rows if r.leaf or r.is_merge]
-    attentions = [(r, a) for r in rows if (a := _attention(r)) is not None]
-    if not attentions or len({N.fmt(a[2]) for _, a in attentions}) != 1:
+    attentions = [(r, a) for r in rows if (a := _attentions(r))]
+    if not attentions or len({N.fmt(at.queries) for _, a in attentions for at in a}) != 1:
         return None
-    t, batch = attentions[0][1][2], analysis.batch
+    t, batch = attentions[0][1][0].queries, analysis.batch
     params = analysis.totals["params"]
-    width = N.total(N.mul(n, N.mul(h, d)) for _, (n, h, _, _, d) in attentions)
+    width = N.total(N.mul(at.heads, at.head_size) for _, a in attentions for at in a)
     per_token = N.mul(N.mul(6, N.mul(params, t)), batch)
-    attention_rule = N.mul(N.mul(12, N.mul(width, N.mul(t, t))), batch)
+    shares = {id(r): N.mul(N.mul(12, N.mul(N.total(N.mul(at.heads, at.head_size) for at in a), N.mul(t, t))), batch)
+              for r, a in attentions}  # the rule's 12·L·d·T², whatever the keys: the difference says what it misses
+    attention_rule = N.total(shares.values())
     result = RulesOfThumb(t, params, width, analysis.training_flops(), per_token, N.add(per_token, attention_rule))
     by_family: dict[str, list] = {}
-    shares = {id(r): N.mul(N.mul(12, N.mul(N.mul(n, N.mul(h, d)), N.mul(t, t))), batch)
-              for r, (n, h, _, _, d) in attentions}
     for row in rows:
         rule = N.add(N.mul(N.mul(6, N.mul(row.params if row.leaf else 0, t)), batch), shares.get(id(row), 0))
         entry = by_family.setdefault(row.family, [0, 0])

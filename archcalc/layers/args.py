@@ -137,6 +137,44 @@ class Choice(ArgType):
         return {"enum": list(self.options)}
 
 
+class TensorRef(str):
+    """A tensor a layer reads besides its input, by name (a spec input, or an earlier layer's
+    full path: an encoder's memory for cross-attention). It is that name, so that it prints
+    and serialises as written, and carries what the engine found there: the tensor's shape
+    per sample, its dtype and whether it needs a gradient."""
+
+    shape: tuple
+    dtype: str
+    grad: bool
+
+    def __new__(cls, name: str, shape: tuple = (), dtype: str = "float", grad: bool = False):
+        ref = super().__new__(cls, name)
+        ref.shape, ref.dtype, ref.grad = tuple(shape), dtype, grad
+        return ref
+
+
+class Tensor(ArgType):
+    """The name of another tensor the layer reads (a spec input or an earlier layer's full
+    path, as `share:` names one); the engine binds it to a TensorRef."""
+
+    numeric = False
+    describe = "the name of a spec input or of an earlier layer (its full path)"
+
+    def check(self, value: Any) -> Any:
+        if isinstance(value, TensorRef):
+            return value
+        if not isinstance(value, str) or not value or not all(p.isidentifier() or p.isdigit()
+                                                               for p in value.split(".")):
+            raise ArgTypeError(self.describe, _show(value))
+        return value
+
+    def written(self, value: Any) -> Any:
+        return str(value)
+
+    def json_schema(self) -> dict:
+        return {"type": "string", "description": self.describe}
+
+
 class PerAxis(ArgType):
     """An int for every axis, or a list with one int per spatial axis (torch's `_pair`)."""
 

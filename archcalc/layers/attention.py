@@ -1,4 +1,5 @@
-"""Attention: multihead_attention (torch.nn.MultiheadAttention as self-attention) and
+"""Attention: multihead_attention (torch.nn.MultiheadAttention: self-attention, or
+cross-attention to a `memory` the spec names) and
 scaled_dot_product_attention (F.scaled_dot_product_attention, a merge of the q, k and v
 branches).
 
@@ -15,8 +16,8 @@ CPU's flash kernel read 0; the built module's FLOPs are the same on CUDA's flash
 from __future__ import annotations
 
 from archcalc.engine import numbers as N
-from archcalc.layers.args import Arg, Bool, Float, Int, Nullable, PerAxis
-from archcalc.layers.base import Context, LayerKind, MergeKind, Result, Step, Untranslatable
+from archcalc.layers.args import Arg, Bool, Float, Int, Nullable, PerAxis, Tensor
+from archcalc.layers.base import Attention, Context, LayerKind, MergeKind, Result, Step, Untranslatable
 from archcalc.layers.registry import register
 
 
@@ -46,16 +47,19 @@ def _causal_step(queries, keys, product_macs) -> list[Step]:
 
 @register
 class MultiheadAttention(LayerKind):
-    """Self-attention over a sequence [T, E]: Q, K, V = x·W_q, x·W_k, x·W_v (torch's packed
-    in_proj), h heads each softmax(Q_i·K_iᵀ/√d)·V_i, joined and projected by out_proj.
-    add_bias_kv appends a learned key and value, add_zero_attn a zero one: S = T + those."""
+    """Attention of a sequence [T, E] to itself, or (cross-attention) to a `memory` [S, E_kv]
+    the spec names (an encoder's output): Q = x·W_q, K = m·W_k, V = m·W_v (m = x for
+    self-attention; torch's packed in_proj, or separate q/k/v weights when kdim/vdim differ
+    from E), h heads each softmax(Q_i·K_iᵀ/√d)·V_i, joined and projected by out_proj.
+    add_bias_kv appends a learned key and value, add_zero_attn a zero one: S grows by those."""
 
     kind = "multihead_attention"
     family = "attention"
     weighted = True
     in_arg = "embed_dim"
     torch_classes = ("MultiheadAttention",)
-    doc = "multi-head self-attention over a sequence [T, E] (torch.nn.MultiheadAttention, query = key = value)"
+    doc = ("multi-head attention over a sequence [T, E] (torch.nn.MultiheadAttention): self-attention, or "
+           "cross-attention to a memory [S, E_kv] (key = value = memory)")
     args = (
         Arg("num_heads", Int(1), doc="h; embed_dim must divide into h heads of d = E/h"),
         Arg("dropout", Float(0.0, 1.0), 0.0, "on the attention weights while training (no cost counted)"),
@@ -65,18 +69,34 @@ class MultiheadAttention(LayerKind):
         Arg("need_weights", Bool(), False, "the call also returns the head-averaged attention weights (torch's "
                                            "forward default): torch's count is the same, some peer tools' is not"),
         Arg("embed_dim", Nullable(Int(1)), None, "E, inferred from the input's last axis, checked when written"),
+        Arg("memory", Nullable(Tensor()), None, "cross-attention: the input or earlier layer [S, E_kv] the keys and "
+                                                "values come from (torch's attn(x, memory, memory)); none: x itself"),
+        Arg("kdim", Nullable(Int(1)), None, "the keys' features E_kv, inferred from the memory, checked when written"),
+        Arg("vdim", Nullable(Int(1)), None, "the values' features, the memory's too (key = value = memory)"),
     )
 
     @classmethod
+    def source(cls, a, x) -> tuple:
+        """(S, E_kv): the length and width the keys and values are projected from: the memory's,
+        or the input's for self-attention."""
+        return tuple(a.memory.shape) if a.memory is not None else tuple(x)
+
+    @classmethod
     def keys(cls, a, t):
-        """S: the keys each query attends to, the sequence and any key appended."""
+        """S': the keys each query attends to, the sequence and any key appended."""
         return N.add(t, int(a.add_bias_kv) + int(a.add_zero_attn))
 
     @classmethod
     def attention_shape(cls, a, x) -> tuple:
-        """(heads h, queries T, keys S, head size d) on an input [T, E]: what the peer tools'
+        """(heads h, queries T, keys S', head size d) on an input [T, E]: what the peer tools'
         attention rules are written in."""
-        return a.num_heads, x[0], cls.keys(a, x[0]), N.floordiv(x[1], a.num_heads)
+        return a.num_heads, x[0], cls.keys(a, cls.source(a, x)[0]), N.floordiv(x[1], a.num_heads)
+
+    @classmethod
+    def attentions(cls, a, x) -> list:
+        src, ekv = cls.source(a, x)
+        h, t, s, d = cls.attention_shape(a, x)
+        return [Attention(h, t, s, d, src, ekv)]
 
     @classmethod
     def infer(cls, x, a, ctx: Context) -> Result:
@@ -87,38 +107,71 @@ class MultiheadAttention(LayerKind):
         if N.compare(N.mod(e, h), "!=", 0):
             raise ctx.error(f"embed_dim {N.fmt(e)} does not divide into {N.fmt(h)} heads", arg="num_heads",
                             expected=f"num_heads dividing {N.fmt(e)}", found=f"{N.fmt(h)}", code="invalid-layer")
-        s = cls.keys(a, t)
+        cross = a.memory is not None
+        if cross and len(a.memory.shape) != 2:
+            raise ctx.error(f"the memory '{a.memory}' is not a sequence", arg="memory", expected="[S, E_kv]",
+                            found=f"{list(a.memory.shape)}", code="shape-mismatch")
+        src, ekv = cls.source(a, x)
+        for name in ("kdim", "vdim"):
+            given = getattr(a, name)
+            if given is not None and N.compare(given, "!=", ekv):
+                raise ctx.error(f"{name} {N.fmt(given)} is not the {'memory' if cross else 'input'}'s width "
+                                f"{N.fmt(ekv)}", arg=name, expected=f"{name}: {N.fmt(ekv)} (or leave it out)",
+                                found=N.fmt(given), hint=None if cross else "give the memory: (cross-attention)",
+                                code="shape-mismatch")
+        s = cls.keys(a, src)
         d = N.floordiv(e, h)
         b = 1 if a.bias else 0
         kv = 2 if a.add_bias_kv else 0
-        params = N.add(N.mul(4, N.mul(e, N.add(e, b))), N.mul(kv, e))
-        proj = N.mul(4, N.mul(t, N.mul(e, e)))
+        params = N.add(N.add(N.mul(2, N.mul(e, N.add(e, b))), N.mul(2, N.mul(e, N.add(ekv, b)))), N.mul(kv, e))
+        q_proj, out_proj = N.mul(t, N.mul(e, e)), N.mul(t, N.mul(e, e))
+        kv_proj = N.mul(2, N.mul(src, N.mul(ekv, e)))
         scores = N.mul(h, N.mul(t, N.mul(s, d)))
-        macs = N.add(proj, N.mul(2, scores))
-        st = "S" if (a.add_bias_kv or a.add_zero_attn) else "T"
-        steps = [
-            Step("params", "4·E·(E" + (" + 1" if b else "") + ")" + (" + 2·E" if kv else ""),
-                 f"4·{N.fmt(e)}·({N.fmt(e)}" + (" + 1" if b else "") + ")" + (f" + 2·{N.fmt(e)}" if kv else ""),
-                 params),
-            Step("Q, K, V projections (MACs)", "3·T·E²", f"3·{N.fmt(t)}·{N.fmt(e)}²",
-                 N.mul(3, N.mul(t, N.mul(e, e)))),
-            Step("Q·Kᵀ (MACs)", f"h·T·{st}·d", f"{N.fmt(h)}·{N.fmt(t)}·{N.fmt(s)}·{N.fmt(d)}", scores),
-            Step("softmax (elements, no MACs)", f"h·T·{st}", f"{N.fmt(h)}·{N.fmt(t)}·{N.fmt(s)}",
-                 N.mul(h, N.mul(t, s))),
-            Step("A·V (MACs)", f"h·T·{st}·d", f"{N.fmt(h)}·{N.fmt(t)}·{N.fmt(s)}·{N.fmt(d)}", scores),
-            Step("output projection (MACs)", "T·E²", f"{N.fmt(t)}·{N.fmt(e)}²", N.mul(t, N.mul(e, e))),
-            Step("MACs", f"4·T·E² + 2·T·{st}·E", f"4·{N.fmt(t)}·{N.fmt(e)}² + 2·{N.fmt(t)}·{N.fmt(s)}·{N.fmt(e)}",
-                 macs),
+        macs = N.add(N.add(N.add(q_proj, kv_proj), out_proj), N.mul(2, scores))
+        st = "S'" if (a.add_bias_kv or a.add_zero_attn) else "S" if cross else "T"
+        fe, ft, fs = N.fmt(e), N.fmt(t), N.fmt(s)
+        steps = [cls._params_step(e, ekv, b, kv, params, cross)]
+        if cross:
+            steps.append(Step("Q projection (MACs)", "T·E²", f"{ft}·{fe}²", q_proj))
+            steps.append(Step("K, V projections (MACs)", "2·S·E_kv·E", f"2·{N.fmt(src)}·{N.fmt(ekv)}·{fe}", kv_proj))
+        else:
+            steps.append(Step("Q, K, V projections (MACs)", "3·T·E²", f"3·{ft}·{fe}²", N.add(q_proj, kv_proj)))
+        steps += [
+            Step("Q·Kᵀ (MACs)", f"h·T·{st}·d", f"{N.fmt(h)}·{ft}·{fs}·{N.fmt(d)}", scores),
+            Step("softmax (elements, no MACs)", f"h·T·{st}", f"{N.fmt(h)}·{ft}·{fs}", N.mul(h, N.mul(t, s))),
+            Step("A·V (MACs)", f"h·T·{st}·d", f"{N.fmt(h)}·{ft}·{fs}·{N.fmt(d)}", scores),
+            Step("output projection (MACs)", "T·E²", f"{ft}·{fe}²", out_proj),
         ]
+        if cross:
+            steps.append(Step("MACs", f"2·T·E² + 2·S·E_kv·E + 2·T·{st}·E",
+                              f"2·{ft}·{fe}² + 2·{N.fmt(src)}·{N.fmt(ekv)}·{fe} + 2·{ft}·{fs}·{fe}", macs))
+        else:
+            steps.append(Step("MACs", f"4·T·E² + 2·T·{st}·E", f"4·{ft}·{fe}² + 2·{ft}·{fs}·{fe}", macs))
         return Result((t, e), params=params, macs=macs, steps=steps)
+
+    @classmethod
+    def _params_step(cls, e, ekv, b, kv, params, cross) -> Step:
+        bias, extra = (" + 1" if b else ""), (" + 2·E" if kv else "")
+        fe = N.fmt(e)
+        if not cross and N.compare(e, "==", ekv):
+            return Step("params", f"4·E·(E{bias}){extra}", f"4·{fe}·({fe}{bias})" + (f" + 2·{fe}" if kv else ""),
+                        params)
+        return Step("params", f"2·E·(E{bias}) + 2·E·(E_kv{bias}){extra}",
+                    f"2·{fe}·({fe}{bias}) + 2·{fe}·({N.fmt(ekv)}{bias})" + (f" + 2·{fe}" if kv else ""), params)
 
     @classmethod
     def backward_macs(cls, a, x, result, input_grad):
         """Every product's weight and input gradients (the four projections' weights; the
-        attention's Q, K, A and V, all computed from weights), and the input projection's
-        input gradient (3·T·E²) only when something before needs it."""
+        attention's Q, K, A and V, all computed from weights), and the input projections'
+        input gradients only for an input that needs one: T·E² for the query's (3·T·E² with
+        K and V, in self-attention), 2·S·E_kv·E for the memory's."""
         t, e = x
-        return N.sub(N.mul(2, result.macs), 0 if input_grad else N.mul(3, N.mul(t, N.mul(e, e))))
+        if a.memory is None:
+            return N.sub(N.mul(2, result.macs), 0 if input_grad else N.mul(3, N.mul(t, N.mul(e, e))))
+        src, ekv = a.memory.shape
+        skipped = N.add(0 if input_grad else N.mul(t, N.mul(e, e)),
+                        0 if a.memory.grad else N.mul(2, N.mul(src, N.mul(ekv, e))))
+        return N.sub(N.mul(2, result.macs), skipped)
 
     @classmethod
     def receptive_field(cls, a, x, rf):
@@ -132,8 +185,8 @@ class MultiheadAttention(LayerKind):
         (h·T·T: the matrix a flash kernel does not keep) and the heads' joined output (for the
         output projection's). A key or value appended (add_bias_kv, add_zero_attn) and
         dropout's mask are not modelled."""
-        if a.add_bias_kv or a.add_zero_attn or a.dropout:
-            return None
+        if a.add_bias_kv or a.add_zero_attn or a.dropout or a.memory is not None:
+            return None  # cross-attention's copies of the memory's projections: not modelled yet
         t, e = x
         k_scaled = [] if a.need_weights else [("new", N.mul(t, e), elem)]  # need_weights: kᵀ is a view, unscaled
         return [("input", N.mul(t, e), elem), ("new", N.mul(3, N.mul(t, e)), elem), ("new", N.mul(t, e), elem),
@@ -141,8 +194,9 @@ class MultiheadAttention(LayerKind):
 
     @classmethod
     def kv_cache(cls, a, x):
-        """Each token's key and value, E each (after their projections)."""
-        return N.mul(2, x[-1])
+        """Each token's key and value, E each (after their projections). Cross-attention adds
+        none per token: the memory's keys and values are computed once per sequence."""
+        return 0 if a.memory is not None else N.mul(2, x[-1])
 
     @classmethod
     def torch_module(cls, a, x):
@@ -155,25 +209,26 @@ class MultiheadAttention(LayerKind):
         if not getattr(module, "batch_first", False):
             raise Untranslatable("MultiheadAttention(batch_first=False): specs put the batch first ([T, E] per "
                                  "sample); construct it with batch_first=True")
-        if not module._qkv_same_embed_dim:
-            raise Untranslatable("MultiheadAttention with kdim/vdim other than embed_dim (cross-attention): "
-                                 "archcalc's multihead_attention is self-attention")
+        if module.kdim != module.vdim:
+            raise Untranslatable(f"MultiheadAttention with kdim {module.kdim} and vdim {module.vdim}: archcalc's "
+                                 "multihead_attention attends to one memory, its keys and values (kdim = vdim)")
         return cls.written({"num_heads": module.num_heads, "dropout": module.dropout,
                             "bias": module.in_proj_bias is not None, "add_bias_kv": module.bias_k is not None,
                             "add_zero_attn": module.add_zero_attn})
 
     @classmethod
     def imported_module_call(cls, tensors, others, kwargs):
-        """`attn(x, x, x, need_weights=False)`: self-attention, need_weights as called (torch's
-        default True). A mask (attn_mask, key_padding_mask, is_causal) changes no count, as
-        torch counts it: read as without."""
-        if len(tensors) != 3 or len({id(t) for t in tensors}) != 1:
-            raise Untranslatable("is called with a query, key or value other than one sequence: archcalc's "
-                                 "multihead_attention is self-attention, attn(x, x, x)")
+        """`attn(x, x, x, need_weights=False)`: self-attention; `attn(x, m, m)`: cross-attention
+        to the memory m; need_weights as called (torch's default True). A mask (attn_mask,
+        key_padding_mask, is_causal) changes no count, as torch counts it: read as without."""
+        if len(tensors) < 3 or tensors[1] is not tensors[2]:
+            raise Untranslatable("is called with a key and a value that differ: archcalc's multihead_attention "
+                                 "attends to one sequence, attn(x, x, x), or one memory, attn(x, m, m)")
         need = kwargs.get("need_weights", others[0] if others else True)
         if not isinstance(need, bool):
             raise Untranslatable("is called with need_weights computed in forward")
-        return {"need_weights": True} if need else {}
+        return ({"need_weights": True} if need else {}) | ({"memory": tensors[1]} if tensors[1] is not tensors[0]
+                                                             else {})
 
     @classmethod
     def imported_index(cls, args, part, index):

@@ -10,10 +10,10 @@ kind: they ask these hooks.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, NamedTuple, Sequence
 
 from archcalc.engine import numbers as N
-from archcalc.layers.args import Arg, Int, Ints, Nullable
+from archcalc.layers.args import Arg, Int, Ints, Nullable, Tensor
 from archcalc.spec.errors import Location, SpecError
 
 Shape = tuple  # of ints or sympy expressions, per sample (no batch axis)
@@ -101,6 +101,20 @@ class Context:
         return "; ".join(f"{name}: {list_text(s)} (line {loc.line})" for (name, loc), s in zip(self.branches, shapes))
 
 
+class Attention(NamedTuple):
+    """One attention a layer computes, in the sizes the peer tools' rules are written in."""
+
+    heads: Any  # h
+    queries: Any  # T
+    keys: Any  # S': the keys each query sees, any appended key (add_bias_kv, add_zero_attn) included
+    head_size: Any  # d = E/h
+    sources: Any  # S: the positions keys and values are projected from (the memory's length in cross-attention)
+    source_width: Any  # E_kv: their features (E in self-attention)
+
+
+FLOW = "<input>"  # imported_module_call's key for the call's tensor that is the layer's input
+
+
 class LayerKind:
     """Base of every kind. Subclasses set `kind`, `args` and implement `infer`."""
 
@@ -125,6 +139,18 @@ class LayerKind:
     @classmethod
     def infer(cls, x: Shape, a: Args, ctx: Context) -> Result:
         raise NotImplementedError
+
+    @classmethod
+    def is_tensor_arg(cls, arg) -> bool:
+        """An argument naming another tensor the layer reads (cross-attention's memory):
+        bound by the engine to a TensorRef, passed by the backend to the module's forward
+        after the input, in the kind's argument order."""
+        return isinstance(arg.type, Tensor) or isinstance(getattr(arg.type, "inner", None), Tensor)
+
+    @classmethod
+    def tensor_refs(cls, a: Args) -> list:
+        """The TensorRefs this layer reads besides its input, in argument order (None left out)."""
+        return [getattr(a, arg.name) for arg in cls.args if cls.is_tensor_arg(arg) and getattr(a, arg.name) is not None]
 
     @classmethod
     def from_torch(cls, module) -> dict:
@@ -173,7 +199,10 @@ class LayerKind:
         `tensors` its tensor arguments (the same object where the same value is passed), `others`
         its other positional arguments, `kwargs` its keywords (a tensor among them COMPUTED).
         Raises Untranslatable where the spec's layer is not that call; by default, anything but
-        the input alone (an explicit None, `lstm(x, None)`, is the default state)."""
+        the input alone (an explicit None, `lstm(x, None)`, is the default state). A value of
+        the dict that is one of `tensors` is a tensor argument (the memory of cross-attention),
+        which import names; under the key FLOW, the tensor that is the layer's input where it
+        is not the first (nn.Transformer's tgt, after src)."""
         if len(tensors) != 1 or any(o is not None for o in others) or kwargs:
             raise Untranslatable("is called with more than its input (an initial state?)")
         return {}
@@ -266,6 +295,17 @@ class LayerKind:
     def attention_shape(cls, a: Args, x: Shape) -> tuple | None:
         """(heads, queries T, keys S, head size d) of its attention; None without attention."""
         return None
+
+    @classmethod
+    def attentions(cls, a: Args, x: Shape) -> list[Attention]:
+        """Every attention it computes, in order: by default attention_layers of attention_shape,
+        each attending over its own input (a self-attention). A kind with cross-attention (a
+        decoder layer) lists its self- and cross-attentions apart, since their keys differ."""
+        shape = cls.attention_shape(a, x)
+        if shape is None:
+            return []
+        h, t, s, d = shape
+        return [Attention(h, t, s, d, t, x[-1])] * cls.attention_layers(a)
 
     @classmethod
     def kv_cache(cls, a: Args, x: Shape):

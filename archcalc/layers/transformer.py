@@ -1,5 +1,7 @@
-"""torch's transformer layers: transformer_encoder_layer (nn.TransformerEncoderLayer) and
-transformer_encoder (nn.TransformerEncoder, a stack of them and an optional final norm).
+"""torch's transformer layers: transformer_encoder_layer (nn.TransformerEncoderLayer),
+transformer_encoder (nn.TransformerEncoder, a stack of them and an optional final norm), and
+the decoder's: transformer_decoder_layer and transformer_decoder (nn.TransformerDecoderLayer,
+nn.TransformerDecoder), which attend to a `memory` the spec names (the encoder's output).
 
 Each is one row whose derivation lists its parts: the self-attention's projections (4·T·E²)
 and its Q·Kᵀ and A·V (2·T²·E), the feed-forward network (2·T·E·F), two LayerNorms. They are
@@ -10,9 +12,11 @@ fast path, under no_grad in eval, is one native op it counts 0).
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from archcalc.engine import numbers as N
-from archcalc.layers.args import Arg, Bool, Choice, Float, Int, Nullable
-from archcalc.layers.base import Context, LayerKind, Result, Step, Untranslatable
+from archcalc.layers.args import Arg, Bool, Choice, Float, Int, Nullable, Tensor, TensorRef
+from archcalc.layers.base import FLOW, Attention, Context, LayerKind, Result, Step, Untranslatable
 from archcalc.layers.registry import register
 
 _ACTIVATIONS = {"relu": "relu", "gelu": "gelu"}  # torch's activation names (the function it captures)
@@ -203,12 +207,314 @@ class TransformerEncoder(_Encoder):
 
     @classmethod
     def from_torch(cls, module) -> dict:
-        layers = list(module.layers)
-        settings = [_layer_from_torch(layer) for layer in layers]
-        if any(s != settings[0] for s in settings[1:]):
-            raise Untranslatable("its layers differ in their settings; archcalc's transformer_encoder repeats one")
-        norm = module.norm
-        if norm is not None and (type(norm).__name__ != "LayerNorm" or norm.eps != settings[0]["layer_norm_eps"]
-                                 or (norm.bias is not None) != settings[0]["bias"]):
-            raise Untranslatable("its final norm is not a LayerNorm with the layers' eps and bias")
-        return cls.written({"num_layers": len(layers), **settings[0], "norm": norm is not None})
+        return cls.written({"num_layers": len(module.layers), **_stack_settings(module)})
+
+
+class _Decoder(_Encoder):
+    """torch's decoder layers and stacks: per layer a self-attention over the target [T, E],
+    a cross-attention from it to the `memory` [S, E] (an encoder's output, which the spec
+    names), a feed-forward network, three LayerNorms. torch's cross-attention projects the
+    memory with E-wide weights: the memory must be E wide."""
+
+    doc_inputs = "the target [T, E] and the memory [S, E]"
+
+    @classmethod
+    def memory(cls, a, x) -> tuple:
+        return tuple(a.memory.shape)
+
+    @classmethod
+    def attentions(cls, a, x) -> list:
+        (t, e), (s, _) = x, cls.memory(a, x)
+        d = N.floordiv(e, a.nhead)
+        return [Attention(a.nhead, t, t, d, t, e), Attention(a.nhead, t, s, d, s, e)] * cls.depth(a)
+
+    @classmethod
+    def attention_layers(cls, a) -> int:
+        return 2 * cls.depth(a)
+
+    @classmethod
+    def norms(cls, a) -> int:
+        return 3 * cls.depth(a) + (1 if getattr(a, "norm", False) else 0)
+
+    @classmethod
+    def params(cls, a, x):
+        """Each layer's two attentions, feed-forward weights and biases and three norms; the final norm."""
+        e, f, b = x[1], a.dim_feedforward, 1 if a.bias else 0
+        layer = N.add(N.add(N.mul(2, cls.attention_params(a, x)), N.add(N.mul(2, N.mul(e, f)), N.mul(b, N.add(f, e)))),
+                      N.mul(3, N.mul(e, 1 + b)))
+        return N.add(N.mul(cls.depth(a), layer), N.mul(e, 1 + b) if cls.norms(a) > 3 * cls.depth(a) else 0)
+
+    @classmethod
+    def leaf_params(cls, a, x):
+        return N.sub(cls.params(a, x), N.mul(2 * cls.depth(a), cls.attention_params(a, x)))
+
+    @classmethod
+    def infer(cls, x, a, ctx: Context) -> Result:
+        cls.require_rank(x, (2,), ctx, "a target sequence [T, E]")
+        t, e = x
+        cls.check_in_size(e, ctx)
+        memory = a.memory.shape
+        if len(memory) != 2 or N.compare(memory[1], "!=", e):
+            raise ctx.error(f"the memory '{a.memory}' is not a sequence of d_model = {N.fmt(e)} features", arg="memory",
+                            expected=f"[S, {N.fmt(e)}] (torch's cross-attention projects it with E-wide weights)",
+                            found=f"{list(memory)}", code="shape-mismatch")
+        if N.compare(N.mod(e, a.nhead), "!=", 0):
+            raise ctx.error(f"d_model {N.fmt(e)} does not divide into {N.fmt(a.nhead)} heads", arg="nhead",
+                            expected=f"nhead dividing {N.fmt(e)}", found=N.fmt(a.nhead), code="invalid-layer")
+        s, f, n = memory[0], a.dim_feedforward, cls.depth(a)
+        fe, ft, fs, per = N.fmt(e), N.fmt(t), N.fmt(s), (f"{N.fmt(n)}·" if cls.layers_arg else "")
+        lp = "L·" if per else ""
+        self_proj = N.mul(n, N.mul(4, N.mul(t, N.mul(e, e))))
+        self_products = N.mul(n, N.mul(2, N.mul(t, N.mul(t, e))))
+        cross_proj = N.mul(n, N.mul(2, N.add(N.mul(t, N.mul(e, e)), N.mul(s, N.mul(e, e)))))
+        cross_products = N.mul(n, N.mul(2, N.mul(t, N.mul(s, e))))
+        ffn = cls.feedforward_macs(a, x)
+        macs = N.total([self_proj, self_products, cross_proj, cross_products, ffn])
+        bias = " + 8·E + F + E + 3·E" if a.bias else ""
+        steps = [
+            Step("params", f"{'L·(' if per else ''}8·E² + 2·E·F + 3·E{bias}{')' if per else ''}"
+                           + (" + the final norm" if cls.norms(a) > 3 * n else ""), "", cls.params(a, x)),
+            Step("self-attention projections (MACs)", f"{lp}4·T·E²", f"{per}4·{ft}·{fe}²", self_proj),
+            Step("self-attention Q·Kᵀ and A·V (MACs)", f"{lp}2·T·T·E", f"{per}2·{ft}·{ft}·{fe}", self_products),
+            Step("self-attention softmax (elements, no MACs)", f"{lp}h·T·T", f"{per}{N.fmt(a.nhead)}·{ft}·{ft}",
+                 N.mul(n, N.mul(a.nhead, N.mul(t, t)))),
+            Step("cross-attention projections (MACs)", f"{lp}2·(T·E² + S·E²)", f"{per}2·({ft}·{fe}² + {fs}·{fe}²)",
+                 cross_proj),
+            Step("cross-attention Q·Kᵀ and A·V (MACs)", f"{lp}2·T·S·E", f"{per}2·{ft}·{fs}·{fe}", cross_products),
+            Step("cross-attention softmax (elements, no MACs)", f"{lp}h·T·S", f"{per}{N.fmt(a.nhead)}·{ft}·{fs}",
+                 N.mul(n, N.mul(a.nhead, N.mul(t, s)))),
+            Step("feed-forward (MACs)", f"{lp}2·T·E·F", f"{per}2·{ft}·{fe}·{N.fmt(f)}", ffn),
+            Step("MACs", "self-attention + cross-attention + feed-forward",
+                 " + ".join(N.fmt(v) for v in (self_proj, self_products, cross_proj, cross_products, ffn)), macs),
+        ]
+        return Result((t, e), params=cls.params(a, x), macs=macs, steps=steps)
+
+    @classmethod
+    def backward_macs(cls, a, x, result, input_grad):
+        """Every product's weight and input gradients, but the first layer's self-attention
+        input projection's (3·T·E²) when the target needs no gradient, and every layer's
+        memory projections' (2·S·E² each) when the memory needs none."""
+        (t, e), s = x, a.memory.shape[0]
+        skipped = N.add(0 if input_grad else N.mul(3, N.mul(t, N.mul(e, e))),
+                        0 if a.memory.grad else N.mul(cls.depth(a), N.mul(2, N.mul(s, N.mul(e, e)))))
+        return N.sub(N.mul(2, result.macs), skipped)
+
+    @classmethod
+    def kv_cache(cls, a, x):
+        """Each layer's self-attention keys and values, E each per token (the memory's are
+        computed once per sequence)."""
+        return N.mul(cls.depth(a), N.mul(2, x[-1]))
+
+    @classmethod
+    def saved_for_backward(cls, a, x, out, elem):
+        return None  # not modelled
+
+
+_MEMORY = Arg("memory", Tensor(), doc="the encoder's output [S, E] it attends to: a spec input or an earlier layer")
+
+
+def _decoder_layer(a, e: int):
+    from torch import nn
+
+    return nn.TransformerDecoderLayer(e, a.nhead, a.dim_feedforward, a.dropout, a.activation, a.layer_norm_eps,
+                                      batch_first=True, norm_first=a.norm_first, bias=a.bias)
+
+
+@register
+class TransformerDecoderLayer(_Decoder):
+    """Self-attention over the target, cross-attention to the memory, a feed-forward network,
+    each added to its input, post-norm (LayerNorm after each sum) or pre-norm (norm_first)."""
+
+    kind = "transformer_decoder_layer"
+    torch_classes = ("TransformerDecoderLayer",)
+    doc = ("self-attention, cross-attention to a memory and a feed-forward network with residuals and LayerNorms "
+           "(nn.TransformerDecoderLayer)")
+    args = (_MEMORY,) + _LAYER_ARGS
+
+    @classmethod
+    def torch_module(cls, a, x):
+        return _decoder_layer(a, x[-1])  # called as layer(tgt, memory)
+
+    @classmethod
+    def imported_module_call(cls, tensors, others, kwargs):
+        return _decoder_call(tensors, others, kwargs)
+
+    @classmethod
+    def from_torch(cls, module) -> dict:
+        return cls.written(_layer_from_torch(module))
+
+
+@register
+class TransformerDecoder(_Decoder):
+    """num_layers decoder layers of one configuration, each attending to the same memory, and
+    a final LayerNorm when `norm`."""
+
+    kind = "transformer_decoder"
+    torch_classes = ("TransformerDecoder",)
+    doc = "a stack of num_layers transformer decoder layers, a final LayerNorm with norm (nn.TransformerDecoder)"
+    layers_arg = "num_layers"
+    args = (Arg("num_layers", Int(1), doc="L, decoder layers"), _MEMORY) + _LAYER_ARGS[:-1] + (
+        Arg("norm", Bool(), False, "a LayerNorm after the last layer"),) + _LAYER_ARGS[-1:]
+
+    @classmethod
+    def torch_module(cls, a, x):
+        from torch import nn
+
+        norm = nn.LayerNorm(x[-1], a.layer_norm_eps, bias=a.bias) if a.norm else None
+        return nn.TransformerDecoder(_decoder_layer(a, x[-1]), a.num_layers, norm=norm)  # called as (tgt, memory)
+
+    @classmethod
+    def imported_module_call(cls, tensors, others, kwargs):
+        return _decoder_call(tensors, others, kwargs)
+
+    @classmethod
+    def from_torch(cls, module) -> dict:
+        return cls.written({"num_layers": len(module.layers), **_stack_settings(module)})
+
+
+def _decoder_call(tensors, others, kwargs) -> dict:
+    """`decoder(tgt, memory, ...)`: the memory a tensor argument; masks (tgt_mask,
+    tgt_is_causal, ...) change no count, as torch counts them: read as without."""
+    if len(tensors) < 2:
+        raise Untranslatable("is called without a memory: decoder(tgt, memory)")
+    return {"memory": tensors[1]}
+
+
+def _stack_settings(module) -> dict:
+    """One setting of a stack's layers (they must agree), and whether a final LayerNorm follows."""
+    layers = list(module.layers)
+    settings = [_layer_from_torch(layer) for layer in layers]
+    if any(s != settings[0] for s in settings[1:]):
+        raise Untranslatable("its layers differ in their settings; archcalc's transformer stacks repeat one")
+    norm = module.norm
+    if norm is not None and (type(norm).__name__ != "LayerNorm" or norm.eps != settings[0]["layer_norm_eps"]
+                             or (norm.bias is not None) != settings[0]["bias"]):
+        raise Untranslatable("its final norm is not a LayerNorm with the layers' eps and bias")
+    return {**settings[0], "norm": norm is not None}
+
+
+class _Stack:
+    """The transformer's arguments as one of its stacks' (num_layers, norm, memory set)."""
+
+    def __init__(self, a, **given):
+        self._a, self._given = a, given
+
+    def __getattr__(self, name):
+        given = self.__dict__.get("_given", {})
+        return given[name] if name in given else getattr(self._a, name)
+
+
+@register
+class Transformer(LayerKind):
+    """torch's encoder-decoder (nn.Transformer): the source [S, E] (`src`, a spec input or an
+    earlier layer) through num_encoder_layers encoder layers and a LayerNorm, that memory
+    attended to by num_decoder_layers decoder layers on the target [T, E] (the input), and a
+    LayerNorm: out [T, E]. Its parts are the two stacks' (transformer_encoder, transformer_decoder)."""
+
+    kind = "transformer"
+    family = "transformer"
+    weighted = True
+    in_arg = "d_model"
+    torch_classes = ("Transformer",)
+    doc = ("an encoder-decoder transformer on a target [T, E] and a source src [S, E] (nn.Transformer; its "
+           "forward(src, tgt))")
+    args = (Arg("src", Tensor(), doc="the source sequence [S, E] the encoder reads: a spec input or an earlier layer"),
+            Arg("num_encoder_layers", Int(1), 6, "encoder layers"),
+            Arg("num_decoder_layers", Int(1), 6, "decoder layers"),) + _LAYER_ARGS
+
+    @classmethod
+    def encoder(cls, a) -> _Stack:
+        return _Stack(a, num_layers=a.num_encoder_layers, norm=True)
+
+    @classmethod
+    def decoder(cls, a) -> _Stack:
+        memory = TensorRef("memory", a.src.shape, "float", True)  # the encoder's output: it has weights
+        return _Stack(a, num_layers=a.num_decoder_layers, norm=True, memory=memory)
+
+    @classmethod
+    def infer(cls, x, a, ctx: Context) -> Result:
+        src = tuple(a.src.shape)
+        if len(src) != 2 or len(x) != 2 or N.compare(src[1], "!=", x[-1]):
+            raise ctx.error(f"the source '{a.src}' and the target are not sequences of one width", arg="src",
+                            expected="src [S, E] and the target [T, E] with one E", found=f"src {list(src)}, "
+                            f"target {list(x)}", code="shape-mismatch")
+        enc = TransformerEncoder.infer(src, cls.encoder(a), ctx)
+        dec = TransformerDecoder.infer(x, cls.decoder(a), ctx)
+        steps = [*(replace(s, quantity=f"encoder {s.quantity}", formula=s.formula.replace("T", "S")) for s in enc.steps),
+                 *(replace(s, quantity=f"decoder {s.quantity}") for s in dec.steps)]
+        params, macs = N.add(enc.params, dec.params), N.add(enc.macs, dec.macs)
+        steps.append(Step("params", "encoder + decoder", f"{N.fmt(enc.params)} + {N.fmt(dec.params)}", params))
+        steps.append(Step("MACs", "encoder + decoder", f"{N.fmt(enc.macs)} + {N.fmt(dec.macs)}", macs))
+        return Result(tuple(x), params=params, macs=macs, steps=steps)
+
+    @classmethod
+    def attentions(cls, a, x) -> list:
+        return TransformerEncoder.attentions(cls.encoder(a), a.src.shape) + TransformerDecoder.attentions(
+            cls.decoder(a), x)
+
+    @classmethod
+    def norm_elements(cls, a, x):
+        return N.add(TransformerEncoder.norm_elements(cls.encoder(a), a.src.shape),
+                     TransformerDecoder.norm_elements(cls.decoder(a), x))
+
+    @classmethod
+    def feedforward_macs(cls, a, x):
+        return N.add(TransformerEncoder.feedforward_macs(cls.encoder(a), a.src.shape),
+                     TransformerDecoder.feedforward_macs(cls.decoder(a), x))
+
+    @classmethod
+    def leaf_params(cls, a, x):
+        return N.add(TransformerEncoder.leaf_params(cls.encoder(a), a.src.shape),
+                     TransformerDecoder.leaf_params(cls.decoder(a), x))
+
+    @classmethod
+    def bias_adds(cls, a, out):
+        return N.add(TransformerEncoder.bias_adds(cls.encoder(a), a.src.shape),
+                     TransformerDecoder.bias_adds(cls.decoder(a), out))
+
+    @classmethod
+    def affine(cls, a) -> bool:
+        return True
+
+    @classmethod
+    def backward_macs(cls, a, x, result, input_grad):
+        """Every product's gradients, but the first encoder layer's input projection's input
+        gradient (3·S·E²) when the source needs none, and the first decoder layer's (3·T·E²)
+        when the target needs none (the memory always does: the encoder has weights)."""
+        (s, e), t = a.src.shape, x[0]
+        skipped = N.add(0 if a.src.grad else N.mul(3, N.mul(s, N.mul(e, e))),
+                        0 if input_grad else N.mul(3, N.mul(t, N.mul(e, e))))
+        return N.sub(N.mul(2, result.macs), skipped)
+
+    @classmethod
+    def receptive_field(cls, a, x, rf):
+        return None
+
+    @classmethod
+    def kv_cache(cls, a, x):
+        """The decoder's self-attention keys and values, E each per layer and token."""
+        return TransformerDecoder.kv_cache(cls.decoder(a), x)
+
+    @classmethod
+    def torch_module(cls, a, x):
+        from archcalc.torch_backend.modules import EncoderDecoder
+
+        return EncoderDecoder(x[-1], a)
+
+    @classmethod
+    def imported_module_call(cls, tensors, others, kwargs):
+        """`transformer(src, tgt, ...)`: the target is the layer's input, the source a tensor
+        argument; masks change no count, as torch counts them: read as without."""
+        if len(tensors) < 2:
+            raise Untranslatable("is called without a target: transformer(src, tgt)")
+        return {"src": tensors[0], FLOW: tensors[1]}
+
+    @classmethod
+    def from_torch(cls, module) -> dict:
+        encoder, decoder = _stack_settings(module.encoder), _stack_settings(module.decoder)
+        if not (encoder["norm"] and decoder["norm"]) or {**encoder, "norm": 1} != {**decoder, "norm": 1}:
+            raise Untranslatable("its encoder and decoder differ in their settings or lack their final LayerNorms "
+                                 "(a custom encoder or decoder)")
+        del encoder["norm"]
+        return cls.written({"num_encoder_layers": len(module.encoder.layers),
+                            "num_decoder_layers": len(module.decoder.layers), **encoder})

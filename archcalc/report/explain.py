@@ -33,8 +33,16 @@ def _in_order(row: Row) -> list[Row]:
 
 
 def heading(row: Row) -> str:
-    return (f"{row.path} ({row.kind}, line {row.loc.line}): input {shape_text(row.input)} → "
-            f"output {shape_text(row.output)}")
+    return f"{row.path} ({row.kind}, line {row.loc.line}): {_io(row)}"
+
+
+def _io(row: Row) -> str:
+    """"input 13×13×256 → output 6×6×256", naming a tensor the row reads by `from:` and any
+    memory it attends to: "input (T)×512 from 'tgt', memory 'encoder' (S)×512 → …"."""
+    source = f" from '{row.reads}'" if row.reads else ""
+    refs = "".join(f", {arg.name} '{getattr(row.args, arg.name)}' {shape_text(getattr(row.args, arg.name).shape)}"
+                   for arg in row.layer.args if row.layer.is_tensor_arg(arg) and getattr(row.args, arg.name))
+    return f"input {shape_text(row.input)}{source}{refs} → output {shape_text(row.output)}"
 
 
 def no_steps_text(row: Row) -> str:
@@ -58,7 +66,7 @@ def render_markdown(analysis: Analysis, path: str | None) -> str:
     for row in explained_rows(analysis, path):
         lines.append(f"### `{row.path}` ({row.kind})")
         lines.append("")
-        lines.append(f"input {shape_text(row.input)} → output {shape_text(row.output)}")
+        lines.append(_io(row))
         lines.append("")
         steps = row.steps
         for s in steps:
@@ -93,7 +101,7 @@ def render_latex(analysis: Analysis, path: str | None) -> str:
              _latex_text(LEGEND) + ".", ""]
     for row in explained_rows(analysis, path):
         lines.append(rf"\paragraph{{{_latex_text(row.path)} ({_latex_text(row.kind)})}} "
-                     + _latex_text(f"input {shape_text(row.input)} → output {shape_text(row.output)}"))
+                     + _latex_text(_io(row)))
         steps = row.steps
         if not steps:
             lines.append(_latex_text(no_steps_text(row)) + ".")

@@ -17,6 +17,8 @@ def _count(x):
 def row_json(row: Row, rf: bool = False, train: bool = False) -> dict:
     out = {"path": row.path, "kind": row.kind, "depth": row.depth, "leaf": row.leaf,
            "input": _shape(row.input), "output": _shape(row.output)}
+    if row.reads:  # from: the input or earlier row this row reads
+        out["reads"] = row.reads
     out.update({q: _count(getattr(row, q)) for q in COUNTS})
     if train:  # --columns train: forward + backward FLOPs of one training step
         out["training_flops"] = N.to_json(N.add(row.flops, N.mul(2, row.backward_macs)))
@@ -38,6 +40,8 @@ def summary_json(summary, depth: int | None = None, rf: bool = False, train: boo
         "batch": analysis.batch,
         "bindings": {k: N.to_json(v) for k, v in analysis.bindings.items()},
         "input": _shape(analysis.input),
+        **({"inputs": {analysis.spec.input_name: _shape(analysis.input)}
+            | {name: _shape(shape) for name, shape in analysis.more_inputs.items()}} if analysis.more_inputs else {}),
         "output": _shape(analysis.output),
         "totals": {q: N.to_json(analysis.totals[q]) for q in COUNTS}
         | ({"training_flops": N.to_json(analysis.training_flops())} if train else {}),

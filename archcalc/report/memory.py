@@ -9,7 +9,8 @@ RULES = (
     "weights: parameters and buffers in the dtype (BatchNorm's batch counter stays int64)",
     "activations: every layer's output",
     "peak inference: weights + the tensors alive at the worst moment of a forward pass without gradients "
-    "(a layer's input and output; element-wise layers in place; a merge's input and finished branches)",
+    "(a layer's input and output; element-wise layers in place; an attention's score matrix h·T·S, as torch's "
+    "math kernel makes it; a merge's input and finished branches)",
     "training: weights + gradients + optimizer state (momentum 1 copy, Adam 2) + the activations autograd "
     "saves for backward, each tensor once",
 )

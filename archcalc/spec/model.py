@@ -59,12 +59,23 @@ class Item:
     weights: dict[str, tuple[Location, Any]] = field(default_factory=dict)  # numeric exercises: `archcalc run`
     share: tuple[str, Location] | None = None  # `share: PATH`: this layer reuses PATH's weights (tied)
     call: str = "module"  # `call: function`: the model calls it as a function (F.relu), not as its module
+    source: tuple[str, Location] | None = None  # `from: NAME`: reads that input or earlier layer, not the flow
 
     @property
     def is_merge(self) -> bool:
         """A merge kind (add, concat): `layer` is its kind, `branches` its inputs."""
         return self.layer is not None and self.layer.merge
 
+
+
+@dataclass
+class InputDecl:
+    """One of a spec's `inputs:` after the first (the first is Spec.input)."""
+
+    name: str
+    shape: list[Value]
+    loc: Location
+    dtype: str = "float"
 
 
 @dataclass
@@ -103,3 +114,12 @@ class Spec:
     unknowns: list[str] = field(default_factory=list)  # arguments written "?" (conv2.padding), for solve
     input_values: Any = None  # numeric exercises: the input tensor, nested lists per sample
     input_values_loc: Location | None = None
+    input_name: str = "input"  # the first input's name (inputs: names each)
+    more_inputs: list[InputDecl] = field(default_factory=list)  # inputs: after the first
+
+    def input_names(self) -> list[str]:
+        return [self.input_name, *(i.name for i in self.more_inputs)]
+
+    def all_input_shapes(self) -> list[Value]:
+        """Every size written in any input, for the names they use."""
+        return [*self.input, *(v for i in self.more_inputs for v in i.shape)]

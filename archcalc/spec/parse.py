@@ -16,14 +16,15 @@ from archcalc.layers.registry import kinds
 from archcalc.spec.errors import ErrorCollector, Location, SpecError, did_you_mean
 from archcalc.spec.expr import FUNCTIONS, Expr, Unknown, parse_expr
 from archcalc.spec.loader import YMap, YNode, YScalar, YSeq, plain
-from archcalc.spec.model import REQUIRED, BlockDef, Branch, DimDecl, Item, Spec, Value, Variant
+from archcalc.spec.model import REQUIRED, BlockDef, Branch, DimDecl, InputDecl, Item, Spec, Value, Variant
 
 FORMAT_VERSION = 1
-TOP_KEYS = ("archcalc", "name", "doc", "input", "dims", "vars", "blocks", "layers", "variants", "expect", "budget")
-RESERVED_LAYER_KEYS = ("name", "doc", "repeat", "when", "weights", "share", "call")
+TOP_KEYS = ("archcalc", "name", "doc", "input", "inputs", "dims", "vars", "blocks", "layers", "variants", "expect", "budget")
+RESERVED_LAYER_KEYS = ("name", "doc", "repeat", "when", "weights", "share", "call", "from")
 REPEAT_KEYS = ("times", "index")  # `repeat: {times: n, index: i}`
 CALLS = ("module", "function")  # `call:` how the model calls a layer: its torch.nn module, or a function
 MAX_ITEMS = 100_000
+MAX_INPUTS = 8  # the built network's forward takes them as named parameters (torch.fx traces those)
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _INVALID = object()
 
@@ -87,7 +88,7 @@ class SpecParser:
         doc = self._string(root.get("doc"), "doc")
         dims = self._dims(root.get("dims"))
         vars_ = self._named_values(root.get("vars"), "vars", "var")
-        inputs, input_loc, dtype = self._input(root)
+        inputs, input_loc, dtype, input_name, more = self._inputs(root)
         blocks_node = root.get("blocks")
         if blocks_node is not None:
             self._declare_blocks(blocks_node)
@@ -98,6 +99,7 @@ class SpecParser:
                     self.blocks, variants, root.get("budget"))
         spec.unknowns = sorted({u.name for u in self.unknowns})
         spec.input_values, spec.input_values_loc = self.input_values, self.input_values_loc
+        spec.input_name, spec.more_inputs = input_name, more
         self._check_scopes(spec)
         self._check_recursion()
         self.errors.raise_if_any()
@@ -202,17 +204,42 @@ class SpecParser:
             self.fail(f"'{name}' is not a valid {what} name", loc,
                       expected="letters, digits and underscores, not starting with a digit", code="invalid-name")
 
-    def _input(self, root: YMap):
-        node = root.get("input")
-        if node is None:
-            self.fail("missing 'input' (the shape of one sample)", root.loc,
-                      hint="e.g. input: [3, 227, 227] for an RGB image, [T, 65] for a sequence", code="missing-key")
-            return [], root.loc, "float"
+    def _inputs(self, root: YMap):
+        """`input:` (one tensor, named input), or `inputs:` (a mapping of names to inputs, a
+        transformer's source and target): the layers begin on the first, and a layer reads
+        another with `from: NAME` or a tensor argument (cross-attention's memory)."""
+        node, many = root.get("input"), root.get("inputs")
+        if many is None:
+            if node is None:
+                self.fail("missing 'input' (the shape of one sample)", root.loc,
+                          hint="e.g. input: [3, 227, 227] for an RGB image, [T, 65] for a sequence; inputs: {src: "
+                               "[S, 512], tgt: [T, 512]} for several", code="missing-key")
+                return [], root.loc, "float", "input", []
+            return (*self._input(node, "input"), "input", [])
+        if node is not None:
+            self.fail("a spec has 'input' or 'inputs', not both", node.loc,
+                      hint="name every input under inputs:", code="invalid-spec")
+        if not isinstance(many, YMap) or not many.entries:
+            self.fail("'inputs' must be a mapping of names to inputs", many.loc,
+                      expected="inputs: {src: {shape: [S], dtype: index}, tgt: {shape: [T], dtype: index}}",
+                      found=_type_name(many), code="wrong-type")
+            return [], many.loc, "float", "input", []
+        if len(many.entries) > MAX_INPUTS:
+            self.fail(f"a spec takes at most {MAX_INPUTS} inputs", many.loc, found=f"{len(many.entries)}",
+                      code="limit")
+        declared = []
+        for name, (kloc, value) in many.entries.items():
+            self._check_name(name, kloc, "input")
+            declared.append(InputDecl(name, *self._input(value, f"input '{name}'", values=False)))
+        first = declared[0]
+        return first.shape, first.loc, first.dtype, first.name, declared[1:]
+
+    def _input(self, node: YNode, what: str, values: bool = True):
         dtype = "float"
         if isinstance(node, YMap):
-            self.unknown_keys(node, ("shape", "dtype", "values"), "unknown key '{key}' in input",
-                              "shape, dtype, values")
-            if node.get("values") is not None:
+            self.unknown_keys(node, ("shape", "dtype", "values") if values else ("shape", "dtype"),
+                              f"unknown key '{{key}}' in {what}", "shape, dtype" + (", values" if values else ""))
+            if node.get("values") is not None and values:
                 self.input_values = self._numbers(node.get("values"), "input values")
                 self.input_values_loc = node.get("values").loc
             dnode = node.get("dtype")
@@ -220,14 +247,16 @@ class SpecParser:
                 if isinstance(dnode, YScalar) and dnode.value in ("float", "index"):
                     dtype = dnode.value
                 else:
-                    self.fail("input dtype must be float or index", dnode.loc, found=_type_name(dnode), code="wrong-type")
+                    self.fail(f"{what}'s dtype must be float or index", dnode.loc, found=_type_name(dnode),
+                              code="wrong-type")
             shape_node = node.get("shape")
             if shape_node is None:
-                self.fail("input needs a shape", node.loc, expected="input: {shape: [T], dtype: index}", code="missing-key")
+                self.fail(f"{what} needs a shape", node.loc, expected="input: {shape: [T], dtype: index}",
+                          code="missing-key")
                 return [], node.loc, dtype
             node = shape_node
         if not isinstance(node, YSeq) or not node.items:
-            self.fail("'input' must be a list of sizes", node.loc, expected="e.g. [3, 227, 227] or [3, H, W]",
+            self.fail(f"'{what}' must be a list of sizes", node.loc, expected="e.g. [3, 227, 227] or [3, H, W]",
                       found=_type_name(node), code="wrong-type")
             return [], node.loc, dtype
         values = []
@@ -375,6 +404,13 @@ class SpecParser:
             self.fail("only a layer kind can share weights", value.loc, code="invalid-layer")
         else:
             item.share = (target, value.loc)
+
+    def _item_from(self, item: Item, value: YNode) -> None:
+        """`from: NAME`: the item reads the spec input or earlier layer NAME (its full path)
+        instead of the output of the item before it."""
+        source = self._string(value, "from")
+        if source is not None:
+            item.source = (source, value.loc)
 
     def _item_call(self, item: Item, value: YNode) -> None:
         """`call: function`: the model calls the layer as a function (F.relu, F.max_pool2d,
@@ -611,7 +647,12 @@ class SpecParser:
     def _check_scopes(self, spec: Spec) -> None:
         """Every name in every expression must be a dim, a var, (in a block) a parameter, or the
         index of a repeat around it; an index may not hide any of those names."""
-        input_names = {n for v in spec.input for e in _exprs(v.raw) for n in e.names}
+        input_names = {n for v in spec.all_input_shapes() for e in _exprs(v.raw) for n in e.names}
+        for item in spec.layers:
+            if item.name in spec.input_names():
+                self.fail(f"the layer '{item.name}' has the name of an input", item.loc,
+                          hint="rename the layer or the input: from: and tensor arguments name either",
+                          code="duplicate-name")
         owners = {**{n: f"the dimension '{n}'" for n in set(spec.dims) | input_names},
                   **{n: f"the var '{n}'" for n in spec.vars}}
         globals_ = set(owners)

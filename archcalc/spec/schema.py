@@ -26,6 +26,8 @@ def _reserved() -> dict:
                                 "index": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}}}]},
             "when": {"anyOf": [{"type": "boolean"}, {"type": "string"}]},
             "share": {"type": "string", "description": "the path of an earlier layer whose weights this one reuses"},
+            "from": {"type": "string", "description": "the input or earlier layer (its full path) the item reads instead "
+                     "of the output before it"},
             "weights": {"type": "object", "description": "parameter values for archcalc run"},
             "call": {"enum": ["module", "function"], "description": "how the model calls the layer: its torch.nn "
                      "module (the default) or a function (F.relu, F.max_pool2d, torch.flatten)"}}
@@ -74,7 +76,8 @@ def spec_schema() -> dict:
         "$id": f"https://archcalc.invalid/schema/spec-1-{__version__}.json",
         "title": "archcalc spec (format archcalc: 1)",
         "type": "object",
-        "required": ["archcalc", "input", "layers"],
+        "required": ["archcalc", "layers"],
+        "oneOf": [{"required": ["input"]}, {"required": ["inputs"]}],
         "additionalProperties": False,
         "properties": {
             "archcalc": {"const": 1},
@@ -82,6 +85,12 @@ def spec_schema() -> dict:
             "doc": {"type": "string"},
             "input": {"anyOf": [shape, {"type": "object", "required": ["shape"], "additionalProperties": False,
                                         "properties": {"shape": shape, "dtype": {"enum": ["float", "index"]}}}]},
+            "inputs": {"type": "object", "minProperties": 1, "maxProperties": 8,
+                       "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+                       "description": "several inputs by name (the layers begin on the first)",
+                       "additionalProperties": {"anyOf": [shape, {
+                           "type": "object", "required": ["shape"], "additionalProperties": False,
+                           "properties": {"shape": shape, "dtype": {"enum": ["float", "index"]}}}]}},
             "dims": {"type": "object", "additionalProperties": {"anyOf": [
                 {"type": "null"},
                 {"type": "object", "additionalProperties": False,

@@ -20,6 +20,7 @@ class Entry:
     share: str | None = None  # the name of the layer whose weights this one reuses
     branches: list[tuple[str, list["Entry"]]] | None = None  # a merge's
     call: str | None = None  # "function": the model calls the layer as a function (F.relu), not its module
+    reads: str | None = None  # `from:`: the input or earlier layer it reads instead of the entry before it
 
 
 def _scalar(value) -> str:
@@ -38,10 +39,14 @@ def _scalar(value) -> str:
 def _entry_lines(entry: Entry, indent: int) -> list[str]:
     pad = " " * indent
     if entry.branches is None:
-        fields = ([f"name: {entry.name}"] if entry.name else []) + ([f"share: {entry.share}"] if entry.share else []) \
+        fields = ([f"name: {entry.name}"] if entry.name else []) + ([f"from: {_scalar(entry.reads)}"] if entry.reads
+                                                                    else []) \
+            + ([f"share: {entry.share}"] if entry.share else []) \
             + ([f"call: {entry.call}"] if entry.call else []) + [f"{k}: {_scalar(v)}" for k, v in entry.args.items()]
         return [f"{pad}- {entry.kind}" + (": {" + ", ".join(fields) + "}" if fields else "")]
     lines = [f"{pad}- {entry.kind}:", f"{pad}    name: {entry.name}"]
+    if entry.reads:
+        lines.append(f"{pad}    from: {_scalar(entry.reads)}")
     lines += [f"{pad}    {k}: {_scalar(v)}" for k, v in entry.args.items()]
     lines.append(f"{pad}    branches:")
     for name, entries in entry.branches:
@@ -54,16 +59,26 @@ def _entry_lines(entry: Entry, indent: int) -> list[str]:
     return lines
 
 
-def spec_text(name: str, doc: str, dims: list, dtype: str, defaults: dict, entries: list[Entry]) -> str:
+def spec_text(name: str, doc: str, dims: list, dtype: str, defaults: dict, entries: list[Entry],
+              inputs: dict[str, list] | None = None) -> str:
     """A whole spec: its name, a doc saying where it came from, the input (symbolic sizes
-    with their defaults under dims:) and the layers."""
-    shape = "[" + ", ".join(str(d) for d in dims) + "]"
+    with their defaults under dims:; several `inputs`, by name, where the model takes more
+    than one) and the layers."""
     lines = ["archcalc: 1", f"name: {name}", "doc: >-"]
     lines += ["  " + line for line in (textwrap.wrap(doc, 92) or [""])]
-    lines.append(f"input: {{shape: {shape}, dtype: index}}" if dtype == "index" else f"input: {shape}")
+    if inputs and len(inputs) > 1:
+        lines.append("inputs:")
+        lines += [f"  {key}: " + _input_text(shape, dtype) for key, shape in inputs.items()]
+    else:
+        lines.append("input: " + _input_text(dims, dtype))
     if defaults:
         lines.append("dims: {" + ", ".join(f"{k}: {{default: {v}}}" for k, v in defaults.items()) + "}")
     lines.append("layers:")
     for entry in entries:
         lines.extend(_entry_lines(entry, 2))
     return "\n".join(lines) + "\n"
+
+
+def _input_text(dims: list, dtype: str) -> str:
+    shape = "[" + ", ".join(str(d) for d in dims) + "]"
+    return f"{{shape: {shape}, dtype: index}}" if dtype == "index" else shape

@@ -14,19 +14,59 @@ from archcalc.spec import Spec, load_spec
 from archcalc.spec.errors import Location, SpecError
 
 
-class ArchcalcNet(nn.Sequential):
-    """A network built from a spec: `net.conv1` is the spec's layer conv1."""
+class Block(nn.Sequential):
+    """A block call or a repeat group: its children run in order. Where the spec routes
+    tensors (`from:`, tensor arguments such as cross-attention's memory), `routes` says what
+    a child reads instead of the output before it and which tensors it is given besides, and
+    `keeps` which children's outputs later layers read: the network's `store` holds them, by
+    the name the spec gives them, for one forward call."""
 
-    def __init__(self, name: str):
+    def __init__(self):
         super().__init__()
-        self.spec_name = name
+        self.routes: dict[str, tuple[str | None, tuple[str, ...]]] = {}  # child → (reads, tensor args)
+        self.keeps: dict[str, str] = {}  # child → the name later layers read its output by
+        self.store: dict | None = None  # shared with the network that holds this block
+
+    def forward(self, x):
+        if not self.routes and not self.keeps:
+            return super().forward(x)
+        store = self.store
+        for name, module in self._modules.items():
+            reads, refs = self.routes.get(name, (None, ()))
+            if reads is not None:
+                x = store[reads]
+            x = module(x, *(store[r] for r in refs))
+            if name in self.keeps:
+                store[self.keeps[name]] = x
+        return x
+
+
+class ArchcalcNet(Block):
+    """A network built from a spec: `net.conv1` is the spec's layer conv1. Its forward takes
+    the spec's inputs in order, or by name (one for most specs; a transformer's source and target)."""
+
+    def __init__(self, name: str, inputs: tuple[str, ...] = ("input",)):
+        super().__init__()
+        self.spec_name, self.inputs = name, inputs
+        self.store = {}
+
+    def forward(self, input, input2=None, input3=None, input4=None, input5=None, input6=None, input7=None,
+                input8=None):
+        """The spec's inputs in order (MAX_INPUTS at most): named parameters, not *inputs, so
+        that torch.fx traces the network (`archcalc import` of a built spec) and callers may
+        pass them by keyword (input, input2, …)."""
+        xs = (input, input2, input3, input4, input5, input6, input7, input8)[:len(self.inputs)]
+        if any(x is None for x in xs):
+            raise TypeError(f"the spec's network takes {len(self.inputs)} inputs ({', '.join(self.inputs)})")
+        self.store.clear()
+        self.store.update(zip(self.inputs, xs))
+        try:
+            return super().forward(xs[0])
+        finally:
+            self.store.clear()  # no tensor outlives the call
 
     def extra_repr(self) -> str:
         return f"spec={self.spec_name!r}"
-
-
-class Block(nn.Sequential):
-    """A block call or a repeat group: its children run in order."""
 
 
 class Merge(nn.Module):
@@ -71,21 +111,40 @@ def build_from_analysis(analysis: Analysis, device: str | torch.device = "cpu") 
         raise SpecError("cannot build a module with symbolic sizes: " + ", ".join(analysis.symbols),
                         Location(analysis.spec.file), hint="bind them, e.g. --set H=224 or build_module(spec, H=224)",
                         code="needs-concrete-size")
-    net = ArchcalcNet(analysis.name or analysis.spec.name)
+    net = ArchcalcNet(analysis.name or analysis.spec.name, tuple(analysis.spec.input_names()))
     built: dict[int, nn.Module] = {}  # id(row) → its module, for share:
     with torch.device(device):
-        _add(net, analysis.roots, built)
+        _add(net, analysis.roots, built, _read_names(analysis.rows))
+    for module in net.modules():
+        if isinstance(module, Block):
+            module.store = net.store
     return net.eval()
 
 
-def _add(parent: nn.Module, rows: list[Row], built: dict[int, nn.Module]) -> None:
+def _read_names(rows: list[Row]) -> set[str]:
+    """The names some row reads by `from:` or a tensor argument: the rows that must keep their outputs."""
+    names = set()
+    for row in rows:
+        if row.reads is not None:
+            names.add(row.reads)
+        if row.layer is not None:
+            names.update(str(ref) for ref in row.layer.tensor_refs(row.args))
+    return names
+
+
+def _add(parent: nn.Module, rows: list[Row], built: dict[int, nn.Module], read: set[str]) -> None:
     """Each row's module under its parent, named by the row's last path component, so that a
     module's qualified name is the row's path."""
     for row in rows:
+        refs = tuple(str(r) for r in row.layer.tensor_refs(row.args)) if row.layer is not None else ()
+        if row.reads is not None or refs:
+            parent.routes[row.name] = (row.reads, refs)
+        if row.path in read:
+            parent.keeps[row.name] = row.path
         if row.is_merge:
             module = Merge(row.layer, row.args, [b.name for b in row.branches])
             for branch in row.branches:
-                _add(module.get_submodule(branch.name), branch.rows, built)
+                _add(module.get_submodule(branch.name), branch.rows, built, read)
         elif row.leaf:
             module = row.layer.torch_module(row.args, tuple(int(d) for d in row.input))
             if row.call == "function":
@@ -94,7 +153,7 @@ def _add(parent: nn.Module, rows: list[Row], built: dict[int, nn.Module]) -> Non
                 _tie(module, built[id(row.owner)])
         else:
             module = Block()
-            _add(module, row.children, built)
+            _add(module, row.children, built, read)
         built[id(row)] = module
         parent.add_module(row.name, module)
 

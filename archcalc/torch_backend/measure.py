@@ -30,13 +30,12 @@ def measure_each(analysis, device: str = "meta") -> dict[str, Measured]:
         try:
             with torch.device(device):
                 module = row.layer.torch_module(row.args, tuple(int(d) for d in row.input))
-            shape = (analysis.batch, *(int(d) for d in row.input))
-            x = torch.zeros(shape, dtype=torch.long, device=device) if row.layer.accepts_index else \
-                torch.empty(shape, device=device)
+            x = example(row.input, "index" if row.layer.accepts_index else "float", analysis.batch, device)
+            refs = [example(r.shape, r.dtype, analysis.batch, device) for r in row.layer.tensor_refs(row.args)]
             with warnings.catch_warnings(), torch.no_grad():
                 warnings.simplefilter("ignore")
                 with flop_counter() as counter:
-                    out = module(x)
+                    out = module(x, *refs)
             out = out[0] if isinstance(out, tuple) else out
             result[row.path] = Measured(row.path, tuple(out.shape[1:]), sum(p.numel() for p in module.parameters()),
                                         sum(b.numel() for b in module.buffers()), int(counter.get_total_flops()))
@@ -45,24 +44,30 @@ def measure_each(analysis, device: str = "meta") -> dict[str, Measured]:
     return result
 
 
+def example(shape: tuple, dtype: str, batch: int, device: str):
+    """An input of `batch` samples of `shape`: token ids 0 for dtype index, else random
+    values (uninitialised on meta)."""
+    full = (batch, *(int(d) for d in shape))
+    if dtype == "index":
+        return torch.zeros(full, dtype=torch.long, device=device)
+    return torch.empty(full, device=device) if device == "meta" else torch.randn(full, device=device)
+
+
 def measure(net: ArchcalcNet, input_shape: tuple, paths: list[str], batch: int = 1, device: str = "meta",
-            dtype: str = "float") -> dict[str, Measured]:
-    """`paths`: the spec rows to measure (qualified module names)."""
+            dtype: str = "float", more: tuple = ()) -> dict[str, Measured]:
+    """`paths`: the spec rows to measure (qualified module names); `more`: the shapes and
+    dtypes of the spec's other inputs, in order."""
     shapes: dict[str, tuple] = {}
     modules = {path: net.get_submodule(path) for path in paths}
 
     def record(path, _module, _inputs, output):
         shapes[path] = tuple(first_tensor(output).shape[1:])  # per sample: drop the batch axis
 
-    full = (batch, *(int(d) for d in input_shape))
-    if dtype == "index":
-        x = torch.zeros(full, dtype=torch.long, device=device)
-    else:
-        x = torch.empty(full, device=device) if device == "meta" else torch.randn(full, device=device)
+    xs = [example(input_shape, dtype, batch, device), *(example(s, d, batch, device) for s, d in more)]
     with recording(modules, record), warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # torch's flags() warns about a TF32 setting it restores
         with torch.backends.cudnn.flags(enabled=False), flop_counter() as counter:
-            net(x)
+            net(*xs)
     counts = counter.get_flop_counts()
     root = type(net).__name__
     result = {}

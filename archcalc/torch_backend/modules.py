@@ -352,24 +352,44 @@ class Mean(nn.Module):
         return x.mean(self.dim, keepdim=self.keepdim)
 
 
+class EncoderDecoder(nn.Module):
+    """A spec's transformer: torch's nn.Transformer (batch first), called on the target the
+    spec's flow brings and the source it names, as transformer(src, tgt): no masks (a
+    causal mask changes no count, as torch counts it)."""
+
+    def __init__(self, d_model: int, a):
+        super().__init__()
+        self.transformer = nn.Transformer(d_model, a.nhead, a.num_encoder_layers, a.num_decoder_layers,
+                                          a.dim_feedforward, a.dropout, a.activation, layer_norm_eps=a.layer_norm_eps,
+                                          batch_first=True, norm_first=a.norm_first, bias=a.bias)
+
+    def unwrap(self) -> tuple[nn.Module, dict]:
+        return self.transformer, {}
+
+    def forward(self, tgt: torch.Tensor, src: torch.Tensor) -> torch.Tensor:
+        return self.transformer(src, tgt)
+
+
 class SelfAttention(nn.Module):
     """A spec's multihead_attention: torch's nn.MultiheadAttention (batch first) given the
-    sequence as query, key and value, returning the output alone (with need_weights, as the
+    sequence as query, key and value (or the memory as key and value: cross-attention), returning the output alone (with need_weights, as the
     spec says: torch's own transformer layers call it without)."""
 
     def __init__(self, embed_dim: int, a):
         super().__init__()
+        kdim = int(a.memory.shape[-1]) if getattr(a, "memory", None) is not None else None
         self.attention = nn.MultiheadAttention(embed_dim, a.num_heads, dropout=a.dropout, bias=a.bias,
                                                add_bias_kv=a.add_bias_kv, add_zero_attn=a.add_zero_attn,
-                                               batch_first=True)
+                                               kdim=kdim, vdim=kdim, batch_first=True)
         self.need_weights = a.need_weights
 
     def unwrap(self) -> tuple[nn.Module, dict]:
         """What `archcalc import` reads this as: its torch module, and how it is called."""
         return self.attention, {"need_weights": True} if self.need_weights else {}
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.attention(x, x, x, need_weights=self.need_weights)[0]
+    def forward(self, x: torch.Tensor, memory: torch.Tensor | None = None) -> torch.Tensor:
+        kv = x if memory is None else memory
+        return self.attention(x, kv, kv, need_weights=self.need_weights)[0]
 
 
 class RotaryEmbedding(nn.Module):

@@ -171,6 +171,11 @@ def verify_spec(spec: Spec, overrides: dict | None = None, device: str = "meta",
     return results
 
 
+def more_inputs(analysis: Analysis) -> tuple:
+    """(shape, dtype) of each of the spec's inputs after the first, in order."""
+    return tuple((analysis.more_inputs[i.name], i.dtype) for i in analysis.spec.more_inputs)
+
+
 def _verify_at(spec: Spec, symbolic: Analysis, concrete: Analysis, binding: dict[str, int], device: str,
                max_memory: int | None) -> Verification:
     estimated = estimate_bytes(concrete)
@@ -179,7 +184,7 @@ def _verify_at(spec: Spec, symbolic: Analysis, concrete: Analysis, binding: dict
     try:
         net = build_from_analysis(concrete, ran_on)
         measured = measure(net, concrete.input, [r.path for r in concrete.leaves()], concrete.batch, ran_on,
-                           spec.input_dtype)
+                           spec.input_dtype, more_inputs(concrete))
     except SpecError:
         raise
     except Exception as exc:  # a failure inside torch: check what can be checked, layer by layer

@@ -37,8 +37,14 @@ class Imported:
     method: str  # "torch.fx" or "forward hooks"
     notes: list[str]
     model: Any = None
-    example: Any = None
+    examples: tuple = ()  # one sample of each input, as traced
     sizes: dict = field(default_factory=dict)  # the symbolic dimensions' sizes it was traced at
+
+
+def parse_inputs(text: str) -> list[list]:
+    """'S,512;T,512' → [['S', 512], ['T', 512]]: one sample of each of the model's inputs
+    (`--input` given once per input, joined by ';')."""
+    return [parse_input(part) for part in text.split(";")]
 
 
 def parse_input(text: str) -> list:
@@ -74,40 +80,50 @@ def build_model(target: str) -> nn.Module:
     return model.eval()
 
 
-def _example(model: nn.Module, sizes: list[int], dtype: str | None):
-    """(one sample of input, its dtype): token ids below the smallest vocabulary when a layer
-    reads ids (then the default dtype is index), on the model's device."""
+def _examples(model: nn.Module, inputs: list[list[int]], dtype: str | None) -> tuple[tuple, str]:
+    """(one sample of each input, their dtype): token ids below the smallest vocabulary when a
+    layer reads ids (then the default dtype is index), on the model's device."""
     readers = [m for m in model.modules() if getattr(kind_of_module(m), "accepts_index", False)]
     dtype = dtype or ("index" if readers else "float")
     device = next(iter(model.parameters()), torch.empty(0)).device
     if dtype == "index":
         high = min((getattr(m, "num_embeddings", 2) for m in readers), default=2)
-        return torch.randint(0, high, (1, *sizes), device=device), dtype
-    return torch.randn(1, *sizes, device=device), dtype
+        return tuple(torch.randint(0, high, (1, *sizes), device=device) for sizes in inputs), dtype
+    return tuple(torch.randn(1, *sizes, device=device) for sizes in inputs), dtype
 
 
-def _read(model: nn.Module, example, target: str) -> tuple[list, list[str], str]:
-    """(the spec's items, notes, method). Traced first without source lines (fx records a stack
-    trace per node: a third of its time); when the model says something a spec cannot, again
-    with them, so that every error names its line."""
+def _read(model: nn.Module, examples: tuple, target: str) -> tuple[list, list[str], str, list[str]]:
+    """(the spec's items, notes, method, the inputs' names). Traced first without source lines
+    (fx records a stack trace per node: a third of its time); when the model says something a
+    spec cannot, again with them, so that every error names its line."""
     try:
-        values, output, notes, method = _trace(model, example, target, located=False)
-        return structure(values, output), notes, method
-    except SpecError:
-        values, output, notes, method = _trace(model, example, target, located=True)
-        return structure(values, output), notes, method
+        values, output, notes, method = _trace(model, examples, target, located=False)
+    except SpecError as err:
+        if err.code == "usage":
+            raise
+        values, output, notes, method = _trace(model, examples, target, located=True)
+    else:
+        try:
+            return structure(values, output), notes, method, _input_ids(values)
+        except SpecError:
+            values, output, notes, method = _trace(model, examples, target, located=True)
+    return structure(values, output), notes, method, _input_ids(values)
 
 
-def _trace(model: nn.Module, example, target: str, located: bool):
+def _input_ids(values: list) -> list[str]:
+    return [v.id for v in values if v.op == "input"]
+
+
+def _trace(model: nn.Module, examples: tuple, target: str, located: bool):
     """(values, output, notes, method): torch.fx, or forward hooks when fx refuses the model."""
     try:
-        return (*trace_fx(model, example, located), "torch.fx")
+        return (*trace_fx(model, examples, located), "torch.fx")
     except SpecError:
         raise
     except Exception as exc:  # fx refuses the model's Python: fall back to hooks
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0] + _failed_at(exc)
     try:
-        return (*trace_hooks(model, example, reason), "forward hooks")
+        return (*trace_hooks(model, examples, reason), "forward hooks")
     except SpecError:
         raise
     except Exception as run_exc:  # the user's code
@@ -128,18 +144,20 @@ def _failed_at(exc: BaseException) -> str:
 
 def import_model(target: str, input_text: str, *, dtype: str | None = None, sizes: dict | None = None,
                  name: str | None = None, model: nn.Module | None = None) -> Imported:
-    dims = parse_input(input_text)
+    shapes = parse_inputs(input_text)
     sizes = {k: int(v) for k, v in (sizes or {}).items()}
-    at = {d: sizes.get(d, TRACED_SIZE) for d in dims if isinstance(d, str)}
+    at = {d: sizes.get(d, TRACED_SIZE) for dims in shapes for d in dims if isinstance(d, str)}
     model = build_model(target) if model is None else model.eval()
-    example, dtype = _example(model, [at.get(d, d) for d in dims], dtype)
-    items, notes, method = _read(model, example, target)
+    examples, dtype = _examples(model, [[at.get(d, d) for d in dims] for dims in shapes], dtype)
+    items, notes, method, names = _read(model, examples, target)
     if at:
         notes.insert(0, "traced and verified at " + ", ".join(f"{k}={v}" for k, v in at.items())
                      + " (choose with --set NAME=VALUE)")
     spec_name = name or re.sub(r"[^A-Za-z0-9_]", "_", target.rsplit(":", 1)[-1].rsplit(".", 1)[-1])
-    doc = f"Imported by `archcalc import {target} --input {input_text}` from {type(model).__name__} ({method})."
-    return Imported(spec_text(spec_name, doc, dims, dtype, at, items), method, notes, model, example, at)
+    given = " ".join(f"--input {part}" for part in input_text.split(";"))
+    doc = f"Imported by `archcalc import {target} {given}` from {type(model).__name__} ({method})."
+    return Imported(spec_text(spec_name, doc, shapes[0], dtype, at, items, dict(zip(names, shapes))), method, notes,
+                    model, examples, at)
 
 
 def verify_import(imported: Imported, target: str) -> tuple[list, Any]:
@@ -153,8 +171,8 @@ def verify_import(imported: Imported, target: str) -> tuple[list, Any]:
 
     spec = load_spec_text(imported.text, "<imported spec>")
     analysis = analyze(spec, {k: str(v) for k, v in imported.sizes.items()})
-    model, x = imported.model, imported.example
-    watched, y, flops = _watched(model, x)
+    model, xs = imported.model, imported.examples
+    watched, y, flops = _watched(model, xs)
     results = [Outcome("import.output", list(analysis.output) == list(y.shape[1:]), str(list(analysis.output)),
                        str(list(y.shape[1:])), None, "the model's output per sample", kind="against"),
                Outcome("import.flops", analysis.totals["flops"] == flops, N.fmt(analysis.totals["flops"]),
@@ -166,7 +184,7 @@ def verify_import(imported: Imported, target: str) -> tuple[list, Any]:
     return results, analysis
 
 
-def _watched(model: nn.Module, x) -> tuple[Any, Any, int]:
+def _watched(model: nn.Module, xs: tuple) -> tuple[Any, Any, int]:
     """One forward pass of the model at x, watched (its leaves, what it never calls), its
     output and FlopCounterMode's count, on x's device. mkldnn is turned off only where a kind
     says FlopCounterMode cannot count it on that path (mkldnn_uncounted: nn.LSTM on the CPU
@@ -181,10 +199,10 @@ def _watched(model: nn.Module, x) -> tuple[Any, Any, int]:
 
     def forward():
         with flop_counter(mkldnn=not recurrent) as counter:
-            out.append(followed_output(model(x)))
+            out.append(followed_output(model(*xs)))
         counters.append(counter)
 
-    watched = model_leaves(model, tuple(x.shape[1:]), forward=forward)
+    watched = model_leaves(model, tuple(xs[0].shape[1:]), forward=forward)
     return watched, out[0], counters[0].get_total_flops()
 
 

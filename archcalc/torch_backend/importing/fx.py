@@ -4,17 +4,19 @@ with the user's source line. What each module and function means is the kinds' t
 (torch_classes, torch_functions and their import hooks); this file only follows the data."""
 from __future__ import annotations
 
+import contextlib
 import inspect
+import io
 import operator
-from collections import OrderedDict
 
 import torch
 from torch import fx, nn
 
-from archcalc.layers.base import COMPUTED, LayerKind, MergeKind, Untranslatable, Weight
+from archcalc.layers.base import COMPUTED, FLOW, LayerKind, MergeKind, Untranslatable, Weight
 from archcalc.layers.registry import kind_of_function, kinds
+from archcalc.spec.errors import Location, SpecError
 from archcalc.torch_backend.importing.traced import (Problems, Traced, followed_output, is_layer_module,
-                                                     module_layer, module_name, unwrapped)
+                                                     module_layer, module_name, tied_modules, unwrapped)
 
 SCALAR_OPS = {"add", "iadd", "add_", "sub", "rsub", "mul", "mul_", "truediv", "div", "div_"}
 
@@ -30,30 +32,77 @@ class _Tracer(fx.Tracer):
         return is_layer_module(m) or super().is_leaf_module(m, qualname)
 
 
-def trace_fx(model: nn.Module, example, located: bool = True) -> tuple[list[Traced], str, list[str]]:
+def trace_fx(model: nn.Module, examples: tuple, located: bool = True) -> tuple[list[Traced], str, list[str]]:
     """The model's data flow (topological order), the id of its output, and notes; `located`:
-    each value with the user's source line (errors say where)."""
+    each value with the user's source line (errors say where). `examples`: one sample of
+    each of the model's inputs."""
     from torch.fx.passes.shape_prop import ShapeProp
 
-    if is_layer_module(model):  # a bare nn.Linear: fx would trace inside it
-        model = nn.Sequential(OrderedDict([(type(model).__name__.lower(), model)]))
-    graph = _Tracer(located).trace(model, concrete_args=_optional_arguments(model) or None)
-    gm = fx.GraphModule(model, graph)
+    if is_layer_module(model):  # a bare nn.Linear or nn.Transformer: fx would trace inside it
+        gm = _called_alone(model, len(examples))
+    else:
+        graph = _Tracer(located).trace(model, concrete_args=_optional_arguments(model, len(examples)) or None)
+        gm = fx.GraphModule(model, graph)
     gm.graph.eliminate_dead_code()
-    with torch.no_grad():  # on the model's device: on meta, torch's Python decompositions cost more than a
-        ShapeProp(gm).propagate(example)  # small model's arithmetic (mobilenet_v3_small: 386 ms against 11 ms)
-    return Translator(gm).run()
+    placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+    _check_inputs([n.name for n in placeholders if not n.args], len(placeholders), len(examples))
+    # on the model's device: on meta, torch's Python decompositions cost more than a small model's arithmetic
+    # (mobilenet_v3_small: 386 ms against 11 ms); ShapeProp prints the traceback of a failure, which is reported
+    with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
+        ShapeProp(gm).propagate(*examples)
+    return Translator(gm, len(examples)).run()
 
 
-def _optional_arguments(model: nn.Module) -> dict:
-    """forward's arguments after the input that have defaults (`mask=None`), traced at those
-    defaults: the model as called with its input alone."""
+def _check_inputs(required: list[str], accepted: int, given: int) -> None:
+    """As many --input as forward's arguments without defaults, at least, and as it takes, at most."""
+    if not len(required) <= given <= accepted:
+        raise SpecError(f"the model's forward takes {len(required)} input{'s' if len(required) != 1 else ''} "
+                        f"({', '.join(required)}), not {given}", Location("--input"),
+                        expected="--input once for each, in forward's order (--input S,512 --input T,512)",
+                        code="usage")
+
+
+def _called_alone(model: nn.Module, count: int) -> fx.GraphModule:
+    """A graph that calls the module once on the inputs, each named as its forward names them."""
     try:
-        parameters = list(inspect.signature(model.forward).parameters.values())[1:]
+        parameters = [p for p in inspect.signature(model.forward).parameters.values()
+                      if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        parameters = []
+    if parameters:
+        _check_inputs([p.name for p in parameters if p.default is inspect.Parameter.empty], len(parameters), count)
+    names = [p.name for p in parameters[:count]] if len(parameters) >= count else \
+        [f"input{i + 1}" for i in range(count)]
+    name = type(model).__name__.lower()
+    root = nn.Module()
+    root.add_module(name, model)
+    graph = fx.Graph()
+    inputs = [graph.placeholder(n) for n in (names if count > 1 else ["input"])]
+    graph.output(graph.call_module(name, tuple(inputs)))
+    return fx.GraphModule(root, graph)
+
+
+def _optional_arguments(model: nn.Module, given: int = 1) -> dict:
+    """forward's arguments after the `given` inputs that have defaults (`mask=None`), traced at
+    those defaults: the model as called with its inputs alone."""
+    try:
+        parameters = list(inspect.signature(model.forward).parameters.values())[given:]
     except (TypeError, ValueError):
         return {}
     return {p.name: p.default for p in parameters
             if p.default is not inspect.Parameter.empty and p.kind is not p.VAR_KEYWORD}
+
+
+def _module_call(node: fx.Node, module: nn.Module, kind) -> dict:
+    """The spec arguments a module's call adds (its kind's imported_module_call); archcalc's own
+    wrapper (a spec's layer built) is called as the spec's layer: its input, then its tensor
+    arguments in order."""
+    tensors = [a for a in node.args if isinstance(a, fx.Node)]
+    others, kwargs = tuple(a for a in node.args if not isinstance(a, fx.Node)), _literal(dict(node.kwargs))
+    if unwrapped(module)[0] is module:
+        return kind.imported_module_call(tensors, others, kwargs)
+    names = [arg.name for arg in kind.args if kind.is_tensor_arg(arg)]
+    return LayerKind.imported_module_call(tensors[:1], others, kwargs) | dict(zip(names, tensors[1:]))
 
 
 def _per_sample(meta) -> tuple | None:
@@ -95,8 +144,9 @@ class Translator:
     """The translation of one fx graph: its state is the values so far, the nodes that alias
     one, the parts of a layer's output the model reads (an LSTM's state), the problems."""
 
-    def __init__(self, gm: fx.GraphModule):
+    def __init__(self, gm: fx.GraphModule, inputs: int = 1):
         self.gm = gm
+        self.inputs = inputs  # forward's first arguments that are the model's inputs (the rest: their defaults)
         self.values: dict[str, Traced] = {}
         self.alias: dict[str, str] = {}  # fx node → the value it is (views, an LSTM's output sequence)
         self.parts: dict[str, tuple[str, str]] = {}  # fx node → (a layer's value, the part of its output)
@@ -107,6 +157,7 @@ class Translator:
         self.failed: set[str] = set()  # nodes reported, and everything computed from them
         self.notes: list[str] = []
         self.output: str | None = None
+        self.tied: dict[str, str] | None = None  # module → the module whose parameters it holds (tied_modules)
 
     def run(self) -> tuple[list[Traced], str, list[str]]:
         for node in self.gm.graph.nodes:
@@ -164,9 +215,9 @@ class Translator:
     # ---- the kinds of fx node ------------------------------------------------------------------
 
     def on_placeholder(self, node: fx.Node) -> None:
-        if self.values:
-            if not node.args:  # an optional argument is traced at its default (node.args), the model as called
-                self.report(node, f"the model's forward takes more than one input ({node.name})")
+        """Each input of the model (a transformer's source and target), forward's first
+        arguments; one after them is traced at its default, the model as called."""
+        if sum(v.op == "input" for v in self.values.values()) >= self.inputs:
             return
         self.values[node.name] = Traced(node.name, "input", shape=_per_sample(node.meta.get("tensor_meta")))
 
@@ -243,23 +294,24 @@ class Translator:
                         hint="`archcalc kinds` lists the kinds; write this part of the spec by hand")
             return
         kind, args, has_params = layer
-        # archcalc's own wrapper (a spec's layer built) is called as the spec's layer: with its input alone
-        called = kind if unwrapped(module)[0] is module else LayerKind
         try:
-            args = args | called.imported_module_call([a for a in node.args if isinstance(a, fx.Node)],
-                                                      tuple(a for a in node.args if not isinstance(a, fx.Node)),
-                                                      _literal(dict(node.kwargs)))
+            args = args | _module_call(node, module, kind)
         except Untranslatable as exc:
             self.report(node, f"module '{node.target}' {exc}")
             return
-        data = self.src(node.args[0])
-        if data is None:
+        data = self.src(args.pop(FLOW, node.args[0]))
+        refs = {k: self.src(v) for k, v in args.items() if isinstance(v, fx.Node)}  # tensor arguments: memory
+        if data is None or None in refs.values():
             if any(a.name in self.alias or a.name in self.values or a.op == "placeholder"
                    for a in node.all_input_nodes):
                 self.report(node, f"module '{node.target}' reads a value archcalc could not follow")
             return  # otherwise its input was already reported
+        args = {k: v for k, v in args.items() if k not in refs}
+        if self.tied is None:
+            self.tied = tied_modules(self.gm)
         self.values[node.name] = Traced(node.name, "layer", [data], kind, args, node.target, has_params=has_params,
-                                        shape=_per_sample(node.meta.get("tensor_meta")))
+                                        shape=_per_sample(node.meta.get("tensor_meta")), refs=refs,
+                                        weights_of=self.tied.get(node.target))
 
     def on_call_function(self, node: fx.Node) -> None:
         name = function_name(node)

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from archcalc.layers.base import Untranslatable
+from archcalc.spec.errors import SpecError
 from archcalc.layers.registry import kind_of_function
 from archcalc.torch_backend.importing.traced import (Problems, Traced, followed_output, forward_location,
                                                      is_layer_module, module_layer, module_name)
@@ -42,8 +43,13 @@ def _flattened(inp, previous) -> bool:
         and inp.shape[1] == previous[0].numel()
 
 
-def trace_hooks(model: nn.Module, example, reason: str) -> tuple[list[Traced], str, list[str]]:
+def trace_hooks(model: nn.Module, examples: tuple, reason: str) -> tuple[list[Traced], str, list[str]]:
     """The model's data flow as a chain of its leaf modules, the id of its output, and notes."""
+    if len(examples) != 1:
+        raise SpecError(f"torch.fx could not trace the model ({reason}), and the forward hooks archcalc falls back "
+                        "on follow one input only", forward_location(model), code="import-unsupported",
+                        hint="make forward traceable by torch.fx, or write the spec by hand")
+    example = examples[0]
     calls, result = _calls(model, example)
     problems = Problems()
     where = forward_location(model)

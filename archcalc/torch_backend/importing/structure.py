@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from archcalc.spec.write import NAME, Entry
 from archcalc.torch_backend.importing.traced import Problems, Traced
@@ -18,6 +18,8 @@ class TracedEntry(Entry):
 
     source: str | None = None  # the module path (layers from modules) or the fx value (merges)
     has_params: bool = False
+    refs: dict = field(default_factory=dict)  # tensor arguments: argument → the value id it names
+    weights_of: str | None = None  # the module whose parameters its module holds (a tied head), if another
 
 
 class _Chains:
@@ -30,10 +32,17 @@ class _Chains:
             flows = [self.dom[i] for i in v.inputs if self.dom[i] is not None]
             self.dom[v.id] = ({v.id} if v.op == "input" else set.intersection(*flows) | {v.id} if flows else None)
         self.emitted: set[str] = set()
+        self.entries: dict[str, TracedEntry] = {}  # value id → the entry that makes it (for tensor arguments)
         self.problems = Problems()
 
     def idom(self, v: Traced) -> str:
-        return max(self.dom[v.id] - {v.id}, key=self.order.__getitem__)
+        before = self.dom[v.id] - {v.id}
+        if not before:  # its inputs come from different inputs of the model, and meet first here
+            self.problems.report(f"'{v.id}' combines values that come from different inputs of the model: a merge's "
+                                 "branches start from one value", v.where,
+                                 hint="a spec's layer reads another input by `from:` or a tensor argument (memory)")
+            raise _Unsayable
+        return max(before, key=self.order.__getitem__)
 
     def chain(self, start: str, end: str, pieces: list | None = None) -> list[TracedEntry]:
         """The items from the value after `start` up to `end`, walking back from `end`; a
@@ -68,11 +77,65 @@ class _Chains:
 
     def _item(self, v: Traced) -> TracedEntry:
         if v.op == "layer":
-            return TracedEntry(v.kind.kind, dict(v.args), source=v.module, has_params=v.has_params, call=v.call)
-        fork, pieces = self.idom(v), []
-        branches = [("", self.chain(fork, i, pieces)) for i in self._flat_inputs(v, fork)]
-        return TracedEntry(v.kind.kind, dict(v.args) | self._split(v, pieces, len(branches)), source=v.id,
-                           branches=branches)
+            entry = TracedEntry(v.kind.kind, dict(v.args), source=v.module, has_params=v.has_params, call=v.call,
+                                refs=dict(v.refs), weights_of=v.weights_of)
+        else:
+            fork, pieces = self.idom(v), []
+            branches = [("", self.chain(fork, i, pieces)) for i in self._flat_inputs(v, fork)]
+            entry = TracedEntry(v.kind.kind, dict(v.args) | self._split(v, pieces, len(branches)), source=v.id,
+                                branches=branches)
+        self.entries[v.id] = entry
+        return entry
+
+    def segments(self, start: str, output: str) -> list[TracedEntry]:
+        """The top level: the chain to the output, after the chains to the values its layers
+        name as tensor arguments (an encoder's output, the memory), each chain walked back to
+        an input or a value emitted before; a chain that does not go on from the value before
+        it reads its start by `from:`."""
+        ends, queue = [], [output]
+        while queue:
+            end = queue.pop()
+            if end in ends:
+                continue
+            ends.append(end)
+            queue.extend(r for v in self.by_id.values() for r in v.refs.values()
+                         if self.by_id[r].op != "input" and self._reaches(v.id, end))
+        items: list[TracedEntry] = []
+        flow = start
+        for end in sorted(ends, key=self.order.__getitem__):
+            if end in self.emitted or end == flow:
+                continue
+            begin = self._begin(end) or start
+            part = self.chain(begin, end)
+            if part and begin != flow:
+                part[0].reads = begin
+            items += part
+            flow = end
+        return items
+
+    def _reaches(self, value: str, end: str) -> bool:
+        """Whether `value` is computed on the way to `end` (walking back its inputs)."""
+        seen, todo = set(), [end]
+        while todo:
+            v = todo.pop()
+            if v == value:
+                return True
+            if v not in seen:
+                seen.add(v)
+                todo.extend(self.by_id[v].inputs + list(self.by_id[v].refs.values()))
+        return False
+
+    def _begin(self, end: str) -> str | None:
+        """Where the chain to `end` begins: walking back first inputs and merges' forks, the
+        first input of the model or value already emitted."""
+        current = end
+        while True:
+            v = self.by_id[current]
+            if v.op == "input" or (current != end and current in self.emitted):
+                return current
+            if not v.inputs:
+                return None  # a `parameter`: no data flows into it (the chain reports what it must)
+            current = v.inputs[0] if v.op in ("layer", "piece") else self.idom(v)
 
     def _flat_inputs(self, v: Traced, fork: str) -> list[str]:
         """`a + b + c` traces as `(a + b) + c`: written as one merge of three branches, as a
@@ -105,14 +168,58 @@ class _Chains:
         return {"split": first["split"], "split_dim": first["split_dim"]}
 
 
+class _Unsayable(Exception):
+    """A data flow the spec language cannot say, reported in the problems."""
+
+
 def structure(values: list[Traced], output: str) -> list[TracedEntry]:
     """The spec's items, named, for the data flow `values` (topological order) ending at `output`."""
     chains = _Chains(values, output)
     start = next(v.id for v in values if v.op == "input")
-    items = chains.chain(start, output)
+    try:
+        items = chains.segments(start, output)
+    except _Unsayable:
+        items = []
     chains.problems.raise_if_any()
     _Names().assign(items)
+    inputs = [v.id for v in values if v.op == "input"]
+    _name_references(items, chains.entries, {inputs[0]: "input"} if len(inputs) == 1 else {})
     return items
+
+
+def _name_references(items: list[TracedEntry], entries: dict[str, TracedEntry], renamed: dict[str, str]) -> None:
+    """Tensor arguments and `from:` as the spec names them: an input by its name (`input` for
+    the one input of a spec written with `input:`), a layer by its full path (merge.branch.layer)."""
+    paths: dict[int, str] = {}
+    targets = {v for item in _all(items) for v in [item.reads, *item.refs.values()] if v}
+    for value in targets:  # a layer read from a function has no name of its own: one from its value
+        entry = entries.get(value)
+        if entry is not None and entry.name is None:
+            entry.name = re.sub(r"[^A-Za-z0-9_]", "_", value)
+
+    def walk(group: list[TracedEntry], prefix: str) -> None:
+        for item in group:
+            if item.name:
+                paths[id(item)] = prefix + item.name
+            for label, branch in item.branches or []:
+                walk(branch, f"{prefix}{item.name}.{label}.")
+
+    walk(items, "")
+
+    def name(value: str) -> str:
+        entry = entries.get(value)
+        return paths[id(entry)] if entry is not None else renamed.get(value, value)  # an input: its name
+
+    def resolve(group: list[TracedEntry]) -> None:
+        for item in group:
+            if item.reads:
+                item.reads = name(item.reads)
+            for arg, value in item.refs.items():
+                item.args[arg] = name(value)
+            for _, branch in item.branches or []:
+                resolve(branch)
+
+    resolve(items)
 
 
 class _Names:
@@ -141,11 +248,13 @@ class _Names:
                 self._merge(item)
 
     def _layer(self, item: TracedEntry) -> None:
-        """Named after its module; a module called again shares the first call's weights."""
+        """Named after its module; a module called again, or one holding another's parameters
+        (a tied LM head), shares the first call's weights."""
         item.name = self.unique(item.source) if item.source else None
         if item.source and item.has_params:
-            item.share = self.owners.get(item.source)
-            self.owners.setdefault(item.source, item.name)
+            weights = item.weights_of or item.source  # a module holding another's parameters shares them
+            item.share = self.owners.get(weights)
+            self.owners.setdefault(weights, item.name)
 
     def _merge(self, item: TracedEntry) -> None:
         prefix = _common_prefix(_sources(item.branches))
@@ -160,6 +269,14 @@ class _Names:
         item.branches = named
         for _, branch in named:
             self.assign(branch)
+
+
+def _all(items: list[TracedEntry]):
+    """Every entry, merges and what their branches hold included."""
+    for item in items:
+        yield item
+        for _, branch in item.branches or []:
+            yield from _all(branch)
 
 
 def _branch_label(branch: list[TracedEntry], prefix: str, i: int) -> str:

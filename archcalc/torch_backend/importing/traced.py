@@ -32,6 +32,8 @@ class Traced:
     where: Any = None  # its source line: an fx stack trace or a Location
     has_params: bool = False  # its module holds parameters (called again, it shares them)
     call: str | None = None  # "function": a layer from a function or method call (F.relu, x.flatten), not a module
+    refs: dict = field(default_factory=dict)  # tensor arguments (cross-attention's memory): argument → value id
+    weights_of: str | None = None  # the module whose parameters its module holds (a tied LM head: the embedding's)
 
 
 def unwrapped(module) -> tuple[Any, dict]:
@@ -55,6 +57,21 @@ def module_layer(module) -> tuple[type[LayerKind], dict, bool] | None:
     if kind is None:
         return None
     return kind, kind.from_torch(inner) | extra, any(True for _ in inner.parameters())
+
+
+def tied_modules(model) -> dict[str, str]:
+    """Modules whose parameters are all another module's (`out.weight = emb.weight`, a tied LM
+    head): module path → the path of the first module, in the model's order, that holds them."""
+    first: dict[int, str] = {}
+    tied = {}
+    for name, module in model.named_modules():
+        params = list(module.parameters(recurse=False))
+        owners = {first.get(id(p)) for p in params}
+        if params and len(owners) == 1 and None not in owners:
+            tied[name] = owners.pop()
+        for p in params:
+            first.setdefault(id(p), name)
+    return tied
 
 
 def followed_output(value):
