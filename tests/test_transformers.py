@@ -217,6 +217,34 @@ def test_each_peer_tool_on_vit_b_16_is_what_compare_conventions_says():
     assert measured["torchinfo"] == 173_232_616
 
 
+@pytest.mark.slow
+@pytest.mark.torch
+def test_each_peer_tool_on_maxvit_t_is_what_compare_conventions_says():
+    """The tools run on torchvision's own MaxViT-T, against archcalc's figure for the imported
+    spec: the attention's rules among every other kind's (fvcore's einsums rounded as numpy
+    prints them, thop's in full, ptflops without them but with the softmax, torchinfo the
+    leaf linear layers once per sample)."""
+    pytest.importorskip("torchvision")
+    import torchvision
+
+    from archcalc import conventions as C
+    from archcalc.torch_backend.importing import import_model
+    from test_conventions import _peer, _run_peer
+
+    torch.manual_seed(0)
+    model = torchvision.models.maxvit_t().eval()
+    spec = analyze(load_spec_text(import_model("maxvit", "3,224,224", model=model).text, "maxvit.yaml"))
+    x = torch.randn(1, 3, 224, 224)
+    measured = {}
+    for name in ("torchinfo", "fvcore", "ptflops", "thop"):
+        _peer(name)
+        with torch.no_grad():
+            measured[name] = _run_peer(name, model, x)
+        assert measured[name] == C.figures(spec, name).total, name
+    assert measured == {"torchinfo": 2_013_574_048, "fvcore": 5_608_201_264, "ptflops": 5_483_328_960,
+                        "thop": 5_635_933_184}
+
+
 class _Attending(torch.nn.Module):
     """nn.MultiheadAttention called as the user's model calls it: self-attention, or with a
     mask, or as cross-attention over a second sequence computed from the first."""
