@@ -93,7 +93,7 @@ class RelativePositionalAttention(LayerKind):
                             f"{N.fmt(a.partition_size)}", arg="partition_size",
                             expected=f"P = partition_size² = {N.fmt(s2)} tokens (axis 1), or partition_size 1 "
                                      "(one bias per head, broadcast)",
-                            found=f"{N.fmt(p)}: {N.fmt(g)} partitions, the {ctx.source}", code="shape-mismatch")
+                            found=f"{N.fmt(p)} tokens in each of {N.fmt(g)} partitions, the {ctx.source}", code="shape-mismatch")
 
     @classmethod
     def infer(cls, x, a, ctx: Context) -> Result:
