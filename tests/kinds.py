@@ -256,6 +256,43 @@ def split_args(draw, x, branches: int) -> dict:
     return {"split": sizes, "split_dim": dim}
 
 
+class RelativeAttentionReference(nn.Module):
+    """MaxViT's attention on [B, G, P, D], from the paper, as torchvision's constants have it: in
+    each of G partitions of P tokens, D/d heads of softmax(Q·(K·D^-½)ᵀ + B)·V, B read from a
+    table of (2·s − 1)² offsets per head by an index of every token pair of an s×s partition
+    (a buffer), the heads joined and projected. The products are torch.einsum's, as in the
+    paper's code and torchvision's (an axis of size 1 summed element-wise, no product counted).
+    A head size not dividing D is refused, as torchvision's constructor refuses it."""
+
+    def __init__(self, x, a):
+        super().__init__()
+        d, dh, s = x[-1], a["head_dim"], a["partition_size"]
+        if d % dh:
+            raise ValueError("the head size does not divide the features")
+        self.heads, self.dh = d // dh, dh
+        self.qkv, self.out = nn.Linear(d, 3 * d), nn.Linear(d, d)
+        self.table = nn.Parameter(torch.randn((2 * s - 1) ** 2, self.heads))
+        cells = [(i, j) for i in range(s) for j in range(s)]
+        self.register_buffer("index", torch.tensor([[(p[0] - q[0] + s - 1) * (2 * s - 1) + p[1] - q[1] + s - 1
+                                                     for q in cells] for p in cells]))
+
+    def forward(self, x):
+        b, g, p, d = x.shape
+        q, k, v = self.qkv(x).view(b, g, p, 3, self.heads, self.dh).permute(3, 0, 1, 4, 2, 5)
+        bias = self.table[self.index].permute(2, 0, 1)  # heads, s², s²
+        scores = (torch.einsum("bghid,bghjd->bghij", q, k * d ** -0.5) + bias).softmax(-1)
+        return self.out(torch.einsum("bghij,bghjd->bgihd", scores, v).reshape(b, g, p, d))
+
+
+@st.composite
+def relative_attention_args(draw, x):
+    """The partition's side mostly √P (P not square: refused), sometimes 1 (one bias per head,
+    broadcast over any P) or one more (refused); heads dividing D, or a size that does not."""
+    root = math.isqrt(x[1])
+    return {"head_dim": draw(st.sampled_from([h for h in range(1, x[2] + 1) if x[2] % h == 0] + [x[2] + 1])),
+            "partition_size": draw(st.sampled_from([root, root, root, 1, root + 1]))}
+
+
 class SelfAttentionReference(nn.Module):
     """nn.MultiheadAttention given the sequence as query, key and value (or the memory as key
     and value: cross-attention), its output alone."""
@@ -1224,6 +1261,8 @@ TABLE: dict[str, KindCase] = {c.kind: c for c in [
     KindCase("transformer_decoder", (2,), lambda x: decoder_args(x, True),
              lambda x, a: decoder_reference(x, a, True), sizes=(1, 10)),
     KindCase("transformer", (2,), transformer_args, TransformerReference, sizes=(1, 8)),
+    KindCase("relative_positional_attention", (3,), relative_attention_args, RelativeAttentionReference,
+             sizes=(1, 16)),
     KindCase("scaled_dot_product_attention", (2, 3), attention_args, AttentionReference, stacks=False,
              sizes=(1, 6)),
     KindCase("matmul", (2, 3), matmul_args, MatmulReference, stacks=False, sizes=(1, 6)),

@@ -613,3 +613,22 @@ def test_forward_hooks_follow_a_dict_output():
     imported = import_model("_UntraceableDict", "4", model=_UntraceableDict())
     assert imported.method == "forward hooks" and imported.text.count("- linear") == 2
     assert [r.message() for r in verify_import(imported, "u")[0] if not r.ok] == []
+
+
+class _Swapping(torch.nn.Module):
+    """torch's aliases of transpose, positional and by keyword (MaxViT's SwapAxes calls
+    torch.swapaxes(x, -2, -3))."""
+
+    def forward(self, x):
+        x = torch.swapaxes(x, -2, -3)
+        x = x.swapaxes(axis0=1, axis1=3)
+        return torch.swapdims(x, dim0=2, dim1=-1)
+
+
+def test_swapaxes_and_swapdims_are_transposes():
+    imported = import_model("_Swapping", "2,3,4", model=_Swapping())
+    for line in ("- transpose: {call: function, dim0: -2, dim1: -3}",
+                 "- transpose: {call: function, dim0: 0, dim1: 2}",
+                 "- transpose: {call: function, dim0: 1, dim1: -1}"):
+        assert line in imported.text, line
+    assert [r.message() for r in verify_import(imported, "s")[0] if not r.ok] == []

@@ -167,3 +167,24 @@ def test_gpt2s_training_flops_beside_the_rules_of_thumb(tmp_path):
     assert doc["six_n_t"] == 6 * n * t and doc["difference_by_family"]["embedding"] == -6 * v * e * t
     text = CliRunner().invoke(main, ["summarize", str(SPECS / "lenet5.yaml"), "--columns", "train"]).stdout
     assert "rules of thumb" not in text  # no attention: no transformer rule to compare with
+
+
+MAXVIT_ATTENTION = """
+archcalc: 1
+input: [3, %d, 8]
+layers:
+  - %s
+  - relative_positional_attention: {head_dim: %d, partition_size: %d}
+"""
+
+
+@pytest.mark.parametrize("first", ["identity", "linear: {out_features: 8}"])
+@pytest.mark.parametrize("p,head_dim,side", [(9, 4, 3), (4, 1, 2), (1, 2, 1)])
+def test_maxvit_attention_training_flops_equal_torch(first, p, head_dim, side):
+    """MaxViT's partitioned attention, forward and backward: every projection's and product's
+    gradients (Q·Kᵀ's none for heads of 1, A·V's none for one-token partitions, where torch's
+    einsum multiplies element-wise), to_qkv's input gradient only after a linear layer."""
+    from archcalc.spec import load_spec_text
+
+    analysis = analyze(load_spec_text(MAXVIT_ATTENTION % (p, first, head_dim, side), "m.yaml"), batch=2)
+    assert analysis.training_flops() == torch_training_flops(analysis)

@@ -13,6 +13,7 @@ from archcalc.cli import main
 from archcalc.engine import numbers as N
 from archcalc.engine.analyze import analyze
 from archcalc.spec import load_spec_text
+from archcalc.spec.errors import SpecError
 
 SELF_ATTENTION = """
 archcalc: 1
@@ -57,13 +58,112 @@ layers:
     assert skipped.result == 2 * 4 * 16 * (10 * 10 - 10 * 11 // 2)  # the 45 masked scores of each head
 
 
+MAXVIT_ATTENTION = """
+archcalc: 1
+input: [64, 49, 64]
+layers:
+  - relative_positional_attention: {head_dim: 32, partition_size: 7}
+"""
+
+
+def test_maxvit_attention_derives_each_product_as_written_out():
+    """maxvit_t's first stage: 64 windows of 7×7 tokens of 64 features, 2 heads of 32. Each
+    number written out from the definition: to_qkv 3·G·P·D², Q·Kᵀ and A·V G·h·P²·d each, the
+    softmax over G·h·P² scores, merge G·P·D²; the two linear layers, the (2·7 − 1)² offsets'
+    table per head and its 49² index."""
+    g, p, d, h, dh = 64, 49, 64, 2, 32
+    row = analyze(load_spec_text(MAXVIT_ATTENTION, "m.yaml")).row("relative_positional_attention_1")
+    steps = {s.quantity: s.result for s in row.steps}
+    assert list(steps)[3:8] == ["Q, K, V projections (MACs)", "Q·Kᵀ (MACs)", "softmax (elements, no MACs)",
+                                "A·V (MACs)", "output projection (MACs)"]
+    assert steps["Q, K, V projections (MACs)"] == 3 * g * p * d * d == 38_535_168
+    assert steps["Q·Kᵀ (MACs)"] == steps["A·V (MACs)"] == g * h * p * p * dh == 9_834_496
+    assert steps["softmax (elements, no MACs)"] == g * h * p * p
+    assert steps["output projection (MACs)"] == g * p * d * d
+    assert row.macs == 4 * g * p * d * d + 2 * g * p * p * d
+    assert (row.params, row.buffers) == (4 * d * (d + 1) + 13 * 13 * h, 49 * 49)
+
+
+def test_maxvit_attention_counts_no_product_where_torchs_einsum_multiplies_element_wise():
+    """A head of size 1 (Q·Kᵀ sums over d = 1) or a partition of one token (A·V sums over P =
+    1): torch's einsum multiplies element-wise there and FlopCounterMode counts no product;
+    the derivation says so (the torch tests below measure it). A partition_size other than
+    √P is refused, but 1: one bias per head, broadcast, as torchvision accepts it."""
+    doc = "archcalc: 1\ninput: [3, {p}, 6]\nlayers:\n  - relative_positional_attention: {{head_dim: {dh}, partition_size: {s}}}\n"
+    one_wide = analyze(load_spec_text(doc.format(p=4, dh=1, s=2), "m.yaml")).row("relative_positional_attention_1")
+    steps = {s.quantity: s for s in one_wide.steps}
+    assert steps["Q·Kᵀ (MACs)"].result == 0 and "element-wise" in steps["Q·Kᵀ (MACs)"].formula
+    assert steps["A·V (MACs)"].result == 3 * 6 * 4 * 4 * 1 and one_wide.macs == 4 * 3 * 4 * 36 + 3 * 6 * 16
+    one_token = analyze(load_spec_text(doc.format(p=1, dh=2, s=1), "m.yaml")).row("relative_positional_attention_1")
+    assert one_token.macs == 4 * 3 * 36 + 3 * 3 * 1 * 2  # Q·Kᵀ counted, A·V not
+    broadcast = analyze(load_spec_text(doc.format(p=5, dh=3, s=1), "m.yaml")).row("relative_positional_attention_1")
+    assert (broadcast.params, broadcast.buffers) == (4 * 6 * 7 + 2, 1)
+    with pytest.raises(SpecError, match="partitions of 5 tokens are not 2×2"):
+        analyze(load_spec_text(doc.format(p=5, dh=3, s=2), "m.yaml"))
+
+
 torch = pytest.importorskip("torch")
+
+
+@pytest.mark.torch
+def test_maxvit_attention_is_torchvisions_to_the_bit_and_counted_as_flopcountermode_counts_it():
+    """torchvision's RelativePositionalMultiHeadAttention itself, over partitions of 1, 4, 5
+    and 9 tokens, head sizes 1 to 4 and partition sides 1 to 3 (some torchvision refuses): the
+    engine refuses exactly those, and otherwise gives its output shape, parameters, buffers and
+    FlopCounterMode's FLOPs (no product where its einsum sums an axis of size 1); archcalc's
+    module, given torchvision's weights, computes the same output to the bit, the reference in
+    tests/kinds.py the same to rounding, and a bare torchvision module imports as the kind."""
+    import itertools
+
+    tv = pytest.importorskip("torchvision.models.maxvit")
+    import archcalc
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from archcalc.torch_backend.importing import import_model
+    from kinds import RelativeAttentionReference
+
+    accepted = 0
+    for g, p, d, dh, s in itertools.product([1, 3], [1, 4, 5, 9], [2, 4, 6], [1, 2, 3, 4], [1, 2, 3]):
+        torch.manual_seed(0)
+        x = torch.randn(2, g, p, d)
+        text = (f"archcalc: 1\ninput: [{g}, {p}, {d}]\nlayers:\n"
+                f"  - relative_positional_attention: {{head_dim: {dh}, partition_size: {s}}}\n")
+        try:
+            theirs = tv.RelativePositionalMultiHeadAttention(d, dh, s * s).eval()
+            with FlopCounterMode(display=False) as counter, torch.no_grad():
+                y = theirs(x)
+        except (RuntimeError, ValueError):
+            with pytest.raises(SpecError):
+                analyze(load_spec_text(text, "m.yaml"))
+            continue
+        accepted += 1
+        spec = load_spec_text(text, "m.yaml")
+        ours = analyze(spec, None, 2)
+        assert ours.output == tuple(y.shape[1:])
+        assert ours.totals["params"] == sum(t.numel() for t in theirs.parameters())
+        assert ours.totals["buffers"] == sum(t.numel() for t in theirs.buffers())
+        assert ours.totals["flops"] == counter.get_total_flops(), (g, p, d, dh, s)
+        built = archcalc.build_module(spec).eval()
+        built.load_state_dict({f"relative_positional_attention_1.{k}": v for k, v in theirs.state_dict().items()})
+        reference = RelativeAttentionReference((g, p, d), {"head_dim": dh, "partition_size": s})
+        with torch.no_grad():
+            reference.qkv.load_state_dict(theirs.to_qkv.state_dict())
+            reference.out.load_state_dict(theirs.merge.state_dict())
+            reference.table.copy_(theirs.relative_position_bias_table)
+            assert torch.equal(built(x), y)
+            torch.testing.assert_close(reference(x), y)
+        if (g, p, d, dh, s) == (3, 9, 6, 2, 3):
+            imported = analyze(load_spec_text(import_model("m", f"{g},{p},{d}", model=theirs).text, "i.yaml"))
+            assert [(r.kind, dict(r.args.items())) for r in imported.leaves()] == [
+                ("relative_positional_attention", {"head_dim": 2, "partition_size": 3})]
+    assert accepted == 96
 
 
 @pytest.mark.slow
 @pytest.mark.torch
 @pytest.mark.parametrize("name,params", [("vit_b_16", 86_567_656), ("vit_b_32", 88_224_232), ("swin_t", 28_288_354),
-                                         ("swin_s", 49_606_258), ("swin_b", 87_768_224)])
+                                         ("swin_s", 49_606_258), ("swin_b", 87_768_224),
+                                         ("maxvit_t", 30_919_624)])
 def test_torchvision_vision_transformers_import_and_verify_exactly(name, params):
     pytest.importorskip("torchvision")
     from archcalc.torch_backend.importing import import_and_verify
@@ -78,6 +178,18 @@ def test_torchvision_vision_transformers_import_and_verify_exactly(name, params)
         t, e, f, layers = 197, 768, 3072, 12  # 196 patches and the class token; width, MLP width, depth
         per_layer = 4 * t * e * e + 2 * t * t * e + 2 * t * e * f
         assert a.totals["macs"] == 196 * 768 * 3 * 16 * 16 + layers * per_layer + e * 1000 == 17_563_828_224
+    if name == "maxvit_t":
+        import torchvision
+
+        meta = torchvision.models.get_model_weights(name).DEFAULT.meta
+        assert (params, round(a.totals["macs"] / 1e9, 3)) == (meta["num_params"], meta["_ops"])  # 5.558 GMACs
+        # the attentions written out: at each stage's H·W = T tokens of D features, partitions of P = 7·7, a
+        # window and a grid attention per block, each 4·T·D² (to_qkv, merge) + 2·T·P·D (Q·Kᵀ, A·V)
+        stages = [(56 * 56, 64, 2), (28 * 28, 128, 2), (14 * 14, 256, 5), (7 * 7, 512, 2)]
+        attention = [r for r in a.leaves() if r.kind == "relative_positional_attention"]
+        assert len(attention) == 2 * sum(blocks for _, _, blocks in stages)
+        assert sum(r.macs for r in attention) == sum(2 * blocks * (4 * t * d * d + 2 * t * 49 * d)
+                                                     for t, d, blocks in stages)
 
 
 @pytest.mark.slow
@@ -103,6 +215,34 @@ def test_each_peer_tool_on_vit_b_16_is_what_compare_conventions_says():
             measured[name] = _run_peer(name, model, x)
         assert measured[name] == C.figures(spec, name).total, name
     assert measured["torchinfo"] == 173_232_616
+
+
+@pytest.mark.slow
+@pytest.mark.torch
+def test_each_peer_tool_on_maxvit_t_is_what_compare_conventions_says():
+    """The tools run on torchvision's own MaxViT-T, against archcalc's figure for the imported
+    spec: the attention's rules among every other kind's (fvcore's einsums rounded as numpy
+    prints them, thop's in full, ptflops without them but with the softmax, torchinfo the
+    leaf linear layers once per sample)."""
+    pytest.importorskip("torchvision")
+    import torchvision
+
+    from archcalc import conventions as C
+    from archcalc.torch_backend.importing import import_model
+    from test_conventions import _peer, _run_peer
+
+    torch.manual_seed(0)
+    model = torchvision.models.maxvit_t().eval()
+    spec = analyze(load_spec_text(import_model("maxvit", "3,224,224", model=model).text, "maxvit.yaml"))
+    x = torch.randn(1, 3, 224, 224)
+    measured = {}
+    for name in ("torchinfo", "fvcore", "ptflops", "thop"):
+        _peer(name)
+        with torch.no_grad():
+            measured[name] = _run_peer(name, model, x)
+        assert measured[name] == C.figures(spec, name).total, name
+    assert measured == {"torchinfo": 2_013_574_048, "fvcore": 5_608_201_264, "ptflops": 5_483_328_960,
+                        "thop": 5_635_933_184}
 
 
 class _Attending(torch.nn.Module):

@@ -12,8 +12,11 @@ max_pool2d, avg_pool2d, softmax, aten::lstm, aten::gru, aten::embedding, ...) is
 a warning. Counts cover the whole batch. It counts aten ops, not modules: a layer the model
 calls as a function (`call: function`, F.adaptive_avg_pool2d) counts as its module does.
 """
+import math
+
 from archcalc.conventions.base import TRANSFORMER_KINDS, Convention, Term, per_sample, rule
 from archcalc.engine import numbers as N
+from archcalc.spec.errors import SpecError
 
 _UPSAMPLE_HANDLES = {("nearest", 2): 1, ("bilinear", 2): 4}  # (mode, spatial axes) → per output element
 
@@ -23,6 +26,20 @@ def _upsample(row):
     axes (upsample_nearest2d, upsample_bilinear2d, ...); only two of them are counted."""
     return N.mul(_UPSAMPLE_HANDLES.get((row.layer.interpolation(row.args), len(row.input) - 1), 0),
                  N.product(row.output))
+
+
+def _einsum_path(row):
+    """fvcore's handle for an einsum it has no formula for: numpy's einsum_path('optimal')
+    cost as printed ("Optimized FLOP count: %.3e", numpy's cost 2·n + 1 for n MACs), halved and
+    floored. relative_positional_attention's two einsums are n = batch·G·h·P²·d each, so the
+    whole batch's figure is rounded to 4 significant digits: per sample here."""
+    g, h, p, d = row.layer.heads(row.args, row.input)
+    if any(N.is_symbolic(v) for v in (g, h, p, d)):
+        raise SpecError(f"{row.path}: fvcore's einsum count, rounded as numpy prints it, needs concrete sizes",
+                        row.loc, found=f"G, h, P, d = {', '.join(N.fmt(v) for v in (g, h, p, d))}",
+                        hint="bind them, e.g. --set H=224", code="needs-concrete-size")
+    n = row.batch * g * h * p * p * d
+    return per_sample(row, 2 * math.floor(float(f"{2 * n + 1:.3e}") / 2))
 
 
 _SKIPPED = "no fvcore handle for its aten op: skipped (fvcore warns 'unsupported operator')"
@@ -44,6 +61,10 @@ CONVENTION = Convention(
            "fvcore_upsample": Term("fvcore_upsample", "1 per output element of a nearest 2-D upsampling "
                                    "(aten::upsample_nearest2d), 4 of a bilinear one (aten::upsample_bilinear2d)",
                                    _upsample),
+           "einsum_path": Term("einsum_path", "Q·Kᵀ and A·V (two aten::einsum) as numpy's einsum_path prints their "
+                               "cost, to 4 significant digits", _einsum_path),
+           "partition_projections": Term("partition_projections", "to_qkv's and merge's products (aten::linear, "
+                                         "bias left out)", lambda r: r.layer.projections(r.args, r.input)),
            "batch_statistics": Term("batch_statistics", "three more per element for a batch norm without running "
                                     "statistics (aten::batch_norm with training=True)",
                                     lambda r: 0 if r.args.track_running_stats else N.mul(3, N.product(r.input)))},
@@ -91,6 +112,11 @@ CONVENTION = Convention(
                                          "by aten::matmul: the products, as archcalc counts them; the padding, roll, "
                                          "scaling, bias gather and softmax have no handle (fvcore warns 'unsupported "
                                          "operator'), 0", "macs"),
+        "relative_positional_attention": rule("the projections' aten::linear (bias left out) and each aten::einsum "
+                                              "(Q·Kᵀ, A·V) as numpy's einsum_path prints its cost, to 4 significant "
+                                              "digits (off by a few where the count needs more); the scaling "
+                                              "(aten::mul), the bias add and the softmax have no handle (fvcore warns "
+                                              "'unsupported operator'), 0", "partition_projections", "einsum_path"),
         "scaled_dot_product_attention": rule("no handle for aten::scaled_dot_product_attention (fvcore warns "
                                              "'unsupported operator'): 0"),
         **{k: rule("aten::linear's products (bias left out) but Q·Kᵀ and A·V (aten::scaled_dot_product_attention "

@@ -54,6 +54,17 @@ def _window_softmax(row):
     return N.mul(windows, N.mul(heads, n * n))
 
 
+def _partition_linear(row):
+    """relative_positional_attention's to_qkv and merge hooks: their products and one add per
+    output element for the bias."""
+    return N.add(row.layer.projections(row.args, row.input), row.layer.bias_adds(row.args, row.output))
+
+
+def _partition_softmax(row):
+    g, h, p, _ = row.layer.heads(row.args, row.input)
+    return N.mul(g, N.mul(h, N.mul(p, p)))
+
+
 def _upsample_hook(row):
     """upsample_flops_counter_hook counts output[0].numel(): the first sample's elements, not
     the batch's, and the engine divides every module's count by the batch."""
@@ -166,6 +177,10 @@ CONVENTION = Convention(
                                    per_batch=True),
            "window_softmax": Term("window_softmax", "the attention weights' elements, windows·h·N², by the patched "
                                   "F.softmax (whole batch)", _window_softmax, per_batch=True),
+           "partition_linear": Term("partition_linear", "to_qkv's and merge's hooks: the projections and one add "
+                                    "per output element for the bias", _partition_linear),
+           "partition_softmax": Term("partition_softmax", "the attention weights' elements, G·h·P², by the patched "
+                                     "F.softmax (whole batch)", _partition_softmax, per_batch=True),
            "functional_macs": Term("functional_macs", "the products, by the patched torch.bmm (whole batch)",
                                    lambda r: N.true_div(r.macs, r.batch), per_batch=True),
            "functional_planes": Term("functional_planes", "one channel's plane (H × W) by the patched "
@@ -209,6 +224,10 @@ CONVENTION = Convention(
         "shifted_window_attention": rule("no module hook, and F.linear's patch is commented out: the projections are "
                                          "not counted; the patched Tensor.matmul counts Q·Kᵀ and A·V and the patched "
                                          "F.softmax its input (whole batch)", "window_products", "window_softmax"),
+        "relative_positional_attention": rule("no hook for the module, nn.Linear's for to_qkv and merge (products and "
+                                              "bias); torch.einsum is not patched (Q·Kᵀ and A·V not counted), nor "
+                                              "the * and + operators; the patched F.softmax counts its input (whole "
+                                              "batch)", "partition_linear", "partition_softmax"),
         "scaled_dot_product_attention": rule("F.scaled_dot_product_attention is not patched: nothing counted"),
         **{k: rule("its modules' hooks: each attention's (as multihead_attention's, self- or cross-), each linear layer's products "
                    "and bias, 1 per element of each LayerNorm; the activation function it captured when built "

@@ -10,7 +10,8 @@ Modules with no rule (sigmoid, tanh, ELU, GELU, SiLU, LocalResponseNorm, LPPool2
 and thop warns. Counts cover the whole batch. Only module hooks count: a layer the model
 calls as a function (`call: function`: F.avg_pool2d, F.softmax, F.adaptive_avg_pool2d) counts 0.
 """
-from archcalc.conventions.base import TRANSFORMER_KINDS, Convention, Term, rule
+from archcalc.conventions.base import TRANSFORMER_KINDS, Convention, Term, per_sample, rule
+from archcalc.engine import numbers as N
 
 
 def _cell_extras(kind: str, x: int, h: int, bias: bool) -> int:
@@ -34,6 +35,13 @@ def _recurrent_extras(row):
 
 _NO_RULE = "no rule in register_hooks: 0 (thop warns)"
 
+
+def _einsum_elementwise(row):
+    """The products _count_einsum counts (every label's size) beyond torch's count."""
+    torch_counted = N.sub(per_sample(row, row.macs), row.layer.projections(row.args, row.input))
+    return N.sub(row.layer.products(row.args, row.input), torch_counted)
+
+
 CONVENTION = Convention(
     name="thop",
     tool="ultralytics-thop 2.2.3",
@@ -42,7 +50,10 @@ CONVENTION = Convention(
     per_batch=True,
     source="thop/profile.py: register_hooks; thop/vision/basic_hooks.py; thop/vision/calc_func.py; thop/rnn_hooks.py",
     terms={"thop_rnn": Term("thop_rnn", "element-wise gate work, gate sums and both biases per step "
-                                        "(thop's cell formulas)", _recurrent_extras)},
+                                        "(thop's cell formulas)", _recurrent_extras),
+           "einsum_elementwise": Term("einsum_elementwise", "Q·Kᵀ or A·V over a summed axis of size 1, which torch's "
+                                      "einsum multiplies element-wise (no product for FlopCounterMode) and "
+                                      "_count_einsum counts in full", _einsum_elementwise)},
     rules={
         # --- activations ---
         "prelu": rule("count_prelu: 1 per input element, in eval mode (0 while training)", "inputs"),
@@ -81,6 +92,11 @@ CONVENTION = Convention(
         "shifted_window_attention": rule("no rule for archcalc's module, but its function counter sees F.linear (the "
                                          "projections, bias left out) and Tensor.matmul (Q·Kᵀ and A·V): the products",
                                          "macs"),
+        "relative_positional_attention": rule("no rule for archcalc's module (nor torchvision's), but count_linear "
+                                              "for to_qkv and merge (the projections, bias left out) and the "
+                                              "function counter's torch.einsum (Q·Kᵀ and A·V, in full even where "
+                                              "torch multiplies element-wise): the products", "macs",
+                                              "einsum_elementwise"),
         "scaled_dot_product_attention": rule("its F.scaled_dot_product_attention counter: Q·Kᵀ and A·V, whole "
                                              "(a causal mask ignored)", "macs"),
         **{k: rule("its modules' rules: each attention's (self- and cross-; products and softmax), the linear layers' products, "

@@ -68,6 +68,9 @@ CONVENTION = Convention(
         "shifted_window_attention": rule("nothing: archcalc's module holds modules (qkv, proj), so it is no leaf and "
                                          "its row is left out of the sum, and qkv and proj are never called (its "
                                          "forward passes their weights to F.linear, as torchvision's does)"),
+        "relative_positional_attention": rule("its leaf modules to_qkv and merge (nn.Linear): their parameters once "
+                                              "per sample, whatever the G·P tokens; the module holds them, so it is "
+                                              "no leaf and its bias table is not counted", "leaf_params"),
         "scaled_dot_product_attention": rule("a function, no module: nothing counted"),
         **{k: rule("its leaf modules' parameters (linear layers and LayerNorms) once per sample; each attention "
                    "holds a module, so it is no leaf: nothing", "leaf_params")

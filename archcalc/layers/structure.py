@@ -456,7 +456,7 @@ class Transpose(_View):
 
     kind = "transpose"
     torch_classes = ("Transpose",)  # archcalc's own module
-    torch_functions = ("transpose",)
+    torch_functions = ("transpose", "swapaxes", "swapdims")  # torch's aliases (MaxViT's SwapAxes)
     doc = "two of the sample's axes swapped (torch.transpose)"
     args = (Arg("dim0", Int(None)), Arg("dim1", Int(None)))
 
@@ -473,7 +473,8 @@ class Transpose(_View):
 
     @classmethod
     def imported_call(cls, name, args, kwargs, x, out):
-        dims = [kwargs.get("dim0", args[0] if args else None), kwargs.get("dim1", args[1] if len(args) > 1 else None)]
+        keys = ("axis0", "axis1") if name == "swapaxes" else ("dim0", "dim1")
+        dims = [kwargs.get(keys[0], args[0] if args else None), kwargs.get(keys[1], args[1] if len(args) > 1 else None)]
         if 0 in dims or None in dims:
             raise Untranslatable("the transpose moves the batch axis")
         return [(cls.kind, {"dim0": dims[0] - 1 if dims[0] > 0 else dims[0],

@@ -439,6 +439,42 @@ class SinusoidalPositionEncoding(nn.Module):
         return f"max_len={self.max_len}"
 
 
+class RelativePositionalMultiHeadAttention(nn.Module):
+    """A spec's relative_positional_attention on [B, G, P, D]: what torchvision's MaxViT
+    RelativePositionalMultiHeadAttention computes, written out with its names (to_qkv, merge,
+    relative_position_bias_table, relative_position_index) and its operations (the two
+    linear layers called as modules, the two einsums): in each of the G partitions of
+    P = s² tokens, h = D/head_dim heads of softmax(q·(k·D^-½)ᵀ + bias)·v, the bias read from a
+    table of (2·s − 1)² offsets per head by the index of each token pair, then merged."""
+
+    def __init__(self, dim: int, a):
+        super().__init__()
+        self.head_dim, self.size = a.head_dim, a.partition_size
+        self.n_heads, self.max_seq_len = dim // a.head_dim, a.partition_size ** 2
+        self.to_qkv = nn.Linear(dim, 3 * self.n_heads * self.head_dim)
+        self.scale_factor = dim ** -0.5  # torchvision's: the features', not a head's
+        self.merge = nn.Linear(self.n_heads * self.head_dim, dim)
+        s = self.size
+        self.relative_position_bias_table = nn.Parameter(torch.empty((2 * s - 1) ** 2, self.n_heads))
+        nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
+        coords = torch.stack(torch.meshgrid(torch.arange(s), torch.arange(s), indexing="ij")).flatten(1)
+        relative = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0)  # P, P, 2: offsets (dh, dw)
+        self.register_buffer("relative_position_index", (relative[:, :, 0] + s - 1) * (2 * s - 1)
+                             + relative[:, :, 1] + s - 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, g, p, d = x.shape
+        h, dh = self.n_heads, self.head_dim
+        q, k, v = torch.chunk(self.to_qkv(x), 3, dim=-1)
+        q, k, v = (t.reshape(b, g, p, h, dh).permute(0, 1, 3, 2, 4) for t in (q, k, v))
+        scores = torch.einsum("B G H I D, B G H J D -> B G H I J", q, k * self.scale_factor)
+        bias = self.relative_position_bias_table[self.relative_position_index.view(-1)]
+        bias = bias.view(self.max_seq_len, self.max_seq_len, -1).permute(2, 0, 1).contiguous().unsqueeze(0)
+        attention = F.softmax(scores + bias, dim=-1)
+        out = torch.einsum("B G H I J, B G H J D -> B G H I D", attention, v)
+        return self.merge(out.permute(0, 1, 3, 2, 4).reshape(b, g, p, d))
+
+
 class ShiftedWindowAttention(nn.Module):
     """A spec's shifted_window_attention on [B, H, W, C]: what torchvision's
     ShiftedWindowAttention computes (its qkv and proj linear layers, whose weights forward
