@@ -283,10 +283,23 @@ class WindowAttentionReference(nn.Module):
         wh, ww = self.win
         self.qkv = nn.Linear(c, 3 * c, bias=a.get("qkv_bias", True))
         self.proj = nn.Linear(c, c, bias=a.get("proj_bias", True))
-        self.table = nn.Parameter(torch.randn((2 * wh - 1) * (2 * ww - 1), self.heads))
+        self.learned_offsets(wh, ww)
         cells = [(i, j) for i in range(wh) for j in range(ww)]
         self.register_buffer("index", torch.tensor([(p[0] - q[0] + wh - 1) * (2 * ww - 1) + p[1] - q[1] + ww - 1
                                                     for p in cells for q in cells]))
+
+    def learned_offsets(self, wh, ww):
+        """A learned value per head for each of the (2·Wh − 1)·(2·Ww − 1) offsets."""
+        self.table = nn.Parameter(torch.randn((2 * wh - 1) * (2 * ww - 1), self.heads))
+
+    def offset_bias(self):
+        return self.table
+
+    def scores(self, q, k):
+        return (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)
+
+    def qkv_bias(self):
+        return self.qkv.bias
 
     def forward(self, x):
         b, h, w, c = x.shape
@@ -304,14 +317,43 @@ class WindowAttentionReference(nn.Module):
             return t.reshape(-1, n, *t.shape[5:])
         mask = windows(region[None, :, :])
         mask = (mask[:, :, None] != mask[:, None, :]).float() * -100.0 if sum(shift) else torch.zeros(1, n, n)
-        q, k, v = self.qkv(windows(x)).view(-1, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
-        bias = self.table[self.index].view(n, n, self.heads).permute(2, 0, 1)
-        scores = (q * (c // self.heads) ** -0.5) @ k.transpose(-2, -1) + bias
+        q, k, v = F.linear(windows(x), self.qkv.weight, self.qkv_bias()).view(-1, n, 3, self.heads, c // self.heads) \
+            .permute(2, 0, 3, 1, 4)
+        bias = self.offset_bias()[self.index].view(n, n, self.heads).permute(2, 0, 1)
+        scores = self.scores(q, k) + bias
         scores = scores.view(b, -1, self.heads, n, n) + mask.to(x)[None, :, None]
         out = scores.view(-1, self.heads, n, n).softmax(-1) @ v
         out = self.proj(out.transpose(1, 2).reshape(-1, n, c))
         out = out.view(b, ph // wh, pw // ww, wh, ww, c).transpose(2, 3).reshape(b, ph, pw, c)
         return torch.roll(out, tuple(shift), (1, 2))[:, :h, :w]
+
+
+class WindowAttentionV2Reference(WindowAttentionReference):
+    """Swin V2's window attention, from its paper: as Swin's, but cosine attention (q and k of
+    each head scaled to unit length) times a learned per-head scale exp(min(s, ln 100)), the
+    k third of the qkv bias held at 0, and the offsets' bias 16·sigmoid of a two-layer MLP
+    (2 → 512 → heads, ReLU, the last without bias) applied to the offsets log-spaced:
+    sign(t)·log2(1 + |t|)/3 with t = 8·offset/(window − 1)."""
+
+    def learned_offsets(self, wh, ww):
+        self.scale = nn.Parameter(torch.full((self.heads, 1, 1), math.log(10.0)))
+        self.mlp = nn.Sequential(nn.Linear(2, 512), nn.ReLU(), nn.Linear(512, self.heads, bias=False))
+        offsets = torch.tensor([[8 * i / (wh - 1) if wh > 1 else math.nan, 8 * j / (ww - 1) if ww > 1 else math.nan]
+                                for i in range(1 - wh, wh) for j in range(1 - ww, ww)])
+        self.register_buffer("offsets", torch.sign(offsets) * torch.log2(1 + offsets.abs()) / 3)
+
+    def offset_bias(self):
+        return 16 * torch.sigmoid(self.mlp(self.offsets))
+
+    def scores(self, q, k):
+        unit = lambda t: t / t.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        return unit(q) @ unit(k).transpose(-2, -1) * self.scale.clamp(max=math.log(100.0)).exp()
+
+    def qkv_bias(self):
+        if self.qkv.bias is None:
+            return None
+        third = self.qkv.bias.numel() // 3
+        return torch.cat([self.qkv.bias[:third], torch.zeros(third), self.qkv.bias[2 * third:]])
 
 
 def _two(v):
@@ -1164,6 +1206,7 @@ TABLE: dict[str, KindCase] = {c.kind: c for c in [
     # attention
     KindCase("multihead_attention", (2,), self_attention_args, SelfAttentionReference, sizes=(1, 12)),
     KindCase("shifted_window_attention", (3,), window_attention_args, WindowAttentionReference, sizes=(1, 9)),
+    KindCase("shifted_window_attention_v2", (3,), window_attention_args, WindowAttentionV2Reference, sizes=(1, 9)),
     KindCase("transformer_encoder_layer", (2,), encoder_args, encoder_reference, sizes=(1, 10)),
     KindCase("transformer_encoder", (2,), lambda x: encoder_args(x, True),
              lambda x, a: encoder_reference(x, a, True), sizes=(1, 10)),
@@ -1214,7 +1257,10 @@ def spec_doc(shape: Shape, layers: list[tuple[KindCase, dict]], dtype: str = "fl
             "layers": [case.item(args) for case, args in layers]}
 
 
-def sample_input(case: KindCase, shape: Shape, args: dict, batch: int = 2):
+BATCH = 2  # the batch the references run at
+
+
+def sample_input(case: KindCase, shape: Shape, args: dict, batch: int = BATCH):
     """A random batch for the case's first layer (token ids below its vocabulary)."""
     if case.dtype == "index":
         return torch.randint(0, args["num_embeddings"], (batch, *shape))
@@ -1253,8 +1299,10 @@ def engine(shape: Shape, layers: list[tuple[KindCase, dict]], dtype: str = "floa
 
 
 def measured(case: KindCase, shape: Shape, args: dict, x=None):
-    """(the reference module's output, its (output shape per sample, params, buffers, FLOPs per
-    sample)) on a batch of 2, or None when torch refuses the settings."""
+    """(the reference module's output, its (output shape per sample, params, buffers, FLOPs of
+    the whole batch)) on a batch of 2 (BATCH), or None when torch refuses the settings. The
+    batch's FLOPs, not per sample: work done once per pass (Swin V2's position-bias MLP) is
+    counted once, which the engine's figure at the same batch must say too."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -1268,7 +1316,7 @@ def measured(case: KindCase, shape: Shape, args: dict, x=None):
         return None
     y = y[0] if isinstance(y, tuple) else y
     return y, (tuple(y.shape[1:]), sum(p.numel() for p in module.parameters()),
-               sum(b.numel() for b in module.buffers()), counter.get_total_flops() // x.shape[0])
+               sum(b.numel() for b in module.buffers()), counter.get_total_flops())
 
 
 def _by_family(cases: list[KindCase]) -> st.SearchStrategy:

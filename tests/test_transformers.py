@@ -62,14 +62,21 @@ torch = pytest.importorskip("torch")
 
 @pytest.mark.slow
 @pytest.mark.torch
-@pytest.mark.parametrize("name,params", [("vit_b_16", 86_567_656), ("vit_b_32", 88_224_232), ("swin_t", 28_288_354),
-                                         ("swin_s", 49_606_258), ("swin_b", 87_768_224)])
-def test_torchvision_vision_transformers_import_and_verify_exactly(name, params):
-    pytest.importorskip("torchvision")
+@pytest.mark.parametrize("name,size,params", [
+    ("vit_b_16", "3,224,224", 86_567_656), ("vit_b_32", "3,224,224", 88_224_232),
+    ("swin_t", "3,224,224", 28_288_354), ("swin_s", "3,224,224", 49_606_258), ("swin_b", "3,224,224", 87_768_224),
+    # Swin V2's weights are trained and evaluated at 256 (their transforms' crop_size, meta min_size)
+    ("swin_v2_t", "3,256,256", 28_351_570), ("swin_v2_s", "3,256,256", 49_737_442),
+    ("swin_v2_b", "3,256,256", 87_930_848)])
+def test_torchvision_vision_transformers_import_and_verify_exactly(name, size, params):
+    """Imported from torchvision itself and verified exactly (output, FlopCounterMode's FLOPs,
+    every layer, params, buffers); the parameters are torchvision's documented num_params."""
+    torchvision = pytest.importorskip("torchvision")
     from archcalc.torch_backend.importing import import_and_verify
 
+    assert torchvision.models.get_model_weights(name).DEFAULT.meta["num_params"] == params
     torch.manual_seed(0)
-    imported, results = import_and_verify(f"torchvision.models:{name}", "3,224,224")
+    imported, results = import_and_verify(f"{_module(name)}:{name}", size)
     assert [r.message() for r in results if not r.ok] == []
     assert {r.name for r in results} >= {"import.output", "import.flops", "against.layers", "against.params"}
     a = analyze(load_spec_text(imported.text, "vit.yaml"))
@@ -78,6 +85,10 @@ def test_torchvision_vision_transformers_import_and_verify_exactly(name, params)
         t, e, f, layers = 197, 768, 3072, 12  # 196 patches and the class token; width, MLP width, depth
         per_layer = 4 * t * e * e + 2 * t * t * e + 2 * t * e * f
         assert a.totals["macs"] == 196 * 768 * 3 * 16 * 16 + layers * per_layer + e * 1000 == 17_563_828_224
+
+
+def _module(name: str) -> str:
+    return "torchvision.models.video" if name.startswith("swin3d") else "torchvision.models"
 
 
 @pytest.mark.slow
@@ -308,3 +319,34 @@ def test_a_gpt_block_written_around_scaled_dot_product_attention_imports_and_ver
     assert [r.message() for r in verify_import(imported, "g")[0] if not r.ok] == []
     t, e = 12, 32
     assert analyze(load_spec_text(imported.text, "g.yaml")).totals["macs"] == 12 * t * e * e + 2 * t * t * e
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("batch", [1, 3])
+def test_swin_v2_attention_counts_its_bias_mlp_once_per_pass(batch):
+    """torchvision's ShiftedWindowAttentionV2 read as a spec's layer: its parameters (qkv,
+    proj, logit_scale, cpb_mlp), buffers (the table of offsets and the index) and FLOPs equal
+    the module's and FlopCounterMode's at every batch, the position-bias MLP (on a table of
+    batch 1) counted once per pass: 2·(B·per sample + M·512·(2 + h))."""
+    pytest.importorskip("torchvision")
+    import json
+
+    from torch.utils.flop_counter import FlopCounterMode
+    from torchvision.models.swin_transformer import ShiftedWindowAttentionV2
+
+    from archcalc.layers.registry import kind_of_module
+
+    module = ShiftedWindowAttentionV2(24, [4, 6], [2, 3], 3).eval()
+    kind = kind_of_module(module)
+    args = kind.from_torch(module)
+    assert kind.kind == "shifted_window_attention_v2" and args == {"window_size": [4, 6], "num_heads": 3,
+                                                                   "shift_size": [2, 3]}
+    doc = {"archcalc": 1, "input": [10, 13, 24], "layers": [{kind.kind: args}]}
+    a = analyze(load_spec_text(json.dumps(doc), "v2.yaml"), None, batch)
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        module(torch.randn(batch, 10, 13, 24))
+    assert a.totals["flops"] == counter.get_total_flops()
+    assert a.totals["params"] == sum(p.numel() for p in module.parameters())
+    assert a.totals["buffers"] == sum(b.numel() for b in module.buffers())
+    m, h, t, n, c = 7 * 11, 3, 12 * 18, 24, 24  # offsets, heads, padded tokens, tokens per window, channels
+    assert a.totals["macs"] == batch * (4 * t * c * c + 2 * t * n * c) + m * 512 * (2 + h)

@@ -91,6 +91,11 @@ CONVENTION = Convention(
                                          "by aten::matmul: the products, as archcalc counts them; the padding, roll, "
                                          "scaling, bias gather and softmax have no handle (fvcore warns 'unsupported "
                                          "operator'), 0", "macs"),
+        "shifted_window_attention_v2": rule("aten::linear's products (bias left out): the projections, and the "
+                                            "position-bias MLP's two layers once per pass (as archcalc counts "
+                                            "them); the windows' cos(Q, K) and A·V by aten::matmul; the norms, "
+                                            "clamp, exp, sigmoid, padding, roll and softmax have no handle (fvcore "
+                                            "warns 'unsupported operator'), 0", "macs"),
         "scaled_dot_product_attention": rule("no handle for aten::scaled_dot_product_attention (fvcore warns "
                                              "'unsupported operator'): 0"),
         **{k: rule("aten::linear's products (bias left out) but Q·Kᵀ and A·V (aten::scaled_dot_product_attention "

@@ -81,6 +81,10 @@ CONVENTION = Convention(
         "shifted_window_attention": rule("no rule for archcalc's module, but its function counter sees F.linear (the "
                                          "projections, bias left out) and Tensor.matmul (Q·Kᵀ and A·V): the products",
                                          "macs"),
+        "shifted_window_attention_v2": rule("no rule for archcalc's module, but its position-bias MLP's nn.Linear "
+                                            "rules (in × out per offset, once per pass) and its function counter's "
+                                            "F.linear (the projections, bias left out) and matmuls (cos(Q, K), "
+                                            "A·V): the products", "macs"),
         "scaled_dot_product_attention": rule("its F.scaled_dot_product_attention counter: Q·Kᵀ and A·V, whole "
                                              "(a causal mask ignored)", "macs"),
         **{k: rule("its modules' rules: the self-attention's (products and softmax), the linear layers' products, "

@@ -13,6 +13,13 @@ from archcalc.conventions.base import Term, per_sample
 from archcalc.engine import numbers as N
 
 
+def _bias_mlp_params(row):
+    """Swin V2's position-bias MLP's parameters (2·512 + 512 + 512·h), counted once per pass:
+    its leaves' output has a batch axis of 1 (the table of offsets), whatever the batch."""
+    m, k, h = row.layer.bias_mlp(row.args)
+    return N.true_div(2 * k + k + k * h, row.batch)
+
+
 def _transposed_output_positions(row):
     """A transposed convolution multiplies its weights once per input position (archcalc's
     MACs); torchinfo takes the output's positions instead: the difference, MACs × (output
@@ -28,7 +35,9 @@ CONVENTION = Convention(
     unit="MACs",
     per_batch=True,
     source="torchinfo/layer_info.py: LayerInfo.calculate_macs",
-    terms={"transposed_output_positions": Term("transposed_output_positions", "a transposed convolution's weights "
+    terms={"bias_mlp_params": Term("bias_mlp_params", "the position-bias MLP's weights and bias once per pass "
+                                   "(its input, the table of offsets, has a batch of 1)", _bias_mlp_params),
+           "transposed_output_positions": Term("transposed_output_positions", "a transposed convolution's weights "
                                                "× its output positions, not its input's",
                                                _transposed_output_positions)},
     rules={
@@ -68,6 +77,11 @@ CONVENTION = Convention(
         "shifted_window_attention": rule("nothing: archcalc's module holds modules (qkv, proj), so it is no leaf and "
                                          "its row is left out of the sum, and qkv and proj are never called (its "
                                          "forward passes their weights to F.linear, as torchvision's does)"),
+        "shifted_window_attention_v2": rule("archcalc's module holds modules, so it is no leaf and its own row "
+                                            "is left out (qkv and proj are never called: their weights go to "
+                                            "F.linear); but its position-bias MLP's two nn.Linear are leaves it "
+                                            "calls, on the table of offsets: their parameters once (its batch "
+                                            "axis is 1)", "bias_mlp_params"),
         "scaled_dot_product_attention": rule("a function, no module: nothing counted"),
         **{k: rule("its leaf modules' parameters (linear layers and LayerNorms) once per sample; its self-attention "
                    "holds a module, so it is no leaf: nothing", "leaf_params")
