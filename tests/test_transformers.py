@@ -67,20 +67,26 @@ torch = pytest.importorskip("torch")
     ("swin_t", "3,224,224", 28_288_354), ("swin_s", "3,224,224", 49_606_258), ("swin_b", "3,224,224", 87_768_224),
     # Swin V2's weights are trained and evaluated at 256 (their transforms' crop_size, meta min_size)
     ("swin_v2_t", "3,256,256", 28_351_570), ("swin_v2_s", "3,256,256", 49_737_442),
-    ("swin_v2_b", "3,256,256", 87_930_848)])
+    ("swin_v2_b", "3,256,256", 87_930_848),
+    # Video Swin on a 16-frame clip (8 temporal patches, the window's 8): torchvision's _ops are at that length
+    ("swin3d_t", "3,16,224,224", 28_158_070), ("swin3d_s", "3,16,224,224", 49_816_678),
+    ("swin3d_b", "3,16,224,224", 88_048_984)])
 def test_torchvision_vision_transformers_import_and_verify_exactly(name, size, params):
     """Imported from torchvision itself and verified exactly (output, FlopCounterMode's FLOPs,
-    every layer, params, buffers); the parameters are torchvision's documented num_params."""
+    every layer, params, buffers); the parameters are torchvision's documented num_params, and
+    the MACs its documented GFLOPS (`_ops`, which are multiply-adds) to the 3 decimals given."""
     torchvision = pytest.importorskip("torchvision")
     from archcalc.torch_backend.importing import import_and_verify
 
-    assert torchvision.models.get_model_weights(name).DEFAULT.meta["num_params"] == params
+    meta = torchvision.models.get_model_weights(name).DEFAULT.meta
+    assert meta["num_params"] == params
     torch.manual_seed(0)
     imported, results = import_and_verify(f"{_module(name)}:{name}", size)
     assert [r.message() for r in results if not r.ok] == []
     assert {r.name for r in results} >= {"import.output", "import.flops", "against.layers", "against.params"}
     a = analyze(load_spec_text(imported.text, "vit.yaml"))
     assert a.totals["params"] == params  # torchvision's documented count
+    assert round(a.totals["macs"] / 1e9, 3) == meta["_ops"]
     if name == "vit_b_16":
         t, e, f, layers = 197, 768, 3072, 12  # 196 patches and the class token; width, MLP width, depth
         per_layer = 4 * t * e * e + 2 * t * t * e + 2 * t * e * f
@@ -350,3 +356,47 @@ def test_swin_v2_attention_counts_its_bias_mlp_once_per_pass(batch):
     assert a.totals["buffers"] == sum(b.numel() for b in module.buffers())
     m, h, t, n, c = 7 * 11, 3, 12 * 18, 24, 24  # offsets, heads, padded tokens, tokens per window, channels
     assert a.totals["macs"] == batch * (4 * t * c * c + 2 * t * n * c) + m * 512 * (2 + h)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("which,shape", [
+    ("v2", (10, 13, 24)), ("v2", (8, 8, 24)),
+    ("3d", (4, 10, 13, 24)),  # T = 4 ≤ Wd = 8: the window shrinks to 4, that axis unshifted
+    ("3d", (9, 7, 5, 24)), ("embed", (3, 5, 9, 10)), ("embed", (3, 4, 8, 8))])
+def test_torchvisions_swin_modules_are_read_as_their_kinds_and_rebuilt_exactly(which, shape):
+    """torchvision's ShiftedWindowAttentionV2, ShiftedWindowAttention3d and PatchEmbed3d, read
+    with their kinds' from_torch: the spec's counts equal the module's parameters and buffers
+    and FlopCounterMode's FLOPs at a batch of 2, and archcalc's module, given torchvision's
+    weights (state_dict, same names), computes the same output."""
+    pytest.importorskip("torchvision")
+    import json
+
+    from torch.utils.flop_counter import FlopCounterMode
+    from torchvision.models.swin_transformer import ShiftedWindowAttentionV2
+    from torchvision.models.video.swin_transformer import PatchEmbed3d, ShiftedWindowAttention3d
+
+    import archcalc
+    from archcalc.layers.registry import kind_of_module
+
+    torch.manual_seed(0)
+    module = {"v2": lambda: ShiftedWindowAttentionV2(24, [4, 6], [2, 3], 3),
+              "3d": lambda: ShiftedWindowAttention3d(24, [8, 3, 4], [4, 1, 2], 4),
+              "embed": lambda: PatchEmbed3d([2, 4, 4], 3, 12, torch.nn.LayerNorm)}[which]().eval()
+    if which == "v2":
+        with torch.no_grad():
+            module.qkv.bias.normal_()  # its k third is zeroed in forward, the others kept
+    kind = kind_of_module(module)
+    spec = load_spec_text(json.dumps({"archcalc": 1, "input": list(shape),
+                                      "layers": [{kind.kind: kind.from_torch(module)}]}), "m.yaml")
+    a = analyze(spec, None, 2)
+    x = torch.randn(2, *shape)
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        y = module(x)
+    assert (a.totals["params"], a.totals["buffers"], a.totals["flops"]) == (
+        sum(p.numel() for p in module.parameters()), sum(b.numel() for b in module.buffers()),
+        counter.get_total_flops())
+    assert list(a.output) == list(y.shape[1:])
+    ours = next(m for m in archcalc.build_module(spec).modules() if type(m).__name__ == type(module).__name__)
+    ours.load_state_dict(module.state_dict())
+    with torch.no_grad():
+        assert torch.equal(ours.eval()(x), y)

@@ -220,9 +220,13 @@ CONVENTION = Convention(
                                     "scaling and the biases (the output one always); called with need_weights, "
                                     "the patched torch.bmm and F.softmax count Q·Kᵀ, A·V and the softmax's inputs "
                                     "again (whole batch)", "ptflops_attention", "ptflops_weights_path"),
-        "shifted_window_attention": rule("no module hook, and F.linear's patch is commented out: the projections are "
-                                         "not counted; the patched Tensor.matmul counts Q·Kᵀ and A·V and the patched "
-                                         "F.softmax its input (whole batch)", "window_products", "window_softmax"),
+        **{k: rule("no module hook, and F.linear's patch is commented out: the projections are "
+                   "not counted; the patched Tensor.matmul counts Q·Kᵀ and A·V and the patched "
+                   "F.softmax its input (whole batch)", "window_products", "window_softmax")
+           for k in ("shifted_window_attention", "shifted_window_attention3d")},
+        "patch_embed3d": rule("its proj's Conv3d hook (products, and one add per output element for the bias) and "
+                              "its norm's LayerNorm hook, 1 per element (its affine doubling reads `affine`, which "
+                              "LayerNorm calls elementwise_affine)", "macs", "bias_adds", "transformer_norm_elements"),
         "shifted_window_attention_v2": rule("no hook for archcalc's module, and F.linear's patch is commented out: "
                                             "the projections are not counted; its position-bias MLP's module hooks "
                                             "count once per pass, and F.relu again; the patched Tensor.matmul counts "
