@@ -338,10 +338,23 @@ class WindowAttentionReference(nn.Module):
         wh, ww = self.win
         self.qkv = nn.Linear(c, 3 * c, bias=a.get("qkv_bias", True))
         self.proj = nn.Linear(c, c, bias=a.get("proj_bias", True))
-        self.table = nn.Parameter(torch.randn((2 * wh - 1) * (2 * ww - 1), self.heads))
+        self.learned_offsets(wh, ww)
         cells = [(i, j) for i in range(wh) for j in range(ww)]
         self.register_buffer("index", torch.tensor([(p[0] - q[0] + wh - 1) * (2 * ww - 1) + p[1] - q[1] + ww - 1
                                                     for p in cells for q in cells]))
+
+    def learned_offsets(self, wh, ww):
+        """A learned value per head for each of the (2·Wh − 1)·(2·Ww − 1) offsets."""
+        self.table = nn.Parameter(torch.randn((2 * wh - 1) * (2 * ww - 1), self.heads))
+
+    def offset_bias(self):
+        return self.table
+
+    def scores(self, q, k):
+        return (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)
+
+    def qkv_bias(self):
+        return self.qkv.bias
 
     def forward(self, x):
         b, h, w, c = x.shape
@@ -359,14 +372,43 @@ class WindowAttentionReference(nn.Module):
             return t.reshape(-1, n, *t.shape[5:])
         mask = windows(region[None, :, :])
         mask = (mask[:, :, None] != mask[:, None, :]).float() * -100.0 if sum(shift) else torch.zeros(1, n, n)
-        q, k, v = self.qkv(windows(x)).view(-1, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
-        bias = self.table[self.index].view(n, n, self.heads).permute(2, 0, 1)
-        scores = (q * (c // self.heads) ** -0.5) @ k.transpose(-2, -1) + bias
+        q, k, v = F.linear(windows(x), self.qkv.weight, self.qkv_bias()).view(-1, n, 3, self.heads, c // self.heads) \
+            .permute(2, 0, 3, 1, 4)
+        bias = self.offset_bias()[self.index].view(n, n, self.heads).permute(2, 0, 1)
+        scores = self.scores(q, k) + bias
         scores = scores.view(b, -1, self.heads, n, n) + mask.to(x)[None, :, None]
         out = scores.view(-1, self.heads, n, n).softmax(-1) @ v
         out = self.proj(out.transpose(1, 2).reshape(-1, n, c))
         out = out.view(b, ph // wh, pw // ww, wh, ww, c).transpose(2, 3).reshape(b, ph, pw, c)
         return torch.roll(out, tuple(shift), (1, 2))[:, :h, :w]
+
+
+class WindowAttentionV2Reference(WindowAttentionReference):
+    """Swin V2's window attention, from its paper: as Swin's, but cosine attention (q and k of
+    each head scaled to unit length) times a learned per-head scale exp(min(s, ln 100)), the
+    k third of the qkv bias held at 0, and the offsets' bias 16·sigmoid of a two-layer MLP
+    (2 → 512 → heads, ReLU, the last without bias) applied to the offsets log-spaced:
+    sign(t)·log2(1 + |t|)/3 with t = 8·offset/(window − 1)."""
+
+    def learned_offsets(self, wh, ww):
+        self.scale = nn.Parameter(torch.full((self.heads, 1, 1), math.log(10.0)))
+        self.mlp = nn.Sequential(nn.Linear(2, 512), nn.ReLU(), nn.Linear(512, self.heads, bias=False))
+        offsets = torch.tensor([[8 * i / (wh - 1) if wh > 1 else math.nan, 8 * j / (ww - 1) if ww > 1 else math.nan]
+                                for i in range(1 - wh, wh) for j in range(1 - ww, ww)])
+        self.register_buffer("offsets", torch.sign(offsets) * torch.log2(1 + offsets.abs()) / 3)
+
+    def offset_bias(self):
+        return 16 * torch.sigmoid(self.mlp(self.offsets))
+
+    def scores(self, q, k):
+        unit = lambda t: t / t.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        return unit(q) @ unit(k).transpose(-2, -1) * self.scale.clamp(max=math.log(100.0)).exp()
+
+    def qkv_bias(self):
+        if self.qkv.bias is None:
+            return None
+        third = self.qkv.bias.numel() // 3
+        return torch.cat([self.qkv.bias[:third], torch.zeros(third), self.qkv.bias[2 * third:]])
 
 
 def _two(v):
@@ -395,6 +437,91 @@ def window_attention_args(draw, x):
     if any(shift):
         args["shift_size"] = shift
     return args
+
+
+class WindowAttention3dReference(nn.Module):
+    """Video Swin's (shifted) window attention on [B, T, H, W, C], from its paper and
+    torchvision's rule for small clips: on an axis no longer than its window, the window is the
+    axis and there is no shift; pad to whole windows, roll by −shift, attend within each window
+    with a bias from a table of the (2·Wd − 1)·(2·Wh − 1)·(2·Ww − 1) offsets per head (its
+    index a buffer for the configured window's token pairs, a smaller window reading its
+    corner), the tokens of different regions masked apart, project, roll back, cut the padding."""
+
+    def __init__(self, x, a):
+        super().__init__()
+        c = x[-1]
+        self.win = _three(a["window_size"])
+        self.shift, self.heads = _three(a.get("shift_size", 0)), a["num_heads"]
+        wd, wh, ww = self.win
+        self.qkv = nn.Linear(c, 3 * c, bias=a.get("qkv_bias", True))
+        self.proj = nn.Linear(c, c, bias=a.get("proj_bias", True))
+        self.table = nn.Parameter(torch.randn((2 * wd - 1) * (2 * wh - 1) * (2 * ww - 1), self.heads))
+        cells = [(i, j, k) for i in range(wd) for j in range(wh) for k in range(ww)]
+        self.register_buffer("index", torch.tensor([[((p[0] - q[0] + wd - 1) * (2 * wh - 1) + p[1] - q[1] + wh - 1)
+                                                     * (2 * ww - 1) + p[2] - q[2] + ww - 1 for q in cells]
+                                                    for p in cells]))
+
+    def forward(self, x):
+        b, *size, c = x.shape
+        win = [min(w, s) for w, s in zip(self.win, size)]
+        shift = [0 if s <= w else sh for s, w, sh in zip(size, self.win, self.shift)]
+        n = win[0] * win[1] * win[2]
+        x = F.pad(x, (0, 0, 0, -size[2] % win[2], 0, -size[1] % win[1], 0, -size[0] % win[0]))
+        padded = list(x.shape[1:4])
+        x = torch.roll(x, [-s for s in shift], (1, 2, 3))
+        region = torch.zeros(padded)
+        for axis, (length, w, s) in enumerate(zip(padded, win, shift)):
+            band = torch.tensor([0 if not s or i < length - w else 1 if i < length - s else 2 for i in range(length)])
+            region = region + band.view([-1 if d == axis else 1 for d in range(3)]) * 3 ** (2 - axis)
+        def windows(t):  # [B, T', H', W', ...] → [B·nW, N, ...]
+            t = t.view(t.shape[0], padded[0] // win[0], win[0], padded[1] // win[1], win[1], padded[2] // win[2],
+                       win[2], *t.shape[4:]).permute(0, 1, 3, 5, 2, 4, 6, *range(7, t.dim() + 3))
+            return t.reshape(-1, n, *t.shape[7:])
+        mask = windows(region[None])
+        mask = (mask[:, :, None] != mask[:, None, :]).float() * -100.0 if sum(shift) else torch.zeros(1, n, n)
+        q, k, v = self.qkv(windows(x)).view(-1, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        bias = self.table[self.index[:n, :n].flatten()].view(n, n, self.heads).permute(2, 0, 1)
+        scores = (q * (c // self.heads) ** -0.5) @ k.transpose(-2, -1) + bias
+        scores = scores.view(b, -1, self.heads, n, n) + mask.to(x)[None, :, None]
+        out = self.proj((scores.view(-1, self.heads, n, n).softmax(-1) @ v).transpose(1, 2).reshape(-1, n, c))
+        out = out.view(b, padded[0] // win[0], padded[1] // win[1], padded[2] // win[2], *win, c) \
+            .permute(0, 1, 4, 2, 5, 3, 6, 7).reshape(b, *padded, c)
+        return torch.roll(out, shift, (1, 2, 3))[:, :size[0], :size[1], :size[2]]
+
+
+def _three(v):
+    return list(v) if isinstance(v, (list, tuple)) else [v, v, v]
+
+
+@st.composite
+def window_attention3d_args(draw, x):
+    """Windows up to 4 a side (larger than the clip too: torchvision shrinks them), any shift
+    below the window, heads dividing C (or one more: refused)."""
+    c = x[-1]
+    win = [draw(st.integers(1, 4)) for _ in range(3)]
+    args = {"window_size": win if len(set(win)) > 1 else win[0],
+            "num_heads": draw(st.sampled_from([h for h in range(1, c + 1) if c % h == 0] + [c + 1])),
+            "qkv_bias": draw(st.booleans()), "proj_bias": draw(st.booleans())}
+    shift = [draw(st.integers(0, w - 1)) for w in win]
+    if any(shift):
+        args["shift_size"] = shift
+    return args
+
+
+class PatchEmbed3dReference(nn.Module):
+    """Video Swin's patch embedding, from its paper: zero-pad the clip's ends to whole patches,
+    a convolution whose kernel and stride are the patch, channels last, a LayerNorm (or none)."""
+
+    def __init__(self, x, a):
+        super().__init__()
+        self.patch = _three(a["patch_size"])
+        self.conv = nn.Conv3d(x[0], a.get("embed_dim", 96), self.patch, self.patch)
+        self.norm = nn.LayerNorm(a.get("embed_dim", 96), eps=a.get("eps", 1e-5)) if a.get("norm") else None
+
+    def forward(self, x):
+        pads = [(-s) % p for s, p in zip(x.shape[2:], self.patch)]
+        y = self.conv(F.pad(x, (0, pads[2], 0, pads[1], 0, pads[0]))).permute(0, 2, 3, 4, 1)
+        return self.norm(y) if self.norm is not None else y
 
 
 class AttentionReference(nn.Module):
@@ -1182,6 +1309,9 @@ TABLE: dict[str, KindCase] = {c.kind: c for c in [
     # convolutions
     *[KindCase(f"conv{nd}d", (nd + 1,), conv_args, conv_reference, sizes=(1, 14 if nd < 3 else 8))
       for nd in (1, 2, 3)],
+    KindCase("patch_embed3d", (4,), lambda x: st.fixed_dictionaries({
+        "patch_size": per_axis(3, st.integers(1, 3)), "embed_dim": st.integers(1, 8), "norm": st.booleans(),
+        "eps": st.sampled_from([1e-5, 1e-3])}), PatchEmbed3dReference, sizes=(1, 8)),
     KindCase("locally_connected2d", (3,), lambda x: st.fixed_dictionaries({
         "out_channels": st.integers(1, 3), "kernel_size": per_axis(2, st.integers(1, 3)),
         "stride": per_axis(2, st.integers(1, 2)), "padding": per_axis(2, st.integers(0, 1)), "bias": st.booleans()}),
@@ -1254,6 +1384,8 @@ TABLE: dict[str, KindCase] = {c.kind: c for c in [
     # attention
     KindCase("multihead_attention", (2,), self_attention_args, SelfAttentionReference, sizes=(1, 12)),
     KindCase("shifted_window_attention", (3,), window_attention_args, WindowAttentionReference, sizes=(1, 9)),
+    KindCase("shifted_window_attention_v2", (3,), window_attention_args, WindowAttentionV2Reference, sizes=(1, 9)),
+    KindCase("shifted_window_attention3d", (4,), window_attention3d_args, WindowAttention3dReference, sizes=(1, 6)),
     KindCase("transformer_encoder_layer", (2,), encoder_args, encoder_reference, sizes=(1, 10)),
     KindCase("transformer_encoder", (2,), lambda x: encoder_args(x, True),
              lambda x, a: encoder_reference(x, a, True), sizes=(1, 10)),
@@ -1334,7 +1466,10 @@ def all_inputs(analysis, x) -> tuple:
     return (x, *(torch.randn(x.shape[0], *(int(d) for d in shape)) for shape in analysis.more_inputs.values()))
 
 
-def sample_input(case: KindCase, shape: Shape, args: dict, batch: int = 2):
+BATCH = 2  # the batch the references run at
+
+
+def sample_input(case: KindCase, shape: Shape, args: dict, batch: int = BATCH):
     """A random batch for the case's first layer (token ids below its vocabulary)."""
     if case.dtype == "index":
         return torch.randint(0, args["num_embeddings"], (batch, *shape))
@@ -1373,8 +1508,10 @@ def engine(shape: Shape, layers: list[tuple[KindCase, dict]], dtype: str = "floa
 
 
 def measured(case: KindCase, shape: Shape, args: dict, x=None):
-    """(the reference module's output, its (output shape per sample, params, buffers, FLOPs per
-    sample)) on a batch of 2, or None when torch refuses the settings."""
+    """(the reference module's output, its (output shape per sample, params, buffers, FLOPs of
+    the whole batch)) on a batch of 2 (BATCH), or None when torch refuses the settings. The
+    batch's FLOPs, not per sample: work done once per pass (Swin V2's position-bias MLP) is
+    counted once, which the engine's figure at the same batch must say too."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -1389,7 +1526,7 @@ def measured(case: KindCase, shape: Shape, args: dict, x=None):
         return None
     y = y[0] if isinstance(y, tuple) else y
     return y, (tuple(y.shape[1:]), sum(p.numel() for p in module.parameters()),
-               sum(b.numel() for b in module.buffers()), counter.get_total_flops() // x.shape[0])
+               sum(b.numel() for b in module.buffers()), counter.get_total_flops())
 
 
 def _by_family(cases: list[KindCase]) -> st.SearchStrategy:

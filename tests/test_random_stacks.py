@@ -14,14 +14,14 @@ from hypothesis import HealthCheck, given, settings
 from archcalc.spec import load_spec_text
 from archcalc.spec.errors import SpecError
 from archcalc.torch_backend import verify_spec
-from kinds import engine, measured, sample_input, spec_doc, stacks
+from kinds import BATCH, engine, measured, sample_input, spec_doc, stacks
 
 EXAMPLES = int(os.environ.get("ARCHCALC_EXAMPLES", "40"))
 
 
 def torch_rows(shape, layers):
-    """Per layer (output shape, params, buffers, FLOPs per sample) as torch runs them one after
-    another, or None when torch refuses one."""
+    """Per layer (output shape, params, buffers, FLOPs of the batch) as torch runs them one
+    after another, or None when torch refuses one."""
     x = sample_input(layers[0][0], shape, layers[0][1])
     rows = []
     for case, args in layers:
@@ -37,7 +37,7 @@ def torch_rows(shape, layers):
 @given(stacks())
 def test_random_stacks_agree_with_torch(stack):
     shape, layers, dtype = stack
-    analysis = engine(shape, layers, dtype)
+    analysis = engine(shape, layers, dtype, BATCH)
     rows = torch_rows(shape, layers)
     text = json.dumps(spec_doc(shape, layers, dtype))
     assert isinstance(analysis, SpecError) == (rows is None), text

@@ -3,7 +3,7 @@
 The cases come from tests/kinds.py, one row per kind. Each draws an input and arguments,
 builds the torch module there (not through archcalc), runs it on a random batch and
 compares: both refuse the settings, or both accept them and agree on output shape,
-parameters, buffers and FlopCounterMode FLOPs.
+parameters, buffers and FlopCounterMode FLOPs (of the batch: the engine's at the same batch).
 """
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from archcalc.spec.errors import SpecError
-from kinds import TABLE, engine, measured
+from kinds import BATCH, TABLE, engine, measured
 
 SETTINGS = settings(max_examples=int(os.environ.get("ARCHCALC_EXAMPLES", "60")), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
 def agree(case, shape, args):
-    ours, theirs = engine(shape, [(case, args)], case.dtype), measured(case, shape, args)
+    ours, theirs = engine(shape, [(case, args)], case.dtype, BATCH), measured(case, shape, args)
     if theirs is None or isinstance(ours, SpecError):
         assert isinstance(ours, SpecError) and theirs is None, (
             f"{case.kind} {list(shape)} {args}\narchcalc: {getattr(ours, 'render', lambda: 'accepts')()}\n"

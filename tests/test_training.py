@@ -188,3 +188,28 @@ def test_maxvit_attention_training_flops_equal_torch(first, p, head_dim, side):
 
     analysis = analyze(load_spec_text(MAXVIT_ATTENTION % (p, first, head_dim, side), "m.yaml"), batch=2)
     assert analysis.training_flops() == torch_training_flops(analysis)
+
+
+@pytest.mark.parametrize("first", ["identity", "linear: {out_features: 8}"])
+@pytest.mark.parametrize("kind", ["shifted_window_attention", "shifted_window_attention_v2"])
+def test_window_attention_training_flops_equal_torch(first, kind):
+    """Swin's window attention and Swin V2's, at a batch of 2: V2's position-bias MLP runs once
+    per pass, forward and backward (its weights' gradients and its second layer's input
+    gradient, M·512·(2 + 2·h) MACs, whatever the batch); the qkv projection's input gradient
+    only when something before has weights."""
+    from archcalc.spec import load_spec_text
+
+    spec = f"""
+archcalc: 1
+input: [7, 9, 8]
+layers:
+  - {first}
+  - {kind}: {{window_size: [3, 4], num_heads: 2, shift_size: [1, 2]}}
+  - {kind}: {{window_size: 4, num_heads: 4}}
+"""
+    analysis = analyze(load_spec_text(spec, "window.yaml"), batch=2)
+    assert analysis.training_flops() == torch_training_flops(analysis)
+    if kind.endswith("v2"):
+        once = analyze(load_spec_text(spec, "window.yaml"), batch=1)
+        per_pass = sum(((2 * w0 - 1) * (2 * w1 - 1)) * 512 * (2 + h) for w0, w1, h in ((3, 4, 2), (4, 4, 4)))
+        assert 2 * once.totals["macs"] - analysis.totals["macs"] == per_pass

@@ -161,28 +161,39 @@ def test_maxvit_attention_is_torchvisions_to_the_bit_and_counted_as_flopcounterm
 
 @pytest.mark.slow
 @pytest.mark.torch
-@pytest.mark.parametrize("name,params", [("vit_b_16", 86_567_656), ("vit_b_32", 88_224_232), ("swin_t", 28_288_354),
-                                         ("swin_s", 49_606_258), ("swin_b", 87_768_224),
-                                         ("maxvit_t", 30_919_624)])
-def test_torchvision_vision_transformers_import_and_verify_exactly(name, params):
-    pytest.importorskip("torchvision")
+@pytest.mark.parametrize("name,size,params", [
+    ("vit_b_16", "3,224,224", 86_567_656), ("vit_b_32", "3,224,224", 88_224_232),
+    ("vit_l_16", "3,224,224", 304_326_632), ("vit_l_32", "3,224,224", 306_535_400),
+    ("vit_h_14", "3,224,224", 632_045_800),  # at 224: the SWAG linear-probe weights' meta (the default's is at 518)
+    ("swin_t", "3,224,224", 28_288_354), ("swin_s", "3,224,224", 49_606_258), ("swin_b", "3,224,224", 87_768_224),
+    # Swin V2's weights are trained and evaluated at 256 (their transforms' crop_size, meta min_size)
+    ("swin_v2_t", "3,256,256", 28_351_570), ("swin_v2_s", "3,256,256", 49_737_442),
+    ("swin_v2_b", "3,256,256", 87_930_848),
+    # Video Swin on a 16-frame clip (8 temporal patches, the window's 8): torchvision's _ops are at that length
+    ("swin3d_t", "3,16,224,224", 28_158_070), ("swin3d_s", "3,16,224,224", 49_816_678),
+    ("swin3d_b", "3,16,224,224", 88_048_984), ("maxvit_t", "3,224,224", 30_919_624)])
+def test_torchvision_vision_transformers_import_and_verify_exactly(name, size, params):
+    """Imported from torchvision itself and verified exactly (output, FlopCounterMode's FLOPs,
+    every layer, params, buffers); the parameters are torchvision's documented num_params, and
+    the MACs its documented GFLOPS (`_ops`, which are multiply-adds) to the 3 decimals given."""
+    torchvision = pytest.importorskip("torchvision")
     from archcalc.torch_backend.importing import import_and_verify
 
+    weights = torchvision.models.get_model_weights(name)
+    meta = (weights.IMAGENET1K_SWAG_LINEAR_V1 if name == "vit_h_14" else weights.DEFAULT).meta
+    assert meta["num_params"] == params
     torch.manual_seed(0)
-    imported, results = import_and_verify(f"torchvision.models:{name}", "3,224,224")
+    imported, results = import_and_verify(f"{_module(name)}:{name}", size)
     assert [r.message() for r in results if not r.ok] == []
     assert {r.name for r in results} >= {"import.output", "import.flops", "against.layers", "against.params"}
     a = analyze(load_spec_text(imported.text, "vit.yaml"))
     assert a.totals["params"] == params  # torchvision's documented count
+    assert round(a.totals["macs"] / 1e9, 3) == meta["_ops"]
     if name == "vit_b_16":
         t, e, f, layers = 197, 768, 3072, 12  # 196 patches and the class token; width, MLP width, depth
         per_layer = 4 * t * e * e + 2 * t * t * e + 2 * t * e * f
         assert a.totals["macs"] == 196 * 768 * 3 * 16 * 16 + layers * per_layer + e * 1000 == 17_563_828_224
-    if name == "maxvit_t":
-        import torchvision
-
-        meta = torchvision.models.get_model_weights(name).DEFAULT.meta
-        assert (params, round(a.totals["macs"] / 1e9, 3)) == (meta["num_params"], meta["_ops"])  # 5.558 GMACs
+    if name == "maxvit_t":  # 5.558 GMACs
         # the attentions written out: at each stage's H·W = T tokens of D features, partitions of P = 7·7, a
         # window and a grid attention per block, each 4·T·D² (to_qkv, merge) + 2·T·P·D (Q·Kᵀ, A·V)
         stages = [(56 * 56, 64, 2), (28 * 28, 128, 2), (14 * 14, 256, 5), (7 * 7, 512, 2)]
@@ -190,6 +201,10 @@ def test_torchvision_vision_transformers_import_and_verify_exactly(name, params)
         assert len(attention) == 2 * sum(blocks for _, _, blocks in stages)
         assert sum(r.macs for r in attention) == sum(2 * blocks * (4 * t * d * d + 2 * t * 49 * d)
                                                      for t, d, blocks in stages)
+
+
+def _module(name: str) -> str:
+    return "torchvision.models.video" if name.startswith("swin3d") else "torchvision.models"
 
 
 @pytest.mark.slow
@@ -445,3 +460,78 @@ def test_a_gpt_block_written_around_scaled_dot_product_attention_imports_and_ver
     assert [r.message() for r in verify_import(imported, "g")[0] if not r.ok] == []
     t, e = 12, 32
     assert analyze(load_spec_text(imported.text, "g.yaml")).totals["macs"] == 12 * t * e * e + 2 * t * t * e
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("batch", [1, 3])
+def test_swin_v2_attention_counts_its_bias_mlp_once_per_pass(batch):
+    """torchvision's ShiftedWindowAttentionV2 read as a spec's layer: its parameters (qkv,
+    proj, logit_scale, cpb_mlp), buffers (the table of offsets and the index) and FLOPs equal
+    the module's and FlopCounterMode's at every batch, the position-bias MLP (on a table of
+    batch 1) counted once per pass: 2·(B·per sample + M·512·(2 + h))."""
+    pytest.importorskip("torchvision")
+    import json
+
+    from torch.utils.flop_counter import FlopCounterMode
+    from torchvision.models.swin_transformer import ShiftedWindowAttentionV2
+
+    from archcalc.layers.registry import kind_of_module
+
+    module = ShiftedWindowAttentionV2(24, [4, 6], [2, 3], 3).eval()
+    kind = kind_of_module(module)
+    args = kind.from_torch(module)
+    assert kind.kind == "shifted_window_attention_v2" and args == {"window_size": [4, 6], "num_heads": 3,
+                                                                   "shift_size": [2, 3]}
+    doc = {"archcalc": 1, "input": [10, 13, 24], "layers": [{kind.kind: args}]}
+    a = analyze(load_spec_text(json.dumps(doc), "v2.yaml"), None, batch)
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        module(torch.randn(batch, 10, 13, 24))
+    assert a.totals["flops"] == counter.get_total_flops()
+    assert a.totals["params"] == sum(p.numel() for p in module.parameters())
+    assert a.totals["buffers"] == sum(b.numel() for b in module.buffers())
+    m, h, t, n, c = 7 * 11, 3, 12 * 18, 24, 24  # offsets, heads, padded tokens, tokens per window, channels
+    assert a.totals["macs"] == batch * (4 * t * c * c + 2 * t * n * c) + m * 512 * (2 + h)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("which,shape", [
+    ("v2", (10, 13, 24)), ("v2", (8, 8, 24)),
+    ("3d", (4, 10, 13, 24)),  # T = 4 ≤ Wd = 8: the window shrinks to 4, that axis unshifted
+    ("3d", (9, 7, 5, 24)), ("embed", (3, 5, 9, 10)), ("embed", (3, 4, 8, 8))])
+def test_torchvisions_swin_modules_are_read_as_their_kinds_and_rebuilt_exactly(which, shape):
+    """torchvision's ShiftedWindowAttentionV2, ShiftedWindowAttention3d and PatchEmbed3d, read
+    with their kinds' from_torch: the spec's counts equal the module's parameters and buffers
+    and FlopCounterMode's FLOPs at a batch of 2, and archcalc's module, given torchvision's
+    weights (state_dict, same names), computes the same output."""
+    pytest.importorskip("torchvision")
+    import json
+
+    from torch.utils.flop_counter import FlopCounterMode
+    from torchvision.models.swin_transformer import ShiftedWindowAttentionV2
+    from torchvision.models.video.swin_transformer import PatchEmbed3d, ShiftedWindowAttention3d
+
+    import archcalc
+    from archcalc.layers.registry import kind_of_module
+
+    torch.manual_seed(0)
+    module = {"v2": lambda: ShiftedWindowAttentionV2(24, [4, 6], [2, 3], 3),
+              "3d": lambda: ShiftedWindowAttention3d(24, [8, 3, 4], [4, 1, 2], 4),
+              "embed": lambda: PatchEmbed3d([2, 4, 4], 3, 12, torch.nn.LayerNorm)}[which]().eval()
+    if which == "v2":
+        with torch.no_grad():
+            module.qkv.bias.normal_()  # its k third is zeroed in forward, the others kept
+    kind = kind_of_module(module)
+    spec = load_spec_text(json.dumps({"archcalc": 1, "input": list(shape),
+                                      "layers": [{kind.kind: kind.from_torch(module)}]}), "m.yaml")
+    a = analyze(spec, None, 2)
+    x = torch.randn(2, *shape)
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        y = module(x)
+    assert (a.totals["params"], a.totals["buffers"], a.totals["flops"]) == (
+        sum(p.numel() for p in module.parameters()), sum(b.numel() for b in module.buffers()),
+        counter.get_total_flops())
+    assert list(a.output) == list(y.shape[1:])
+    ours = next(m for m in archcalc.build_module(spec).modules() if type(m).__name__ == type(module).__name__)
+    ours.load_state_dict(module.state_dict())
+    with torch.no_grad():
+        assert torch.equal(ours.eval()(x), y)

@@ -108,10 +108,19 @@ CONVENTION = Convention(
                                     "native fast path, which fvcore counts 0 whole; called with need_weights, Q·Kᵀ "
                                     "and A·V are aten::bmm, which it counts", "macs_without_attention",
                                     "attention_weights_products"),
-        "shifted_window_attention": rule("the projections' aten::linear (bias left out) and the windows' Q·Kᵀ and A·V "
-                                         "by aten::matmul: the products, as archcalc counts them; the padding, roll, "
-                                         "scaling, bias gather and softmax have no handle (fvcore warns 'unsupported "
-                                         "operator'), 0", "macs"),
+        **{k: rule("the projections' aten::linear (bias left out) and the windows' Q·Kᵀ and A·V "
+                   "by aten::matmul: the products, as archcalc counts them; the padding, roll, "
+                   "scaling, bias gather and softmax have no handle (fvcore warns 'unsupported "
+                   "operator'), 0", "macs")
+           for k in ("shifted_window_attention", "shifted_window_attention3d")},
+        "patch_embed3d": rule("aten::_convolution's products (bias left out) and, with its norm, aten::layer_norm "
+                              "5 per element; the padding and the permute have no handle, 0", "macs",
+                              ("transformer_norm_elements", 5)),
+        "shifted_window_attention_v2": rule("aten::linear's products (bias left out): the projections, and the "
+                                            "position-bias MLP's two layers once per pass (as archcalc counts "
+                                            "them); the windows' cos(Q, K) and A·V by aten::matmul; the norms, "
+                                            "clamp, exp, sigmoid, padding, roll and softmax have no handle (fvcore "
+                                            "warns 'unsupported operator'), 0", "macs"),
         "relative_positional_attention": rule("the projections' aten::linear (bias left out) and each aten::einsum "
                                               "(Q·Kᵀ, A·V) as numpy's einsum_path prints its cost, to 4 significant "
                                               "digits (off by a few where the count needs more); the scaling "

@@ -49,6 +49,26 @@ def _window_products(row):
     return N.mul(2, N.mul(windows, N.mul(heads, N.mul(n * n, d))))
 
 
+def _window_av(row):
+    """A·V alone: Swin V2 writes cos(Q, K) with the @ operator (Tensor.__matmul__ is unpatched)."""
+    windows, heads, n, d = row.layer.windows(row.args, row.input)
+    return N.mul(windows, N.mul(heads, N.mul(n * n, d)))
+
+
+def _bias_mlp_hooks(row):
+    """Swin V2's position-bias MLP, by its modules' hooks, once per pass and divided by the batch
+    like every hook: the first linear layer's products and bias adds (M·2·512 + M·512), the
+    ReLU's outputs (M·512), the second's products (M·512·h, no bias)."""
+    m, k, h = row.layer.bias_mlp(row.args)
+    return N.true_div(m * 2 * k + m * k + m * k + m * k * h, row.batch)
+
+
+def _bias_mlp_relu(row):
+    """The patched F.relu that nn.ReLU calls: the MLP's hidden elements again, once (not averaged)."""
+    m, k, _ = row.layer.bias_mlp(row.args)
+    return m * k
+
+
 def _window_softmax(row):
     windows, heads, n, _ = row.layer.windows(row.args, row.input)
     return N.mul(windows, N.mul(heads, n * n))
@@ -175,6 +195,12 @@ CONVENTION = Convention(
            "window_products": Term("window_products", "Q·Kᵀ and A·V of every window, by the patched Tensor.matmul "
                                    "(whole batch)", _window_products,
                                    per_batch=True),
+           "window_av": Term("window_av", "A·V of every window, by the patched Tensor.matmul (whole batch); "
+                             "cos(Q, K) is the @ operator, unpatched", _window_av, per_batch=True),
+           "bias_mlp_hooks": Term("bias_mlp_hooks", "the position-bias MLP's hooks once per pass (its linear layers' "
+                                  "products and bias, the ReLU's outputs), divided by the batch", _bias_mlp_hooks),
+           "bias_mlp_relu": Term("bias_mlp_relu", "the MLP's hidden elements again, by the patched F.relu inside "
+                                 "nn.ReLU, once per pass", _bias_mlp_relu),
            "window_softmax": Term("window_softmax", "the attention weights' elements, windows·h·N², by the patched "
                                   "F.softmax (whole batch)", _window_softmax, per_batch=True),
            "partition_linear": Term("partition_linear", "to_qkv's and merge's hooks: the projections and one add "
@@ -221,9 +247,18 @@ CONVENTION = Convention(
                                     "scaling and the biases (the output one always); called with need_weights, "
                                     "the patched torch.bmm and F.softmax count Q·Kᵀ, A·V and the softmax's inputs "
                                     "again (whole batch)", "ptflops_attention", "ptflops_weights_path"),
-        "shifted_window_attention": rule("no module hook, and F.linear's patch is commented out: the projections are "
-                                         "not counted; the patched Tensor.matmul counts Q·Kᵀ and A·V and the patched "
-                                         "F.softmax its input (whole batch)", "window_products", "window_softmax"),
+        **{k: rule("no module hook, and F.linear's patch is commented out: the projections are "
+                   "not counted; the patched Tensor.matmul counts Q·Kᵀ and A·V and the patched "
+                   "F.softmax its input (whole batch)", "window_products", "window_softmax")
+           for k in ("shifted_window_attention", "shifted_window_attention3d")},
+        "patch_embed3d": rule("its proj's Conv3d hook (products, and one add per output element for the bias) and "
+                              "its norm's LayerNorm hook, 1 per element (its affine doubling reads `affine`, which "
+                              "LayerNorm calls elementwise_affine)", "macs", "bias_adds", "transformer_norm_elements"),
+        "shifted_window_attention_v2": rule("no hook for archcalc's module, and F.linear's patch is commented out: "
+                                            "the projections are not counted; its position-bias MLP's module hooks "
+                                            "count once per pass, and F.relu again; the patched Tensor.matmul counts "
+                                            "A·V (cos(Q, K) is the @ operator) and F.softmax its input (whole batch)",
+                                            "window_av", "window_softmax", "bias_mlp_hooks", "bias_mlp_relu"),
         "relative_positional_attention": rule("no hook for the module, nn.Linear's for to_qkv and merge (products and "
                                               "bias); torch.einsum is not patched (Q·Kᵀ and A·V not counted), nor "
                                               "the * and + operators; the patched F.softmax counts its input (whole "

@@ -89,9 +89,16 @@ CONVENTION = Convention(
         "multihead_attention": rule("count_multihead_attention: the projections (bias left out), Q·Kᵀ and A·V over "
                                     "every key (a bias_k or zero key included), and 3S − 1 per query's softmax",
                                     "macs", "attention_softmax_ops"),
-        "shifted_window_attention": rule("no rule for archcalc's module, but its function counter sees F.linear (the "
-                                         "projections, bias left out) and Tensor.matmul (Q·Kᵀ and A·V): the products",
-                                         "macs"),
+        **{k: rule("no rule for archcalc's module, but its function counter sees F.linear (the "
+                   "projections, bias left out) and Tensor.matmul (Q·Kᵀ and A·V): the products",
+                   "macs")
+           for k in ("shifted_window_attention", "shifted_window_attention3d")},
+        "patch_embed3d": rule("its proj's Conv3d rule (the products, bias left out) and its norm's LayerNorm rule, "
+                              "4 per element (2, and 2 more for the affine)", "macs", ("transformer_norm_elements", 4)),
+        "shifted_window_attention_v2": rule("no rule for archcalc's module, but its position-bias MLP's nn.Linear "
+                                            "rules (in × out per offset, once per pass) and its function counter's "
+                                            "F.linear (the projections, bias left out) and matmuls (cos(Q, K), "
+                                            "A·V): the products", "macs"),
         "relative_positional_attention": rule("no rule for archcalc's module (nor torchvision's), but count_linear "
                                               "for to_qkv and merge (the projections, bias left out) and the "
                                               "function counter's torch.einsum (Q·Kᵀ and A·V, in full even where "

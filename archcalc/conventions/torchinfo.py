@@ -13,6 +13,13 @@ from archcalc.conventions.base import Term, per_sample
 from archcalc.engine import numbers as N
 
 
+def _bias_mlp_params(row):
+    """Swin V2's position-bias MLP's parameters (2·512 + 512 + 512·h), counted once per pass:
+    its leaves' output has a batch axis of 1 (the table of offsets), whatever the batch."""
+    m, k, h = row.layer.bias_mlp(row.args)
+    return N.true_div(2 * k + k + k * h, row.batch)
+
+
 def _transposed_output_positions(row):
     """A transposed convolution multiplies its weights once per input position (archcalc's
     MACs); torchinfo takes the output's positions instead: the difference, MACs × (output
@@ -28,7 +35,11 @@ CONVENTION = Convention(
     unit="MACs",
     per_batch=True,
     source="torchinfo/layer_info.py: LayerInfo.calculate_macs",
-    terms={"transposed_output_positions": Term("transposed_output_positions", "a transposed convolution's weights "
+    terms={"bias_mlp_params": Term("bias_mlp_params", "the position-bias MLP's weights and bias once per pass "
+                                   "(its input, the table of offsets, has a batch of 1)", _bias_mlp_params),
+           "patch_norm_params": Term("patch_norm_params", "the patch embedding's LayerNorm's weight and bias "
+                                     "(2·E), once per sample", lambda r: 2 * r.args.embed_dim if r.args.norm else 0),
+           "transposed_output_positions": Term("transposed_output_positions", "a transposed convolution's weights "
                                                "× its output positions, not its input's",
                                                _transposed_output_positions)},
     rules={
@@ -50,6 +61,9 @@ CONVENTION = Convention(
         **{k: rule("weight and bias parameters once per sample: a linear layer on a sequence is not "
                    "repeated per position" + (" (maxout: its inner nn.Linear)" if k == "maxout" else ""),
                    "macs", "bias_adds", "linear_positions_dropped") for k in ("linear", "maxout")},
+        "patch_embed3d": rule("its proj (a Conv3d: 'Conv' in its class name) weight and bias × output positions, "
+                              "its norm (a LayerNorm) weight and bias once per sample; archcalc's module holds them, "
+                              "so it is no leaf itself", "macs", "bias_adds", "patch_norm_params"),
         "locally_connected2d": rule("weight and bias parameters once per sample ('Conv' is not in its class name): "
                                     "each weight is used once, so its MACs plus one add per output element",
                                     "macs", "bias_adds"),
@@ -65,9 +79,15 @@ CONVENTION = Convention(
         "multihead_attention": rule("nothing: nn.MultiheadAttention holds a module (out_proj), so it is no leaf "
                                     "and its row is left out of the sum, and out_proj is never called (its weight "
                                     "is read by F.multi_head_attention_forward)"),
-        "shifted_window_attention": rule("nothing: archcalc's module holds modules (qkv, proj), so it is no leaf and "
-                                         "its row is left out of the sum, and qkv and proj are never called (its "
-                                         "forward passes their weights to F.linear, as torchvision's does)"),
+        **{k: rule("nothing: archcalc's module holds modules (qkv, proj), so it is no leaf and "
+                   "its row is left out of the sum, and qkv and proj are never called (its "
+                   "forward passes their weights to F.linear, as torchvision's does)")
+           for k in ("shifted_window_attention", "shifted_window_attention3d")},
+        "shifted_window_attention_v2": rule("archcalc's module holds modules, so it is no leaf and its own row "
+                                            "is left out (qkv and proj are never called: their weights go to "
+                                            "F.linear); but its position-bias MLP's two nn.Linear are leaves it "
+                                            "calls, on the table of offsets: their parameters once (its batch "
+                                            "axis is 1)", "bias_mlp_params"),
         "relative_positional_attention": rule("its leaf modules to_qkv and merge (nn.Linear): their parameters once "
                                               "per sample, whatever the G·P tokens; the module holds them, so it is "
                                               "no leaf and its bias table is not counted", "leaf_params"),

@@ -248,7 +248,8 @@ class _Walker:
         _check_call(row, item)
         if item.share is not None:
             self._tie(row, item)
-        row.backward_macs = N.mul(kind.backward_macs(args, flow.shape, result, flow.grad), self.batch)
+        row.backward_macs = N.add(N.mul(kind.backward_macs(args, flow.shape, result, flow.grad), self.batch),
+                                  kind.per_pass_backward_macs(args, flow.shape, result))
         out = tuple(result.output)
         rf = kind.receptive_field(args, flow.shape, flow.rf) if flow.rf is not None and len(out) >= 2 \
             and len(out) == len(flow.shape) else None
@@ -268,6 +269,9 @@ class _Walker:
         counts = {"activations": activations, "macs": result.macs, "flops": flops}
         if self.batch != 1:
             counts = {q: N.mul(v, self.batch) for q, v in counts.items()}
+        if not N.compare(result.per_pass_macs, "==", 0):  # once per pass, whatever the batch
+            counts["macs"] = N.add(counts["macs"], result.per_pass_macs)
+            counts["flops"] = N.add(counts["flops"], N.mul(2, result.per_pass_macs))
         steps = list(result.steps)
         step = flops_step(counts["macs"], counts["flops"])
         if step is not None:

@@ -71,7 +71,8 @@ def _from_result(result, row: Row, quantity: str):
         return _of_shape(tuple(row.input if quantity == "input" else result.output), quantity)
     elements = N.product(result.output)
     return {"params": result.params, "buffers": result.buffers, "neurons": elements, "activations": elements,
-            "macs": result.macs, "flops": N.mul(2, result.macs)}.get(quantity)
+            "macs": N.add(result.macs, result.per_pass_macs),
+            "flops": N.mul(2, N.add(result.macs, result.per_pass_macs))}.get(quantity)
 
 
 def diagnose(student: Any, quantity: str, row: Row | None, analysis: Analysis,

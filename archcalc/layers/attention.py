@@ -474,3 +474,235 @@ class ShiftedWindowAttention(LayerKind):
                             "shift_size": list(module.shift_size), "qkv_bias": module.qkv.bias is not None,
                             "proj_bias": module.proj.bias is not None,
                             "attention_dropout": module.attention_dropout, "dropout": module.dropout})
+
+
+CPB_HIDDEN = 512  # torchvision's continuous position bias MLP: Linear(2, 512), ReLU, Linear(512, heads)
+
+
+@register
+class ShiftedWindowAttentionV2(ShiftedWindowAttention):
+    """Swin V2's window attention on [H, W, C] (torchvision's ShiftedWindowAttentionV2): the
+    windows, shift, mask, qkv and proj of shifted_window_attention, with cosine attention
+    softmax(cos(Q, K)·s + B + mask)·V, where Q and K are L2-normalised per head (F.normalize:
+    norms and divisions, no products), s = exp(min(logit_scale, ln 100)) a learned scale per
+    head, and B = 16·sigmoid(MLP(table)) read by the fixed index: a continuous position
+    bias MLP (Linear(2, 512), ReLU, Linear(512, h, no bias)) applied to a fixed buffer of the
+    (2·Wh − 1)·(2·Ww − 1) log-spaced relative offsets. That MLP runs once per forward pass,
+    whatever the batch (no sample flows into it): its MACs are counted once per pass, as
+    torch's FlopCounterMode counts them. The k third of the qkv bias is zeroed in forward
+    (still parameters)."""
+
+    kind = "shifted_window_attention_v2"
+    torch_classes = ("ShiftedWindowAttentionV2", "torchvision.models.swin_transformer.ShiftedWindowAttentionV2")
+    doc = "Swin V2's (shifted) window cosine attention with a continuous position bias MLP on [H, W, C] (torchvision)"
+
+    @classmethod
+    def offsets(cls, a) -> int:
+        """M = (2·Wh − 1)·(2·Ww − 1): the relative offsets the bias MLP is applied to."""
+        wh, ww = a.window_size
+        return (2 * wh - 1) * (2 * ww - 1)
+
+    @classmethod
+    def bias_mlp(cls, a) -> tuple:
+        """(M offsets, hidden width 512, heads h): the position-bias MLP's sizes, which it runs
+        once per pass on an input of batch 1 (the peer tools' rules are written in them)."""
+        return cls.offsets(a), CPB_HIDDEN, a.num_heads
+
+    @classmethod
+    def infer(cls, x, a, ctx: Context) -> Result:
+        cls.require_rank(x, (3,), ctx, "a feature map [H, W, C], channels last",
+                         hint="torchvision's Swin permutes [C, H, W] to [H, W, C] after the patch embedding")
+        c, h = x[2], a.num_heads
+        if N.compare(N.mod(c, h), "!=", 0):
+            raise ctx.error(f"{N.fmt(c)} channels do not divide into {N.fmt(h)} heads", arg="num_heads",
+                            expected=f"num_heads dividing {N.fmt(c)}", found=f"{N.fmt(h)}", code="invalid-layer")
+        wh, ww = a.window_size
+        ph, pw = cls.padded(a, x)
+        t, n, d, m, k = N.mul(ph, pw), wh * ww, N.floordiv(c, h), cls.offsets(a), CPB_HIDDEN
+        windows = N.mul(N.floordiv(ph, wh), N.floordiv(pw, ww))
+        qkv = N.add(N.mul(3, N.mul(c, c)), N.mul(3, c) if a.qkv_bias else 0)
+        proj = N.add(N.mul(c, c), c if a.proj_bias else 0)
+        mlp = 2 * k + k + k * h
+        params = N.add(N.add(qkv, proj), h + mlp)
+        buffers = 2 * m + n * n
+        projections = N.mul(4, N.mul(t, N.mul(c, c)))
+        scores = N.mul(windows, N.mul(h, N.mul(n * n, d)))
+        macs = N.add(projections, N.mul(2, scores))
+        first, second = m * 2 * k, m * k * h
+        per_pass = first + second
+        fc = N.fmt
+        steps = [
+            Step("padded map", "⌈H/Wh⌉·Wh × ⌈W/Ww⌉·Ww", f"⌈{fc(x[0])}/{wh}⌉·{wh} × ⌈{fc(x[1])}/{ww}⌉·{ww}",
+                 f"{fc(ph)} × {fc(pw)}"),
+            Step("windows", "(H'/Wh)·(W'/Ww)", f"({fc(ph)}/{wh})·({fc(pw)}/{ww})", windows),
+            Step("params", f"qkv + proj + logit_scale h + bias MLP (2·{k} + {k} + {k}·h)",
+                 f"{fc(qkv)} + {fc(proj)} + {fc(h)} + {fc(mlp)}", params),
+            Step("buffers", "relative_coords_table 2·(2·Wh − 1)·(2·Ww − 1) + relative_position_index "
+                            "(Wh·Ww)² (int64)", f"2·{2 * wh - 1}·{2 * ww - 1} + {n}²", buffers),
+            Step("projections (MACs)", "qkv and proj: 4·H'·W'·C²", f"4·{fc(t)}·{fc(c)}²", projections),
+            Step("cos(Q, K) (MACs)", "windows·h·N·N·d (the L2 norms and the scale: no products)",
+                 f"{fc(windows)}·{fc(h)}·{n}·{n}·{fc(d)}", scores),
+            Step("softmax (elements, no MACs)", "windows·h·N·N", f"{fc(windows)}·{fc(h)}·{n}·{n}",
+                 N.mul(windows, N.mul(h, n * n))),
+            Step("A·V (MACs)", "windows·h·N·N·d", f"{fc(windows)}·{fc(h)}·{n}·{n}·{fc(d)}", scores),
+            Step("MACs per sample", "4·H'·W'·C² + 2·H'·W'·N·C", f"4·{fc(t)}·{fc(c)}² + 2·{fc(t)}·{n}·{fc(c)}", macs),
+            Step("bias MLP's first layer (MACs, once per pass)", f"M·2·{k}, M = (2·Wh − 1)·(2·Ww − 1)",
+                 f"{m}·2·{k}", first),
+            Step("bias MLP's second layer (MACs, once per pass)", f"M·{k}·h", f"{m}·{k}·{fc(h)}", second),
+            Step("MACs", "per sample + once per pass (at batch B: B·per sample + per pass)",
+                 f"{fc(macs)} + {fc(per_pass)}", N.add(macs, per_pass)),
+        ]
+        return Result(tuple(x), params=params, buffers=buffers, macs=macs, steps=steps, per_pass_macs=per_pass)
+
+    @classmethod
+    def weight_bytes(cls, a, params, buffers, elem):
+        """The parameters and the table of offsets in the dtype; the index is int64 (8 bytes each)."""
+        n = a.window_size[0] * a.window_size[1]
+        return N.add(N.mul(N.sub(N.add(params, buffers), n * n), elem), N.mul(n * n, 8))
+
+    @classmethod
+    def per_pass_backward_macs(cls, a, x, result):
+        """The bias MLP's gradients: its second layer's weight and input gradients (M·512·h
+        each), its first layer's weight gradient (M·2·512); its input is a buffer, which needs
+        none."""
+        m, k = cls.offsets(a), CPB_HIDDEN
+        return 2 * m * k * a.num_heads + m * 2 * k
+
+    @classmethod
+    def torch_module(cls, a, x):
+        from archcalc.torch_backend.modules import ShiftedWindowAttentionV2 as Module
+
+        return Module(x[-1], a)
+
+    @classmethod
+    def from_torch(cls, module) -> dict:
+        mlp = getattr(module, "cpb_mlp", None)
+        try:
+            ours = len(mlp) == 3 and mlp[0].out_features == CPB_HIDDEN and mlp[2].bias is None
+        except (TypeError, AttributeError, IndexError):
+            ours = False
+        if not ours:
+            raise Untranslatable(f"has a position-bias MLP other than torchvision's (Linear(2, {CPB_HIDDEN}), ReLU, "
+                                 f"Linear({CPB_HIDDEN}, heads, bias=False))")
+        return super().from_torch(module)
+
+
+@register
+class ShiftedWindowAttention3d(LayerKind):
+    """Video Swin's window attention on [T, H, W, C] (torchvision's ShiftedWindowAttention3d):
+    on each axis whose size is at most its window, the window shrinks to the size and that
+    axis is not shifted; the clip is padded at the end of each axis to whole windows, rolled by
+    the shift, cut into windows of N = Wd·Wh·Ww tokens (the shrunk windows'), and each window
+    attends as in shifted_window_attention, its bias read from a learned table of
+    (2·Wd − 1)·(2·Wh − 1)·(2·Ww − 1) offsets per head (the windows as configured) by a fixed
+    index of N₀² int64 (N₀ the configured windows' tokens; a shrunk window reads its top-left
+    corner of it). The padded tokens go through the projections and products too (T' =
+    padded T·H·W), as torch computes them."""
+
+    kind = "shifted_window_attention3d"
+    family = "attention"
+    weighted = True
+    torch_classes = ("ShiftedWindowAttention3d", "torchvision.models.video.swin_transformer.ShiftedWindowAttention3d")
+    doc = "Video Swin's (shifted) 3-D window self-attention with relative position bias on [T, H, W, C] (torchvision)"
+    args = (
+        Arg("window_size", PerAxis(3, Int(1)), doc="Wd, Wh, Ww: the windows' sizes (torch's [8, 7, 7])"),
+        Arg("num_heads", Int(1), doc="h; C must divide into h heads of d = C/h"),
+        Arg("shift_size", PerAxis(3, Int(0)), 0, "the cyclic shift before windowing ([Wd//2, Wh//2, Ww//2] every "
+                                                 "other block)"),
+        Arg("qkv_bias", Bool(), True, "the qkv projection's bias"),
+        Arg("proj_bias", Bool(), True, "the output projection's bias"),
+        Arg("attention_dropout", Float(0.0, 1.0), 0.0, "on the attention weights while training (no cost counted)"),
+        Arg("dropout", Float(0.0, 1.0), 0.0, "on the output while training (no cost counted)"),
+    )
+
+    @classmethod
+    def effective(cls, a, x) -> tuple:
+        """The windows as used: each min(size, window) (torchvision's _get_window_and_shift_size)."""
+        return tuple(N.minimum(s, w) for s, w in zip(x[:3], a.window_size))
+
+    @classmethod
+    def padded(cls, a, x) -> tuple:
+        """(padded T, H, W): each the next multiple of its window as used."""
+        return tuple(N.mul(N.ceildiv(s, w), w) for s, w in zip(x[:3], cls.effective(a, x)))
+
+    @classmethod
+    def windows(cls, a, x) -> tuple:
+        """(windows, heads h, tokens per window N, head size d): what the products run over
+        (the peer tools' rules are written in them)."""
+        eff, pad = cls.effective(a, x), cls.padded(a, x)
+        return (N.product(N.floordiv(p, w) for p, w in zip(pad, eff)), a.num_heads, N.product(eff),
+                N.floordiv(x[3], a.num_heads))
+
+    @classmethod
+    def infer(cls, x, a, ctx: Context) -> Result:
+        cls.require_rank(x, (4,), ctx, "a clip [T, H, W, C], channels last",
+                         hint="torchvision's video Swin permutes [C, T, H, W] to [T, H, W, C] in its patch embedding")
+        c, h = x[3], a.num_heads
+        if N.compare(N.mod(c, h), "!=", 0):
+            raise ctx.error(f"{N.fmt(c)} channels do not divide into {N.fmt(h)} heads", arg="num_heads",
+                            expected=f"num_heads dividing {N.fmt(c)}", found=f"{N.fmt(h)}", code="invalid-layer")
+        wd, wh, ww = a.window_size
+        eff, pad = cls.effective(a, x), cls.padded(a, x)
+        windows, _, n, d = cls.windows(a, x)
+        t = N.product(pad)
+        n0 = wd * wh * ww
+        table = (2 * wd - 1) * (2 * wh - 1) * (2 * ww - 1) * h
+        qkv = N.add(N.mul(3, N.mul(c, c)), N.mul(3, c) if a.qkv_bias else 0)
+        proj = N.add(N.mul(c, c), c if a.proj_bias else 0)
+        params = N.add(N.add(qkv, proj), table)
+        projections = N.mul(4, N.mul(t, N.mul(c, c)))
+        scores = N.mul(windows, N.mul(h, N.mul(N.mul(n, n), d)))
+        macs = N.add(projections, N.mul(2, scores))
+        fc, xs = N.fmt, " × ".join
+        steps = [
+            Step("windows as used", "min(T, Wd) × min(H, Wh) × min(W, Ww)",
+                 xs(f"min({fc(s)}, {w})" for s, w in zip(x[:3], a.window_size)), xs(fc(w) for w in eff)),
+            Step("padded clip", "⌈T/Wd⌉·Wd × ⌈H/Wh⌉·Wh × ⌈W/Ww⌉·Ww",
+                 xs(f"⌈{fc(s)}/{fc(w)}⌉·{fc(w)}" for s, w in zip(x[:3], eff)), xs(fc(p) for p in pad)),
+            Step("windows", "(T'/Wd)·(H'/Wh)·(W'/Ww)", "·".join(f"({fc(p)}/{fc(w)})" for p, w in zip(pad, eff)),
+                 windows),
+            Step("params", "qkv + proj + bias table (2·Wd − 1)·(2·Wh − 1)·(2·Ww − 1)·h",
+                 f"{fc(qkv)} + {fc(proj)} + {2 * wd - 1}·{2 * wh - 1}·{2 * ww - 1}·{fc(h)}", params),
+            Step("buffers", "relative_position_index: (Wd·Wh·Ww)² as configured (int64)", f"{n0}²", n0 * n0),
+            Step("projections (MACs)", "qkv and proj: 4·T'·H'·W'·C²", f"4·{fc(t)}·{fc(c)}²", projections),
+            Step("Q·Kᵀ (MACs)", "windows·h·N·N·d", f"{fc(windows)}·{fc(h)}·{fc(n)}·{fc(n)}·{fc(d)}", scores),
+            Step("softmax (elements, no MACs)", "windows·h·N·N", f"{fc(windows)}·{fc(h)}·{fc(n)}·{fc(n)}",
+                 N.mul(windows, N.mul(h, N.mul(n, n)))),
+            Step("A·V (MACs)", "windows·h·N·N·d", f"{fc(windows)}·{fc(h)}·{fc(n)}·{fc(n)}·{fc(d)}", scores),
+            Step("MACs", "4·T'·H'·W'·C² + 2·T'·H'·W'·N·C", f"4·{fc(t)}·{fc(c)}² + 2·{fc(t)}·{fc(n)}·{fc(c)}", macs),
+        ]
+        return Result(tuple(x), params=params, buffers=n0 * n0, macs=macs, steps=steps)
+
+    @classmethod
+    def weight_bytes(cls, a, params, buffers, elem):
+        """The parameters in the dtype; the relative position index is int64 (8 bytes each)."""
+        return N.add(N.mul(params, elem), N.mul(buffers, 8))
+
+    @classmethod
+    def backward_macs(cls, a, x, result, input_grad):
+        """As multihead_attention's: every product's gradients, the qkv projection's input
+        gradient (3·T'·H'·W'·C²) only when something before needs it."""
+        return N.sub(N.mul(2, result.macs),
+                     0 if input_grad else N.mul(3, N.mul(N.product(cls.padded(a, x)), N.mul(x[3], x[3]))))
+
+    @classmethod
+    def receptive_field(cls, a, x, rf):
+        return None  # a token sees its window, and through the shift, its neighbours'
+
+    @classmethod
+    def saved_for_backward(cls, a, x, out, elem):
+        """Not modelled, as shifted_window_attention's."""
+        return None
+
+    @classmethod
+    def torch_module(cls, a, x):
+        from archcalc.torch_backend.modules import ShiftedWindowAttention3d as Module
+
+        return Module(x[-1], a)
+
+    @classmethod
+    def from_torch(cls, module) -> dict:
+        return cls.written({"window_size": list(module.window_size), "num_heads": module.num_heads,
+                            "shift_size": list(module.shift_size), "qkv_bias": module.qkv.bias is not None,
+                            "proj_bias": module.proj.bias is not None,
+                            "attention_dropout": module.attention_dropout, "dropout": module.dropout})

@@ -38,7 +38,10 @@ class Step:
 
 @dataclass
 class Result:
-    """What a kind computes for one layer. flops defaults to 2 × macs (see docs/conventions.md)."""
+    """What a kind computes for one layer. flops defaults to 2 × macs (see docs/conventions.md).
+    macs and flops are per sample; per_pass_macs are done once per forward pass whatever the
+    batch (work on the layer's own weights and buffers alone, which no sample flows into:
+    Swin V2's position-bias MLP on its fixed table of offsets), 2 FLOPs each."""
 
     output: Shape
     params: Any = 0
@@ -46,6 +49,7 @@ class Result:
     macs: Any = 0
     flops: Any = None
     steps: list[Step] = field(default_factory=list)
+    per_pass_macs: Any = 0
 
 
 class Args:
@@ -271,6 +275,12 @@ class LayerKind:
         """Multiply-accumulates of this layer's backward pass: the weight gradient, plus the
         input gradient when something before it has weights (`input_grad`). 0 for layers
         whose backward torch's FlopCounterMode doesn't count (element-wise, pooling, norms)."""
+        return 0
+
+    @classmethod
+    def per_pass_backward_macs(cls, a: Args, x: Shape, result: Result):
+        """Multiply-accumulates of the backward pass of the work done once per pass
+        (Result.per_pass_macs), whatever the batch: 0 for a layer that has none."""
         return 0
 
     @classmethod

@@ -7,8 +7,8 @@ F×F, stride S, zero padding P, K feature maps. Parameters (F·F·D/groups + 1)�
 from __future__ import annotations
 
 from archcalc.engine import numbers as N
-from archcalc.layers.args import Arg, Bool, Choice, Int, Nullable, PerAxis
-from archcalc.layers.base import Context, Result, Step, WeightedProduct, list_text
+from archcalc.layers.args import Arg, Bool, Choice, Float, Int, Nullable, PerAxis
+from archcalc.layers.base import Context, Result, Step, Untranslatable, WeightedProduct, list_text
 from archcalc.layers.padding import padding_kind
 from archcalc.layers.registry import register
 from archcalc.layers.receptive import through_window
@@ -354,3 +354,98 @@ class LocallyConnected2d(WeightedProduct):
 
 
 __all__ = ["LocallyConnected2d", "list_text"]
+
+
+@register
+class PatchEmbed3d(WeightedProduct):
+    """Video Swin's patch embedding (torchvision's PatchEmbed3d, read whole): the clip
+    [C, T, H, W] padded with zeros at the end of each axis to whole patches (pt, ph, pw), a
+    Conv3d whose kernel and stride are the patch, to E = embed_dim channels (its `proj`),
+    permuted to channels last, then a LayerNorm over E (its `norm`; none when norm is false,
+    torchvision's default): [⌈T/pt⌉, ⌈H/ph⌉, ⌈W/pw⌉, E]. The convolution's products are counted
+    (FlopCounterMode's); the norm and the padding count none."""
+
+    kind = "patch_embed3d"
+    family = "conv"
+    in_arg = "in_channels"
+    torch_classes = ("PatchEmbed3d", "torchvision.models.video.swin_transformer.PatchEmbed3d")
+    doc = "Video Swin's patch embedding: pad to whole patches, Conv3d (kernel = stride = patch), channels last, " \
+          "LayerNorm (torchvision)"
+    args = (
+        Arg("patch_size", PerAxis(3, Int(1)), doc="pt, ph, pw: the patch, the convolution's kernel and stride"),
+        Arg("embed_dim", Int(1), 96, "E, the channels out"),
+        Arg("norm", Bool(), False, "a LayerNorm over E after the convolution (torchvision's Swin3d passes one)"),
+        Arg("eps", Float(0.0), 1e-5, "the norm's eps"),
+        Arg("in_channels", Nullable(Int(1)), None, "C; inferred from the input, checked when written"),
+    )
+
+    @classmethod
+    def infer(cls, x, a, ctx: Context) -> Result:
+        cls.require_rank(x, (4,), ctx, "a clip [C, T, H, W], channels first", _RANK_HINT)
+        c, e, patch = x[0], a.embed_dim, a.patch_size
+        cls.check_in_size(c, ctx)
+        outs = [N.ceildiv(s, p) for s, p in zip(x[1:], patch)]
+        kernel = N.product(patch)
+        conv = N.add(N.mul(N.mul(c, kernel), e), e)
+        norm = 2 * e if a.norm else 0
+        positions = N.product(outs)
+        macs = N.mul(N.mul(positions, e), N.mul(c, kernel))
+        fc, pv = N.fmt, "·".join(str(p) for p in patch)
+        steps = [
+            Step("padded clip", "⌈T/pt⌉·pt × ⌈H/ph⌉·ph × ⌈W/pw⌉·pw",
+                 " × ".join(f"⌈{fc(s)}/{p}⌉·{p}" for s, p in zip(x[1:], patch)),
+                 " × ".join(fc(N.mul(o, p)) for o, p in zip(outs, patch))),
+            Step("output", "[T/pt, H/ph, W/pw, E] of the padded clip, channels last",
+                 f"[{', '.join(fc(o) for o in outs)}, {fc(e)}]", list_text((*outs, e))),
+            Step("params", "conv (pt·ph·pw·C + 1)·E" + (" + norm 2·E" if a.norm else ""),
+                 f"({pv}·{fc(c)} + 1)·{fc(e)}" + (f" + 2·{fc(e)}" if a.norm else ""), N.add(conv, norm)),
+            Step("MACs", "positions·E·pt·ph·pw·C (the norm: no products)",
+                 f"{fc(positions)}·{fc(e)}·{pv}·{fc(c)}", macs),
+        ]
+        return Result((*outs, e), params=N.add(conv, norm), macs=macs, steps=steps)
+
+    @classmethod
+    def bias_adds(cls, a, out):
+        """The convolution's bias, added to every output element (it always has one)."""
+        return N.product(out)
+
+    @classmethod
+    def norm_elements(cls, a, x):
+        """Elements its LayerNorm normalises, per sample: the output's (0 without a norm)."""
+        return N.mul(N.product(N.ceildiv(s, p) for s, p in zip(x[1:], a.patch_size)), a.embed_dim) if a.norm else 0
+
+    @classmethod
+    def receptive_field(cls, a, x, rf):
+        return None  # channels last after it: the spatial axes move
+
+    @classmethod
+    def saved_for_backward(cls, a, x, out, elem):
+        """Not modelled: the padded clip (when padded), the convolution's output the norm reads
+        and the norm's statistics, kept as torch's view rules say."""
+        return None
+
+    @classmethod
+    def torch_module(cls, a, x):
+        from archcalc.torch_backend.modules import PatchEmbed3d as Module
+
+        return Module(x[0], a)
+
+    @classmethod
+    def from_torch(cls, module) -> dict:
+        from torch import nn
+
+        norm = getattr(module, "norm", None)
+        if isinstance(norm, nn.LayerNorm):
+            if not norm.elementwise_affine or norm.bias is None or tuple(norm.normalized_shape) != (
+                    module.proj.out_channels,):
+                raise Untranslatable("has a norm other than a LayerNorm over its channels with weight and bias")
+            values = {"norm": True, "eps": norm.eps}
+        elif isinstance(norm, nn.Identity) or norm is None:
+            values = {}
+        else:
+            raise Untranslatable(f"has a norm of {type(norm).__name__}; archcalc reads nn.LayerNorm or none")
+        proj = module.proj
+        if proj.bias is None or tuple(proj.kernel_size) != tuple(proj.stride) or proj.groups != 1 \
+                or tuple(proj.padding) != (0, 0, 0) or tuple(proj.dilation) != (1, 1, 1):
+            raise Untranslatable("has a projection other than a Conv3d with bias whose kernel is its stride")
+        return cls.written({"patch_size": list(module.tuple_patch_size), "embed_dim": proj.out_channels, **values})

@@ -490,17 +490,29 @@ class ShiftedWindowAttention(nn.Module):
         self.qkv = nn.Linear(dim, dim * 3, bias=a.qkv_bias)
         self.proj = nn.Linear(dim, dim, bias=a.proj_bias)
         wh, ww = self.window_size
-        self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * wh - 1) * (2 * ww - 1), a.num_heads))
-        nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
+        self._position_bias_weights(wh, ww, a.num_heads)
         coords = torch.stack(torch.meshgrid(torch.arange(wh), torch.arange(ww), indexing="ij")).flatten(1)
         relative = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0)  # N, N, 2: offsets (dh, dw)
         index = (relative[:, :, 0] + wh - 1) * (2 * ww - 1) + relative[:, :, 1] + ww - 1
         self.register_buffer("relative_position_index", index.flatten())
 
-    def _bias(self) -> torch.Tensor:
+    def _position_bias_weights(self, wh: int, ww: int, heads: int) -> None:
+        self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * wh - 1) * (2 * ww - 1), heads))
+        nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
+
+    def _gathered(self, table: torch.Tensor) -> torch.Tensor:
+        """A table of one value per offset and head, read for every token pair: 1, heads, N, N."""
         n = self.window_size[0] * self.window_size[1]
-        table = self.relative_position_bias_table[self.relative_position_index]
-        return table.view(n, n, -1).permute(2, 0, 1).contiguous().unsqueeze(0)  # 1, heads, N, N
+        return table[self.relative_position_index].view(n, n, -1).permute(2, 0, 1).contiguous().unsqueeze(0)
+
+    def _bias(self) -> torch.Tensor:
+        return self._gathered(self.relative_position_bias_table)
+
+    def _qkv_bias(self):
+        return self.qkv.bias
+
+    def _scores(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        return (q * q.shape[-1] ** -0.5).matmul(k.transpose(-2, -1))
 
     def _mask(self, x: torch.Tensor, pad_h: int, pad_w: int, shift: list) -> torch.Tensor:
         """-100 between tokens of one window that came from different regions of the rolled map."""
@@ -526,9 +538,10 @@ class ShiftedWindowAttention(nn.Module):
         windows = (pad_h // wh) * (pad_w // ww)
         x = x.view(b, pad_h // wh, wh, pad_w // ww, ww, c).permute(0, 1, 3, 2, 4, 5).reshape(b * windows, wh * ww, c)
         n = wh * ww
-        qkv = F.linear(x, self.qkv.weight, self.qkv.bias).reshape(b * windows, n, 3, heads, c // heads)
+        bias = self._bias()
+        qkv = F.linear(x, self.qkv.weight, self._qkv_bias()).reshape(b * windows, n, 3, heads, c // heads)
         q, k, v = qkv.permute(2, 0, 3, 1, 4)
-        attn = (q * (c // heads) ** -0.5).matmul(k.transpose(-2, -1)) + self._bias()
+        attn = self._scores(q, k) + bias
         if sum(shift) > 0:
             attn = attn.view(b, windows, heads, n, n) + self._mask(x, pad_h, pad_w, shift).unsqueeze(1).unsqueeze(0)
             attn = attn.view(-1, heads, n, n)
@@ -539,6 +552,135 @@ class ShiftedWindowAttention(nn.Module):
         if sum(shift) > 0:
             x = torch.roll(x, shifts=(shift[0], shift[1]), dims=(1, 2))
         return x[:, :h, :w, :].contiguous()
+
+
+class ShiftedWindowAttentionV2(ShiftedWindowAttention):
+    """A spec's shifted_window_attention_v2 on [B, H, W, C]: torchvision's
+    ShiftedWindowAttentionV2 written out with its names (qkv, proj, logit_scale, cpb_mlp, the
+    relative_coords_table and relative_position_index buffers): the bias 16·sigmoid of the
+    MLP on the table of log-spaced offsets, the qkv bias with its k third zeroed, cosine
+    attention scaled by exp(min(logit_scale, ln 100)); the rest as shifted_window_attention."""
+
+    def __init__(self, dim: int, a):
+        super().__init__(dim, a)
+        self.logit_scale = nn.Parameter(torch.log(10 * torch.ones((a.num_heads, 1, 1))))
+        self.cpb_mlp = nn.Sequential(nn.Linear(2, 512, bias=True), nn.ReLU(inplace=True),
+                                     nn.Linear(512, a.num_heads, bias=False))
+
+    def _position_bias_weights(self, wh: int, ww: int, heads: int) -> None:
+        """No learned table: a fixed one of the offsets, sign(t)·log2(|8·t| + 1)/3 with t the offset
+        over the window's size less one (division by zero for a window of 1, as torchvision's)."""
+        axes = [torch.arange(-(w - 1), w, dtype=torch.float32) / (w - 1) for w in (wh, ww)]
+        table = torch.stack(torch.meshgrid(axes, indexing="ij")).permute(1, 2, 0).contiguous().unsqueeze(0) * 8
+        self.register_buffer("relative_coords_table", torch.sign(table) * torch.log2(torch.abs(table) + 1.0) / 3.0)
+
+    def _bias(self) -> torch.Tensor:
+        return 16 * torch.sigmoid(self._gathered(self.cpb_mlp(self.relative_coords_table).view(-1, self.num_heads)))
+
+    def _qkv_bias(self):
+        if self.qkv.bias is None:
+            return None
+        bias = self.qkv.bias.clone()
+        third = bias.numel() // 3
+        bias[third:2 * third].zero_()
+        return bias
+
+    def _scores(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        attn = F.normalize(q, dim=-1) @ F.normalize(k, dim=-1).transpose(-2, -1)
+        return attn * torch.clamp(self.logit_scale, max=math.log(100.0)).exp()
+
+
+class ShiftedWindowAttention3d(nn.Module):
+    """A spec's shifted_window_attention3d on [B, T, H, W, C]: what torchvision's
+    ShiftedWindowAttention3d computes (its qkv and proj, whose weights go to F.linear, the
+    table of relative position biases and its [N, N] index, the same names), written out:
+    each window no larger than its axis (and that axis unshifted), pad to whole windows, roll
+    by the shift, window, h heads of softmax(q·kᵀ·d^-½ + bias + mask)·v, project, unwindow,
+    roll back, cut the padding."""
+
+    def __init__(self, dim: int, a):
+        super().__init__()
+        self.window_size, self.shift_size = list(a.window_size), list(a.shift_size)
+        self.num_heads, self.attention_dropout, self.dropout = a.num_heads, a.attention_dropout, a.dropout
+        self.qkv = nn.Linear(dim, dim * 3, bias=a.qkv_bias)
+        self.proj = nn.Linear(dim, dim, bias=a.proj_bias)
+        wd, wh, ww = self.window_size
+        self.relative_position_bias_table = nn.Parameter(
+            torch.zeros((2 * wd - 1) * (2 * wh - 1) * (2 * ww - 1), a.num_heads))
+        nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
+        coords = torch.stack(torch.meshgrid(*[torch.arange(w) for w in self.window_size], indexing="ij")).flatten(1)
+        relative = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0)  # N, N, 3: offsets (dt, dh, dw)
+        index = ((relative[:, :, 0] + wd - 1) * (2 * wh - 1) + relative[:, :, 1] + wh - 1) * (2 * ww - 1) \
+            + relative[:, :, 2] + ww - 1
+        self.register_buffer("relative_position_index", index)
+
+    def _mask(self, x: torch.Tensor, padded: tuple, window: list, shift: list) -> torch.Tensor:
+        """-100 between tokens of one window that came from different regions of the rolled clip."""
+        regions = x.new_zeros(padded)
+        count = 0
+        bands = [((0, -w), (-w, -s), (-s, None)) for w, s in zip(window, shift)]
+        for d in bands[0]:
+            for h in bands[1]:
+                for w in bands[2]:
+                    regions[d[0]:d[1], h[0]:h[1], w[0]:w[1]] = count
+                    count += 1
+        (tp, hp, wp), (wd, wh, ww) = padded, window
+        regions = regions.view(tp // wd, wd, hp // wh, wh, wp // ww, ww).permute(0, 2, 4, 1, 3, 5) \
+            .reshape(-1, wd * wh * ww)
+        differ = regions.unsqueeze(1) - regions.unsqueeze(2)
+        return differ.masked_fill(differ != 0, -100.0).masked_fill(differ == 0, 0.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, h, w, c = x.shape
+        window, shift = list(self.window_size), list(self.shift_size)
+        for i, size in enumerate((t, h, w)):
+            if size <= window[i]:
+                window[i], shift[i] = size, 0
+        (wd, wh, ww), heads = window, self.num_heads
+        n = wd * wh * ww
+        bias = self.relative_position_bias_table[self.relative_position_index[:n, :n].flatten()]
+        bias = bias.view(n, n, -1).permute(2, 0, 1).contiguous().unsqueeze(0)
+        x = F.pad(x, (0, 0, 0, -w % ww, 0, -h % wh, 0, -t % wd))
+        _, tp, hp, wp, _ = x.shape
+        if sum(shift) > 0:
+            x = torch.roll(x, shifts=(-shift[0], -shift[1], -shift[2]), dims=(1, 2, 3))
+        windows = (tp // wd) * (hp // wh) * (wp // ww)
+        x = x.view(b, tp // wd, wd, hp // wh, wh, wp // ww, ww, c).permute(0, 1, 3, 5, 2, 4, 6, 7) \
+            .reshape(b * windows, n, c)
+        qkv = F.linear(x, self.qkv.weight, self.qkv.bias).reshape(b * windows, n, 3, heads, c // heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)
+        attn = (q * (c // heads) ** -0.5).matmul(k.transpose(-2, -1)) + bias
+        if sum(shift) > 0:
+            attn = attn.view(b, windows, heads, n, n) \
+                + self._mask(x, (tp, hp, wp), window, shift).unsqueeze(1).unsqueeze(0)
+            attn = attn.view(-1, heads, n, n)
+        attn = F.dropout(F.softmax(attn, dim=-1), p=self.attention_dropout, training=self.training)
+        x = attn.matmul(v).transpose(1, 2).reshape(b * windows, n, c)
+        x = F.dropout(F.linear(x, self.proj.weight, self.proj.bias), p=self.dropout, training=self.training)
+        x = x.view(b, tp // wd, hp // wh, wp // ww, wd, wh, ww, c).permute(0, 1, 4, 2, 5, 3, 6, 7) \
+            .reshape(b, tp, hp, wp, c)
+        if sum(shift) > 0:
+            x = torch.roll(x, shifts=(shift[0], shift[1], shift[2]), dims=(1, 2, 3))
+        return x[:, :t, :h, :w, :].contiguous()
+
+
+class PatchEmbed3d(nn.Module):
+    """A spec's patch_embed3d on [B, C, T, H, W]: torchvision's PatchEmbed3d (its proj and
+    norm, the same names): padded at the end of each axis to whole patches, Conv3d of kernel
+    = stride = patch, permuted to channels last, LayerNorm (or none)."""
+
+    def __init__(self, in_channels: int, a):
+        super().__init__()
+        self.tuple_patch_size = tuple(a.patch_size)
+        self.proj = nn.Conv3d(in_channels, a.embed_dim, kernel_size=self.tuple_patch_size,
+                              stride=self.tuple_patch_size)
+        self.norm = nn.LayerNorm(a.embed_dim, eps=a.eps) if a.norm else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _, _, t, h, w = x.shape
+        pt, ph, pw = self.tuple_patch_size
+        x = F.pad(x, (0, -w % pw, 0, -h % ph, 0, -t % pt))
+        return self.norm(self.proj(x).permute(0, 2, 3, 4, 1))
 
 
 class PatchMergingPad(nn.Module):
