@@ -10,6 +10,7 @@ from collections import OrderedDict
 
 import torch
 from torch import fx, nn
+from torch.fx.passes.shape_prop import ShapeProp
 
 from archcalc.layers.base import COMPUTED, LayerKind, MergeKind, Untranslatable, Weight
 from archcalc.layers.registry import kind_of_function, kinds
@@ -33,16 +34,32 @@ class _Tracer(fx.Tracer):
 def trace_fx(model: nn.Module, example, located: bool = True) -> tuple[list[Traced], str, list[str]]:
     """The model's data flow (topological order), the id of its output, and notes; `located`:
     each value with the user's source line (errors say where)."""
-    from torch.fx.passes.shape_prop import ShapeProp
-
     if is_layer_module(model):  # a bare nn.Linear: fx would trace inside it
         model = nn.Sequential(OrderedDict([(type(model).__name__.lower(), model)]))
     graph = _Tracer(located).trace(model, concrete_args=_optional_arguments(model) or None)
     gm = fx.GraphModule(model, graph)
     gm.graph.eliminate_dead_code()
     with torch.no_grad():  # on the model's device: on meta, torch's Python decompositions cost more than a
-        ShapeProp(gm).propagate(example)  # small model's arithmetic (mobilenet_v3_small: 386 ms against 11 ms)
+        _Propagation(gm).propagate(example)  # small model's arithmetic (mobilenet_v3_small: 386 ms against 11 ms)
     return Translator(gm).run()
+
+
+class _Propagation(ShapeProp):
+    """ShapeProp, which also keeps the sizes a node computes where they are no tensor (an int,
+    or a tuple of ints: MViT's token grid, which each block returns and the next is given) as
+    meta['sizes']: the value a module's call was given, as traced."""
+
+    def run_node(self, n):
+        result = super().run_node(n)
+        if _sizes(result):
+            n.meta["sizes"] = result
+        return result
+
+
+def _sizes(value) -> bool:
+    if isinstance(value, (tuple, list)):
+        return bool(value) and all(_sizes(v) for v in value)
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _optional_arguments(model: nn.Module) -> dict:
@@ -245,10 +262,12 @@ class Translator:
         kind, args, has_params = layer
         # archcalc's own wrapper (a spec's layer built) is called as the spec's layer: with its input alone
         called = kind if unwrapped(module)[0] is module else LayerKind
-        try:
-            args = args | called.imported_module_call([a for a in node.args if isinstance(a, fx.Node)],
-                                                      tuple(a for a in node.args if not isinstance(a, fx.Node)),
-                                                      _literal(dict(node.kwargs)))
+        try:  # a value computed in forward that is sizes (MViT's grid) is given as traced, with the literals
+            args = args | called.imported_module_call(
+                [a for a in node.args if isinstance(a, fx.Node) and "sizes" not in a.meta],
+                tuple(a.meta["sizes"] if isinstance(a, fx.Node) else a for a in node.args
+                      if not isinstance(a, fx.Node) or "sizes" in a.meta),
+                _literal(dict(node.kwargs)))
         except Untranslatable as exc:
             self.report(node, f"module '{node.target}' {exc}")
             return
@@ -372,6 +391,9 @@ class Translator:
                                                                                     pieces=pieces),
                                             shape=_per_sample(node.meta.get("tensor_meta")))
             return
+        if self._sole_tensor(base, index):
+            self.alias[node.name] = self.src(base)
+            return
         owner, part = self._part_of(base)
         if owner is None:
             if node.meta.get("tensor_meta") is not None:
@@ -393,6 +415,17 @@ class Translator:
             self.alias[node.name] = owner
         else:
             self.parts[node.name] = (owner, new_part)
+
+    def _sole_tensor(self, base, index) -> bool:
+        """`f(x)[0]` where the function f returns a tuple whose one tensor is at `index` (torchvision's
+        fx-wrapped _unsqueeze returns the tensor and its rank): that tensor, the call's value."""
+        if not (isinstance(base, fx.Node) and base.op in ("call_function", "call_method")) or self.src(base) is None:
+            return False
+        meta = base.meta.get("tensor_meta")
+        if hasattr(meta, "shape") or not isinstance(meta, (tuple, list)) or not isinstance(index, int):
+            return False
+        tensors = [i for i, m in enumerate(meta) if hasattr(m, "shape")]
+        return tensors == [index % len(meta)]
 
     def _part_of(self, base) -> tuple[str | None, str | None]:
         """(the layer whose output `base` is a part of, which part): None for the module's own
