@@ -42,7 +42,7 @@ class MViTPositionEncoding(LayerKind):
     kind = "mvit_position_encoding"
     family = "position"
     weighted = True
-    torch_classes = ("torchvision.models.video.mvit.PositionalEncoding",)
+    torch_classes = ("MViTPositionEncoding", "torchvision.models.video.mvit.PositionalEncoding")
     doc = "MViT's class token and separable spatial + temporal position embeddings on [T·H·W, E] (torchvision)"
     args = (
         Arg("temporal_size", Int(1), doc="T: the frames of the token grid"),
@@ -124,7 +124,7 @@ class MultiscaleBlock(LayerKind):
     kind = "multiscale_block"
     family = "attention"
     weighted = True
-    torch_classes = ("torchvision.models.video.mvit.MultiscaleBlock",)
+    torch_classes = ("MultiscaleBlock", "torchvision.models.video.mvit.MultiscaleBlock")
     doc = "MViT's block: pooled multi-head attention over a T×H×W token grid and an MLP on [1 + T·H·W, C] (torchvision)"
     args = (
         Arg("thw", PerAxis(3, Int(1)), doc="T, H, W: the input's token grid (the tokens after the class token)"),
@@ -222,9 +222,20 @@ class MultiscaleBlock(LayerKind):
         if a.rel_pos_embed:
             spatial, temporal = cls.rel_pos_sizes(a)
             kt, kh, kw = s["k_grid"]
-            add("relative positions (MACs)", "h·(Nq − 1)·d·(Hk + Wk + Tk): three einsums",
-                f"{heads}·{nq - 1}·{fc(d)}·({kh} + {kw} + {kt})", N.mul(2 * spatial + temporal, d),
-                N.mul(heads * (nq - 1) * (kh + kw + kt), d))
+            if spatial < 1:
+                raise ctx.error(f"the spatial relative position tables would have {spatial} rows: max(H, W) = "
+                                f"{max(a.thw[1:])} is below both strides along H", arg="rel_pos_embed",
+                                expected="max(H, W) at least stride_q[1] or stride_kv[1] (torchvision sizes the "
+                                         "tables 2·max(S // s_q, S // s_kv) − 1)",
+                                found=f"stride_q {list(a.stride_q)}, stride_kv {list(a.stride_kv)}", code="invalid-layer")
+            if N.compare(d, "==", 1):  # an einsum contracting an axis of 1 is an element-wise product in torch
+                add("relative positions (MACs)", "h·(Nq − 1)·d·Tk: the matmul along T (the einsums along H and W "
+                    "contract d = 1, which torch multiplies element-wise: not counted)",
+                    f"{heads}·{nq - 1}·1·{kt}", N.mul(2 * spatial + temporal, d), heads * (nq - 1) * kt)
+            else:
+                add("relative positions (MACs)", "h·(Nq − 1)·d·(Hk + Wk + Tk): einsums along H and W, a matmul "
+                    "along T", f"{heads}·{nq - 1}·{fc(d)}·({kh} + {kw} + {kt})", N.mul(2 * spatial + temporal, d),
+                    N.mul(heads * (nq - 1) * (kh + kw + kt), d))
             steps.append(Step("relative position tables (params)", "(2·(2·max(S/s_q, S/s_kv) − 1) + 2·T − 1)·d",
                               f"(2·{spatial} + {temporal})·{fc(d)}", N.mul(2 * spatial + temporal, d)))
         steps.append(Step("softmax (elements, no MACs)", "h·Nq·Nk", f"{heads}·{nq}·{nk}", heads * nq * nk))
@@ -294,12 +305,17 @@ class MultiscaleBlock(LayerKind):
                 values[f"kernel_{which}"], values[f"stride_{which}"] = list(pool.pool.kernel_size), list(pool.pool.stride)
         if values["output_channels"] == module.norm1.normalized_shape[0]:
             del values["output_channels"]
+        if getattr(module, "thw", None) is not None:  # archcalc's module holds its grid; torchvision's is given it
+            values["thw"] = list(module.thw)
         return cls.written(values)
 
     @classmethod
     def imported_module_call(cls, tensors, others, kwargs):
         """`block(x, thw)`: the grid as the traced call passed it (written for the first block,
-        the previous block's returned grid after)."""
+        the previous block's returned grid after); archcalc's own module, which holds its
+        grid, with the tokens alone."""
+        if len(tensors) == 1 and not others and not kwargs:
+            return {}
         thw = kwargs.get("thw", others[0] if others else None)
         if len(tensors) != 1 or not (isinstance(thw, (tuple, list)) and len(thw) == 3
                                      and all(isinstance(s, int) for s in thw)):

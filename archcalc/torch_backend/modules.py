@@ -531,7 +531,7 @@ class _MViTPool(nn.Module):
 
     def __init__(self, pool: nn.Module, norm: nn.Module | None):
         super().__init__()
-        self.pool = pool
+        self.pool, self.norm_before_pool = pool, False
         self.norm_act = nn.Sequential(norm) if norm is not None else None
 
     def forward(self, x: torch.Tensor, thw: tuple) -> tuple[torch.Tensor, tuple]:
@@ -555,7 +555,7 @@ class _MultiscaleAttention(nn.Module):
     def __init__(self, dim: int, width: int, a, eps: float):
         super().__init__()
         self.num_heads, self.head_dim = a.num_heads, width // a.num_heads
-        self.width, self.residual_pool, self.with_cls = width, a.residual_pool, a.residual_with_cls_embed
+        self.width, self.residual_pool, self.residual_with_cls_embed = width, a.residual_pool, a.residual_with_cls_embed
         self.qkv = nn.Linear(dim, 3 * width)
         self.project = nn.Sequential(nn.Linear(width, width), *([nn.Dropout(a.dropout)] if a.dropout > 0 else []))
         d = self.head_dim
@@ -615,7 +615,7 @@ class _MultiscaleAttention(nn.Module):
             attn = self._rel_pos(attn, q, thw, k_thw)
         x = torch.matmul(attn.softmax(dim=-1), v)
         if self.residual_pool:
-            if self.with_cls:
+            if self.residual_with_cls_embed:
                 x = x + q
             else:
                 x[:, :, 1:, :] += q[:, :, 1:, :]
