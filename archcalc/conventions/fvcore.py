@@ -12,7 +12,7 @@ max_pool2d, avg_pool2d, softmax, aten::lstm, aten::gru, aten::embedding, ...) is
 a warning. Counts cover the whole batch. It counts aten ops, not modules: a layer the model
 calls as a function (`call: function`, F.adaptive_avg_pool2d) counts as its module does.
 """
-from archcalc.conventions.base import Convention, Term, per_sample, rule
+from archcalc.conventions.base import Convention, Term, parts_term, per_sample, rule
 from archcalc.engine import numbers as N
 
 _UPSAMPLE_HANDLES = {("nearest", 2): 1, ("bilinear", 2): 4}  # (mode, spatial axes) → per output element
@@ -36,7 +36,12 @@ CONVENTION = Convention(
     per_batch=True,
     source="fvcore/nn/flop_count.py: _DEFAULT_SUPPORTED_OPS; fvcore/nn/jit_handles.py",
     notes=("the model in eval mode: in training mode fvcore counts batch_norm as 5 per element (4 without affine)",),
-    terms={"convolution_mode": Term("convolution_mode", "the products of convolutions with padding 'same' or "
+    terms={"mvit_einsum_d1": parts_term("mvit_einsum_d1", "MViTv2's relative positions along H and W where d = 1: "
+                                         "aten::einsum's products by numpy's einsum_path, which torch runs as an "
+                                         "element-wise product (FlopCounterMode: 0)", "rel_einsum_uncounted"),
+           "mvit_norms": parts_term("mvit_norms", "one per element of each LayerNorm (the block's and its pools')",
+                                    "norm_elements"),
+           "convolution_mode": Term("convolution_mode", "the products of convolutions with padding 'same' or "
                                     "'valid' and zeros: aten::_convolution_mode has no fvcore handle (other padding "
                                     "modes pad first and trace to aten::_convolution)",
                                     lambda r: per_sample(r, r.macs) if isinstance(r.args.padding, str)
@@ -87,6 +92,14 @@ CONVENTION = Convention(
                                     "native fast path, which fvcore counts 0 whole; called with need_weights, Q·Kᵀ "
                                     "and A·V are aten::bmm, which it counts", "macs_without_attention",
                                     "attention_weights_products"),
+        "multiscale_block": rule("aten::linear (bias left out), the pools' aten::_convolution, aten::matmul (Q·Kᵀ, "
+                                 "A·V, the relative positions along T) and aten::einsum (along H and W, also where "
+                                 "d = 1): the products; aten::layer_norm 5 per element; gelu, softmax, max_pool3d, "
+                                 "the scaling, the adds, the tables' gathers and upsample_linear1d have no handle "
+                                 "(fvcore warns 'unsupported operator'), 0", "macs", "mvit_einsum_d1",
+                                 ("mvit_norms", 5)),
+        "mvit_position_encoding": rule("aten::cat and expand are ignored; the position embeddings' repeat, "
+                                       "repeat_interleave and add have no handle (fvcore warns where they run): 0"),
         "shifted_window_attention": rule("the projections' aten::linear (bias left out) and the windows' Q·Kᵀ and A·V "
                                          "by aten::matmul: the products, as archcalc counts them; the padding, roll, "
                                          "scaling, bias gather and softmax have no handle (fvcore warns 'unsupported "

@@ -10,7 +10,7 @@ Modules with no rule (sigmoid, tanh, ELU, GELU, SiLU, LocalResponseNorm, LPPool2
 and thop warns. Counts cover the whole batch. Only module hooks count: a layer the model
 calls as a function (`call: function`: F.avg_pool2d, F.softmax, F.adaptive_avg_pool2d) counts 0.
 """
-from archcalc.conventions.base import Convention, Term, rule
+from archcalc.conventions.base import Convention, Term, parts_term, rule
 
 
 def _cell_extras(kind: str, x: int, h: int, bias: bool) -> int:
@@ -41,7 +41,12 @@ CONVENTION = Convention(
     unit="MACs",
     per_batch=True,
     source="thop/profile.py: register_hooks; thop/vision/basic_hooks.py; thop/vision/calc_func.py; thop/rnn_hooks.py",
-    terms={"thop_rnn": Term("thop_rnn", "element-wise gate work, gate sums and both biases per step "
+    terms={"mvit_einsum_d1": parts_term("mvit_einsum_d1", "MViTv2's relative positions along H and W where d = 1: "
+                                         "torch.einsum's products (every label of size above 1), which torch runs "
+                                         "as an element-wise product (FlopCounterMode: 0)", "rel_einsum_uncounted"),
+           "mvit_norms": parts_term("mvit_norms", "one per element of each LayerNorm (the block's and its pools')",
+                                    "norm_elements"),
+           "thop_rnn": Term("thop_rnn", "element-wise gate work, gate sums and both biases per step "
                                         "(thop's cell formulas)", _recurrent_extras)},
     rules={
         # --- activations ---
@@ -78,6 +83,14 @@ CONVENTION = Convention(
         "multihead_attention": rule("count_multihead_attention: the projections (bias left out), Q·Kᵀ and A·V over "
                                     "every key (a bias_k or zero key included), and 3S − 1 per query's softmax",
                                     "macs", "attention_softmax_ops"),
+        "multiscale_block": rule("no rule for archcalc's module, but its modules' rules: the linear layers' and "
+                                 "Conv3d pools' products (bias left out), 4 per element of each LayerNorm (2, twice "
+                                 "with affine); GELU has no rule (thop warns), max pool and dropout are zero_ops; and "
+                                 "its function counter sees torch.matmul (Q·Kᵀ, A·V, the relative positions along T) "
+                                 "and torch.einsum (along H and W, also where d = 1): the products", "macs",
+                                 "mvit_einsum_d1", ("mvit_norms", 4)),
+        "mvit_position_encoding": rule("no rule for archcalc's module (thop warns) and no product its function "
+                                       "counter sees: 0"),
         "shifted_window_attention": rule("no rule for archcalc's module, but its function counter sees F.linear (the "
                                          "projections, bias left out) and Tensor.matmul (Q·Kᵀ and A·V): the products",
                                          "macs"),

@@ -8,7 +8,7 @@ adds the parameter's size × the batch; parameters merely containing "weight"/"b
 Modules without parameters add nothing. Counts cover the whole batch. A layer the model calls
 as a function (`call: function`) holds no parameters: nothing counted, as for its module.
 """
-from archcalc.conventions.base import Convention, rule
+from archcalc.conventions.base import Convention, parts_term, rule
 from archcalc.conventions.base import Term, per_sample
 from archcalc.engine import numbers as N
 
@@ -28,7 +28,10 @@ CONVENTION = Convention(
     unit="MACs",
     per_batch=True,
     source="torchinfo/layer_info.py: LayerInfo.calculate_macs",
-    terms={"transposed_output_positions": Term("transposed_output_positions", "a transposed convolution's weights "
+    terms={"mvit_leaves": parts_term("mvit_leaves", "its linear layers' and LayerNorms' weights and biases once per "
+                                      "sample, its pooling Conv3d's weight × output positions (their products)",
+                                      "linear_norm_params", "pool_products"),
+           "transposed_output_positions": Term("transposed_output_positions", "a transposed convolution's weights "
                                                "× its output positions, not its input's",
                                                _transposed_output_positions)},
     rules={
@@ -65,6 +68,12 @@ CONVENTION = Convention(
         "multihead_attention": rule("nothing: nn.MultiheadAttention holds a module (out_proj), so it is no leaf "
                                     "and its row is left out of the sum, and out_proj is never called (its weight "
                                     "is read by F.multi_head_attention_forward)"),
+        "multiscale_block": rule("its leaf modules' weight and bias: the linear layers' and LayerNorms' once per "
+                                 "sample, the pooling Conv3d's × output positions ('Conv' in the name); the "
+                                 "attention holds modules, so it is no leaf: its relative position tables (not named "
+                                 "weight or bias either) are not counted", "mvit_leaves"),
+        "mvit_position_encoding": rule("its tensors are class_token, spatial_pos, temporal_pos and class_pos, none "
+                                       "named weight or bias: nothing counted"),
         "shifted_window_attention": rule("nothing: archcalc's module holds modules (qkv, proj), so it is no leaf and "
                                          "its row is left out of the sum, and qkv and proj are never called (its "
                                          "forward passes their weights to F.linear, as torchvision's does)"),

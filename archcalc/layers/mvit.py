@@ -174,6 +174,47 @@ class MultiscaleBlock(LayerKind):
         return 2 * max(size // a.stride_q[1], size // a.stride_kv[1]) - 1, 2 * a.thw[0] - 1
 
     @classmethod
+    def parts(cls, a, x) -> dict:
+        """Per sample, what the peer tools' rules are written in: the linear layers' products,
+        the elements their biases are added to and their and the LayerNorms' parameters; the
+        pooling convolutions' products; Q·Kᵀ and A·V; the relative positions' matmul along T
+        and einsums along H and W (as written), and those einsums' products again where
+        d = 1, which torch multiplies element-wise and counts 0 (rel_einsum_uncounted); the
+        elements each LayerNorm, the GELU and the skip path's max pool take; and the rows of
+        relative position tables resized (linearly) to the pooled grids, times d, once per
+        forward pass."""
+        s = cls.sizes(a, x)
+        c, c_out, width, heads, d = s["c"], s["c_out"], s["width"], s["heads"], s["d"]
+        n, nq, nk = s["n"], s["nq"], s["nk"]
+        hidden = N.mul(4, width)
+        linear = [(n, c, N.mul(3, width)), (nq, width, width), (nq, width, hidden), (nq, hidden, c_out)]
+        if s["project"]:
+            linear.append((n if a.proj_after_attn else nq, c, c_out))
+        pools = ([(s["q_grid"], a.kernel_q, nq)] if s["pool_q"] else []) + \
+            ([(s["k_grid"], a.kernel_kv, nk)] * 2 if s["pool_kv"] else [])
+        out = {"linear_products": N.total(N.mul(t, N.mul(i, o)) for t, i, o in linear),
+               "linear_bias": N.total(N.mul(t, o) for t, _, o in linear),
+               "linear_norm_params": N.add(N.total(N.mul(N.add(i, 1), o) for _, i, o in linear),
+                                           N.add(N.mul(2, N.add(c, width)), N.mul(2 * len(pools), d))),
+               "pool_products": N.total(N.mul(heads * _product(g) * _product(k), d) for g, k, _ in pools),
+               "attention_products": N.mul(2 * heads * nq * nk, d),
+               "norm_elements": N.add(N.add(N.mul(n, c), N.mul(nq, width)),
+                                      N.total(N.mul(heads * tokens, d) for _, _, tokens in pools)),
+               "gelu_elements": N.mul(nq, hidden),
+               "skip_pool_inputs": N.mul(N.product(s["grid"]), c_out if s["project"] and a.proj_after_attn else c)
+               if _product(a.stride_q) > 1 else 0,
+               "rel_matmul": 0, "rel_einsum": 0, "rel_einsum_uncounted": 0, "interpolated": 0}
+        if a.rel_pos_embed:
+            (qt, qh, qw), (kt, kh, kw) = s["q_grid"], s["k_grid"]
+            spatial, temporal = cls.rel_pos_sizes(a)
+            out["rel_matmul"] = N.mul(heads * (nq - 1) * kt, d)
+            out["rel_einsum"] = N.mul(heads * (nq - 1) * (kh + kw), d)
+            out["rel_einsum_uncounted"] = out["rel_einsum"] if N.compare(d, "==", 1) else 0
+            rows = [2 * max(q, k) - 1 for q, k in ((qh, kh), (qw, kw), (qt, kt))]
+            out["interpolated"] = N.mul(sum(r for r, table in zip(rows, (spatial, spatial, temporal)) if r != table), d)
+        return out
+
+    @classmethod
     def attention_shape(cls, a, x) -> tuple:
         """(heads, queries, keys, head size): the pooled queries over the pooled keys."""
         s = cls.sizes(a, x)
