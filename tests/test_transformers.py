@@ -1,10 +1,11 @@
 """Attention and transformers: the counts symbolic in the sequence length, torchvision's
-Vision Transformers imported from torchvision itself and verified exactly, and each peer
-tool's figure for ViT-B/16 (torchinfo's 173.23 M among them) measured on the real model."""
+Vision Transformers and video MViTs imported from torchvision itself and verified exactly, and
+each peer tool's figure for ViT-B/16 (torchinfo's 173.23 M among them) measured on the real model."""
 from __future__ import annotations
 
 import json
 import math
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -78,6 +79,102 @@ def test_torchvision_vision_transformers_import_and_verify_exactly(name, params)
         t, e, f, layers = 197, 768, 3072, 12  # 196 patches and the class token; width, MLP width, depth
         per_layer = 4 * t * e * e + 2 * t * t * e + 2 * t * e * f
         assert a.totals["macs"] == 196 * 768 * 3 * 16 * 16 + layers * per_layer + e * 1000 == 17_563_828_224
+
+
+@pytest.mark.slow
+@pytest.mark.torch
+@pytest.mark.parametrize("name,params,weights", [("mvit_v1_b", 36_610_672, "MViT_V1_B_Weights"),
+                                                 ("mvit_v2_s", 34_537_744, "MViT_V2_S_Weights")])
+def test_torchvision_video_transformers_import_and_verify_exactly(name, params, weights):
+    """torchvision's MViT models at their clip, 16 frames of 224×224 (their weights' min_size and
+    min_temporal_size): every check of the import passes, the parameters are torchvision's
+    documented count (its weights' num_params), the FLOPs FlopCounterMode's on the model,
+    measured here, whose MACs are torchvision's documented GFLOPS (its weights' _ops, 70.599 and
+    64.224), and the spec's own modules with torchvision's weights (the same names, blocks.i as
+    blocks_i) give the model's output to the bit, with the same FLOPs."""
+    pytest.importorskip("torchvision")
+    import torchvision
+    from torch.utils.flop_counter import FlopCounterMode
+
+    import archcalc
+    from archcalc.torch_backend.importing import import_and_verify
+
+    meta = getattr(torchvision.models.video, weights).DEFAULT.meta
+    assert (meta["min_temporal_size"], *meta["min_size"]) == (16, 224, 224) and meta["num_params"] == params
+    torch.manual_seed(0)
+    imported, results = import_and_verify(f"torchvision.models.video:{name}", "3,16,224,224")
+    assert [r.message() for r in results if not r.ok] == []
+    assert {r.name for r in results} >= {"import.output", "import.flops", "against.layers", "against.params"}
+    a = analyze(load_spec_text(imported.text, "mvit.yaml"))
+    assert a.totals["params"] == params and a.output == (400,)
+    assert round(a.totals["macs"] / 1e9, 3) == meta["_ops"]
+    assert sum(r.kind == "multiscale_block" for r in a.leaves()) == 16
+    net = archcalc.build_module(load_spec_text(imported.text, "mvit.yaml")).eval()
+    ours, theirs = net.state_dict(), imported.model.state_dict()
+    assert [re.sub(r"_(\d+)\b", r".\1", k) for k in ours] == list(theirs)
+    net.load_state_dict(dict(zip(ours, theirs.values())))
+    x = torch.randn(1, 3, 16, 224, 224)
+    with torch.no_grad():
+        with FlopCounterMode(display=False) as counter:
+            expected = imported.model(x)
+        with FlopCounterMode(display=False) as built:
+            y = net(x)
+    assert a.totals["flops"] == counter.get_total_flops() == built.get_total_flops()
+    assert torch.equal(y, expected)
+
+
+@pytest.mark.torch
+def test_the_kinds_table_reference_for_multiscale_block_is_torchvisions_block():
+    """tests/kinds.py's MultiscaleBlockReference, written from the papers, computes what
+    torchvision's MultiscaleBlock computes (the same tensors copied in by name) over random
+    settings: grids, widths, heads, kernels and strides, MViTv1's and v2's options."""
+    pytest.importorskip("torchvision")
+    import random
+    from functools import partial
+
+    from torchvision.models.video.mvit import MSBlockConfig, MultiscaleBlock
+
+    from kinds import MultiscaleBlockReference
+
+    names = {"norm1": "norm1", "norm2": "norm2", "qkv": "attn.qkv", "out": "attn.project.0", "mlp.0": "mlp.0",
+             "mlp.2": "mlp.3", "shortcut": "project", "rel.0": "attn.rel_pos_t", "rel.1": "attn.rel_pos_h",
+             "rel.2": "attn.rel_pos_w", **{f"pools.{i}.0": f"attn.pool_{p}.pool" for i, p in enumerate("qkv")},
+             **{f"pools.{i}.1": f"attn.pool_{p}.norm_act.0" for i, p in enumerate("qkv")}}
+    rng, compared = random.Random(0), 0
+    torch.manual_seed(0)
+    for _ in range(60):
+        thw = [rng.randint(1, 4) for _ in range(3)]
+        c, c_out, after = rng.randint(1, 12), rng.randint(1, 12), rng.random() < 0.5
+        width = c_out if after else c
+        heads = rng.choice([h for h in range(1, width + 1) if width % h == 0])
+        a = {"thw": thw, "num_heads": heads, "output_channels": c_out, "proj_after_attn": after, "eps": 1e-6,
+             **{k: [rng.choice([1, 3, 3, 2]) for _ in range(3)] for k in ("kernel_q", "kernel_kv")},
+             **{k: [rng.randint(1, 2) for _ in range(3)] for k in ("stride_q", "stride_kv")},
+             **{k: rng.random() < 0.5 for k in ("residual_pool", "residual_with_cls_embed", "rel_pos_embed")}}
+        try:
+            ours = MultiscaleBlockReference((1 + math.prod(thw), c), a).eval()
+            theirs = MultiscaleBlock(thw, MSBlockConfig(heads, c, c_out, a["kernel_q"], a["kernel_kv"], a["stride_q"],
+                                                        a["stride_kv"]), a["residual_pool"],
+                                     a["residual_with_cls_embed"], a["rel_pos_embed"], after,
+                                     norm_layer=partial(torch.nn.LayerNorm, eps=1e-6)).eval()
+        except RuntimeError:  # a relative position table of no rows: both refuse
+            continue
+        copied = {}
+        for key, value in ours.state_dict().items():
+            prefix = max((p for p in names if key == p or key.startswith(p + ".")), key=len)
+            copied[names[prefix] + key[len(prefix):]] = value
+        theirs.load_state_dict(copied)
+        x = torch.randn(2, 1 + math.prod(thw), c)
+        with torch.no_grad():
+            try:
+                expected = theirs(x, tuple(thw))[0]
+            except RuntimeError:  # an even query kernel: the skip path's grid differs, and torch refuses the sum
+                with pytest.raises(RuntimeError):
+                    ours(x)
+                continue
+            torch.testing.assert_close(ours(x), expected, rtol=1e-5, atol=1e-5)
+        compared += 1
+    assert compared >= 25
 
 
 @pytest.mark.slow
