@@ -81,6 +81,58 @@ def test_torchvision_vision_transformers_import_and_verify_exactly(name, params)
         assert a.totals["macs"] == 196 * 768 * 3 * 16 * 16 + layers * per_layer + e * 1000 == 17_563_828_224
 
 
+MVIT_BLOCK = """
+archcalc: 1
+input: [25089, 96]
+layers:
+  - multiscale_block: {thw: [8, 56, 56], num_heads: 2, output_channels: 192, kernel_q: 3, kernel_kv: 3,
+                       stride_q: [1, 2, 2], stride_kv: [1, 4, 4], residual_pool: true, rel_pos_embed: true,
+                       proj_after_attn: true}
+"""
+
+
+def test_an_mvit_blocks_derivation_names_each_product():
+    """mvit_v2_s's second block (8×56×56 tokens of 96 channels to 8×28×28 of 192, two heads of
+    96), each step written out here from the definition: queries pooled by stride 1×2×2, keys
+    and values by 1×4×4 (8×14×14), the class token beside each grid."""
+    a = analyze(load_spec_text(MVIT_BLOCK, "b.yaml"))
+    row = a.row("multiscale_block_1")
+    steps = {st.quantity: st.result for st in row.steps}
+    n, nq, nk, h, d, c, c_out = 1 + 8 * 56 * 56, 1 + 8 * 28 * 28, 1 + 8 * 14 * 14, 2, 96, 96, 192
+    products = {"Q, K, V projections (MACs)": n * c * 3 * c_out, "Q pooling (MACs)": h * d * 8 * 28 * 28 * 27,
+                "K pooling (MACs)": h * d * 8 * 14 * 14 * 27, "V pooling (MACs)": h * d * 8 * 14 * 14 * 27,
+                "Q·Kᵀ (MACs)": h * nq * nk * d, "A·V (MACs)": h * nq * nk * d,
+                "relative positions (MACs)": h * (nq - 1) * d * (14 + 14 + 8), "output projection (MACs)": nq * c_out ** 2,
+                "skip projection (MACs)": n * c * c_out, "MLP (MACs)": nq * 2 * c_out * 4 * c_out}
+    assert {k: steps[k] for k in products} == products
+    assert steps["softmax (elements, no MACs)"] == h * nq * nk
+    assert row.output == (nq, c_out) and row.macs == sum(products.values()) == steps["MACs"]
+    tables = (2 * (2 * 28 - 1) + 2 * 8 - 1) * d  # 56 // 2 = 28 rows a side for H and W, 2·8 − 1 for T
+    qkv, proj, skip = c * 3 * c_out + 3 * c_out, c_out * c_out + c_out, c * c_out + c_out
+    mlp, pools, norms = c_out * 4 * c_out + 4 * c_out + 4 * c_out * c_out + c_out, 3 * (d * 27 + 2 * d), 2 * (c + c_out)
+    assert steps["relative position tables (params)"] == tables
+    assert row.params == qkv + pools + tables + proj + skip + mlp + norms == 428_352
+
+
+@pytest.mark.torch
+def test_an_mvit_block_with_one_channel_a_head_counts_its_einsums_as_torch_does():
+    """Relative positions with d = 1: torch runs the einsums along H and W as element-wise
+    products (FlopCounterMode counts 0) and the matmul along T as a product; the row says so,
+    and the built block measures it."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    import archcalc
+
+    spec = load_spec_text("archcalc: 1\ninput: [37, 4]\nlayers:\n  - multiscale_block: {thw: [4, 3, 3], "
+                          "num_heads: 4, kernel_kv: 3, stride_kv: [1, 2, 2], rel_pos_embed: true}\n", "d1.yaml")
+    row = analyze(spec).row("multiscale_block_1")
+    rel = next(st for st in row.steps if st.quantity == "relative positions (MACs)")
+    assert rel.result == 4 * 36 * 1 * 4 and "not counted" in rel.formula  # h·(Nq − 1)·d·Tk, keys 4×2×2
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        archcalc.build_module(spec).eval()(torch.randn(1, 37, 4))
+    assert counter.get_total_flops() == 2 * row.macs
+
+
 @pytest.mark.slow
 @pytest.mark.torch
 @pytest.mark.parametrize("name,params,weights", [("mvit_v1_b", 36_610_672, "MViT_V1_B_Weights"),

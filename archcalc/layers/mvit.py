@@ -58,7 +58,7 @@ class MViTPositionEncoding(LayerKind):
         tables = 0 if a.rel_pos_embed else N.mul(h * w + t + 1, e)
         params = N.add(e, tables)
         formula = "E" if a.rel_pos_embed else "E + (H·W + T + 1)·E"
-        substituted = N.fmt(e) if a.rel_pos_embed else f"{N.fmt(e)} + ({h}·{w} + {t} + 1)·{N.fmt(e)}"
+        substituted = "" if a.rel_pos_embed else f"{N.fmt(e)} + ({h}·{w} + {t} + 1)·{N.fmt(e)}"
         steps = [Step("output", "[1 + T·H·W, E]", f"[1 + {t}·{h}·{w}, {N.fmt(e)}]", list_text((t * h * w + 1, e))),
                  Step("params", formula + " (class token" + ("" if a.rel_pos_embed else
                                                               ", spatial, temporal and class positions") + ")",
@@ -240,10 +240,14 @@ class MultiscaleBlock(LayerKind):
         fc = N.fmt
         steps, params, macs = [], 0, 0
 
+        held = []  # each part's parameters, for the params step
+
         def add(quantity, formula, substituted, p, m):
             nonlocal params, macs
             params, macs = N.add(params, p), N.add(macs, m)
             steps.append(Step(quantity, formula, substituted, m))
+            if not N.compare(p, "==", 0):
+                held.append(fc(p))
 
         steps.append(Step("grids", "input → queries (→ output), keys",
                           f"{_grid_text(s['grid'])} → {_grid_text(s['q_grid'])}, {_grid_text(s['k_grid'])}",
@@ -277,8 +281,9 @@ class MultiscaleBlock(LayerKind):
                 add("relative positions (MACs)", "h·(Nq − 1)·d·(Hk + Wk + Tk): einsums along H and W, a matmul "
                     "along T", f"{heads}·{nq - 1}·{fc(d)}·({kh} + {kw} + {kt})", N.mul(2 * spatial + temporal, d),
                     N.mul(heads * (nq - 1) * (kh + kw + kt), d))
-            steps.append(Step("relative position tables (params)", "(2·(2·max(S/s_q, S/s_kv) − 1) + 2·T − 1)·d",
-                              f"(2·{spatial} + {temporal})·{fc(d)}", N.mul(2 * spatial + temporal, d)))
+            steps.append(Step("relative position tables (params)", "(2·(2·max(S // s_q, S // s_kv) − 1) + 2·T − 1)·d, "
+                              "S = max(H, W), strides along H", f"(2·{spatial} + {temporal})·{fc(d)}",
+                              N.mul(2 * spatial + temporal, d)))
         steps.append(Step("softmax (elements, no MACs)", "h·Nq·Nk", f"{heads}·{nq}·{nk}", heads * nq * nk))
         add("A·V (MACs)", "h·Nq·Nk·d", f"{heads}·{nq}·{nk}·{fc(d)}", 0, scores)
         add("output projection (MACs)", "Nq·A²", f"{nq}·{fc(width)}²", N.add(N.mul(width, width), width),
@@ -292,9 +297,11 @@ class MultiscaleBlock(LayerKind):
             N.add(N.add(N.mul(width, hidden), hidden), N.add(N.mul(hidden, c_out), c_out)),
             N.mul(nq, N.add(N.mul(width, hidden), N.mul(hidden, c_out))))
         params = N.add(params, norms)
-        steps.append(Step("params", "the linear layers, pools and tables above + norms 2·(C + A)",
-                          f"… + 2·({fc(c)} + {fc(width)})", params))
-        steps.append(Step("MACs", "the products above", "", macs))
+        steps.append(Step("params", "the linear layers' weights and biases, the pools' kernels and LayerNorms, the "
+                                    "tables (each in its step's order) + norm1 and norm2: 2·(C + A)",
+                          " + ".join(held) + f" + 2·({fc(c)} + {fc(width)})", params))
+        steps.append(Step("MACs", "the products above", " + ".join(fc(st.result) for st in steps
+                                                                    if st.quantity.endswith("(MACs)")), macs))
         return Result((nq, c_out), params=params, macs=macs, steps=steps)
 
     @classmethod
