@@ -175,6 +175,41 @@ def test_torchvision_video_transformers_import_and_verify_exactly(name, params, 
     assert torch.equal(y, expected)
 
 
+def _small_mvit(v2: bool):
+    """torchvision's MViT class at a small clip (4 frames of 32×32: tokens 2×8×8), three blocks
+    in mvit_v1_b's or mvit_v2_s's manner: pooled keys, a stage that halves the grid and doubles
+    the width (with d = 1 in its first block for v2: relative positions over one channel)."""
+    from torchvision.models.video.mvit import MSBlockConfig, MViT
+
+    blocks = [MSBlockConfig(1, 8, 8 if v2 else 16, [3, 3, 3], [3, 3, 3], [1, 1, 1], [1, 2, 2]),
+              MSBlockConfig(16 if v2 else 2, 8 if v2 else 16, 16, [3, 3, 3], [3, 3, 3], [1, 2, 2], [1, 2, 2]),
+              MSBlockConfig(2, 16, 16, [3, 3, 3], [3, 3, 3], [1, 1, 1], [1, 1, 1])]
+    return MViT((32, 32), 4, blocks, residual_pool=v2, residual_with_cls_embed=False, rel_pos_embed=v2,
+                proj_after_attn=v2, num_classes=10).eval()
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("v2", [False, True], ids=["v1", "v2"])
+def test_each_peer_tool_on_a_torchvision_mvit_is_what_compare_conventions_says(v2):
+    """The tools run on torchvision's own MViT classes (a small model), against archcalc's
+    figure for the imported spec, which verifies exactly."""
+    pytest.importorskip("torchvision")
+    from archcalc import conventions as C
+    from archcalc.torch_backend.importing import import_model, verify_import
+    from test_conventions import _peer, _run_peer
+
+    torch.manual_seed(0)
+    model = _small_mvit(v2)
+    imported = import_model("mvit", "3,4,32,32", model=model)
+    assert [r.message() for r in verify_import(imported, "mvit")[0] if not r.ok] == []
+    spec = analyze(load_spec_text(imported.text, "mvit.yaml"), None, 2)
+    x = torch.randn(2, 3, 4, 32, 32)
+    for name in ("torchinfo", "fvcore", "ptflops", "thop"):
+        _peer(name)
+        with torch.no_grad():
+            assert _run_peer(name, model, x) == C.figures(spec, name).total, name
+
+
 @pytest.mark.torch
 def test_the_kinds_table_reference_for_multiscale_block_is_torchvisions_block():
     """tests/kinds.py's MultiscaleBlockReference, written from the papers, computes what

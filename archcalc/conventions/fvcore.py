@@ -12,8 +12,11 @@ max_pool2d, avg_pool2d, softmax, aten::lstm, aten::gru, aten::embedding, ...) is
 a warning. Counts cover the whole batch. It counts aten ops, not modules: a layer the model
 calls as a function (`call: function`, F.adaptive_avg_pool2d) counts as its module does.
 """
+import math
+
 from archcalc.conventions.base import Convention, Term, parts_term, per_sample, rule
 from archcalc.engine import numbers as N
+from archcalc.spec.errors import SpecError
 
 _UPSAMPLE_HANDLES = {("nearest", 2): 1, ("bilinear", 2): 4}  # (mode, spatial axes) → per output element
 
@@ -28,6 +31,20 @@ def _upsample(row):
 _SKIPPED = "no fvcore handle for its aten op: skipped (fvcore warns 'unsupported operator')"
 _IGNORED = "on fvcore's list of ops it ignores as truly 0: 0, no warning"
 
+def _numpy_einsum(row):
+    """fvcore counts an einsum it has no formula for by numpy's einsum_path, reading the cost
+    numpy prints, "%.3e" of 2 × the products (the whole batch's), halved and floored: MViTv2's
+    relative positions along H and W, four significant digits each. The difference from the
+    products, per sample."""
+    named, batch = row.layer.parts(row.args, row.input), row.batch
+    exact = [N.mul(batch, named[k]) for k in ("rel_einsum_h", "rel_einsum_w")]
+    if any(N.is_symbolic(p) for p in exact):
+        raise SpecError(f"{row.path}: fvcore's einsum count needs concrete sizes", row.loc,
+                        hint="bind them, e.g. --set H=224", code="needs-concrete-size")
+    printed = sum(math.floor(float("%.3e" % (2 * p)) / 2) for p in exact if p)
+    return N.true_div(printed - sum(exact), batch)
+
+
 CONVENTION = Convention(
     name="fvcore",
     tool="fvcore 0.1.5",
@@ -39,6 +56,9 @@ CONVENTION = Convention(
     terms={"mvit_einsum_d1": parts_term("mvit_einsum_d1", "MViTv2's relative positions along H and W where d = 1: "
                                          "aten::einsum's products by numpy's einsum_path, which torch runs as an "
                                          "element-wise product (FlopCounterMode: 0)", "rel_einsum_uncounted"),
+           "mvit_einsum_printed": Term("mvit_einsum_printed", "the relative positions' einsums as numpy prints their "
+                                        "cost (four significant digits, whole batch), not their products",
+                                        _numpy_einsum),
            "mvit_norms": parts_term("mvit_norms", "one per element of each LayerNorm (the block's and its pools')",
                                     "norm_elements"),
            "convolution_mode": Term("convolution_mode", "the products of convolutions with padding 'same' or "
@@ -96,8 +116,9 @@ CONVENTION = Convention(
                                  "A·V, the relative positions along T) and aten::einsum (along H and W, also where "
                                  "d = 1): the products; aten::layer_norm 5 per element; gelu, softmax, max_pool3d, "
                                  "the scaling, the adds, the tables' gathers and upsample_linear1d have no handle "
-                                 "(fvcore warns 'unsupported operator'), 0", "macs", "mvit_einsum_d1",
-                                 ("mvit_norms", 5)),
+                                 "(fvcore warns 'unsupported operator'), 0; the einsums' cost as numpy's "
+                                 "einsum_path prints it, to four significant digits", "macs", "mvit_einsum_d1",
+                                 "mvit_einsum_printed", ("mvit_norms", 5)),
         "mvit_position_encoding": rule("aten::cat and expand are ignored; the position embeddings' repeat, "
                                        "repeat_interleave and add have no handle (fvcore warns where they run): 0"),
         "shifted_window_attention": rule("the projections' aten::linear (bias left out) and the windows' Q·Kᵀ and A·V "

@@ -178,7 +178,7 @@ class MultiscaleBlock(LayerKind):
         """Per sample, what the peer tools' rules are written in: the linear layers' products,
         the elements their biases are added to and their and the LayerNorms' parameters; the
         pooling convolutions' products; Q·Kᵀ and A·V; the relative positions' matmul along T
-        and einsums along H and W (as written), and those einsums' products again where
+        and einsums along H and W (as written; each apart too), and those einsums' products again where
         d = 1, which torch multiplies element-wise and counts 0 (rel_einsum_uncounted); the
         elements each LayerNorm, the GELU and the skip path's max pool take; and the rows of
         relative position tables resized (linearly) to the pooled grids, times d, once per
@@ -203,11 +203,13 @@ class MultiscaleBlock(LayerKind):
                "gelu_elements": N.mul(nq, hidden),
                "skip_pool_inputs": N.mul(N.product(s["grid"]), c_out if s["project"] and a.proj_after_attn else c)
                if _product(a.stride_q) > 1 else 0,
-               "rel_matmul": 0, "rel_einsum": 0, "rel_einsum_uncounted": 0, "interpolated": 0}
+               "rel_matmul": 0, "rel_einsum": 0, "rel_einsum_h": 0, "rel_einsum_w": 0, "rel_einsum_uncounted": 0,
+               "interpolated": 0}
         if a.rel_pos_embed:
             (qt, qh, qw), (kt, kh, kw) = s["q_grid"], s["k_grid"]
             spatial, temporal = cls.rel_pos_sizes(a)
             out["rel_matmul"] = N.mul(heads * (nq - 1) * kt, d)
+            out["rel_einsum_h"], out["rel_einsum_w"] = N.mul(heads * (nq - 1) * kh, d), N.mul(heads * (nq - 1) * kw, d)
             out["rel_einsum"] = N.mul(heads * (nq - 1) * (kh + kw), d)
             out["rel_einsum_uncounted"] = out["rel_einsum"] if N.compare(d, "==", 1) else 0
             rows = [2 * max(q, k) - 1 for q, k in ((qh, kh), (qw, kw), (qt, kt))]
