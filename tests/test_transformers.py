@@ -81,6 +81,29 @@ def test_torchvision_vision_transformers_import_and_verify_exactly(name, params)
         assert a.totals["macs"] == 196 * 768 * 3 * 16 * 16 + layers * per_layer + e * 1000 == 17_563_828_224
 
 
+@pytest.mark.slow
+@pytest.mark.torch
+def test_each_peer_tool_on_mvit_v2_s_is_what_compare_conventions_says():
+    """The tools run on torchvision's own mvit_v2_s at its clip, against archcalc's figures for
+    the imported spec: fvcore's 64,456,924,584 (its einsums as numpy prints their cost), thop's,
+    ptflops' and torchinfo's 1,641,352,816."""
+    torchvision = pytest.importorskip("torchvision")
+    from archcalc import conventions as C
+    from archcalc.torch_backend.importing import import_model
+    from test_conventions import _peer, _run_peer
+
+    model = torchvision.models.video.mvit_v2_s().eval()
+    spec = analyze(load_spec_text(import_model("mvit", "3,16,224,224", model=model).text, "mvit.yaml"))
+    x = torch.randn(1, 3, 16, 224, 224)
+    measured = {}
+    for name in ("torchinfo", "fvcore", "ptflops", "thop"):
+        _peer(name)
+        with torch.no_grad():
+            measured[name] = _run_peer(name, model, x)
+        assert measured[name] == C.figures(spec, name).total, name
+    assert (measured["torchinfo"], measured["fvcore"]) == (1_641_352_816, 64_456_924_584)
+
+
 MVIT_BLOCK = """
 archcalc: 1
 input: [25089, 96]
