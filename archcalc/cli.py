@@ -97,8 +97,9 @@ def summarize(spec, sets, batch, fmt, depth, unfold, variant, extra, dataset_siz
               help="The input of one sample, batch left out: 3,224,224; names are symbolic (3,H,W; T for a "
                    "sequence) and are traced at --set NAME=VALUE (default 224). Once for each input of forward, "
                    "in its order (a transformer's src and tgt: --input S,512 --input T,512).")
-@click.option("--dtype", type=click.Choice(("float", "index")), default=None,
-              help="index: token ids (the default when the model has an nn.Embedding).")
+@click.option("--dtype", type=click.Choice(("float", "index")), default=None, multiple=True,
+              help="index: token ids (the default when the model has an nn.Embedding); once for every input, "
+                   "or once for each.")
 @click.option("--name", default=None, help="The spec's name (default: the callable's).")
 @set_option
 @click.option("--no-verify", is_flag=True, help="Write the spec without checking it against the model.")
@@ -117,7 +118,8 @@ def import_(target, input_dims, dtype, name, sets, no_verify, fmt, output) -> in
     require_torch()
     from archcalc.torch_backend.importing import import_and_verify
 
-    imported, results = import_and_verify(target, ";".join(input_dims), dtype=dtype, sizes=sets, name=name,
+    imported, results = import_and_verify(target, ";".join(input_dims), dtype=",".join(dtype) or None, sizes=sets,
+                                          name=name,
                                           verify=not no_verify)
     if output:
         from archcalc.textio import write_atomic

@@ -1244,6 +1244,195 @@ def position_encoding_args(x):
     return st.sampled_from([None, x[0], x[0] + 3, x[0] - 1 if x[0] > 2 else x[0]]).map(
         lambda n: {} if n is None else {"max_len": n})
 
+# --- MViT (torchvision's video models): strategies and modules ---
+
+@dataclass(frozen=True)
+class GridCase(KindCase):
+    """A kind on the tokens of a T×H×W grid, [extra + T·H·W, C] (extra 1: the class token
+    first): inputs drawn from a grid of 1 to 4 a side and 1 to 12 channels."""
+
+    extra: int = 1
+
+    def inputs(self) -> st.SearchStrategy:
+        side = st.integers(1, 4)
+        return st.tuples(side, side, side, st.integers(1, 12)).map(
+            lambda g: (self.extra + g[0] * g[1] * g[2], g[3]))
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def _grid_of(draw, tokens: int) -> list[int]:
+    """A grid [T, H, W] of this many tokens, a factorisation drawn at random; now and then one
+    of another size (refused)."""
+    t = draw(st.sampled_from(_divisors(tokens))) if tokens > 0 else 1
+    h = draw(st.sampled_from(_divisors(tokens // t))) if tokens > 0 else 1
+    w = max(tokens // t // h, 1) if tokens > 0 else 1
+    return [t, h, w + 1] if draw(st.sampled_from([False] * 9 + [True])) else [t, h, w]
+
+
+@st.composite
+def mvit_position_encoding_args(draw, x):
+    t, h, w = _grid_of(draw, x[0])
+    return {"temporal_size": t, "spatial_size": [h, w] if h != w else h, "rel_pos_embed": draw(st.booleans())}
+
+
+class MViTPositionReference(nn.Module):
+    """MViT's class token and separable position embeddings (Fan et al. 2021, §3.3): the token
+    first, then position (t, p) of the grid gets temporal[t] + spatial[p], the token its own."""
+
+    def __init__(self, x, a):
+        super().__init__()
+        self.t, (self.h, self.w) = a["temporal_size"], _two(a["spatial_size"])
+        if x[0] != self.t * self.h * self.w:
+            raise ValueError("the tokens are not the grid")
+        e = x[-1]
+        self.cls = nn.Parameter(torch.randn(e))
+        self.tables = None if a["rel_pos_embed"] else nn.ParameterList(
+            [nn.Parameter(torch.randn(self.t, e)), nn.Parameter(torch.randn(self.h * self.w, e)),
+             nn.Parameter(torch.randn(1, e))])
+
+    def forward(self, x):
+        x = torch.cat([self.cls.view(1, 1, -1).expand(x.shape[0], 1, -1), x], 1)
+        if self.tables is None:
+            return x
+        temporal, spatial, token = self.tables
+        grid = (temporal[:, None, :] + spatial[None, :, :]).flatten(0, 1)
+        return x + torch.cat([token, grid])[None]
+
+
+@st.composite
+def multiscale_block_args(draw, x):
+    """A grid for the tokens (now and then a wrong one), kernels 1 to 3 (mostly odd) and strides
+    1 or 2 per axis (an even query kernel changes the grid the skip path's max pool does not: refused),
+    heads dividing the attention's width (or one more: refused), MViTv1's and v2's options."""
+    n, c = x
+    c_out = draw(st.one_of(st.none(), st.integers(1, 12)))
+    proj_after = draw(st.booleans())
+    width = (c if c_out is None else c_out) if proj_after else c
+    axes = lambda values: st.lists(values, min_size=3, max_size=3)
+    odd_mostly = st.sampled_from([1, 1, 3, 3, 2])
+    args = {"thw": _grid_of(draw, n - 1), "num_heads": draw(st.sampled_from(_divisors(width) * 4 + [width + 1])),
+            "kernel_q": draw(axes(odd_mostly)), "kernel_kv": draw(axes(odd_mostly)),
+            "stride_q": draw(axes(st.integers(1, 2))), "stride_kv": draw(axes(st.integers(1, 2))),
+            "residual_pool": draw(st.booleans()), "residual_with_cls_embed": draw(st.booleans()),
+            "rel_pos_embed": draw(st.booleans()), "proj_after_attn": proj_after,
+            "eps": draw(st.sampled_from([1e-6, 1e-5])), "dropout": draw(st.sampled_from([0.0, 0.1])),
+            "stochastic_depth_prob": draw(st.sampled_from([0.0, 0.2]))}
+    if c_out is not None:
+        args["output_channels"] = c_out
+    return args
+
+
+def _offsets(q: int, k: int) -> torch.Tensor:
+    """MViTv2's relative offset of query i and key j along an axis of q and k positions, both
+    scaled to the longer axis: i·max(k/q, 1) − j·max(q/k, 1) + (k − 1)·max(q/k, 1) ≥ 0."""
+    qs, ks = max(k / q, 1.0), max(q / k, 1.0)
+    return (torch.arange(q).view(-1, 1) * qs - torch.arange(k).view(1, -1) * ks + (k - 1) * ks).long()
+
+
+class MultiscaleBlockReference(nn.Module):
+    """MViT's block (Fan et al. 2021; MViTv2, Li et al. 2022) on [B, 1 + T·H·W, C], from the
+    papers and torchvision's choices: pre-norm; q, k, v from one linear map to 3·A, h heads; each
+    pooled over the grid by a depthwise 3-D convolution (padding kernel // 2, no bias) then a
+    LayerNorm, the class token kept out of the pooling; softmax(q·kᵀ/√d + relative positions)·v
+    (+ q, MViTv2's residual pooling); the heads projected; the shortcut max-pooled (kernel s + 1
+    where s > 1) to the queries' grid and projected to C_out before (v2) or after (v1) the
+    attention; then a 4× MLP with GELU. The relative positions: for each axis a table of
+    2·max(q, k) − 1 rows (stored at the size the input grid gives, resized linearly where the
+    pooled axes need another), each query's grid vector times the rows of its offsets to every
+    key along that axis, the three summed."""
+
+    def __init__(self, x, a):
+        super().__init__()
+        n, c = x
+        self.thw = list(a["thw"])
+        if n != 1 + math.prod(self.thw):
+            raise ValueError("the tokens are not the class token and the grid")
+        c_out = a.get("output_channels") or c
+        self.proj_after, self.a = a["proj_after_attn"], a
+        width = self.width = c_out if self.proj_after else c
+        self.heads = a["num_heads"]
+        if width % self.heads:
+            raise ValueError("heads do not divide the width")
+        d = self.d = width // self.heads
+        eps = a["eps"]
+        self.norm1, self.norm2 = nn.LayerNorm(c, eps=eps), nn.LayerNorm(width, eps=eps)
+        self.qkv, self.out = nn.Linear(c, 3 * width), nn.Linear(width, width)
+        self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, c_out))
+        self.shortcut = nn.Linear(c, c_out) if c != c_out else None
+
+        def pooling(kernel, stride):
+            if math.prod(kernel) == 1 and math.prod(stride) == 1:
+                return None
+            conv = nn.Conv3d(d, d, kernel, stride, [k // 2 for k in kernel], groups=d, bias=False)
+            return nn.ModuleList([conv, nn.LayerNorm(d, eps=eps)])
+
+        self.pools = nn.ModuleList([pooling(a["kernel_q"], a["stride_q"]) or nn.Identity(),
+                                    *[pooling(a["kernel_kv"], a["stride_kv"]) or nn.Identity() for _ in "kv"]])
+        self.skip = [s + 1 if s > 1 else 1 for s in a["stride_q"]] if math.prod(a["stride_q"]) > 1 else None
+        if a["rel_pos_embed"]:
+            side = max(self.thw[1:])
+            rows = 2 * max(side // a["stride_q"][1], side // a["stride_kv"][1]) - 1
+            self.rel = nn.ParameterList([nn.Parameter(torch.randn(2 * self.thw[0] - 1, d)),
+                                         nn.Parameter(torch.randn(rows, d)), nn.Parameter(torch.randn(rows, d))])
+
+    def _pool(self, which, v):
+        """[B, h, 1 + G, d] → the grid pooled and normed, with its sizes."""
+        pool = self.pools[which]
+        if isinstance(pool, nn.Identity):
+            return v, self.thw
+        b, h = v.shape[:2]
+        grid = pool[0](v[:, :, 1:].reshape(b * h, *self.thw, self.d).permute(0, 4, 1, 2, 3))
+        sizes = list(grid.shape[2:])
+        grid = grid.reshape(b, h, self.d, -1).transpose(-1, -2)
+        return pool[1](torch.cat([v[:, :, :1], grid], 2)), sizes
+
+    def _relative(self, q, qg, kg):
+        """[B, h, Gq, Gk]: per axis, the queries' grid vectors times the table rows of their
+        offsets (a [q, k, d] gather), as SlowFast writes it (einsums along H and W, a batched
+        matmul along T: torch counts an einsum over d = 1 as no product), summed over the axes
+        by broadcasting."""
+        b, h = q.shape[:2]
+        grid = q[:, :, 1:].reshape(b, h, *qg, self.d)
+        rows = []
+        for axis, table in enumerate(self.rel):
+            size = 2 * max(qg[axis], kg[axis]) - 1
+            if table.shape[0] != size:
+                table = F.interpolate(table.t()[None], size=size, mode="linear")[0].t()
+            rows.append(table[_offsets(qg[axis], kg[axis])])  # [q, k, d]
+        along_t = (grid.permute(2, 0, 1, 3, 4, 5).reshape(qg[0], -1, self.d) @ rows[0].transpose(1, 2))
+        along_t = along_t.reshape(qg[0], b, h, qg[1], qg[2], kg[0]).permute(1, 2, 0, 3, 4, 5)
+        along_h = torch.einsum("bntxyd,xkd->bntxyk", grid, rows[1])
+        along_w = torch.einsum("bntxyd,ykd->bntxyk", grid, rows[2])
+        total = (along_t[..., :, None, None] + along_h[..., None, :, None] + along_w[..., None, None, :])
+        return total.reshape(b, h, math.prod(qg), math.prod(kg))
+
+    def forward(self, x):
+        b, n, _ = x.shape
+        y = self.norm1(x)
+        q, k, v = self.qkv(y).view(b, n, 3, self.heads, self.d).permute(2, 0, 3, 1, 4)
+        k, kg = self._pool(1, k)
+        v, _ = self._pool(2, v)
+        q, qg = self._pool(0, q)
+        scores = (q / math.sqrt(self.d)) @ k.transpose(-1, -2)
+        if self.a["rel_pos_embed"]:
+            scores = scores + F.pad(self._relative(q, qg, kg), (1, 0, 1, 0))
+        att = scores.softmax(-1) @ v
+        if self.a["residual_pool"]:
+            att = att + (q if self.a["residual_with_cls_embed"] else F.pad(q[:, :, 1:], (0, 0, 1, 0)))
+        att = self.out(att.transpose(1, 2).reshape(b, -1, self.width))
+        short = self.shortcut(y) if self.shortcut is not None and self.proj_after else x
+        if self.skip is not None:
+            grid = short[:, 1:].transpose(1, 2).reshape(b, -1, *self.thw)
+            grid = F.max_pool3d(grid, self.skip, self.a["stride_q"], [s // 2 for s in self.skip]).flatten(2)
+            short = torch.cat([short[:, :1], grid.transpose(1, 2)], 1)
+        x = short + att
+        z = self.norm2(x)
+        return (self.shortcut(z) if self.shortcut is not None and not self.proj_after else x) + self.mlp(z)
+
+
 TABLE: dict[str, KindCase] = {c.kind: c for c in [
     # --- activations ---
     activation("hardswish", nn.Hardswish, inplace_args),
@@ -1386,6 +1575,8 @@ TABLE: dict[str, KindCase] = {c.kind: c for c in [
     KindCase("shifted_window_attention", (3,), window_attention_args, WindowAttentionReference, sizes=(1, 9)),
     KindCase("shifted_window_attention_v2", (3,), window_attention_args, WindowAttentionV2Reference, sizes=(1, 9)),
     KindCase("shifted_window_attention3d", (4,), window_attention3d_args, WindowAttention3dReference, sizes=(1, 6)),
+    GridCase("multiscale_block", (2,), multiscale_block_args, MultiscaleBlockReference),
+    GridCase("mvit_position_encoding", (2,), mvit_position_encoding_args, MViTPositionReference, extra=0),
     KindCase("transformer_encoder_layer", (2,), encoder_args, encoder_reference, sizes=(1, 10)),
     KindCase("transformer_encoder", (2,), lambda x: encoder_args(x, True),
              lambda x, a: encoder_reference(x, a, True), sizes=(1, 10)),

@@ -235,8 +235,9 @@ def _round_trip(doc):
     except (RuntimeError, ValueError):
         assume(False)  # torch refuses a batch of one here (batch statistics of one value per channel)
     shapes = [original.input, *original.more_inputs.values()]  # a tensor argument's tensor: an input of its own
+    dtypes = [spec.input_dtype, *(i.dtype for i in spec.more_inputs)]
     imported = import_model("random", ";".join(",".join(str(d) for d in shape) for shape in shapes), model=net,
-                            dtype=spec.input_dtype)
+                            dtype=",".join(dtypes))
     again = analyze(load_spec_text(imported.text, "again.yaml"))
     assert again.totals == original.totals, imported.text
     assert [r.message() for r in verify_import(imported, "random")[0] if not r.ok] == []
@@ -632,3 +633,37 @@ def test_swapaxes_and_swapdims_are_transposes():
                  "- transpose: {call: function, dim0: 1, dim1: -1}"):
         assert line in imported.text, line
     assert [r.message() for r in verify_import(imported, "s")[0] if not r.ok] == []
+def _unsqueeze(x, target_dim: int, expand_dim: int):
+    """torchvision MViT's helper, as torchvision writes and fx-wraps it: the tensor (with an axis
+    added where it has one fewer than target_dim) and its rank."""
+    tensor_dim = x.dim()
+    if tensor_dim == target_dim - 1:
+        x = x.unsqueeze(expand_dim)
+    elif tensor_dim != target_dim:
+        raise ValueError(f"Unsupported input dimension {x.shape}")
+    return x, tensor_dim
+
+
+torch.fx.wrap("_unsqueeze")
+
+
+class _Clip(torch.nn.Module):
+    """MViT's first step: an image [C, H, W] becomes a clip of one frame, a clip stays as it is."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv3d(3, 4, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(_unsqueeze(x, 5, 2)[0])
+
+
+@pytest.mark.parametrize("shape,layers", [("3,8,8", ["unsqueeze", "conv3d"]), ("3,2,8,8", ["conv3d"])])
+def test_a_wrapped_function_returning_a_tensor_and_its_rank_is_read_as_its_tensor(shape, layers):
+    """`_unsqueeze(x, 5, 2)[0]`: an unsqueeze of the per-sample axis 1 for an image, nothing for a
+    clip; indexing the tuple it returns at its one tensor is that tensor."""
+    imported = import_model("_Clip", shape, model=_Clip())
+    spec = load_spec_text(imported.text, "clip.yaml")
+    assert [r.kind for r in analyze(spec).leaves()] == layers
+    assert ("unsqueeze: {call: function, dim: 1}" in imported.text) == (len(layers) == 2)
+    assert [r.message() for r in verify_import(imported, "clip")[0] if not r.ok] == []

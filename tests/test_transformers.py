@@ -1,10 +1,11 @@
 """Attention and transformers: the counts symbolic in the sequence length, torchvision's
-Vision Transformers imported from torchvision itself and verified exactly, and each peer
-tool's figure for ViT-B/16 (torchinfo's 173.23 M among them) measured on the real model."""
+Vision Transformers and video MViTs imported from torchvision itself and verified exactly, and
+each peer tool's figure for ViT-B/16 (torchinfo's 173.23 M among them) measured on the real model."""
 from __future__ import annotations
 
 import json
 import math
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -205,6 +206,212 @@ def test_torchvision_vision_transformers_import_and_verify_exactly(name, size, p
 
 def _module(name: str) -> str:
     return "torchvision.models.video" if name.startswith("swin3d") else "torchvision.models"
+
+
+@pytest.mark.slow
+@pytest.mark.torch
+def test_each_peer_tool_on_mvit_v2_s_is_what_compare_conventions_says():
+    """The tools run on torchvision's own mvit_v2_s at its clip, against archcalc's figures for
+    the imported spec: fvcore's 64,456,924,584 (its einsums as numpy prints their cost), thop's,
+    ptflops' and torchinfo's 1,641,352,816."""
+    torchvision = pytest.importorskip("torchvision")
+    from archcalc import conventions as C
+    from archcalc.torch_backend.importing import import_model
+    from test_conventions import _peer, _run_peer
+
+    model = torchvision.models.video.mvit_v2_s().eval()
+    spec = analyze(load_spec_text(import_model("mvit", "3,16,224,224", model=model).text, "mvit.yaml"))
+    x = torch.randn(1, 3, 16, 224, 224)
+    measured = {}
+    for name in ("torchinfo", "fvcore", "ptflops", "thop"):
+        _peer(name)
+        with torch.no_grad():
+            measured[name] = _run_peer(name, model, x)
+        assert measured[name] == C.figures(spec, name).total, name
+    assert (measured["torchinfo"], measured["fvcore"]) == (1_641_352_816, 64_456_924_584)
+
+
+MVIT_BLOCK = """
+archcalc: 1
+input: [25089, 96]
+layers:
+  - multiscale_block: {thw: [8, 56, 56], num_heads: 2, output_channels: 192, kernel_q: 3, kernel_kv: 3,
+                       stride_q: [1, 2, 2], stride_kv: [1, 4, 4], residual_pool: true, rel_pos_embed: true,
+                       proj_after_attn: true}
+"""
+
+
+def test_an_mvit_blocks_derivation_names_each_product():
+    """mvit_v2_s's second block (8×56×56 tokens of 96 channels to 8×28×28 of 192, two heads of
+    96), each step written out here from the definition: queries pooled by stride 1×2×2, keys
+    and values by 1×4×4 (8×14×14), the class token beside each grid."""
+    a = analyze(load_spec_text(MVIT_BLOCK, "b.yaml"))
+    row = a.row("multiscale_block_1")
+    steps = {st.quantity: st.result for st in row.steps}
+    n, nq, nk, h, d, c, c_out = 1 + 8 * 56 * 56, 1 + 8 * 28 * 28, 1 + 8 * 14 * 14, 2, 96, 96, 192
+    products = {"Q, K, V projections (MACs)": n * c * 3 * c_out, "Q pooling (MACs)": h * d * 8 * 28 * 28 * 27,
+                "K pooling (MACs)": h * d * 8 * 14 * 14 * 27, "V pooling (MACs)": h * d * 8 * 14 * 14 * 27,
+                "Q·Kᵀ (MACs)": h * nq * nk * d, "A·V (MACs)": h * nq * nk * d,
+                "relative positions (MACs)": h * (nq - 1) * d * (14 + 14 + 8), "output projection (MACs)": nq * c_out ** 2,
+                "skip projection (MACs)": n * c * c_out, "MLP (MACs)": nq * 2 * c_out * 4 * c_out}
+    assert {k: steps[k] for k in products} == products
+    assert steps["softmax (elements, no MACs)"] == h * nq * nk
+    assert row.output == (nq, c_out) and row.macs == sum(products.values()) == steps["MACs"]
+    tables = (2 * (2 * 28 - 1) + 2 * 8 - 1) * d  # 56 // 2 = 28 rows a side for H and W, 2·8 − 1 for T
+    qkv, proj, skip = c * 3 * c_out + 3 * c_out, c_out * c_out + c_out, c * c_out + c_out
+    mlp, pools, norms = c_out * 4 * c_out + 4 * c_out + 4 * c_out * c_out + c_out, 3 * (d * 27 + 2 * d), 2 * (c + c_out)
+    assert steps["relative position tables (params)"] == tables
+    assert row.params == qkv + pools + tables + proj + skip + mlp + norms == 428_352
+
+
+@pytest.mark.torch
+def test_an_mvit_block_with_one_channel_a_head_counts_its_einsums_as_torch_does():
+    """Relative positions with d = 1: torch runs the einsums along H and W as element-wise
+    products (FlopCounterMode counts 0) and the matmul along T as a product; the row says so,
+    and the built block measures it."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    import archcalc
+
+    spec = load_spec_text("archcalc: 1\ninput: [37, 4]\nlayers:\n  - multiscale_block: {thw: [4, 3, 3], "
+                          "num_heads: 4, kernel_kv: 3, stride_kv: [1, 2, 2], rel_pos_embed: true}\n", "d1.yaml")
+    row = analyze(spec).row("multiscale_block_1")
+    rel = next(st for st in row.steps if st.quantity == "relative positions (MACs)")
+    assert rel.result == 4 * 36 * 1 * 4 and "not counted" in rel.formula  # h·(Nq − 1)·d·Tk, keys 4×2×2
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        archcalc.build_module(spec).eval()(torch.randn(1, 37, 4))
+    assert counter.get_total_flops() == 2 * row.macs
+
+
+@pytest.mark.slow
+@pytest.mark.torch
+@pytest.mark.parametrize("name,params,weights", [("mvit_v1_b", 36_610_672, "MViT_V1_B_Weights"),
+                                                 ("mvit_v2_s", 34_537_744, "MViT_V2_S_Weights")])
+def test_torchvision_video_transformers_import_and_verify_exactly(name, params, weights):
+    """torchvision's MViT models at their clip, 16 frames of 224×224 (their weights' min_size and
+    min_temporal_size): every check of the import passes, the parameters are torchvision's
+    documented count (its weights' num_params), the FLOPs FlopCounterMode's on the model,
+    measured here, whose MACs are torchvision's documented GFLOPS (its weights' _ops, 70.599 and
+    64.224), and the spec's own modules with torchvision's weights (the same names, blocks.i as
+    blocks_i) give the model's output to the bit, with the same FLOPs."""
+    pytest.importorskip("torchvision")
+    import torchvision
+    from torch.utils.flop_counter import FlopCounterMode
+
+    import archcalc
+    from archcalc.torch_backend.importing import import_and_verify
+
+    meta = getattr(torchvision.models.video, weights).DEFAULT.meta
+    assert (meta["min_temporal_size"], *meta["min_size"]) == (16, 224, 224) and meta["num_params"] == params
+    torch.manual_seed(0)
+    imported, results = import_and_verify(f"torchvision.models.video:{name}", "3,16,224,224")
+    assert [r.message() for r in results if not r.ok] == []
+    assert {r.name for r in results} >= {"import.output", "import.flops", "against.layers", "against.params"}
+    a = analyze(load_spec_text(imported.text, "mvit.yaml"))
+    assert a.totals["params"] == params and a.output == (400,)
+    assert round(a.totals["macs"] / 1e9, 3) == meta["_ops"]
+    assert sum(r.kind == "multiscale_block" for r in a.leaves()) == 16
+    net = archcalc.build_module(load_spec_text(imported.text, "mvit.yaml")).eval()
+    ours, theirs = net.state_dict(), imported.model.state_dict()
+    assert [re.sub(r"_(\d+)\b", r".\1", k) for k in ours] == list(theirs)
+    net.load_state_dict(dict(zip(ours, theirs.values())))
+    x = torch.randn(1, 3, 16, 224, 224)
+    with torch.no_grad():
+        with FlopCounterMode(display=False) as counter:
+            expected = imported.model(x)
+        with FlopCounterMode(display=False) as built:
+            y = net(x)
+    assert a.totals["flops"] == counter.get_total_flops() == built.get_total_flops()
+    assert torch.equal(y, expected)
+
+
+def _small_mvit(v2: bool):
+    """torchvision's MViT class at a small clip (4 frames of 32×32: tokens 2×8×8), three blocks
+    in mvit_v1_b's or mvit_v2_s's manner: pooled keys, a stage that halves the grid and doubles
+    the width (with d = 1 in its first block for v2: relative positions over one channel)."""
+    from torchvision.models.video.mvit import MSBlockConfig, MViT
+
+    blocks = [MSBlockConfig(1, 8, 8 if v2 else 16, [3, 3, 3], [3, 3, 3], [1, 1, 1], [1, 2, 2]),
+              MSBlockConfig(16 if v2 else 2, 8 if v2 else 16, 16, [3, 3, 3], [3, 3, 3], [1, 2, 2], [1, 2, 2]),
+              MSBlockConfig(2, 16, 16, [3, 3, 3], [3, 3, 3], [1, 1, 1], [1, 1, 1])]
+    return MViT((32, 32), 4, blocks, residual_pool=v2, residual_with_cls_embed=False, rel_pos_embed=v2,
+                proj_after_attn=v2, num_classes=10).eval()
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("v2", [False, True], ids=["v1", "v2"])
+def test_each_peer_tool_on_a_torchvision_mvit_is_what_compare_conventions_says(v2):
+    """The tools run on torchvision's own MViT classes (a small model), against archcalc's
+    figure for the imported spec, which verifies exactly."""
+    pytest.importorskip("torchvision")
+    from archcalc import conventions as C
+    from archcalc.torch_backend.importing import import_model, verify_import
+    from test_conventions import _peer, _run_peer
+
+    torch.manual_seed(0)
+    model = _small_mvit(v2)
+    imported = import_model("mvit", "3,4,32,32", model=model)
+    assert [r.message() for r in verify_import(imported, "mvit")[0] if not r.ok] == []
+    spec = analyze(load_spec_text(imported.text, "mvit.yaml"), None, 2)
+    x = torch.randn(2, 3, 4, 32, 32)
+    for name in ("torchinfo", "fvcore", "ptflops", "thop"):
+        _peer(name)
+        with torch.no_grad():
+            assert _run_peer(name, model, x) == C.figures(spec, name).total, name
+
+
+@pytest.mark.torch
+def test_the_kinds_table_reference_for_multiscale_block_is_torchvisions_block():
+    """tests/kinds.py's MultiscaleBlockReference, written from the papers, computes what
+    torchvision's MultiscaleBlock computes (the same tensors copied in by name) over random
+    settings: grids, widths, heads, kernels and strides, MViTv1's and v2's options."""
+    pytest.importorskip("torchvision")
+    import random
+    from functools import partial
+
+    from torchvision.models.video.mvit import MSBlockConfig, MultiscaleBlock
+
+    from kinds import MultiscaleBlockReference
+
+    names = {"norm1": "norm1", "norm2": "norm2", "qkv": "attn.qkv", "out": "attn.project.0", "mlp.0": "mlp.0",
+             "mlp.2": "mlp.3", "shortcut": "project", "rel.0": "attn.rel_pos_t", "rel.1": "attn.rel_pos_h",
+             "rel.2": "attn.rel_pos_w", **{f"pools.{i}.0": f"attn.pool_{p}.pool" for i, p in enumerate("qkv")},
+             **{f"pools.{i}.1": f"attn.pool_{p}.norm_act.0" for i, p in enumerate("qkv")}}
+    rng, compared = random.Random(0), 0
+    torch.manual_seed(0)
+    for _ in range(60):
+        thw = [rng.randint(1, 4) for _ in range(3)]
+        c, c_out, after = rng.randint(1, 12), rng.randint(1, 12), rng.random() < 0.5
+        width = c_out if after else c
+        heads = rng.choice([h for h in range(1, width + 1) if width % h == 0])
+        a = {"thw": thw, "num_heads": heads, "output_channels": c_out, "proj_after_attn": after, "eps": 1e-6,
+             **{k: [rng.choice([1, 3, 3, 2]) for _ in range(3)] for k in ("kernel_q", "kernel_kv")},
+             **{k: [rng.randint(1, 2) for _ in range(3)] for k in ("stride_q", "stride_kv")},
+             **{k: rng.random() < 0.5 for k in ("residual_pool", "residual_with_cls_embed", "rel_pos_embed")}}
+        try:
+            ours = MultiscaleBlockReference((1 + math.prod(thw), c), a).eval()
+            theirs = MultiscaleBlock(thw, MSBlockConfig(heads, c, c_out, a["kernel_q"], a["kernel_kv"], a["stride_q"],
+                                                        a["stride_kv"]), a["residual_pool"],
+                                     a["residual_with_cls_embed"], a["rel_pos_embed"], after,
+                                     norm_layer=partial(torch.nn.LayerNorm, eps=1e-6)).eval()
+        except RuntimeError:  # a relative position table of no rows: both refuse
+            continue
+        copied = {}
+        for key, value in ours.state_dict().items():
+            prefix = max((p for p in names if key == p or key.startswith(p + ".")), key=len)
+            copied[names[prefix] + key[len(prefix):]] = value
+        theirs.load_state_dict(copied)
+        x = torch.randn(2, 1 + math.prod(thw), c)
+        with torch.no_grad():
+            try:
+                expected = theirs(x, tuple(thw))[0]
+            except RuntimeError:  # an even query kernel: the skip path's grid differs, and torch refuses the sum
+                with pytest.raises(RuntimeError):
+                    ours(x)
+                continue
+            torch.testing.assert_close(ours(x), expected, rtol=1e-5, atol=1e-5)
+        compared += 1
+    assert compared >= 25
 
 
 @pytest.mark.slow

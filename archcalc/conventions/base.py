@@ -217,3 +217,18 @@ def variant(row) -> str | None:
     """The row's torch variant (its kind's torch_variant): a table's rule for "lstm:course"
     applies to the course's LSTM, which runs archcalc's step-by-step module."""
     return row.layer.torch_variant(row.args)
+
+
+def parts_term(key: str, words: str, *parts: str, coefficients: dict | None = None,
+               per_batch: bool | None = None) -> Term:
+    """A term that sums quantities a kind's `parts(args, input)` names, per sample (MViT's
+    multiscale_block: its linear layers' products, its LayerNorms' elements, ...), each times
+    its coefficient (default 1)."""
+    coefficients = coefficients or {}
+
+    def value(row):
+        named = row.layer.parts(row.args, row.input)
+        return N.total(N.mul(coefficients.get(p, 1), named[p]) for p in parts)
+
+    return Term(key, words, value, per_batch)
+

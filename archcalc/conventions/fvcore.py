@@ -14,7 +14,7 @@ calls as a function (`call: function`, F.adaptive_avg_pool2d) counts as its modu
 """
 import math
 
-from archcalc.conventions.base import TRANSFORMER_KINDS, Convention, Term, per_sample, rule
+from archcalc.conventions.base import TRANSFORMER_KINDS, Convention, Term, parts_term, per_sample, rule
 from archcalc.engine import numbers as N
 from archcalc.spec.errors import SpecError
 
@@ -45,6 +45,20 @@ def _einsum_path(row):
 _SKIPPED = "no fvcore handle for its aten op: skipped (fvcore warns 'unsupported operator')"
 _IGNORED = "on fvcore's list of ops it ignores as truly 0: 0, no warning"
 
+def _numpy_einsum(row):
+    """fvcore counts an einsum it has no formula for by numpy's einsum_path, reading the cost
+    numpy prints, "%.3e" of 2 × the products (the whole batch's), halved and floored: MViTv2's
+    relative positions along H and W, four significant digits each. The difference from the
+    products, per sample."""
+    named, batch = row.layer.parts(row.args, row.input), row.batch
+    exact = [N.mul(batch, named[k]) for k in ("rel_einsum_h", "rel_einsum_w")]
+    if any(N.is_symbolic(p) for p in exact):
+        raise SpecError(f"{row.path}: fvcore's einsum count needs concrete sizes", row.loc,
+                        hint="bind them, e.g. --set H=224", code="needs-concrete-size")
+    printed = sum(math.floor(float("%.3e" % (2 * p)) / 2) for p in exact if p)
+    return N.true_div(printed - sum(exact), batch)
+
+
 CONVENTION = Convention(
     name="fvcore",
     tool="fvcore 0.1.5",
@@ -53,7 +67,15 @@ CONVENTION = Convention(
     per_batch=True,
     source="fvcore/nn/flop_count.py: _DEFAULT_SUPPORTED_OPS; fvcore/nn/jit_handles.py",
     notes=("the model in eval mode: in training mode fvcore counts batch_norm as 5 per element (4 without affine)",),
-    terms={"convolution_mode": Term("convolution_mode", "the products of convolutions with padding 'same' or "
+    terms={"mvit_einsum_d1": parts_term("mvit_einsum_d1", "MViTv2's relative positions along H and W where d = 1: "
+                                         "aten::einsum's products by numpy's einsum_path, which torch runs as an "
+                                         "element-wise product (FlopCounterMode: 0)", "rel_einsum_uncounted"),
+           "mvit_einsum_printed": Term("mvit_einsum_printed", "the relative positions' einsums as numpy prints their "
+                                        "cost (four significant digits, whole batch), not their products",
+                                        _numpy_einsum),
+           "mvit_norms": parts_term("mvit_norms", "one per element of each LayerNorm (the block's and its pools')",
+                                    "norm_elements"),
+           "convolution_mode": Term("convolution_mode", "the products of convolutions with padding 'same' or "
                                     "'valid' and zeros: aten::_convolution_mode has no fvcore handle (other padding "
                                     "modes pad first and trace to aten::_convolution)",
                                     lambda r: per_sample(r, r.macs) if isinstance(r.args.padding, str)
@@ -126,6 +148,15 @@ CONVENTION = Convention(
                                               "digits (off by a few where the count needs more); the scaling "
                                               "(aten::mul), the bias add and the softmax have no handle (fvcore warns "
                                               "'unsupported operator'), 0", "partition_projections", "einsum_path"),
+        "multiscale_block": rule("aten::linear (bias left out), the pools' aten::_convolution, aten::matmul (Q·Kᵀ, "
+                                 "A·V, the relative positions along T) and aten::einsum (along H and W, also where "
+                                 "d = 1): the products; aten::layer_norm 5 per element; gelu, softmax, max_pool3d, "
+                                 "the scaling, the adds, the tables' gathers and upsample_linear1d have no handle "
+                                 "(fvcore warns 'unsupported operator'), 0; the einsums' cost as numpy's "
+                                 "einsum_path prints it, to four significant digits", "macs", "mvit_einsum_d1",
+                                 "mvit_einsum_printed", ("mvit_norms", 5)),
+        "mvit_position_encoding": rule("aten::cat and expand are ignored; the position embeddings' repeat, "
+                                       "repeat_interleave and add have no handle (fvcore warns where they run): 0"),
         "scaled_dot_product_attention": rule("no handle for aten::scaled_dot_product_attention (fvcore warns "
                                              "'unsupported operator'): 0"),
         **{k: rule("aten::linear's products (bias left out) but Q·Kᵀ and A·V (aten::scaled_dot_product_attention "

@@ -23,7 +23,7 @@ Measured with ptflops itself on modules and functions alike (tests/test_conventi
 import dataclasses
 from fractions import Fraction
 
-from archcalc.conventions.base import TRANSFORMER_KINDS, Convention, Term, gates, rule
+from archcalc.conventions.base import TRANSFORMER_KINDS, Convention, Term, gates, parts_term, rule
 from archcalc.engine import numbers as N
 
 _EXTRA_PER_STEP = {"rnn": 1, "gru": 7, "lstm": 10}  # × hidden size, per layer, as rnn_flops adds them
@@ -175,7 +175,21 @@ CONVENTION = Convention(
            "a model of several inputs (a transformer's source and target) is given them by keyword, from its "
            "input_constructor's dict: ptflops then finds no positional input, assumes a batch of 1 and divides "
            "nothing: every count is the whole batch's"),
-    terms={"ptflops_attention": Term("ptflops_attention", "its nn.MultiheadAttention hook: projections, Q·Kᵀ and "
+    terms={"mvit_hook_products": parts_term("mvit_hook_products", "the linear layers' and pooling Conv3d's products, "
+                                             "by their module hooks", "linear_products", "pool_products"),
+           "mvit_hook_extras": parts_term("mvit_hook_extras", "by the module hooks: each linear layer's bias per "
+                                          "output element, 1 per LayerNorm element (ptflops looks for `affine`, "
+                                          "which LayerNorm lacks), GELU's outputs and the skip path's MaxPool3d "
+                                          "inputs", "linear_bias", "norm_elements", "gelu_elements",
+                                          "skip_pool_inputs"),
+           "mvit_functional": parts_term("mvit_functional", "Q·Kᵀ, A·V and the relative positions along T by the "
+                                         "patched torch.matmul, GELU's and the max pool's elements again by the "
+                                         "patched F.gelu and F.max_pool3d (whole batch)", "attention_products",
+                                         "rel_matmul", "gelu_elements", "skip_pool_inputs", per_batch=True),
+           "mvit_interpolate": parts_term("mvit_interpolate", "the relative position tables resized to the pooled "
+                                          "grids: rows × d by the patched F.interpolate (once per pass)",
+                                          "interpolated", per_batch=False),
+           "ptflops_attention": Term("ptflops_attention", "its nn.MultiheadAttention hook: projections, Q·Kᵀ and "
                                      "A·V over T keys, the softmax, the scaling and biases", _attention_hook),
            "ptflops_rnn": Term("ptflops_rnn", "element-wise gate work and both biases per step (rnn_flops)",
                                _recurrent_extras),
@@ -263,6 +277,14 @@ CONVENTION = Convention(
                                               "bias); torch.einsum is not patched (Q·Kᵀ and A·V not counted), nor "
                                               "the * and + operators; the patched F.softmax counts its input (whole "
                                               "batch)", "partition_linear", "partition_softmax"),
+        "multiscale_block": rule("its modules' hooks: the linear layers' products and biases, the Conv3d pools' "
+                                 "products, 1 per LayerNorm element, GELU's outputs, the MaxPool3d's inputs; the "
+                                 "patched functions, whole batch: torch.matmul (Q·Kᵀ, A·V, the relative positions "
+                                 "along T), F.gelu and F.max_pool3d (the modules' own calls, again) and F.interpolate "
+                                 "(tables resized); torch.einsum (along H and W) and Tensor.softmax are not patched",
+                                 "mvit_hook_products", "mvit_hook_extras", "mvit_functional", "mvit_interpolate"),
+        "mvit_position_encoding": rule("no module hook; its operators (+, cat, repeat) are no patched function: "
+                                       "nothing counted"),
         "scaled_dot_product_attention": rule("F.scaled_dot_product_attention is not patched: nothing counted"),
         **{k: rule("its modules' hooks: each attention's (as multihead_attention's, self- or cross-), each linear layer's products "
                    "and bias, 1 per element of each LayerNorm; the activation function it captured when built "

@@ -10,7 +10,7 @@ Modules with no rule (sigmoid, tanh, ELU, GELU, SiLU, LocalResponseNorm, LPPool2
 and thop warns. Counts cover the whole batch. Only module hooks count: a layer the model
 calls as a function (`call: function`: F.avg_pool2d, F.softmax, F.adaptive_avg_pool2d) counts 0.
 """
-from archcalc.conventions.base import TRANSFORMER_KINDS, Convention, Term, per_sample, rule
+from archcalc.conventions.base import TRANSFORMER_KINDS, Convention, Term, parts_term, per_sample, rule
 from archcalc.engine import numbers as N
 
 
@@ -49,7 +49,12 @@ CONVENTION = Convention(
     unit="MACs",
     per_batch=True,
     source="thop/profile.py: register_hooks; thop/vision/basic_hooks.py; thop/vision/calc_func.py; thop/rnn_hooks.py",
-    terms={"thop_rnn": Term("thop_rnn", "element-wise gate work, gate sums and both biases per step "
+    terms={"mvit_einsum_d1": parts_term("mvit_einsum_d1", "MViTv2's relative positions along H and W where d = 1: "
+                                         "torch.einsum's products (every label of size above 1), which torch runs "
+                                         "as an element-wise product (FlopCounterMode: 0)", "rel_einsum_uncounted"),
+           "mvit_norms": parts_term("mvit_norms", "one per element of each LayerNorm (the block's and its pools')",
+                                    "norm_elements"),
+           "thop_rnn": Term("thop_rnn", "element-wise gate work, gate sums and both biases per step "
                                         "(thop's cell formulas)", _recurrent_extras),
            "einsum_elementwise": Term("einsum_elementwise", "Q·Kᵀ or A·V over a summed axis of size 1, which torch's "
                                       "einsum multiplies element-wise (no product for FlopCounterMode) and "
@@ -104,6 +109,14 @@ CONVENTION = Convention(
                                               "function counter's torch.einsum (Q·Kᵀ and A·V, in full even where "
                                               "torch multiplies element-wise): the products", "macs",
                                               "einsum_elementwise"),
+        "multiscale_block": rule("no rule for archcalc's module, but its modules' rules: the linear layers' and "
+                                 "Conv3d pools' products (bias left out), 4 per element of each LayerNorm (2, twice "
+                                 "with affine); GELU has no rule (thop warns), max pool and dropout are zero_ops; and "
+                                 "its function counter sees torch.matmul (Q·Kᵀ, A·V, the relative positions along T) "
+                                 "and torch.einsum (along H and W, also where d = 1): the products", "macs",
+                                 "mvit_einsum_d1", ("mvit_norms", 4)),
+        "mvit_position_encoding": rule("no rule for archcalc's module (thop warns) and no product its function "
+                                       "counter sees: 0"),
         "scaled_dot_product_attention": rule("its F.scaled_dot_product_attention counter: Q·Kᵀ and A·V, whole "
                                              "(a causal mask ignored)", "macs"),
         **{k: rule("its modules' rules: each attention's (self- and cross-; products and softmax), the linear layers' products, "

@@ -8,7 +8,7 @@ adds the parameter's size × the batch; parameters merely containing "weight"/"b
 Modules without parameters add nothing. Counts cover the whole batch. A layer the model calls
 as a function (`call: function`) holds no parameters: nothing counted, as for its module.
 """
-from archcalc.conventions.base import TRANSFORMER_KINDS, Convention, rule
+from archcalc.conventions.base import TRANSFORMER_KINDS, Convention, parts_term, rule
 from archcalc.conventions.base import Term, per_sample
 from archcalc.engine import numbers as N
 
@@ -39,6 +39,9 @@ CONVENTION = Convention(
                                    "(its input, the table of offsets, has a batch of 1)", _bias_mlp_params),
            "patch_norm_params": Term("patch_norm_params", "the patch embedding's LayerNorm's weight and bias "
                                      "(2·E), once per sample", lambda r: 2 * r.args.embed_dim if r.args.norm else 0),
+           "mvit_leaves": parts_term("mvit_leaves", "its linear layers' and LayerNorms' weights and biases once per "
+                                      "sample, its pooling Conv3d's weight × output positions (their products)",
+                                      "linear_norm_params", "pool_products"),
            "transposed_output_positions": Term("transposed_output_positions", "a transposed convolution's weights "
                                                "× its output positions, not its input's",
                                                _transposed_output_positions)},
@@ -91,6 +94,12 @@ CONVENTION = Convention(
         "relative_positional_attention": rule("its leaf modules to_qkv and merge (nn.Linear): their parameters once "
                                               "per sample, whatever the G·P tokens; the module holds them, so it is "
                                               "no leaf and its bias table is not counted", "leaf_params"),
+        "multiscale_block": rule("its leaf modules' weight and bias: the linear layers' and LayerNorms' once per "
+                                 "sample, the pooling Conv3d's × output positions ('Conv' in the name); the "
+                                 "attention holds modules, so it is no leaf: its relative position tables (not named "
+                                 "weight or bias either) are not counted", "mvit_leaves"),
+        "mvit_position_encoding": rule("its tensors are class_token, spatial_pos, temporal_pos and class_pos, none "
+                                       "named weight or bias: nothing counted"),
         "scaled_dot_product_attention": rule("a function, no module: nothing counted"),
         **{k: rule("its leaf modules' parameters (linear layers and LayerNorms) once per sample; each attention "
                    "holds a module, so it is no leaf: nothing", "leaf_params")

@@ -571,7 +571,7 @@ class Unsqueeze(_View):
 
     kind = "unsqueeze"
     torch_classes = ("Unsqueeze",)  # archcalc's own module
-    torch_functions = ("unsqueeze",)
+    torch_functions = ("unsqueeze", "_unsqueeze")  # and torchvision MViT's fx-wrapped _unsqueeze
     doc = "inserts an axis of size 1 at dim (torch.unsqueeze)"
     args = (Arg("dim", Int(None), doc="per-sample position of the new axis"),)
 
@@ -579,6 +579,18 @@ class Unsqueeze(_View):
     def infer(cls, x, a, ctx: Context) -> Result:
         dim = sample_axis(a.dim, x, ctx, insert=True)
         return Result((*x[:dim], 1, *x[dim:]))
+
+    @classmethod
+    def imported_call(cls, name, args, kwargs, x, out):
+        """torchvision MViT's `_unsqueeze(x, target_dim, expand_dim)` (which returns the tensor
+        and its rank): an unsqueeze at expand_dim where x has one axis fewer than target_dim,
+        nothing where it has as many (it refuses any other)."""
+        if name != "_unsqueeze":
+            return super().imported_call(name, args, kwargs, x, out)
+        target, expand = (*args, None, None)[:2]
+        if not (isinstance(target, int) and isinstance(expand, int)) or kwargs:
+            raise Untranslatable("takes arguments computed in forward; archcalc needs them written as numbers")
+        return [] if len(x) + 1 == target else [(cls.kind, cls.from_torch_call((expand,), {}))]
 
     @classmethod
     def from_torch_call(cls, args, kwargs) -> dict:

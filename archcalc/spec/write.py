@@ -59,18 +59,18 @@ def _entry_lines(entry: Entry, indent: int) -> list[str]:
     return lines
 
 
-def spec_text(name: str, doc: str, dims: list, dtype: str, defaults: dict, entries: list[Entry],
-              inputs: dict[str, list] | None = None) -> str:
+def spec_text(name: str, doc: str, dims: list, dtype: str | list[str], defaults: dict, entries: list[Entry],
+              inputs: dict[str, tuple[list, str]] | None = None) -> str:
     """A whole spec: its name, a doc saying where it came from, the input (symbolic sizes
-    with their defaults under dims:; several `inputs`, by name, where the model takes more
-    than one) and the layers."""
+    with their defaults under dims:; several `inputs`, by name with shape and dtype, where
+    the model takes more than one) and the layers."""
     lines = ["archcalc: 1", f"name: {name}", "doc: >-"]
     lines += ["  " + line for line in (textwrap.wrap(doc, 92) or [""])]
     if inputs and len(inputs) > 1:
         lines.append("inputs:")
-        lines += [f"  {key}: " + _input_text(shape, dtype) for key, shape in inputs.items()]
+        lines += [f"  {key}: " + _input_text(shape, kind) for key, (shape, kind) in inputs.items()]
     else:
-        lines.append("input: " + _input_text(dims, dtype))
+        lines.append("input: " + _input_text(dims, dtype if isinstance(dtype, str) else dtype[0]))
     if defaults:
         lines.append("dims: {" + ", ".join(f"{k}: {{default: {v}}}" for k, v in defaults.items()) + "}")
     lines.append("layers:")

@@ -693,3 +693,164 @@ class PatchMergingPad(nn.Module):
         x = F.pad(x, (0, 0, 0, w % 2, 0, h % 2))
         return torch.cat([x[..., 0::2, 0::2, :], x[..., 1::2, 0::2, :], x[..., 0::2, 1::2, :],
                           x[..., 1::2, 1::2, :]], -1)
+
+
+class MViTPositionEncoding(nn.Module):
+    """A spec's mvit_position_encoding on [B, T·H·W, E]: torchvision's PositionalEncoding (the
+    same tensor names), the class token put first, then unless rel_pos_embed the spatial
+    embedding repeated over the frames plus the temporal one repeated over the positions, and
+    the class token's own, added."""
+
+    def __init__(self, embed_size: int, temporal_size: int, spatial_size: tuple, rel_pos_embed: bool):
+        super().__init__()
+        self.temporal_size, self.spatial_size = temporal_size, spatial_size
+        self.class_token = nn.Parameter(torch.zeros(embed_size))
+        self.spatial_pos = self.temporal_pos = self.class_pos = None
+        if not rel_pos_embed:
+            self.spatial_pos = nn.Parameter(torch.zeros(spatial_size[0] * spatial_size[1], embed_size))
+            self.temporal_pos = nn.Parameter(torch.zeros(temporal_size, embed_size))
+            self.class_pos = nn.Parameter(torch.zeros(embed_size))
+        for p in self.parameters():
+            nn.init.trunc_normal_(p, std=0.02)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.cat((self.class_token.expand(x.shape[0], 1, -1), x), dim=1)
+        if self.spatial_pos is None:
+            return x
+        hw, e = self.spatial_pos.shape
+        grid = self.temporal_pos.repeat_interleave(hw, dim=0) + self.spatial_pos.repeat(self.temporal_size, 1)
+        return x + torch.cat((self.class_pos.unsqueeze(0), grid), dim=0).unsqueeze(0)
+
+
+class _MViTPool(nn.Module):
+    """torchvision's Pool with a depthwise Conv3d (or the skip path's MaxPool3d) and a
+    LayerNorm after: the class token set aside, the grid tokens [B, heads, T·H·W, C] pooled as
+    [B·heads, C, T, H, W], the token put back, normed. The same tensor names (pool, norm_act.0)."""
+
+    def __init__(self, pool: nn.Module, norm: nn.Module | None):
+        super().__init__()
+        self.pool, self.norm_before_pool = pool, False
+        self.norm_act = nn.Sequential(norm) if norm is not None else None
+
+    def forward(self, x: torch.Tensor, thw: tuple) -> tuple[torch.Tensor, tuple]:
+        squeeze = x.dim() == 3
+        if squeeze:
+            x = x.unsqueeze(1)
+        token, grid = x[:, :, :1], x[:, :, 1:]
+        b, heads, _, c = grid.shape
+        grid = self.pool(grid.transpose(2, 3).reshape(b * heads, c, *thw))
+        thw = tuple(grid.shape[2:])
+        x = torch.cat((token, grid.reshape(b, heads, c, -1).transpose(2, 3)), dim=2)
+        if self.norm_act is not None:
+            x = self.norm_act(x)
+        return (x.squeeze(1) if squeeze else x), thw
+
+
+class _MultiscaleAttention(nn.Module):
+    """The attention of a spec's multiscale_block, torchvision's MultiscaleAttention (the same
+    tensor names: qkv, project.0, pool_q/k/v, rel_pos_h/w/t)."""
+
+    def __init__(self, dim: int, width: int, a, eps: float):
+        super().__init__()
+        self.num_heads, self.head_dim = a.num_heads, width // a.num_heads
+        self.width, self.residual_pool, self.residual_with_cls_embed = width, a.residual_pool, a.residual_with_cls_embed
+        self.qkv = nn.Linear(dim, 3 * width)
+        self.project = nn.Sequential(nn.Linear(width, width), *([nn.Dropout(a.dropout)] if a.dropout > 0 else []))
+        d = self.head_dim
+
+        def pool(kernel, stride):
+            if math.prod(kernel) == 1 and math.prod(stride) == 1:
+                return None
+            conv = nn.Conv3d(d, d, kernel, stride=stride, padding=[k // 2 for k in kernel], groups=d, bias=False)
+            return _MViTPool(conv, nn.LayerNorm(d, eps=eps))
+
+        self.pool_q = pool(a.kernel_q, a.stride_q)
+        self.pool_k, self.pool_v = pool(a.kernel_kv, a.stride_kv), pool(a.kernel_kv, a.stride_kv)
+        self.rel_pos_h = self.rel_pos_w = self.rel_pos_t = None
+        if a.rel_pos_embed:
+            size = max(a.thw[1:])
+            spatial = 2 * max(size // a.stride_q[1], size // a.stride_kv[1]) - 1
+            self.rel_pos_h = nn.Parameter(torch.zeros(spatial, d))
+            self.rel_pos_w = nn.Parameter(torch.zeros(spatial, d))
+            self.rel_pos_t = nn.Parameter(torch.zeros(2 * a.thw[0] - 1, d))
+            for p in (self.rel_pos_h, self.rel_pos_w, self.rel_pos_t):
+                nn.init.trunc_normal_(p, std=0.02)
+
+    @staticmethod
+    def _table(table: torch.Tensor, q: int, k: int) -> torch.Tensor:
+        """The table's rows for each (query, key) offset along one axis: [q, k, d], the table
+        first resized (linearly) to 2·max(q, k) − 1 rows when it has another length."""
+        rows = 2 * max(q, k) - 1
+        if table.shape[0] != rows:
+            table = F.interpolate(table.t().unsqueeze(0), size=rows, mode="linear").squeeze(0).t()
+        q_ratio, k_ratio = max(k / q, 1.0), max(q / k, 1.0)
+        offsets = torch.arange(q)[:, None] * q_ratio - (torch.arange(k)[None, :] + (1.0 - k)) * k_ratio
+        return table[offsets.long()]
+
+    def _rel_pos(self, attn, q, q_thw, k_thw):
+        (qt, qh, qw), (kt, kh, kw) = q_thw, k_thw
+        rh, rw = self._table(self.rel_pos_h, qh, kh), self._table(self.rel_pos_w, qw, kw)
+        rt = self._table(self.rel_pos_t, qt, kt)
+        b, heads, _, d = q.shape
+        grid = q[:, :, 1:].reshape(b, heads, qt, qh, qw, d)
+        along_h = torch.einsum("bythwc,hkc->bythwk", grid, rh)
+        along_w = torch.einsum("bythwc,wkc->bythwk", grid, rw)
+        along_t = torch.matmul(grid.permute(2, 0, 1, 3, 4, 5).reshape(qt, b * heads * qh * qw, d), rt.transpose(1, 2))
+        along_t = along_t.transpose(0, 1).view(b, heads, qh, qw, qt, kt).permute(0, 1, 4, 2, 3, 5)
+        rel = (along_h[:, :, :, :, :, None, :, None] + along_w[:, :, :, :, :, None, None, :]
+               + along_t[:, :, :, :, :, :, None, None]).reshape(b, heads, qt * qh * qw, kt * kh * kw)
+        attn[:, :, 1:, 1:] += rel
+        return attn
+
+    def forward(self, x: torch.Tensor, thw: tuple) -> tuple[torch.Tensor, tuple]:
+        b, n, _ = x.shape
+        q, k, v = self.qkv(x).reshape(b, n, 3, self.num_heads, self.head_dim).transpose(1, 3).unbind(dim=2)
+        k, k_thw = self.pool_k(k, thw) if self.pool_k is not None else (k, thw)
+        v = self.pool_v(v, thw)[0] if self.pool_v is not None else v
+        q, thw = self.pool_q(q, thw) if self.pool_q is not None else (q, thw)
+        attn = torch.matmul(q * self.head_dim ** -0.5, k.transpose(2, 3))
+        if self.rel_pos_h is not None:
+            attn = self._rel_pos(attn, q, thw, k_thw)
+        x = torch.matmul(attn.softmax(dim=-1), v)
+        if self.residual_pool:
+            if self.residual_with_cls_embed:
+                x = x + q
+            else:
+                x[:, :, 1:, :] += q[:, :, 1:, :]
+        return self.project(x.transpose(1, 2).reshape(b, -1, self.width)), thw
+
+
+class MultiscaleBlock(nn.Module):
+    """A spec's multiscale_block on [B, 1 + T·H·W, C]: torchvision's MultiscaleBlock (the same
+    tensor names: norm1, attn, norm2, mlp.0/3, project), its grid held (a.thw), not passed."""
+
+    def __init__(self, dim: int, a):
+        super().__init__()
+        c_out = dim if a.output_channels is None else a.output_channels
+        width = c_out if a.proj_after_attn else dim
+        self.thw, self.proj_after_attn = tuple(a.thw), a.proj_after_attn
+        self.pool_skip = None
+        if math.prod(a.stride_q) > 1:
+            kernel = [s + 1 if s > 1 else s for s in a.stride_q]
+            self.pool_skip = _MViTPool(nn.MaxPool3d(kernel, stride=a.stride_q, padding=[k // 2 for k in kernel]),
+                                       None)
+        self.norm1, self.norm2 = nn.LayerNorm(dim, eps=a.eps), nn.LayerNorm(width, eps=a.eps)
+        self.attn = _MultiscaleAttention(dim, width, a, a.eps)
+        self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(), nn.Dropout(a.dropout),
+                                 nn.Linear(4 * width, c_out), nn.Dropout(a.dropout))
+        self.stochastic_depth = StochasticDepth(a.stochastic_depth_prob, "row")
+        self.project = nn.Linear(dim, c_out) if dim != c_out else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x_norm1 = self.norm1(x)
+        x_attn, _ = self.attn(x_norm1, self.thw)
+        if self.project is not None and self.proj_after_attn:
+            x = self.project(x_norm1)
+        x_skip = x if self.pool_skip is None else self.pool_skip(x, self.thw)[0]
+        x = x_skip + self.stochastic_depth(x_attn)
+        x_norm2 = self.norm2(x)
+        x_proj = x if self.project is None or self.proj_after_attn else self.project(x_norm2)
+        return x_proj + self.stochastic_depth(self.mlp(x_norm2))
+
+    def extra_repr(self) -> str:
+        return f"thw={list(self.thw)}"

@@ -80,16 +80,21 @@ def build_model(target: str) -> nn.Module:
     return model.eval()
 
 
-def _examples(model: nn.Module, inputs: list[list[int]], dtype: str | None) -> tuple[tuple, str]:
-    """(one sample of each input, their dtype): token ids below the smallest vocabulary when a
-    layer reads ids (then the default dtype is index), on the model's device."""
+def _examples(model: nn.Module, inputs: list[list[int]], dtype: str | None) -> tuple[tuple, list[str]]:
+    """(one sample of each input, their dtypes): token ids below the smallest vocabulary when a
+    layer reads ids (then the default dtype is index), on the model's device. `dtype`: one for
+    every input, or one each, comma-separated (index,float: token ids and a memory)."""
     readers = [m for m in model.modules() if getattr(kind_of_module(m), "accepts_index", False)]
-    dtype = dtype or ("index" if readers else "float")
+    dtypes = (dtype or ("index" if readers else "float")).split(",")
+    if len(dtypes) == 1:
+        dtypes = dtypes * len(inputs)
+    if len(dtypes) != len(inputs) or not set(dtypes) <= {"float", "index"}:
+        raise SpecError(f"--dtype {dtype}: one dtype (float or index) for every input, or one for each of the "
+                        f"{len(inputs)}", Location("--dtype"), code="usage")
     device = next(iter(model.parameters()), torch.empty(0)).device
-    if dtype == "index":
-        high = min((getattr(m, "num_embeddings", 2) for m in readers), default=2)
-        return tuple(torch.randint(0, high, (1, *sizes), device=device) for sizes in inputs), dtype
-    return tuple(torch.randn(1, *sizes, device=device) for sizes in inputs), dtype
+    high = min((getattr(m, "num_embeddings", 2) for m in readers), default=2)
+    return tuple(torch.randint(0, high, (1, *sizes), device=device) if kind == "index" else
+                 torch.randn(1, *sizes, device=device) for sizes, kind in zip(inputs, dtypes)), dtypes
 
 
 def _read(model: nn.Module, examples: tuple, target: str) -> tuple[list, list[str], str, list[str]]:
@@ -156,7 +161,8 @@ def import_model(target: str, input_text: str, *, dtype: str | None = None, size
     spec_name = name or re.sub(r"[^A-Za-z0-9_]", "_", target.rsplit(":", 1)[-1].rsplit(".", 1)[-1])
     given = " ".join(f"--input {part}" for part in input_text.split(";"))
     doc = f"Imported by `archcalc import {target} {given}` from {type(model).__name__} ({method})."
-    return Imported(spec_text(spec_name, doc, shapes[0], dtype, at, items, dict(zip(names, shapes))), method, notes,
+    return Imported(spec_text(spec_name, doc, shapes[0], dtype, at, items, dict(zip(names, zip(shapes, dtype)))),
+                    method, notes,
                     model, examples, at)
 
 

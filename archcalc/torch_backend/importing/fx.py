@@ -11,6 +11,7 @@ import operator
 
 import torch
 from torch import fx, nn
+from torch.fx.passes.shape_prop import ShapeProp
 
 from archcalc.layers.base import COMPUTED, FLOW, LayerKind, MergeKind, Untranslatable, Weight
 from archcalc.layers.registry import kind_of_function, kinds
@@ -36,8 +37,6 @@ def trace_fx(model: nn.Module, examples: tuple, located: bool = True) -> tuple[l
     """The model's data flow (topological order), the id of its output, and notes; `located`:
     each value with the user's source line (errors say where). `examples`: one sample of
     each of the model's inputs."""
-    from torch.fx.passes.shape_prop import ShapeProp
-
     if is_layer_module(model):  # a bare nn.Linear or nn.Transformer: fx would trace inside it
         gm = _called_alone(model, len(examples))
     else:
@@ -49,8 +48,26 @@ def trace_fx(model: nn.Module, examples: tuple, located: bool = True) -> tuple[l
     # on the model's device: on meta, torch's Python decompositions cost more than a small model's arithmetic
     # (mobilenet_v3_small: 386 ms against 11 ms); ShapeProp prints the traceback of a failure, which is reported
     with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
-        ShapeProp(gm).propagate(*examples)
+        _Propagation(gm).propagate(*examples)
     return Translator(gm, len(examples)).run()
+
+
+class _Propagation(ShapeProp):
+    """ShapeProp, which also keeps the sizes a node computes where they are no tensor (an int,
+    or a tuple of ints: MViT's token grid, which each block returns and the next is given) as
+    meta['sizes']: the value a module's call was given, as traced."""
+
+    def run_node(self, n):
+        result = super().run_node(n)
+        if _sizes(result):
+            n.meta["sizes"] = result
+        return result
+
+
+def _sizes(value) -> bool:
+    if isinstance(value, (tuple, list)):
+        return bool(value) and all(_sizes(v) for v in value)
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _check_inputs(required: list[str], accepted: int, given: int) -> None:
@@ -97,8 +114,11 @@ def _module_call(node: fx.Node, module: nn.Module, kind) -> dict:
     """The spec arguments a module's call adds (its kind's imported_module_call); archcalc's own
     wrapper (a spec's layer built) is called as the spec's layer: its input, then its tensor
     arguments in order."""
-    tensors = [a for a in node.args if isinstance(a, fx.Node)]
-    others, kwargs = tuple(a for a in node.args if not isinstance(a, fx.Node)), _literal(dict(node.kwargs))
+    # a value computed in forward that is sizes (MViT's grid) is given as traced, with the literals
+    tensors = [a for a in node.args if isinstance(a, fx.Node) and "sizes" not in a.meta]
+    others = tuple(a.meta["sizes"] if isinstance(a, fx.Node) else a for a in node.args
+                   if not isinstance(a, fx.Node) or "sizes" in a.meta)
+    kwargs = _literal(dict(node.kwargs))
     if unwrapped(module)[0] is module:
         return kind.imported_module_call(tensors, others, kwargs)
     names = [arg.name for arg in kind.args if kind.is_tensor_arg(arg)]
@@ -424,6 +444,9 @@ class Translator:
                                                                                     pieces=pieces),
                                             shape=_per_sample(node.meta.get("tensor_meta")))
             return
+        if self._sole_tensor(base, index):
+            self.alias[node.name] = self.src(base)
+            return
         owner, part = self._part_of(base)
         if owner is None:
             if node.meta.get("tensor_meta") is not None:
@@ -445,6 +468,17 @@ class Translator:
             self.alias[node.name] = owner
         else:
             self.parts[node.name] = (owner, new_part)
+
+    def _sole_tensor(self, base, index) -> bool:
+        """`f(x)[0]` where the function f returns a tuple whose one tensor is at `index` (torchvision's
+        fx-wrapped _unsqueeze returns the tensor and its rank): that tensor, the call's value."""
+        if not (isinstance(base, fx.Node) and base.op in ("call_function", "call_method")) or self.src(base) is None:
+            return False
+        meta = base.meta.get("tensor_meta")
+        if hasattr(meta, "shape") or not isinstance(meta, (tuple, list)) or not isinstance(index, int):
+            return False
+        tensors = [i for i, m in enumerate(meta) if hasattr(m, "shape")]
+        return tensors == [index % len(meta)]
 
     def _part_of(self, base) -> tuple[str | None, str | None]:
         """(the layer whose output `base` is a part of, which part): None for the module's own
