@@ -143,6 +143,10 @@ def transformer():
     return nn.Transformer(32, 4, 2, 3, 40, batch_first=True)
 
 
+def sequence_first():
+    return nn.Transformer(32, 4, 1, 1, 40)
+
+
 def decoder():
     return nn.TransformerDecoder(nn.TransformerDecoderLayer(32, 4, 40, batch_first=True), 2, norm=nn.LayerNorm(32))
 
@@ -216,6 +220,12 @@ def test_import_cli_takes_an_input_per_argument_and_says_how_many(models):
     result = CliRunner().invoke(main, ["import", f"{models}:transformer", "--input", "7,32"])
     assert result.exit_code == 2 and "takes 2 inputs (src, tgt), not 1" in result.output
     assert "Traceback" not in result.output
+    result = CliRunner().invoke(main, ["import", f"{models}:sequence_first", "--input", "7,32", "--input", "5,32"])
+    assert result.exit_code == 2 and "batch_first=False: specs put the batch first" in result.output
+    result = CliRunner().invoke(main, ["import", f"{models}:Seq2Seq", "--input", "7", "--input", "5", "--dtype",
+                                       "index", "--dtype", "float", "--dtype", "index"])
+    assert result.exit_code == 2 and "one dtype (float or index) for every input, or one for each of the 2" in \
+        result.output
 
 
 @pytest.mark.torch

@@ -126,7 +126,8 @@ def _trace(model: nn.Module, examples: tuple, target: str, located: bool):
     except SpecError:
         raise
     except Exception as exc:  # fx refuses the model's Python: fall back to hooks
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0] + _failed_at(exc)
+        cause = exc.__cause__ or exc  # ShapeProp wraps the model's own failure
+        reason = (str(cause).strip().splitlines() or [type(cause).__name__])[0] + _failed_at(cause)
     try:
         return (*trace_hooks(model, examples, reason), "forward hooks")
     except SpecError:

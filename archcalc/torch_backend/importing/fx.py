@@ -16,8 +16,9 @@ from torch.fx.passes.shape_prop import ShapeProp
 from archcalc.layers.base import COMPUTED, FLOW, LayerKind, MergeKind, Untranslatable, Weight
 from archcalc.layers.registry import kind_of_function, kinds
 from archcalc.spec.errors import Location, SpecError
-from archcalc.torch_backend.importing.traced import (Problems, Traced, followed_output, is_layer_module,
-                                                     module_layer, module_name, tied_modules, unwrapped)
+from archcalc.torch_backend.importing.traced import (Problems, Traced, followed_output, forward_location,
+                                                     is_layer_module, module_layer, module_name, tied_modules,
+                                                     unwrapped)
 
 SCALAR_OPS = {"add", "iadd", "add_", "sub", "rsub", "mul", "mul_", "truediv", "div", "div_"}
 
@@ -38,6 +39,11 @@ def trace_fx(model: nn.Module, examples: tuple, located: bool = True) -> tuple[l
     each value with the user's source line (errors say where). `examples`: one sample of
     each of the model's inputs."""
     if is_layer_module(model):  # a bare nn.Linear or nn.Transformer: fx would trace inside it
+        try:
+            module_layer(model)  # settings a spec cannot say (batch_first=False), before running it
+        except Untranslatable as exc:
+            raise SpecError(f"the model, {module_name(model)}: {exc}", forward_location(model),
+                            code="import-unsupported") from None
         gm = _called_alone(model, len(examples))
     else:
         graph = _Tracer(located).trace(model, concrete_args=_optional_arguments(model, len(examples)) or None)
