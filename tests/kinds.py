@@ -540,9 +540,9 @@ class AttentionReference(nn.Module):
             else:
                 self.paths.append(Learned(layers[0]["parameter"]["shape"]))
 
-    def forward(self, x):
+    def forward(self, x, mask=None):
         q, k, v = (p(x) for p in self.paths)
-        return F.scaled_dot_product_attention(q, k, v, is_causal=self.a.get("is_causal", False),
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=self.a.get("is_causal", False),
                                               scale=self.a.get("scale"), enable_gqa=self.a.get("enable_gqa", False))
 
 
@@ -761,6 +761,10 @@ def attention_args(draw, x):
         args["enable_gqa"] = True
     if draw(st.booleans()):
         args["scale"] = 0.5
+    if draw(st.integers(0, 2)) == 0:  # a float mask of the scores' rank, broadcasting (with is_causal: refused)
+        big_l, keys = x[-2], s if k and "parameter" in k[0] else x[-2]
+        front = [draw(st.sampled_from([d, 1])) for d in lead]
+        args["attn_mask"] = front + draw(st.sampled_from([[big_l, keys], [1, keys], [big_l, 1], [big_l + 1, keys]]))
     return args
 
 

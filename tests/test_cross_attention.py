@@ -182,6 +182,32 @@ class Cross(nn.Module):
         m = self.a(x)
         q = self.b(y)
         return self.attn(q, m, m, need_weights=False)[0] + q
+
+
+class MaskedAttention(nn.Module):
+    """F.scaled_dot_product_attention given a mask: the model's second input, or a buffer."""
+
+    def __init__(self, buffered=False):
+        super().__init__()
+        self.qkv = nn.Linear(16, 48)
+        self.buffered = buffered
+        if buffered:
+            self.register_buffer("mask", torch.zeros(1, 6, 6))
+
+    def forward(self, x, mask=None):
+        b, t, _ = x.shape
+        q, k, v = self.qkv(x).split(16, dim=2)
+        q, k, v = (z.view(b, t, 2, 8).transpose(1, 2) for z in (q, k, v))
+        mask = self.mask if self.buffered else mask
+        return torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+
+
+def masked():
+    return MaskedAttention()
+
+
+def buffered():
+    return MaskedAttention(buffered=True)
 '''
 
 
@@ -210,6 +236,19 @@ def test_torch_classes_and_models_of_two_inputs_import_and_verify(models, name, 
     for text in layers:
         assert text in imported.text
     assert analyze_text(imported.text, filename="i.yaml").totals["params"] == params  # the model's own count
+
+
+@pytest.mark.torch
+def test_an_attention_mask_given_as_an_input_imports_and_one_held_by_the_model_is_named(models):
+    from archcalc.torch_backend.importing import import_and_verify
+
+    imported, results = import_and_verify(f"{models}:masked", "6,16;1,6,6")
+    assert [r.message() for r in results if not r.ok] == []
+    assert "inputs:\n  x: [6, 16]\n  mask: [1, 6, 6]" in imported.text and "attn_mask: mask" in imported.text
+    with pytest.raises(SpecError) as info:
+        import_and_verify(f"{models}:buffered", "6,16")
+    assert "is passed attn_mask, a tensor that is neither an input of the model nor a layer's output" in \
+        info.value.render() and "seq_models.py" in info.value.render()
 
 
 @pytest.mark.torch

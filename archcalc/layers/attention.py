@@ -253,6 +253,8 @@ class ScaledDotProductAttention(MergeKind):
         Arg("dropout_p", Float(0.0, 1.0), 0.0, "on the attention weights (no cost counted)"),
         Arg("scale", Nullable(Float()), None, "default 1/√E"),
         Arg("enable_gqa", Bool(), False, "grouped-query attention: k and v have fewer heads (axis -3)"),
+        Arg("attn_mask", Nullable(Tensor()), None, "a mask added to (or, boolean, filtering) the scores: an input or "
+                                                   "earlier layer broadcasting to [..., L, S]; no count changes"),
     )
     torch_functions = ("scaled_dot_product_attention",)
 
@@ -263,6 +265,12 @@ class ScaledDotProductAttention(MergeKind):
         heads = N.product(lead)
         big_l, s, e, ev = q[-2], k[-2], q[-1], v[-1]
         qk = N.mul(heads, N.mul(big_l, N.mul(s, e)))
+        if a.attn_mask is not None:  # added to the scores, broadcasting: torch's output grows with a larger mask
+            if a.is_causal:
+                raise ctx.error("has both an attn_mask and is_causal", arg="attn_mask",
+                                expected="one of them (torch refuses both)", code="invalid-layer")
+            *lead, big_l, _ = _masked(a.attn_mask, (*lead, big_l, s), ctx)
+            heads = N.product(lead)
         av = N.mul(heads, N.mul(big_l, N.mul(s, ev)))
         hs = "·".join(N.fmt(d) for d in lead) + "·" if lead else ""
         h = "heads·" if lead else ""
@@ -310,21 +318,48 @@ class ScaledDotProductAttention(MergeKind):
         return None
 
     @classmethod
-    def torch_combine(cls, a, outputs):
+    def torch_combine(cls, a, outputs, attn_mask=None):
         import torch.nn.functional as F
 
         q, k, v = outputs
-        return F.scaled_dot_product_attention(q, k, v, dropout_p=a.dropout_p, is_causal=a.is_causal, scale=a.scale,
-                                              enable_gqa=a.enable_gqa)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=a.dropout_p,
+                                              is_causal=a.is_causal, scale=a.scale, enable_gqa=a.enable_gqa)
 
     @classmethod
     def imported_merge(cls, args, kwargs, name=None):
-        if len(args) < 3 or kwargs.get("attn_mask") is not None or (len(args) > 3 and args[3] is not None):
-            raise Untranslatable("passes an attention mask: archcalc follows is_causal (a mask tensor is a "
-                                 "fourth input it cannot follow yet)")
-        names = ("dropout_p", "is_causal", "scale", "enable_gqa")
-        given = dict(zip(names, args[4:])) | {n: kwargs[n] for n in names if n in kwargs}
-        return list(args[:3]), cls.written(given)
+        """F.scaled_dot_product_attention(q, k, v, attn_mask, dropout_p, is_causal, scale, enable_gqa=…):
+        a mask the model's data flows into (an input, a layer's output) is a tensor argument."""
+        if len(args) < 3:
+            raise Untranslatable("is called without a query, key and value")
+        names = ("attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa")
+        given = dict(zip(names, args[3:])) | {n: kwargs[n] for n in names if n in kwargs}
+        if given.get("attn_mask") is None:
+            given.pop("attn_mask", None)
+        return list(args[:3]), cls.written({k: v for k, v in given.items() if k != "attn_mask"}) | (
+            {"attn_mask": given["attn_mask"]} if "attn_mask" in given else {})
+
+
+def _masked(mask, scores: tuple, ctx: Context) -> tuple:
+    """The scores [..., L, S] plus the mask, broadcast as torch broadcasts them: one rank per
+    sample (the batch axes line up in front), each axis equal or 1; the mask's S equal or 1."""
+    shape = tuple(mask.shape)
+    if len(shape) != len(scores):
+        raise ctx.error(f"the mask '{mask}' has {len(shape)} axes per sample, the scores {len(scores)}: the batch "
+                        "axes would not line up", arg="attn_mask", expected=f"{len(scores)} axes, [..., L, S], "
+                        "each equal to the scores' or 1", found=f"{list(shape)}",
+                        hint="unsqueeze the mask in front (a size-1 axis broadcasts)", code="shape-mismatch")
+    out = []
+    for m, d in zip(shape, scores):
+        if not (N.compare(m, "==", 1) or N.compare(d, "==", 1) or N.compare(m, "==", d)):
+            raise ctx.error(f"the mask '{mask}' does not broadcast with the scores", arg="attn_mask",
+                            expected=f"a shape broadcasting with {list(scores)} ([..., L, S])", found=f"{list(shape)}",
+                            code="shape-mismatch")
+        out.append(d if N.compare(m, "==", 1) else m)
+    if N.compare(out[-1], "!=", scores[-1]):
+        raise ctx.error(f"the mask '{mask}' has {N.fmt(out[-1])} keys, not the {N.fmt(scores[-1])} of k and v",
+                        arg="attn_mask", expected=f"its last axis {N.fmt(scores[-1])} or 1", found=f"{list(shape)}",
+                        code="shape-mismatch")
+    return tuple(out)
 
 
 def _checked(shapes, ctx: Context):

@@ -79,10 +79,14 @@ class Merge(nn.Module):
         for name in branches:
             self.add_module(name, Block())
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, *tensors: torch.Tensor) -> torch.Tensor:
+        """`tensors`: the kind's tensor arguments (an attention mask), by the names it gives them."""
         branches = list(self.children())
         given = self.kind.torch_branch_inputs(self.args, x, len(branches))
-        return self.kind.torch_combine(self.args, [branch(part) for branch, part in zip(branches, given)])
+        named = dict(zip((str(t) for t in self.kind.tensor_refs(self.args)), tensors))
+        named = {arg.name: named[str(getattr(self.args, arg.name))] for arg in self.kind.args
+                 if self.kind.is_tensor_arg(arg) and getattr(self.args, arg.name) is not None}
+        return self.kind.torch_combine(self.args, [branch(part) for branch, part in zip(branches, given)], **named)
 
     def extra_repr(self) -> str:
         shown = {k: v for k, v in self.args.items() if v is not None and (k != "split_dim" or self.args.get("split"))}

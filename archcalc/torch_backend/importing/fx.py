@@ -377,8 +377,17 @@ class Translator:
         if len(inputs) == 1:  # torch.cat([x]): x's values, copied
             self.alias[node.name] = inputs[0]
             return
+        refs = {k: self.src(v) for k, v in args.items() if isinstance(v, fx.Node)}  # tensor arguments: a mask
+        for k, v in refs.items():
+            if v is None:
+                self.report(node, f"'{node.name}' is passed {k}, a tensor that is neither an input of the model nor a "
+                                  "layer's output (a buffer, or a tensor made in forward): a spec cannot name it",
+                            hint="pass it to forward as an input, or leave it out: a mask changes no count "
+                                 "(is_causal says a causal one)")
+                return
+        args = {k: v for k, v in args.items() if k not in refs}
         self.values[node.name] = Traced(node.name, "merge", self._running(node.name, kind, args, inputs), kind,
-                                        args, shape=shape)
+                                        args, shape=shape, refs=refs)
 
     def _running(self, name: str, kind, args: dict, inputs: list[str]) -> list[str]:
         """DenseNet's torch.cat(features) of a list it appends to: a merge of what an earlier

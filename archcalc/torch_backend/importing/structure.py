@@ -83,7 +83,7 @@ class _Chains:
             fork, pieces = self.idom(v), []
             branches = [("", self.chain(fork, i, pieces)) for i in self._flat_inputs(v, fork)]
             entry = TracedEntry(v.kind.kind, dict(v.args) | self._split(v, pieces, len(branches)), source=v.id,
-                                branches=branches)
+                                branches=branches, refs=dict(v.refs))
         self.entries[v.id] = entry
         return entry
 
