@@ -499,16 +499,26 @@ class ShiftedWindowAttention(LayerKind):
 
     @classmethod
     def torch_module(cls, a, x):
-        from archcalc.torch_backend.modules import ShiftedWindowAttention as Module
-
-        return Module(x[-1], a)
+        return _window_module("ShiftedWindowAttention", a, x)
 
     @classmethod
     def from_torch(cls, module) -> dict:
-        return cls.written({"window_size": list(module.window_size), "num_heads": module.num_heads,
-                            "shift_size": list(module.shift_size), "qkv_bias": module.qkv.bias is not None,
-                            "proj_bias": module.proj.bias is not None,
-                            "attention_dropout": module.attention_dropout, "dropout": module.dropout})
+        return cls.written(_window_settings(module))
+
+
+def _window_settings(module) -> dict:
+    """The spec arguments of torchvision's (shifted) window attention modules, read alike."""
+    return {"window_size": list(module.window_size), "num_heads": module.num_heads,
+            "shift_size": list(module.shift_size), "qkv_bias": module.qkv.bias is not None,
+            "proj_bias": module.proj.bias is not None, "attention_dropout": module.attention_dropout,
+            "dropout": module.dropout}
+
+
+def _window_module(name: str, a, x):
+    """archcalc's module of that name (torch_backend/modules.py) for an input [..., C]."""
+    from archcalc.torch_backend import modules
+
+    return getattr(modules, name)(x[-1], a)
 
 
 CPB_HIDDEN = 512  # torchvision's continuous position bias MLP: Linear(2, 512), ReLU, Linear(512, heads)
@@ -605,9 +615,7 @@ class ShiftedWindowAttentionV2(ShiftedWindowAttention):
 
     @classmethod
     def torch_module(cls, a, x):
-        from archcalc.torch_backend.modules import ShiftedWindowAttentionV2 as Module
-
-        return Module(x[-1], a)
+        return _window_module("ShiftedWindowAttentionV2", a, x)
 
     @classmethod
     def from_torch(cls, module) -> dict:
@@ -731,13 +739,8 @@ class ShiftedWindowAttention3d(LayerKind):
 
     @classmethod
     def torch_module(cls, a, x):
-        from archcalc.torch_backend.modules import ShiftedWindowAttention3d as Module
-
-        return Module(x[-1], a)
+        return _window_module("ShiftedWindowAttention3d", a, x)
 
     @classmethod
     def from_torch(cls, module) -> dict:
-        return cls.written({"window_size": list(module.window_size), "num_heads": module.num_heads,
-                            "shift_size": list(module.shift_size), "qkv_bias": module.qkv.bias is not None,
-                            "proj_bias": module.proj.bias is not None,
-                            "attention_dropout": module.attention_dropout, "dropout": module.dropout})
+        return cls.written(_window_settings(module))

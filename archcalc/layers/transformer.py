@@ -448,29 +448,31 @@ class Transformer(LayerKind):
         return Result(tuple(x), params=params, macs=macs, steps=steps)
 
     @classmethod
+    def _both(cls, name: str, a, x):
+        """The encoder's figure on the source and the decoder's on the target, summed (a list joined)."""
+        enc = getattr(TransformerEncoder, name)(cls.encoder(a), a.src.shape)
+        dec = getattr(TransformerDecoder, name)(cls.decoder(a), x)
+        return enc + dec if isinstance(enc, list) else N.add(enc, dec)
+
+    @classmethod
     def attentions(cls, a, x) -> list:
-        return TransformerEncoder.attentions(cls.encoder(a), a.src.shape) + TransformerDecoder.attentions(
-            cls.decoder(a), x)
+        return cls._both("attentions", a, x)
 
     @classmethod
     def norm_elements(cls, a, x):
-        return N.add(TransformerEncoder.norm_elements(cls.encoder(a), a.src.shape),
-                     TransformerDecoder.norm_elements(cls.decoder(a), x))
+        return cls._both("norm_elements", a, x)
 
     @classmethod
     def feedforward_macs(cls, a, x):
-        return N.add(TransformerEncoder.feedforward_macs(cls.encoder(a), a.src.shape),
-                     TransformerDecoder.feedforward_macs(cls.decoder(a), x))
+        return cls._both("feedforward_macs", a, x)
 
     @classmethod
     def leaf_params(cls, a, x):
-        return N.add(TransformerEncoder.leaf_params(cls.encoder(a), a.src.shape),
-                     TransformerDecoder.leaf_params(cls.decoder(a), x))
+        return cls._both("leaf_params", a, x)
 
     @classmethod
     def bias_adds(cls, a, out):
-        return N.add(TransformerEncoder.bias_adds(cls.encoder(a), a.src.shape),
-                     TransformerDecoder.bias_adds(cls.decoder(a), out))
+        return cls._both("bias_adds", a, out)
 
     @classmethod
     def affine(cls, a) -> bool:
