@@ -4,14 +4,13 @@ with the user's source line. What each module and function means is the kinds' t
 (torch_classes, torch_functions and their import hooks); this file only follows the data."""
 from __future__ import annotations
 
-import contextlib
 import inspect
-import io
 import operator
+
+from typing import NamedTuple
 
 import torch
 from torch import fx, nn
-from torch.fx.passes.shape_prop import ShapeProp
 
 from archcalc.layers.base import COMPUTED, FLOW, LayerKind, MergeKind, Untranslatable, Weight
 from archcalc.layers.registry import kind_of_function, kinds
@@ -44,27 +43,46 @@ def trace_fx(model: nn.Module, examples: tuple, located: bool = True) -> tuple[l
         except Untranslatable as exc:
             raise SpecError(f"the model, {module_name(model)}: {exc}", forward_location(model),
                             code="import-unsupported") from None
-        gm = _called_alone(model, len(examples))
-    else:
-        graph = _Tracer(located).trace(model, concrete_args=_optional_arguments(model, len(examples)) or None)
-        gm = fx.GraphModule(model, graph)
-    gm.graph.eliminate_dead_code()
-    placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+        root = _called_alone(model, len(examples))
+        graph = root.graph
+    else:  # the graph run on the model itself: no GraphModule (its code generation is a sixth of a small model's import)
+        root, graph = model, _Tracer(located).trace(model, concrete_args=_optional_arguments(model, len(examples))
+                                                     or None)
+    graph.owning_module = root  # the modules its nodes call (fx asks it which calls are pure)
+    graph.eliminate_dead_code()
+    placeholders = [n for n in graph.nodes if n.op == "placeholder"]
     _check_inputs([n.name for n in placeholders if not n.args], len(placeholders), len(examples))
     # on the model's device: on meta, torch's Python decompositions cost more than a small model's arithmetic
-    # (mobilenet_v3_small: 386 ms against 11 ms); ShapeProp prints the traceback of a failure, which is reported
-    with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
-        _Propagation(gm).propagate(*examples)
-    return Translator(gm, len(examples)).run()
+    # (mobilenet_v3_small: 386 ms against 11 ms)
+    with torch.no_grad():
+        _Propagation(root, graph).run(*examples)
+    return Translator(root, graph, len(examples)).run()
 
 
-class _Propagation(ShapeProp):
-    """ShapeProp, which also keeps the sizes a node computes where they are no tensor (an int,
-    or a tuple of ints: MViT's token grid, which each block returns and the next is given) as
-    meta['sizes']: the value a module's call was given, as traced."""
+class _Meta(NamedTuple):
+    """What import reads of a traced tensor (torch.fx's ShapeProp records more, at more cost)."""
+
+    shape: torch.Size
+    dtype: torch.dtype
+
+
+class _Propagation(fx.Interpreter):
+    """The traced graph run on the example inputs, recording each value: a tensor's shape and
+    dtype (meta['tensor_meta']: a _Meta, or a tuple of them and other values for a tuple), and
+    the sizes a node computes where they are no tensor (meta['sizes']: an int, or a tuple of
+    ints: MViT's token grid, which each block returns and the next is given), for a module's
+    call given them as traced."""
+
+    def __init__(self, root: nn.Module, graph: fx.Graph):
+        super().__init__(root, graph=graph)
 
     def run_node(self, n):
         result = super().run_node(n)
+        found = []
+        meta = torch.utils._pytree.tree_map_only(torch.Tensor, lambda t: found.append(t) or _Meta(t.shape, t.dtype),
+                                                 result)
+        if found:
+            n.meta["tensor_meta"] = meta
         if _sizes(result):
             n.meta["sizes"] = result
         return result
@@ -170,8 +188,8 @@ class Translator:
     """The translation of one fx graph: its state is the values so far, the nodes that alias
     one, the parts of a layer's output the model reads (an LSTM's state), the problems."""
 
-    def __init__(self, gm: fx.GraphModule, inputs: int = 1):
-        self.gm = gm
+    def __init__(self, gm: nn.Module, graph: fx.Graph, inputs: int = 1):
+        self.gm, self.graph = gm, graph  # the model (its modules and tensors) and its traced graph
         self.inputs = inputs  # forward's first arguments that are the model's inputs (the rest: their defaults)
         self.values: dict[str, Traced] = {}
         self.alias: dict[str, str] = {}  # fx node → the value it is (views, an LSTM's output sequence)
@@ -186,7 +204,7 @@ class Translator:
         self.tied: dict[str, str] | None = None  # module → the module whose parameters it holds (tied_modules)
 
     def run(self) -> tuple[list[Traced], str, list[str]]:
-        for node in self.gm.graph.nodes:
+        for node in self.graph.nodes:
             before = len(self.problems.errors)
             self.node(node)
             if node.name in self.values:
