@@ -126,7 +126,7 @@ def _trace(model: nn.Module, examples: tuple, target: str, located: bool):
     except SpecError:
         raise
     except Exception as exc:  # fx refuses the model's Python: fall back to hooks
-        cause = exc.__cause__ or exc  # ShapeProp wraps the model's own failure
+        cause = exc.__cause__ or exc  # the failure the model's own code raised, where it is wrapped
         reason = (str(cause).strip().splitlines() or [type(cause).__name__])[0] + _failed_at(cause)
     try:
         return (*trace_hooks(model, examples, reason), "forward hooks")
