@@ -88,6 +88,9 @@ def test_json_and_explain_say_what_a_layer_reads(tmp_path):
     assert "input (T)×32, memory 'encoder' (S)×32 → output (T)×32" in out.output
     out = CliRunner().invoke(main, ["summarize", str(path)])
     assert "inputs src (S)×32, tgt (T)×32" in out.output
+    from archcalc.pictures.diagram import svg
+
+    assert "ed: inputs src S×32, tgt T×32," in svg(analyze_text(ENCODER_DECODER, filename="ed.yaml"))
 
 
 torch = pytest.importorskip("torch")

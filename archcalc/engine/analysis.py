@@ -147,6 +147,15 @@ class Analysis:
     def symbolic(self) -> bool:
         return bool(self.symbols)
 
+    def inputs_text(self, shape=None) -> str:
+        """"input 3×227×227", or "inputs src S, tgt T" for a spec of several inputs; `shape`
+        writes one shape (a table's writes symbolic sizes in parentheses)."""
+        shape = shape or (lambda dims: "×".join(N.fmt(d) for d in dims))
+        if not self.more_inputs:
+            return f"input {shape(self.input)}"
+        shapes = {self.spec.input_name: self.input, **self.more_inputs}
+        return "inputs " + ", ".join(f"{name} {shape(dims)}" for name, dims in shapes.items())
+
     def leaves(self) -> list[Row]:
         return [r for r in self.rows if r.leaf]
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from archcalc.engine import numbers as N
 from archcalc.engine.analysis import Analysis, Row
 from archcalc.spec.errors import Location, SpecError
 
@@ -93,7 +92,7 @@ def layer_chart_bytes(analysis: Analysis, fmt: str, depth: int | None = None, lo
     axes[0].set_yticklabels(labels, fontsize=8)
     families = _family_lines(analysis)
     where = f" (blocks at depth {used_depth})" if used_depth is not None else ""
-    fig.suptitle(f"{analysis.name}: input {'×'.join(N.fmt(d) for d in analysis.input)}{where}", fontsize=12)
+    fig.suptitle(f"{analysis.name}: {analysis.inputs_text()}{where}", fontsize=12)
     if families:
         fig.text(0.01, 0.005, "   ".join(families), fontsize=9, va="bottom")
     shown: dict[str, str] = {}  # legend label -> colour, blocks of every sort under one label

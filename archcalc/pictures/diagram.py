@@ -171,7 +171,7 @@ def _node(node: Node) -> Drawing:
 
 def svg(analysis: Analysis, depth: int | None = None) -> str:
     body = _sequence(build_tree(analysis, depth))
-    header = f"{analysis.name}: input {'×'.join(N.fmt(d) for d in analysis.input)}, " \
+    header = f"{analysis.name}: {analysis.inputs_text()}, " \
              f"{N.fmt(analysis.totals['params'])} params, {N.fmt(analysis.totals['macs'])} MACs"
     width = max(body.width, TITLE_CHAR * len(header)) + 2 * 20
     height = body.height + 60

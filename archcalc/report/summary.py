@@ -103,18 +103,10 @@ def family_shares(analysis: Analysis) -> list[str]:
     return lines if len(lines) > 1 else []
 
 
-def inputs_text(analysis: Analysis) -> str:
-    """"input 3×227×227", or with several inputs "inputs src (S), tgt (T)"."""
-    if not analysis.more_inputs:
-        return f"input {shape_text(analysis.input)}"
-    shapes = {analysis.spec.input_name: analysis.input, **analysis.more_inputs}
-    return "inputs " + ", ".join(f"{name} {shape_text(shape)}" for name, shape in shapes.items())
-
-
 def header_lines(analysis: Analysis, convention=None) -> list[str]:
     spec = analysis.spec
     name = analysis.name + (f" (variant of {spec.name})" if analysis.variant else "")
-    lines = [f"{name}: {inputs_text(analysis)} → output {shape_text(analysis.output)}"
+    lines = [f"{name}: {analysis.inputs_text(shape_text)} → output {shape_text(analysis.output)}"
              + (f", batch {analysis.batch}" if analysis.batch != 1 else "")]
     if analysis.bindings:
         lines.append("bindings: " + ", ".join(f"{k}={N.fmt(v)}" for k, v in analysis.bindings.items()))
