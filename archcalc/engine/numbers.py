@@ -192,17 +192,25 @@ def simplify_bounded(expr, seconds: float = SIMPLIFY_SECONDS):
         return sp.expand(expr), None
 
     def stop(_signum, _frame):
-        raise TimeoutError
+        raise _OutOfTime
 
     previous = signal.signal(signal.SIGALRM, stop)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    # not an Exception, which sympy's own `except Exception` would swallow and go on; and fired again
+    # every 10 ms until it is out, should a handler swallow even that
+    signal.setitimer(signal.ITIMER_REAL, seconds, 0.01)
     try:
         return sp.simplify(expr), None
-    except TimeoutError:
+    except _OutOfTime:
+        signal.setitimer(signal.ITIMER_REAL, 0)
         return sp.expand(expr), f"simplification stopped after {seconds:g} s; compared the expanded form"
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+class _OutOfTime(BaseException):
+    """simplify_bounded's alarm: a BaseException, so that no `except Exception` inside sympy
+    catches it."""
 
 
 def substitute(x: Number, values: dict[str, int]) -> Number:
