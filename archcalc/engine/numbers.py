@@ -195,13 +195,10 @@ def simplify_bounded(expr, seconds: float = SIMPLIFY_SECONDS):
         raise _OutOfTime
 
     previous = signal.signal(signal.SIGALRM, stop)
-    # not an Exception, which sympy's own `except Exception` would swallow and go on; and fired again
-    # every 10 ms until it is out, should a handler swallow even that
-    signal.setitimer(signal.ITIMER_REAL, seconds, 0.01)
+    signal.setitimer(signal.ITIMER_REAL, seconds)  # once: a repeating alarm could fire again while it is caught
     try:
         return sp.simplify(expr), None
     except _OutOfTime:
-        signal.setitimer(signal.ITIMER_REAL, 0)
         return sp.expand(expr), f"simplification stopped after {seconds:g} s; compared the expanded form"
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
