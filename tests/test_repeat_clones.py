@@ -198,6 +198,28 @@ def test_shared_weights_inside_a_repeated_block(monkeypatch):
     assert a.totals["params"] == 6 * (16 * 16 + 16)  # stem and each copy's fc
 
 
+CROSS = """
+archcalc: 1
+inputs: {x: [4, 16], m: [5, 16]}
+blocks:
+  blk:
+    layers:
+      - linear: {name: a, out_features: 16}
+      - multihead_attention: {name: att, num_heads: 2, memory: m}
+layers:
+  - blk: {name: body, repeat: 4}
+  - linear: {name: head, from: body.3.a, out_features: 3}
+"""
+
+
+def test_a_layer_inside_a_cloned_copy_can_be_read(monkeypatch):
+    """`from:` a layer inside the third copy, which is cloned, not walked: the same rows as a
+    walk, and the head reads that copy's [4, 16] (16·3 + 3 parameters, 4·16·3 MACs)."""
+    a, made = check(monkeypatch, lambda: analyze_text(CROSS), clones=True)
+    assert made == 2 and a.row("head").reads == "body.3.a"  # copies 3 and 4 cloned (2 walked: the first has no gradient)
+    assert (a.row("head").params, a.row("head").macs) == (16 * 3 + 3, 4 * 16 * 3)
+
+
 def test_when_nested_repeats_merge_branches_and_warnings(monkeypatch):
     a, made = check(monkeypatch, lambda: analyze_text(NESTED), clones=True)
     assert made > 0 and len(a.warnings) == 4 * (3 + 2) + 2

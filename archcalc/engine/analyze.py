@@ -393,9 +393,9 @@ class _Clone:
 
     def __init__(self, row: Row, out: Flow, warnings: list, values: dict | None = None):
         self.old, self.out, self.warnings = row.path, out, tuple(warnings)
-        inner = self.old + "."  # the rows' outputs inside the copy, for from: and tensor arguments
-        self.values = [(k[len(self.old):], v) for k, v in (values or {}).items() if k.startswith(inner)]
         rows = [row, *row.inside()]
+        values = values or {}  # the rows' outputs inside the copy, for from: and tensor arguments, by their paths
+        self.values = [(r.path[len(self.old):], values[r.path]) for r in rows[1:] if r.path in values]
         at = {id(r): i for i, r in enumerate(rows)}
         self.plan = [(type(r), r.__dict__, r.path[len(self.old):], [at[id(c)] for c in r.children],
                       [(b.name, [at[id(x)] for x in b.rows], b.input) for b in r.branches]) for r in rows]
