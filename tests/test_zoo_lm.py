@@ -196,3 +196,5 @@ def test_hugging_faces_models_are_refused_at_the_line_fx_cannot_trace():
     text = err.value.render()
     assert "torch.fx could not trace the model" in text
     assert f" at {transformers.__file__.rsplit('/', 1)[0]}" in text
+    assert "in the installed package transformers (not the model's own code)" in text  # whose code stops fx
+    assert text.index("torch.fx could not trace") < text.index("module 'wte'")  # the cause first, then the fallback

@@ -145,7 +145,22 @@ def _failed_at(exc: BaseException) -> str:
     from archcalc.torch_backend.importing.traced import ours
 
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if not ours(f.filename)]
-    return f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+    if not frames:
+        return ""
+    last = frames[-1]
+    library = _library(last.filename)
+    where = f" in {last.name}() at {last.filename}:{last.lineno}"
+    return where + (f", in the installed package {library} (not the model's own code): torch.fx cannot trace "
+                    "that package's forward" if library else "")
+
+
+def _library(filename: str) -> str | None:
+    """The installed package a file belongs to (site-packages/NAME/...), or None."""
+    parts = filename.replace("\\", "/").split("/")
+    for marker in ("site-packages", "dist-packages"):
+        if marker in parts and parts.index(marker) + 1 < len(parts) - 1:
+            return parts[parts.index(marker) + 1]
+    return None
 
 
 def import_model(target: str, input_text: str, *, dtype: str | None = None, sizes: dict | None = None,

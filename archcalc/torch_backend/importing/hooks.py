@@ -59,9 +59,9 @@ def trace_hooks(model: nn.Module, examples: tuple, reason: str) -> tuple[list[Tr
     for qual, module, inp, out in calls:
         if inp is not previous:
             if not _flattened(inp, previous):
-                problems.report(f"module '{qual}' does not read the previous module's output: between them the data "
-                                f"passes through code archcalc cannot see (torch.fx could not trace the model: "
-                                f"{reason})", where,
+                problems.report(f"torch.fx could not trace the model: {reason}; and forward hooks, archcalc's "
+                                f"fallback, cannot follow it: module '{qual}' does not read the previous module's "
+                                "output (the code between them is invisible to hooks)", where,
                                 hint="make forward traceable by torch.fx, or write the spec by hand")
                 break
             flatten = kind_of_function("flatten")
