@@ -190,7 +190,8 @@ def repeats() -> None:
                 runs.append(time.perf_counter() - start)
             times[n] = statistics.median(runs)
             report(f"repeat: transformer layer x{n}, {label}, analysis", f"{times[n] * 1000:.1f} ms",
-                   "" if n == 8 else f"x{times[80] / times[8]:.2f} the 8-layer analysis (target about x1)")
+                   "" if n == 8 else f"x{times[80] / times[8]:.2f} the 8-layer analysis (72 copies cloned)")
+    _repeat_commands()
     with tempfile.TemporaryDirectory() as tmp:
         # as this environment runs Python, and with a bytecode cache (an installed archcalc
         # has one; PYTHONDONTWRITEBYTECODE=1 compiles every module at every start)
@@ -207,6 +208,36 @@ def repeats() -> None:
             report(f"CLI summarize, 80-layer transformer, {label}", f"{t * 1000:.0f} ms",
                    f"target < {target:g} s; {t_cached * 1000:.0f} ms with a bytecode cache"
                    + ("; --batch takes an integer only" if extra else ""))
+
+
+def _repeat_commands() -> None:
+    """The summarize command in process (spec read, analysed, table rendered; no interpreter
+    start): what a user waits for, N = 80 against N = 8."""
+    import tempfile
+
+    from click.testing import CliRunner
+
+    from archcalc.cli import main
+    from archcalc.engine import printing
+
+    runner = CliRunner()
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, tokens, extra in (("concrete T = 128", "128", []), ("symbolic T, --batch 8", "T", ["--batch", "8"])):
+            times = {}
+            for n in (8, 80):
+                path = Path(tmp) / f"t{n}.yaml"
+                path.write_text(transformer(n, tokens))
+                args = ["summarize", str(path), *extra]
+                runner.invoke(main, args)
+                runs = []
+                for _ in range(9):
+                    printing.clear_caches()
+                    start = time.perf_counter()
+                    runner.invoke(main, args)
+                    runs.append(time.perf_counter() - start)
+                times[n] = statistics.median(runs)
+                report(f"repeat: summarize x{n} in process, {label}", f"{times[n] * 1000:.1f} ms",
+                       "" if n == 8 else f"x{times[80] / times[8]:.2f} the 8-layer command (target about x1)")
 
 
 def sweep_rate() -> None:
