@@ -236,6 +236,12 @@ UNREADABLE = [
     (float("nan"), {}, ["not a finite number"]),
     ("2**64**64", {}, ["exponent"]),
     ("9" * 150 + "**64", {}, ["bits"]),
+    ("9" * 101, {}, ["more than 100 digits"]),
+    ("999999**64*999999**64", {}, ["more than 100 digits"]),  # each power within expr.py's bound
+    ("999999**64*K", {"names": ["K"]}, ["more than 100 digits"]),
+    ("1e100*" * 33 + "1", {}, ["too large"]),
+    ("[1, " + "9" * 101 + "]", {}, ["size 2", "more than 100 digits"]),
+    (10**101, {}, ["more than 100 digits"]),
     ("(" * 25 + "1" + ")" * 25, {}, ["nested"]),
     ("1/0", {}, ["division by zero"]),
     ("x" * (MAX_CHARS + 1), {}, ["too long"]),
@@ -431,7 +437,7 @@ def test_scientific_notation_reads_at_its_written_precision(digits, decimals, ex
 
 
 @given(st.floats(allow_nan=False, allow_infinity=False, min_value=-1e90, max_value=1e90)
-       .filter(lambda x: x == 0 or abs(x) > 1e-90))
+       .filter(lambda x: x == 0 or abs(x) > 1e-80))  # 100 digits either way
 def test_any_finite_float_reads_as_its_decimal_value(x):
     got = read_answer(x)
     assert got.kind == "number" and got.value == Fraction(Decimal(repr(x)))
