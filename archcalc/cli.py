@@ -10,8 +10,9 @@ from pathlib import Path
 import click
 
 from archcalc import __version__
-from archcalc.clibase import (CONVENTION_NAMES, ArchcalcGroup, batch_option, convention_option, output_option,  # noqa: F401
-                              set_option, variant_option)
+from archcalc.clibase import (CONVENTION_NAMES, GRADE_EPILOG, ArchcalcGroup, batch_option,  # noqa: F401
+                              convention_option, hide_answers_option, output_option, set_option, variant_option,
+                              visibility_option)
 from archcalc.report.conventions import conventions_text
 from archcalc.report.output import Out
 from archcalc.spec.errors import Location, SpecError
@@ -263,20 +264,34 @@ def explain(spec, path, sets, variant, fmt, output) -> None:
     _written(Out(output), lambda out: out.echo(RENDERERS[fmt](analysis, path), nl=False))
 
 
-@main.command()
-@click.argument("answers", type=click.Path(path_type=str))
-@click.option("--format", "fmt", type=click.Choice(("text", "json", "gradescope")), default="text",
-              show_default=True)
+@main.command(epilog=GRADE_EPILOG)
+@click.argument("submission", type=click.Path(path_type=str))
+@click.option("--key", type=click.Path(dir_okay=False, path_type=str), help="The instructor's answer key (YAML).")
+@click.option("--format", "fmt", type=click.Choice(("text", "json", "gradescope", "csv")), default="text",
+              show_default=True, help="csv: a gradebook, one row per submission (with --key).")
+@click.option("--feedback", "feedback_dir", type=click.Path(file_okay=False, path_type=str),
+              help="With --key: also write each submission's feedback to this folder (ID.txt).")
+@visibility_option
+@hide_answers_option
 @output_option
-def grade(answers, fmt, output) -> int:
-    """Grade an ANSWERS file (YAML naming its spec): ✓/✗ per answer, the right value, its
-    derivation, and the likely mistake. Exit 0 when every answer is right, 1 otherwise."""
-    from archcalc.grading.grade import grade as run_grade
-    from archcalc.report.grade_report import RENDERERS
+def grade(submission, key, fmt, feedback_dir, visibility, hide_answers, output) -> int:
+    """Grade SUBMISSION (a file or folder) against an instructor's --key, or a self-study answers
+    file: ✓/✗, the right value, its derivation, the likely mistake (exit codes below)."""
+    from archcalc.grading.command import grade_command
 
-    report = run_grade(answers)
-    _written(Out(output), lambda out: RENDERERS[fmt](report, out))
-    return 0 if report.all_correct else 1
+    return grade_command(submission, key, fmt, feedback_dir, visibility, hide_answers, Out(output))
+
+
+@main.command(epilog="Upload the zip as a Gradescope assignment's autograder; students submit one .yaml file.")
+@click.option("--key", required=True, type=click.Path(dir_okay=False, path_type=str), help="The answer key.")
+@visibility_option
+@hide_answers_option
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False, path_type=str), help="The zip.")
+def autograder(key, visibility, hide_answers, output) -> None:
+    """Write a Gradescope autograder (setup.sh, run_autograder, KEY and its spec, archcalc)."""
+    from archcalc.grading.autograder import write_autograder
+
+    click.echo(write_autograder(key, visibility, hide_answers, output))
 
 
 @main.command()

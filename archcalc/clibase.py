@@ -76,3 +76,14 @@ convention_option = click.option(
     "--convention", type=click.Choice(CONVENTION_NAMES), default=None,
     help="Count MACs/FLOPs as that tool does (torchinfo 1.8.0, fvcore 0.1.5, ptflops 0.7.5, ultralytics-thop "
          "2.2.3, torch's FlopCounterMode); only those columns change, and the report says which rules are in force.")
+visibility_option = click.option(
+    "--visibility", type=click.Choice(("visible", "after_due_date", "after_published", "hidden")), default="visible",
+    show_default=True, help="Gradescope: when students see their results.")
+hide_answers_option = click.option("--hide-answers", is_flag=True,
+                                   help="Keep the right values out of the students' feedback (Gradescope, --feedback).")
+GRADE_EPILOG = ("With --key, SUBMISSION is a student's file of values only (q1: 55 × 55 × 96), or a folder of them "
+                "(*.yaml, one per student, named by their id): the key holds the spec, the questions, points, "
+                "tolerances and conventions. Every answer is graded on its own; a submission that cannot be read "
+                "scores 0 with the reason, and the report (results.json too) is always written. Without --key, "
+                "SUBMISSION is a self-study answers file that names its own spec, points and tolerances. Exit: with --key 0 "
+                "once all is graded; without, 0 when every answer is right, else 1; 2 for an invalid key or spec.")

@@ -28,6 +28,7 @@ class Graded:
     derivation: list[str] = field(default_factory=list)
     diagnoses: list[str] = field(default_factory=list)
     note: str | None = None
+    asks: str | None = None  # a key's question: what it asks (conv1.params)
 
 
 @dataclass
@@ -36,6 +37,10 @@ class GradeReport:
     spec_file: str
     name: str
     results: list[Graded]
+    mode: str = "self-study"  # the answers file sets its own spec, points and tolerances; "key": an instructor's
+    student: str | None = None  # a submission's id (its file name)
+    error: str | None = None  # the submission could not be read as a whole
+    ignored: list[str] = field(default_factory=list)  # a submission's entries that are no question of the key
 
     @property
     def score(self) -> Fraction:

@@ -19,11 +19,20 @@ def score_line(report) -> str:
             f"{right} of {len(report.results)} answers right")
 
 
-def feedback(r) -> str:
-    """What a student reads for one answer."""
+def _label(r) -> str:
+    return f"{r.key} ({r.asks})" if r.asks else r.key
+
+
+def feedback(r, reveal: bool = True) -> str:
+    """What a student reads for one answer (reveal=False: without the right value)."""
     if r.ok:
-        return f"✓ {r.key} = {r.correct}"
-    lines = [f"✗ {r.key}: you wrote {r.student}; the value is {r.correct}" + (f" ({r.note})" if r.note else "")]
+        return f"✓ {_label(r)} = {r.student or r.correct}" + (f" ({r.note})" if r.note else "")
+    if not r.student:
+        return f"✗ {_label(r)}: {r.note or 'no answer'}" + (f"; the value is {r.correct}" if reveal else "")
+    lines = [f"✗ {_label(r)}: you wrote {r.student}" + (f"; the value is {r.correct}" if reveal else "")
+             + (f" ({r.note})" if r.note else "")]
+    if not reveal:
+        return "\n".join(lines + [f"  likely: {d}" for d in r.diagnoses])
     lines += [f"  {d}" for d in r.derivation]
     lines += [f"  likely: {d}" for d in r.diagnoses]
     return "\n".join(lines)
@@ -33,31 +42,49 @@ def render_text(report, console) -> None:
     from rich import box
     from rich.table import Table
 
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left",
-                  title=f"{report.answers_file} → {report.name} ({report.spec_file})")
+    title = f"{report.answers_file} → {report.name} ({report.spec_file})"
+    if report.mode == "self-study":
+        title += "\nself-study: the answers file sets its own spec, points and tolerances (grade --key for a course)"
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left", title=safe_markup(title))
     for col, justify in (("", "left"), ("answer", "left"), ("yours", "right"), ("correct", "right"),
                          ("points", "right")):
         table.add_column(col, justify=justify)
     for r in report.results:
         mark = "[green]✓[/green]" if r.ok else "[red]✗[/red]"
-        table.add_row(mark, safe_markup(r.key), safe_markup(r.student), safe_markup(r.correct),
+        table.add_row(mark, safe_markup(_label(r)), safe_markup(r.student or "—"), safe_markup(r.correct),
                       f"{_num(r.points)}/{_num(r.max_points)}")
     console.print(table)
+    for line in _notices(report):
+        console.print(safe_markup(line), highlight=False)
     for r in report.results:
         if not r.ok:
             console.print(safe_markup(feedback(r)), highlight=False)
     console.print(score_line(report), highlight=False)
 
 
-def render_json(report) -> str:
-    return json.dumps({
-        "archcalc": __version__, "answers": report.answers_file, "spec": report.spec_file, "name": report.name,
+def _notices(report) -> list[str]:
+    """What a student reads about the submission as a whole."""
+    lines = [f"the submission could not be read: {report.error}"] if report.error else []
+    if report.ignored:
+        shown = report.ignored[:12] + ([f"and {len(report.ignored) - 12:,} more"] if len(report.ignored) > 12 else [])
+        lines.append("ignored (not questions of this assignment): " + ", ".join(s[:60] for s in shown))
+    return lines
+
+
+def _json(report) -> dict:
+    return {
+        "archcalc": __version__, "mode": report.mode, "student": report.student, "answers": report.answers_file,
+        "spec": report.spec_file, "name": report.name, "error": report.error, "ignored": report.ignored,
         "score": _num(report.score), "max_score": _num(report.max_score), "all_correct": report.all_correct,
         "results": [{"key": r.key, "ok": r.ok, "yours": r.student, "correct": r.correct, "points": _num(r.points),
                      "max_points": _num(r.max_points), "line": r.loc.line if r.loc else None,
-                     "derivation": r.derivation, "diagnoses": r.diagnoses, "note": r.note}
+                     "derivation": r.derivation, "diagnoses": r.diagnoses, "note": r.note, "asks": r.asks}
                     for r in report.results],
-    }, indent=2, ensure_ascii=False)
+    }
+
+
+def render_json(report) -> str:
+    return json.dumps(_json(report), indent=2, ensure_ascii=False)
 
 
 GRADESCOPE_TOP = ("score", "execution_time", "output", "visibility", "stdout_visibility", "extra_data", "tests",
@@ -66,17 +93,70 @@ GRADESCOPE_TEST = ("score", "max_score", "status", "name", "name_format", "numbe
                    "tags", "visibility", "extra_data")
 
 
-def render_gradescope(report) -> str:
-    """Gradescope autograder results.json: https://gradescope-autograders.readthedocs.io/en/latest/specs/"""
-    tests = [{"name": r.key, "number": str(i), "score": _num(r.points), "max_score": _num(r.max_points),
-              "status": "passed" if r.ok else "failed", "output": feedback(r), "visibility": "visible"}
+def render_gradescope(report, visibility: str = "visible", reveal: bool = True) -> str:
+    """Gradescope autograder results.json: https://gradescope-autograders.readthedocs.io/en/latest/specs/
+    (visibility: when students see it; reveal=False keeps the right values out of the feedback)."""
+    tests = [{"name": _label(r), "number": str(i), "score": _num(r.points), "max_score": _num(r.max_points),
+              "status": "passed" if r.ok else "failed", "output": feedback(r, reveal), "visibility": visibility}
              for i, r in enumerate(report.results, 1)]
-    return json.dumps({"score": _num(report.score), "output": score_line(report), "visibility": "visible",
-                       "tests": tests}, indent=2, ensure_ascii=False)
+    output = "\n".join([score_line(report), *_notices(report)])
+    return json.dumps({"score": _num(report.score), "output": output, "visibility": visibility,
+                       "stdout_visibility": "hidden", "tests": tests}, indent=2, ensure_ascii=False)
 
+
+def render_csv(reports) -> str:
+    """A gradebook: one row per submission (its id, each question's points, the total)."""
+    import csv
+    import io
+
+    questions = [r.key for r in reports[0].results] if reports else []
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["id", *questions, "total", "max", "error"])
+    for report in reports:
+        points = {r.key: _num(r.points) for r in report.results}
+        writer.writerow([_cell(report.student), *(points.get(q, 0) for q in questions), _num(report.score),
+                         _num(report.max_score), "unreadable" if report.error else ""])
+    return buf.getvalue()
+
+
+def _cell(text: str | None) -> str:
+    """A student's id in a spreadsheet cell: never a formula (=, +, -, @ lead one in Excel)."""
+    text = text or ""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def feedback_text(report, reveal: bool = True) -> str:
+    lines = [f"{report.student}: {score_line(report)}", *_notices(report)]
+    lines += [feedback(r, reveal) for r in report.results]
+    return "\n".join(lines) + "\n"
+
+
+def write_feedback(reports, folder: str, reveal: bool = True) -> None:
+    from pathlib import Path
+
+    from archcalc.textio import write_atomic
+
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    for report in reports:
+        write_atomic(Path(folder) / f"{report.student}.txt", feedback_text(report, reveal))
+
+
+def render_batch_text(reports, console) -> None:
+    for report in reports:
+        console.print(safe_markup(f"{report.student}: {score_line(report)}"
+                                  + (" (unreadable submission)" if report.error else "")), highlight=False)
+
+
+BATCH_RENDERERS = {
+    "text": lambda reports, out: render_batch_text(reports, out.console()),
+    "json": lambda reports, out: out.echo(json.dumps([_json(r) for r in reports], indent=2, ensure_ascii=False)),
+    "csv": lambda reports, out: out.echo(render_csv(reports), nl=False),
+}
 
 RENDERERS = {
     "text": lambda report, out: render_text(report, out.console()),
     "json": lambda report, out: out.echo(render_json(report)),
     "gradescope": lambda report, out: out.echo(render_gradescope(report)),
+    "csv": lambda report, out: out.echo(render_csv([report]), nl=False),
 }

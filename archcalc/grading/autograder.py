@@ -1,0 +1,108 @@
+"""`archcalc autograder`: a ready Gradescope autograder (a zip) from an instructor's key.
+
+Gradescope unpacks the zip into /autograder/source, runs `setup.sh` once to build the
+image, then `run_autograder` for each submission, which must leave
+/autograder/results/results.json (https://gradescope-autograders.readthedocs.io/). The zip
+holds archcalc itself (pure Python, so the image needs only its four dependencies from
+PyPI, pinned to the versions this archcalc runs with), the key and its spec (the key's
+`spec:` rewritten to the copy beside it), and the two scripts. `run_autograder` grades the
+one .yaml/.yml file the student submitted; whatever happens, results.json is written.
+AUTOGRADER_ROOT (default /autograder) and PYTHON let a test run it under a temporary root.
+"""
+from __future__ import annotations
+
+import io
+import zipfile
+from importlib import metadata
+from pathlib import Path
+
+from archcalc.grading.key import load_key
+from archcalc.spec.errors import Location, SpecError
+
+VISIBILITIES = ("visible", "after_due_date", "after_published", "hidden")
+DEPENDENCIES = ("click", "rich", "sympy", "ruamel.yaml")
+
+SETUP = """#!/usr/bin/env bash
+# Gradescope runs this once, as root, to build the autograder's image.
+set -euo pipefail
+apt-get install -y python3 python3-pip >/dev/null 2>&1 || true
+python3 -m pip install --quiet {requirements}
+"""
+
+RUN = """#!/usr/bin/env bash
+# Gradescope runs this for each submission; it must write results/results.json.
+ROOT="${{AUTOGRADER_ROOT:-/autograder}}"
+PYTHON="${{PYTHON:-python3}}"
+mkdir -p "$ROOT/results"
+cd "$ROOT/source" || exit 1
+PYTHONPATH="$ROOT/source${{PYTHONPATH:+:$PYTHONPATH}}" "$PYTHON" -m archcalc grade --key "$ROOT/source/key.yaml" \\
+    "$ROOT/submission" --format gradescope --visibility {visibility}{hide} -o "$ROOT/results/results.json"
+status=$?
+if [ ! -s "$ROOT/results/results.json" ]; then  # archcalc itself failed: still a result, with the reason
+    printf '{{"score": 0, "output": "the autograder failed (exit %s); please tell your instructor"}}\\n' \\
+        "$status" > "$ROOT/results/results.json"
+fi
+exit 0
+"""
+
+
+def _requirements() -> str:
+    pins = []
+    for name in DEPENDENCIES:
+        try:
+            pins.append(f"'{name}=={metadata.version(name)}'")
+        except metadata.PackageNotFoundError:  # pragma: no cover - archcalc runs without it
+            pins.append(f"'{name}'")
+    return " ".join(pins)
+
+
+def _key_text(key_path: Path) -> str:
+    """The key with its spec: pointing at the copy beside it (comments kept)."""
+    from ruamel.yaml import YAML
+
+    yaml = YAML()
+    yaml.preserve_quotes, yaml.width = True, 1 << 16  # the key as written, but for its spec: line
+    data = yaml.load(key_path.read_text(encoding="utf-8-sig"))
+    data["spec"] = "spec.yaml"
+    out = io.StringIO()
+    yaml.dump(data, out)
+    return out.getvalue()
+
+
+def _add(zf: zipfile.ZipFile, name: str, data: str | bytes, executable: bool = False) -> None:
+    info = zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = (0o755 if executable else 0o644) << 16
+    zf.writestr(info, data)
+
+
+def build_autograder(key_path: str, visibility: str = "visible", hide_answers: bool = False) -> bytes:
+    """The zip's bytes. The key is loaded and its spec analysed first, so a broken key fails
+    here, at the instructor's desk, not in every student's run."""
+    from archcalc.grading.mark import Marker
+
+    if visibility not in VISIBILITIES:
+        raise SpecError(f"visibility {visibility!r}", Location("--visibility"), expected=", ".join(VISIBILITIES),
+                        code="usage")
+    key = load_key(key_path)
+    Marker(key)  # every question has a right value
+    package = Path(__file__).resolve().parent.parent
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        _add(zf, "setup.sh", SETUP.format(requirements=_requirements()), executable=True)
+        _add(zf, "run_autograder", RUN.format(visibility=visibility, hide=" --hide-answers" if hide_answers else ""),
+             executable=True)
+        _add(zf, "key.yaml", _key_text(Path(key_path)))
+        _add(zf, "spec.yaml", key.spec_path.read_bytes())
+        for source in sorted(package.rglob("*")):
+            if source.is_file() and source.suffix in (".py", ".yaml", ".json") and "__pycache__" not in source.parts:
+                _add(zf, f"archcalc/{source.relative_to(package).as_posix()}", source.read_bytes())
+    return buf.getvalue()
+
+
+def write_autograder(key_path: str, visibility: str, hide_answers: bool, output: str) -> str:
+    """Build and write the zip atomically; what to tell the instructor."""
+    from archcalc.textio import write_atomic
+
+    write_atomic(output, build_autograder(key_path, visibility, hide_answers))
+    return f"wrote {output}: upload it as the assignment's autograder"

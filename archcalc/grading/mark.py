@@ -1,0 +1,332 @@
+"""Grade submissions against an instructor's key: every answer on its own.
+
+The key is analysed once; each submission's answers are read as students write them
+(archcalc/grading/notation.py), compared with the right value under the key's tolerance
+(centred on the right value; exact by default) and conventions (shape order, biases,
+neurons, strides that must fit), and diagnosed where a common mistake explains the number.
+An unreadable answer fails its question with the reason and nothing else; a missing one
+scores 0; anything that is not a question of the key is named and ignored.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from archcalc.engine import numbers as N
+from archcalc.engine.analysis import Analysis, Row
+from archcalc.grading.answers import QUANTITIES
+from archcalc.grading.diagnose import _from_result, _reinfer, diagnose, quantity_of
+from archcalc.grading.grade import Graded, GradeReport, _Reanalysis, _text
+from archcalc.grading.key import MEMORY, Conventions, Key, Question, load_key
+from archcalc.grading.notation import Reading, read_answer
+from archcalc.grading.submission import MAPPING, NESTED, Submission, load_submission
+from archcalc.spec.errors import SpecError, did_you_mean
+
+SHAPED = ("output", "input")
+INVALID = "invalid"
+
+
+@dataclass
+class Right:
+    """A question's right value: a number, a shape in the engine's order, or INVALID (the
+    geometry does not fit and the key requires it to), with the reason for INVALID."""
+
+    value: Any
+    row: Row | None
+    why: str = ""
+
+
+class Marker:
+    """A key, analysed once, that grades any number of submissions."""
+
+    def __init__(self, key: Key):
+        from archcalc.engine.analyze import analyze
+        from archcalc.spec import load_spec
+
+        self.key = key
+        spec = load_spec(key.spec_path)
+        self.analysis: Analysis = analyze(spec, key.bindings, variant=key.variant)
+        self.reanalyze = _Reanalysis(spec, key)
+        self.rights = {q.id: self._right(q) for q in key.questions}  # the key's own errors: before any submission
+        self.env = dict(self.analysis.bindings)  # the names a symbolic answer may use: vars, dims, symbols
+        for name in self.analysis.symbols:
+            self.env[name] = N.sympy_module().Symbol(name, integer=True, positive=True)
+        self.names = sorted(n for n in self.env if isinstance(n, str))
+
+    # ---- the right values ------------------------------------------------------------------
+
+    def _right(self, q: Question) -> Right:
+        row = self._row(q, q.path)
+        unfit = self._unfit(row) if self.key.conventions.stride_must_fit else None
+        if unfit is not None:
+            return Right(INVALID, row, unfit)
+        value = self._value(q, row, q.quantity)
+        if q.over is not None:
+            divisor = self._value(q, self._row(q, q.over[0]), q.over[1])
+            if divisor == 0:
+                raise SpecError(f"question '{q.id}': {q.over[0]}.{q.over[1]} is 0, so the ratio has no value", q.loc,
+                                code="invalid-key")
+            value = N.normalize(N.true_div(value, divisor))
+        return Right(value, row)
+
+    def _row(self, q: Question, path: str) -> Row | None:
+        if path == "total":
+            return None
+        try:
+            return self.analysis.row(path)
+        except KeyError:
+            raise SpecError(f"question '{q.id}': the spec has no layer '{path}'", q.loc, code="invalid-key",
+                            hint=did_you_mean(path, [r.path for r in self.analysis.rows])
+                            or "archcalc summarize lists every path") from None
+
+    def _value(self, q: Question, row: Row | None, quantity: str):
+        """One quantity of a row (None: the network) under the key's conventions."""
+        a = self.analysis
+        quantity = _convened(quantity, self.key.conventions)
+        rows = a.leaves() if row is None else [r for r in (row, *row.inside()) if r.leaf]
+        if quantity == "weights":
+            value = N.sub(a.totals["params"] if row is None else row.params, sum((_biases(r) for r in rows), 0))
+        elif quantity == "rf":
+            value = None if row is None or row.rf is None else tuple(axis.size for axis in row.rf)
+        elif quantity in MEMORY:
+            value = _memory(a, row, quantity)
+        else:
+            value = quantity_of(a.totals, quantity, a.output) if row is None else quantity_of(row, quantity)
+        if value is None:
+            raise SpecError(f"question '{q.id}': '{row.path if row else 'the network'}' has no {quantity}", q.loc,
+                            code="invalid-key", hint="output_height needs an image output [C, H, W]; rf a spatial "
+                                                     "layer; ask total.QUANTITY for the network")
+        return value
+
+    def _unfit(self, row: Row | None) -> str | None:
+        """Why the geometry up to this row (the network for a total) does not fit, or None."""
+        order = [r.path for r in self.analysis.leaves()]
+        upto = None if row is None else max((order.index(r.path) for r in [row, *row.inside()] if r.path in order),
+                                             default=None)
+        for w in self.analysis.warnings:
+            if w.code == "inexact-division" and w.path in order and (upto is None or order.index(w.path) <= upto):
+                return f"the stride does not fit at '{w.path}': {w.message}"
+        return None
+
+    # ---- one submission ----------------------------------------------------------------------
+
+    def grade(self, sub: Submission) -> GradeReport:
+        report = GradeReport(sub.file, str(self.key.spec_path), self.analysis.name, [], mode="key",
+                             student=sub.id, error=sub.error)
+        report.ignored = [k + (f" ({hint})" if (hint := did_you_mean(k, [q.id for q in self.key.questions])) else "")
+                          for k in sub.answers if k not in self.rights]
+        for q in self.key.questions:
+            report.results.append(self._mark(q, sub))
+        return report
+
+    def _mark(self, q: Question, sub: Submission) -> Graded:
+        right = self.rights[q.id]
+        correct = self._shown(right)
+        given = sub.answers.get(q.id)
+        graded = Graded(q.id, False, "", correct, Fraction(0), q.points, given.loc if given else None, asks=q.answer)
+        if given is None:
+            graded.note = "no answer" + (": the submission could not be read" if sub.error else "")
+            return graded
+        reading = _read(given.raw, self.names, q.quantity in SHAPED or q.quantity == "rf", q.quantity in MEMORY)
+        graded.student = reading.text
+        ok, note, value = self._judge(q, right, reading)
+        graded.ok, graded.note = ok, note
+        if ok:
+            graded.points = q.points
+            return graded
+        graded.derivation = self._derivation(q, right)
+        if value is not None and right.value is not INVALID:
+            graded.diagnoses = self._diagnose(q, right, value)
+        return graded
+
+    def _judge(self, q: Question, right: Right, r: Reading) -> tuple[bool, str | None, Any]:
+        """(right?, a note for the student, the value in the engine's terms for diagnosis)."""
+        if r.kind == "blank":
+            return False, "no answer", None
+        if r.kind == "unreadable":
+            return False, f"unreadable: {r.reason}", None
+        if r.kind == "invalid":
+            if right.value is INVALID:
+                return True, right.why, None
+            return False, "the geometry fits here: there is a whole-number answer", None
+        if right.value is INVALID:
+            return False, f"the answer is 'invalid': {right.why}", None
+        if isinstance(right.value, tuple):
+            return self._judge_shape(right.value, r)
+        if r.kind == "shape":
+            return False, "a shape where a number is asked", None
+        value = self._number(r)
+        if value is None:
+            return False, f"{r.text} uses names this question does not bind", None
+        if N.is_symbolic(right.value) or N.is_symbolic(value):
+            from archcalc.spec.expect import equal
+
+            return equal(value, right.value), None, value
+        tol = q.tolerance
+        if tol.exact:
+            ok = value == right.value
+            rounded = r.precision is not None and abs(Fraction(value) - Fraction(right.value)) <= r.precision
+            note = None if ok or not (rounded or r.approximate) else \
+                f"{r.text} rounds the right value: this question asks for it exactly"
+            return ok, note, value
+        ok = abs(Fraction(value) - Fraction(right.value)) <= tol.allowed(Fraction(right.value))
+        return ok, None if ok else f"outside the tolerance ({tol.describe()} of the right value)", value
+
+    def _judge_shape(self, right: tuple, r: Reading):
+        if r.kind == "number" and len(set(map(str, right))) == 1:  # [4096] as 4096; a receptive field 51 × 51 as 51
+            written = (N.normalize(r.value),) * len(right)
+        elif r.kind == "shape":
+            written = tuple(r.value)
+        else:
+            return False, f"a shape such as {self._shown(Right(right, None))} is asked", None
+        order = self.key.conventions.shape_order
+        engine = _from_order(written, order)
+        if engine == right:
+            return True, None, engine
+        if sorted(map(str, engine)) == sorted(map(str, right)):
+            return False, (f"the right sizes in another order: this course writes shapes "
+                           f"{_ORDER_WORDS[order]}"), engine
+        return False, None, engine
+
+    def _number(self, r: Reading):
+        if r.kind == "number":
+            return N.normalize(r.value)
+        if r.kind == "expression":
+            expr = r.value
+            if {s.name for s in expr.free_symbols} - set(self.env):
+                return None
+            return N.normalize(expr.subs({s: self.env[s.name] for s in expr.free_symbols}))
+        return None
+
+    def _shown(self, right: Right) -> str:
+        if right.value is INVALID:
+            return "invalid"
+        if isinstance(right.value, tuple):
+            order = self.key.conventions.shape_order
+            sizes = _to_order(right.value, order)
+            return _text(sizes) if order == "CHW" or len(sizes) != 3 else " × ".join(N.fmt(s) for s in sizes)
+        return _text(right.value)
+
+    def _derivation(self, q: Question, right: Right) -> list[str]:
+        from archcalc.engine.derive import steps_for
+
+        if right.row is None:
+            return [f"the sum over the network's {len(self.analysis.leaves())} layers"]
+        return [s.text() for s in steps_for(right.row, q.quantity)] or \
+            [f"{right.row.kind} '{right.row.path}': output {_text(right.row.output)}"]
+
+    def _diagnose(self, q: Question, right: Right, value) -> list[str]:
+        sizes = value if isinstance(value, tuple) else (value,)
+        if any(N.is_symbolic(v) or isinstance(v, Fraction) for v in sizes) or q.over is not None \
+                or _convened(q.quantity, self.key.conventions) not in QUANTITIES:
+            return []
+        found = diagnose(value, _convened(q.quantity, self.key.conventions), right.row, self.analysis,
+                         self.reanalyze)
+        if q.quantity == "params" and self.key.conventions.biases and right.row is not None and right.row.leaf \
+                and value == N.sub(right.value, _biases(right.row)) and not any("bias" in d for d in found):
+            found.append("counted the weights only: the bias terms are missing")
+        return found
+
+
+_ORDER_WORDS = {"CHW": "[C, H, W] (depth first, as torch does)", "WHC": "W × H × D (width × height × depth)",
+                "HWC": "H × W × C (channels last)"}
+
+
+def _convened(quantity: str, conv: Conventions) -> str:
+    """The quantity the key's conventions mean: params without biases, neurons of every layer."""
+    if quantity == "params" and not conv.biases:
+        return "weights"
+    if quantity == "neurons" and conv.neurons == "every":
+        return "activations"
+    return quantity
+
+
+def _memory(a: Analysis, row: Row | None, quantity: str):
+    """Bytes in float32: the parameters and buffers, or every layer's output (the batch's)."""
+    if row is None:
+        from archcalc.engine.memory import memory
+
+        m = memory(a)
+        return m.weights if quantity == "weights_memory" else m.activations
+    if quantity == "weights_memory":
+        return N.mul(N.add(row.params, row.buffers), 4)
+    return N.mul(row.activations, 4)
+
+
+def _biases(row: Row):
+    """The bias parameters of one layer (0 for a kind without a bias argument)."""
+    if row.args is None or not dict(row.args.items()).get("bias"):
+        return 0
+    without = _from_result(_reinfer(row, bias=False), row, "params")
+    return 0 if without is None else N.sub(row.params, without)
+
+
+def _to_order(shape: tuple, order: str) -> tuple:
+    """An engine [C, H, W] in the order students write it (other ranks stay as they are)."""
+    if len(shape) != 3 or order == "CHW":
+        return tuple(shape)
+    axes = dict(zip("CHW", shape))
+    return tuple(axes[letter] for letter in order)
+
+
+def _from_order(written: tuple, order: str) -> tuple:
+    if len(written) != 3 or order == "CHW":
+        return tuple(written)
+    axes = dict(zip(order, written))
+    return tuple(axes[letter] for letter in "CHW")
+
+
+def _read(raw, names: list[str], shape: bool, in_bytes: bool = False) -> Reading:
+    """A submitted value as a Reading; memory in bytes may carry a unit (93MB, 1.5 GiB)."""
+    if in_bytes and isinstance(raw, str):
+        from archcalc.spec.figures import parse_figure
+
+        figure = parse_figure(raw.replace("~", "").replace("≈", ""), bytes_ok=True)
+        if figure is not None:
+            return Reading("number", figure.value, text=raw.strip())
+    if raw is MAPPING:
+        return Reading("unreadable", text="{…}", reason="an answer is a value: points and tolerances are the key's")
+    if isinstance(raw, list) and any(i is NESTED for i in raw):
+        return Reading("unreadable", text="[…]", reason="a list inside a list")
+    return read_answer(raw, names, shape=shape)
+
+
+def grade_submissions(key_path: str, paths: list) -> list[GradeReport]:
+    """Every submission graded against one key (the key's errors raise: the instructor's)."""
+    marker = Marker(load_key(key_path))
+    return [marker.grade(p if isinstance(p, Submission) else load_submission(p)) for p in paths]
+
+
+def submission_files(path: str) -> list[str]:
+    """A submission file, or a folder's *.yaml / *.yml files (regular files only), by name."""
+    from pathlib import Path
+
+    from archcalc.spec.errors import Location
+
+    p = Path(path)
+    if p.is_dir():
+        found = sorted(f for f in p.iterdir() if f.suffix in (".yaml", ".yml") and f.is_file())
+        if not found:
+            raise SpecError(f"no submissions (*.yaml, *.yml) in {path}", Location(path), code="file-not-found")
+        return [str(f) for f in found]
+    if not p.exists():
+        raise SpecError(f"no such submission: {path}", Location(path), code="file-not-found",
+                        hint="give a submission file or a folder of them")
+    return [path]
+
+
+def one_submission(path: str):
+    """A Gradescope upload: the file given, or the one .yaml/.yml file in the folder (any
+    depth); none or several is a submission with that error, so results.json is still written."""
+    from pathlib import Path
+
+    p = Path(path)
+    if not p.is_dir():
+        return path if p.is_file() else Submission(path, p.stem, error=f"no submission file {path}")
+    found = sorted(f for f in p.rglob("*") if f.suffix in (".yaml", ".yml") and f.is_file())
+    if len(found) == 1:
+        return str(found[0])
+    names = ", ".join(f.name for f in found[:5])
+    return Submission(path, p.name, error="no .yaml file was submitted" if not found else
+                      f"{len(found)} .yaml files were submitted ({names}): submit one")

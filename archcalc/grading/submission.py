@@ -1,0 +1,65 @@
+"""A student's submission: values only, keyed by the key's question ids.
+
+    q1: 55 × 55 × 96
+    q2: 34,944
+    q3:            # blank: unanswered
+
+Submissions come from students, so nothing in one can fail the run: a file that cannot be
+read (too large, not UTF-8, not YAML, not a mapping) is a submission with an error, graded
+0 with that error as its feedback; every other answer stands alone (archcalc/grading/mark.py).
+Nothing in a submission sets a spec, points or tolerances: those are the key's.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from archcalc.spec.errors import Location, SpecError
+from archcalc.spec.loader import YMap, YNode, YScalar, YSeq, load_yaml
+
+MAPPING = object()  # an answer written as a mapping: unreadable (a submission holds values only)
+NESTED = object()  # a list inside a list
+MAX_ANSWERS = 5000
+
+
+@dataclass
+class Submitted:
+    raw: object  # what YAML gives: int, float, str, bool, None, a list of those, or MAPPING / NESTED
+    loc: Location
+
+
+@dataclass
+class Submission:
+    file: str
+    id: str  # the student's id: the file name without its extension
+    answers: dict[str, Submitted] = field(default_factory=dict)
+    error: str | None = None  # the file as a whole could not be read
+
+
+def _raw(node: YNode):
+    if isinstance(node, YScalar):
+        return node.value
+    if isinstance(node, YSeq):
+        return [i.value if isinstance(i, YScalar) else NESTED for i in node.items]
+    return MAPPING
+
+
+def load_submission(path: str | Path) -> Submission:
+    from archcalc.textio import read_text
+
+    p = Path(path)
+    sub = Submission(str(path), p.stem)
+    try:
+        root = load_yaml(read_text(p, "submission"), str(path))
+    except SpecError as err:
+        if not err.message.endswith("file is empty"):  # an empty file: every question unanswered
+            sub.error = err.render()
+        return sub
+    if isinstance(root, YScalar) and root.value is None:
+        return sub  # an empty file: every question unanswered
+    if not isinstance(root, YMap):
+        sub.error = f"{root.loc}: a submission maps question ids to answers (q1: 34944), not a {type(root).__name__[1:].lower()}"
+        return sub
+    for key, (kloc, node) in list(root.entries.items())[:MAX_ANSWERS]:
+        sub.answers[str(key)] = Submitted(_raw(node), kloc)
+    return sub
