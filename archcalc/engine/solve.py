@@ -337,7 +337,7 @@ def _show(value) -> str:
 
 
 def _solve_part(spec, unknowns, items, exact, smallest, maximum, overrides) -> Part:
-    texts = [i.text for i in items]
+    texts = [i.text for i in items] + (["every division exact"] if exact else [])
     part = None if exact else _sympy(spec, unknowns, items, overrides)
     if part is None:
         part = _search(spec, unknowns, items, exact, smallest, maximum, overrides)
@@ -446,7 +446,8 @@ def _joint(spec, unknowns, parts, items, exact, smallest, maximum, overrides) ->
                 break
     method = "the combinations of " + "; ".join(f"{', '.join(p.unknowns)} by {p.method}" for p in parts)
     ranges = {k: v for p in parts for k, v in p.ranges.items()}
-    return Part(list(unknowns), solutions, method, ranges, [i.text for i in items], complete=not smallest)
+    texts = [i.text for i in items] + (["every division exact"] if exact else [])
+    return Part(list(unknowns), solutions, method, ranges, texts, complete=not smallest)
 
 
 def _range(spec: Spec, name: str, maximum: int) -> tuple[int, int]:
