@@ -268,6 +268,16 @@ def test_solve_without_a_solution_says_which_unknown(tmp_path):
     assert all(_conv_out(w, 11, 4) != (w - 11) / 4 + 1 for w in (12, 13, 14))
 
 
+def test_the_readme_shows_solve_as_it_prints(monkeypatch):
+    """Each `$ archcalc solve …` session in README.md is what the command prints now."""
+    monkeypatch.chdir(REPO)
+    sessions = re.findall(r"^\$ archcalc (solve [^\n]+)\n(.*?)(?=^\$ |^```)", (REPO / "README.md").read_text(),
+                          re.M | re.S)
+    assert len(sessions) >= 3
+    for command, shown in sessions:
+        assert run(*command.split()).stdout == shown, command
+
+
 @pytest.mark.torch
 def test_solve_solutions_are_torch_shapes():
     """torch itself: the per-axis padding keeps 8x8, and conv1 reads every column at a W of the
