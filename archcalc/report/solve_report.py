@@ -51,9 +51,11 @@ def _reasons(result) -> list[str]:
     for p in result.parts:
         if p.solutions:
             continue
-        where = "" if p.method == "sympy" else " in " + ", ".join(f"{lo}..{hi}" for lo, hi in p.ranges.values())
-        meets = " meets " + " and ".join(p.constraints) if p.constraints else " is valid"
-        out.append(f"no value of {', '.join(p.unknowns)}{where}{meets}")
+        names = ", ".join(f"{n} in {lo}..{hi}" if n in p.ranges else n
+                          for n, (lo, hi) in ((n, p.ranges.get(n, (0, 0))) for n in p.unknowns))
+        several = len(p.unknowns) > 1
+        meets = (" meet " if several else " meets ") + " and ".join(p.constraints) if p.constraints else " is valid"
+        out.append(f"no value{'s' if several else ''} of {names}{meets}")
     return out
 
 
