@@ -266,6 +266,11 @@ def test_solve_without_a_solution_says_which_unknown(tmp_path):
     assert ("no integer solution in the searched range: no value of W in 12..14 meets every division exact"
             in narrow.stdout)
     assert all(_conv_out(w, 11, 4) != (w - 11) / 4 + 1 for w in (12, 13, 14))
+    # a division that floors whatever W is (H = 32: 32 − 11 = 21 is no multiple of 4)
+    spec.write_text((SOLVE / "stride_divides_width.yaml").read_text().replace("[3, 35, W]", "[3, 32, W]"))
+    fixed = run("solve", str(spec), "--exact")
+    assert fixed.exit_code == 1 and (32 - 11) % 4 == 1
+    assert "no integer solution: every division exact: 'conv1' divides inexactly whatever" in fixed.stdout
 
 
 def test_the_readme_shows_solve_as_it_prints(monkeypatch):
