@@ -297,7 +297,8 @@ def autograder(key, visibility, hide_answers, output) -> None:
 @main.command()
 @click.argument("spec", type=click.Path(path_type=str))
 @click.option("--for", "wanted", multiple=True, metavar="NAME",
-              help="The open quantity to find (an argument written \"?\", e.g. padding, or a symbolic size).")
+              help="The open quantity to find (an argument written \"?\", e.g. padding, or a symbolic size); "
+                   "padding names every axis of a per-axis list, padding[1] one.")
 @click.option("--exact", is_flag=True, help="Also require every division to be exact (no flooring).")
 @click.option("--smallest", is_flag=True, help="Stop at the smallest solution.")
 @click.option("--max", "maximum", type=click.IntRange(min=1), default=1024, show_default=True,
@@ -306,7 +307,9 @@ def autograder(key, visibility, hide_answers, output) -> None:
 @click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
 def solve(spec, wanted, exact, smallest, maximum, sets, fmt) -> int:
     """Find the integer values of what SPEC leaves open ("?" arguments, symbolic sizes) that
-    make its expect: values hold. Exit 0 with one solution, 1 with none or several."""
+    make its expect: values hold. Each "?" of a per-axis list is its own unknown
+    (conv1.padding[0], conv1.padding[1]), and unknowns that nothing ties together are solved
+    apart. Exit 0 when there is a solution, 1 when there is none, 2 for invalid input."""
     from archcalc.engine.solve import solve as run_solve
     from archcalc.report.solve_report import RENDERERS
     from archcalc.spec import load_spec
@@ -314,7 +317,7 @@ def solve(spec, wanted, exact, smallest, maximum, sets, fmt) -> int:
     result = run_solve(load_spec(spec), list(wanted), exact=exact, smallest=smallest, maximum=maximum,
                        overrides=sets)
     RENDERERS[fmt](result, Out())
-    return 0 if len(result.solutions) == 1 else 1
+    return 0 if result.count else 1
 
 
 @main.command(name="run")

@@ -134,8 +134,167 @@ def test_solve_examples():
     every = json.loads(run("solve", str(REPO / "examples" / "solve" / "alexnet_exact_input.yaml"), "--exact",
                            "--format", "json").stdout)
     assert [s["H"] for s in every["solutions"]][:3] == [227, 259, 291]  # 227 + 32k
+    assert every["parts"][0]["class"] == {"unknown": "H", "modulus": 32, "residue": 3, "min": 227, "max": 483,
+                                          "count": 9}
     none = run("solve", str(REPO / "examples" / "solve" / "impossible_padding.yaml"))
     assert none.exit_code == 1 and "no integer solution" in none.stdout
+
+
+SOLVE = REPO / "examples" / "solve"
+
+
+def _conv_out(size, kernel, stride=1, padding=0):
+    """torch's Conv2d output length (its documentation's formula, dilation 1), written here apart
+    from the engine."""
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def test_solve_each_axis_of_a_per_axis_padding_apart():
+    """padding: ["?", "?"] is two unknowns, solved apart: 8x8 kept under a 5x3 kernel needs (2, 1)."""
+    text = run("solve", str(SOLVE / "padding_per_axis.yaml"))
+    assert text.exit_code == 0, text.output
+    assert "solution: conv1.padding[0] = 2, conv1.padding[1] = 1" in text.stdout
+    assert "2 independent parts" in text.stdout
+    out = json.loads(run("solve", str(SOLVE / "padding_per_axis.yaml"), "--format", "json").stdout)
+    assert out["unknowns"] == ["conv1.padding[0]", "conv1.padding[1]"]
+    assert out["count"] == 1 and out["solutions"] == [{"conv1.padding[0]": 2, "conv1.padding[1]": 1}]
+    assert [p["unknowns"] for p in out["parts"]] == [["conv1.padding[0]"], ["conv1.padding[1]"]]
+    assert [p["constraints"] for p in out["parts"]] == [["conv1.output[1] = 8"], ["conv1.output[2] = 8"]]
+    # the concrete engine, and the formula, agree; and no other padding up to 20 keeps 8
+    spec = (SOLVE / "padding_per_axis.yaml").read_text()
+    bound = analyze_text(spec, {"conv1.padding[0]": "2", "conv1.padding[1]": "1"})
+    assert bound.row("conv1").output == (4, 8, 8)
+    assert [p for p in range(21) if _conv_out(8, 5, padding=p) == 8] == [2]
+    assert [p for p in range(21) if _conv_out(8, 3, padding=p) == 8] == [1]
+    # --for padding names both axes; padding[0] one (the other bound with --set)
+    assert run("solve", str(SOLVE / "padding_per_axis.yaml"), "--for", "padding").exit_code == 0
+    one = run("solve", str(SOLVE / "padding_per_axis.yaml"), "--for", "padding[0]", "--set", "conv1.padding[1]=1")
+    assert one.exit_code == 0 and "solution: conv1.padding[0] = 2" in one.stdout
+    half = run("solve", str(SOLVE / "padding_per_axis.yaml"), "--for", "padding[0]")
+    assert half.exit_code == 2 and "these open quantities have no value: conv1.padding[1]" in half.stderr
+
+
+def test_solve_summarises_a_residue_class():
+    """--exact on W in 11..1023 under an 11x11 stride-4 conv: every W ≡ 3 (mod 4), and only those."""
+    path = str(SOLVE / "stride_divides_width.yaml")
+    text = run("solve", path, "--exact")
+    assert text.exit_code == 0, text.output
+    assert "254 solutions: W ≡ 3 (mod 4), 11 ≤ W ≤ 1023 (254 values: 11, 15, 19, …, 1023)" in text.stdout
+    out = json.loads(run("solve", path, "--exact", "--format", "json").stdout)
+    expected = [w for w in range(11, 1024) if (w - 11) % 4 == 0]  # the stride divides W − F exactly
+    assert out["count"] == len(expected) == 254 and not out["listed_all"]
+    assert [s["W"] for s in out["solutions"]] == expected[:20]
+    (part,) = out["parts"]
+    assert part["class"] == {"unknown": "W", "modulus": 4, "residue": 3, "min": 11, "max": 1023, "count": 254}
+    assert part["ranges"] == {"W": [11, 1023]} and [s["W"] for s in part["solutions"]] == expected[:20]
+    spec = (SOLVE / "stride_divides_width.yaml").read_text()
+    for w in expected[:3] + expected[-2:]:  # the engine: exact there, and the output torch's
+        analysis = analyze_text(spec, {"W": str(w)})
+        assert not [x for x in analysis.warnings if x.code == "inexact-division"]
+        assert analysis.row("conv1").output == (96, _conv_out(35, 11, 4), _conv_out(w, 11, 4))
+    for w in (12, 13, 14, 1022):  # and not exact off the class
+        assert [x for x in analyze_text(spec, {"W": str(w)}).warnings if x.code == "inexact-division"]
+
+
+def test_solve_lists_solutions_that_are_no_class(tmp_path):
+    """W with ⌊(W − 3)/4⌋ + 1 = 5 is 19..22: a run inside the range, not a class of it, so listed."""
+    spec = tmp_path / "s.yaml"
+    spec.write_text("archcalc: 1\ninput: [1, 8, W]\ndims: {W: {min: 3, max: 64}}\nlayers:\n"
+                    "  - conv2d: {name: c, out_channels: 1, kernel_size: [1, 3], stride: [1, 4]}\n"
+                    "expect:\n  layers:\n    c: {output: [1, 8, 5]}\n")
+    text = run("solve", str(spec))
+    assert text.exit_code == 0 and "4 solutions: W ∈ {19, 20, 21, 22}" in text.stdout
+    out = json.loads(run("solve", str(spec), "--format", "json").stdout)
+    assert [s["W"] for s in out["solutions"]] == [w for w in range(3, 65) if _conv_out(w, 3, 4) == 5]
+    assert out["parts"][0]["class"] is None
+
+
+def test_solve_independent_parts_combine(tmp_path):
+    """Two independent sizes, each a class: every combination is a solution, and says so."""
+    spec = tmp_path / "s.yaml"
+    spec.write_text("archcalc: 1\ninput: [3, H, W]\ndims: {H: {min: 11, max: 40}, W: {min: 11, max: 40}}\n"
+                    "layers:\n  - conv2d: {name: c, out_channels: 2, kernel_size: 11, stride: [4, 2]}\n")
+    text = run("solve", str(spec), "--exact")
+    assert text.exit_code == 0
+    assert "120 solutions (8 × 15: every combination of the parts'):" in text.stdout
+    assert "H ≡ 3 (mod 4), 11 ≤ H ≤ 39" in text.stdout and "W ≡ 1 (mod 2), 11 ≤ W ≤ 39" in text.stdout
+    out = json.loads(run("solve", str(spec), "--exact", "--format", "json").stdout)
+    hs = [h for h in range(11, 41) if (h - 11) % 4 == 0]
+    ws = [w for w in range(11, 41) if (w - 11) % 2 == 0]
+    assert out["count"] == len(hs) * len(ws) == 120
+    assert out["solutions"][:3] == [{"H": 11, "W": w} for w in ws[:3]]
+    for h, w in ((hs[-1], ws[-1]), (hs[0], ws[1])):
+        analysis = analyze_text(spec.read_text(), {"H": str(h), "W": str(w)})
+        assert not analysis.warnings and analysis.row("c").output == (2, _conv_out(h, 11, 4), _conv_out(w, 11, 2))
+
+
+def test_solve_parts_tied_by_a_merge_are_checked_together(tmp_path):
+    """Two branches' paddings that only an add's equal sizes tie: solved apart they do not hold
+    together, so every combination of the parts' solutions is checked by the engine."""
+    spec = tmp_path / "s.yaml"
+    spec.write_text("archcalc: 1\ninput: [2, 6, 6]\nlayers:\n  - add:\n      name: sum\n      branches:\n"
+                    "        a:\n          - conv2d: {name: c, out_channels: 2, kernel_size: 3, padding: \"?\"}\n"
+                    "        b:\n          - conv2d: {name: d, out_channels: 2, kernel_size: 5, padding: \"?\"}\n"
+                    "expect:\n  layers:\n    sum.a.c: {output: [2, 6, 6]}\n")
+    out = run("solve", str(spec), "--max", "30")
+    assert out.exit_code == 0, out.output
+    assert "solution: c.padding = 1, d.padding = 2" in out.stdout and "every combination was checked" in out.stdout
+    assert _conv_out(6, 3, padding=1) == _conv_out(6, 5, padding=2) == 6
+    assert analyze_text(spec.read_text(), {"c.padding": "1", "d.padding": "2"}).row("sum").output == (2, 6, 6)
+
+
+def test_solve_without_a_solution_says_which_unknown(tmp_path):
+    spec = tmp_path / "s.yaml"
+    spec.write_text((SOLVE / "padding_per_axis.yaml").read_text().replace("[4, 8, 8]", "[4, 8, 9]"))
+    text = run("solve", str(spec))
+    assert text.exit_code == 1
+    assert "no integer solution: no value of conv1.padding[1] meets conv1.output[2] = 9" in text.stdout
+    out = json.loads(run("solve", str(spec), "--format", "json").stdout)
+    assert out["count"] == 0 and out["solutions"] == []
+    assert out["reasons"] == ["no value of conv1.padding[1] meets conv1.output[2] = 9"]
+    assert not [p for p in range(50) if _conv_out(8, 3, padding=p) == 9]  # 2P = 4 − 3 has no integer root
+    # a constraint no value can change is named as such
+    spec.write_text((SOLVE / "padding_per_axis.yaml").read_text().replace("[4, 8, 8]", "[3, 8, 8]"))
+    text = run("solve", str(spec))
+    assert text.exit_code == 1
+    assert "no integer solution: conv1.output[0] = 3: it is 4 whatever the open quantities are" in text.stdout
+    # and a search that finds nothing says where it searched
+    spec.write_text((SOLVE / "stride_divides_width.yaml").read_text().replace("{min: 11, max: 1023}",
+                                                                                "{min: 12, max: 14}"))
+    narrow = run("solve", str(spec), "--exact")
+    assert narrow.exit_code == 1
+    assert ("no integer solution in the searched range: no value of W in 12..14 meets every division exact"
+            in narrow.stdout)
+    assert all(_conv_out(w, 11, 4) != (w - 11) / 4 + 1 for w in (12, 13, 14))
+    # a division that floors whatever W is (H = 32: 32 − 11 = 21 is no multiple of 4)
+    spec.write_text((SOLVE / "stride_divides_width.yaml").read_text().replace("[3, 35, W]", "[3, 32, W]"))
+    fixed = run("solve", str(spec), "--exact")
+    assert fixed.exit_code == 1 and (32 - 11) % 4 == 1
+    assert "no integer solution: every division exact: 'conv1' divides inexactly whatever" in fixed.stdout
+
+
+def test_the_readme_shows_solve_as_it_prints(monkeypatch):
+    """Each `$ archcalc solve …` session in README.md is what the command prints now."""
+    monkeypatch.chdir(REPO)
+    sessions = re.findall(r"^\$ archcalc (solve [^\n]+)\n(.*?)(?=^\$ |^```)", (REPO / "README.md").read_text(),
+                          re.M | re.S)
+    assert len(sessions) >= 3
+    for command, shown in sessions:
+        assert run(*command.split()).stdout == shown, command
+
+
+@pytest.mark.torch
+def test_solve_solutions_are_torch_shapes():
+    """torch itself: the per-axis padding keeps 8x8, and conv1 reads every column at a W of the
+    class (no floored remainder: the last window ends at the last column) and not off it."""
+    import torch
+
+    conv = torch.nn.Conv2d(1, 4, (5, 3), padding=(2, 1))
+    assert tuple(conv(torch.zeros(1, 1, 8, 8)).shape[1:]) == (4, 8, 8)
+    for w in (11, 15, 1023, 12, 14):
+        out = torch.nn.functional.conv2d(torch.zeros(1, 3, 35, w), torch.zeros(96, 3, 11, 11), stride=4)
+        last_end = (out.shape[-1] - 1) * 4 + 11
+        assert (last_end == w) == ((w - 11) % 4 == 0)
 
 
 @pytest.mark.torch

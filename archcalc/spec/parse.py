@@ -47,6 +47,15 @@ def _exprs(raw: Any) -> Iterable[Expr]:
             yield from _exprs(r)
 
 
+def _unknowns(raw: Any, suffix: str = "") -> Iterable[tuple[str, Unknown]]:
+    """The "?" of a written value, each with its index suffix in the value's lists ("", "[1]")."""
+    if isinstance(raw, Unknown):
+        yield suffix, raw
+    elif isinstance(raw, list):
+        for i, r in enumerate(raw):
+            yield from _unknowns(r, f"{suffix}[{i}]")
+
+
 class SpecParser:
     def __init__(self, root: YNode, filename: str):
         self.root = root
@@ -625,16 +634,16 @@ class SpecParser:
 
     def _assign_names(self, items: list[Item]) -> None:
         """Unnamed items get `<kind>_<n>`, counted per kind in this list; paths must be unique.
-        Unknown arguments ("?") are named after them: conv2.padding."""
+        Unknown arguments ("?") are named after them: conv2.padding, and each "?" of a
+        per-axis list by its index, conv2.padding[0] and conv2.padding[1] (each its own unknown)."""
         counters: dict[str, int] = {}
         for item in items:
             if not item.explicit_name:
                 counters[item.kind] = counters.get(item.kind, 0) + 1
                 item.name = f"{item.kind}_{counters[item.kind]}"
             for arg, value in item.args.items():
-                for unknown in _exprs(value.raw):
-                    if isinstance(unknown, Unknown):
-                        unknown.name = f"{item.name}.{arg}"
+                for suffix, unknown in _unknowns(value.raw):
+                    unknown.name = f"{item.name}.{arg}{suffix}"
         taken: dict[str, Location] = {}
         for item in items:
             if item.name in taken:
