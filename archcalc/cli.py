@@ -306,10 +306,8 @@ def autograder(key, visibility, hide_answers, output) -> None:
 @set_option
 @click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
 def solve(spec, wanted, exact, smallest, maximum, sets, fmt) -> int:
-    """Find the integer values of what SPEC leaves open ("?" arguments, symbolic sizes) that
-    make its expect: values hold. Each "?" of a per-axis list is its own unknown
-    (conv1.padding[0], conv1.padding[1]), and unknowns that nothing ties together are solved
-    apart. Exit 0 when there is a solution, 1 when there is none, 2 for invalid input."""
+    """Find the integer values of what SPEC leaves open ("?" arguments, each axis its own:
+    conv1.padding[0]; symbolic sizes) that make its expect: values hold. Exit 0 with a solution."""
     from archcalc.engine.solve import solve as run_solve
     from archcalc.report.solve_report import RENDERERS
     from archcalc.spec import load_spec
