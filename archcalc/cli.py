@@ -297,8 +297,7 @@ def autograder(key, visibility, hide_answers, output) -> None:
 @main.command()
 @click.argument("spec", type=click.Path(path_type=str))
 @click.option("--for", "wanted", multiple=True, metavar="NAME",
-              help="The open quantity to find (an argument written \"?\", e.g. padding, or a symbolic size); "
-                   "padding names every axis of a per-axis list, padding[1] one.")
+              help="The open quantity to find (a \"?\" argument: padding, or padding[1] for one axis; a size).")
 @click.option("--exact", is_flag=True, help="Also require every division to be exact (no flooring).")
 @click.option("--smallest", is_flag=True, help="Stop at the smallest solution.")
 @click.option("--max", "maximum", type=click.IntRange(min=1), default=1024, show_default=True,
