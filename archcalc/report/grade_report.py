@@ -25,7 +25,7 @@ def feedback(r) -> str:
         return f"✓ {r.key} = {r.correct}"
     lines = [f"✗ {r.key}: you wrote {r.student}; the value is {r.correct}" + (f" ({r.note})" if r.note else "")]
     lines += [f"  {d}" for d in r.derivation]
-    lines += [f"  likely: {d}" for d in r.diagnoses]
+    lines += [f"  likely: {d.text}" for d in r.diagnoses]
     return "\n".join(lines)
 
 
@@ -55,7 +55,8 @@ def render_json(report) -> str:
         "score": _num(report.score), "max_score": _num(report.max_score), "all_correct": report.all_correct,
         "results": [{"key": r.key, "ok": r.ok, "yours": r.student, "correct": r.correct, "points": _num(r.points),
                      "max_points": _num(r.max_points), "line": r.loc.line if r.loc else None,
-                     "derivation": r.derivation, "diagnoses": r.diagnoses, "note": r.note}
+                     "derivation": r.derivation, "diagnoses": [d.text for d in r.diagnoses],
+                     "diagnosis_codes": [d.code for d in r.diagnoses], "note": r.note}
                     for r in report.results],
     }, indent=2, ensure_ascii=False)
 
