@@ -30,10 +30,14 @@ from there, and "*" where it is every layer's. The codes (stable, for partial cr
     neurons-for-params   the neurons (output elements) where the params were asked
     params-for-neurons   the params where the neurons were asked
 
-A carried mistake is looked for at every earlier layer, nearest first, and at every layer
-at once; a re-analysis is cached per (mistake, layer) on the grader's reanalyze_at (when
-it offers `altered`) and at most MAX_REANALYSES new ones are run per answer, so a large
-network's far layers may go unexamined.
+A carried mistake is looked for at every layer at once, then at each earlier layer, nearest
+first. A mistake that keeps its layer's output shape changes only that layer's counts, so
+its effect on a total is a difference, without a re-analysis; one that changes the shape
+needs one. Re-analyses are cached per (mistake, layer) on the grader's reanalyze_at (when
+it offers `altered`); each answer consults at most MAX_REANALYSES of them, and at most
+ROW_BUDGET rows' worth (a network of 600 rows: 3), cached or not, so that an answer's
+diagnoses do not depend on the answers graded before it. A large network's far layers
+therefore go unexamined.
 """
 from __future__ import annotations
 
@@ -47,7 +51,8 @@ from archcalc.spec.errors import SpecError
 
 SHAPES = ("output", "input", "output_width", "output_height", "output_depth", "output_channels")
 SUMMED = ("params", "buffers", "neurons", "activations", "macs", "flops")
-MAX_REANALYSES = 32  # new re-analyses (not cached) per answer
+MAX_REANALYSES = 32  # re-analyses consulted per answer (cached or not: the same answer, the same diagnoses)
+ROW_BUDGET = 2_000  # and at most this many rows re-analysed per answer (fewer re-analyses of a large network)
 
 
 @dataclass(frozen=True)
@@ -179,7 +184,7 @@ class _Carried:
     def __init__(self, student, quantity: str, row: Row | None, analysis: Analysis, target, reanalyze_at):
         self.student, self.quantity, self.row, self.analysis, self.target = student, quantity, row, analysis, target
         self.altered = getattr(reanalyze_at, "altered", None) or _Uncached(analysis).altered
-        self.budget = MAX_REANALYSES
+        self.budget = min(MAX_REANALYSES, ROW_BUDGET // max(len(analysis.rows), 1))
         leaves = analysis.leaves()
         if row is None:
             self.inside, self.before = leaves, leaves
@@ -190,20 +195,25 @@ class _Carried:
             last = leaves.index(self.inside[-1]) + 1 if self.inside else 0
             self.before = leaves[:last]
         self.inside_ids = {id(r) for r in self.inside}
+        self.redone = getattr(reanalyze_at, "redone", {})  # (code, path) -> the layer redone, per grader
 
     def found(self) -> list[Diagnosis]:
         if self.student == self.target or not self.before:
             return []
         everywhere = [d for m in MISTAKES for d in self._everywhere(m)]  # first: one re-analysis each
         found = [d for earlier in reversed(self.before) if earlier.args is not None for m in MISTAKES
-                 if m.applies(earlier.layer, earlier.args, earlier.input) for d in self._at(m, earlier)]
+                 if (not m.keeps_shape or id(earlier) in self.inside_ids)
+                 and m.applies(earlier.layer, earlier.args, earlier.input) for d in self._at(m, earlier)]
         codes = {d.code for d in found}
         return found + [d for d in everywhere if d.code not in codes]
 
     def _redo(self, mistake: Mistake, row: Row):
-        if row.args is None or row.owner is not None or not mistake.applies(row.layer, row.args, row.input):
-            return None
-        return mistake.redo(row.layer, row.input, row.args, context_of(row))
+        key = (mistake.code, row.path)
+        if key not in self.redone:
+            self.redone[key] = None if row.args is None or row.owner is not None or \
+                not mistake.applies(row.layer, row.args, row.input) else \
+                mistake.redo(row.layer, row.input, row.args, context_of(row))
+        return self.redone[key]
 
     def _delta(self, mistake: Mistake, rows: list[Row]):
         """The answer's value with the rows' counts changed, where no row's output shape changes
@@ -224,8 +234,10 @@ class _Carried:
 
     def _reanalysed(self, mistake: Mistake, paths: frozenset | None):
         key = (mistake.code, "*" if paths is None else next(iter(paths)))
-        other, new = self.altered(key, alter(mistake, paths), self.budget > 0)
-        self.budget -= new
+        if self.budget <= 0:
+            return None
+        self.budget -= 1
+        other, _ = self.altered(key, alter(mistake, paths), True)
         if other is None:
             return None
         try:
@@ -247,6 +259,8 @@ class _Carried:
         return [Diagnosis(mistake.code, mistake.follows(f"{earlier.path}", earlier), earlier.path)]
 
     def _everywhere(self, mistake: Mistake) -> list[Diagnosis]:
+        if mistake.keeps_shape and not self.inside:
+            return []  # only the answer's own layer would change: named there
         rows = [r for r in self.before if r.args is not None and mistake.applies(r.layer, r.args, r.input)]
         if len(rows) < 2:
             return []

@@ -73,6 +73,7 @@ class _Reanalysis:
         self.spec, self.answers = spec, answers
         self.cache: dict[tuple, Analysis | None] = {}
         self.mistaken: dict[tuple, Analysis | None] = {}
+        self.redone: dict[tuple, object] = {}  # diagnose's: (mistake, layer) -> that layer recomputed
 
     def altered(self, key: tuple, alter, allowed: bool = True) -> tuple[Analysis | None, int]:
         """The network with `alter` (analyze's) under `key` (mistake, layer): (the analysis or

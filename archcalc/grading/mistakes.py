@@ -66,6 +66,7 @@ def _spatial(kind, a: Args, x) -> bool:
 class Mistake:
     code = ""
     phrase = ""  # after "computed": "without its biases"
+    keeps_shape = True  # the layer's output shape stays: only its own counts change
 
     def applies(self, kind, a: Args, x) -> bool:
         raise NotImplementedError
@@ -119,6 +120,7 @@ class FullDepth(Mistake):
 
 class PaddingForgotten(Mistake):
     code, phrase = "padding-forgotten", "without its padding"
+    keeps_shape = False
 
     def applies(self, kind, a, x):
         padding = _arg(a, "padding")
@@ -189,6 +191,7 @@ class UnsharedWeights(Mistake):
 
 class PlusOneForgotten(Mistake):
     code, phrase = "plus-one-forgotten", "without the + 1 in its output size"
+    keeps_shape = False
 
     def applies(self, kind, a, x):
         return _spatial(kind, a, x) and _arg(a, "padding") != "same"
@@ -211,6 +214,7 @@ class PlusOneForgotten(Mistake):
 
 class StrideIgnored(Mistake):
     code, phrase = "stride-ignored", "with its stride ignored"
+    keeps_shape = False
 
     def applies(self, kind, a, x):
         stride = _arg(a, "stride") or _arg(a, "kernel_size")
@@ -228,6 +232,7 @@ class StrideIgnored(Mistake):
 
 class KernelMinusOne(Mistake):
     code, phrase = "kernel-minus-one", "with F − 1 for its kernel size"
+    keeps_shape = False
 
     def applies(self, kind, a, x):
         kernel = _arg(a, "kernel_size")
@@ -307,6 +312,7 @@ class GatesForgotten(Mistake):
 
 class OneDirection(Mistake):
     code, phrase = "one-direction", "in one direction only"
+    keeps_shape = False
 
     def applies(self, kind, a, x):
         return _arg(a, "bidirectional") is True
