@@ -160,8 +160,6 @@ def _swapped(student, quantity: str, row: Row | None, analysis: Analysis, target
         if _same(value, student) and student != target:
             found.append(Diagnosis(f"{other}-for-{quantity}", f"gave the {other} ({N.fmt(value)}) where the "
                                                               f"{quantity} were asked"))
-    if quantity in ("output_width", "output_height") and student == target - 1:
-        found.append(Diagnosis("plus-one-forgotten", "forgot the + 1 in W2 = (W1 − F + 2P)/S + 1"))
     return found
 
 

@@ -11,6 +11,7 @@ kind's `gates` and `bias_values`): nothing here knows a kind by its name.
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from archcalc.engine import numbers as N
@@ -174,9 +175,9 @@ class UnsharedWeights(Mistake):
         return {"out_channels", "kernel_size"} <= names and _spatial(kind, a, x)
 
     def redo(self, kind, x, a, ctx):
-        result = reinfer(kind, x, a, ctx)
-        if result is None:
-            return None
+        result, larger = reinfer(kind, x, a, ctx), reinfer(kind, (x[0], *(N.mul(2, s) for s in x[1:])), a, ctx)
+        if result is None or larger is None or larger.params != result.params:
+            return None  # its weights are not shared across positions already (a locally connected layer)
         positions = N.product(result.output[1:])
         if N.compare(positions, "==", 1) is not False:
             return None
@@ -255,6 +256,12 @@ class KernelMinusOne(Mistake):
         return f"used F − 1 = {_axes(tuple(k - 1 for k in kernel))} for the kernel size F = {_axes(kernel)}"
 
 
+@lru_cache(maxsize=None)
+def _one_gate(kind):
+    """The kind's own rules with G = 1 (not registered: the registry is untouched)."""
+    return type(kind.__name__, (kind,), {"gates": 1})
+
+
 def _gates(kind) -> int:
     gates = getattr(kind, "gates", 1)
     return gates if isinstance(gates, int) else 1
@@ -301,8 +308,7 @@ class GatesForgotten(Mistake):
         return _gates(kind) > 1
 
     def redo(self, kind, x, a, ctx):
-        one_gate = type(kind.__name__, (kind,), {"gates": 1})  # the same rules with G = 1
-        return reinfer(one_gate, x, a, ctx)
+        return reinfer(_one_gate(kind), x, a, ctx)
 
     def here(self, row):
         names = getattr(row.layer, "gate_names", "")
