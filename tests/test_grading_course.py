@@ -74,7 +74,7 @@ def test_each_right_answer_is_accepted_as_students_write_it(markers, name, qid, 
 def test_each_typical_mistake_is_rejected_and_named(markers, name, qid, raw, words):
     graded = _graded(markers[name], qid, raw)
     assert not graded.ok and graded.points == 0
-    said = " ".join([graded.note or "", *graded.diagnoses])
+    said = " ".join([graded.note or "", *(d.text for d in graded.diagnoses)])
     assert words in said, said
 
 

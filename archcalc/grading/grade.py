@@ -10,7 +10,7 @@ from archcalc.engine import numbers as N
 from archcalc.engine.analysis import Analysis
 from archcalc.engine.analyze import analyze
 from archcalc.grading.answers import AnswersFile, load_answers, parse_value
-from archcalc.grading.diagnose import diagnose, quantity_of
+from archcalc.grading.diagnose import Diagnosis, diagnose, quantity_of
 from archcalc.spec import load_spec
 from archcalc.spec.errors import SpecError, did_you_mean
 from archcalc.spec.model import Value
@@ -26,7 +26,7 @@ class Graded:
     max_points: Fraction
     loc: Any
     derivation: list[str] = field(default_factory=list)
-    diagnoses: list[str] = field(default_factory=list)
+    diagnoses: list[Diagnosis] = field(default_factory=list)
     note: str | None = None
     asks: str | None = None  # a key's question: what it asks (conv1.params)
 
@@ -71,11 +71,27 @@ def grade(path: str) -> GradeReport:
 
 
 class _Reanalysis:
-    """The same network at another input size (a common mistake's figures), computed once."""
+    """The same network at another input size, or with a layer computed with a common
+    mistake (diagnose's figures), each computed once."""
 
     def __init__(self, spec, answers: AnswersFile):
         self.spec, self.answers = spec, answers
         self.cache: dict[tuple, Analysis | None] = {}
+        self.mistaken: dict[tuple, Analysis | None] = {}
+        self.redone: dict[tuple, object] = {}  # diagnose's: (mistake, layer) -> that layer recomputed
+
+    def altered(self, key: tuple, alter, allowed: bool = True) -> tuple[Analysis | None, int]:
+        """The network with `alter` (analyze's) under `key` (mistake, layer): (the analysis or
+        None where the spec then fails, 1 if it was analysed now); not analysed when not `allowed`."""
+        if key in self.mistaken:
+            return self.mistaken[key], 0
+        if not allowed:
+            return None, 0
+        try:
+            self.mistaken[key] = analyze(self.spec, self.answers.bindings, variant=self.answers.variant, alter=alter)
+        except SpecError:
+            self.mistaken[key] = None
+        return self.mistaken[key], 1
 
     def __call__(self, h: int, w: int) -> Analysis | None:
         if (h, w) not in self.cache:

@@ -16,7 +16,8 @@ from typing import Any
 from archcalc.engine import numbers as N
 from archcalc.engine.analysis import Analysis, Row
 from archcalc.grading.answers import QUANTITIES
-from archcalc.grading.diagnose import _from_result, _reinfer, diagnose, quantity_of
+from archcalc.grading.diagnose import diagnose, quantity_of
+from archcalc.grading.mistakes import context_of, reinfer
 from archcalc.grading.grade import Graded, GradeReport, _Reanalysis, _text
 from archcalc.grading.key import MEMORY, Conventions, Key, Question, load_key
 from archcalc.grading.notation import Reading, read_answer
@@ -216,17 +217,12 @@ class Marker:
         return [s.text() for s in steps_for(right.row, q.quantity)] or \
             [f"{right.row.kind} '{right.row.path}': output {_text(right.row.output)}"]
 
-    def _diagnose(self, q: Question, right: Right, value) -> list[str]:
+    def _diagnose(self, q: Question, right: Right, value) -> list:
         sizes = value if isinstance(value, tuple) else (value,)
         if any(N.is_symbolic(v) or isinstance(v, Fraction) for v in sizes) or q.over is not None \
                 or _convened(q.quantity, self.key.conventions) not in QUANTITIES:
             return []
-        found = diagnose(value, _convened(q.quantity, self.key.conventions), right.row, self.analysis,
-                         self.reanalyze)
-        if q.quantity == "params" and self.key.conventions.biases and right.row is not None and right.row.leaf \
-                and value == N.sub(right.value, _biases(right.row)) and not any("bias" in d for d in found):
-            found.append("counted the weights only: the bias terms are missing")
-        return found
+        return diagnose(value, _convened(q.quantity, self.key.conventions), right.row, self.analysis, self.reanalyze)
 
 
 _ORDER_WORDS = {"CHW": "[C, H, W] (depth first, as torch does)", "WHC": "W × H × D (width × height × depth)",
@@ -258,8 +254,8 @@ def _biases(row: Row):
     """The bias parameters of one layer (0 for a kind without a bias argument)."""
     if row.args is None or not dict(row.args.items()).get("bias"):
         return 0
-    without = _from_result(_reinfer(row, bias=False), row, "params")
-    return 0 if without is None else N.sub(row.params, without)
+    without = reinfer(row.layer, row.input, row.args, context_of(row), bias=False)
+    return 0 if without is None else N.sub(row.params, without.params)
 
 
 def _to_order(shape: tuple, order: str) -> tuple:

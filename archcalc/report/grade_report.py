@@ -32,9 +32,9 @@ def feedback(r, reveal: bool = True) -> str:
     lines = [f"✗ {_label(r)}: you wrote {r.student}" + (f"; the value is {r.correct}" if reveal else "")
              + (f" ({r.note})" if r.note else "")]
     if not reveal:
-        return "\n".join(lines + [f"  likely: {d}" for d in r.diagnoses])
+        return "\n".join(lines + [f"  likely: {d.text}" for d in r.diagnoses])
     lines += [f"  {d}" for d in r.derivation]
-    lines += [f"  likely: {d}" for d in r.diagnoses]
+    lines += [f"  likely: {d.text}" for d in r.diagnoses]
     return "\n".join(lines)
 
 
@@ -78,7 +78,8 @@ def _json(report) -> dict:
         "score": _num(report.score), "max_score": _num(report.max_score), "all_correct": report.all_correct,
         "results": [{"key": r.key, "ok": r.ok, "yours": r.student, "correct": r.correct, "points": _num(r.points),
                      "max_points": _num(r.max_points), "line": r.loc.line if r.loc else None,
-                     "derivation": r.derivation, "diagnoses": r.diagnoses, "note": r.note, "asks": r.asks}
+                     "derivation": r.derivation, "diagnoses": [d.text for d in r.diagnoses],
+                     "diagnosis_codes": [d.code for d in r.diagnoses], "note": r.note, "asks": r.asks}
                     for r in report.results],
     }
 
