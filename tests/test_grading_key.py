@@ -267,3 +267,47 @@ def test_a_power_of_a_symbolic_size(tmp_path, written, ok):
                                         "layers:\n  - conv2d: {name: conv, out_channels: C, kernel_size: 3, bias: false}\n")
     key = write(tmp_path, "key.yaml", f"spec: {spec}\nquestions:\n  q1: {{answer: conv.params}}\n")
     assert by_id(graded(write(tmp_path, "s.yaml", f"q1: \"{written}\"\n"), key))["q1"]["ok"] is ok
+
+
+def test_partial_credit_per_mistake(tmp_path):
+    key = write(tmp_path, "key.yaml", f"spec: {ALEXNET}\npartial: {{bias-missing: 0.5}}\nquestions:\n"
+                                      "  q1: {answer: conv1.params, points: 2}\n"
+                                      "  q2: {answer: conv2.params, points: 2, partial: {full-depth: 1/4}}\n"
+                                      "  q3: {answer: conv3.params, points: 2, partial: {}}\n")
+    conv1_weights, conv2_full = 11 * 11 * 3 * 96, (5 * 5 * 96 + 1) * 256
+    doc = graded(write(tmp_path, "s.yaml", f"q1: {conv1_weights}\nq2: {conv2_full}\nq3: {3 * 3 * 256 * 384}\n"), key)
+    q1, q2, q3 = (by_id(doc)[q] for q in ("q1", "q2", "q3"))
+    assert (q1["points"], q2["points"], q3["points"]) == (1, 0.5, 0)
+    assert "bias-missing" in q1["diagnosis_codes"] and "partial credit" in q1["note"]
+    assert doc["score"] == 1.5
+
+
+def test_follow_through_credit_for_a_number_that_follows_from_the_students_own_mistake(tmp_path):
+    """conv1 without its padding? AlexNet's conv1 has none: take conv2 (P = 2) and what
+    conv3 then gets; the student's conv3 output follows from their own conv2 answer."""
+    from archcalc.engine.analyze import analyze
+    from archcalc.spec import load_spec_text
+
+    written = "{name: conv2, out_channels: 256, kernel_size: 5, padding: 2, groups: 2}"
+    assert written in ALEXNET.read_text()
+    unpadded = analyze(load_spec_text(ALEXNET.read_text().replace(written, written.replace("padding: 2", "padding: 0")), "a.yaml"))
+    wrong2, wrong3 = unpadded.row("conv2").output, unpadded.row("conv3").output
+    text = (f"q1: {list(wrong2)}\nq2: {list(wrong3)}\n")
+    for follow, points in (("false", 0), ("true", 1)):
+        key = write(tmp_path, "key.yaml", f"spec: {ALEXNET}\nfollow_through: {follow}\nquestions:\n"
+                                          "  q1: {answer: conv2.output}\n  q2: {answer: conv3.output}\n")
+        doc = graded(write(tmp_path, "s.yaml", text), key)
+        q1, q2 = by_id(doc)["q1"], by_id(doc)["q2"]
+        assert q1["points"] == 0 and "padding-forgotten" in q1["diagnosis_codes"]
+        assert q2["points"] == points and "padding-forgotten" in q2["diagnosis_codes"]
+    doc = graded(write(tmp_path, "s.yaml", f"q2: {list(wrong3)}\n"), key)  # no such mistake of their own before
+    assert by_id(doc)["q2"]["points"] == 0
+
+
+def test_a_bad_partial_is_the_instructors_error(tmp_path):
+    for text, message in (("partial: {bias-mising: 0.5}", "did you mean 'bias-missing'?"),
+                          ("partial: {bias-missing: 2}", "between 0 and 1"),
+                          ("follow_through: yes please", "true or false")):
+        key = write(tmp_path, "key.yaml", f"spec: {ALEXNET}\n{text}\nquestions:\n  q1: {{answer: conv1.params}}\n")
+        result = run("grade", "--key", key, str(COURSE / "submissions" / "ada.yaml"))
+        assert result.exit_code == 2 and message in result.stderr, result.stderr

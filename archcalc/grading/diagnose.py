@@ -55,6 +55,11 @@ MAX_REANALYSES = 32  # re-analyses consulted per answer (cached or not: the same
 ROW_BUDGET = 2_000  # and at most this many rows re-analysed per answer (fewer re-analyses of a large network)
 
 
+# every code a Diagnosis may carry: the mistakes' own, then the arithmetic ones (a key's partial credit names them)
+CODES = (*(m.code for m in MISTAKES), "input-224", "flops-for-macs", "macs-for-flops", "one-gpu-half",
+         "neurons-for-params", "params-for-neurons")
+
+
 @dataclass(frozen=True)
 class Diagnosis:
     code: str  # a stable id (the module docstring lists them)

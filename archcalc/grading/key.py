@@ -6,6 +6,8 @@ not (they hold values only: archcalc/grading/submission.py).
     set: {classes: 1000}                # optional bindings; variant: NAME optional
     points: 1                           # optional default for every question
     tolerance: exact                    # optional default: exact, "1%", {rel: 0.01} or {abs: 1000}
+    partial: {bias-missing: 0.5}        # optional: a share of the points where that mistake explains the answer
+    follow_through: false               # optional: full points where the answer follows from an earlier mistake
     conventions:                        # optional, each with its default
       shape_order: C×H×W                # how students write [C, H, W]: W×H×D (the lecture), H×W×C (Keras)
       biases: true                      # params count the biases (false: weights only)
@@ -30,8 +32,9 @@ from archcalc.grading.answers import QUANTITIES, _bindings, _number, _variant
 from archcalc.spec.errors import Location, SpecError, did_you_mean
 from archcalc.spec.loader import YMap, YNode, YScalar, load_yaml
 
-KEY_KEYS = ("spec", "set", "variant", "points", "tolerance", "conventions", "questions", "name", "doc")
-QUESTION_KEYS = ("answer", "points", "tolerance", "text")
+KEY_KEYS = ("spec", "set", "variant", "points", "tolerance", "partial", "follow_through", "conventions", "questions",
+            "name", "doc")
+QUESTION_KEYS = ("answer", "points", "tolerance", "text", "partial", "follow_through")
 # weights: the parameters without the biases; rf: the receptive field per spatial axis; *_memory: bytes (float32)
 KEY_QUANTITIES = (*QUANTITIES, "weights", "rf", "weights_memory", "activations_memory")
 MEMORY = ("weights_memory", "activations_memory")
@@ -80,6 +83,8 @@ class Question:
     loc: Location
     text: str | None = None
     over: tuple[str, str] | None = None  # a ratio's denominator (path, quantity): conv1.params / fc6.params
+    partial: dict[str, Fraction] = field(default_factory=dict)  # diagnosis code -> share of the points
+    follow_through: bool = False  # full points for a number that follows from the student's own earlier mistake
 
     @property
     def answer(self) -> str:
@@ -181,7 +186,45 @@ def _entries(qid: str, node: YNode) -> tuple[YNode | None, YMap | None]:
     return node.get("answer"), node
 
 
-def _question(qid: str, kloc: Location, node: YNode, points: Fraction, tolerance: Tolerance) -> Question:
+def parse_partial(node: YNode | None, default: dict | None = None) -> dict[str, Fraction]:
+    """`{bias-missing: 0.5, input-224: 1/2}`: a diagnosis code and the share of the points it earns."""
+    from archcalc.grading.diagnose import CODES
+
+    if node is None:
+        return dict(default or {})
+    if not isinstance(node, YMap):
+        raise _err("'partial' maps mistakes to shares of the points", node.loc, expected="partial: {bias-missing: 0.5}")
+    shares = {}
+    for code, (kloc, value) in node.entries.items():
+        if code not in CODES:
+            raise _err(f"unknown mistake '{code}' in partial", kloc, expected=", ".join(CODES),
+                       hint=did_you_mean(str(code), CODES))
+        share = _share(value)
+        if share is None:
+            raise _err(f"partial.{code} is a share of the points between 0 and 1", value.loc, expected="0.5 or 1/2")
+        shares[str(code)] = share
+    return shares
+
+
+def _share(node: YNode) -> Fraction | None:
+    value = node.value if isinstance(node, YScalar) else None
+    try:
+        share = Fraction(str(value)) if isinstance(value, (int, float, str)) and not isinstance(value, bool) else None
+    except (ValueError, ZeroDivisionError):
+        return None
+    return share if share is not None and 0 <= share <= 1 else None
+
+
+def _flag(node: YNode | None, name: str, default: bool) -> bool:
+    if node is None:
+        return default
+    if not isinstance(node, YScalar) or not isinstance(node.value, bool):
+        raise _err(f"{name} is true or false", node.loc)
+    return node.value
+
+
+def _question(qid: str, kloc: Location, node: YNode, points: Fraction, tolerance: Tolerance,
+              defaults: tuple[dict, bool] = ({}, False)) -> Question:
     node_answer, entries = _entries(qid, node)
     if not isinstance(node_answer, YScalar) or not isinstance(node_answer.value, str):
         raise _err(f"question '{qid}' needs an answer: LAYER.QUANTITY", getattr(node_answer, "loc", None) or kloc,
@@ -196,7 +239,9 @@ def _question(qid: str, kloc: Location, node: YNode, points: Fraction, tolerance
     tolerance = parse_tolerance(entries.get("tolerance") if entries else None, tolerance)
     text = entries.get("text") if entries else None
     return Question(qid, path, quantity, points, tolerance, kloc,
-                    text.value if isinstance(text, YScalar) and isinstance(text.value, str) else None, over)
+                    text.value if isinstance(text, YScalar) and isinstance(text.value, str) else None, over,
+                    parse_partial(entries.get("partial") if entries else None, defaults[0]),
+                    _flag(entries.get("follow_through") if entries else None, "follow_through", defaults[1]))
 
 
 def _term(qid: str, text: str, loc: Location) -> tuple[str, str]:
@@ -240,7 +285,8 @@ def load_key(path: str | Path) -> Key:
                    expected="questions: {q1: {answer: conv1.params, points: 1}}")
     if len(questions.entries) > MAX_QUESTIONS:
         raise _err(f"{len(questions.entries):,} questions, over the limit of {MAX_QUESTIONS:,}", questions.loc)
-    key.questions = [_question(str(qid), kloc, node, points, tolerance)
+    defaults = parse_partial(root.get("partial")), _flag(root.get("follow_through"), "follow_through", False)
+    key.questions = [_question(str(qid), kloc, node, points, tolerance, defaults)
                      for qid, (kloc, node) in questions.entries.items()]
     name = root.get("name")
     key.name = name.value if isinstance(name, YScalar) and isinstance(name.value, str) else None

@@ -117,8 +117,14 @@ class Marker:
                              student=sub.id, error=sub.error)
         report.ignored = [k + (f" ({hint})" if (hint := did_you_mean(k, [q.id for q in self.key.questions])) else "")
                           for k in sub.answers if k not in self.rights]
+        mistakes: dict[str, set] = {}  # the student's own mistakes so far: layer path -> codes (for follow-through)
         for q in self.key.questions:
-            report.results.append(self._mark(q, sub))
+            graded = self._mark(q, sub)
+            _credit(q, graded, mistakes)
+            if not graded.ok and self.rights[q.id].row is not None:
+                mistakes.setdefault(self.rights[q.id].row.path, set()).update(
+                    d.code for d in graded.diagnoses if d.follows is None)
+            report.results.append(graded)
         return report
 
     def _mark(self, q: Question, sub: Submission) -> Graded:
@@ -223,6 +229,26 @@ class Marker:
                 or _convened(q.quantity, self.key.conventions) not in QUANTITIES:
             return []
         return diagnose(value, _convened(q.quantity, self.key.conventions), right.row, self.analysis, self.reanalyze)
+
+
+def _credit(q: Question, graded: Graded, mistakes: dict[str, set]) -> None:
+    """Points for a wrong answer the key gives credit for: full where it follows from the
+    student's own mistake at an earlier layer (follow-through), else the key's share for
+    the mistake that explains it (partial), the largest that applies."""
+    if graded.ok:
+        return
+    for d in graded.diagnoses:
+        earlier = set().union(*mistakes.values()) if d.follows == "*" else mistakes.get(d.follows or "", set())
+        if q.follow_through and d.follows is not None and d.code in earlier:
+            graded.points = q.points
+            graded.note = "; ".join(filter(None, [graded.note, f"full credit: it follows from your own earlier "
+                                                                f"answer ({d.text})"]))
+            return
+    shares = [(q.partial[d.code], d) for d in graded.diagnoses if d.code in q.partial]
+    if shares:
+        share, d = max(shares, key=lambda s: s[0])
+        graded.points = q.points * share
+        graded.note = "; ".join(filter(None, [graded.note, f"partial credit ({share}) for: {d.code}"]))
 
 
 _ORDER_WORDS = {"CHW": "[C, H, W] (depth first, as torch does)", "WHC": "W × H × D (width × height × depth)",
