@@ -62,7 +62,8 @@ class MultiheadAttention(LayerKind):
            "cross-attention to a memory [S, E_kv] (key = value = memory)")
     args = (
         Arg("num_heads", Int(1), doc="h; embed_dim must divide into h heads of d = E/h"),
-        Arg("dropout", Float(0.0, 1.0), 0.0, "on the attention weights while training (no cost counted)"),
+        Arg("dropout", Float(0.0, 1.0), 0.0,
+            "on the attention weights while training (no MACs; its mask counts in training memory)"),
         Arg("bias", Bool(), True, "the projections' biases"),
         Arg("add_bias_kv", Bool(), False, "a learned key and value appended to the sequence (S = T + 1)"),
         Arg("add_zero_attn", Bool(), False, "a zero key and value appended (S = T + 1)"),

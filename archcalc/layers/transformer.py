@@ -209,7 +209,7 @@ def _norm_saved(tensor: str, x, elem) -> list:
 _LAYER_ARGS = (
     Arg("nhead", Int(1), doc="h, heads of d_model/h each"),
     Arg("dim_feedforward", Int(1), 2048, "F, the feed-forward network's width"),
-    Arg("dropout", Float(0.0, 1.0), 0.1, "while training (no cost counted)"),
+    Arg("dropout", Float(0.0, 1.0), 0.1, "while training (no MACs; its masks count in training memory)"),
     Arg("activation", Choice(*_ACTIVATIONS), "relu", "between the feed-forward layers"),
     Arg("layer_norm_eps", Float(minimum=0.0), 1e-5),
     Arg("norm_first", Bool(), False, "pre-norm (LayerNorm before attention and feed-forward) or post-norm"),
