@@ -36,7 +36,11 @@ def small(name, size, batch=2):
     return analyze(spec, batch=batch)
 
 
-def autograd_saved_bytes(analysis, x=None) -> int:
+def autograd_saved_bytes(analysis, x=None, *more) -> int:
+    """The bytes of the storages autograd saves in one training forward pass of the built
+    network on x (random by default) and the spec's other inputs (`more`, random by default)."""
+    x = torch.randn(analysis.batch, *analysis.input) if x is None else x
+    inputs = (x, *more) if more else all_inputs(analysis, x)
     net = build_from_analysis(analysis, "cpu").train()
     weights = {t.untyped_storage().data_ptr() for t in list(net.parameters()) + list(net.buffers())}
     saved: dict[int, int] = {}
@@ -50,7 +54,7 @@ def autograd_saved_bytes(analysis, x=None) -> int:
     # attention on torch's math kernel, whose saved tensors archcalc models (the CPU's flash kernel keeps fewer)
     with torch.backends.mkldnn.flags(enabled=False), sdpa_kernel(SDPBackend.MATH), \
             torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        net(torch.randn(analysis.batch, *analysis.input) if x is None else x)
+        net(*inputs)
     return sum(saved.values())
 
 
@@ -310,3 +314,83 @@ def test_a_vision_transformers_saved_tensors_equal_autograds():
     analysis = analyze(spec, {"image": "32", "depth": "2"}, batch=2)
     m = memory(analysis)
     assert m.unmodelled == [] and m.saved_for_backward == autograd_saved_bytes(analysis)
+
+
+ATTENTION_KINDS = ["multihead_attention", "transformer_encoder_layer", "transformer_encoder",
+                   "transformer_decoder_layer", "transformer_decoder", "transformer"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ATTENTION_KINDS)
+@settings(max_examples=int(os.environ.get("ARCHCALC_KIND_EXAMPLES", "8")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(data=st.data())
+def test_attention_kinds_save_what_their_rules_say_with_dropout_at_any_batch(kind, data):
+    """Beyond the table's settings: dropout while training (its masks, and the zero scalar at
+    p = 1), batches of one (where nn.MultiheadAttention's projections read their batch-first
+    inputs as they are) and of several (where they copy them), and a relu before the layer,
+    which keeps its output: the layer's input, kept once where the layer reads it itself."""
+    case = TABLE[kind]
+    shape, args = data.draw(case.example())
+    args = dict(args, dropout=data.draw(st.sampled_from([0.0, 0.3, 1.0])))
+    batch = data.draw(st.integers(1, 3))
+    layers = [_with_gradient(shape), *([(TABLE["relu"], {})] if data.draw(st.booleans()) else []), (case, args)]
+    analysis = engine(shape, layers, batch=batch)
+    assume(not isinstance(analysis, SpecError))
+    m = memory(analysis)
+    assert m.unmodelled == []
+    try:
+        saved = autograd_saved_bytes(analysis, torch.randn(batch, *shape))
+    except REFUSALS:
+        assume(False)
+    assert m.saved_for_backward == saved, (kind, shape, args, batch)
+
+
+MEMORY_KEPT = """
+archcalc: 1
+inputs: {{x: [5, 8], src: [{s}, {width}]}}
+layers:
+  - linear: {{name: encoded, from: src, out_features: {width}}}
+  - relu: {{name: memory}}
+  - linear: {{name: query, from: x, out_features: 8}}
+  - relu
+  - {layer}
+  - linear: 3
+"""
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+@pytest.mark.parametrize("s", [1, 4])
+@pytest.mark.parametrize("layer,width", [
+    ("transformer_decoder: {num_layers: 2, memory: memory, nhead: 2, dim_feedforward: 6, dropout: 0.2}", 8),
+    ("transformer_decoder_layer: {memory: memory, nhead: 4, dim_feedforward: 6, norm_first: true}", 8),
+    ("multihead_attention: {num_heads: 2, memory: memory}", 8),
+    ("multihead_attention: {num_heads: 2, memory: memory, need_weights: true}", 3),
+    ("transformer: {src: memory, num_encoder_layers: 1, num_decoder_layers: 2, nhead: 2, dim_feedforward: 6}", 8)])
+def test_a_memory_kept_by_another_layer_is_kept_once_at_batch_one(layer, width, s, batch):
+    """The memory (a relu's output, which the relu keeps) read by cross-attention: at batch 1
+    the projections read it as it is (one tensor, however many layers read it), at a batch of
+    several each projection its own copy (twice for separate K and V projections: E_kv ≠ E);
+    a `from:` reads its tensor, not the row before."""
+    analysis = analyze_text(MEMORY_KEPT.format(s=s, width=width, layer=layer), batch=batch)
+    m = memory(analysis)
+    assert m.unmodelled == []
+    assert m.saved_for_backward == autograd_saved_bytes(analysis, torch.randn(batch, 5, 8),
+                                                        torch.randn(batch, s, width))
+
+
+@pytest.mark.parametrize("s,t,batch", [(3, 4, 2), (5, 1, 1), (2, 3, 1)])
+def test_transformer_bases_saved_tensors_equal_autograds(s, t, batch):
+    """specs/transformer_base.yaml (two layers each way, d_model 16, dropout 0.1, a vocabulary
+    of 50) while training: the embeddings' indices, the encoder's layers, the decoder's, each
+    of whose cross-attentions reads the encoder's output (the `encoder` repeat), the shared
+    generator's input, as autograd keeps them; and the report no longer says "not modelled"."""
+    spec = load_spec(SPECS / "transformer_base.yaml")
+    analysis = analyze(spec, {"S": str(s), "T": str(t), "vocab": "50", "width": "16", "heads": "2", "ff": "12",
+                              "layers": "2"}, batch=batch)
+    m = memory(analysis)
+    assert m.unmodelled == []
+    src, tgt = torch.randint(0, 50, (batch, s)), torch.randint(0, 50, (batch, t))
+    assert m.saved_for_backward == autograd_saved_bytes(analysis, src, tgt)
+    out = CliRunner().invoke(main, ["summarize", str(SPECS / "transformer_base.yaml"), "--memory"]).stdout
+    assert "not modelled" not in out and "saved for backward" in out

@@ -85,40 +85,61 @@ def _peak(rows: list[Row], in_bytes, elem, held, batch: int = 1) -> tuple[object
 
 class _Saved:
     """The tensors autograd keeps, each once: tensors are numbered as the walk makes them
-    (0 is the network's input), and a layer's rule names its input, its output or new ones.
-    A kept view (a slice of a split input) holds its whole tensor's storage: each tensor's
-    bytes are known from where it was made."""
+    (0 is the network's input), and a layer's rule names its input, its output, a tensor
+    argument's tensor (by the name the spec gives it) or new ones (see
+    LayerKind.saved_for_backward). A kept view (a slice of a split input) holds its whole
+    tensor's storage: each tensor's bytes are known from where it was made."""
 
     def __init__(self, batch: int, elem: int, input_elements):
         self.batch, self.elem = batch, elem
         self.tensors: dict[int, object] = {}
         self.sizes: dict[int, object] = {0: N.mul(N.mul(input_elements, elem), batch)}
+        self.names: dict[str, tuple[int, bool]] = {}  # an input's or a row's name: (its tensor, needs a gradient)
         self.unmodelled: set[str] = set()
         self.weights: set[int] = set()  # views of a layer's weights: counted as weights, never saved here
         self.made = 0
 
-    def new(self, elements=None) -> int:
+    def new(self, elements=None, nbytes=None) -> int:
         self.made += 1
         if elements is not None:
-            self.sizes[self.made] = N.mul(N.mul(elements, self.elem), self.batch)
+            self.sizes[self.made] = N.mul(N.mul(elements, self.elem if nbytes is None else nbytes), self.batch)
         return self.made
 
-    def keep(self, rule, inputs: list[int], out: int) -> None:
+    def keep(self, rule, inputs: list[int], out: int, args=None) -> None:
+        labels: dict[str, int] = {}  # "new:<label>": one tensor however many entries name it
         for what, numel, nbytes in rule:
-            if what == "input":
-                key = inputs[0]
-            elif what.startswith("input:"):
-                key = inputs[int(what.split(":")[1])]
-            else:
-                key = out if what == "output" else self.new()
+            key, made = self._key(what, inputs, out, args, labels)
             if key in self.weights:
                 continue
             per_batch = 1 if what == "stat" else self.batch
             size = N.mul(N.mul(numel, nbytes), per_batch)
-            self.tensors[key] = N.maximum(size, self.sizes[key]) if key in self.sizes and what != "new" else size
+            self.tensors[key] = N.maximum(size, self.sizes[key]) if key in self.sizes and not made else size
+
+    def _key(self, what: str, inputs: list[int], out: int, args, labels: dict[str, int]) -> tuple[int, bool]:
+        """The tensor an entry names, and whether the entry made it."""
+        if what.startswith("copy:"):
+            if self.batch > 1:
+                return self.new(), True  # torch's copy for the batch's layout: a tensor of its own
+            what = what[len("copy:"):]  # at batch 1 the tensor itself
+        if what == "input":
+            return inputs[0], False
+        if what.startswith("input:"):
+            return inputs[int(what.split(":")[1])], False
+        if what == "output":
+            return out, False
+        if what.startswith("arg:"):
+            return self.names[str(getattr(args, what[len("arg:"):]))][0], False
+        if what.startswith("new:"):
+            label = what[len("new:"):]
+            if label not in labels:
+                labels[label] = self.new()
+            return labels[label], True
+        return self.new(), True  # "new", "stat"
 
     def walk(self, rows: list[Row], current: int, grad: bool) -> tuple[int, bool]:
         for row in rows:
+            if row.reads is not None:  # `from:`: it reads that tensor, not the one before
+                current, grad = self.names[row.reads]
             if row.is_merge:
                 outs = [self.walk(b.rows, current, grad) for b in row.branches]
                 out = self.new(N.product(row.output))
@@ -135,21 +156,31 @@ class _Saved:
                     out = current if row.layer.output_is_input(row.args) else self.new(N.product(row.output))
                 self._record(row, row.layer.saved_for_backward(row.args, row.input, row.output, self.elem), [current],
                              out, grad)
-                grad = grad or bool(row.params)
+                grad = grad or _trained(row)
                 current = out
             else:
                 current, grad = self.walk(row.children, current, grad)
+            self.names[row.path] = (current, grad)
         return current, grad
 
     def _record(self, row: Row, rule, inputs: list[int], out: int, grad: bool) -> None:
         if rule is None:
             self.unmodelled.add(row.kind)
-        elif grad or row.params:  # autograd records a layer once something needs a gradient
-            self.keep(rule, inputs, out)
+        elif grad or _trained(row):  # autograd records a layer once something needs a gradient
+            self.keep(rule, inputs, out, row.args)
+
+
+def _trained(row: Row) -> bool:
+    """Whether the row has weights that learn: its own, or another layer's it shares."""
+    return bool(row.params) or row.owner is not None
 
 
 def _saved(analysis: Analysis, elem: int) -> tuple[object | None, list[str]]:
     saved = _Saved(analysis.batch, elem, N.product(analysis.input))
+    saved.names[analysis.spec.input_name] = (0, False)
+    for decl in analysis.spec.more_inputs:  # the spec's other inputs, which `from:` and tensor arguments name
+        shape = analysis.more_inputs[decl.name]
+        saved.names[decl.name] = (saved.new(N.product(shape), 8 if decl.dtype == "index" else None), False)
     saved.walk(analysis.roots, 0, False)
     if saved.unmodelled:
         return None, sorted(saved.unmodelled)

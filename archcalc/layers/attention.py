@@ -62,7 +62,8 @@ class MultiheadAttention(LayerKind):
            "cross-attention to a memory [S, E_kv] (key = value = memory)")
     args = (
         Arg("num_heads", Int(1), doc="h; embed_dim must divide into h heads of d = E/h"),
-        Arg("dropout", Float(0.0, 1.0), 0.0, "on the attention weights while training (no cost counted)"),
+        Arg("dropout", Float(0.0, 1.0), 0.0,
+            "on the attention weights while training (no MACs; its mask counts in training memory)"),
         Arg("bias", Bool(), True, "the projections' biases"),
         Arg("add_bias_kv", Bool(), False, "a learned key and value appended to the sequence (S = T + 1)"),
         Arg("add_zero_attn", Bool(), False, "a zero key and value appended (S = T + 1)"),
@@ -179,18 +180,80 @@ class MultiheadAttention(LayerKind):
 
     @classmethod
     def saved_for_backward(cls, a, x, out, elem):
-        """torch's math path: the input (for the input projection's weight gradient), the
-        projection's q, k, v (one copy, [3, T, E]), the scaled q and kᵀ (kᵀ a view of that copy
-        with need_weights, whose path scales q alone), the attention weights
-        (h·T·T: the matrix a flash kernel does not keep) and the heads' joined output (for the
-        output projection's). A key or value appended (add_bias_kv, add_zero_attn) and
-        dropout's mask are not modelled."""
-        if a.add_bias_kv or a.add_zero_attn or a.dropout or a.memory is not None:
-            return None  # cross-attention's copies of the memory's projections: not modelled yet
+        """What torch keeps for one call while training, on its math path (see saved): the
+        input, the memory for cross-attention (each as the copy a batch of several makes),
+        the tensors holding the keys and values, the scaled q (and k), the attention weights
+        (h·T·S': the matrix a flash kernel does not keep; with dropout also its mask and the
+        dropped weights) and the heads' joined output."""
+        memory = "arg:memory" if a.memory is not None else None
+        if memory and N.compare(cls.source(a, x)[1], "==", x[1]) is None:
+            return None  # whether torch packs the K, V projection (E_kv = E) depends on the sizes' values
+        return cls.saved(x, "input", memory, cls.source(a, x) if memory else None, a.num_heads, elem,
+                         dropout=a.dropout, need_weights=a.need_weights,
+                         appended=int(a.add_bias_kv) + int(a.add_zero_attn))
+
+    @classmethod
+    def saved(cls, x, query: str, memory: str | None, source, heads, elem, *, dropout=0.0, need_weights=False,
+              appended: int = 0) -> list:
+        """What torch's nn.MultiheadAttention (batch first, training, the math path of
+        F.multi_head_attention_forward and scaled_dot_product_attention) keeps for a query
+        [T, E] that the saved-list entry `query` names, attending to itself (memory None) or
+        to the tensor `memory` names, of shape `source` [S, E_kv] (measured with saved-tensor
+        hooks):
+        - the projections' inputs, as the contiguous copy that the batch-first transpose makes
+          at a batch of several (the tensor itself at batch 1, or for a sequence of one
+          position, whose transpose is read as it is; a length left symbolic is taken to be
+          longer): the query's, and the memory's, once for the packed K, V projection
+          (E_kv = E), once for each of K and V otherwise;
+        - the tensor V is a view of: self-attention's packed q, k, v [3, T, E], cross-
+          attention's packed k, v [2, S, E], or V's own [S, E] (separate projections); with a
+          key and value appended (add_bias_kv, add_zero_attn) V's concatenated copy [S', E];
+        - the scaled q [T, E]; without need_weights (scaled_dot_product_attention's math
+          kernel) the scaled k [S', E] too; with need_weights the product reads k unscaled, a
+          view of the tensor above or, where that holds V alone, k's own [S or S', E];
+        - the attention weights h·T·S' (softmax's output); with dropout its mask and the
+          dropped weights as well (see dropout_saved);
+        - the heads' joined output [T, E], the output projection's input."""
         t, e = x
-        k_scaled = [] if a.need_weights else [("new", N.mul(t, e), elem)]  # need_weights: kᵀ is a view, unscaled
-        return [("input", N.mul(t, e), elem), ("new", N.mul(3, N.mul(t, e)), elem), ("new", N.mul(t, e), elem),
-                *k_scaled, ("new", N.mul(a.num_heads, N.mul(t, t)), elem), ("new", N.mul(t, e), elem)]
+        s, ekv = (t, e) if memory is None else source
+        keys = N.add(s, appended)
+        entries = [(cls.copied(query, t), N.mul(t, e), elem)]
+        packed = memory is None or N.compare(ekv, "==", e)
+        if memory is not None:
+            entries += [(cls.copied(memory, s), N.mul(s, ekv), elem)] * (1 if packed else 2)
+        if appended:
+            kv = [("new", N.mul(keys, e), elem)] * (2 if need_weights else 1)
+        elif memory is None:
+            kv = [("new", N.mul(3, N.mul(t, e)), elem)]
+        elif packed:
+            kv = [("new", N.mul(2, N.mul(s, e)), elem)]
+        else:
+            kv = [("new", N.mul(s, e), elem)] * (2 if need_weights else 1)
+        weights = N.mul(heads, N.mul(t, keys))
+        dropped = [] if dropout == 0 else [*cls.dropout_saved(dropout, weights, elem), ("new", weights, elem)]
+        return [*entries, *kv, ("new", N.mul(t, e), elem), *([] if need_weights else [("new", N.mul(keys, e), elem)]),
+                ("new", weights, elem), *dropped, ("new", N.mul(t, e), elem)]
+
+    @staticmethod
+    def copied(tensor: str, length) -> str:
+        """The saved-list entry for what a projection reads of the batch-first sequence the
+        entry `tensor` names, transposed to sequence first and flattened: torch's copy
+        ("copy:", a tensor of its own at a batch of several), but for a sequence of one
+        position, whose transpose is flattened as a view: the tensor itself."""
+        return tensor if N.compare(length, "==", 1) else f"copy:{tensor}"
+
+    @staticmethod
+    def dropout_saved(p, elements, elem) -> list:
+        """What torch's dropout keeps while training, as ATen's _dropout_impl (the CPU's) does:
+        nothing at p = 0 (it returns its input), the zero scalar it multiplies by at p = 1,
+        otherwise the scaled noise, a mask of the input's dtype (CUDA's fused kernel,
+        native_dropout, keeps a bool mask of 1 byte an element instead: archcalc counts the
+        CPU's, which the tests measure)."""
+        if p == 0:
+            return []
+        if p == 1:
+            return [("stat", 1, elem)]
+        return [("new", elements, elem)]
 
     @classmethod
     def kv_cache(cls, a, x):

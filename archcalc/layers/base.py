@@ -290,10 +290,23 @@ class LayerKind:
 
     @classmethod
     def saved_for_backward(cls, a: Args, x: Shape, out: Shape, elem: int):
-        """What autograd keeps for this layer's backward pass: [("input" | "output" | "new",
-        elements per sample, bytes each)], ("stat", elements, bytes) for per-batch statistics
-        that don't grow with the batch; or None when archcalc does not model it. A merge's
-        x is the list of its branches' outputs, and "input:<i>" names branch i's."""
+        """What autograd keeps for this layer's backward pass: [(tensor, elements per sample,
+        bytes each)], or None when archcalc does not model it. The memory engine counts each
+        tensor once, however many entries (of this layer or others) name it; the tensor is
+        - "input" or "output": the layer's (a merge's x is the list of its branches' outputs,
+          and "input:<i>" names branch i's);
+        - "arg:<name>": the tensor its tensor argument <name> names (cross-attention's memory:
+          a spec input or an earlier layer's output);
+        - "new": a tensor the layer makes, each entry its own; "new:<label>": one the layer
+          makes that several entries name (counted once: nn.Transformer's encoder output,
+          read by every decoder layer);
+        - "stat": a per-batch statistic that does not grow with the batch (its elements are
+          for the whole batch);
+        - "copy:<one of the above>": the copy torch makes of that tensor to read it in another
+          layout (nn.MultiheadAttention, batch first, transposes its inputs to sequence first
+          and its projections flatten them): a new tensor of the entry's elements when the
+          batch holds more than one sample, the tensor itself at batch 1, where the
+          transposed view is read as it is."""
         return None
 
     @classmethod

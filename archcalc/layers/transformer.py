@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from archcalc.engine import numbers as N
+from archcalc.layers.attention import MultiheadAttention
 from archcalc.layers.args import Arg, Bool, Choice, Float, Int, Nullable, Tensor, TensorRef
 from archcalc.layers.base import FLOW, Attention, Context, LayerKind, Result, Step, Untranslatable
 from archcalc.layers.registry import register
@@ -136,11 +137,79 @@ class _Encoder(LayerKind):
         """Each layer's keys and values, E each per token."""
         return N.mul(cls.depth(a), N.mul(2, x[-1]))
 
+    @classmethod
+    def saved_for_backward(cls, a, x, out, elem):
+        """What torch keeps for each layer while training (its fast path is off), measured
+        with saved-tensor hooks (see layer_saved); the stack's final norm its input, mean and
+        reciprocal deviation. The stack's output is kept by whatever reads it, not here."""
+        return cls.stack_saved(a, x, elem, "input")
+
+    @classmethod
+    def stack_saved(cls, a, x, elem, first: str, memory: str | None = None, source=None) -> list | None:
+        """Every layer's saved tensors, the first layer's input named by the entry `first`
+        (the others' inputs are the layers' outputs before them: new tensors), and the final
+        norm's; None for a number of layers left symbolic."""
+        n = cls.depth(a)
+        if N.is_symbolic(n):
+            return None
+        entries = []
+        for i in range(n):
+            entries += cls.layer_saved(a, x, elem, first if i == 0 else "new", memory, source)
+        if getattr(a, "norm", False):
+            entries += _norm_saved("new", x, elem)
+        return entries
+
+    @classmethod
+    def layer_saved(cls, a, x, elem, first: str, memory: str | None = None, source=None) -> list:
+        """One layer's saved tensors (torch's nn.TransformerEncoderLayer and
+        nn.TransformerDecoderLayer in training, need_weights off), for an input [T, E] the
+        entry `first` names. Its sub-layers in order: the self-attention, the decoder's
+        cross-attention to the tensor `memory` names ([S, E]: `source`), the feed-forward
+        network. Post-norm, each sub-layer reads the sub-layer before's LayerNorm output (the
+        first reads the input) and a LayerNorm keeps the residual sum [T, E], its mean and its
+        reciprocal deviation (T each); pre-norm, a LayerNorm keeps the sub-layer's input (the
+        layer's input, then each residual sum) and its statistics, and the sub-layer reads the
+        norm's output. An attention keeps what multihead_attention's rule says
+        (MultiheadAttention.saved: the query's copy at a batch of several, the packed
+        projections, the scaled q and k, the weights h·T·S, the joined heads) and its
+        dropout's mask; the feed-forward network its input [T, E], the activation's
+        [T, F] tensors (relu its output, which linear2 reads; gelu its input and output;
+        with dropout the activation's kept tensor, the mask and the dropped output linear2
+        reads) and its dropout's mask. A dropout keeps what dropout's rule says (a mask of
+        the dtype, or the zero scalar at p = 1; nothing at p = 0)."""
+        t, e = x
+        te, f, p = N.mul(t, e), N.mul(t, a.dim_feedforward), a.dropout
+
+        def attention(memory):
+            return lambda query: [*MultiheadAttention.saved(x, query, memory, source, a.nhead, elem, dropout=p),
+                                  *MultiheadAttention.dropout_saved(p, te, elem)]
+
+        def feedforward(tensor):
+            if p == 0:
+                middle = [("new", f, elem)] * (1 if a.activation == "relu" else 2)
+            else:
+                middle = [("new", f, elem), *MultiheadAttention.dropout_saved(p, f, elem), ("new", f, elem)]
+            return [(tensor, te, elem), *middle, *MultiheadAttention.dropout_saved(p, te, elem)]
+
+        parts = [attention(None), *([attention(memory)] if memory else []), feedforward]
+        entries = []
+        for i, part in enumerate(parts):
+            tensor = first if i == 0 else "new"
+            entries += [*_norm_saved(tensor, x, elem), *part("new")] if a.norm_first else \
+                [*part(tensor), *_norm_saved("new", x, elem)]
+        return entries
+
+
+def _norm_saved(tensor: str, x, elem) -> list:
+    """A LayerNorm over [T, E]: its input (named by the entry `tensor`), its mean and its
+    reciprocal deviation (T each)."""
+    return [(tensor, N.mul(x[0], x[1]), elem), ("new", x[0], elem), ("new", x[0], elem)]
+
 
 _LAYER_ARGS = (
     Arg("nhead", Int(1), doc="h, heads of d_model/h each"),
     Arg("dim_feedforward", Int(1), 2048, "F, the feed-forward network's width"),
-    Arg("dropout", Float(0.0, 1.0), 0.1, "while training (no cost counted)"),
+    Arg("dropout", Float(0.0, 1.0), 0.1, "while training (no MACs; its masks count in training memory)"),
     Arg("activation", Choice(*_ACTIVATIONS), "relu", "between the feed-forward layers"),
     Arg("layer_norm_eps", Float(minimum=0.0), 1e-5),
     Arg("norm_first", Bool(), False, "pre-norm (LayerNorm before attention and feed-forward) or post-norm"),
@@ -307,7 +376,10 @@ class _Decoder(_Encoder):
 
     @classmethod
     def saved_for_backward(cls, a, x, out, elem):
-        return None  # not modelled
+        """Each layer's tensors (see layer_saved), its cross-attention copying the memory the
+        spec names for its K, V projection at a batch of several (at batch 1 it reads the
+        memory itself: one tensor for every layer), and the final norm's."""
+        return cls.stack_saved(a, x, elem, "input", "arg:memory", (cls.memory(a, x)[0], x[1]))
 
 
 _MEMORY = Arg("memory", Tensor(), doc="the encoder's output [S, E] it attends to: a spec input or an earlier layer")
@@ -491,6 +563,17 @@ class Transformer(LayerKind):
     @classmethod
     def receptive_field(cls, a, x, rf):
         return None
+
+    @classmethod
+    def saved_for_backward(cls, a, x, out, elem):
+        """The encoder stack's tensors on the source the spec names (src), then the decoder
+        stack's on the target, each layer's cross-attention copying the encoder's output at a
+        batch of several (at batch 1 it reads that output itself: one tensor, "new:memory",
+        for every decoder layer); see layer_saved."""
+        src = tuple(a.src.shape)
+        encoder = TransformerEncoder.stack_saved(cls.encoder(a), src, elem, "arg:src")
+        decoder = TransformerDecoder.stack_saved(cls.decoder(a), x, elem, "input", "new:memory", (src[0], x[1]))
+        return None if encoder is None or decoder is None else encoder + decoder
 
     @classmethod
     def kv_cache(cls, a, x):
