@@ -287,7 +287,7 @@ def autograder(key, visibility, hide_answers, output) -> None:
 @click.option("--format", "fmt", type=click.Choice(("moodle",)), required=True, help="The system's format.")
 @output_option
 def export(key, fmt, output) -> None:
-    """Write the questions of an instructor's KEY for a learning-management system (Moodle)."""
+    """Write the questions of an instructor's --key for a learning-management system (Moodle)."""
     from archcalc.grading.export import export_command
 
     export_command(key, fmt, Out(output))
