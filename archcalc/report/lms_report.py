@@ -62,7 +62,8 @@ def render_moodle(export) -> str:
         for answer in q.answers:
             _moodle_answer(question, q.type, answer)
     ET.indent(quiz)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(quiz, encoding="unicode", short_empty_elements=False) + "\n"
+    body = ET.tostring(quiz, encoding="unicode", short_empty_elements=False)  # <text></text>, as Moodle writes
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + body + "\n"
 
 
 RENDERERS = {
