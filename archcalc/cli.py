@@ -10,12 +10,12 @@ from pathlib import Path
 import click
 
 from archcalc import __version__
-from archcalc.clibase import (CONVENTION_NAMES, GRADE_EPILOG, ArchcalcGroup, batch_option,  # noqa: F401
-                              convention_option, hide_answers_option, output_option, set_option, variant_option,
-                              visibility_option)
+from archcalc.clibase import (CHECK_EPILOG, CONVENTION_NAMES, EXPORT_EPILOG, GRADE_EPILOG,  # noqa: F401
+                              IMPORT_EPILOG, ArchcalcGroup, batch_option, canvas_options, convention_option,
+                              feedback_option, grade_format_option, hide_answers_option, output_option, set_option,
+                              variant_option, visibility_option)
 from archcalc.report.conventions import conventions_text
 from archcalc.report.output import Out
-from archcalc.spec.errors import Location, SpecError
 from archcalc.textio import spec_files
 
 DEFAULT_SPEC = Path(__file__).parent / "data" / "alexnet.yaml"
@@ -68,21 +68,15 @@ def summarize(spec, sets, batch, fmt, depth, unfold, variant, extra, dataset_siz
               convention, output) -> None:
     """Per-layer table of a SPEC (default: the embedded AlexNet)."""
     from archcalc.report.display import Summary
-    from archcalc.report.summarize import RENDERERS, Options
+    from archcalc.report.summarize import RENDERERS, Options, check_options
 
-    if convention and ("train" in extra or dataset_size):
-        raise SpecError("--convention with training FLOPs: the backward pass is counted only by archcalc's rules",
-                        Location("--convention"), hint="drop --columns train / --dataset-size, or --convention",
-                        code="usage")
+    options = Options(depth, extra, dataset_size, dtype if show_memory else None, chart, output, unfold, context)
+    check_options(options, convention)
     summary = Summary(_analyze(spec, sets, batch, variant))
     if convention:
         from archcalc.conventions import apply, get
 
         summary = Summary(apply(summary.analysis, convention), get(convention))
-    if context and not show_memory:
-        raise SpecError("--context gives the KV cache of --memory", Location("--context"), hint="add --memory",
-                        code="usage")
-    options = Options(depth, extra, dataset_size, dtype if show_memory else None, chart, output, unfold, context)
     _written(Out(output), lambda out: RENDERERS[fmt](summary, options, out))
     if chart:
         from archcalc.pictures.chart import layer_chart
@@ -90,9 +84,7 @@ def summarize(spec, sets, batch, fmt, depth, unfold, variant, extra, dataset_siz
         layer_chart(summary.analysis, chart, depth)
 
 
-@main.command("import", epilog="This imports MODULE and runs CALLABLE and the model's forward pass: it executes that "
-                               "Python code with your permissions, so run it only on code you trust. It is the one "
-                               "command that runs model code on purpose (with check --against); specs never run code.")
+@main.command("import", epilog=IMPORT_EPILOG)
 @click.argument("target", metavar="MODULE:CALLABLE")
 @click.option("--input", "input_dims", required=True, multiple=True, metavar="DIMS",
               help="The input of one sample, batch left out: 3,224,224; names are symbolic (3,H,W; T for a "
@@ -120,8 +112,7 @@ def import_(target, input_dims, dtype, name, sets, no_verify, fmt, output) -> in
     from archcalc.torch_backend.importing import import_and_verify
 
     imported, results = import_and_verify(target, ";".join(input_dims), dtype=",".join(dtype) or None, sizes=sets,
-                                          name=name,
-                                          verify=not no_verify)
+                                          name=name, verify=not no_verify)
     if output:
         from archcalc.textio import write_atomic
 
@@ -176,8 +167,7 @@ def verify(paths, device, sets, samples, max_memory, batch, variant, fmt) -> int
     """Build each spec as a torch module, run it, and compare every layer with the engine.
 
     PATHS are spec files or folders (default: the embedded AlexNet). Exit 0 when every
-    layer agrees on output shape, params, buffers and FLOPs; 1 otherwise; 2 for invalid input.
-    """
+    layer agrees on output shape, params, buffers and FLOPs; 1 otherwise; 2 for invalid input."""
     from archcalc.torch_backend import require_torch
 
     require_torch()
@@ -200,8 +190,7 @@ def verify(paths, device, sets, samples, max_memory, batch, variant, fmt) -> int
     return 0 if all(v.agree for v in results) else 1
 
 
-@main.command(epilog="--against imports and runs the named Python code (its factory and a forward pass on "
-                     "the meta device): use it only on code you trust.")
+@main.command(epilog=CHECK_EPILOG)
 @click.argument("paths", nargs=-1, type=click.Path(path_type=str))
 @click.option("--strict", is_flag=True, help="Inexact divisions (sizes torch silently floors) become errors.")
 @click.option("--verify", "run_verify", is_flag=True, help="Also build and run each spec with torch (meta device).")
@@ -267,19 +256,18 @@ def explain(spec, path, sets, variant, fmt, output) -> None:
 @main.command(epilog=GRADE_EPILOG)
 @click.argument("submission", type=click.Path(path_type=str))
 @click.option("--key", type=click.Path(dir_okay=False, path_type=str), help="The instructor's answer key (YAML).")
-@click.option("--format", "fmt", type=click.Choice(("text", "json", "gradescope", "csv")), default="text",
-              show_default=True, help="csv: a gradebook, one row per submission (with --key).")
-@click.option("--feedback", "feedback_dir", type=click.Path(file_okay=False, path_type=str),
-              help="With --key: also write each submission's feedback to this folder (ID.txt).")
+@grade_format_option
+@feedback_option
+@canvas_options
 @visibility_option
 @hide_answers_option
 @output_option
-def grade(submission, key, fmt, feedback_dir, visibility, hide_answers, output) -> int:
+def grade(submission, key, fmt, feedback_dir, roster, assignment, visibility, hide_answers, output) -> int:
     """Grade SUBMISSION (a file or folder) against an instructor's --key, or a self-study answers
     file: ✓/✗, the right value, its derivation, the likely mistake (exit codes below)."""
     from archcalc.grading.command import grade_command
 
-    return grade_command(submission, key, fmt, feedback_dir, visibility, hide_answers, Out(output))
+    return grade_command(submission, key, fmt, feedback_dir, visibility, hide_answers, Out(output), roster, assignment)
 
 
 @main.command(epilog="Upload the zip as a Gradescope assignment's autograder; students submit one .yaml file.")
@@ -292,6 +280,17 @@ def autograder(key, visibility, hide_answers, output) -> None:
     from archcalc.grading.autograder import write_autograder
 
     click.echo(write_autograder(key, visibility, hide_answers, output))
+
+
+@main.command(epilog=EXPORT_EPILOG)
+@click.option("--key", required=True, type=click.Path(dir_okay=False, path_type=str), help="The answer key.")
+@click.option("--format", "fmt", type=click.Choice(("moodle",)), required=True, help="The system's format.")
+@output_option
+def export(key, fmt, output) -> None:
+    """Write the questions of an instructor's --key for a learning-management system (Moodle)."""
+    from archcalc.grading.export import export_command
+
+    export_command(key, fmt, Out(output))
 
 
 @main.command()

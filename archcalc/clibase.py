@@ -87,3 +87,29 @@ GRADE_EPILOG = ("With --key, SUBMISSION is a student's file of values only (q1: 
                 "scores 0 with the reason, and the report (results.json too) is always written. Without --key, "
                 "SUBMISSION is a self-study answers file that names its own spec, points and tolerances. Exit: with --key 0 "
                 "once all is graded; without, 0 when every answer is right, else 1; 2 for an invalid key or spec.")
+GRADE_FORMATS = ("text", "json", "gradescope", "csv", "canvas")
+grade_format_option = click.option(
+    "--format", "fmt", type=click.Choice(GRADE_FORMATS), default="text", show_default=True,
+    help="csv: a gradebook, one row per submission; canvas: Canvas's gradebook import, one total each (with --key).")
+feedback_option = click.option("--feedback", "feedback_dir", type=click.Path(file_okay=False, path_type=str),
+                               help="With --key: also write each submission's feedback to this folder (ID.txt).")
+
+
+def canvas_options(command):
+    """--roster and --assignment, for --format canvas."""
+    command = click.option("--assignment", default=None, metavar="NAME",
+                           help="Canvas: the assignment's column, e.g. 'Homework 1 (1234)' with its Canvas id "
+                                "(default: the key's name).")(command)
+    return click.option("--roster", type=click.Path(dir_okay=False, path_type=str), default=None,
+                        help="Canvas: a CSV (Canvas's gradebook export serves) giving each submission id's "
+                             "Student, ID, SIS User ID, SIS Login ID and Section.")(command)
+
+
+IMPORT_EPILOG = ("This imports MODULE and runs CALLABLE and the model's forward pass: it executes that Python code "
+                 "with your permissions, so run it only on code you trust. It is the one command that runs model "
+                 "code on purpose (with check --against); specs never run code.")
+CHECK_EPILOG = ("--against imports and runs the named Python code (its factory and a forward pass on the meta "
+                "device): use it only on code you trust.")
+EXPORT_EPILOG = ("moodle: a Moodle XML question bank (Question bank → Import → Moodle XML format): numbers as "
+                 "numerical questions with the key's tolerance made absolute, shapes, 'invalid' and formulas as "
+                 "short answers listing the strings accepted; each with its points and the derivation as feedback.")

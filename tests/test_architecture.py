@@ -127,7 +127,8 @@ RENDERER_TABLES = {"summarize": "archcalc.report.summarize:RENDERERS",
                    "explain": "archcalc.report.explain:RENDERERS", "solve": "archcalc.report.solve_report:RENDERERS",
                    "run": "archcalc.report.run_report:RENDERERS", "sweep": "archcalc.report.sweep_report:RENDERERS",
                    "kinds": "archcalc.report.kinds_report:RENDERERS", "import": "archcalc.report.import_report:RENDERERS",
-                   "diagram": "archcalc.pictures.diagram:RENDERERS", "verify": "archcalc.report.verify_report:VIEWS"}
+                   "diagram": "archcalc.pictures.diagram:RENDERERS", "verify": "archcalc.report.verify_report:VIEWS",
+                   "export": "archcalc.report.lms_report:RENDERERS"}
 
 
 def test_every_format_a_command_offers_has_its_renderer():

@@ -1,4 +1,5 @@
-"""Rendering of `archcalc grade`: a table for people, JSON, and Gradescope's results.json."""
+"""Rendering of `archcalc grade`: a table for people, JSON, Gradescope's results.json, a CSV
+gradebook, and Canvas's gradebook import."""
 from __future__ import annotations
 
 import json
@@ -149,10 +150,47 @@ def render_batch_text(reports, console) -> None:
                                   + (" (unreadable submission)" if report.error else "")), highlight=False)
 
 
+def render_canvas(reports, assignment: str, roster=None) -> tuple[str, list[str]]:
+    """Canvas's gradebook import CSV, as its importer (GradebookImporter) reads one: the header
+    Student, ID, SIS User ID, SIS Login ID, Section, then the assignment's column; a Points
+    Possible row; one row per submission with its total. And the ids the roster does not have,
+    each written with the id as its Student and SIS Login ID (Canvas lists it as a student it
+    could not find)."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", _cell(assignment)])
+    max_score = max((r.max_score for r in reports), default=0)
+    writer.writerow(["Points Possible", "", "", "", "", _num(max_score)])
+    missing = []
+    for report in reports:
+        row = roster.find(report.student) if roster is not None else None
+        if roster is not None and row is None:
+            missing.append(report.student)
+        student = [row.get(c, "") for c in ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")] if row \
+            else [report.student, "", "", report.student, ""]
+        writer.writerow([*(_cell((s or "").strip()) for s in student), _num(report.score)])
+    return buf.getvalue(), missing
+
+
+def _canvas(reports, out, assignment: str = "archcalc", roster=None) -> None:
+    import click
+
+    text, missing = render_canvas(reports, assignment, roster)
+    out.echo(text, nl=False)
+    if missing:
+        shown = ", ".join(missing[:12]) + (f" and {len(missing) - 12:,} more" if len(missing) > 12 else "")
+        click.echo(f"warning: not in the roster {roster.file}: {shown}; written with the id as Student and SIS Login "
+                   "ID, so Canvas lists them as students it could not find (match or ignore them there)", err=True)
+
+
 BATCH_RENDERERS = {
     "text": lambda reports, out: render_batch_text(reports, out.console()),
     "json": lambda reports, out: out.echo(json.dumps([_json(r) for r in reports], indent=2, ensure_ascii=False)),
     "csv": lambda reports, out: out.echo(render_csv(reports), nl=False),
+    "canvas": lambda reports, out, **options: _canvas(reports, out, **options),
 }
 
 RENDERERS = {
@@ -160,4 +198,5 @@ RENDERERS = {
     "json": lambda report, out: out.echo(render_json(report)),
     "gradescope": lambda report, out: out.echo(render_gradescope(report)),
     "csv": lambda report, out: out.echo(render_csv([report]), nl=False),
+    "canvas": lambda report, out, **options: _canvas([report], out, **options),
 }

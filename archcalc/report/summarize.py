@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from archcalc.engine import numbers as N
 from archcalc.report.display import Summary
 from archcalc.report.output import Out
+from archcalc.spec.errors import Location, SpecError
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,17 @@ class Options:
     output: str | None = None  # the report's file, for a relative link
     unfold: bool = False  # every copy of a repeat (else a run of identical copies is one row: report/fold.py)
     context: int | None = None  # tokens the memory section's KV cache is given for
+
+
+def check_options(options: Options, convention: str | None) -> None:
+    """The usage errors among summarize's options (exit 2 before any analysis)."""
+    if convention and ("train" in options.columns or options.dataset_size):
+        raise SpecError("--convention with training FLOPs: the backward pass is counted only by archcalc's rules",
+                        Location("--convention"), hint="drop --columns train / --dataset-size, or --convention",
+                        code="usage")
+    if options.context and not options.memory:
+        raise SpecError("--context gives the KV cache of --memory", Location("--context"), hint="add --memory",
+                        code="usage")
 
 
 def _memory(summary: Summary, dtype: str, options_context: int | None = None):
