@@ -327,3 +327,8 @@ def test_an_autograder_with_variants_grades_each_upload_for_its_student(drawn, t
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads((root / "results" / "results.json").read_text())["score"] == 6
+
+
+def test_variants_without_a_key_is_a_usage_error(drawn):
+    result = run("grade", "--variants", drawn / "variants.yaml", REPO / "examples" / "homework" / "output_size.yaml")
+    assert result.exit_code == 2 and "--key" in result.stderr

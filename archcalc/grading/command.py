@@ -15,6 +15,9 @@ def grade_command(submission: str, key: str | None, fmt: str, feedback_dir: str 
     from archcalc.report.grade_report import BATCH_RENDERERS, RENDERERS, render_gradescope
 
     if key is None:
+        if variants:
+            raise SpecError("--variants gives each student's numbers for an instructor's --key", Location("--variants"),
+                            hint="archcalc grade --key KEY --variants OUTDIR/variants.yaml SUBMISSIONS/", code="usage")
         return _self_study(submission, fmt, feedback_dir, out)
     from archcalc.grading.mark import grade_submissions, one_submission, submission_files
 
