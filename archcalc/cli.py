@@ -11,9 +11,9 @@ import click
 
 from archcalc import __version__
 from archcalc.clibase import (CHECK_EPILOG, CONVENTION_NAMES, EXPORT_EPILOG, GRADE_EPILOG,  # noqa: F401
-                              IMPORT_EPILOG, ArchcalcGroup, batch_option, canvas_options, convention_option,
-                              feedback_option, grade_format_option, hide_answers_option, output_option, set_option,
-                              variant_option, visibility_option)
+                              IMPORT_EPILOG, VARIANTS_EPILOG, ArchcalcGroup, batch_option, canvas_options,
+                              convention_option, feedback_option, grade_format_option, hide_answers_option,
+                              output_option, set_option, variant_option, variants_file_option, visibility_option)
 from archcalc.report.conventions import conventions_text
 from archcalc.report.output import Out
 from archcalc.textio import spec_files
@@ -174,20 +174,14 @@ def verify(paths, device, sets, samples, max_memory, batch, variant, fmt) -> int
     import torch
 
     from archcalc.report.verify_report import VIEWS
-    from archcalc.torch_backend.verify import parse_size, verify_files
+    from archcalc.torch_backend.verify import exit_code, parse_size, verify_files
 
     files = spec_files(paths) if paths else [DEFAULT_SPEC]
     view = VIEWS[fmt](Out(), len(files), torch.__version__)
     results, errors, interrupted = verify_files(files, view, sets, device, samples,
                                                 parse_size(max_memory) if max_memory else None, batch, variant)
     view.finish(results, errors, interrupted)
-    if interrupted:
-        click.echo(f"interrupted: stopped after {len(results)} verification(s) of {len(files)} spec file(s)",
-                   err=True)
-        return 130
-    if errors:
-        return 2
-    return 0 if all(v.agree for v in results) else 1
+    return exit_code(results, errors, interrupted, len(files))
 
 
 @main.command(epilog=CHECK_EPILOG)
@@ -262,12 +256,15 @@ def explain(spec, path, sets, variant, fmt, output) -> None:
 @visibility_option
 @hide_answers_option
 @output_option
-def grade(submission, key, fmt, feedback_dir, roster, assignment, visibility, hide_answers, output) -> int:
+@variants_file_option
+def grade(submission, key, fmt, feedback_dir, roster, assignment, visibility, hide_answers, output,
+          variants) -> int:
     """Grade SUBMISSION (a file or folder) against an instructor's --key, or a self-study answers
     file: ✓/✗, the right value, its derivation, the likely mistake (exit codes below)."""
     from archcalc.grading.command import grade_command
 
-    return grade_command(submission, key, fmt, feedback_dir, visibility, hide_answers, Out(output), roster, assignment)
+    return grade_command(submission, key, fmt, feedback_dir, visibility, hide_answers, Out(output), roster, assignment,
+                         variants)
 
 
 @main.command(epilog="Upload the zip as a Gradescope assignment's autograder; students submit one .yaml file.")
@@ -275,11 +272,25 @@ def grade(submission, key, fmt, feedback_dir, roster, assignment, visibility, hi
 @visibility_option
 @hide_answers_option
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False, path_type=str), help="The zip.")
-def autograder(key, visibility, hide_answers, output) -> None:
+@variants_file_option
+def autograder(key, visibility, hide_answers, output, variants) -> None:
     """Write a Gradescope autograder (setup.sh, run_autograder, KEY and its spec, archcalc)."""
     from archcalc.grading.autograder import write_autograder
 
-    click.echo(write_autograder(key, visibility, hide_answers, output))
+    click.echo(write_autograder(key, visibility, hide_answers, output, variants))
+
+
+@main.command(epilog=VARIANTS_EPILOG)
+@click.option("--key", required=True, type=click.Path(dir_okay=False, path_type=str), help="A key with variants:.")
+@click.option("--roster", required=True, type=click.Path(dir_okay=False, path_type=str), help="A CSV: an id column.")
+@click.option("--output", "-o", required=True, type=click.Path(file_okay=False, path_type=str), help="The folder.")
+@click.option("--seed", type=int, default=None, help="Overrides the key's variants.seed.")
+def variants(key, roster, output, seed) -> None:
+    """Draw each student's own numbers from the key's variants: write their question sheets (ID.md),
+    variants.yaml (each id's numbers, for grade --variants) and answers.csv."""
+    from archcalc.grading.variants import variants_command
+
+    click.echo(variants_command(key, roster, output, seed))
 
 
 @main.command(epilog=EXPORT_EPILOG)
@@ -368,19 +379,9 @@ def sweep(spec, over, sets, variant, fmt, output) -> None:
 def plot(spec, output, sweeps, depth, log, sets, variant) -> None:
     """Chart SPEC: params and MACs per layer side by side with their shares, or (--sweep)
     totals against an input size. Needs matplotlib: pip install "archcalc[plot]"."""
-    from archcalc.pictures import chart
-    from archcalc.spec import load_spec
+    from archcalc.pictures.chart import plot_command
 
-    if sweeps:
-        from archcalc.engine.sweep import parse_over
-        from archcalc.engine.sweep import sweep as run_sweep
-
-        loaded = load_spec(spec)
-        result = run_sweep(loaded, [parse_over(s) for s in sweeps], sets, variant)
-        path = chart.sweep_chart(result, loaded.name, output, ", ".join(f"{k}={v}" for k, v in sets.items()))
-    else:
-        path = chart.layer_chart(_analyze(spec, sets, variant=variant), output, depth, log)
-    click.echo(f"wrote {path}")
+    click.echo(f"wrote {plot_command(spec, output, sweeps, depth, log, sets, variant)}")
 
 
 @main.command()

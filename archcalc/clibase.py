@@ -81,6 +81,14 @@ visibility_option = click.option(
     show_default=True, help="Gradescope: when students see their results.")
 hide_answers_option = click.option("--hide-answers", is_flag=True,
                                    help="Keep the right values out of the students' feedback (Gradescope, --feedback).")
+variants_file_option = click.option(
+    "--variants", type=click.Path(dir_okay=False, path_type=str), default=None,
+    help="With --key: each student's numbers (archcalc variants' variants.yaml); a submission is graded for its id's.")
+VARIANTS_EPILOG = ("Each student's numbers are drawn from the key's variants: (ranges or lists of a spec's vars) by "
+                   "sha256 of seed, id and name, the same on every run; draws that do not fit the spec (an error, or "
+                   "under must_fit a stride that floors) are drawn again. An existing variants.yaml is kept: a "
+                   "student whose numbers would change is an error. Grade with grade --key KEY --variants "
+                   "OUTDIR/variants.yaml SUBMISSIONS/ (each file named ID.yaml).")
 GRADE_EPILOG = ("With --key, SUBMISSION is a student's file of values only (q1: 55 × 55 × 96), or a folder of them "
                 "(*.yaml, one per student, named by their id): the key holds the spec, the questions, points, "
                 "tolerances and conventions. Every answer is graded on its own; a submission that cannot be read "

@@ -6,7 +6,9 @@ image, then `run_autograder` for each submission, which must leave
 holds archcalc itself (pure Python, so the image needs only its four dependencies from
 PyPI, pinned to the versions this archcalc runs with), the key and its spec (the key's
 `spec:` rewritten to the copy beside it), and the two scripts. `run_autograder` grades the
-one .yaml/.yml file the student submitted; whatever happens, results.json is written.
+one .yaml/.yml file the student submitted; whatever happens, results.json is written. With
+--variants, variants.yaml rides along and each upload is graded for its student's numbers
+(found by submission_metadata.json's sid or email, else the uploaded file's name).
 AUTOGRADER_ROOT (default /autograder) and PYTHON let a test run it under a temporary root.
 """
 from __future__ import annotations
@@ -36,7 +38,7 @@ PYTHON="${{PYTHON:-python3}}"
 mkdir -p "$ROOT/results"
 cd "$ROOT/source" || exit 1
 PYTHONPATH="$ROOT/source${{PYTHONPATH:+:$PYTHONPATH}}" "$PYTHON" -m archcalc grade --key "$ROOT/source/key.yaml" \\
-    "$ROOT/submission" --format gradescope --visibility {visibility}{hide} -o "$ROOT/results/results.json"
+    "$ROOT/submission" --format gradescope --visibility {visibility}{hide}{variants} -o "$ROOT/results/results.json"
 status=$?
 if [ ! -s "$ROOT/results/results.json" ]; then  # archcalc itself failed: still a result, with the reason
     printf '{{"score": 0, "output": "the autograder failed (exit %s); please tell your instructor"}}\\n' \\
@@ -76,23 +78,39 @@ def _add(zf: zipfile.ZipFile, name: str, data: str | bytes, executable: bool = F
     zf.writestr(info, data)
 
 
-def build_autograder(key_path: str, visibility: str = "visible", hide_answers: bool = False) -> bytes:
+def build_autograder(key_path: str, visibility: str = "visible", hide_answers: bool = False,
+                     variants: str | None = None) -> bytes:
     """The zip's bytes. The key is loaded and its spec analysed first, so a broken key fails
-    here, at the instructor's desk, not in every student's run."""
+    here, at the instructor's desk, not in every student's run. With variants (each student's
+    numbers), the file rides along and each upload is graded for its student's numbers."""
     from archcalc.grading.mark import Marker
 
     if visibility not in VISIBILITIES:
         raise SpecError(f"visibility {visibility!r}", Location("--visibility"), expected=", ".join(VISIBILITIES),
                         code="usage")
     key = load_key(key_path)
-    Marker(key)  # every question has a right value
+    if key.draw is not None and variants is None:
+        raise SpecError("this key draws each student's numbers (variants:): the autograder needs the file of "
+                        "their numbers", Location(key_path), code="usage",
+                        hint="archcalc autograder --key KEY --variants OUTDIR/variants.yaml -o autograder.zip")
+    if variants is None:
+        Marker(key)  # every question has a right value
+    else:
+        from archcalc.grading.mark import ByStudent
+
+        every = ByStudent(key, variants)
+        for numbers in every.students.values():
+            every.markers(numbers)  # every student's questions have right values
     package = Path(__file__).resolve().parent.parent
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         _add(zf, "setup.sh", SETUP.format(requirements=_requirements()), executable=True)
-        _add(zf, "run_autograder", RUN.format(visibility=visibility, hide=" --hide-answers" if hide_answers else ""),
+        _add(zf, "run_autograder", RUN.format(visibility=visibility, hide=" --hide-answers" if hide_answers else "",
+                                              variants=' --variants "$ROOT/source/variants.yaml"' if variants else ""),
              executable=True)
         _add(zf, "key.yaml", _key_text(Path(key_path)))
+        if variants:
+            _add(zf, "variants.yaml", Path(variants).read_bytes())
         _add(zf, "spec.yaml", key.spec_path.read_bytes())
         for source in sorted(package.rglob("*")):
             if source.is_file() and source.suffix in (".py", ".yaml", ".json") and "__pycache__" not in source.parts:
@@ -100,9 +118,10 @@ def build_autograder(key_path: str, visibility: str = "visible", hide_answers: b
     return buf.getvalue()
 
 
-def write_autograder(key_path: str, visibility: str, hide_answers: bool, output: str) -> str:
+def write_autograder(key_path: str, visibility: str, hide_answers: bool, output: str,
+                     variants: str | None = None) -> str:
     """Build and write the zip atomically; what to tell the instructor."""
     from archcalc.textio import write_atomic
 
-    write_atomic(output, build_autograder(key_path, visibility, hide_answers))
+    write_atomic(output, build_autograder(key_path, visibility, hide_answers, variants))
     return f"wrote {output}: upload it as the assignment's autograder"

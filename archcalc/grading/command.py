@@ -11,7 +11,8 @@ from archcalc.spec.errors import Location, SpecError
 
 
 def grade_command(submission: str, key: str | None, fmt: str, feedback_dir: str | None, visibility: str,
-                  hide_answers: bool, out: Out, roster: str | None = None, assignment: str | None = None) -> int:
+                  hide_answers: bool, out: Out, roster: str | None = None, assignment: str | None = None,
+                  variants: str | None = None) -> int:
     """The exit code: with a key 0 once all is graded; self-study 0 when every answer is right."""
     from archcalc.report.grade_report import BATCH_RENDERERS, RENDERERS, render_gradescope
 
@@ -19,6 +20,9 @@ def grade_command(submission: str, key: str | None, fmt: str, feedback_dir: str 
         raise SpecError(f"{'--roster' if roster else '--assignment'} is for Canvas's gradebook", Location("--format"),
                         hint="add --format canvas", code="usage")
     if key is None:
+        if variants:
+            raise SpecError("--variants gives each student's numbers for an instructor's --key", Location("--variants"),
+                            hint="archcalc grade --key KEY --variants OUTDIR/variants.yaml SUBMISSIONS/", code="usage")
         return _self_study(submission, fmt, feedback_dir, out)
     options = {}
     if fmt == "canvas":
@@ -28,12 +32,12 @@ def grade_command(submission: str, key: str | None, fmt: str, feedback_dir: str 
     from archcalc.grading.mark import grade_submissions, one_submission, submission_files
 
     if fmt == "gradescope":  # one student's upload: whatever it holds, a results.json
-        report = grade_submissions(key, [one_submission(submission)])[0]
+        report = grade_submissions(key, [one_submission(submission)], variants)[0]
         out.echo(render_gradescope(report, visibility, not hide_answers))
         out.close()
         return 0
     files = [f for f in submission_files(submission) if Path(f).resolve() != Path(key).resolve()]
-    reports = grade_submissions(key, files)
+    reports = grade_submissions(key, files, variants)
     if feedback_dir:
         from archcalc.report.grade_report import write_feedback
 

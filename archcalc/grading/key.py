@@ -4,6 +4,7 @@ not (they hold values only: archcalc/grading/submission.py).
 
     spec: alexnet.yaml                  # relative to the key
     set: {classes: 1000}                # optional bindings; variant: NAME optional
+    variants: {seed: 2026, draw: {W: {range: [32, 256]}, F: [3, 5]}}   # optional: each student's own numbers
     points: 1                           # optional default for every question
     tolerance: exact                    # optional default: exact, "1%", {rel: 0.01} or {abs: 1000}
     partial: {bias-missing: 0.5}        # optional: a share of the points where that mistake explains the answer
@@ -29,11 +30,12 @@ from fractions import Fraction
 from pathlib import Path
 
 from archcalc.grading.answers import QUANTITIES, _bindings, _number, _variant
+from archcalc.grading.draw import Draw, parse_draw
 from archcalc.spec.errors import Location, SpecError, did_you_mean
 from archcalc.spec.loader import YMap, YNode, YScalar, load_yaml
 
-KEY_KEYS = ("spec", "set", "variant", "points", "tolerance", "partial", "follow_through", "conventions", "questions",
-            "name", "doc")
+KEY_KEYS = ("spec", "set", "variant", "variants", "points", "tolerance", "partial", "follow_through", "conventions",
+            "questions", "name", "doc")
 QUESTION_KEYS = ("answer", "points", "tolerance", "text", "partial", "follow_through")
 # weights: the parameters without the biases; rf: the receptive field per spatial axis; *_memory: bytes (float32)
 KEY_QUANTITIES = (*QUANTITIES, "weights", "rf", "weights_memory", "activations_memory")
@@ -101,6 +103,7 @@ class Key:
     conventions: Conventions = field(default_factory=Conventions)
     questions: list[Question] = field(default_factory=list)
     name: str | None = None
+    draw: Draw | None = None  # variants: each student's own numbers (archcalc/grading/draw.py)
 
     @property
     def max_score(self) -> Fraction:
@@ -290,4 +293,6 @@ def load_key(path: str | Path) -> Key:
                      for qid, (kloc, node) in questions.entries.items()]
     name = root.get("name")
     key.name = name.value if isinstance(name, YScalar) and isinstance(name.value, str) else None
+    if root.get("variants") is not None:
+        key.draw = parse_draw(root.get("variants"), key.bindings)
     return key

@@ -9,14 +9,16 @@ scores 0; anything that is not a question of the key is named and ignored.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 from archcalc.engine import numbers as N
 from archcalc.engine.analysis import Analysis, Row
 from archcalc.grading.answers import QUANTITIES
 from archcalc.grading.diagnose import diagnose, quantity_of
+from archcalc.grading.draw import as_set, gradescope_ids, load_variants
 from archcalc.grading.mistakes import context_of, reinfer
 from archcalc.grading.grade import Graded, GradeReport, _Reanalysis, _text
 from archcalc.grading.key import MEMORY, Conventions, Key, Question, load_key
@@ -314,16 +316,79 @@ def _read(raw, names: list[str], shape: bool, in_bytes: bool = False) -> Reading
     return read_answer(raw, names, shape=shape)
 
 
-def grade_submissions(key_path: str, paths: list) -> list[GradeReport]:
-    """Every submission graded against one key (the key's errors raise: the instructor's)."""
-    marker = Marker(load_key(key_path))
+class Markers:
+    """One Marker per distinct bindings: students who drew the same numbers share one."""
+
+    def __init__(self, key: Key):
+        self.key = key
+        self.cache: dict[tuple, Marker] = {}
+
+    def __call__(self, values: dict) -> Marker:
+        memo = tuple(sorted(as_set(values).items()))
+        if memo not in self.cache:
+            self.cache[memo] = Marker(replace(self.key, bindings={**self.key.bindings, **as_set(values)}))
+        return self.cache[memo]
+
+
+class ByStudent:
+    """Grades each submission with the Marker of its id's numbers."""
+
+    def __init__(self, key: Key, variants_path: str | Path):
+        self.key, self.path = key, Path(variants_path)
+        self.students = load_variants(variants_path, key)
+        folded: dict[str, list[str]] = {}
+        for sid in self.students:
+            folded.setdefault(sid.casefold(), []).append(sid)
+        self.folded = {k: v[0] for k, v in folded.items() if len(v) == 1}  # ids that differ only in case
+        self.markers = Markers(key)
+
+    def find(self, sub: Submission) -> str | None:
+        """The variant's id: Gradescope's sid or email, else the file's name; exactly, else ignoring case."""
+        for candidate in [*sub.aliases, sub.id]:
+            if candidate in self.students:
+                return candidate
+        return next((self.folded[c.casefold()] for c in [*sub.aliases, sub.id] if c.casefold() in self.folded),
+                    None)
+
+    def grade(self, sub: Submission) -> GradeReport:
+        sid = self.find(sub)
+        if sid is None:
+            return self._without_variant(sub)
+        sub.id = sid
+        return self.markers(self.students[sid]).grade(sub)
+
+    def _without_variant(self, sub: Submission) -> GradeReport:
+        if sub.aliases:
+            tried = ", ".join(f"'{c}'" for c in [*sub.aliases, sub.id])
+            reason = f"no variant for this student (tried {tried}): were they on the roster the variants come from?"
+        else:
+            reason = f"no variant for id '{sub.id}': is the file named after the student's roster id?"
+        results = [Graded(q.id, False, "", "—", Fraction(0), q.points, None, asks=q.answer,
+                          note="not graded: no variant for this id") for q in self.key.questions]
+        return GradeReport(sub.file, str(self.key.spec_path), self.key.name or self.key.spec_path.stem, results,
+                           mode="key", student=sub.id, error=reason + (f"; {sub.error}" if sub.error else ""))
+
+
+def grade_submissions(key_path: str, paths: list, variants: str | None = None) -> list[GradeReport]:
+    """Every submission graded against one key (the key's errors raise: the instructor's); with
+    variants, each for its id's numbers (archcalc/grading/draw.py)."""
+    key = load_key(key_path)
+    if key.draw is not None and variants is None:
+        from archcalc.spec.errors import Location
+
+        raise SpecError("this key draws each student's numbers (variants:): grade with the file of their numbers",
+                        Location(key_path), code="usage",
+                        hint="archcalc grade --key KEY --variants OUTDIR/variants.yaml SUBMISSIONS/")
+    if variants is None:
+        marker = Marker(key)
+    else:
+        marker = ByStudent(key, variants)
+        paths = [p for p in paths if isinstance(p, Submission) or Path(p).resolve() != Path(variants).resolve()]
     return [marker.grade(p if isinstance(p, Submission) else load_submission(p)) for p in paths]
 
 
 def submission_files(path: str) -> list[str]:
     """A submission file, or a folder's *.yaml / *.yml files (regular files only), by name."""
-    from pathlib import Path
-
     from archcalc.spec.errors import Location
 
     p = Path(path)
@@ -341,14 +406,13 @@ def submission_files(path: str) -> list[str]:
 def one_submission(path: str):
     """A Gradescope upload: the file given, or the one .yaml/.yml file in the folder (any
     depth); none or several is a submission with that error, so results.json is still written."""
-    from pathlib import Path
-
     p = Path(path)
     if not p.is_dir():
         return path if p.is_file() else Submission(path, p.stem, error=f"no submission file {path}")
     found = sorted(f for f in p.rglob("*") if f.suffix in (".yaml", ".yml") and f.is_file())
-    if len(found) == 1:
-        return str(found[0])
     names = ", ".join(f.name for f in found[:5])
-    return Submission(path, p.name, error="no .yaml file was submitted" if not found else
-                      f"{len(found)} .yaml files were submitted ({names}): submit one")
+    sub = load_submission(found[0]) if len(found) == 1 else \
+        Submission(path, p.name, error="no .yaml file was submitted" if not found else
+                   f"{len(found)} .yaml files were submitted ({names}): submit one")
+    sub.aliases = gradescope_ids(p)  # who submitted: their variant's id
+    return sub

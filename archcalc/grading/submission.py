@@ -34,6 +34,7 @@ class Submission:
     id: str  # the student's id: the file name without its extension
     answers: dict[str, Submitted] = field(default_factory=dict)
     error: str | None = None  # the file as a whole could not be read
+    aliases: list[str] = field(default_factory=list)  # other ids, tried first: Gradescope's sid and email
 
 
 def _raw(node: YNode):

@@ -178,3 +178,18 @@ def write_image(path: Path, data: bytes) -> None:
     from archcalc.textio import write_atomic
 
     write_atomic(path, data)
+
+
+def plot_command(spec: str, output: str, sweeps, depth: int | None, log: bool, sets: dict, variant: str | None) -> Path:
+    """`archcalc plot`: per-layer bars of SPEC, or (sweeps) totals against a size; the file written."""
+    from archcalc.engine.analyze import analyze
+    from archcalc.spec import load_spec
+
+    loaded = load_spec(spec)
+    if sweeps:
+        from archcalc.engine.sweep import parse_over
+        from archcalc.engine.sweep import sweep as run_sweep
+
+        result = run_sweep(loaded, [parse_over(s) for s in sweeps], sets, variant)
+        return sweep_chart(result, loaded.name, output, ", ".join(f"{k}={v}" for k, v in sets.items()))
+    return layer_chart(analyze(loaded, sets, variant=variant), output, depth, log)

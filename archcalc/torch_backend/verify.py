@@ -256,3 +256,15 @@ def verify_files(files: list, view, overrides: dict, device: str, samples: int |
     except KeyboardInterrupt:  # report what was verified so far, then stop cleanly
         return results, errors, True
     return results, errors, False
+
+
+def exit_code(results: list[Verification], errors: list[SpecError], interrupted: bool, files: int) -> int:
+    """verify's exit: 130 when interrupted (said on stderr), 2 after an invalid spec, 1 when a layer disagrees."""
+    if interrupted:
+        import click
+
+        click.echo(f"interrupted: stopped after {len(results)} verification(s) of {files} spec file(s)", err=True)
+        return 130
+    if errors:
+        return 2
+    return 0 if all(v.agree for v in results) else 1
