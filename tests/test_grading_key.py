@@ -311,3 +311,14 @@ def test_a_bad_partial_is_the_instructors_error(tmp_path):
         key = write(tmp_path, "key.yaml", f"spec: {ALEXNET}\n{text}\nquestions:\n  q1: {{answer: conv1.params}}\n")
         result = run("grade", "--key", key, str(COURSE / "submissions" / "ada.yaml"))
         assert result.exit_code == 2 and message in result.stderr, result.stderr
+
+
+def test_the_right_value_shown_reads_back_as_right(tmp_path):
+    """What the feedback shows as the right value, submitted as it is shown, is graded right
+    (a shape of 4096 shown as [4,096] would be unreadable)."""
+    key = write(tmp_path, "key.yaml", f"spec: {ALEXNET}\nquestions:\n  q1: {{answer: fc6.output}}\n"
+                                      "  q2: {answer: fc6.params}\n  q3: {answer: conv1.output}\n")
+    shown = {r["key"]: r["correct"] for r in graded(write(tmp_path, "s.yaml", "{}\n"), key)["results"]}
+    assert shown["q1"] == "[4096]"
+    text = "".join(f"{q}: \"{value}\"\n" for q, value in shown.items())
+    assert all(r["ok"] for r in graded(write(tmp_path, "s.yaml", text), key)["results"])

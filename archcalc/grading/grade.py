@@ -56,8 +56,10 @@ class GradeReport:
 
 
 def _text(v) -> str:
+    """A value as feedback shows it: a shape's sizes without thousands separators ([4096], which
+    reads back as a shape; [4,096] would not), a count with them (34,944)."""
     if isinstance(v, tuple):
-        return "[" + ", ".join(N.fmt(d) for d in v) + "]"
+        return "[" + ", ".join(str(d) if isinstance(d, int) else N.fmt(d) for d in v) + "]"
     return N.fmt(v)
 
 

@@ -214,7 +214,8 @@ class Marker:
         if isinstance(right.value, tuple):
             order = self.key.conventions.shape_order
             sizes = _to_order(right.value, order)
-            return _text(sizes) if order == "CHW" or len(sizes) != 3 else " × ".join(N.fmt(s) for s in sizes)
+            return _text(sizes) if order == "CHW" or len(sizes) != 3 else " × ".join(
+                str(s) if isinstance(s, int) else N.fmt(s) for s in sizes)
         return _text(right.value)
 
     def _derivation(self, q: Question, right: Right) -> list[str]:
