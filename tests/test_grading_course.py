@@ -1,4 +1,4 @@
-"""A question set from the lecture, CS231n and Dive into Deep Learning, with their published
+"""A question set from the lecture, CS231n, deeplearning.ai and Dive into Deep Learning, with their published
 answers (examples/homework/course/*.yaml): each right answer is accepted in the notations
 students write, and each typical mistake is rejected, with the reason or the mistake named.
 The right values themselves are the engine's, checked against torch elsewhere; here each is
@@ -44,6 +44,14 @@ CASES = {
                [("4x4x8", "torch floors"), ("4.5", "")]),
         "q2": (["invalid", "doesn't fit"], [("4", "torch floors"), ("4.5", "")]),
     },
+    "dlai_fc.yaml": {"q1": ([300 * 300 * 3 * 100 + 100, "27,000,100", "27000100", "300*300*3*100 + 100", "2.70001e7"],
+                            [("27,000,000", "bias"), ("27M", ""), ("9,000,100", "")])},
+    "dlai_conv.yaml": {"q1": ([(5 * 5 * 3 + 1) * 100, "7,600", "7600", "(5*5*3+1)*100", "7.6K"],
+                              [("7,500", "bias"), ("2,600", "depth"), ("7.6", "")])},
+    "dlai_stride.yaml": {"q1": (["29x29x32", "29 × 29 × 32", [29, 29, 32]],
+                                [("57x57x32", "stride"), ([32, 29, 29], "another order"), ("28x28x32", "")])},
+    "dlai_pad.yaml": {"q1": (["19x19x8", "19 x 19 x 8"], [("17x17x8", ""), ("8x19x19", "another order")])},
+    "dlai_pool.yaml": {"q1": (["16x16x16", "16 × 16 × 16"], [("31x31x16", "stride"), ("15x15x16", "")])},
     "d2l.yaml": {
         "q1": ([(8 - 3 + 0) // 3 + 1, "2"], [("3", ""), ("2.67", "")]),
         "q2": ([(8 - 5 + 2) // 4 + 1, "2", "2.0"], [("1", "")]),
