@@ -24,15 +24,16 @@ from click.testing import CliRunner
 
 from archcalc.cli import main
 from archcalc.grading.key import load_key
-from archcalc.grading.mark import INVALID, Marker
+from archcalc.grading.mark import INVALID, Marker, Numbers
 from archcalc.grading.submission import Submission, Submitted
 from conftest import REPO
 
 COURSE = REPO / "examples" / "homework" / "course"
-KEYS = ("lecture.yaml", "cs231n.yaml", "cs231n_invalid.yaml", "d2l.yaml")
+KEYS = ("lecture.yaml", "cs231n.yaml", "cs231n_invalid.yaml", "d2l.yaml", "pooling.yaml", "pooling_avg.yaml")
 # Moodle's own export (xmlformat_test.php): the children of a question and of an answer, in order
 MOODLE_QUESTION = ["name", "questiontext", "generalfeedback", "defaultgrade", "penalty", "hidden", "idnumber"]
-WORDS = {"output_height": "the output height", "output_width": "the output width", "params": "the number of parameters"}
+WORDS = {"output_height": "the output height", "output_width": "the output width", "params": "the number of parameters",
+         "values": "the output numbers on the given input"}
 MOODLE_ANSWER = {"numerical": ["text", "feedback", "tolerance"], "shortanswer": ["text", "feedback"]}
 
 
@@ -91,7 +92,7 @@ def test_each_question_is_exported_with_the_markers_right_value_tolerance_and_po
         assert f"The right answer: {marker._shown(right)}." in paragraphs(question.find("generalfeedback"))
         for _, _, a in answers(question):
             assert [c.tag for c in a] == MOODLE_ANSWER[kind] and a.get("format") == "plain_text"
-        if right.value is INVALID or isinstance(right.value, tuple):
+        if right.value is INVALID or isinstance(right.value, (tuple, Numbers)):
             assert kind == "shortanswer" and question.find("usecase").text == "0"
             continue
         assert kind == "numerical"

@@ -19,7 +19,7 @@ from typing import Any
 
 from archcalc.engine import numbers as N
 from archcalc.grading.key import MEMORY, SHAPE_ORDERS
-from archcalc.grading.mark import INVALID, SHAPED, Marker, Right, _to_order
+from archcalc.grading.mark import INVALID, SHAPED, Marker, Numbers, Right, _to_order
 from archcalc.spec.errors import Location, SpecError
 
 DIGITS = 15  # significant digits of a right value that is no terminating decimal (a ratio such as 1/3)
@@ -32,6 +32,7 @@ QUANTITY_WORDS = {
     "macs": "the number of multiply-accumulates (MACs)", "flops": "the number of floating-point operations (FLOPs)",
     "rf": "the receptive field", "weights_memory": "the memory of the weights in bytes (float32)",
     "activations_memory": "the memory of the activations in bytes (float32)",
+    "values": "the output numbers on the given input",
 }
 # what students may write for "the hyperparameters do not fit" (each one archcalc reads as invalid)
 INVALID_ANSWERS = ("invalid", "doesn't fit", "doesn’t fit", "does not fit", "not valid", "not an integer",
@@ -77,7 +78,7 @@ def lms_questions(marker: Marker) -> Export:
     for q in marker.key.questions:
         right = marker.rights[q.id]
         value = right.value
-        if value is INVALID or isinstance(value, tuple) or N.is_symbolic(value):
+        if value is INVALID or isinstance(value, (tuple, Numbers)) or N.is_symbolic(value):
             question = _short_answer(marker, q, right)
         else:
             question = _numerical(marker, q, right, export.notes)
@@ -162,6 +163,10 @@ def _short_answer(marker: Marker, q, right: Right) -> LmsQuestion:
     hint = []
     if right.value is INVALID:
         answers = [Answer(a) for a in INVALID_ANSWERS]
+    elif isinstance(right.value, Numbers):  # a numeric exercise's output, as the feedback shows it
+        shown = marker._shown(right)
+        answers = [Answer(a) for a in _unique([shown, shown.replace(" ", "")])]
+        hint.append("Write the numbers as nested lists, e.g. [[8, 9], [5, 7]]; they are compared as text.")
     elif isinstance(right.value, tuple):
         sizes = _to_order(right.value, conv.shape_order)
         answers = [Answer(a) for a in shape_strings(sizes)]
@@ -178,7 +183,8 @@ def _short_answer(marker: Marker, q, right: Right) -> LmsQuestion:
         hint.append("Write 'invalid' if the hyperparameters do not fit.")
     question = _base(marker, q, right, "shortanswer", answers)
     question.text += hint
-    sizes = right.value if isinstance(right.value, tuple) else () if right.value is INVALID else (right.value,)
+    sizes = right.value if isinstance(right.value, tuple) else () if right.value is INVALID \
+        or isinstance(right.value, Numbers) else (right.value,)
     question.usecase = any(N.is_symbolic(s) for s in sizes)  # names are case-sensitive; digits and x are not
     return question
 

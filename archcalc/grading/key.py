@@ -38,7 +38,8 @@ KEY_KEYS = ("spec", "set", "variant", "variants", "points", "tolerance", "partia
             "questions", "name", "doc")
 QUESTION_KEYS = ("answer", "points", "tolerance", "text", "partial", "follow_through")
 # weights: the parameters without the biases; rf: the receptive field per spatial axis; *_memory: bytes (float32)
-KEY_QUANTITIES = (*QUANTITIES, "weights", "rf", "weights_memory", "activations_memory")
+# values: the layer's output numbers in a numeric exercise (the spec's input values:, as `archcalc run` computes them)
+KEY_QUANTITIES = (*QUANTITIES, "weights", "rf", "weights_memory", "activations_memory", "values")
 MEMORY = ("weights_memory", "activations_memory")
 SHAPE_ORDERS = {"CHW": "C×H×W (torch's [C, H, W])", "WHC": "W×H×D (width × height × depth, as the lecture writes it)",
                 "HWC": "H×W×C (Keras' channels last)"}
@@ -233,7 +234,7 @@ def _question(qid: str, kloc: Location, node: YNode, points: Fraction, tolerance
         raise _err(f"question '{qid}' needs an answer: LAYER.QUANTITY", getattr(node_answer, "loc", None) or kloc,
                    expected="answer: conv1.params, or total.params for the network")
     terms = [_term(qid, part, node_answer.loc) for part in node_answer.value.split("/")]
-    if len(terms) > 2 or (len(terms) == 2 and any(t[1] in ("output", "input", "rf") for t in terms)):
+    if len(terms) > 2 or (len(terms) == 2 and any(t[1] in ("output", "input", "rf", "values") for t in terms)):
         raise _err(f"question '{qid}': an answer is one quantity, or the ratio of two numbers", node_answer.loc,
                    expected="conv1.params, or conv1.params / fc6.params")
     (path, quantity), over = terms[0], (terms[1] if len(terms) == 2 else None)

@@ -90,6 +90,8 @@ class Marker:
         rows = a.leaves() if row is None else [r for r in (row, *row.inside()) if r.leaf]
         if quantity == "weights":
             value = N.sub(a.totals["params"] if row is None else row.params, sum((_biases(r) for r in rows), 0))
+        elif quantity == "values":
+            value = Numbers(self._run_values(q)[row.path if row is not None else a.leaves()[-1].path])
         elif quantity == "rf":
             value = None if row is None or row.rf is None else tuple(axis.size for axis in row.rf)
         elif quantity in MEMORY:
@@ -101,6 +103,18 @@ class Marker:
                             code="invalid-key", hint="output_height needs an image output [C, H, W]; rf a spatial "
                                                      "layer; ask total.QUANTITY for the network")
         return value
+
+    def _run_values(self, q: Question) -> dict:
+        """Every layer's output numbers on the spec's input values: as `archcalc run` gives them
+        (torch, float64), computed once."""
+        if getattr(self, "_values", None) is None:
+            try:
+                from archcalc.torch_backend.run import run_values
+            except ImportError:
+                raise SpecError(f"question '{q.id}' asks for values, which archcalc computes with torch", q.loc,
+                                code="invalid-key", hint="pip install torch (a CPU build is enough)") from None
+            self._values = dict(run_values(self.analysis))
+        return self._values
 
     def _unfit(self, row: Row | None) -> str | None:
         """Why the geometry up to this row (the network for a total) does not fit, or None."""
@@ -136,6 +150,11 @@ class Marker:
         graded = Graded(q.id, False, "", correct, Fraction(0), q.points, given.loc if given else None, asks=q.answer)
         if given is None:
             graded.note = "no answer" + (": the submission could not be read" if sub.error else "")
+            return graded
+        if isinstance(right.value, Numbers):
+            graded.student = _values_text(given.raw)
+            graded.ok, graded.note = right.value.judge(given.raw, q.tolerance)
+            graded.points = q.points if graded.ok else Fraction(0)
             return graded
         reading = _read(given.raw, self.names, q.quantity in SHAPED or q.quantity == "rf", q.quantity in MEMORY)
         graded.student = reading.text
@@ -211,6 +230,8 @@ class Marker:
     def _shown(self, right: Right) -> str:
         if right.value is INVALID:
             return "invalid"
+        if isinstance(right.value, Numbers):  # without sizes of 1, as a slide writes it: [[8, 9], [5, 7]]
+            return _values_text(_squeezed(right.value.nested))
         if isinstance(right.value, tuple):
             order = self.key.conventions.shape_order
             sizes = _to_order(right.value, order)
@@ -256,6 +277,76 @@ def _credit(q: Question, graded: Graded, mistakes: dict[str, set]) -> None:
 
 _ORDER_WORDS = {"CHW": "[C, H, W] (depth first, as torch does)", "WHC": "W × H × D (width × height × depth)",
                 "HWC": "H × W × C (channels last)"}
+
+
+@dataclass(frozen=True)
+class Numbers:
+    """A layer's output numbers (nested lists, float64 from torch), as a numeric exercise
+    asks for them: a student may leave out sizes of 1 ([[8, 9], [5, 7]] for a [1, 2, 2]
+    output); each number within the key's tolerance, "exact" meaning within float64's
+    rounding (a relative 1e-9)."""
+
+    nested: list
+
+    def judge(self, raw, tolerance) -> tuple[bool, str | None]:
+        if isinstance(raw, str):
+            from archcalc.spec.loader import load_yaml
+
+            try:
+                raw = _plain(load_yaml(raw, "answer"))
+            except SpecError:
+                return False, "unreadable: write the numbers as a list, e.g. [[8, 9], [5, 7]]"
+        written, right = _squeezed(raw), _squeezed(self.nested)
+        if written is None:
+            return False, "unreadable: write the numbers as a list of numbers, e.g. [[8, 9], [5, 7]]"
+        if _sizes(written) != _sizes(right):
+            return False, f"{_sizes(written)} numbers where the output has {_sizes(right)}"
+        wrong = [i for i, (w, r) in enumerate(zip(_flat(written), _flat(right))) if not _close(w, r, tolerance)]
+        return not wrong, (f"{len(wrong)} of {len(_flat(right))} numbers differ (the first at position "
+                           f"{wrong[0] + 1})" if wrong else None)
+
+
+def _plain(node):
+    from archcalc.spec.loader import YScalar, YSeq
+
+    if isinstance(node, YSeq):
+        return [_plain(i) for i in node.items]
+    return node.value if isinstance(node, YScalar) else None
+
+
+def _squeezed(values):
+    """Nested lists without their sizes of 1 (a number alone for [[5]]); None where not numbers."""
+    if isinstance(values, list):
+        if len(values) == 1:
+            return _squeezed(values[0])
+        parts = [_squeezed(v) for v in values]
+        return None if any(p is None for p in parts) else parts
+    if isinstance(values, bool) or not isinstance(values, (int, float)):
+        return None
+    return values
+
+
+def _sizes(values) -> list:
+    return [len(values), *_sizes(values[0])] if isinstance(values, list) and values else []
+
+
+def _flat(values) -> list:
+    return [x for v in values for x in _flat(v)] if isinstance(values, list) else [values]
+
+
+def _close(written, right, tolerance) -> bool:
+    allowed = max(float(tolerance.allowed(Fraction(right))), 1e-9 * max(abs(right), 1.0))
+    return abs(written - right) <= allowed
+
+
+def _values_text(values) -> str:
+    if isinstance(values, list):
+        return "[" + ", ".join(_values_text(v) for v in values) + "]"
+    if isinstance(values, float) and values.is_integer():
+        return str(int(values))
+    if values is None:
+        return "—"
+    return "…" if values is MAPPING or values is NESTED else str(values)[:200]
 
 
 def _convened(quantity: str, conv: Conventions) -> str:

@@ -18,13 +18,15 @@ from archcalc.spec.errors import Location, SpecError
 from archcalc.spec.loader import YMap, YNode, YScalar, YSeq, load_yaml
 
 MAPPING = object()  # an answer written as a mapping: unreadable (a submission holds values only)
-NESTED = object()  # a list inside a list
+NESTED = object()  # lists nested deeper than MAX_DEPTH, or with more than MAX_ELEMENTS numbers
 MAX_ANSWERS = 5000
+MAX_DEPTH = 4  # a numeric exercise's output as nested lists: [[8, 9], [5, 7]]
+MAX_ELEMENTS = 10_000
 
 
 @dataclass
 class Submitted:
-    raw: object  # what YAML gives: int, float, str, bool, None, a list of those, or MAPPING / NESTED
+    raw: object  # what YAML gives: int, float, str, bool, None, (nested) lists of those, or MAPPING / NESTED
     loc: Location
 
 
@@ -37,11 +39,16 @@ class Submission:
     aliases: list[str] = field(default_factory=list)  # other ids, tried first: Gradescope's sid and email
 
 
-def _raw(node: YNode):
+def _raw(node: YNode, depth: int = 0, budget: list | None = None):
+    """What YAML gives, lists nested as written (within MAX_DEPTH and MAX_ELEMENTS)."""
+    budget = [MAX_ELEMENTS] if budget is None else budget
     if isinstance(node, YScalar):
+        budget[0] -= 1
         return node.value
     if isinstance(node, YSeq):
-        return [i.value if isinstance(i, YScalar) else NESTED for i in node.items]
+        if depth >= MAX_DEPTH or budget[0] < len(node.items):
+            return NESTED
+        return [_raw(i, depth + 1, budget) for i in node.items]
     return MAPPING
 
 
