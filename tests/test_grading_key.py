@@ -322,3 +322,12 @@ def test_the_right_value_shown_reads_back_as_right(tmp_path):
     assert shown["q1"] == "[4096]"
     text = "".join(f"{q}: \"{value}\"\n" for q, value in shown.items())
     assert all(r["ok"] for r in graded(write(tmp_path, "s.yaml", text), key)["results"])
+
+
+def test_an_autograder_for_values_questions_installs_torch(tmp_path):
+    for key, torch_wanted in ((COURSE / "pooling.yaml", True), (COURSE / "key.yaml", False)):
+        result = run("autograder", "--key", str(key), "-o", str(tmp_path / "a.zip"))
+        assert result.exit_code == 0, result.output
+        with zipfile.ZipFile(tmp_path / "a.zip") as zf:
+            setup = zf.read("setup.sh").decode()
+        assert ("download.pytorch.org/whl/cpu" in setup) is torch_wanted

@@ -31,6 +31,8 @@ apt-get install -y python3 python3-pip >/dev/null 2>&1 || true
 python3 -m pip install --quiet {requirements}
 """
 
+TORCH = "python3 -m pip install --quiet torch --index-url https://download.pytorch.org/whl/cpu  # values questions\n"
+
 RUN = """#!/usr/bin/env bash
 # Gradescope runs this for each submission; it must write results/results.json.
 ROOT="${{AUTOGRADER_ROOT:-/autograder}}"
@@ -104,7 +106,10 @@ def build_autograder(key_path: str, visibility: str = "visible", hide_answers: b
     package = Path(__file__).resolve().parent.parent
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
-        _add(zf, "setup.sh", SETUP.format(requirements=_requirements()), executable=True)
+        setup = SETUP.format(requirements=_requirements())
+        if any(q.quantity == "values" for q in key.questions):  # a numeric exercise: archcalc runs it with torch
+            setup += TORCH
+        _add(zf, "setup.sh", setup, executable=True)
         _add(zf, "run_autograder", RUN.format(visibility=visibility, hide=" --hide-answers" if hide_answers else "",
                                               variants=' --variants "$ROOT/source/variants.yaml"' if variants else ""),
              executable=True)
