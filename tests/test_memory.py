@@ -394,3 +394,40 @@ def test_transformer_bases_saved_tensors_equal_autograds(s, t, batch):
     assert m.saved_for_backward == autograd_saved_bytes(analysis, src, tgt)
     out = CliRunner().invoke(main, ["summarize", str(SPECS / "transformer_base.yaml"), "--memory"]).stdout
     assert "not modelled" not in out and "saved for backward" in out
+
+
+@pytest.mark.parametrize("spec, bindings", [("vit_b_16.yaml", {}), ("gpt2_small.yaml", {"T": "9"}),
+                                            ("transformer_base.yaml", {"S": "7", "T": "5"}),
+                                            ("char_transformer.yaml", {"T": "11"})])
+def test_attention_matrices_are_the_softmaxes_torch_computes(spec, bindings):
+    """Every attention's h·T·S scores, in bytes: the sum of the outputs of the softmaxes torch
+    runs in a forward pass of the built module on its math kernel (on the meta device: no
+    memory), at batch 2."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from archcalc.torch_backend.verify import more_inputs
+
+    class Softmaxes(TorchDispatchMode):
+        elements = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            if func.overloadpacket in (torch.ops.aten._softmax, torch.ops.aten._safe_softmax):
+                Softmaxes.elements += out.numel()
+            return out
+
+    analysis = analyze(load_spec(SPECS / spec), bindings, batch=2)
+    net = build_from_analysis(analysis, "meta").eval()
+    def tensor(shape, dtype):
+        return torch.zeros((2, *shape), dtype=torch.long if dtype == "index" else torch.float32, device="meta")
+
+    inputs = [tensor(analysis.input, analysis.spec.input_dtype), *(tensor(shape, dtype) for shape, dtype in
+                                                                 more_inputs(analysis))]
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), Softmaxes():
+            net(*inputs)
+    finally:
+        torch.backends.mha.set_fastpath_enabled(True)
+    assert Softmaxes.elements > 0
+    assert memory(analysis).attention_matrices == Softmaxes.elements * 4

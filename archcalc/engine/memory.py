@@ -35,6 +35,7 @@ class Memory:
     unmodelled: list[str] = field(default_factory=list)
     kv_cache_per_token: object = 0  # bytes each token's keys and values take, per sample (0: no attention)
     context: int | None = None  # tokens the KV cache is given for (--context)
+    attention_matrices: object = 0  # bytes of every attention's h·T·S scores in one forward pass (the batch's)
 
     def kv_cache(self, batch: int):
         """The KV cache at `context` tokens for the batch (None without a context)."""
@@ -48,14 +49,24 @@ def _in_place(row: Row) -> bool:
 def score_matrix(row: Row):
     """Elements per sample of the largest score matrix (h·T·S) the row's attentions make (a
     stack's layers one at a time); 0 for a row without attention."""
+    matrices = _scores(row)
+    return N.maximum(*matrices) if matrices else 0
+
+
+def _scores(row: Row) -> list:
+    """Elements per sample of each score matrix the row makes (none for a block)."""
     if row.leaf:
-        shapes = [(a.heads, a.queries, a.keys) for a in row.layer.attentions(row.args, row.input)]
-    elif row.is_merge:
+        return row.layer.score_matrices(row.args, row.input)
+    if row.is_merge:
         shape = row.layer.merge_attention_shape(row.args, [b.output for b in row.branches])
-        shapes = [shape[:3]] if shape is not None else []
-    else:
-        shapes = []
-    return N.maximum(*(N.product(s) for s in shapes)) if shapes else 0
+        return [N.product(shape[:3])] if shape is not None else []
+    return []
+
+
+def score_matrices(analysis: Analysis):
+    """Elements per sample of every attention's score matrix (h·T·S) in one forward pass: the
+    attention matrices an activation count of layers' outputs does not see."""
+    return N.total(m for row in analysis.rows for m in _scores(row))
 
 
 def _peak(rows: list[Row], in_bytes, elem, held, batch: int = 1) -> tuple[object, object]:
@@ -207,7 +218,8 @@ def memory(analysis: Analysis, dtype: str = "float32", context: int | None = Non
     peak, _ = _peak(analysis.roots, input_bytes, elem, 0, analysis.batch)
     saved, unmodelled = _saved(analysis, elem)
     result = Memory(dtype, weights, activations, N.add(weights, peak), saved, unmodelled=unmodelled,
-                    kv_cache_per_token=N.mul(kv_cache_elements(analysis), elem), context=context)
+                    kv_cache_per_token=N.mul(kv_cache_elements(analysis), elem), context=context,
+                    attention_matrices=N.mul(N.mul(score_matrices(analysis), analysis.batch), elem))
     if saved is not None:
         params = N.mul(analysis.totals["params"], elem)
         for optimizer, copies in OPTIMIZER_COPIES.items():

@@ -331,6 +331,13 @@ class LayerKind:
         return [Attention(h, t, s, d, t, x[-1])] * cls.attention_layers(a)
 
     @classmethod
+    def score_matrices(cls, a: Args, x: Shape) -> list:
+        """Elements per sample of each attention score matrix it makes, as torch's math kernel
+        materialises them (softmax in place): by default h·T·S per attention. A kind that
+        attends within windows (all windows' scores in one tensor) says so itself."""
+        return [N.product((at.heads, at.queries, at.keys)) for at in cls.attentions(a, x)]
+
+    @classmethod
     def kv_cache(cls, a: Args, x: Shape):
         """Elements per token per sample that autoregressive inference keeps for this layer's
         attention (its keys and values): 0 for a layer without attention."""

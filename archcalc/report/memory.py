@@ -14,12 +14,15 @@ RULES = (
     "training: weights + gradients + optimizer state (momentum 1 copy, Adam 2) + the activations autograd "
     "saves for backward, each tensor once",
 )
+ATTENTION_RULE = ("attention matrices: every attention's h·T·S scores (softmax in place), as torch's math kernel "
+                  "makes them; a flash kernel keeps none")
 KV_RULE = "KV cache: every attention's keys and values, per token, kept by autoregressive inference (--context N tokens)"
 
 
 def rules(m: Memory) -> list[str]:
     """The rules behind the figures shown (the KV cache's where there is attention)."""
-    return list(RULES) + ([KV_RULE] if _has_kv(m) else [])
+    scores = N.is_symbolic(m.attention_matrices) or m.attention_matrices
+    return list(RULES) + ([ATTENTION_RULE] if scores else []) + ([KV_RULE] if _has_kv(m) else [])
 
 
 def _has_kv(m: Memory) -> bool:
@@ -33,6 +36,9 @@ def memory_lines(m: Memory, batch: int) -> list[str]:
 
     out = [f"memory ({m.dtype}, batch {batch}): weights {size(m.weights)}; activations {size(m.activations)}; "
            f"peak inference {size(m.peak_inference)}"]
+    if N.is_symbolic(m.attention_matrices) or m.attention_matrices:
+        out.append(f"attention matrices: {size(m.attention_matrices)} in one forward pass (not in activations, "
+                   "which are layers' outputs; in peak inference the largest, in training each)")
     if m.saved_for_backward is None:
         out.append("training memory: not modelled for " + ", ".join(m.unmodelled))
     else:
@@ -52,6 +58,7 @@ def memory_json(m: Memory) -> dict:
             "peak_inference": N.to_json(m.peak_inference),
             "saved_for_backward": None if m.saved_for_backward is None else N.to_json(m.saved_for_backward),
             "training": {k: N.to_json(v) for k, v in m.training.items()},
+            "attention_matrices": N.to_json(m.attention_matrices),
             "kv_cache_per_token": N.to_json(m.kv_cache_per_token), "context": m.context,
             "kv_cache": None if m.context is None else N.to_json(m.kv_cache(1)),
             "not_modelled": m.unmodelled, "rules": rules(m)}
