@@ -310,12 +310,78 @@ class ScaledDotProductAttention(MergeKind):
         return None, None
 
     @classmethod
-    def saved_for_backward(cls, a, x, out, elem):
-        """Not modelled: torch's math kernel keeps the scaled q and kᵀ, the attention weights
-        and v, but v as a copy or as its own storage depending on its memory layout (a
-        transposed view is copied for the batched product, a contiguous one is not), which a
-        spec does not say; a flash kernel keeps less."""
-        return None
+    def merge_saved_for_backward(cls, a, shapes, out, elem, grads, layouts=None):
+        """torch's math kernel (a flash kernel keeps less): with enable_gqa, k and v repeated
+        to q's heads (new contiguous tensors) where their heads differ; q·√scale and kᵀ·√scale
+        (new), for the product Q·Kᵀ, which keeps each where the other needs a gradient; the
+        softmax's output A (h·L·S), kept where the scores need a gradient; with dropout_p, the
+        noise it multiplies A by (where the scores need a gradient) and the dropped weights
+        (where v does); v, where the scores need a gradient. torch.matmul reshapes each factor
+        to [batch·heads, rows, columns]: a view of the factor where its strides allow, else a
+        copy, and the product keeps what it multiplies. So v is kept as itself (its whole
+        storage: all of c_attn's output where it is a slice) when it is laid out heads first,
+        and as a copy when the spec's rows made it a transposed view ([T, h, d] → [h, T, d]);
+        a factor broadcast over heads is copied at its broadcast size (or, where the batch is
+        1, kept as it is). None where a layout that decides it is unknown."""
+        from archcalc.layers import strides as S
+
+        q, k, v = shapes
+        gq, gk, gv = grads
+        scores_grad = gq or gk
+        (qs, qst), (ks, kst), (vs, vst) = layouts or [(None, None)] * 3
+        if qs is None:
+            return None
+        batch = qs[0]
+        repeated = [False, False]
+        if a.enable_gqa and len(q) >= 3:  # torch repeats k and v to q's heads where they differ
+            for i, t in ((0, k), (1, v)):
+                if N.compare(t[-3], "!=", q[-3]):
+                    repeated[i] = True
+            if repeated[0]:
+                k = (*k[:-3], q[-3], *k[-2:])
+                ks, kst = (batch, *k), S.contiguous((batch, *k))
+            if repeated[1]:
+                v = (*v[:-3], q[-3], *v[-2:])
+                vs, vst = (batch, *v), S.contiguous((batch, *v))
+        qk_lead = [d if N.compare(d, "!=", 1) else e for d, e in zip(q[:-2], k[:-2])]
+        lead = [d if N.compare(d, "!=", 1) else e for d, e in zip(qk_lead, v[:-2])]
+
+        def factor(sizes, strides, its_lead, rows, cols):
+            """What the batched product keeps of a new factor (q·√s, kᵀ·√s, A): itself or a copy."""
+            if all(N.compare(d, "==", e) for d, e in zip(sizes[1:-2], its_lead)):
+                return ("new", N.product((*its_lead, rows, cols)), elem)  # no broadcast: its size either way
+            own = S.batched_operand(sizes, strides, (batch, *its_lead))
+            if own is None:
+                return None
+            return ("new", N.product((*its_lead, rows, cols)) if not own else N.product(sizes[1:]), elem)
+
+        big_l, s_, e, ev = q[-2], k[-2], q[-1], v[-1]
+        entries = []
+        if gk:  # q·√scale, for kᵀ's gradient
+            entries.append(factor((batch, *q), S.elementwise((batch, *q), [(qs, qst)]), qk_lead, big_l, e))
+        if gq:  # kᵀ·√scale, for q's gradient
+            kt = (batch, *k[:-2], e, s_)
+            kt_strides = None if kst is None else (*kst[:-2], kst[-1], kst[-2])
+            entries.append(factor(kt, S.elementwise(kt, [(kt, kt_strides)]), qk_lead, e, s_))
+        weights = ("new", N.product((*qk_lead, big_l, s_)), elem)
+        if scores_grad:
+            entries.append(weights)  # the softmax's output
+            if a.dropout_p:
+                entries.append(weights)  # the noise
+        if gv:
+            a_sizes = (batch, *qk_lead, big_l, s_)
+            dropped = factor(a_sizes, S.contiguous(a_sizes), lead, big_l, s_)
+            if a.dropout_p or dropped != weights or not scores_grad:
+                entries.append(dropped)  # the dropped weights (or a broadcast copy; else the softmax's output)
+        if scores_grad:
+            if repeated[1]:
+                entries.append(factor(vs, vst, lead, s_, ev))
+            else:
+                own = S.batched_operand(vs, vst, (batch, *lead))
+                if own is None:
+                    return None
+                entries.append(("input:2", N.product(v), elem) if own else ("new", N.product((*lead, s_, ev)), elem))
+        return None if None in entries else entries
 
     @classmethod
     def torch_combine(cls, a, outputs, attn_mask=None):

@@ -297,6 +297,25 @@ class LayerKind:
         return None
 
     @classmethod
+    def output_strides(cls, a: Args, x: Shape, out: Shape, strides, batch: int):
+        """The strides (in elements, the batch axis first) of its output while training, given
+        its input's (None: unknown), as the module the backend builds lays it out; None where
+        the kind does not say. By default: a layer that returns its input (output_is_input)
+        with its shape keeps its strides, another view does not say, an element-wise layer
+        lays its output out as torch's TensorIterator does, any other makes a contiguous
+        tensor. A product that reshapes its operands (scaled_dot_product_attention, matmul)
+        reads these to know whether it keeps an operand or a copy of it (strides.py)."""
+        from archcalc.layers import strides as S
+
+        if cls.output_is_input(a):
+            return strides if len(x) == len(out) and all(N.compare(i, "==", o) for i, o in zip(x, out)) else None
+        if cls.view or cls.weights_view:
+            return None
+        if cls.elementwise:
+            return S.elementwise((batch, *out), [((batch, *x), strides)])
+        return S.contiguous((batch, *out))
+
+    @classmethod
     def attention_layers(cls, a: Args) -> int:
         """How many attentions of attention_shape it computes (a stack of layers: more)."""
         return 1
@@ -479,11 +498,22 @@ class MergeKind(LayerKind):
         raise NotImplementedError(f"merge kind {cls.kind} has no torch form")
 
     @classmethod
-    def merge_saved_for_backward(cls, a: Args, shapes: list[Shape], out: Shape, elem: int, grads: list[bool]):
+    def merge_saved_for_backward(cls, a: Args, shapes: list[Shape], out: Shape, elem: int, grads: list[bool],
+                                 layouts: list | None = None):
         """What autograd keeps for the combining step, knowing which branches need a gradient
-        (a product keeps each factor the others' gradients need): entries as in
-        saved_for_backward, "input:<i>" for branch i's output."""
+        (a product keeps each factor the others' gradients need) and how each branch's output
+        is laid out (`layouts`: (sizes, strides) per branch, the batch axis first, strides None
+        where unknown; output_strides): entries as in saved_for_backward, "input:<i>" for
+        branch i's output."""
         return cls.saved_for_backward(a, shapes, out, elem)
+
+    @classmethod
+    def merge_output_strides(cls, a: Args, shapes: list[Shape], out: Shape, layouts: list, batch: int):
+        """output_strides for a merge, from its branches' layouts ((sizes, strides), the batch
+        axis first): by default a new contiguous tensor."""
+        from archcalc.layers import strides as S
+
+        return S.contiguous((batch, *out))
 
     @classmethod
     def imported_merge(cls, args: tuple, kwargs: dict, name: str | None = None) -> tuple[list, dict]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from archcalc.engine import numbers as N
 from archcalc.layers.args import Arg, Bool, Int
 from archcalc.layers.base import Context, MergeKind, Result, Step, Untranslatable, batched_axis, sample_axis
+from archcalc.layers import strides as S
 from archcalc.layers.registry import register
 
 
@@ -47,6 +48,10 @@ class Add(MergeKind):
     @classmethod
     def saved_for_backward(cls, a, x, out, elem):
         return []  # a sum's gradient is its output's, passed to every branch
+
+    @classmethod
+    def merge_output_strides(cls, a, shapes, out, layouts, batch):
+        return _chained(layouts, batch)
 
     @classmethod
     def torch_combine(cls, a, outputs):
@@ -141,7 +146,7 @@ class Mul(MergeKind):
         return Result(tuple(out))
 
     @classmethod
-    def merge_saved_for_backward(cls, a, shapes, out, elem, grads):
+    def merge_saved_for_backward(cls, a, shapes, out, elem, grads, layouts=None):
         """The factors are multiplied left to right, ((b0·b1)·b2)·…, and each product keeps
         either side for the other's gradient: branch k when the product so far needs one, and
         the product so far (branch 0, or a new partial product) when branch k does."""
@@ -164,11 +169,24 @@ class Mul(MergeKind):
         return (fields[0], None) if all(f == fields[0] for f in fields) and fields[0] is not None else (None, None)
 
     @classmethod
+    def merge_output_strides(cls, a, shapes, out, layouts, batch):
+        return _chained(layouts, batch)
+
+    @classmethod
     def torch_combine(cls, a, outputs):
         total = outputs[0]
         for out in outputs[1:]:
             total = total * out
         return total
+
+
+def _chained(layouts, batch):
+    """The strides of ((b0 ∘ b1) ∘ b2) ∘ …, each step a TensorIterator's new tensor."""
+    sizes, strides = layouts[0]
+    for other_sizes, other in layouts[1:]:
+        out = tuple(d if N.compare(d, "!=", 1) else e for d, e in zip(sizes, other_sizes))
+        strides, sizes = S.elementwise(out, [(sizes, strides), (other_sizes, other)]), out
+    return strides
 
 
 def _broadcast(d, e, ctx: Context, shapes):
