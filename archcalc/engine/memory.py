@@ -138,8 +138,8 @@ class _Saved:
                     self.weights.add(out)
                 else:
                     out = current if row.layer.output_is_input(row.args) else self.new(N.product(row.output))
-                self._record(row, row.layer.saved_for_backward(row.args, row.input, row.output, self.elem), [current],
-                             out, grad)
+                self._record(row, row.layer.laid_out_saved_for_backward(row.args, row.input, row.output, self.elem,
+                                                                        strides, self.batch), [current], out, grad)
                 strides = row.layer.output_strides(row.args, row.input, row.output, strides, self.batch)
                 grad = grad or bool(row.params)
                 current = out

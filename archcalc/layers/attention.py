@@ -558,10 +558,38 @@ class ShiftedWindowAttention(LayerKind):
         return None  # a token sees its window, and through the shift, its neighbours'
 
     @classmethod
-    def saved_for_backward(cls, a, x, out, elem):
-        """Not modelled: the padded, shifted and windowed copies, the gathered bias and the
-        shift's mask are kept or not by torch's view rules, which the spec does not follow."""
-        return None
+    def laid_out_saved_for_backward(cls, a, x, out, elem, strides, batch):
+        """torchvision's shifted_window_attention while training, T = H'·W' padded tokens
+        (F.pad copies even where it pads nothing): the qkv layer's input (the padded, shifted
+        windows, T·C); q·scale and kᵀ, v as the products reshape them (copies, T·C each, of
+        slices of qkv's output; where heads or the batch's windows are 1, kᵀ and v are views of
+        qkv's whole output, 3·T·C, kept once); the softmax's output (windows·h·N²); with
+        attention_dropout its noise and the dropped weights; the proj layer's input (T·C); with
+        dropout its noise (T·C). The bias gathered from its table keeps only the index, a
+        buffer. None where batch·windows or the sizes are symbolic and decide a view."""
+        from archcalc.layers import strides as S
+
+        windows, h, n, d = cls.windows(a, x)
+        ph, pw = cls.padded(a, x)
+        t, c = N.mul(ph, pw), x[2]
+        rows = N.mul(batch, windows)
+        qkv = (rows, n, 3, h, d)  # qkv's output [B·windows, N, 3C] as heads, permuted to [3, B·w, h, N, d]
+        qkv_strides = S.contiguous(qkv)
+        k_strides = tuple(qkv_strides[i] for i in (0, 3, 1, 4))
+        kt = S.batched_operand((rows, h, d, n), (k_strides[0], k_strides[1], k_strides[3], k_strides[2]), (rows, h))
+        v = S.batched_operand((rows, h, n, d), k_strides, (rows, h))
+        if kt is None or v is None:
+            return None
+        weights = N.mul(windows, N.mul(h, n * n))
+        entries = [("new", N.mul(t, c), elem), ("new", N.mul(t, c), elem)]  # qkv's input, q·scale
+        entries += [("new", N.mul(t, c), elem)] * ((not kt) + (not v))  # the copies of kᵀ and v
+        if kt or v:
+            entries.append(("new", N.mul(3, N.mul(t, c)), elem))  # qkv's output itself
+        entries.append(("new", weights, elem))
+        entries += _dropout_kept(a.attention_dropout, weights, elem, twice=True)
+        entries.append(("new", N.mul(t, c), elem))  # proj's input
+        entries += _dropout_kept(a.dropout, N.mul(t, c), elem)
+        return entries
 
     @classmethod
     def torch_module(cls, a, x):
@@ -570,6 +598,16 @@ class ShiftedWindowAttention(LayerKind):
     @classmethod
     def from_torch(cls, module) -> dict:
         return cls.written(_window_settings(module))
+
+
+def _dropout_kept(p, elements, elem, twice=False) -> list:
+    """What ATen's dropout keeps while training (as the dropout kind's rule): nothing at p = 0,
+    the zero scalar it multiplies by at p = 1, else its noise; `twice` where a product then
+    keeps the dropped values too (p > 0)."""
+    if not p:
+        return []
+    kept = [("stat", 1, elem)] if p == 1 else [("new", elements, elem)]
+    return kept + ([("new", elements, elem)] if twice else [])
 
 
 def _window_settings(module) -> dict:

@@ -297,6 +297,14 @@ class LayerKind:
         return None
 
     @classmethod
+    def laid_out_saved_for_backward(cls, a: Args, x: Shape, out: Shape, elem: int, strides, batch: int):
+        """saved_for_backward for a kind whose kept tensors hang on its input's layout (strides,
+        the batch axis first; None where unknown) or on the batch (a product that reshapes a
+        view keeps the view or a copy, torch's view rules deciding; axes of size 1, a batch of
+        one among them, do not count): by default saved_for_backward."""
+        return cls.saved_for_backward(a, x, out, elem)
+
+    @classmethod
     def output_strides(cls, a: Args, x: Shape, out: Shape, strides, batch: int):
         """The strides (in elements, the batch axis first) of its output while training, given
         its input's (None: unknown), as the module the backend builds lays it out; None where

@@ -249,8 +249,24 @@ class Matmul(MergeKind):
         return None, None
 
     @classmethod
-    def saved_for_backward(cls, a, x, out, elem):
-        return None  # either operand, as the other's gradient needs it: not modelled yet
+    def merge_saved_for_backward(cls, a, shapes, out, elem, grads, layouts=None):
+        """Each factor where the other needs a gradient, as torch.matmul's batched product keeps
+        it: the factor expanded to the leading axes both broadcast to and reshaped to [batch·…,
+        rows, columns], a view of the factor (its whole storage) where its strides allow, else
+        a copy at the broadcast size. None where a layout that decides it is unknown."""
+        lead = [d if N.compare(d, "!=", 1) else e for d, e in zip(shapes[0][:-2], shapes[1][:-2])]
+        entries = []
+        for i, other_grad in ((0, grads[1]), (1, grads[0])):
+            if not other_grad:
+                continue
+            sizes, strides = layouts[i] if layouts else (None, None)
+            own = None if sizes is None else S.batched_operand(sizes, strides, (sizes[0], *lead))
+            if own is None:
+                return None
+            shape = shapes[i]
+            entries.append((f"input:{i}", N.product(shape), elem) if own
+                           else ("new", N.product((*lead, *shape[-2:])), elem))
+        return entries
 
     @classmethod
     def torch_combine(cls, a, outputs):
