@@ -480,6 +480,7 @@ class ShiftedWindowAttention(LayerKind):
     kind = "shifted_window_attention"
     family = "attention"
     weighted = True
+    contiguous_output = True  # torchvision's function ends x[:, :H, :W, :].contiguous()
     torch_classes = ("ShiftedWindowAttention", "torchvision.models.swin_transformer.ShiftedWindowAttention")
     doc = "Swin's (shifted) window self-attention with relative position bias on [H, W, C] (torchvision)"
     args = (
@@ -643,6 +644,12 @@ class ShiftedWindowAttentionV2(ShiftedWindowAttention):
 
     kind = "shifted_window_attention_v2"
     torch_classes = ("ShiftedWindowAttentionV2", "torchvision.models.swin_transformer.ShiftedWindowAttentionV2")
+
+    @classmethod
+    def laid_out_saved_for_backward(cls, a, x, out, elem, strides, batch):
+        """Not modelled yet: cosine attention (F.normalize of q and k, the clamped logit scale)
+        and the position-bias MLP keep more than the first version's rule says."""
+        return None
     doc = "Swin V2's (shifted) window cosine attention with a continuous position bias MLP on [H, W, C] (torchvision)"
 
     @classmethod

@@ -132,6 +132,7 @@ class LayerKind:
     elementwise: ClassVar[bool] = False  # maps each element alone (can run in place; drawn inside the box before)
     view: ClassVar[bool] = False  # its output is its input's storage (flatten, identity): no new tensor
     weights_view: ClassVar[bool] = False  # its output is its own weights' storage (parameter): no activation
+    contiguous_output: ClassVar[bool] = False  # its output is a new contiguous tensor, whatever its input's layout
     doc: ClassVar[str] = ""
     torch_classes: ClassVar[tuple[str, ...]] = ()  # module classes `archcalc import` reads as this kind
     torch_functions: ClassVar[tuple[str, ...]] = ()  # torch functions / Tensor methods it reads as this kind
@@ -310,8 +311,9 @@ class LayerKind:
         its input's (None: unknown), as the module the backend builds lays it out; None where
         the kind does not say. By default: a layer that returns its input (output_is_input)
         with its shape keeps its strides, another view does not say, an element-wise layer
-        lays its output out as torch's TensorIterator does, any other makes a contiguous
-        tensor. A product that reshapes its operands (scaled_dot_product_attention, matmul)
+        lays its output out as torch's TensorIterator does, a kind with contiguous_output
+        makes a contiguous tensor, and any other does not say (a convolution of a transposed
+        view lays its output out channels last, a recurrent layer's is a transposed view). A product that reshapes its operands (scaled_dot_product_attention, matmul)
         reads these to know whether it keeps an operand or a copy of it (strides.py)."""
         from archcalc.layers import strides as S
 
@@ -321,7 +323,7 @@ class LayerKind:
             return None
         if cls.elementwise:
             return S.elementwise((batch, *out), [((batch, *x), strides)])
-        return S.contiguous((batch, *out))
+        return S.contiguous((batch, *out)) if cls.contiguous_output else None
 
     @classmethod
     def attention_layers(cls, a: Args) -> int:

@@ -3,8 +3,10 @@ first, in elements. Whether autograd keeps a tensor or a copy of it can hang on 
 torch.matmul reshapes its operands to [batch, n, k] for the batched product, a view where
 the strides allow it and a copy where they don't, and the copy is what the product keeps.
 
-Strides here are numbers (int or sympy, as sizes are); None is an unknown layout. A rule
-that cannot decide a comparison (symbolic sizes) answers None, never a guess.
+Strides here are numbers (int or sympy, as sizes are); None is an unknown layout. Where
+symbols decide a comparison, sizes are taken as large (GENERIC): torch ignores an axis of
+size 1 when it views, so at T = 1 a copy the formula counts may be a view; a report's
+formula in T holds from T = 2 on (a size written as a number is always exact).
 """
 from __future__ import annotations
 
@@ -15,10 +17,16 @@ class Undecided(Exception):
     """A comparison of symbolic strides or sizes that depends on the symbols' values."""
 
 
+GENERIC = 1_000_003  # the value a symbol takes where it decides a comparison of sizes or strides
+
+
 def _is(x, op: str, y) -> bool:
     answer = N.compare(x, op, y)
     if answer is None:
-        raise Undecided
+        d = N.sub(x, y)
+        answer = N.compare(N.substitute(d, {s.name: GENERIC for s in d.free_symbols}), op, 0)
+        if answer is None:
+            raise Undecided
     return answer
 
 
