@@ -16,6 +16,7 @@ CPU's flash kernel read 0; the built module's FLOPs are the same on CUDA's flash
 from __future__ import annotations
 
 from archcalc.engine import numbers as N
+from archcalc.layers import strides as S
 from archcalc.layers.args import Arg, Bool, Float, Int, Nullable, PerAxis, Tensor
 from archcalc.layers.base import Attention, Context, LayerKind, MergeKind, Result, Step, Untranslatable
 from archcalc.layers.registry import register
@@ -323,64 +324,33 @@ class ScaledDotProductAttention(MergeKind):
         and as a copy when the spec's rows made it a transposed view ([T, h, d] → [h, T, d]);
         a factor broadcast over heads is copied at its broadcast size (or, where the batch is
         1, kept as it is). None where a layout that decides it is unknown."""
-        from archcalc.layers import strides as S
-
-        q, k, v = shapes
+        if not layouts or layouts[0][0] is None:
+            return None
+        batch = layouts[0][0][0]
+        (q, k, v), (kl, vl), repeated = _repeated_kv(a, shapes, layouts[1:], batch)
         gq, gk, gv = grads
         scores_grad = gq or gk
-        (qs, qst), (ks, kst), (vs, vst) = layouts or [(None, None)] * 3
-        if qs is None:
-            return None
-        batch = qs[0]
-        repeated = [False, False]
-        if a.enable_gqa and len(q) >= 3:  # torch repeats k and v to q's heads where they differ
-            for i, t in ((0, k), (1, v)):
-                if N.compare(t[-3], "!=", q[-3]):
-                    repeated[i] = True
-            if repeated[0]:
-                k = (*k[:-3], q[-3], *k[-2:])
-                ks, kst = (batch, *k), S.contiguous((batch, *k))
-            if repeated[1]:
-                v = (*v[:-3], q[-3], *v[-2:])
-                vs, vst = (batch, *v), S.contiguous((batch, *v))
         qk_lead = [d if N.compare(d, "!=", 1) else e for d, e in zip(q[:-2], k[:-2])]
         lead = [d if N.compare(d, "!=", 1) else e for d, e in zip(qk_lead, v[:-2])]
-
-        def factor(sizes, strides, its_lead, rows, cols):
-            """What the batched product keeps of a new factor (q·√s, kᵀ·√s, A): itself or a copy."""
-            if all(N.compare(d, "==", e) for d, e in zip(sizes[1:-2], its_lead)):
-                return ("new", N.product((*its_lead, rows, cols)), elem)  # no broadcast: its size either way
-            own = S.batched_operand(sizes, strides, (batch, *its_lead))
-            if own is None:
-                return None
-            return ("new", N.product((*its_lead, rows, cols)) if not own else N.product(sizes[1:]), elem)
-
         big_l, s_, e, ev = q[-2], k[-2], q[-1], v[-1]
         entries = []
         if gk:  # q·√scale, for kᵀ's gradient
-            entries.append(factor((batch, *q), S.elementwise((batch, *q), [(qs, qst)]), qk_lead, big_l, e))
+            q_sizes = (batch, *q)
+            entries.append(_kept_factor(q_sizes, S.elementwise(q_sizes, [layouts[0]]), qk_lead, elem))
         if gq:  # kᵀ·√scale, for q's gradient
             kt = (batch, *k[:-2], e, s_)
-            kt_strides = None if kst is None else (*kst[:-2], kst[-1], kst[-2])
-            entries.append(factor(kt, S.elementwise(kt, [(kt, kt_strides)]), qk_lead, e, s_))
+            kt_strides = None if kl[1] is None else (*kl[1][:-2], kl[1][-1], kl[1][-2])
+            entries.append(_kept_factor(kt, S.elementwise(kt, [(kt, kt_strides)]), qk_lead, elem))
         weights = ("new", N.product((*qk_lead, big_l, s_)), elem)
         if scores_grad:
-            entries.append(weights)  # the softmax's output
-            if a.dropout_p:
-                entries.append(weights)  # the noise
+            entries += [weights] * (2 if a.dropout_p else 1)  # the softmax's output (and dropout's noise)
         if gv:
             a_sizes = (batch, *qk_lead, big_l, s_)
-            dropped = factor(a_sizes, S.contiguous(a_sizes), lead, big_l, s_)
+            dropped = _kept_factor(a_sizes, S.contiguous(a_sizes), lead, elem)
             if a.dropout_p or dropped != weights or not scores_grad:
                 entries.append(dropped)  # the dropped weights (or a broadcast copy; else the softmax's output)
         if scores_grad:
-            if repeated[1]:
-                entries.append(factor(vs, vst, lead, s_, ev))
-            else:
-                own = S.batched_operand(vs, vst, (batch, *lead))
-                if own is None:
-                    return None
-                entries.append(("input:2", N.product(v), elem) if own else ("new", N.product((*lead, s_, ev)), elem))
+            entries.append(_kept_factor(*vl, lead, elem) if repeated[1] else _kept_v(*vl, lead, elem))
         return None if None in entries else entries
 
     @classmethod
@@ -403,6 +373,42 @@ class ScaledDotProductAttention(MergeKind):
             given.pop("attn_mask", None)
         return list(args[:3]), cls.written({k: v for k, v in given.items() if k != "attn_mask"}) | (
             {"attn_mask": given["attn_mask"]} if "attn_mask" in given else {})
+
+
+def _repeated_kv(a, shapes, layouts, batch):
+    """q, k and v, and k's and v's layouts, after torch's math kernel repeats k and v to q's
+    heads (axis -3) under enable_gqa where their heads differ (new contiguous tensors), and
+    which of k and v it repeated."""
+    q, k, v = shapes
+    out, repeated = [k, v], [False, False]
+    layouts = list(layouts)
+    for i, t in enumerate((k, v)):
+        if a.enable_gqa and len(q) >= 3 and N.compare(t[-3], "!=", q[-3]):
+            out[i] = (*t[:-3], q[-3], *t[-2:])
+            layouts[i] = ((batch, *out[i]), S.contiguous((batch, *out[i])))
+            repeated[i] = True
+    return (q, *out), layouts, repeated
+
+
+def _kept_factor(sizes, strides, lead, elem):
+    """What torch.matmul's batched product keeps of a factor of these sizes (batch first) that
+    is broadcast to the leading axes `lead` (per sample): itself or its copy at the broadcast
+    size, both new here (q·√scale, kᵀ·√scale, the attention weights, a repeated or copied v);
+    None where a layout that decides it is unknown."""
+    broadcast = N.product((*lead, *sizes[-2:]))
+    if all(N.compare(d, "==", e) for d, e in zip(sizes[1:-2], lead)):
+        return "new", broadcast, elem  # no broadcast: its size either way
+    own = S.batched_operand(sizes, strides, (sizes[0], *lead))
+    return None if own is None else ("new", N.product(sizes[1:]) if own else broadcast, elem)
+
+
+def _kept_v(sizes, strides, lead, elem):
+    """v as the product A·V keeps it: itself ("input:2", its whole storage) where its reshape
+    to [batch·heads, S, Ev] is a view, else a copy at the broadcast size; None where unknown."""
+    own = S.batched_operand(sizes, strides, (sizes[0], *lead))
+    if own is None:
+        return None
+    return ("input:2", N.product(sizes[1:]), elem) if own else ("new", N.product((*lead, *sizes[-2:])), elem)
 
 
 def _masked(mask, scores: tuple, ctx: Context) -> tuple:
@@ -568,8 +574,6 @@ class ShiftedWindowAttention(LayerKind):
         attention_dropout its noise and the dropped weights; the proj layer's input (T·C); with
         dropout its noise (T·C). The bias gathered from its table keeps only the index, a
         buffer. None where batch·windows or the sizes are symbolic and decide a view."""
-        from archcalc.layers import strides as S
-
         windows, h, n, d = cls.windows(a, x)
         ph, pw = cls.padded(a, x)
         t, c = N.mul(ph, pw), x[2]

@@ -310,9 +310,9 @@ class LayerKind:
         """The strides (in elements, the batch axis first) of its output while training, given
         its input's (None: unknown), as the module the backend builds lays it out; None where
         the kind does not say. By default: a layer that returns its input (output_is_input)
-        with its shape keeps its strides, another view does not say, an element-wise layer
-        lays its output out as torch's TensorIterator does, a kind with contiguous_output
-        makes a contiguous tensor, and any other does not say (a convolution of a transposed
+        with its shape keeps its strides, another view does not say, a kind with
+        contiguous_output makes a contiguous tensor, an element-wise layer lays its output out
+        as torch's TensorIterator does, and any other does not say (a convolution of a transposed
         view lays its output out channels last, a recurrent layer's is a transposed view). A product that reshapes its operands (scaled_dot_product_attention, matmul)
         reads these to know whether it keeps an operand or a copy of it (strides.py)."""
         from archcalc.layers import strides as S
@@ -321,9 +321,11 @@ class LayerKind:
             return strides if len(x) == len(out) and all(N.compare(i, "==", o) for i, o in zip(x, out)) else None
         if cls.view or cls.weights_view:
             return None
+        if cls.contiguous_output:
+            return S.contiguous((batch, *out))
         if cls.elementwise:
             return S.elementwise((batch, *out), [((batch, *x), strides)])
-        return S.contiguous((batch, *out)) if cls.contiguous_output else None
+        return None
 
     @classmethod
     def attention_layers(cls, a: Args) -> int:

@@ -108,6 +108,14 @@ class Concat(MergeKind):
         return []  # the gradient is split by the branches' sizes alone
 
     @classmethod
+    def merge_output_strides(cls, a, shapes, out, layouts, batch):
+        """torch.cat of contiguous tensors is contiguous; of others it follows their memory
+        format (channels last), which is not followed here."""
+        if all(st is not None and S.is_contiguous(sizes, st) for sizes, st in layouts):
+            return S.contiguous((batch, *out))
+        return None
+
+    @classmethod
     def torch_combine(cls, a, outputs):
         import torch
 

@@ -119,50 +119,64 @@ def elementwise(sizes, operands: list) -> tuple | None:
     if any(s is None for _, s in operands):
         return None
     try:
-        same = all(len(o) == len(sizes) and all(_is(a, "==", b) for a, b in zip(o, sizes)) for o, _ in operands)
-        if same:
-            if all(is_contiguous(o, s) for o, s in operands):
-                return contiguous(sizes)
-            if all(_dense(o, s) for o, s in operands) and all(
-                    all(_is(a, "==", b) for a, b in zip(s, operands[0][1])) for _, s in operands):
-                return tuple(operands[0][1])
-        rank = len(sizes)
-        broadcast = []  # each operand's strides over `sizes`, 0 where it broadcasts
-        for o, s in operands:
-            o, s = (1,) * (rank - len(o)) + tuple(o), (0,) * (rank - len(s)) + tuple(s)
-            broadcast.append([0 if _is(a, "==", 1) and not _is(b, "==", 1) else st
-                              for a, b, st in zip(o, sizes, s)])
-
-        def should_swap(d0, d1) -> int:
-            for st in broadcast:
-                s0, s1 = st[d0], st[d1]
-                if _is(s0, "==", 0) or _is(s1, "==", 0):
-                    continue
-                if _is(s0, "<", s1):
-                    return -1
-                if _is(s0, ">", s1):
-                    return 1
-            return 1 if _is(sizes[d0], ">", sizes[d1]) else 0
-
-        perm = list(range(rank - 1, -1, -1))  # fastest axis first
-        for i in range(1, rank):
-            d1 = i
-            for d0 in range(i - 1, -1, -1):
-                c = should_swap(perm[d0], perm[d1])
-                if c > 0:
-                    perm[d0], perm[d1] = perm[d1], perm[d0]
-                    d1 = d0
-                elif c < 0:
-                    break
-        if perm == list(range(rank - 1, -1, -1)):
+        fast = _fast_setup(sizes, operands)
+        if fast is not None:
+            return fast
+        perm = _reordered(sizes, [_broadcast(sizes, o, s) for o, s in operands])
+        if perm == list(range(len(sizes) - 1, -1, -1)):
             return contiguous(sizes)
-        out, step = [None] * rank, 1
+        out, step = [None] * len(sizes), 1
         for d in perm:
             out[d] = step
             step = N.mul(step, sizes[d])
         return tuple(out)
     except Undecided:
         return None
+
+
+def _fast_setup(sizes, operands):
+    """TensorIterator's fast setup, where every operand has the output's shape: contiguous, or
+    one shared dense layout; None where it does not apply."""
+    if not all(len(o) == len(sizes) and all(_is(a, "==", b) for a, b in zip(o, sizes)) for o, _ in operands):
+        return None
+    if all(is_contiguous(o, s) for o, s in operands):
+        return contiguous(sizes)
+    first = operands[0][1]
+    if all(_dense(o, s) and all(_is(a, "==", b) for a, b in zip(s, first)) for o, s in operands):
+        return tuple(first)
+    return None
+
+
+def _broadcast(sizes, own, strides) -> list:
+    """An operand's strides over the broadcast `sizes`: 0 along an axis it broadcasts."""
+    rank = len(sizes)
+    own, strides = (1,) * (rank - len(own)) + tuple(own), (0,) * (rank - len(strides)) + tuple(strides)
+    return [0 if _is(a, "==", 1) and not _is(b, "==", 1) else st for a, b, st in zip(own, sizes, strides)]
+
+
+def _reordered(sizes, broadcast: list) -> list:
+    """TensorIterator's reorder_dimensions: the axes fastest first, by the operands' strides
+    (an insertion sort that leaves ambiguous pairs in place)."""
+    def should_swap(d0, d1) -> int:
+        for st in broadcast:
+            s0, s1 = st[d0], st[d1]
+            if _is(s0, "==", 0) or _is(s1, "==", 0):
+                continue
+            if _is(s0, "!=", s1):
+                return -1 if _is(s0, "<", s1) else 1
+        return 1 if _is(sizes[d0], ">", sizes[d1]) else 0
+
+    perm = list(range(len(sizes) - 1, -1, -1))
+    for i in range(1, len(sizes)):
+        d1 = i
+        for d0 in range(i - 1, -1, -1):
+            c = should_swap(perm[d0], perm[d1])
+            if c < 0:
+                break
+            if c > 0:
+                perm[d0], perm[d1] = perm[d1], perm[d0]
+                d1 = d0
+    return perm
 
 
 def permuted(strides, order) -> tuple | None:
