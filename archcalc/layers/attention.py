@@ -573,28 +573,8 @@ class ShiftedWindowAttention(LayerKind):
         qkv's whole output, 3·T·C, kept once); the softmax's output (windows·h·N²); with
         attention_dropout its noise and the dropped weights; the proj layer's input (T·C); with
         dropout its noise (T·C). The bias gathered from its table keeps only the index, a
-        buffer. None where batch·windows or the sizes are symbolic and decide a view."""
-        windows, h, n, d = cls.windows(a, x)
-        ph, pw = cls.padded(a, x)
-        t, c = N.mul(ph, pw), x[2]
-        rows = N.mul(batch, windows)
-        qkv = (rows, n, 3, h, d)  # qkv's output [B·windows, N, 3C] as heads, permuted to [3, B·w, h, N, d]
-        qkv_strides = S.contiguous(qkv)
-        k_strides = tuple(qkv_strides[i] for i in (0, 3, 1, 4))
-        kt = S.batched_operand((rows, h, d, n), (k_strides[0], k_strides[1], k_strides[3], k_strides[2]), (rows, h))
-        v = S.batched_operand((rows, h, n, d), k_strides, (rows, h))
-        if kt is None or v is None:
-            return None
-        weights = N.mul(windows, N.mul(h, n * n))
-        entries = [("new", N.mul(t, c), elem), ("new", N.mul(t, c), elem)]  # qkv's input, q·scale
-        entries += [("new", N.mul(t, c), elem)] * ((not kt) + (not v))  # the copies of kᵀ and v
-        if kt or v:
-            entries.append(("new", N.mul(3, N.mul(t, c)), elem))  # qkv's output itself
-        entries.append(("new", weights, elem))
-        entries += _dropout_kept(a.attention_dropout, weights, elem, twice=True)
-        entries.append(("new", N.mul(t, c), elem))  # proj's input
-        entries += _dropout_kept(a.dropout, N.mul(t, c), elem)
-        return entries
+        buffer."""
+        return _window_saved(a, cls.windows(a, x), N.product(cls.padded(a, x)), x[-1], elem, batch)
 
     @classmethod
     def torch_module(cls, a, x):
@@ -603,6 +583,28 @@ class ShiftedWindowAttention(LayerKind):
     @classmethod
     def from_torch(cls, module) -> dict:
         return cls.written(_window_settings(module))
+
+
+def _window_saved(a, windows: tuple, t, c, elem, batch):
+    """What torchvision's (3-D) shifted window attention keeps while training, its windows
+    (windows, h, N, d) over t padded tokens of c channels (ShiftedWindowAttention's rule)."""
+    windows, h, n, d = windows
+    rows = N.mul(batch, windows)
+    qkv_strides = S.contiguous((rows, n, 3, h, d))  # qkv's output [B·windows, N, 3C], permuted to [3, B·w, h, N, d]
+    k_strides = tuple(qkv_strides[i] for i in (0, 3, 1, 4))
+    kt = S.batched_operand((rows, h, d, n), (k_strides[0], k_strides[1], k_strides[3], k_strides[2]), (rows, h))
+    v = S.batched_operand((rows, h, n, d), k_strides, (rows, h))
+    if kt is None or v is None:
+        return None
+    tokens, weights = N.mul(t, c), N.mul(windows, N.mul(h, N.mul(n, n)))
+    entries = [("new", tokens, elem), ("new", tokens, elem)]  # qkv's input, q·scale
+    entries += [("new", tokens, elem)] * ((not kt) + (not v))  # the copies of kᵀ and v
+    if kt or v:
+        entries.append(("new", N.mul(3, tokens), elem))  # qkv's output itself
+    entries.append(("new", weights, elem))
+    entries += _dropout_kept(a.attention_dropout, weights, elem, twice=True)
+    entries.append(("new", tokens, elem))  # proj's input
+    return entries + _dropout_kept(a.dropout, tokens, elem)
 
 
 def _dropout_kept(p, elements, elem, twice=False) -> list:
@@ -758,6 +760,7 @@ class ShiftedWindowAttention3d(LayerKind):
     padded T·H·W), as torch computes them."""
 
     kind = "shifted_window_attention3d"
+    contiguous_output = True  # torchvision's function ends x[:, :T, :H, :W, :].contiguous()
     family = "attention"
     weighted = True
     torch_classes = ("ShiftedWindowAttention3d", "torchvision.models.video.swin_transformer.ShiftedWindowAttention3d")
@@ -848,9 +851,16 @@ class ShiftedWindowAttention3d(LayerKind):
         return None  # a token sees its window, and through the shift, its neighbours'
 
     @classmethod
-    def saved_for_backward(cls, a, x, out, elem):
-        """Not modelled, as shifted_window_attention's."""
-        return None
+    def laid_out_saved_for_backward(cls, a, x, out, elem, strides, batch):
+        """As shifted_window_attention's (torchvision's function in 3-D is the same, windows
+        of Wd·Wh·Ww tokens over the padded T'·H'·W'), and where the windows as used are
+        smaller than the written ones (N of them, 1 < N < the written volume), the index of
+        the bias, a flattened copy of the buffer's N×N corner (int64, once per pass)."""
+        windows = cls.windows(a, x)
+        n, full = windows[2], N.product(a.window_size)
+        corner = [("stat", N.mul(n, n), 8)] if N.compare(n, ">", 1) and N.compare(n, "<", full) else []
+        saved = _window_saved(a, windows, N.product(cls.padded(a, x)), x[-1], elem, batch)
+        return None if saved is None else saved + corner
 
     @classmethod
     def torch_module(cls, a, x):
