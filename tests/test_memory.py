@@ -21,6 +21,7 @@ from archcalc.spec import load_spec
 from archcalc.spec.model import Value
 from archcalc.torch_backend.build import build_from_analysis
 from archcalc.spec.errors import SpecError
+from archcalc.layers import strides
 from archcalc.layers.registry import kinds
 from conftest import SPECS, analyze_text
 from kinds import REFUSALS, TABLE, all_inputs, engine, sample_input
@@ -431,3 +432,168 @@ def test_attention_matrices_are_the_softmaxes_torch_computes(spec, bindings):
         torch.backends.mha.set_fastpath_enabled(True)
     assert Softmaxes.elements > 0
     assert memory(analysis).attention_matrices == Softmaxes.elements * 4
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind,layout", [(k, layout) for k, c in sorted(TABLE.items()) if not kinds()[k].merge
+                                         for layout in ("contiguous", "transposed")
+                                         if layout == "contiguous" or (c.dtype != "index" and max(c.ranks) >= 2)])
+@settings(max_examples=int(os.environ.get("ARCHCALC_KIND_EXAMPLES", "8")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(data=st.data())
+def test_each_kind_lays_out_its_output_as_it_says(kind, layout, data):
+    """output_strides against the strides of what torch's module returns while training, given
+    the strides its input arrives with: a new tensor after a layer with weights, or (transposed)
+    that layer's output on the sample's first and last axes swapped back, a non-contiguous view.
+    A kind that answers None does not say (a product reading its output is then not modelled)."""
+    case = TABLE[kind]
+    shape, args = data.draw(case.example())
+    if layout == "transposed":
+        assume(case.dtype != "index" and len(shape) >= 2 and shape[0] != shape[-1])
+        swapped = (shape[-1], *shape[1:-1], shape[0])
+        first = [(TABLE["permute"], {"dims": [len(shape) - 1, *range(1, len(shape) - 1), 0]}), _with_gradient(swapped),
+                 (TABLE["transpose"], {"dim0": 0, "dim1": -1})]
+    else:
+        first = [] if case.dtype == "index" else [_with_gradient(shape)]
+    analysis = engine(shape, [*first, (case, args)], case.dtype, batch=2)
+    assume(not isinstance(analysis, SpecError))
+    row = analysis.roots[-1]
+    net = build_from_analysis(analysis, "cpu").train()
+    seen = []
+
+    def first_of(t):
+        return t[0] if isinstance(t, (tuple, list)) else t
+
+    def hook(module, inputs, output):
+        x, y = first_of(inputs), first_of(output)
+        seen.append((tuple(x.stride()), tuple(y.shape), tuple(y.stride())))
+
+    net.get_submodule(row.path).register_forward_hook(hook)
+    try:
+        net(*all_inputs(analysis, sample_input(case, shape, args)))
+    except REFUSALS:
+        assume(False)
+    assert len(seen) == 1
+    given_strides, out_shape, out_strides = seen[0]
+    if layout == "transposed":
+        assume(not strides.is_contiguous((2, *shape), given_strides))  # axes of size 1: no transposed view
+    said = row.layer.output_strides(row.args, row.input, row.output, given_strides, 2)
+    if said is not None and out_shape == (2, *row.output):
+        assert strides.view(out_shape, said, out_shape) and all(
+            st == s or d == 1 for st, s, d in zip(said, out_strides, out_shape)), (kind, shape, args, said, out_strides)
+
+
+SMALL_LLAMA = {"T": "5", "depth": "2", "hidden": "64", "heads": "4", "intermediate": "96", "vocab": "50"}
+
+
+@pytest.mark.parametrize("name,bindings", [
+    ("gpt2_small.yaml", {"T": "5", "depth": "2"}), ("bert_base.yaml", {"T": "5", "depth": "2"}),
+    ("char_transformer.yaml", {"T": "6"}), ("llama2_7b.yaml", SMALL_LLAMA | {"kv_heads": "4"}),
+    ("llama2_7b.yaml", SMALL_LLAMA | {"kv_heads": "2"})])
+def test_the_language_models_saved_tensors_equal_autograds(name, bindings):
+    """GPT-2 (q, k and v transposed views of slices of c_attn's output), BERT and LLaMA (of
+    their own projections; with 2 key/value heads of 4, grouped-query attention repeats k and
+    v), two blocks of each at a few tokens: scaled_dot_product_attention's saved tensors on
+    torch's math kernel, v's copy among them, equal what autograd keeps."""
+    analysis = analyze(load_spec(SPECS / name), bindings, batch=2)
+    m = memory(analysis)
+    assert m.unmodelled == []
+    assert m.saved_for_backward == autograd_saved_bytes(analysis, torch.randint(0, 20, (2, *analysis.input)))
+
+
+@pytest.mark.parametrize("name", ["gpt2_small.yaml", "bert_base.yaml", "char_transformer.yaml", "llama2_7b.yaml",
+                                  "swin_t.yaml"])
+def test_summarize_models_the_transformers_training_memory(name):
+    out = CliRunner().invoke(main, ["summarize", str(SPECS / name), "--memory"]).stdout
+    assert "training: saved for backward" in out and "not modelled" not in out
+
+
+def test_gpt2s_training_memory_in_t_is_the_concrete_one():
+    """With T a symbol the layouts' comparisons take T as large; the formula equals the
+    figure at T given, T = 1 (where torch views what it copies at larger T) included."""
+    formula = memory(analyze(load_spec(SPECS / "gpt2_small.yaml"))).saved_for_backward
+    (t,) = formula.free_symbols
+    for value in (1, 2, 7):
+        concrete = memory(analyze(load_spec(SPECS / "gpt2_small.yaml"), {"T": str(value)})).saved_for_backward
+        assert formula.subs(t, value) == concrete
+
+
+@pytest.mark.parametrize("size,batch", [(64, 2), (32, 1)])
+def test_swin_ts_saved_tensors_equal_autograds(size, batch):
+    """Swin-T (stage 3 two blocks deep) on 64×64 and 32×32 images: shifted windows over padded
+    maps, and from stage 3 one window (at batch 1, kᵀ and v then views of qkv's output)."""
+    spec = load_spec(SPECS / "swin_t.yaml")
+    spec.input[1:] = [Value(size, spec.input[1].loc), Value(size, spec.input[2].loc)]
+    analysis = analyze(spec, {"d3": "2"}, batch=batch)
+    m = memory(analysis)
+    assert m.unmodelled == [] and m.saved_for_backward == autograd_saved_bytes(analysis)
+
+
+@pytest.mark.parametrize("hw,window,heads,shift,attention_dropout,dropout,batch", [
+    (7, 7, 2, 0, 0, 0, 2), (7, 7, 2, 3, 0, 0, 1), (9, 4, 2, 2, 0.2, 0.1, 2), (8, 4, 1, 2, 0, 0, 2), (4, 4, 2, 0, 0, 0, 1),
+    (5, 3, 4, 1, 1.0, 0, 3), (4, 4, 1, 0, 0, 0, 1)])
+def test_window_attention_saves_what_autograd_keeps(hw, window, heads, shift, attention_dropout, dropout, batch):
+    """Padding, shift, one head or one window for the whole batch (kᵀ and v views of qkv's
+    output, kept once), dropout on the weights (p = 1: a zero scalar) and on the output."""
+    analysis = analyze_text(f"archcalc: 1\ninput: [{hw}, {hw + 1}, 8]\nlayers:\n  - linear: 8\n"
+                            f"  - shifted_window_attention: {{window_size: {window}, num_heads: {heads}, shift_size: "
+                            f"{shift}, attention_dropout: {attention_dropout}, dropout: {dropout}}}\n", batch=batch)
+    assert memory(analysis).saved_for_backward == autograd_saved_bytes(analysis)
+
+
+SDPA_LAYOUTS = """
+archcalc: 1
+input: [6, 24]
+blocks:
+  heads:   # [T, 24] to heads [4, T, 6], as a transposed view
+    params: {n: 4}
+    layers: [{linear: {out_features: "6*n", bias: false}}, {unflatten: {dim: 1, unflattened_size: [n, 6]}},
+             {transpose: {dim0: 0, dim1: 1}}]
+  own:     # the same laid out heads first (layer_norm makes a contiguous tensor)
+    params: {n: 4}
+    layers: [{heads: {n: n}}, {layer_norm: 6}]
+layers:
+  - linear: 72
+  - scaled_dot_product_attention:
+      split: equal
+      split_dim: -1
+      {args}
+      branches: {branches}
+"""
+
+
+@pytest.mark.parametrize("branches,args", [
+    ("{q: [heads], k: [heads], v: [heads]}", "dropout_p: 0.3"),  # v a transposed view: copied
+    ("{q: [heads], k: [heads], v: [{unflatten: {dim: 1, unflattened_size: [4, 6]}}, {transpose: {dim0: 0, dim1: 1}}]}",
+     "scale: 0.2"),  # v a transposed view of a slice of the linear layer's output: copied
+    ("{q: [heads], k: [heads], v: [{unsqueeze: {dim: 0}}]}", "scale: 0.2"),  # v a slice broadcast over the heads
+    ("{q: [heads], k: [{heads: {n: 2}}], v: [{own: {n: 2}}]}", "enable_gqa: true"),  # k and v repeated
+    ("{q: [heads], k: [heads], v: [own]}", "is_causal: true"),  # v laid out heads first: kept itself
+    ("{q: [{own: {n: 1}}], k: [own], v: [own]}", "dropout_p: 0.1"),  # q broadcast over k's heads
+    ("{q: [], k: [], v: []}", "is_causal: true"),  # slices: v kept as the whole linear layer's output
+])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_attention_keeps_v_or_its_copy_by_its_layout(branches, args, batch):
+    """The factors torch's matmul reshapes: v kept itself where the spec's rows leave it heads
+    first (its whole storage where it is a slice), copied where they leave it a transposed
+    view; a factor broadcast over heads copied at its broadcast size, unless the batch is 1;
+    with dropout the noise and the dropped weights too."""
+    text = SDPA_LAYOUTS.replace("{args}", args).replace("{branches}", branches)
+    analysis = analyze_text(text, batch=batch)
+    m = memory(analysis)
+    assert m.unmodelled == [] and m.saved_for_backward == autograd_saved_bytes(analysis)
+
+
+@pytest.mark.parametrize("a,b", [("[heads]", "[heads, {transpose: {dim0: 1, dim1: 2}}]"),
+                                 ("[]", "[{transpose: {dim0: 0, dim1: 1}}]"),
+                                 ("[own]", "[{own: {n: 1}}, {transpose: {dim0: 1, dim1: 2}}]"),
+                                 ("[{own: {n: 1}}]", "[heads, {transpose: {dim0: 1, dim1: 2}}]")])
+@pytest.mark.parametrize("batch", [1, 2])
+def test_matmul_keeps_each_factor_or_its_copy_by_its_layout(a, b, batch):
+    """a @ b keeps each factor as torch.matmul's batched product does: itself, or its copy
+    where its strides (a transposed view) or a broadcast over heads call for one."""
+    text = SDPA_LAYOUTS.replace("scaled_dot_product_attention", "matmul").replace("      {args}\n", "").replace(
+        "{branches}", f"{{a: {a}, b: {b}}}").replace("- linear: 72", "- linear: 48")
+    analysis = analyze_text(text, batch=batch)
+    m = memory(analysis)
+    assert m.unmodelled == [] and m.saved_for_backward == autograd_saved_bytes(analysis)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from archcalc.engine import numbers as N
 from archcalc.engine.analysis import Analysis, Row
+from archcalc.layers.strides import contiguous
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}
 OPTIMIZER_COPIES = {"none": 0, "sgd": 0, "sgd-momentum": 1, "adam": 2}
@@ -105,7 +106,7 @@ class _Saved:
         self.batch, self.elem = batch, elem
         self.tensors: dict[int, object] = {}
         self.sizes: dict[int, object] = {0: N.mul(N.mul(input_elements, elem), batch)}
-        self.names: dict[str, tuple[int, bool]] = {}  # an input's or a row's name: (its tensor, needs a gradient)
+        self.names: dict[str, tuple] = {}  # an input's or a row's name: (its tensor, needs a gradient, strides)
         self.unmodelled: set[str] = set()
         self.weights: set[int] = set()  # views of a layer's weights: counted as weights, never saved here
         self.made = 0
@@ -147,17 +148,21 @@ class _Saved:
             return labels[label], True
         return self.new(), True  # "new", "stat"
 
-    def walk(self, rows: list[Row], current: int, grad: bool) -> tuple[int, bool]:
+    def walk(self, rows: list[Row], current: int, grad: bool, strides) -> tuple[int, bool, object]:
+        """(the tensor after these rows, whether it needs a gradient, its strides: the batch
+        axis first, None where unknown). A view is its input's tensor with its own strides."""
         for row in rows:
             if row.reads is not None:  # `from:`: it reads that tensor, not the one before
-                current, grad = self.names[row.reads]
+                current, grad, strides = self.names[row.reads]
             if row.is_merge:
-                outs = [self.walk(b.rows, current, grad) for b in row.branches]
+                outs = [self.walk(b.rows, current, grad, strides) for b in row.branches]  # a split's slices keep strides
                 out = self.new(N.product(row.output))
                 shapes = [b.output for b in row.branches]
-                grads = [g for _, g in outs]
-                self._record(row, row.layer.merge_saved_for_backward(row.args, shapes, row.output, self.elem, grads),
-                             [o for o, _ in outs], out, any(grads))
+                grads = [g for _, g, _ in outs]
+                layouts = [((self.batch, *shape), st) for shape, (_, _, st) in zip(shapes, outs)]
+                self._record(row, row.layer.merge_saved_for_backward(row.args, shapes, row.output, self.elem, grads,
+                                                                      layouts), [o for o, _, _ in outs], out, any(grads))
+                strides = row.layer.merge_output_strides(row.args, shapes, row.output, layouts, self.batch)
                 current, grad = out, any(grads) or grad
             elif row.leaf:
                 if row.layer.weights_view:
@@ -165,14 +170,15 @@ class _Saved:
                     self.weights.add(out)
                 else:
                     out = current if row.layer.output_is_input(row.args) else self.new(N.product(row.output))
-                self._record(row, row.layer.saved_for_backward(row.args, row.input, row.output, self.elem), [current],
-                             out, grad)
+                self._record(row, row.layer.laid_out_saved_for_backward(row.args, row.input, row.output, self.elem,
+                                                                        strides, self.batch), [current], out, grad)
+                strides = row.layer.output_strides(row.args, row.input, row.output, strides, self.batch)
                 grad = grad or _trained(row)
                 current = out
             else:
-                current, grad = self.walk(row.children, current, grad)
-            self.names[row.path] = (current, grad)
-        return current, grad
+                current, grad, strides = self.walk(row.children, current, grad, strides)
+            self.names[row.path] = (current, grad, strides)
+        return current, grad, strides
 
     def _record(self, row: Row, rule, inputs: list[int], out: int, grad: bool) -> None:
         if rule is None:
@@ -188,11 +194,12 @@ def _trained(row: Row) -> bool:
 
 def _saved(analysis: Analysis, elem: int) -> tuple[object | None, list[str]]:
     saved = _Saved(analysis.batch, elem, N.product(analysis.input))
-    saved.names[analysis.spec.input_name] = (0, False)
+    saved.names[analysis.spec.input_name] = (0, False, contiguous((analysis.batch, *analysis.input)))
     for decl in analysis.spec.more_inputs:  # the spec's other inputs, which `from:` and tensor arguments name
         shape = analysis.more_inputs[decl.name]
-        saved.names[decl.name] = (saved.new(N.product(shape), 8 if decl.dtype == "index" else None), False)
-    saved.walk(analysis.roots, 0, False)
+        saved.names[decl.name] = (saved.new(N.product(shape), 8 if decl.dtype == "index" else None), False,
+                                  contiguous((analysis.batch, *shape)))
+    saved.walk(analysis.roots, 0, False, contiguous((analysis.batch, *analysis.input)))
     if saved.unmodelled:
         return None, sorted(saved.unmodelled)
     return N.total(saved.tensors.values()), []

@@ -63,14 +63,14 @@ class _Elementwise(LayerKind):
 
 def _activation(kind: str, torch_class: str, doc: str, *args: Arg, saves: tuple[str, ...] = ("input",),
                 in_place: tuple[str, ...] | None = None, functions: tuple[str, ...] | None = None, refuse=None,
-                call=None):
+                call=None, contiguous: bool = False):
     """Registers an element-wise kind: `functions` are the torch functions and Tensor methods
     `archcalc import` reads as it (by default its name and the in-place form, name_), `refuse`
     a check of the settings torch refuses, `call` the function it stands for when its module's forward
     calls another (LayerKind.torch_call)."""
     attrs = {"kind": kind, "torch_class": torch_class, "saves": saves, "saves_in_place": in_place,
              "torch_classes": (torch_class,), "torch_functions": functions or (kind, kind + "_"),
-             "doc": f"{doc} (torch.nn.{torch_class})", "args": tuple(args)}
+             "doc": f"{doc} (torch.nn.{torch_class})", "args": tuple(args), "contiguous_output": contiguous}
     if refuse is not None:
         attrs["refuse"] = classmethod(refuse)
     if call is not None:
@@ -134,7 +134,7 @@ _activation("hardtanh", "Hardtanh", "min(max(x, min_val), max_val)", Arg("min_va
 _activation("softsign", "Softsign", "x / (1 + |x|)", saves=("input", "new"), functions=("softsign",))
 # log_sigmoid_forward returns a buffer beside its output, as large as the input on the CPU (CUDA's is empty)
 _activation("logsigmoid", "LogSigmoid", "log(1 / (1 + e⁻ˣ))", saves=("input", "new"),
-            functions=("logsigmoid", "log_sigmoid"))
+            functions=("logsigmoid", "log_sigmoid"), contiguous=True)  # ATen's log_sigmoid_forward: a contiguous output
 _activation("hardshrink", "Hardshrink", "x if |x| > lambd else 0", Arg("lambd", Float(), 0.5),
             functions=("hardshrink",))
 _activation("softshrink", "Softshrink", "x − lambd·sign(x) if |x| > lambd else 0",
@@ -158,6 +158,7 @@ class RReLU(_Elementwise):
     doc = "x if x > 0 else a·x, a ~ U(lower, upper) while training, (lower + upper)/2 in eval (torch.nn.RReLU)"
     args = (Arg("lower", Float(), 1 / 8), Arg("upper", Float(), 1 / 3), _INPLACE)
     saves = ("input", "new")
+    contiguous_output = True  # while training, rrelu_with_noise writes a contiguous output
     saves_in_place = ("output", "new")
     refuse = classmethod(_lower_not_above_upper)
 

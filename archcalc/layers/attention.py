@@ -16,6 +16,7 @@ CPU's flash kernel read 0; the built module's FLOPs are the same on CUDA's flash
 from __future__ import annotations
 
 from archcalc.engine import numbers as N
+from archcalc.layers import strides as S
 from archcalc.layers.args import Arg, Bool, Float, Int, Nullable, PerAxis, Tensor
 from archcalc.layers.base import Attention, Context, LayerKind, MergeKind, Result, Step, Untranslatable
 from archcalc.layers.registry import register
@@ -373,12 +374,47 @@ class ScaledDotProductAttention(MergeKind):
         return None, None
 
     @classmethod
-    def saved_for_backward(cls, a, x, out, elem):
-        """Not modelled: torch's math kernel keeps the scaled q and kᵀ, the attention weights
-        and v, but v as a copy or as its own storage depending on its memory layout (a
-        transposed view is copied for the batched product, a contiguous one is not), which a
-        spec does not say; a flash kernel keeps less."""
-        return None
+    def merge_saved_for_backward(cls, a, shapes, out, elem, grads, layouts=None):
+        """torch's math kernel (a flash kernel keeps less): with enable_gqa, k and v repeated
+        to q's heads (new contiguous tensors) where their heads differ; q·√scale and kᵀ·√scale
+        (new), for the product Q·Kᵀ, which keeps each where the other needs a gradient; the
+        softmax's output A (h·L·S), kept where the scores need a gradient; with dropout_p, the
+        noise it multiplies A by (where the scores need a gradient) and the dropped weights
+        (where v does); v, where the scores need a gradient. torch.matmul reshapes each factor
+        to [batch·heads, rows, columns]: a view of the factor where its strides allow, else a
+        copy, and the product keeps what it multiplies. So v is kept as itself (its whole
+        storage: all of c_attn's output where it is a slice) when it is laid out heads first,
+        and as a copy when the spec's rows made it a transposed view ([T, h, d] → [h, T, d]);
+        a factor broadcast over heads is copied at its broadcast size (or, where the batch is
+        1, kept as it is). None where a layout that decides it is unknown."""
+        if not layouts or layouts[0][0] is None:
+            return None
+        batch = layouts[0][0][0]
+        (q, k, v), (kl, vl), repeated = _repeated_kv(a, shapes, layouts[1:], batch)
+        gq, gk, gv = grads
+        scores_grad = gq or gk
+        qk_lead = [d if N.compare(d, "!=", 1) else e for d, e in zip(q[:-2], k[:-2])]
+        lead = [d if N.compare(d, "!=", 1) else e for d, e in zip(qk_lead, v[:-2])]
+        big_l, s_, e = q[-2], k[-2], q[-1]
+        entries = []
+        if gk:  # q·√scale, for kᵀ's gradient
+            q_sizes = (batch, *q)
+            entries.append(_kept_factor(q_sizes, S.elementwise(q_sizes, [layouts[0]]), qk_lead, elem))
+        if gq:  # kᵀ·√scale, for q's gradient
+            kt = (batch, *k[:-2], e, s_)
+            kt_strides = None if kl[1] is None else (*kl[1][:-2], kl[1][-1], kl[1][-2])
+            entries.append(_kept_factor(kt, S.elementwise(kt, [(kt, kt_strides)]), qk_lead, elem))
+        weights = ("new", N.product((*qk_lead, big_l, s_)), elem)
+        if scores_grad:
+            entries += [weights] * (2 if a.dropout_p else 1)  # the softmax's output (and dropout's noise)
+        if gv:
+            a_sizes = (batch, *qk_lead, big_l, s_)
+            dropped = _kept_factor(a_sizes, S.contiguous(a_sizes), lead, elem)
+            if a.dropout_p or dropped != weights or not scores_grad:
+                entries.append(dropped)  # the dropped weights (or a broadcast copy; else the softmax's output)
+        if scores_grad:
+            entries.append(_kept_factor(*vl, lead, elem) if repeated[1] else _kept_v(*vl, lead, elem))
+        return None if None in entries else entries
 
     @classmethod
     def torch_combine(cls, a, outputs, attn_mask=None):
@@ -400,6 +436,42 @@ class ScaledDotProductAttention(MergeKind):
             given.pop("attn_mask", None)
         return list(args[:3]), cls.written({k: v for k, v in given.items() if k != "attn_mask"}) | (
             {"attn_mask": given["attn_mask"]} if "attn_mask" in given else {})
+
+
+def _repeated_kv(a, shapes, layouts, batch):
+    """q, k and v, and k's and v's layouts, after torch's math kernel repeats k and v to q's
+    heads (axis -3) under enable_gqa where their heads differ (new contiguous tensors), and
+    which of k and v it repeated."""
+    q, k, v = shapes
+    out, repeated = [k, v], [False, False]
+    layouts = list(layouts)
+    for i, t in enumerate((k, v)):
+        if a.enable_gqa and len(q) >= 3 and N.compare(t[-3], "!=", q[-3]):
+            out[i] = (*t[:-3], q[-3], *t[-2:])
+            layouts[i] = ((batch, *out[i]), S.contiguous((batch, *out[i])))
+            repeated[i] = True
+    return (q, *out), layouts, repeated
+
+
+def _kept_factor(sizes, strides, lead, elem):
+    """What torch.matmul's batched product keeps of a factor of these sizes (batch first) that
+    is broadcast to the leading axes `lead` (per sample): itself or its copy at the broadcast
+    size, both new here (q·√scale, kᵀ·√scale, the attention weights, a repeated or copied v);
+    None where a layout that decides it is unknown."""
+    broadcast = N.product((*lead, *sizes[-2:]))
+    if all(N.compare(d, "==", e) for d, e in zip(sizes[1:-2], lead)):
+        return "new", broadcast, elem  # no broadcast: its size either way
+    own = S.batched_operand(sizes, strides, (sizes[0], *lead))
+    return None if own is None else ("new", N.product(sizes[1:]) if own else broadcast, elem)
+
+
+def _kept_v(sizes, strides, lead, elem):
+    """v as the product A·V keeps it: itself ("input:2", its whole storage) where its reshape
+    to [batch·heads, S, Ev] is a view, else a copy at the broadcast size; None where unknown."""
+    own = S.batched_operand(sizes, strides, (sizes[0], *lead))
+    if own is None:
+        return None
+    return ("input:2", N.product(sizes[1:]), elem) if own else ("new", N.product((*lead, *sizes[-2:])), elem)
 
 
 def _masked(mask, scores: tuple, ctx: Context) -> tuple:
@@ -477,6 +549,7 @@ class ShiftedWindowAttention(LayerKind):
     kind = "shifted_window_attention"
     family = "attention"
     weighted = True
+    contiguous_output = True  # torchvision's function ends x[:, :H, :W, :].contiguous()
     torch_classes = ("ShiftedWindowAttention", "torchvision.models.swin_transformer.ShiftedWindowAttention")
     doc = "Swin's (shifted) window self-attention with relative position bias on [H, W, C] (torchvision)"
     args = (
@@ -555,10 +628,16 @@ class ShiftedWindowAttention(LayerKind):
         return None  # a token sees its window, and through the shift, its neighbours'
 
     @classmethod
-    def saved_for_backward(cls, a, x, out, elem):
-        """Not modelled: the padded, shifted and windowed copies, the gathered bias and the
-        shift's mask are kept or not by torch's view rules, which the spec does not follow."""
-        return None
+    def laid_out_saved_for_backward(cls, a, x, out, elem, strides, batch):
+        """torchvision's shifted_window_attention while training, T = H'·W' padded tokens
+        (F.pad copies even where it pads nothing): the qkv layer's input (the padded, shifted
+        windows, T·C); q·scale and kᵀ, v as the products reshape them (copies, T·C each, of
+        slices of qkv's output; where heads or the batch's windows are 1, kᵀ and v are views of
+        qkv's whole output, 3·T·C, kept once); the softmax's output (windows·h·N²); with
+        attention_dropout its noise and the dropped weights; the proj layer's input (T·C); with
+        dropout its noise (T·C). The bias gathered from its table keeps only the index, a
+        buffer."""
+        return _window_saved(a, cls.windows(a, x), N.product(cls.padded(a, x)), x[-1], elem, batch)
 
     @classmethod
     def torch_module(cls, a, x):
@@ -567,6 +646,38 @@ class ShiftedWindowAttention(LayerKind):
     @classmethod
     def from_torch(cls, module) -> dict:
         return cls.written(_window_settings(module))
+
+
+def _window_saved(a, windows: tuple, t, c, elem, batch):
+    """What torchvision's (3-D) shifted window attention keeps while training, its windows
+    (windows, h, N, d) over t padded tokens of c channels (ShiftedWindowAttention's rule)."""
+    windows, h, n, d = windows
+    rows = N.mul(batch, windows)
+    qkv_strides = S.contiguous((rows, n, 3, h, d))  # qkv's output [B·windows, N, 3C], permuted to [3, B·w, h, N, d]
+    k_strides = tuple(qkv_strides[i] for i in (0, 3, 1, 4))
+    kt = S.batched_operand((rows, h, d, n), (k_strides[0], k_strides[1], k_strides[3], k_strides[2]), (rows, h))
+    v = S.batched_operand((rows, h, n, d), k_strides, (rows, h))
+    if kt is None or v is None:
+        return None
+    tokens, weights = N.mul(t, c), N.mul(windows, N.mul(h, N.mul(n, n)))
+    entries = [("new", tokens, elem), ("new", tokens, elem)]  # qkv's input, q·scale
+    entries += [("new", tokens, elem)] * ((not kt) + (not v))  # the copies of kᵀ and v
+    if kt or v:
+        entries.append(("new", N.mul(3, tokens), elem))  # qkv's output itself
+    entries.append(("new", weights, elem))
+    entries += _dropout_kept(a.attention_dropout, weights, elem, twice=True)
+    entries.append(("new", tokens, elem))  # proj's input
+    return entries + _dropout_kept(a.dropout, tokens, elem)
+
+
+def _dropout_kept(p, elements, elem, twice=False) -> list:
+    """What ATen's dropout keeps while training (as the dropout kind's rule): nothing at p = 0,
+    the zero scalar it multiplies by at p = 1, else its noise; `twice` where a product then
+    keeps the dropped values too (p > 0)."""
+    if not p:
+        return []
+    kept = [("stat", 1, elem)] if p == 1 else [("new", elements, elem)]
+    return kept + ([("new", elements, elem)] if twice else [])
 
 
 def _window_settings(module) -> dict:
@@ -602,6 +713,12 @@ class ShiftedWindowAttentionV2(ShiftedWindowAttention):
 
     kind = "shifted_window_attention_v2"
     torch_classes = ("ShiftedWindowAttentionV2", "torchvision.models.swin_transformer.ShiftedWindowAttentionV2")
+
+    @classmethod
+    def laid_out_saved_for_backward(cls, a, x, out, elem, strides, batch):
+        """Not modelled yet: cosine attention (F.normalize of q and k, the clamped logit scale)
+        and the position-bias MLP keep more than the first version's rule says."""
+        return None
     doc = "Swin V2's (shifted) window cosine attention with a continuous position bias MLP on [H, W, C] (torchvision)"
 
     @classmethod
@@ -706,6 +823,7 @@ class ShiftedWindowAttention3d(LayerKind):
     padded T·H·W), as torch computes them."""
 
     kind = "shifted_window_attention3d"
+    contiguous_output = True  # torchvision's function ends x[:, :T, :H, :W, :].contiguous()
     family = "attention"
     weighted = True
     torch_classes = ("ShiftedWindowAttention3d", "torchvision.models.video.swin_transformer.ShiftedWindowAttention3d")
@@ -796,9 +914,16 @@ class ShiftedWindowAttention3d(LayerKind):
         return None  # a token sees its window, and through the shift, its neighbours'
 
     @classmethod
-    def saved_for_backward(cls, a, x, out, elem):
-        """Not modelled, as shifted_window_attention's."""
-        return None
+    def laid_out_saved_for_backward(cls, a, x, out, elem, strides, batch):
+        """As shifted_window_attention's (torchvision's function in 3-D is the same, windows
+        of Wd·Wh·Ww tokens over the padded T'·H'·W'), and where the windows as used are
+        smaller than the written ones (N of them, 1 < N < the written volume), the index of
+        the bias, a flattened copy of the buffer's N×N corner (int64, once per pass)."""
+        windows = cls.windows(a, x)
+        n, full = windows[2], N.product(a.window_size)
+        corner = [("stat", N.mul(n, n), 8)] if N.compare(n, ">", 1) and N.compare(n, "<", full) else []
+        saved = _window_saved(a, windows, N.product(cls.padded(a, x)), x[-1], elem, batch)
+        return None if saved is None else saved + corner
 
     @classmethod
     def torch_module(cls, a, x):

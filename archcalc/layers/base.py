@@ -132,6 +132,7 @@ class LayerKind:
     elementwise: ClassVar[bool] = False  # maps each element alone (can run in place; drawn inside the box before)
     view: ClassVar[bool] = False  # its output is its input's storage (flatten, identity): no new tensor
     weights_view: ClassVar[bool] = False  # its output is its own weights' storage (parameter): no activation
+    contiguous_output: ClassVar[bool] = False  # its output is a new contiguous tensor, whatever its input's layout
     doc: ClassVar[str] = ""
     torch_classes: ClassVar[tuple[str, ...]] = ()  # module classes `archcalc import` reads as this kind
     torch_functions: ClassVar[tuple[str, ...]] = ()  # torch functions / Tensor methods it reads as this kind
@@ -307,6 +308,36 @@ class LayerKind:
           and its projections flatten them): a new tensor of the entry's elements when the
           batch holds more than one sample, the tensor itself at batch 1, where the
           transposed view is read as it is."""
+        return None
+
+    @classmethod
+    def laid_out_saved_for_backward(cls, a: Args, x: Shape, out: Shape, elem: int, strides, batch: int):
+        """saved_for_backward for a kind whose kept tensors hang on its input's layout (strides,
+        the batch axis first; None where unknown) or on the batch (a product that reshapes a
+        view keeps the view or a copy, torch's view rules deciding; axes of size 1, a batch of
+        one among them, do not count): by default saved_for_backward."""
+        return cls.saved_for_backward(a, x, out, elem)
+
+    @classmethod
+    def output_strides(cls, a: Args, x: Shape, out: Shape, strides, batch: int):
+        """The strides (in elements, the batch axis first) of its output while training, given
+        its input's (None: unknown), as the module the backend builds lays it out; None where
+        the kind does not say. By default: a layer that returns its input (output_is_input)
+        with its shape keeps its strides, another view does not say, a kind with
+        contiguous_output makes a contiguous tensor, an element-wise layer lays its output out
+        as torch's TensorIterator does, and any other does not say (a convolution of a transposed
+        view lays its output out channels last, a recurrent layer's is a transposed view). A product that reshapes its operands (scaled_dot_product_attention, matmul)
+        reads these to know whether it keeps an operand or a copy of it (strides.py)."""
+        from archcalc.layers import strides as S
+
+        if cls.output_is_input(a):
+            return strides if len(x) == len(out) and all(N.compare(i, "==", o) for i, o in zip(x, out)) else None
+        if cls.view or cls.weights_view:
+            return None
+        if cls.contiguous_output:
+            return S.contiguous((batch, *out))
+        if cls.elementwise:
+            return S.elementwise((batch, *out), [((batch, *x), strides)])
         return None
 
     @classmethod
@@ -499,11 +530,22 @@ class MergeKind(LayerKind):
         raise NotImplementedError(f"merge kind {cls.kind} has no torch form")
 
     @classmethod
-    def merge_saved_for_backward(cls, a: Args, shapes: list[Shape], out: Shape, elem: int, grads: list[bool]):
+    def merge_saved_for_backward(cls, a: Args, shapes: list[Shape], out: Shape, elem: int, grads: list[bool],
+                                 layouts: list | None = None):
         """What autograd keeps for the combining step, knowing which branches need a gradient
-        (a product keeps each factor the others' gradients need): entries as in
-        saved_for_backward, "input:<i>" for branch i's output."""
+        (a product keeps each factor the others' gradients need) and how each branch's output
+        is laid out (`layouts`: (sizes, strides) per branch, the batch axis first, strides None
+        where unknown; output_strides): entries as in saved_for_backward, "input:<i>" for
+        branch i's output."""
         return cls.saved_for_backward(a, shapes, out, elem)
+
+    @classmethod
+    def merge_output_strides(cls, a: Args, shapes: list[Shape], out: Shape, layouts: list, batch: int):
+        """output_strides for a merge, from its branches' layouts ((sizes, strides), the batch
+        axis first): by default a new contiguous tensor."""
+        from archcalc.layers import strides as S
+
+        return S.contiguous((batch, *out))
 
     @classmethod
     def imported_merge(cls, args: tuple, kwargs: dict, name: str | None = None) -> tuple[list, dict]:

@@ -420,9 +420,13 @@ class PatchEmbed3d(WeightedProduct):
 
     @classmethod
     def saved_for_backward(cls, a, x, out, elem):
-        """Not modelled: the padded clip (when padded), the convolution's output the norm reads
-        and the norm's statistics, kept as torch's view rules say."""
-        return None
+        """The padded clip the convolution reads (F.pad copies even where it pads nothing), and
+        with the norm its input (the convolution's output, permuted channels last: a view) and
+        each position's mean and 1/σ (float32)."""
+        padded = N.mul(x[0], N.product(N.mul(N.ceildiv(s, p), p) for s, p in zip(x[1:], a.patch_size)))
+        positions = N.product(out[:-1])
+        norm = [("new", N.product(out), elem), ("new", positions, 4), ("new", positions, 4)] if a.norm else []
+        return [("new", padded, elem), *norm]
 
     @classmethod
     def torch_module(cls, a, x):

@@ -41,6 +41,7 @@ def _positions_text(x) -> tuple[str, str]:
 @register
 class Linear(WeightedProduct):
     kind = "linear"
+    contiguous_output = True  # F.linear folds its input (a copy where it must) and multiplies
     torch_classes = ("Linear",)
     family = "linear"
     in_arg = "in_features"

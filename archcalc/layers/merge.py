@@ -11,6 +11,7 @@ from __future__ import annotations
 from archcalc.engine import numbers as N
 from archcalc.layers.args import Arg, Bool, Int
 from archcalc.layers.base import Context, MergeKind, Result, Step, Untranslatable, batched_axis, sample_axis
+from archcalc.layers import strides as S
 from archcalc.layers.registry import register
 
 
@@ -47,6 +48,10 @@ class Add(MergeKind):
     @classmethod
     def saved_for_backward(cls, a, x, out, elem):
         return []  # a sum's gradient is its output's, passed to every branch
+
+    @classmethod
+    def merge_output_strides(cls, a, shapes, out, layouts, batch):
+        return _chained(layouts, batch)
 
     @classmethod
     def torch_combine(cls, a, outputs):
@@ -103,6 +108,14 @@ class Concat(MergeKind):
         return []  # the gradient is split by the branches' sizes alone
 
     @classmethod
+    def merge_output_strides(cls, a, shapes, out, layouts, batch):
+        """torch.cat of contiguous tensors is contiguous; of others it follows their memory
+        format (channels last), which is not followed here."""
+        if all(st is not None and S.is_contiguous(sizes, st) for sizes, st in layouts):
+            return S.contiguous((batch, *out))
+        return None
+
+    @classmethod
     def torch_combine(cls, a, outputs):
         import torch
 
@@ -141,7 +154,7 @@ class Mul(MergeKind):
         return Result(tuple(out))
 
     @classmethod
-    def merge_saved_for_backward(cls, a, shapes, out, elem, grads):
+    def merge_saved_for_backward(cls, a, shapes, out, elem, grads, layouts=None):
         """The factors are multiplied left to right, ((b0·b1)·b2)·…, and each product keeps
         either side for the other's gradient: branch k when the product so far needs one, and
         the product so far (branch 0, or a new partial product) when branch k does."""
@@ -164,11 +177,24 @@ class Mul(MergeKind):
         return (fields[0], None) if all(f == fields[0] for f in fields) and fields[0] is not None else (None, None)
 
     @classmethod
+    def merge_output_strides(cls, a, shapes, out, layouts, batch):
+        return _chained(layouts, batch)
+
+    @classmethod
     def torch_combine(cls, a, outputs):
         total = outputs[0]
         for out in outputs[1:]:
             total = total * out
         return total
+
+
+def _chained(layouts, batch):
+    """The strides of ((b0 ∘ b1) ∘ b2) ∘ …, each step a TensorIterator's new tensor."""
+    sizes, strides = layouts[0]
+    for other_sizes, other in layouts[1:]:
+        out = tuple(d if N.compare(d, "!=", 1) else e for d, e in zip(sizes, other_sizes))
+        strides, sizes = S.elementwise(out, [(sizes, strides), (other_sizes, other)]), out
+    return strides
 
 
 def _broadcast(d, e, ctx: Context, shapes):
@@ -231,8 +257,24 @@ class Matmul(MergeKind):
         return None, None
 
     @classmethod
-    def saved_for_backward(cls, a, x, out, elem):
-        return None  # either operand, as the other's gradient needs it: not modelled yet
+    def merge_saved_for_backward(cls, a, shapes, out, elem, grads, layouts=None):
+        """Each factor where the other needs a gradient, as torch.matmul's batched product keeps
+        it: the factor expanded to the leading axes both broadcast to and reshaped to [batch·…,
+        rows, columns], a view of the factor (its whole storage) where its strides allow, else
+        a copy at the broadcast size. None where a layout that decides it is unknown."""
+        lead = [d if N.compare(d, "!=", 1) else e for d, e in zip(shapes[0][:-2], shapes[1][:-2])]
+        entries = []
+        for i, other_grad in ((0, grads[1]), (1, grads[0])):
+            if not other_grad:
+                continue
+            sizes, strides = layouts[i] if layouts else (None, None)
+            own = None if sizes is None else S.batched_operand(sizes, strides, (sizes[0], *lead))
+            if own is None:
+                return None
+            shape = shapes[i]
+            entries.append((f"input:{i}", N.product(shape), elem) if own
+                           else ("new", N.product((*lead, *shape[-2:])), elem))
+        return entries
 
     @classmethod
     def torch_combine(cls, a, outputs):

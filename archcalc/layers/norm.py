@@ -341,6 +341,7 @@ class LayerNorm(LayerKind):
     bias). No running statistics: each sample normalises itself, when training and after."""
 
     kind = "layer_norm"
+    contiguous_output = True  # ATen's layer norm reads a contiguous input and writes a contiguous output
     family = "norm"
     torch_classes = ("LayerNorm",)
     doc = "normalisation over each sample's last axes (torch.nn.LayerNorm)"

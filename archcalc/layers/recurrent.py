@@ -276,6 +276,7 @@ class Embedding(LayerKind):
     multiplies nothing (0 MACs, as FlopCounterMode counts)."""
 
     kind = "embedding"
+    contiguous_output = True  # rows gathered into a new tensor
     torch_classes = ("Embedding",)
     family = "embedding"
     weighted = True
@@ -337,6 +338,13 @@ class RepeatVector(LayerKind):
     @classmethod
     def saved_for_backward(cls, a, x, out, elem):
         return []
+
+    @classmethod
+    def output_strides(cls, a, x, out, strides, batch):
+        """x.unsqueeze(1).expand(times): the new axis's stride 0 (F times one step's where times is 1)."""
+        if strides is None:
+            return None
+        return strides[0], N.mul(x[0], strides[1]) if a.times == 1 else 0, strides[1]
 
     @classmethod
     def torch_module(cls, a, x):

@@ -12,6 +12,7 @@ from archcalc.engine import numbers as N
 from archcalc.layers.args import Arg, Bool, Choice, Float, Int, Ints, Nullable
 from archcalc.layers.base import (COMPUTED, Context, LayerKind, Result, Step, Untranslatable, batched_axis,
                                   list_text, sample_axis)
+from archcalc.layers import strides as S
 from archcalc.layers.registry import register
 
 
@@ -43,6 +44,11 @@ class Flatten(LayerKind):
     @classmethod
     def saved_for_backward(cls, a, x, out, elem):
         return []  # a view
+
+    @classmethod
+    def output_strides(cls, a, x, out, strides, batch):
+        """torch.flatten reshapes: a view where the strides allow it, else a contiguous copy."""
+        return None if strides is None else S.reshape((batch, *x), strides, (batch, *out))
 
     @classmethod
     def receptive_field(cls, a, x, rf):
@@ -325,6 +331,10 @@ class Parameter(LayerKind):
         return []  # an expand keeps nothing
 
     @classmethod
+    def output_strides(cls, a, x, out, strides, batch):
+        return (0, *S.contiguous(out))  # the parameter expanded over the batch
+
+    @classmethod
     def receptive_field(cls, a, x, rf):
         return None  # it depends on no input
 
@@ -377,6 +387,11 @@ class Reshape(_View):
     args = (Arg("shape", Ints(Int(-1)), doc="per sample; one size may be -1"),)
 
     @classmethod
+    def output_strides(cls, a, x, out, strides, batch):
+        """torch.reshape: a view where the strides allow it, else a contiguous copy."""
+        return None if strides is None else S.reshape((batch, *x), strides, (batch, *out))
+
+    @classmethod
     def infer(cls, x, a, ctx: Context) -> Result:
         shape, total = list(a.shape), N.product(x)
         if shape.count(-1) > 1 or any(d == 0 for d in shape):
@@ -425,6 +440,10 @@ class Permute(_View):
     args = (Arg("dims", Ints(Int(None)), doc="a permutation of the per-sample axes"),)
 
     @classmethod
+    def output_strides(cls, a, x, out, strides, batch):
+        return S.permuted(strides, [0, *(d % len(x) + 1 for d in a.dims)])
+
+    @classmethod
     def infer(cls, x, a, ctx: Context) -> Result:
         dims = [sample_axis(d, x, ctx, "dims") for d in a.dims] if len(a.dims) == len(x) else None
         if dims is None or sorted(dims) != list(range(len(x))):
@@ -461,6 +480,13 @@ class Transpose(_View):
     args = (Arg("dim0", Int(None)), Arg("dim1", Int(None)))
 
     @classmethod
+    def output_strides(cls, a, x, out, strides, batch):
+        order = list(range(len(x) + 1))
+        i, j = a.dim0 % len(x) + 1, a.dim1 % len(x) + 1
+        order[i], order[j] = order[j], order[i]
+        return S.permuted(strides, order)
+
+    @classmethod
     def infer(cls, x, a, ctx: Context) -> Result:
         i, j = sample_axis(a.dim0, x, ctx, "dim0"), sample_axis(a.dim1, x, ctx, "dim1")
         out = list(x)
@@ -490,6 +516,15 @@ class Unflatten(_View):
     torch_functions = ("unflatten",)
     doc = "one axis split into several: dim 0 of [512] into [32, 16] (torch.nn.Unflatten)"
     args = (Arg("dim", Int(None), doc="per-sample axis"), Arg("unflattened_size", Ints(Int(-1))))
+
+    @classmethod
+    def output_strides(cls, a, x, out, strides, batch):
+        """The axis split in place: its stride for the last of the new axes, times the sizes after."""
+        if strides is None:
+            return None
+        d = a.dim % len(x) + 1
+        sizes = out[d - 1:d - 1 + len(out) - len(x) + 1]
+        return (*strides[:d], *(N.mul(strides[d], s) for s in S.contiguous(sizes)), *strides[d + 1:])
 
     @classmethod
     def infer(cls, x, a, ctx: Context) -> Result:
@@ -545,6 +580,13 @@ class Squeeze(_View):
     args = (Arg("dim", Nullable(Int(None)), None, "per-sample axis; null: every axis of size 1"),)
 
     @classmethod
+    def output_strides(cls, a, x, out, strides, batch):
+        if strides is None:
+            return None
+        gone = [i for i, d in enumerate(x) if N.compare(d, "==", 1) and (a.dim is None or i == a.dim % len(x))]
+        return tuple(st for i, st in enumerate(strides) if i - 1 not in gone)
+
+    @classmethod
     def infer(cls, x, a, ctx: Context) -> Result:
         if a.dim is None:
             return Result(tuple(d for d in x if N.compare(d, "!=", 1)))
@@ -574,6 +616,16 @@ class Unsqueeze(_View):
     torch_functions = ("unsqueeze", "_unsqueeze")  # and torchvision MViT's fx-wrapped _unsqueeze
     doc = "inserts an axis of size 1 at dim (torch.unsqueeze)"
     args = (Arg("dim", Int(None), doc="per-sample position of the new axis"),)
+
+    @classmethod
+    def output_strides(cls, a, x, out, strides, batch):
+        """torch's unsqueeze: the new axis's stride is the next axis's size times its stride (1 last)."""
+        if strides is None:
+            return None
+        d = a.dim % (len(x) + 1) + 1
+        sizes = (batch, *x)
+        new = 1 if d >= len(sizes) else N.mul(sizes[d], strides[d])
+        return (*strides[:d], new, *strides[d:])
 
     @classmethod
     def infer(cls, x, a, ctx: Context) -> Result:
@@ -692,6 +744,11 @@ class Select(_View):
     args = (Arg("dim", Int(None), doc="per-sample axis"), Arg("index", Int(None), doc="the position; -1 the last"))
 
     @classmethod
+    def output_strides(cls, a, x, out, strides, batch):
+        d = a.dim % len(x) + 1
+        return None if strides is None else (*strides[:d], *strides[d + 1:])
+
+    @classmethod
     def infer(cls, x, a, ctx: Context) -> Result:
         dim = sample_axis(a.dim, x, ctx)
         _check_position(x, dim, "index", a.index, N.sub(x[dim], 1), ctx)
@@ -730,6 +787,10 @@ class Narrow(_View):
     args = (Arg("dim", Int(None), doc="per-sample axis"),
             Arg("start", Int(None), doc="the first position kept; negative counts from the end"),
             Arg("length", Int(1), doc="how many positions are kept"))
+
+    @classmethod
+    def output_strides(cls, a, x, out, strides, batch):
+        return strides  # a slice: the same strides, fewer positions
 
     @classmethod
     def infer(cls, x, a, ctx: Context) -> Result:
