@@ -1,7 +1,12 @@
 """Hostile specs: nothing executes, nothing hangs, nothing exhausts memory."""
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -9,7 +14,7 @@ from archcalc.spec import load_spec_text
 from archcalc.spec.errors import SpecError
 from archcalc.spec.expr import parse_expr
 from archcalc.spec.loader import MAX_DEPTH, load_yaml, plain
-from conftest import analyze_text, one_layer
+from conftest import REPO, SPECS, analyze_text, one_layer
 
 BILLION_LAUGHS = "\n".join(
     ["a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
@@ -112,3 +117,125 @@ def test_a_runaway_simplification_falls_back_with_a_note():
     _, note = N.simplify_bounded(heavy, seconds=0.05)
     assert time.perf_counter() - start < 5
     assert note == "simplification stopped after 0.05 s; compared the expanded form"
+
+
+# --- Files that are not files: devices, FIFOs, sockets, files without a true size -------------
+
+HOSTILE_SECONDS = 10
+HOSTILE_MEMORY = 2_500_000_000  # bytes of virtual memory
+KEY = REPO / "examples" / "homework" / "course" / "key.yaml"
+SUBMISSIONS = REPO / "examples" / "homework" / "course" / "submissions"
+
+
+def _bounded():
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (HOSTILE_MEMORY, HOSTILE_MEMORY))
+
+
+def cli(*args, cwd=None):
+    """The command line in its own process, under the guarantee's bounds: 10 s and 2.5 GB of
+    virtual memory (past either, the test fails: TimeoutExpired, or a MemoryError traceback)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(REPO), os.environ.get("PYTHONPATH"))))}
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "archcalc", *map(str, args)], capture_output=True, text=True,
+                            timeout=HOSTILE_SECONDS, preexec_fn=_bounded, env=env, cwd=cwd)
+    assert time.perf_counter() - start < HOSTILE_SECONDS
+    assert "Traceback" not in result.stderr, result.stderr
+    return result
+
+
+DEVICES = [d for d in ("/dev/zero", "/dev/urandom") if os.path.exists(d)]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("role", ["spec", "answers", "key", "submission"])
+def test_a_device_is_refused_before_it_is_read(device, role):
+    args = {"spec": ("summarize", device), "answers": ("grade", device),
+            "key": ("grade", "--key", device, SUBMISSIONS), "submission": ("grade", "--key", KEY, device)}[role]
+    result = cli(*args)
+    what = "submission" if role == "submission" else role
+    refusal = f"{device}: error: {device} is a character device, not a regular {what} file"
+    if role == "submission":  # a submission that cannot be read scores 0 with the reason; the grading goes on
+        assert result.returncode == 0 and refusal in result.stdout
+    else:
+        assert result.returncode == 2 and refusal in result.stderr
+
+
+@pytest.mark.parametrize("command", ["summarize", "check", "explain", "grade"])
+def test_a_fifo_is_refused_without_a_hang(tmp_path, command):
+    fifo = tmp_path / "spec.yaml"
+    os.mkfifo(fifo)  # nobody ever writes to it: opening it for reading would block forever
+    result = cli(command, fifo)
+    assert result.returncode == 2 and "spec.yaml is a FIFO (named pipe), not a regular" in result.stderr + result.stdout
+
+
+def test_a_fifo_swapped_in_after_the_check_cannot_hang_the_open(tmp_path, monkeypatch):
+    from archcalc import textio
+
+    fifo = tmp_path / "late.yaml"
+    os.mkfifo(fifo)
+    regular = os.stat(__file__)
+    real_stat = os.stat
+    monkeypatch.setattr(textio.os, "stat", lambda p, *a, **k: regular if str(p) == str(fifo) else real_stat(p, *a, **k))
+    with pytest.raises(SpecError, match="is a FIFO"):  # opened non-blocking, then fstat'ed
+        textio.read_bytes(fifo)
+
+
+def test_a_file_is_read_to_the_limit_whatever_its_size_says(monkeypatch):
+    from archcalc import textio
+
+    maps = "/proc/self/maps"  # a regular file whose stat says 0 bytes
+    if not os.path.exists(maps):
+        pytest.skip("no /proc")
+    assert os.stat(maps).st_size == 0
+    monkeypatch.setenv("ARCHCALC_MAX_FILE_BYTES", "100")
+    with pytest.raises(SpecError, match="at least 101 bytes") as err:
+        textio.read_bytes(maps)
+    assert err.value.code == "limit"
+
+
+def _folder_of_specials(folder: Path) -> None:
+    import socket
+
+    os.mkfifo(folder / "fifo.yaml")
+    (folder / "zero.yaml").symlink_to("/dev/zero")
+    sock = socket.socket(socket.AF_UNIX)
+    try:
+        sock.bind(str(folder / "socket.yaml"))
+    except OSError:  # a path too long for a socket's address
+        pass
+    finally:
+        sock.close()
+
+
+def test_a_folders_special_files_are_skipped_with_a_note(tmp_path):
+    import shutil
+
+    shutil.copy(SPECS / "lenet5.yaml", tmp_path / "lenet5.yaml")
+    alone = cli("check", tmp_path, "--format", "json")
+    _folder_of_specials(tmp_path)
+    result = cli("check", tmp_path, "--format", "json")
+    assert result.returncode == alone.returncode == 0
+    assert json.loads(result.stdout)["specs"] == json.loads(alone.stdout)["specs"]
+    assert "fifo.yaml: note: skipped, a FIFO (named pipe) is not a regular file" in result.stderr
+    assert "zero.yaml: note: skipped, a link to a character device is not a regular file" in result.stderr
+    assert "error" not in result.stderr
+
+
+def test_a_submission_folders_special_files_are_skipped_with_a_note(tmp_path):
+    import shutil
+
+    for f in SUBMISSIONS.glob("*.yaml"):
+        shutil.copy(f, tmp_path / f.name)
+    alone = cli("grade", "--key", KEY, tmp_path, "--format", "csv")
+    _folder_of_specials(tmp_path)
+    result = cli("grade", "--key", KEY, tmp_path, "--format", "csv")
+    assert result.returncode == alone.returncode == 0 and result.stdout == alone.stdout
+    assert "fifo.yaml: note: skipped" in result.stderr and "zero.yaml: note: skipped" in result.stderr
+    upload = tmp_path / "upload"  # Gradescope: the one .yaml file of an upload, its specials skipped
+    upload.mkdir()
+    shutil.copy(SUBMISSIONS / "ada.yaml", upload / "ada.yaml")
+    _folder_of_specials(upload)
+    result = cli("grade", "--key", KEY, upload, "--format", "gradescope")
+    assert result.returncode == 0 and json.loads(result.stdout)["score"] > 0
