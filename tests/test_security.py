@@ -239,3 +239,81 @@ def test_a_submission_folders_special_files_are_skipped_with_a_note(tmp_path):
     _folder_of_specials(upload)
     result = cli("grade", "--key", KEY, upload, "--format", "gradescope")
     assert result.returncode == 0 and json.loads(result.stdout)["score"] > 0
+
+
+# --- What is printed: control, bidirectional and zero-width characters never reach a reader raw ---
+
+RLO, ZWSP, LRI, FSI = "\u202e", "\u200b", "\u2066", "\u2068"
+INVISIBLE = [RLO, ZWSP, LRI, FSI, "\u200d", "\u200e", "\u061c", "\u2060", "\ufeff", "\x1b", "\r", "\u2028",
+             "\U000e0041"]
+HOSTILE_NAME = "evil" + RLO + "gnp.exe" + ZWSP + "x" + "\x1b[31m"
+
+
+def _hostile_spec(folder: Path) -> Path:
+    spec = folder / f"odd{RLO}name.yaml"
+    spec.write_text(f'archcalc: 1\nname: {json.dumps(HOSTILE_NAME)}\ndoc: "a{LRI}b{FSI}c\\u200d\\ufeff"\n'
+                    "input: [3, 8, 8]\nlayers:\n  - conv2d: {out_channels: 4, kernel_size: 3}\n", encoding="utf-8")
+    return spec
+
+
+def _raw(text: str) -> list[str]:
+    return [f"U+{ord(c):04X}" for c in INVISIBLE if c in text]
+
+
+def test_printable_escapes_every_invisible_and_direction_changing_character():
+    from archcalc.printable import dumps, html, printable
+
+    for c in INVISIBLE:
+        assert c not in printable(f"a{c}b") and c not in html(f"a{c}b") and c not in dumps({"k": f"a{c}b"})
+        assert json.loads(dumps({"k": f"a{c}b"}))["k"] == f"a{c}b"  # JSON keeps the text, escaped
+    assert printable("tab\tnewline\n×→é中") == "tab\tnewline\n×→é中"
+    assert printable(RLO) == "\\u202e" and html(f"<{ZWSP}>") == "&lt;\\u200b&gt;"
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown", "html", "json"])
+def test_a_hostile_name_and_doc_are_printed_escaped(tmp_path, fmt):
+    spec = _hostile_spec(tmp_path)
+    result = cli("summarize", spec, "--format", fmt)
+    assert result.returncode == 0
+    assert _raw(result.stdout) == []
+    if fmt == "json":
+        assert json.loads(result.stdout)["name"] == HOSTILE_NAME  # as written, JSON-escaped
+    else:
+        assert "evil\\u202egnp.exe\\u200bx\\x1b[31m" in result.stdout
+    written = tmp_path / f"report.{fmt}"
+    assert cli("summarize", spec, "--format", fmt, "-o", written).returncode == 0
+    assert _raw(written.read_text(encoding="utf-8")) == []
+
+
+@pytest.mark.parametrize("command", [("check",), ("check", "--format", "json"), ("check", "--format", "github"),
+                                     ("check", "--format", "junit"), ("explain",), ("diagram",),
+                                     ("compare-conventions",), ("compare-conventions", "--format", "markdown")])
+def test_every_report_escapes_them(tmp_path, command):
+    result = cli(*command, _hostile_spec(tmp_path))
+    assert result.returncode == 0 and result.stdout and _raw(result.stdout + result.stderr) == []
+
+
+def test_errors_and_notes_escape_them(tmp_path):
+    spec = tmp_path / f"bad{RLO}.yaml"
+    spec.write_text(f'archcalc: 1\ninput: [3, 8, 8]\nlayers:\n  - conv2d: {{out_channels: 4, kernel_size: 3, '
+                    f'name: "c{RLO}onv{ZWSP}"}}\n', encoding="utf-8")
+    for fmt in ("table", "json"):
+        result = cli("summarize", spec, "--format", fmt)
+        assert result.returncode == 2 and _raw(result.stderr) == [] and "\\u202e" in result.stderr
+    os.mkfifo(tmp_path / f"pipe{RLO}.yaml")
+    result = cli("check", tmp_path)
+    assert "pipe\\u202e.yaml: note: skipped" in result.stderr and _raw(result.stderr) == []
+
+
+def test_grade_feedback_escapes_the_students_text(tmp_path):
+    upload = tmp_path / f"mallory{RLO}.yaml"
+    upload.write_text(f'q1: "55{RLO}x55{ZWSP}x96"\nq2: 34944\n', encoding="utf-8")
+    for fmt in ("text", "json", "csv", "gradescope"):
+        result = cli("grade", "--key", KEY, upload, "--format", fmt)
+        assert result.returncode == 0 and _raw(result.stdout + result.stderr) == [], fmt
+    result = cli("grade", "--key", KEY, upload, "--format", "gradescope")
+    assert "55\\u202ex55\\u200bx96" in "".join(t["output"] for t in json.loads(result.stdout)["tests"])
+    feedback = tmp_path / "feedback"
+    assert cli("grade", "--key", KEY, tmp_path, "--feedback", feedback).returncode == 0
+    for f in feedback.iterdir():
+        assert _raw(f.read_text(encoding="utf-8")) == []

@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from archcalc import __version__
+from archcalc.printable import dumps
 from archcalc.report.summary import safe_markup
 from archcalc.engine import numbers as N
 
@@ -137,11 +138,9 @@ class JsonView:
         pass
 
     def finish(self, results: list, errors: list, interrupted: bool) -> None:
-        import json
-
         doc = verify_document(results, errors, self.torch_version)
         doc["interrupted"] = interrupted
-        self.out.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+        self.out.echo(dumps(doc, indent=2))
 
 
 VIEWS = {"table": TableView, "json": JsonView}
