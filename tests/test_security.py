@@ -317,3 +317,60 @@ def test_grade_feedback_escapes_the_students_text(tmp_path):
     assert cli("grade", "--key", KEY, tmp_path, "--feedback", feedback).returncode == 0
     for f in feedback.iterdir():
         assert _raw(f.read_text(encoding="utf-8")) == []
+
+
+# --- Every error located: NUL and other characters YAML cannot hold; look-alike letters --------
+
+@pytest.mark.parametrize("char,name", [("\0", "NUL, a zero byte"), ("\x07", "a control character"),
+                                       ("\x7f", "a control character"), ("\ufffe", "a noncharacter")])
+def test_a_character_yaml_cannot_hold_is_located(char, name):
+    padding = "".join(f"# comment line {i}\n" for i in range(300))  # far past ruamel's first chunk
+    text = f"archcalc: 1\n{padding}input: [3, 8, 8]\nlayers:\n  - re{char}lu\n"
+    with pytest.raises(SpecError) as err:
+        load_spec_text(text, "nul.yaml")
+    assert (err.value.loc.line, err.value.loc.column) == (304, 7)
+    assert f"invalid character U+{ord(char):04X} ({name})" in err.value.message
+
+
+def test_a_nul_byte_is_located_on_the_command_line(tmp_path):
+    for what, args in (("spec", ("summarize",)), ("answers", ("grade",)), ("key", ("grade", "--key"))):
+        bad = tmp_path / f"{what}.yaml"
+        bad.write_bytes(b"spec: a.yaml\nanswers:\n  q1: 1\x002\n")
+        result = cli(*args, bad, *((SUBMISSIONS,) if what == "key" else ()))
+        assert result.returncode == 2 and f"{what}.yaml:3:8: error: invalid character U+0000 (NUL" in result.stderr
+    upload = tmp_path / "sub" / "ada.yaml"
+    upload.parent.mkdir()
+    upload.write_bytes(b"q1: 55x55x96\nq2: 34\x00944\n")
+    result = cli("grade", "--key", KEY, upload.parent, "--format", "json")
+    assert "ada.yaml:2:7: error: invalid character U+0000" in json.loads(result.stdout)[0]["error"]
+
+
+@pytest.mark.parametrize("written,char,code,name,latin", [
+    ("сonv2d", "с", "U+0441", "CYRILLIC SMALL LETTER ES", "c"),
+    ("cοnv2d", "ο", "U+03BF", "GREEK SMALL LETTER OMICRON", "o"),
+    ("rеlu", "е", "U+0435", "CYRILLIC SMALL LETTER IE", "e"),
+    ("reｌu", "ｌ", "U+FF4C", "FULLWIDTH LATIN SMALL LETTER L", "l"),
+    ("lіnear", "і", "U+0456", "CYRILLIC SMALL LETTER BYELORUSSIAN-UKRAINIAN I", "i"),
+])
+def test_a_kind_written_with_look_alike_letters_names_the_letter(written, char, code, name, latin):
+    args = " {out_channels: 4, kernel_size: 3}" if "nv2d" in written else \
+        " {out_features: 2}" if "near" in written else ""
+    text = f"archcalc: 1\ninput: [3, 8, 8]\nlayers:\n  - {written}:{args}\n" if args else \
+        f"archcalc: 1\ninput: [3, 8, 8]\nlayers:\n  - {written}\n"
+    with pytest.raises(SpecError) as err:
+        load_spec_text(text, "odd.yaml")
+    column = 5 + written.index(char)
+    assert (err.value.loc.line, err.value.loc.column) == (4, column)
+    assert f"'{char}' ({code} {name}) at column {column} looks like Latin '{latin}'" in err.value.message
+    assert err.value.code == "unknown-kind"
+
+
+def test_look_alike_letters_elsewhere_are_named_too():
+    text = "archcalc: 1\ninput: [3, 8, 8]\nlayers:\n  - conv2d: {out_channels: 4, kernel_size: 3, pаdding: 1}\n"
+    with pytest.raises(SpecError) as err:
+        load_spec_text(text, "odd.yaml")
+    assert "'а' (U+0430 CYRILLIC SMALL LETTER A) (character 2 of the name) looks like Latin 'a'" in err.value.hint
+    text = "archcalc: 1\ninput: [3, 8, 8]\nlayers:\n  - соnv\n"  # close to a kind, not one
+    with pytest.raises(SpecError) as err:
+        load_spec_text(text, "odd.yaml")
+    assert "did you mean" in err.value.hint and "'с' (U+0441), 'о' (U+043E) are not Latin letters" in err.value.hint
