@@ -374,3 +374,32 @@ def test_look_alike_letters_elsewhere_are_named_too():
     with pytest.raises(SpecError) as err:
         load_spec_text(text, "odd.yaml")
     assert "did you mean" in err.value.hint and "'с' (U+0441), 'о' (U+043E) are not Latin letters" in err.value.hint
+
+
+@pytest.mark.parametrize("command", ["summarize", "check"])
+def test_on_a_terminal_rich_keeps_its_colours_and_user_text_stays_escaped(tmp_path, command):
+    import pty
+
+    spec = tmp_path / f"file\x1b[31mRED{RLO}.yaml"  # check prints the file, summarize the name
+    spec.write_text('archcalc: 1\nname: "evil\\x1b[31mRED\\u202e"\ninput: [3, 8, 8]\nlayers:\n  - relu\n',
+                    encoding="utf-8")
+    master, slave = pty.openpty()
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TERM": "xterm-256color", "COLUMNS": "200"}
+    env.pop("NO_COLOR", None)
+    proc = subprocess.Popen([sys.executable, "-m", "archcalc", command, str(spec)], stdout=slave, stderr=slave,
+                            env=env, preexec_fn=_bounded)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the other end closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    proc.wait(timeout=HOSTILE_SECONDS)
+    os.close(master)
+    text = b"".join(chunks).decode("utf-8")
+    assert "\x1b[" in text  # rich's own styles
+    assert "\\x1b[31mRED\\u202e" in text and "\x1b[31mRED" not in text and RLO not in text

@@ -46,8 +46,8 @@ def verdict_line(v, torch_version: str) -> str:
 
 
 def render_verification(v, console: Console, torch_version: str) -> None:
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=f"{(v.name or v.spec.name)} ({v.spec.file}) on {_where(v)}",
-                  title_justify="left")
+    title = safe_markup(f"{v.name or v.spec.name} ({v.spec.file}) on {_where(v)}")  # user text: escaped
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=title, title_justify="left")
     table.add_column("path")
     table.add_column("kind")
     for q in QUANTITIES:
