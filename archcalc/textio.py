@@ -65,6 +65,18 @@ def _refuse_special(name: str, kind: str, what: str) -> SpecError:
                                              "refused: they may never end)")
 
 
+def refuse_special(path: str | Path, what: str) -> None:
+    """A device, FIFO or socket (or a link to one) is refused; anything else passes (a missing
+    file or a folder is the caller's to report). For files archcalc does not read itself:
+    the Python file of --against and import."""
+    try:
+        kind = special_kind(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return
+    if kind and kind != "a directory":
+        raise _refuse_special(str(path), kind, what)
+
+
 def read_bytes(path: str | Path, what: str = "spec") -> bytes:
     """At most the file-size limit of a regular file's bytes, or a SpecError saying why not."""
     name = str(path)

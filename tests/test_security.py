@@ -403,3 +403,12 @@ def test_on_a_terminal_rich_keeps_its_colours_and_user_text_stays_escaped(tmp_pa
     text = b"".join(chunks).decode("utf-8")
     assert "\x1b[" in text  # rich's own styles
     assert "\\x1b[31mRED\\u202e" in text and "\x1b[31mRED" not in text and RLO not in text
+
+
+def test_a_fifo_as_model_code_is_refused_before_the_import(tmp_path):
+    from archcalc.torch_backend.against import load_factory
+
+    fifo = tmp_path / "model.py"
+    os.mkfifo(fifo)  # importing it would block on the open
+    with pytest.raises(SpecError, match="model.py is a FIFO .named pipe., not a regular Python file"):
+        load_factory(f"{fifo}:model")
