@@ -277,7 +277,7 @@ def autograder(key, visibility, hide_answers, output, variants) -> None:
     """Write a Gradescope autograder (setup.sh, run_autograder, KEY and its spec, archcalc)."""
     from archcalc.grading.autograder import write_autograder
 
-    click.echo(write_autograder(key, visibility, hide_answers, output, variants))
+    Out().echo(write_autograder(key, visibility, hide_answers, output, variants))  # paths escaped
 
 
 @main.command(epilog=VARIANTS_EPILOG)
@@ -290,7 +290,7 @@ def variants(key, roster, output, seed) -> None:
     variants.yaml (each id's numbers, for grade --variants) and answers.csv."""
     from archcalc.grading.variants import variants_command
 
-    click.echo(variants_command(key, roster, output, seed))
+    Out().echo(variants_command(key, roster, output, seed))  # paths escaped
 
 
 @main.command(epilog=EXPORT_EPILOG)
@@ -381,7 +381,7 @@ def plot(spec, output, sweeps, depth, log, sets, variant) -> None:
     totals against an input size. Needs matplotlib: pip install "archcalc[plot]"."""
     from archcalc.pictures.chart import plot_command
 
-    click.echo(f"wrote {plot_command(spec, output, sweeps, depth, log, sets, variant)}")
+    Out().echo(f"wrote {plot_command(spec, output, sweeps, depth, log, sets, variant)}")  # paths escaped
 
 
 @main.command()

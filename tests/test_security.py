@@ -1,7 +1,12 @@
 """Hostile specs: nothing executes, nothing hangs, nothing exhausts memory."""
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -9,7 +14,7 @@ from archcalc.spec import load_spec_text
 from archcalc.spec.errors import SpecError
 from archcalc.spec.expr import parse_expr
 from archcalc.spec.loader import MAX_DEPTH, load_yaml, plain
-from conftest import analyze_text, one_layer
+from conftest import REPO, SPECS, analyze_text, one_layer
 
 BILLION_LAUGHS = "\n".join(
     ["a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
@@ -112,3 +117,298 @@ def test_a_runaway_simplification_falls_back_with_a_note():
     _, note = N.simplify_bounded(heavy, seconds=0.05)
     assert time.perf_counter() - start < 5
     assert note == "simplification stopped after 0.05 s; compared the expanded form"
+
+
+# --- Files that are not files: devices, FIFOs, sockets, files without a true size -------------
+
+HOSTILE_SECONDS = 10
+HOSTILE_MEMORY = 2_500_000_000  # bytes of virtual memory
+KEY = REPO / "examples" / "homework" / "course" / "key.yaml"
+SUBMISSIONS = REPO / "examples" / "homework" / "course" / "submissions"
+
+
+def _bounded():
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (HOSTILE_MEMORY, HOSTILE_MEMORY))
+
+
+def cli(*args, cwd=None):
+    """The command line in its own process, under the guarantee's bounds: 10 s and 2.5 GB of
+    virtual memory (past either, the test fails: TimeoutExpired, or a MemoryError traceback)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(REPO), os.environ.get("PYTHONPATH"))))}
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "archcalc", *map(str, args)], capture_output=True, text=True,
+                            timeout=HOSTILE_SECONDS, preexec_fn=_bounded, env=env, cwd=cwd)
+    assert time.perf_counter() - start < HOSTILE_SECONDS
+    assert "Traceback" not in result.stderr, result.stderr
+    return result
+
+
+DEVICES = [d for d in ("/dev/zero", "/dev/urandom") if os.path.exists(d)]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("role", ["spec", "answers", "key", "submission"])
+def test_a_device_is_refused_before_it_is_read(device, role):
+    args = {"spec": ("summarize", device), "answers": ("grade", device),
+            "key": ("grade", "--key", device, SUBMISSIONS), "submission": ("grade", "--key", KEY, device)}[role]
+    result = cli(*args)
+    what = "submission" if role == "submission" else role
+    refusal = f"{device}: error: {device} is a character device, not a regular {what} file"
+    if role == "submission":  # a submission that cannot be read scores 0 with the reason; the grading goes on
+        assert result.returncode == 0 and refusal in result.stdout
+    else:
+        assert result.returncode == 2 and refusal in result.stderr
+
+
+@pytest.mark.parametrize("command", ["summarize", "check", "explain", "grade"])
+def test_a_fifo_is_refused_without_a_hang(tmp_path, command):
+    fifo = tmp_path / "spec.yaml"
+    os.mkfifo(fifo)  # nobody ever writes to it: opening it for reading would block forever
+    result = cli(command, fifo)
+    assert result.returncode == 2 and "spec.yaml is a FIFO (named pipe), not a regular" in result.stderr + result.stdout
+
+
+def test_a_fifo_swapped_in_after_the_check_cannot_hang_the_open(tmp_path, monkeypatch):
+    from archcalc import textio
+
+    fifo = tmp_path / "late.yaml"
+    os.mkfifo(fifo)
+    regular = os.stat(__file__)
+    real_stat = os.stat
+    monkeypatch.setattr(textio.os, "stat", lambda p, *a, **k: regular if str(p) == str(fifo) else real_stat(p, *a, **k))
+    with pytest.raises(SpecError, match="is a FIFO"):  # opened non-blocking, then fstat'ed
+        textio.read_bytes(fifo)
+
+
+def test_a_file_is_read_to_the_limit_whatever_its_size_says(monkeypatch):
+    from archcalc import textio
+
+    maps = "/proc/self/maps"  # a regular file whose stat says 0 bytes
+    if not os.path.exists(maps):
+        pytest.skip("no /proc")
+    assert os.stat(maps).st_size == 0
+    monkeypatch.setenv("ARCHCALC_MAX_FILE_BYTES", "100")
+    with pytest.raises(SpecError, match="at least 101 bytes") as err:
+        textio.read_bytes(maps)
+    assert err.value.code == "limit"
+
+
+def _folder_of_specials(folder: Path) -> None:
+    import socket
+
+    os.mkfifo(folder / "fifo.yaml")
+    (folder / "zero.yaml").symlink_to("/dev/zero")
+    sock = socket.socket(socket.AF_UNIX)
+    try:
+        sock.bind(str(folder / "socket.yaml"))
+    except OSError:  # a path too long for a socket's address
+        pass
+    finally:
+        sock.close()
+
+
+def test_a_folders_special_files_are_skipped_with_a_note(tmp_path):
+    import shutil
+
+    shutil.copy(SPECS / "lenet5.yaml", tmp_path / "lenet5.yaml")
+    alone = cli("check", tmp_path, "--format", "json")
+    _folder_of_specials(tmp_path)
+    result = cli("check", tmp_path, "--format", "json")
+    assert result.returncode == alone.returncode == 0
+    assert json.loads(result.stdout)["specs"] == json.loads(alone.stdout)["specs"]
+    assert "fifo.yaml: note: skipped, a FIFO (named pipe) is not a regular file" in result.stderr
+    assert "zero.yaml: note: skipped, a link to a character device is not a regular file" in result.stderr
+    assert "error" not in result.stderr
+
+
+def test_a_submission_folders_special_files_are_skipped_with_a_note(tmp_path):
+    import shutil
+
+    for f in SUBMISSIONS.glob("*.yaml"):
+        shutil.copy(f, tmp_path / f.name)
+    alone = cli("grade", "--key", KEY, tmp_path, "--format", "csv")
+    _folder_of_specials(tmp_path)
+    result = cli("grade", "--key", KEY, tmp_path, "--format", "csv")
+    assert result.returncode == alone.returncode == 0 and result.stdout == alone.stdout
+    assert "fifo.yaml: note: skipped" in result.stderr and "zero.yaml: note: skipped" in result.stderr
+    upload = tmp_path / "upload"  # Gradescope: the one .yaml file of an upload, its specials skipped
+    upload.mkdir()
+    shutil.copy(SUBMISSIONS / "ada.yaml", upload / "ada.yaml")
+    _folder_of_specials(upload)
+    result = cli("grade", "--key", KEY, upload, "--format", "gradescope")
+    assert result.returncode == 0 and json.loads(result.stdout)["score"] > 0
+
+
+# --- What is printed: control, bidirectional and zero-width characters never reach a reader raw ---
+
+RLO, ZWSP, LRI, FSI = "\u202e", "\u200b", "\u2066", "\u2068"
+INVISIBLE = [RLO, ZWSP, LRI, FSI, "\u200d", "\u200e", "\u061c", "\u2060", "\ufeff", "\x1b", "\r", "\u2028",
+             "\U000e0041"]
+HOSTILE_NAME = "evil" + RLO + "gnp.exe" + ZWSP + "x" + "\x1b[31m"
+
+
+def _hostile_spec(folder: Path) -> Path:
+    spec = folder / f"odd{RLO}name.yaml"
+    spec.write_text(f'archcalc: 1\nname: {json.dumps(HOSTILE_NAME)}\ndoc: "a{LRI}b{FSI}c\\u200d\\ufeff"\n'
+                    "input: [3, 8, 8]\nlayers:\n  - conv2d: {out_channels: 4, kernel_size: 3}\n", encoding="utf-8")
+    return spec
+
+
+def _raw(text: str) -> list[str]:
+    return [f"U+{ord(c):04X}" for c in INVISIBLE if c in text]
+
+
+def test_printable_escapes_every_invisible_and_direction_changing_character():
+    from archcalc.printable import dumps, html, printable
+
+    for c in INVISIBLE:
+        assert c not in printable(f"a{c}b") and c not in html(f"a{c}b") and c not in dumps({"k": f"a{c}b"})
+        assert json.loads(dumps({"k": f"a{c}b"}))["k"] == f"a{c}b"  # JSON keeps the text, escaped
+    assert printable("tab\tnewline\n×→é中") == "tab\tnewline\n×→é中"
+    assert printable(RLO) == "\\u202e" and html(f"<{ZWSP}>") == "&lt;\\u200b&gt;"
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown", "html", "json"])
+def test_a_hostile_name_and_doc_are_printed_escaped(tmp_path, fmt):
+    spec = _hostile_spec(tmp_path)
+    result = cli("summarize", spec, "--format", fmt)
+    assert result.returncode == 0
+    assert _raw(result.stdout) == []
+    if fmt == "json":
+        assert json.loads(result.stdout)["name"] == HOSTILE_NAME  # as written, JSON-escaped
+    else:
+        assert "evil\\u202egnp.exe\\u200bx\\x1b[31m" in result.stdout
+    written = tmp_path / f"report.{fmt}"
+    assert cli("summarize", spec, "--format", fmt, "-o", written).returncode == 0
+    assert _raw(written.read_text(encoding="utf-8")) == []
+
+
+@pytest.mark.parametrize("command", [("check",), ("check", "--format", "json"), ("check", "--format", "github"),
+                                     ("check", "--format", "junit"), ("explain",), ("diagram",),
+                                     ("compare-conventions",), ("compare-conventions", "--format", "markdown")])
+def test_every_report_escapes_them(tmp_path, command):
+    result = cli(*command, _hostile_spec(tmp_path))
+    assert result.returncode == 0 and result.stdout and _raw(result.stdout + result.stderr) == []
+
+
+def test_errors_and_notes_escape_them(tmp_path):
+    spec = tmp_path / f"bad{RLO}.yaml"
+    spec.write_text(f'archcalc: 1\ninput: [3, 8, 8]\nlayers:\n  - conv2d: {{out_channels: 4, kernel_size: 3, '
+                    f'name: "c{RLO}onv{ZWSP}"}}\n', encoding="utf-8")
+    for fmt in ("table", "json"):
+        result = cli("summarize", spec, "--format", fmt)
+        assert result.returncode == 2 and _raw(result.stderr) == [] and "\\u202e" in result.stderr
+    os.mkfifo(tmp_path / f"pipe{RLO}.yaml")
+    result = cli("check", tmp_path)
+    assert "pipe\\u202e.yaml: note: skipped" in result.stderr and _raw(result.stderr) == []
+
+
+def test_grade_feedback_escapes_the_students_text(tmp_path):
+    upload = tmp_path / f"mallory{RLO}.yaml"
+    upload.write_text(f'q1: "55{RLO}x55{ZWSP}x96"\nq2: 34944\n', encoding="utf-8")
+    for fmt in ("text", "json", "csv", "gradescope"):
+        result = cli("grade", "--key", KEY, upload, "--format", fmt)
+        assert result.returncode == 0 and _raw(result.stdout + result.stderr) == [], fmt
+    result = cli("grade", "--key", KEY, upload, "--format", "gradescope")
+    assert "55\\u202ex55\\u200bx96" in "".join(t["output"] for t in json.loads(result.stdout)["tests"])
+    feedback = tmp_path / "feedback"
+    assert cli("grade", "--key", KEY, tmp_path, "--feedback", feedback).returncode == 0
+    for f in feedback.iterdir():
+        assert _raw(f.read_text(encoding="utf-8")) == []
+
+
+# --- Every error located: NUL and other characters YAML cannot hold; look-alike letters --------
+
+@pytest.mark.parametrize("char,name", [("\0", "NUL, a zero byte"), ("\x07", "a control character"),
+                                       ("\x7f", "a control character"), ("\ufffe", "a noncharacter")])
+def test_a_character_yaml_cannot_hold_is_located(char, name):
+    padding = "".join(f"# comment line {i}\n" for i in range(300))  # far past ruamel's first chunk
+    text = f"archcalc: 1\n{padding}input: [3, 8, 8]\nlayers:\n  - re{char}lu\n"
+    with pytest.raises(SpecError) as err:
+        load_spec_text(text, "nul.yaml")
+    assert (err.value.loc.line, err.value.loc.column) == (304, 7)
+    assert f"invalid character U+{ord(char):04X} ({name})" in err.value.message
+
+
+def test_a_nul_byte_is_located_on_the_command_line(tmp_path):
+    for what, args in (("spec", ("summarize",)), ("answers", ("grade",)), ("key", ("grade", "--key"))):
+        bad = tmp_path / f"{what}.yaml"
+        bad.write_bytes(b"spec: a.yaml\nanswers:\n  q1: 1\x002\n")
+        result = cli(*args, bad, *((SUBMISSIONS,) if what == "key" else ()))
+        assert result.returncode == 2 and f"{what}.yaml:3:8: error: invalid character U+0000 (NUL" in result.stderr
+    upload = tmp_path / "sub" / "ada.yaml"
+    upload.parent.mkdir()
+    upload.write_bytes(b"q1: 55x55x96\nq2: 34\x00944\n")
+    result = cli("grade", "--key", KEY, upload.parent, "--format", "json")
+    assert "ada.yaml:2:7: error: invalid character U+0000" in json.loads(result.stdout)[0]["error"]
+
+
+@pytest.mark.parametrize("written,char,code,name,latin", [
+    ("сonv2d", "с", "U+0441", "CYRILLIC SMALL LETTER ES", "c"),
+    ("cοnv2d", "ο", "U+03BF", "GREEK SMALL LETTER OMICRON", "o"),
+    ("rеlu", "е", "U+0435", "CYRILLIC SMALL LETTER IE", "e"),
+    ("reｌu", "ｌ", "U+FF4C", "FULLWIDTH LATIN SMALL LETTER L", "l"),
+    ("lіnear", "і", "U+0456", "CYRILLIC SMALL LETTER BYELORUSSIAN-UKRAINIAN I", "i"),
+])
+def test_a_kind_written_with_look_alike_letters_names_the_letter(written, char, code, name, latin):
+    args = " {out_channels: 4, kernel_size: 3}" if "nv2d" in written else \
+        " {out_features: 2}" if "near" in written else ""
+    text = f"archcalc: 1\ninput: [3, 8, 8]\nlayers:\n  - {written}:{args}\n" if args else \
+        f"archcalc: 1\ninput: [3, 8, 8]\nlayers:\n  - {written}\n"
+    with pytest.raises(SpecError) as err:
+        load_spec_text(text, "odd.yaml")
+    column = 5 + written.index(char)
+    assert (err.value.loc.line, err.value.loc.column) == (4, column)
+    assert f"'{char}' ({code} {name}) at column {column} looks like Latin '{latin}'" in err.value.message
+    assert err.value.code == "unknown-kind"
+
+
+def test_look_alike_letters_elsewhere_are_named_too():
+    text = "archcalc: 1\ninput: [3, 8, 8]\nlayers:\n  - conv2d: {out_channels: 4, kernel_size: 3, pаdding: 1}\n"
+    with pytest.raises(SpecError) as err:
+        load_spec_text(text, "odd.yaml")
+    assert "'а' (U+0430 CYRILLIC SMALL LETTER A) (character 2 of the name) looks like Latin 'a'" in err.value.hint
+    text = "archcalc: 1\ninput: [3, 8, 8]\nlayers:\n  - соnv\n"  # close to a kind, not one
+    with pytest.raises(SpecError) as err:
+        load_spec_text(text, "odd.yaml")
+    assert "did you mean" in err.value.hint and "'с' (U+0441), 'о' (U+043E) are not Latin letters" in err.value.hint
+
+
+@pytest.mark.parametrize("command", ["summarize", "check"])
+def test_on_a_terminal_rich_keeps_its_colours_and_user_text_stays_escaped(tmp_path, command):
+    import pty
+
+    spec = tmp_path / f"file\x1b[31mRED{RLO}.yaml"  # check prints the file, summarize the name
+    spec.write_text('archcalc: 1\nname: "evil\\x1b[31mRED\\u202e"\ninput: [3, 8, 8]\nlayers:\n  - relu\n',
+                    encoding="utf-8")
+    master, slave = pty.openpty()
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TERM": "xterm-256color", "COLUMNS": "200"}
+    env.pop("NO_COLOR", None)
+    proc = subprocess.Popen([sys.executable, "-m", "archcalc", command, str(spec)], stdout=slave, stderr=slave,
+                            env=env, preexec_fn=_bounded)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the other end closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    proc.wait(timeout=HOSTILE_SECONDS)
+    os.close(master)
+    text = b"".join(chunks).decode("utf-8")
+    assert "\x1b[" in text  # rich's own styles
+    assert "\\x1b[31mRED\\u202e" in text and "\x1b[31mRED" not in text and RLO not in text
+
+
+def test_a_fifo_as_model_code_is_refused_before_the_import(tmp_path):
+    from archcalc.torch_backend.against import load_factory
+
+    fifo = tmp_path / "model.py"
+    os.mkfifo(fifo)  # importing it would block on the open
+    with pytest.raises(SpecError, match="model.py is a FIFO .named pipe., not a regular Python file"):
+        load_factory(f"{fifo}:model")

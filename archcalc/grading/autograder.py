@@ -20,6 +20,7 @@ from pathlib import Path
 
 from archcalc.grading.key import load_key
 from archcalc.spec.errors import Location, SpecError
+from archcalc.textio import read_bytes, read_text
 
 VISIBILITIES = ("visible", "after_due_date", "after_published", "hidden")
 DEPENDENCIES = ("click", "rich", "sympy", "ruamel.yaml")
@@ -66,7 +67,7 @@ def _key_text(key_path: Path) -> str:
 
     yaml = YAML()
     yaml.preserve_quotes, yaml.width = True, 1 << 16  # the key as written, but for its spec: line
-    data = yaml.load(key_path.read_text(encoding="utf-8-sig"))
+    data = yaml.load(read_text(key_path, "key"))
     data["spec"] = "spec.yaml"
     out = io.StringIO()
     yaml.dump(data, out)
@@ -115,8 +116,8 @@ def build_autograder(key_path: str, visibility: str = "visible", hide_answers: b
              executable=True)
         _add(zf, "key.yaml", _key_text(Path(key_path)))
         if variants:
-            _add(zf, "variants.yaml", Path(variants).read_bytes())
-        _add(zf, "spec.yaml", key.spec_path.read_bytes())
+            _add(zf, "variants.yaml", read_bytes(variants, "variants"))
+        _add(zf, "spec.yaml", read_bytes(key.spec_path, "spec"))
         for source in sorted(package.rglob("*")):
             if source.is_file() and source.suffix in (".py", ".yaml", ".json") and "__pycache__" not in source.parts:
                 _add(zf, f"archcalc/{source.relative_to(package).as_posix()}", source.read_bytes())

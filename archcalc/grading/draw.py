@@ -208,11 +208,12 @@ def gradescope_ids(upload: str | Path) -> list[str]:
     folder): users[0]'s sid (the roster's student id, where the course has one), then email."""
     p = Path(upload)
     meta = (p if p.is_dir() else p.parent).parent / "submission_metadata.json"
+    from archcalc.textio import read_text
+
     try:
-        doc = json.loads(meta.read_text(encoding="utf-8")) if meta.is_file() and meta.stat().st_size < 10_000_000 \
-            else {}
+        doc = json.loads(read_text(meta, "submission metadata")) if meta.is_file() else {}
         user = doc.get("users", [{}])[0]
         return [str(user[k]).strip() for k in ("sid", "email") if isinstance(user.get(k), (str, int))
                 and not isinstance(user.get(k), bool) and str(user[k]).strip()]
-    except (OSError, ValueError, AttributeError, IndexError, TypeError):
+    except (SpecError, OSError, ValueError, AttributeError, IndexError, TypeError):
         return []  # no metadata (not Gradescope), or not as documented: the file's name is the id

@@ -483,9 +483,11 @@ def submission_files(path: str) -> list[str]:
     """A submission file, or a folder's *.yaml / *.yml files (regular files only), by name."""
     from archcalc.spec.errors import Location
 
+    from archcalc.textio import regular_files
+
     p = Path(path)
-    if p.is_dir():
-        found = sorted(f for f in p.iterdir() if f.suffix in (".yaml", ".yml") and f.is_file())
+    if p.is_dir():  # a device, FIFO or socket (or a link to one) is skipped with a note, never read
+        found = regular_files(sorted(f for f in p.iterdir() if f.suffix in (".yaml", ".yml")))
         if not found:
             raise SpecError(f"no submissions (*.yaml, *.yml) in {path}", Location(path), code="file-not-found")
         return [str(f) for f in found]
@@ -498,10 +500,12 @@ def submission_files(path: str) -> list[str]:
 def one_submission(path: str):
     """A Gradescope upload: the file given, or the one .yaml/.yml file in the folder (any
     depth); none or several is a submission with that error, so results.json is still written."""
+    from archcalc.textio import regular_files
+
     p = Path(path)
-    if not p.is_dir():
-        return path if p.is_file() else Submission(path, p.stem, error=f"no submission file {path}")
-    found = sorted(f for f in p.rglob("*") if f.suffix in (".yaml", ".yml") and f.is_file())
+    if not p.is_dir():  # a file (the reader refuses a device or FIFO), or none
+        return path if p.exists() else Submission(path, p.stem, error=f"no submission file {path}")
+    found = regular_files(sorted(f for f in p.rglob("*") if f.suffix in (".yaml", ".yml")))
     names = ", ".join(f.name for f in found[:5])
     sub = load_submission(found[0]) if len(found) == 1 else \
         Submission(path, p.name, error="no .yaml file was submitted" if not found else

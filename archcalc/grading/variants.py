@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from archcalc.grading.draw import _err, as_set, check_names, draw_index, load_variants, variants_text
+from archcalc.printable import printable
 from archcalc.spec.errors import Location, SpecError
 
 if TYPE_CHECKING:
@@ -153,8 +154,8 @@ def variants_command(key_path: str, roster: str, outdir: str, seed: int | None) 
     markers = Markers(key)
     out.mkdir(parents=True, exist_ok=True)
     for s in students:
-        write_atomic(out / f"{s.id}.md", sheet_markdown(key, s, values[s.id], markers(values[s.id])))
-    write_atomic(out / "answers.csv", answers_csv(key, [(s.id, markers(values[s.id])) for s in students]))
+        write_atomic(out / f"{s.id}.md", printable(sheet_markdown(key, s, values[s.id], markers(values[s.id]))))
+    write_atomic(out / "answers.csv", printable(answers_csv(key, [(s.id, markers(values[s.id])) for s in students])))
     relative = os.path.relpath(Path(key_path).resolve(), out.resolve())
     write_atomic(out / "variants.yaml", variants_text(relative, drawer.seed, key.draw, values))
     dropped = [sid for sid in previous if sid not in values]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from archcalc.engine.analysis import Analysis, Row
+from archcalc.printable import printable
 from archcalc.spec.errors import Location, SpecError
 
 MAX_BARS = 40
@@ -92,7 +93,7 @@ def layer_chart_bytes(analysis: Analysis, fmt: str, depth: int | None = None, lo
     axes[0].set_yticklabels(labels, fontsize=8)
     families = _family_lines(analysis)
     where = f" (blocks at depth {used_depth})" if used_depth is not None else ""
-    fig.suptitle(f"{analysis.name}: {analysis.inputs_text()}{where}", fontsize=12)
+    fig.suptitle(printable(f"{analysis.name}: {analysis.inputs_text()}{where}"), fontsize=12)
     if families:
         fig.text(0.01, 0.005, "   ".join(families), fontsize=9, va="bottom")
     shown: dict[str, str] = {}  # legend label -> colour, blocks of every sort under one label
@@ -148,7 +149,7 @@ def sweep_chart(result, name: str, output: str | Path, fixed: str = "") -> Path:
     ax.set_yscale("log")
     ax.set_xlabel(axis + ("  (" + ", ".join(f"{n}={result.grid[n][0]}" for n in others) + ")" if others else ""))
     ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda y, _p: human(y)))
-    ax.set_title(f"{name}: totals against {axis}" + (f" ({fixed})" if fixed else ""))
+    ax.set_title(printable(f"{name}: totals against {axis}" + (f" ({fixed})" if fixed else "")))
     ax.grid(alpha=0.3, which="both")
     ax.legend(frameon=False)
     fig.tight_layout()

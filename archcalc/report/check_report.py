@@ -1,10 +1,10 @@
 """`archcalc check` output: coloured text, JSON, GitHub annotations, JUnit XML."""
 from __future__ import annotations
 
-import json
 from xml.etree import ElementTree as ET
 
 from archcalc import __version__
+from archcalc.printable import dumps
 from archcalc.report.summary import safe_markup
 
 SHOWN_WARNINGS = 3
@@ -68,7 +68,7 @@ def render_json(reports) -> str:
                       "warnings": [{"variant": v, "path": w.path, "code": w.code, "message": w.message,
                                     "line": w.loc.line if w.loc else None} for v, w in rep.warnings]}
                      for rep in reports]}
-    return json.dumps(doc, indent=2, ensure_ascii=False)
+    return dumps(doc, indent=2)
 
 
 def _gh_escape(text: str, prop: bool = False) -> str:

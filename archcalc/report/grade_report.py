@@ -2,10 +2,10 @@
 gradebook, and Canvas's gradebook import."""
 from __future__ import annotations
 
-import json
 from fractions import Fraction
 
 from archcalc import __version__
+from archcalc.printable import dumps, printable
 from archcalc.report.summary import safe_markup
 
 
@@ -86,7 +86,7 @@ def _json(report) -> dict:
 
 
 def render_json(report) -> str:
-    return json.dumps(_json(report), indent=2, ensure_ascii=False)
+    return dumps(_json(report), indent=2)
 
 
 GRADESCOPE_TOP = ("score", "execution_time", "output", "visibility", "stdout_visibility", "extra_data", "tests",
@@ -99,11 +99,12 @@ def render_gradescope(report, visibility: str = "visible", reveal: bool = True) 
     """Gradescope autograder results.json: https://gradescope-autograders.readthedocs.io/en/latest/specs/
     (visibility: when students see it; reveal=False keeps the right values out of the feedback)."""
     tests = [{"name": _label(r), "number": str(i), "score": _num(r.points), "max_score": _num(r.max_points),
-              "status": "passed" if r.ok else "failed", "output": feedback(r, reveal), "visibility": visibility}
+              "status": "passed" if r.ok else "failed", "output": printable(feedback(r, reveal)),
+              "visibility": visibility}
              for i, r in enumerate(report.results, 1)]
-    output = "\n".join([score_line(report), *_notices(report)])
-    return json.dumps({"score": _num(report.score), "output": output, "visibility": visibility,
-                       "stdout_visibility": "hidden", "tests": tests}, indent=2, ensure_ascii=False)
+    output = printable("\n".join([score_line(report), *_notices(report)]))  # Gradescope shows it as text
+    return dumps({"score": _num(report.score), "output": output, "visibility": visibility,
+                  "stdout_visibility": "hidden", "tests": tests}, indent=2)
 
 
 def render_csv(reports) -> str:
@@ -141,7 +142,7 @@ def write_feedback(reports, folder: str, reveal: bool = True) -> None:
 
     Path(folder).mkdir(parents=True, exist_ok=True)
     for report in reports:
-        write_atomic(Path(folder) / f"{report.student}.txt", feedback_text(report, reveal))
+        write_atomic(Path(folder) / f"{report.student}.txt", printable(feedback_text(report, reveal)))
 
 
 def render_batch_text(reports, console) -> None:
@@ -182,13 +183,14 @@ def _canvas(reports, out, assignment: str = "archcalc", roster=None) -> None:
     out.echo(text, nl=False)
     if missing:
         shown = ", ".join(missing[:12]) + (f" and {len(missing) - 12:,} more" if len(missing) > 12 else "")
-        click.echo(f"warning: not in the roster {roster.file}: {shown}; written with the id as Student and SIS Login "
-                   "ID, so Canvas lists them as students it could not find (match or ignore them there)", err=True)
+        click.echo(printable(f"warning: not in the roster {roster.file}: {shown}; written with the id as Student and "
+                             "SIS Login ID, so Canvas lists them as students it could not find (match or ignore them "
+                             "there)"), err=True)
 
 
 BATCH_RENDERERS = {
     "text": lambda reports, out: render_batch_text(reports, out.console()),
-    "json": lambda reports, out: out.echo(json.dumps([_json(r) for r in reports], indent=2, ensure_ascii=False)),
+    "json": lambda reports, out: out.echo(dumps([_json(r) for r in reports], indent=2)),
     "csv": lambda reports, out: out.echo(render_csv(reports), nl=False),
     "canvas": lambda reports, out, **options: _canvas(reports, out, **options),
 }

@@ -13,6 +13,7 @@ import html
 import re
 import xml.etree.ElementTree as ET
 
+from archcalc.printable import xml_references
 from archcalc.report.grade_report import _num
 
 # characters XML 1.0 cannot hold, even escaped: the C0 controls but tab, newline and return; U+FFFE, U+FFFF
@@ -63,7 +64,7 @@ def render_moodle(export) -> str:
             _moodle_answer(question, q.type, answer)
     ET.indent(quiz)
     body = ET.tostring(quiz, encoding="unicode", short_empty_elements=False)  # <text></text>, as Moodle writes
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + body + "\n"
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + xml_references(body) + "\n"  # U+202E as &#x202e;
 
 
 RENDERERS = {

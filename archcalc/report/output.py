@@ -1,11 +1,41 @@
 """Where a command's report goes: standard output, or a file written atomically at the end
-(`--output`); rich output is 132 columns wide where it is not a terminal."""
+(`--output`); rich output is 132 columns wide where it is not a terminal.
+
+Whatever a report writes passes archcalc/printable.py once more on its way out: a name or doc
+that a renderer forgot to escape still cannot send a terminal escape, a right-to-left
+override or a zero-width character raw (rich's own colour codes, on a terminal, are kept)."""
 from __future__ import annotations
 
 import io
 import sys
 
 import click
+
+from archcalc.printable import printable, printable_keeping_styles
+
+
+class _Printable(io.TextIOBase):
+    """A text stream that escapes what printable() escapes before it reaches the real one."""
+
+    def __init__(self, stream, escape=printable):
+        self.stream, self.escape = stream, escape
+
+    def write(self, text: str) -> int:
+        self.stream.write(self.escape(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    @property
+    def encoding(self):
+        return getattr(self.stream, "encoding", "utf-8")
 
 
 class Out:
@@ -14,6 +44,7 @@ class Out:
         self.buffer = io.StringIO() if output else None
 
     def echo(self, text: str, nl: bool = True) -> None:
+        text = printable(text)
         if self.buffer is not None:
             self.buffer.write(text + ("\n" if nl else ""))
         else:
@@ -23,8 +54,10 @@ class Out:
         from rich.console import Console
 
         if self.buffer is not None:
-            return Console(file=self.buffer, width=132, color_system=None, force_terminal=False)
-        return Console(width=None if sys.stdout.isatty() else 132)
+            return Console(file=_Printable(self.buffer), width=132, color_system=None, force_terminal=False)
+        tty = sys.stdout.isatty()
+        return Console(file=_Printable(sys.stdout, printable_keeping_styles if tty else printable),
+                       width=None if tty else 132)
 
     def close(self) -> None:
         if self.buffer is not None:

@@ -105,7 +105,7 @@ def _footer(summary: Summary) -> str:
 def html_table(summary: Summary, depth: int | None = None, unfold: bool = False) -> str:
     """The table, its notes and the conventions in force, as an HTML fragment (Jupyter's
     _repr_html_, and the body of the full page below)."""
-    from html import escape as html_escape
+    from archcalc.printable import html as html_escape  # escaped, and bidi and zero-width characters shown
 
     analysis = summary.analysis
 
@@ -128,9 +128,8 @@ def html_table(summary: Summary, depth: int | None = None, unfold: bool = False)
 def render_html(summary: Summary, depth: int | None = None, unfold: bool = False) -> str:
     """A self-contained page: the table, the per-layer chart (when matplotlib is installed)
     and the block diagram, both inline SVG. For course pages and CI artifacts."""
-    from html import escape as html_escape
-
     from archcalc.pictures import diagram
+    from archcalc.printable import html as html_escape
 
     analysis = summary.analysis
 

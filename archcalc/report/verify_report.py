@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from archcalc import __version__
+from archcalc.printable import dumps
 from archcalc.report.summary import safe_markup
 from archcalc.engine import numbers as N
 
@@ -45,8 +46,8 @@ def verdict_line(v, torch_version: str) -> str:
 
 
 def render_verification(v, console: Console, torch_version: str) -> None:
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=f"{(v.name or v.spec.name)} ({v.spec.file}) on {_where(v)}",
-                  title_justify="left")
+    title = safe_markup(f"{v.name or v.spec.name} ({v.spec.file}) on {_where(v)}")  # user text: escaped
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=title, title_justify="left")
     table.add_column("path")
     table.add_column("kind")
     for q in QUANTITIES:
@@ -137,11 +138,9 @@ class JsonView:
         pass
 
     def finish(self, results: list, errors: list, interrupted: bool) -> None:
-        import json
-
         doc = verify_document(results, errors, self.torch_version)
         doc["interrupted"] = interrupted
-        self.out.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+        self.out.echo(dumps(doc, indent=2))
 
 
 VIEWS = {"table": TableView, "json": JsonView}

@@ -115,8 +115,18 @@ class ErrorCollector:
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
-    """A 'did you mean' hint for a misspelt name, or None when nothing is close."""
-    close = difflib.get_close_matches(word, list(choices), n=3, cutoff=0.6)
+    """A 'did you mean' hint for a misspelt name, or None when nothing is close; a known name
+    written with look-alike characters (a Cyrillic 'с') is named character by character."""
+    from archcalc.spec.lookalike import lookalike, skeleton
+
+    choices = list(choices)
+    odd = lookalike(word, choices)
+    if odd:
+        return odd[1]
+    plain = skeleton(word)
+    close = difflib.get_close_matches(plain or word, choices, n=3, cutoff=0.6)
     if not close:
         return None
-    return "did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
+    odd = [f"'{c}' (U+{ord(c):04X})" for c in word if not c.isascii()] if plain and plain != word else []
+    return "did you mean " + " or ".join(f"'{c}'" for c in close) + "?" + (
+        f" ({', '.join(odd)} {'is not a Latin letter' if len(odd) == 1 else 'are not Latin letters'})" if odd else "")

@@ -109,11 +109,14 @@ def load_yaml(text: str, filename: str) -> YNode:
                         hint="a spec describes one network; split very large ones", code="limit")
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
+    from ruamel.yaml.reader import ReaderError
 
     builder = _Builder(filename)
     try:
         for event in YAML(typ="rt").parse(text):
             builder.event(event)
+    except ReaderError as exc:  # a character YAML cannot hold (NUL, other controls): located all the same
+        raise _unacceptable(text, exc, filename) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         loc = Location(filename, mark.line + 1, mark.column + 1) if mark else Location(filename)
@@ -125,6 +128,24 @@ def load_yaml(text: str, filename: str) -> YNode:
         raise SpecError("the file is empty", Location(filename, 1, 1),
                         expected="a mapping starting with 'archcalc: 1'", code="invalid-spec")
     return builder.root
+
+
+def _unacceptable(text: str, exc, filename: str) -> SpecError:
+    """ruamel's reader names a position in the text; a user needs its line and column."""
+    import unicodedata
+
+    position = getattr(exc, "position", None)
+    if not isinstance(position, int) or not 0 <= position < len(text):
+        return SpecError(f"invalid YAML: {exc}", Location(filename), code="invalid-yaml")
+    char = text[position]
+    line = text.count("\n", 0, position) + 1
+    column = position - (text.rfind("\n", 0, position) + 1) + 1
+    name = "NUL, a zero byte" if char == "\0" else unicodedata.name(char, None) or (
+        "a noncharacter" if char in "\ufffe\uffff" else "a control character")
+    return SpecError(f"invalid character U+{ord(char):04X} ({name}): YAML text cannot hold it",
+                     Location(filename, line, column), code="invalid-yaml",
+                     hint="remove it (an editor may show it as ^@ or not at all); inside a double-quoted string "
+                          "it may be written as an escape such as \\x07")
 
 
 class _Builder:

@@ -16,6 +16,7 @@ from archcalc.layers.registry import kinds
 from archcalc.spec.errors import ErrorCollector, Location, SpecError, did_you_mean
 from archcalc.spec.expr import FUNCTIONS, Expr, Unknown, parse_expr
 from archcalc.spec.loader import YMap, YNode, YScalar, YSeq, plain
+from archcalc.spec.lookalike import lookalike
 from archcalc.spec.model import REQUIRED, BlockDef, Branch, DimDecl, InputDecl, Item, Spec, Value, Variant
 
 FORMAT_VERSION = 1
@@ -386,11 +387,22 @@ class SpecParser:
             item.layer = kind
             self._call_body(item, body)
         else:
-            self.fail(f"unknown layer kind '{kind_name}'", kind_loc,
-                      hint=did_you_mean(kind_name, list(registry) + list(self.block_names))
-                      or "run 'archcalc kinds' to list them", code="unknown-kind")
+            self._unknown_kind(kind_name, kind_loc)
             return None
         return item
+
+    def _unknown_kind(self, kind_name: str, loc: Location) -> None:
+        """An unknown kind; one written with look-alike letters (Cyrillic 'с') is located at the letter."""
+        choices = list(kinds()) + list(self.block_names)
+        odd = lookalike(kind_name, choices, loc.column)
+        if odd:
+            known, why, first = odd
+            at = Location(loc.file, loc.line, loc.column + first) if loc.column is not None else loc
+            self.fail(f"unknown layer kind '{kind_name}': {why}", at, expected=f"'{known}' in ASCII letters",
+                      code="unknown-kind")
+            return
+        self.fail(f"unknown layer kind '{kind_name}'", loc, hint=did_you_mean(kind_name, choices)
+                  or "run 'archcalc kinds' to list them", code="unknown-kind")
 
     def _reserved(self, item: Item, key: str, value: YNode) -> None:
         """name, doc, share, weights, repeat, when, call: the keys any item may carry."""

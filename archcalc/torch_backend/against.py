@@ -76,6 +76,10 @@ def load_factory(target: str, option: str = "--against"):
                         expected="e.g. mypkg.models:resnet50 or path/to/models.py:resnet50", code="usage")
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
+    if module_name.endswith(".py"):  # a FIFO or device would hang the import: refused first
+        from archcalc.textio import refuse_special
+
+        refuse_special(module_name, "Python")
     try:
         if module_name.endswith(".py"):  # a file path: tests/models/tiny_resnet.py:tiny_resnet
             if not os.path.isfile(module_name):
