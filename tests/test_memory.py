@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from archcalc.cli import main
+from archcalc.engine import numbers as N
 from archcalc.engine.analyze import analyze
 from archcalc.engine.memory import memory
 from archcalc.spec import load_spec
@@ -399,14 +400,29 @@ def test_transformer_bases_saved_tensors_equal_autograds(s, t, batch):
 
 @pytest.mark.parametrize("spec, bindings", [("vit_b_16.yaml", {}), ("gpt2_small.yaml", {"T": "9"}),
                                             ("transformer_base.yaml", {"S": "7", "T": "5"}),
-                                            ("char_transformer.yaml", {"T": "11"})])
+                                            ("swin_t.yaml", {}), ("char_transformer.yaml", {"T": "11"})])
 def test_attention_matrices_are_the_softmaxes_torch_computes(spec, bindings):
     """Every attention's h·T·S scores, in bytes: the sum of the outputs of the softmaxes torch
     runs in a forward pass of the built module on its math kernel (on the meta device: no
     memory), at batch 2."""
-    from torch.utils._python_dispatch import TorchDispatchMode
-
     from archcalc.torch_backend.verify import more_inputs
+
+    analysis = analyze(load_spec(SPECS / spec), bindings, batch=2)
+    net = build_from_analysis(analysis, "meta").eval()
+    def tensor(shape, dtype):
+        return torch.zeros((2, *shape), dtype=torch.long if dtype == "index" else torch.float32, device="meta")
+
+    inputs = [tensor(analysis.input, analysis.spec.input_dtype), *(tensor(shape, dtype) for shape, dtype in
+                                                                 more_inputs(analysis))]
+    elements = softmax_elements(net, inputs)
+    assert elements > 0
+    assert memory(analysis).attention_matrices == elements * 4
+
+
+def softmax_elements(net, inputs) -> int:
+    """The elements of every softmax torch computes in one forward pass (attention on its math
+    kernel, MultiheadAttention's fast path off)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
 
     class Softmaxes(TorchDispatchMode):
         elements = 0
@@ -417,21 +433,37 @@ def test_attention_matrices_are_the_softmaxes_torch_computes(spec, bindings):
                 Softmaxes.elements += out.numel()
             return out
 
-    analysis = analyze(load_spec(SPECS / spec), bindings, batch=2)
-    net = build_from_analysis(analysis, "meta").eval()
-    def tensor(shape, dtype):
-        return torch.zeros((2, *shape), dtype=torch.long if dtype == "index" else torch.float32, device="meta")
-
-    inputs = [tensor(analysis.input, analysis.spec.input_dtype), *(tensor(shape, dtype) for shape, dtype in
-                                                                 more_inputs(analysis))]
     torch.backends.mha.set_fastpath_enabled(False)
     try:
         with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), Softmaxes():
             net(*inputs)
     finally:
         torch.backends.mha.set_fastpath_enabled(True)
-    assert Softmaxes.elements > 0
-    assert memory(analysis).attention_matrices == Softmaxes.elements * 4
+    return Softmaxes.elements
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", sorted(k for k in TABLE if not kinds()[k].merge))
+@settings(max_examples=int(os.environ.get("ARCHCALC_KIND_EXAMPLES", "8")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(data=st.data())
+def test_each_kinds_score_matrices_are_its_softmaxes(kind, data):
+    """A kind that says it makes attention scores (score_matrices): as many elements as the
+    softmaxes its torch module computes, window attention's and partitions' included."""
+    case = TABLE[kind]
+    shape, args = data.draw(case.example())
+    analysis = engine(shape, [(case, args)], case.dtype, batch=2)
+    assume(not isinstance(analysis, SpecError))
+    row = analysis.roots[-1]
+    said = N.total(row.layer.score_matrices(row.args, row.input))
+    if said == 0:
+        return  # no attention scores: nothing said (a softmax layer's output is its activations)
+    net = build_from_analysis(analysis, "cpu").eval()
+    try:
+        measured = softmax_elements(net, all_inputs(analysis, sample_input(case, shape, args)))
+    except REFUSALS:
+        assume(False)
+    assert said * 2 == measured, (kind, shape, args)
 
 
 @pytest.mark.slow

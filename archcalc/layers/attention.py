@@ -474,6 +474,13 @@ def _kept_v(sizes, strides, lead, elem):
     return ("input:2", N.product(sizes[1:]), elem) if own else ("new", N.product((*lead, *sizes[-2:])), elem)
 
 
+def _window_scores(windows: tuple) -> list:
+    """Window attention's scores: every window's h heads of N×N in one tensor (torch's
+    [batch·windows, h, N, N]), per sample."""
+    count, heads, n, _ = windows
+    return [N.mul(count, N.mul(heads, N.mul(n, n)))]
+
+
 def _masked(mask, scores: tuple, ctx: Context) -> tuple:
     """The scores [..., L, S] plus the mask, broadcast as torch broadcasts them: one rank per
     sample (the batch axes line up in front), each axis equal or 1; the mask's S equal or 1."""
@@ -574,6 +581,10 @@ class ShiftedWindowAttention(LayerKind):
         (wh, ww), (ph, pw) = a.window_size, cls.padded(a, x)
         return (N.mul(N.floordiv(ph, wh), N.floordiv(pw, ww)), a.num_heads, wh * ww,
                 N.floordiv(x[2], a.num_heads))
+
+    @classmethod
+    def score_matrices(cls, a, x):
+        return _window_scores(cls.windows(a, x))
 
     @classmethod
     def infer(cls, x, a, ctx: Context) -> Result:
@@ -856,6 +867,10 @@ class ShiftedWindowAttention3d(LayerKind):
         eff, pad = cls.effective(a, x), cls.padded(a, x)
         return (N.product(N.floordiv(p, w) for p, w in zip(pad, eff)), a.num_heads, N.product(eff),
                 N.floordiv(x[3], a.num_heads))
+
+    @classmethod
+    def score_matrices(cls, a, x):
+        return _window_scores(cls.windows(a, x))
 
     @classmethod
     def infer(cls, x, a, ctx: Context) -> Result:

@@ -114,6 +114,12 @@ class RelativePositionalAttention(LayerKind):
         return Result(tuple(x), params=params, buffers=steps[2].result, macs=macs, steps=steps)
 
     @classmethod
+    def score_matrices(cls, a, x):
+        """Every partition's h heads of P×P scores, in one tensor (G·h·P·P per sample)."""
+        g, h, p, _ = cls.heads(a, x)
+        return [N.mul(g, N.mul(h, N.mul(p, p)))]
+
+    @classmethod
     def _count_steps(cls, a, x, qk, av, macs) -> list[Step]:
         """The projections, Q·Kᵀ, the softmax's size, A·V and the merge, then their sum."""
         g, h, p, d = cls.heads(a, x)

@@ -146,6 +146,12 @@ class MultiscaleBlock(LayerKind):
     )
 
     @classmethod
+    def score_matrices(cls, a, x):
+        """The attention's h heads of Nq×Nk scores (the pooled queries against the pooled keys)."""
+        s = cls.sizes(a, x)
+        return [N.mul(s["heads"], N.mul(s["nq"], s["nk"]))]
+
+    @classmethod
     def sizes(cls, a, x) -> dict:
         """Every size the counts are written in: C, C_out, A, h, d, the grids of the input, the
         queries and the keys (each (T, H, W)) and their token counts with the class token, and
