@@ -374,8 +374,11 @@ class Gen:
             kind = self.pick(["residual", "residual", "product", "concat", "two", "shared"])
             if kind == "shared":  # one module called twice: its weights shared
                 e = self.shape(x)[-1]
-                module = self.pick([f"nn.Linear({e}, {e})", "nn.ReLU()"])
-                return self.step(x, [module], "{y} = {m0}(torch.relu({m0}({x})))", "shared " + module)
+                module = self.pick([f"nn.Linear({e}, {e})", "nn.ReLU()", f"nn.Linear({e}, {self.i(1, 6)})"])
+                code = self.pick(["{y} = {m0}(torch.relu({m0}({x})))",  # in a chain; in two branches of a merge
+                                  "{y} = {m0}({x}) + torch.relu({m0}({x}))",
+                                  "{y} = torch.cat([torch.sigmoid({m0}({x})), {m0}({x})], dim=-1)"])
+                return self.step(x, [module], code, "shared " + module)
             start = self.mark()
             branch = self.chain(x, self.i(1, 3), preserving=kind in ("residual", "product"))
             if branch == x:
@@ -432,7 +435,8 @@ class Gen:
                               "{x}.exp()", "{x}.pow(2)", "{x}.abs()", "torch.nn.functional.normalize({x}, dim=-1)"])
             return self.step(x, [], "{y} = " + code, name, name)
         # control flow on a value: fx cannot trace it (forward hooks may follow a chain of modules)
-        body = self.pick(["{y} = {m0}({x})", "{y} = torch.relu({x})"])
+        body = self.pick(["{y} = {m0}({x})", "{y} = torch.relu({x})", "{x}.mul_(0.5)\n    {y} = {m0}({x})",
+                          "{y} = {m0}({x})\n    {y}[:, 0] = 0.0", "{y} = {m0}({x}).relu_()"])
         code = f"if {{x}}.sum() > 0:\n    {body}\nelse:\n    {body}"
         return self.step(x, ["nn.ReLU()"], code, name, name)
 

@@ -198,3 +198,41 @@ def test_a_childless_module_reading_its_own_parameter_verifies(tmp_path):
                "        return x * self.gamma\n")
     source = _source("return self.m1(self.m0(v0))", "self.m0 = nn.Conv1d(3, 3, 4)\nself.m1 = _Scale(5)", helpers)
     assert check(Model(source, "3,8", "float"), tmp_path) == "imported: torch.fx"
+
+
+def test_a_module_called_in_two_branches_shares_by_its_full_path(tmp_path):
+    """Found: a module called in two branches of one add was
+    written `share: m0_2`, a name no earlier layer has (the owner is `m0.main.m0_2`), and the spec
+    failed to load in its own verification."""
+    source = _source("return self.m0(v0) + torch.relu(self.m0(v0))", "self.m0 = nn.Linear(4, 4)")
+    assert check(Model(source, "4", "float"), tmp_path) == "imported: torch.fx"
+    imported, _ = import_and_verify(f"{_write(tmp_path, source)}:make", "4")
+    assert "share: m0.main.m0_2," in imported.text, imported.text  # the merge takes its layers' common name
+
+
+def test_code_that_changes_a_tensor_in_place_between_modules_is_not_invisible_to_hooks(tmp_path):
+    """Found: with control flow on a value (fx refuses, forward hooks follow), `y.relu_()` or
+    `y[:, 0] = 0` between two modules kept the tensor, so hooks saw a chain and the spec left
+    them out; the tensor's version counter shows them, and the model is refused."""
+    for code in ("y.relu_()", "y[:, 0] = 0.0", "y.mul_(2)"):
+        source = _source(f"y = self.fc(v0)\nif y.sum() > -1e9:\n    {code}\nreturn self.act(y)",
+                         "self.fc = nn.Linear(4, 4)\nself.act = nn.ReLU()")
+        assert check(Model(source, "4", "float"), tmp_path) == "refused: untraceable, hooks cannot follow", code
+        source = _source(f"y = self.act(self.fc(v0))\nif y.sum() > -1e9:\n    {code}\nreturn y",
+                         "self.fc = nn.Linear(4, 4)\nself.act = nn.ReLU()")
+        assert check(Model(source, "4", "float"), tmp_path) == "refused: untraceable, hooks cannot follow", code
+    # an in-place module (ReLU(inplace=True)) changes its own input: that is the module's call, followed
+    source = _source("y = self.fc(v0)\nif y.sum() > 0:\n    pass\nreturn self.act(y)",
+                     "self.fc = nn.Linear(4, 4)\nself.act = nn.ReLU(inplace=True)")
+    assert check(Model(source, "4", "float"), tmp_path) == "imported: forward hooks"
+
+
+def test_a_layer_reading_another_modules_tensors_outside_its_forward_is_refused(tmp_path):
+    """Found: F.layer_norm(x, …, self.m0.weight, self.m0.bias) with m0 never called imported as
+    m0's layer, which verification then could not find among the model's calls."""
+    source = _source("return F.layer_norm(v0, self.m0.normalized_shape, self.m0.weight, self.m0.bias, self.m0.eps)",
+                     "self.m0 = nn.LayerNorm(4)")
+    with pytest.raises(SpecError, match="outside that module's own forward") as info:
+        import_and_verify(f"{_write(tmp_path, source)}:make", "4")
+    assert info.value.loc.line == source.splitlines().index(next(
+        line for line in source.splitlines() if "F.layer_norm" in line)) + 1

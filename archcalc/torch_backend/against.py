@@ -223,10 +223,11 @@ def compare_leaves(analysis: Analysis, model, watched: Watched, target: str) -> 
     for i, row in enumerate(ours):
         # the same layer among the model's next few unmatched calls: branches may run in another order; else
         # any unmatched call (LRASPP computes its whole high branch before the low one the spec writes first)
+        # a call of the row's own kind before a module no kind reads (x * self.gamma's module can look like a norm)
         own = row.owner.params if row.owner is not None else row.params
-        hit = next((j for j in unmatched[:MATCH_WINDOW] if _same(row, theirs[j], own)), None)
-        if hit is None:
-            hit = next((j for j in unmatched[MATCH_WINDOW:] if _same(row, theirs[j], own)), None)
+        hit = next((j for window in (unmatched[:MATCH_WINDOW], unmatched[MATCH_WINDOW:]) for kindless in (False, True)
+                    for j in window if _same(row, theirs[j], own) and kindless == (kind_of_class(theirs[j][1]) is None)),
+                   None)
         if hit is None:
             other = theirs[unmatched[0]] if unmatched else None
             found = (f"model layer '{other[0]}': {other[1].__name__}, output {list(other[2])}, {other[3]:,} params"
