@@ -481,17 +481,7 @@ class Translator:
             return
         registry = kinds()
         held = next((v.target for v in (*args, *kwargs.values()) if isinstance(v, Weight)), None)
-        if held is not None and any(True for _ in self.gm.get_submodule(_owner(held)).children()):
-            self.report(node, f"'{node.name}' ({name}) is passed '{held}', a tensor of "
-                              f"'{_owner(held) or 'the model itself'}', which holds other modules too",
-                        hint="archcalc reads a layer's own tensors from a module that is that layer alone (ConvNeXt's "
-                             "LayerNorm2d); move the tensor into such a module, or write the layer in the spec")
-            return
-        if held is not None and _owner(held) and _owner(held) not in _running_modules(node):
-            self.report(node, f"'{node.name}' ({name}) is passed '{held}', a tensor of module '{_owner(held)}', "
-                              "outside that module's own forward: the spec's layer is that module, and "
-                              "verification follows a module's tensors by its calls",
-                        hint=f"call the module (self.{_owner(held)}(x)), or write the layer in the spec")
+        if held is not None and self._held_elsewhere(node, name, held):
             return
         for i, (kind_name, args) in enumerate(layers):
             last = i == len(layers) - 1
@@ -503,6 +493,23 @@ class Translator:
             data = value_id
         if not layers:
             self.alias[node.name] = data
+
+    def _held_elsewhere(self, node: fx.Node, name: str, held: str) -> bool:
+        """Reports a function passed a module's tensor where that module is not the layer alone,
+        or outside that module's own forward (verification follows a module's tensors by its calls)."""
+        if any(True for _ in self.gm.get_submodule(_owner(held)).children()):
+            self.report(node, f"'{node.name}' ({name}) is passed '{held}', a tensor of "
+                              f"'{_owner(held) or 'the model itself'}', which holds other modules too",
+                        hint="archcalc reads a layer's own tensors from a module that is that layer alone (ConvNeXt's "
+                             "LayerNorm2d); move the tensor into such a module, or write the layer in the spec")
+            return True
+        if _owner(held) and _owner(held) not in _running_modules(node):
+            self.report(node, f"'{node.name}' ({name}) is passed '{held}', a tensor of module '{_owner(held)}', "
+                              "outside that module's own forward: the spec's layer is that module, and "
+                              "verification follows a module's tensors by its calls",
+                        hint=f"call the module (self.{_owner(held)}(x)), or write the layer in the spec")
+            return True
+        return False
 
     def split(self, node: fx.Node, name: str) -> None:
         """`x.split(sizes, dim)`, `x.chunk(n, dim)`: pieces that a merge's branches may take
