@@ -194,6 +194,26 @@ def compare_with_model(analysis: Analysis, target: str) -> list[Outcome]:
     return compare_leaves(analysis, model, theirs, target)
 
 
+def _read_as_parameters(analysis: Analysis, theirs: list, unmatched: list[int]) -> list[int]:
+    """The model's calls left unmatched, less those of a module no kind reads whose forward
+    reads its own tensors as the spec's `parameter` rows (`return x * self.gamma`, a module
+    holding nothing else): each such call's parameters are those of one to three such rows."""
+    from itertools import combinations
+
+    rows = [r.params for r in analysis.leaves() if r.layer.weights_view and r.params]
+    left = []
+    for j in unmatched:
+        _, cls, _, params = theirs[j]
+        found = None if kind_of_class(cls) is not None else next(
+            (combo for n in (1, 2, 3) for combo in combinations(range(len(rows)), n)
+             if sum(rows[k] for k in combo) == params), None)
+        if found is None:
+            left.append(j)
+        else:
+            rows = [r for k, r in enumerate(rows) if k not in found]
+    return left
+
+
 def compare_leaves(analysis: Analysis, model, watched: Watched, target: str) -> list[Outcome]:
     """The spec's parameterised rows against the model's, in call order; then the totals, of
     the tensors the forward uses (what it never calls is named, not counted)."""
@@ -207,10 +227,11 @@ def compare_leaves(analysis: Analysis, model, watched: Watched, target: str) -> 
     for i, row in enumerate(ours):
         # the same layer among the model's next few unmatched calls: branches may run in another order; else
         # any unmatched call (LRASPP computes its whole high branch before the low one the spec writes first)
+        # a call of the row's own kind before a module no kind reads (x * self.gamma's module can look like a norm)
         own = row.owner.params if row.owner is not None else row.params
-        hit = next((j for j in unmatched[:MATCH_WINDOW] if _same(row, theirs[j], own)), None)
-        if hit is None:
-            hit = next((j for j in unmatched[MATCH_WINDOW:] if _same(row, theirs[j], own)), None)
+        hit = next((j for window in (unmatched[:MATCH_WINDOW], unmatched[MATCH_WINDOW:]) for kindless in (False, True)
+                    for j in window if _same(row, theirs[j], own) and kindless == (kind_of_class(theirs[j][1]) is None)),
+                   None)
         if hit is None:
             other = theirs[unmatched[0]] if unmatched else None
             found = (f"model layer '{other[0]}': {other[1].__name__}, output {list(other[2])}, {other[3]:,} params"
@@ -223,6 +244,7 @@ def compare_leaves(analysis: Analysis, model, watched: Watched, target: str) -> 
             break
         unmatched.remove(hit)
     else:
+        unmatched = _read_as_parameters(analysis, theirs, unmatched)
         if unmatched:
             extra = theirs[unmatched[0]][0]
             results.append(Outcome("against.layers", False, f"{len(ours)} parameterised layers in the spec",

@@ -22,7 +22,7 @@ from torch import nn
 
 from archcalc.layers.registry import kind_of_module
 from archcalc.spec.errors import Location, SpecError
-from archcalc.spec.write import NAME, spec_text
+from archcalc.spec.write import NAME, Entry, spec_text
 from archcalc.torch_backend.importing.fx import trace_fx
 from archcalc.torch_backend.importing.hooks import trace_hooks
 from archcalc.torch_backend.importing.structure import structure
@@ -171,6 +171,9 @@ def import_model(target: str, input_text: str, *, dtype: str | None = None, size
     model = build_model(target) if model is None else model.eval()
     examples, dtype = _examples(model, [[at.get(d, d) for d in dims] for dims in shapes], dtype)
     items, notes, method, names = _read(model, examples, target)
+    if not items:  # its output is its input, or scalar arithmetic on it (a note each): no layer to write
+        items = [Entry("identity")]
+        notes.append("the model's output is its input up to scalar arithmetic: the spec is one identity layer")
     if at:
         notes.insert(0, "traced and verified at " + ", ".join(f"{k}={v}" for k, v in at.items())
                      + " (choose with --set NAME=VALUE)")

@@ -49,14 +49,32 @@ def trace_fx(model: nn.Module, examples: tuple, located: bool = True) -> tuple[l
         root, graph = model, _Tracer(located).trace(model, concrete_args=_optional_arguments(model, len(examples))
                                                      or None)
     graph.owning_module = root  # the modules its nodes call (fx asks it which calls are pure)
-    graph.eliminate_dead_code()
     placeholders = [n for n in graph.nodes if n.op == "placeholder"]
     _check_inputs([n.name for n in placeholders if not n.args], len(placeholders), len(examples))
+    dropped = _dropped(graph)
     # on the model's device: on meta, torch's Python decompositions cost more than a small model's arithmetic
     # (mobilenet_v3_small: 386 ms against 11 ms)
     with torch.no_grad():
-        _Propagation(root, graph).run(*examples)
-    return Translator(root, graph, len(examples)).run()
+        _Propagation(root, graph, dropped).run(*examples)
+    translator = Translator(root, graph, len(examples))
+    translator.dropped_work(dropped)
+    graph.eliminate_dead_code()
+    return translator.run()
+
+
+def _dropped(graph: fx.Graph) -> set[fx.Node]:
+    """The calls whose results the output the spec follows (the first of a tuple or dict the
+    model returns) never reads: dead code, and the model's other outputs."""
+    output = next(n for n in graph.nodes if n.op == "output")
+    followed = followed_output(output.args[0])
+    live: set[fx.Node] = set()
+    todo = [followed] if isinstance(followed, fx.Node) else []
+    while todo:
+        node = todo.pop()
+        if node not in live:
+            live.add(node)
+            todo.extend(node.all_input_nodes)
+    return {n for n in graph.nodes if n.op in ("call_module", "call_function", "call_method") and n not in live}
 
 
 class _Meta(NamedTuple):
@@ -73,11 +91,19 @@ class _Propagation(fx.Interpreter):
     ints: MViT's token grid, which each block returns and the next is given), for a module's
     call given them as traced."""
 
-    def __init__(self, root: nn.Module, graph: fx.Graph):
+    def __init__(self, root: nn.Module, graph: fx.Graph, dropped: set = frozenset()):
         super().__init__(root, graph=graph)
+        self.dropped = dropped  # calls the followed output does not read: their FLOPs are counted (meta['flops'])
 
     def run_node(self, n):
-        result = super().run_node(n)
+        if n in self.dropped:
+            from archcalc.torch_backend.counting import flop_counter
+
+            with flop_counter() as counter:
+                result = super().run_node(n)
+            n.meta["flops"] = counter.get_total_flops()
+        else:
+            result = super().run_node(n)
         found = []
         meta = torch.utils._pytree.tree_map_only(torch.Tensor, lambda t: found.append(t) or _Meta(t.shape, t.dtype),
                                                  result)
@@ -171,6 +197,11 @@ def _literal(value):
     return value
 
 
+def _running_modules(node: fx.Node) -> set[str]:
+    """The paths of the modules whose forward the node was traced in (the model's own: none)."""
+    return {path for path, *_ in (node.meta.get("nn_module_stack") or {}).values()}
+
+
 def _owner(target: str) -> str:
     """The module that holds a tensor: 'features.0.1.weight' → 'features.0.1'."""
     return target.rpartition(".")[0]
@@ -213,6 +244,21 @@ class Translator:
                 self.failed.add(node.name)
         self.problems.raise_if_any()
         return list(self.values.values()), self.output, self.notes
+
+    def dropped_work(self, dropped: set) -> None:
+        """Reports each call the followed output does not read that holds tensors or that
+        FlopCounterMode counts: the model has and runs it, no row of the spec can say it."""
+        for node in sorted(dropped, key=list(self.graph.nodes).index):
+            module = self.gm.get_submodule(node.target) if node.op == "call_module" else None
+            holds = module is not None and any(True for _ in (*module.parameters(), *module.buffers()))
+            flops = node.meta.get("flops", 0)
+            if holds or flops:
+                what = f"module '{node.target}' ({module_name(module)})" if module is not None else \
+                    f"'{node.name}' ({function_name(node)})"
+                cost = ", ".join(([f"{flops:,} FLOPs"] if flops else []) + (["its tensors"] if holds else []))
+                self.report(node, f"{what} is computed in forward ({cost}), but the output the spec follows never "
+                                  "reads it: no spec row can say work whose result is dropped",
+                            hint="remove it from forward, or return it as the (first) output")
 
     def src(self, arg) -> str | None:
         """The value an fx argument is, or None when it is none archcalc follows."""
@@ -435,11 +481,7 @@ class Translator:
             return
         registry = kinds()
         held = next((v.target for v in (*args, *kwargs.values()) if isinstance(v, Weight)), None)
-        if held is not None and any(True for _ in self.gm.get_submodule(_owner(held)).children()):
-            self.report(node, f"'{node.name}' ({name}) is passed '{held}', a tensor of "
-                              f"'{_owner(held) or 'the model itself'}', which holds other modules too",
-                        hint="archcalc reads a layer's own tensors from a module that is that layer alone (ConvNeXt's "
-                             "LayerNorm2d); move the tensor into such a module, or write the layer in the spec")
+        if held is not None and self._held_elsewhere(node, name, held):
             return
         for i, (kind_name, args) in enumerate(layers):
             last = i == len(layers) - 1
@@ -451,6 +493,23 @@ class Translator:
             data = value_id
         if not layers:
             self.alias[node.name] = data
+
+    def _held_elsewhere(self, node: fx.Node, name: str, held: str) -> bool:
+        """Reports a function passed a module's tensor where that module is not the layer alone,
+        or outside that module's own forward (verification follows a module's tensors by its calls)."""
+        if any(True for _ in self.gm.get_submodule(_owner(held)).children()):
+            self.report(node, f"'{node.name}' ({name}) is passed '{held}', a tensor of "
+                              f"'{_owner(held) or 'the model itself'}', which holds other modules too",
+                        hint="archcalc reads a layer's own tensors from a module that is that layer alone (ConvNeXt's "
+                             "LayerNorm2d); move the tensor into such a module, or write the layer in the spec")
+            return True
+        if _owner(held) and _owner(held) not in _running_modules(node):
+            self.report(node, f"'{node.name}' ({name}) is passed '{held}', a tensor of module '{_owner(held)}', "
+                              "outside that module's own forward: the spec's layer is that module, and "
+                              "verification follows a module's tensors by its calls",
+                        hint=f"call the module (self.{_owner(held)}(x)), or write the layer in the spec")
+            return True
+        return False
 
     def split(self, node: fx.Node, name: str) -> None:
         """`x.split(sizes, dim)`, `x.chunk(n, dim)`: pieces that a merge's branches may take

@@ -25,16 +25,33 @@ def _leaves(model: nn.Module) -> dict[str, nn.Module]:
     return leaves
 
 
-def _calls(model: nn.Module, example) -> tuple[list, object]:
-    """[(qualified name, module, its input, its output)] in call order, and the model's output."""
-    calls = []
+def _calls(model: nn.Module, example) -> tuple[list, object, list]:
+    """[(qualified name, module, its input, its output)] in call order, the model's output, and
+    [(the input's version counter as the module is called, its output's as it returns)] for
+    each call: code between two modules that changes a tensor in place (`y[:, 0] = 0`,
+    `y.relu_()`) keeps the tensor, and shows only in its version."""
+    calls, versions, entered = [], [], {}
+    leaves = _leaves(model)
+
+    def enter(mod, inputs):
+        entered[id(mod)] = _version(inputs[0] if inputs else None)
 
     def record(qual, mod, inputs, output):
         calls.append((qual, mod, inputs[0] if inputs else None, output))
+        versions.append((entered.pop(id(mod), None), _version(output[0] if isinstance(output, tuple) else output)))
 
-    with recording(_leaves(model), record), torch.no_grad():
-        result = model(example)
-    return calls, result
+    handles = [m.register_forward_pre_hook(enter) for m in leaves.values()]
+    try:
+        with recording(leaves, record), torch.no_grad():
+            result = model(example)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return calls, result, versions
+
+
+def _version(value) -> int | None:
+    return value._version if isinstance(value, torch.Tensor) else None
 
 
 def _flattened(inp, previous) -> bool:
@@ -50,13 +67,19 @@ def trace_hooks(model: nn.Module, examples: tuple, reason: str) -> tuple[list[Tr
                         "on follow one input only", forward_location(model), code="import-unsupported",
                         hint="make forward traceable by torch.fx, or write the spec by hand")
     example = examples[0]
-    calls, result = _calls(model, example)
+    calls, result, versions = _calls(model, example)
     problems = Problems()
     where = forward_location(model)
     values = [Traced("input", "input", shape=tuple(example.shape[1:]))]
     notes: list[str] = []
-    previous = example
-    for qual, module, inp, out in calls:
+    previous, version = example, _version(example)
+    for (qual, module, inp, out), (entry, exit_) in zip(calls, versions):
+        if inp is previous and entry != version:
+            problems.report(f"torch.fx could not trace the model: {reason}; and forward hooks, archcalc's fallback, "
+                            f"cannot follow it: the input of module '{qual}' is changed in place before it is called "
+                            "(the code between modules is invisible to hooks)", where,
+                            hint="make forward traceable by torch.fx, or write the spec by hand")
+            break
         if inp is not previous:
             if not _flattened(inp, previous):
                 problems.report(f"torch.fx could not trace the model: {reason}; and forward hooks, archcalc's "
@@ -68,7 +91,7 @@ def trace_hooks(model: nn.Module, examples: tuple, reason: str) -> tuple[list[Tr
             values.append(Traced(f"{qual}_flatten", "layer", [values[-1].id], flatten, {}, shape=(inp.shape[1],)))
             notes.append(f"a flatten before '{qual}' is inferred from the shapes {list(previous.shape[1:])} → "
                          f"{list(inp.shape[1:])}")
-        previous = out[0] if isinstance(out, tuple) else out
+        previous, version = (out[0] if isinstance(out, tuple) else out), exit_
         try:
             layer = module_layer(module)
         except Untranslatable as exc:
@@ -81,7 +104,8 @@ def trace_hooks(model: nn.Module, examples: tuple, reason: str) -> tuple[list[Tr
         kind, args, has_params = layer
         values.append(Traced(f"v{len(values)}", "layer", [values[-1].id], kind, args, qual, has_params=has_params,
                              shape=tuple(previous.shape[1:])))
-    if not problems.errors and followed_output(result) is not previous:  # of a dict or tuple, its first
+    if not problems.errors and (followed_output(result) is not previous or _version(previous) != version):
+        # of a dict or tuple, its first; changed in place after the last module, it is not that module's output
         problems.report("the model's output is not the last module's output: code after it is not visible to "
                         f"forward hooks (torch.fx could not trace the model: {reason})", where)
     problems.raise_if_any()

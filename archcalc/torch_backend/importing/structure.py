@@ -20,6 +20,7 @@ class TracedEntry(Entry):
     has_params: bool = False
     refs: dict = field(default_factory=dict)  # tensor arguments: argument → the value id it names
     weights_of: str | None = None  # the module whose parameters its module holds (a tied head), if another
+    share_of: "TracedEntry | None" = None  # the entry whose weights it shares (share: is that entry's full path)
 
 
 class _Chains:
@@ -205,6 +206,9 @@ def _name_references(items: list[TracedEntry], entries: dict[str, TracedEntry], 
                 walk(branch, f"{prefix}{item.name}.{label}.")
 
     walk(items, "")
+    for item in _all(items):  # share: names the owner by its path (a layer inside a merge's branch: merge.branch.layer)
+        if item.share_of is not None:
+            item.share = paths[id(item.share_of)]
 
     def name(value: str) -> str:
         entry = entries.get(value)
@@ -229,7 +233,7 @@ class _Names:
 
     def __init__(self):
         self.used: set[str] = set()
-        self.owners: dict[str, str] = {}  # module path → the name of its first call
+        self.owners: dict[str, TracedEntry] = {}  # module path → the entry of its first call
 
     def unique(self, base: str) -> str:
         base = re.sub(r"[^A-Za-z0-9_]", "_", base)
@@ -253,8 +257,8 @@ class _Names:
         item.name = self.unique(item.source) if item.source else None
         if item.source and item.has_params:
             weights = item.weights_of or item.source  # a module holding another's parameters shares them
-            item.share = self.owners.get(weights)
-            self.owners.setdefault(weights, item.name)
+            item.share_of = self.owners.get(weights)
+            self.owners.setdefault(weights, item)
 
     def _merge(self, item: TracedEntry) -> None:
         prefix = _common_prefix(_sources(item.branches))
