@@ -429,7 +429,7 @@ class Gen:
         if name == "dead":  # a layer whose output nothing reads: FlopCounterMode still counts it
             e = shape[-1]
             module = self.pick([f"nn.Linear({e}, {self.i(1, 8)})", f"nn.LayerNorm({e})"])
-            return self.step(x, [module], f"unused = {{m0}}({{x}})\n{{y}} = {{x}}", name, name)
+            return self.step(x, [module], "unused = {m0}({x})\n{y} = {x}", name, name)
         if name == "elementwise":
             code = self.pick(["torch.cumsum({x}, -1)", "{x}.clamp(min=0.1)", "torch.where({x} > 0, {x}, {x} * 0.1)",
                               "{x}.exp()", "{x}.pow(2)", "{x}.abs()", "torch.nn.functional.normalize({x}, dim=-1)"])

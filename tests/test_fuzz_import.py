@@ -41,7 +41,7 @@ from archcalc.spec.errors import SpecError  # noqa: E402
 from archcalc.torch_backend.importing import import_and_verify  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fuzz_import_models import MAYBE, UNSAYABLE, Model, models  # noqa: E402
+from fuzz_import_models import UNSAYABLE, Model, models  # noqa: E402
 
 EXAMPLES = int(os.environ.get("ARCHCALC_FUZZ_EXAMPLES", "40"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None,
