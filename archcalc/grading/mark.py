@@ -9,6 +9,7 @@ scores 0; anything that is not a question of the key is named and ignored.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -129,7 +130,7 @@ class Marker:
     # ---- one submission ----------------------------------------------------------------------
 
     def grade(self, sub: Submission) -> GradeReport:
-        report = GradeReport(sub.file, str(self.key.spec_path), self.analysis.name, [], mode="key",
+        report = GradeReport(sub.file, os.path.normpath(self.key.spec_path), self.analysis.name, [], mode="key",
                              student=sub.id, error=sub.error)
         report.ignored = [k + (f" ({hint})" if (hint := did_you_mean(k, [q.id for q in self.key.questions])) else "")
                           for k in sub.answers if k not in self.rights]
@@ -457,7 +458,7 @@ class ByStudent:
             reason = f"no variant for id '{sub.id}': is the file named after the student's roster id?"
         results = [Graded(q.id, False, "", "—", Fraction(0), q.points, None, asks=q.answer,
                           note="not graded: no variant for this id") for q in self.key.questions]
-        return GradeReport(sub.file, str(self.key.spec_path), self.key.name or self.key.spec_path.stem, results,
+        return GradeReport(sub.file, os.path.normpath(self.key.spec_path), self.key.name or self.key.spec_path.stem, results,
                            mode="key", student=sub.id, error=reason + (f"; {sub.error}" if sub.error else ""))
 
 
