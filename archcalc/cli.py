@@ -37,9 +37,6 @@ def _written(out: Out, render) -> None:
 @click.version_option(__version__, prog_name="archcalc")
 def main() -> None:
     """Exact shapes, parameters, neurons, MACs and FLOPs of a network written as a YAML spec."""
-    import gc
-
-    gc.set_threshold(100_000, 50, 100)  # reports build many small objects with no cycles: collect less often
 
 
 @main.command(epilog="Counting conventions:\n\n" + conventions_text("\n\n"))

@@ -220,3 +220,19 @@ def test_verify_refuses_more_layers_than_its_limit(monkeypatch):
     monkeypatch.setenv("ARCHCALC_MAX_VERIFY_LAYERS", "112")
     (result,) = verify_spec(spec)
     assert result.agree
+
+
+def test_a_table_too_long_to_read_is_shown_to_a_depth_with_a_note(monkeypatch):
+    """Copies that differ only in their receptive fields do not fold under --columns rf; past
+    MAX_TABLE_ROWS the table stops at the deepest depth that fits and says so (JSON keeps all)."""
+    from archcalc.report import summary
+    from archcalc.report.fold import fold_note
+
+    monkeypatch.setattr(summary, "MAX_TABLE_ROWS", 40)
+    analysis = analyze_text(NEAR_LIMIT_SPECS["walked"].replace("repeat: 1050", "repeat: 30"))
+    assert len(summary.visible_rows(analysis, None, rf=False)) < 40  # identical but for rf: folded
+    shown = summary.visible_rows(analysis, None, rf=True)
+    assert [r.depth for r in shown] == [0] + [1] * 30
+    # each copy folded: itself, the conv group and its 8 convs (their fields differ), the relu group, 8 relus as one
+    assert fold_note(shown).startswith("391 rows: shown down to depth 1, the deepest that keeps the table under 40 ")
+    assert len(summary.visible_rows(analysis, None, unfold=True, rf=True)) == 30 * 19 + 1
