@@ -64,6 +64,12 @@ class ArchcalcCommand(click.Command):
 class ArchcalcGroup(click.Group):
     command_class = ArchcalcCommand
 
+    def invoke(self, ctx):
+        import gc
+
+        gc.set_threshold(100_000, 50, 100)  # reports build many small objects with no cycles: collect less often
+        return super().invoke(ctx)
+
 
 set_option = click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
                           help="Bind a var or a symbolic dimension.")

@@ -328,8 +328,30 @@ def import_vs_forward() -> None:
            f"ms; with verification {t_total * 1000:.0f} ms")
 
 
+def near_limit() -> None:
+    """The cloned near-limit spec of tests/test_security.py (19,951 rows, just under
+    ARCHCALC_MAX_ROWS): each format's wall time and peak RSS, against AlexNet's table."""
+    import tempfile
+
+    sys.path.insert(0, str(REPO / "tests"))
+    from test_security import NEAR_LIMIT_SPECS
+
+    base = wall([PY, "-m", "archcalc", "summarize", "specs/alexnet.yaml"], repeat=3)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "near.yaml"
+        path.write_text(NEAR_LIMIT_SPECS["cloned"])
+        for label, args in (("table", []), ("json", ["--format", "json"]), ("html", ["--format", "html"])):
+            cmd = ["summarize", str(path), *args, "-o", str(Path(tmp) / "out")]
+            t = wall([PY, "-m", "archcalc", *cmd], repeat=1)
+            report(f"near-limit spec (19,951 rows): summarize {label}", f"{t * 1000:.0f} ms",
+                   f"x{t / base:.1f} alexnet's table; peak {peak_rss_mb(cmd):.0f} MB (target < 10 s, < 1 GB)")
+        t = wall([PY, "-m", "archcalc", "compare-conventions", str(path)], repeat=1)
+        report("near-limit spec (19,951 rows): compare-conventions", f"{t * 1000:.0f} ms",
+               f"x{t / base:.1f} alexnet's table (target < 10 s)")
+
+
 if __name__ == "__main__":
-    parts = (memory, cold_start, scale, zoo, repeats, sweep_rate, verify_vs_forward, import_vs_forward)
+    parts = (memory, cold_start, scale, zoo, repeats, sweep_rate, verify_vs_forward, import_vs_forward, near_limit)
     chosen = sys.argv[1:]
     unknown = set(chosen) - {p.__name__ for p in parts}
     if unknown:

@@ -147,7 +147,7 @@ layers:
   - b2
 """
     err = error_of(nested)
-    assert "expands to more than 200,000 rows" in err.message and err.code == "limit"
+    assert "expands to more than 20,000 rows" in err.message and err.code == "limit"
     err = error_of("archcalc: 1\ninput: [4]\nlayers:\n  - relu: {repeat: 100000}\n")
     assert "above the limit of 10,000" in err.message
 

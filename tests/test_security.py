@@ -412,3 +412,127 @@ def test_a_fifo_as_model_code_is_refused_before_the_import(tmp_path):
     os.mkfifo(fifo)  # importing it would block on the open
     with pytest.raises(SpecError, match="model.py is a FIFO .named pipe., not a regular Python file"):
         load_factory(f"{fifo}:model")
+
+
+# Near the row limit (engine/analyze.py's MAX_EXPANDED_ROWS, 20,000): 1,050 copies of a block
+# of 19 rows (the block, two repeat groups of 8 layers) are 19,951 rows; every command and
+# format must end in 10 s under 2.5 GB of address space, with exit 0 or a located error.
+NEAR_LIMIT = """archcalc: 1
+name: near_limit
+input: [{input}]
+{dims}blocks:
+  b:
+    layers:
+      - {layer}: {{{args}, repeat: 8}}
+      - relu: {{repeat: 8}}
+layers:
+  - b: {{repeat: 1050}}
+"""
+NEAR_LIMIT_SPECS = {
+    # copies identical: copied, not walked (the cheap rows; the reports carry the cost)
+    "cloned": NEAR_LIMIT.format(input="8", dims="", layer="linear", args="out_features: 8"),
+    # receptive fields that grow copy by copy: every copy walked (the analysis time limit ends it)
+    "walked": NEAR_LIMIT.format(input="4, 32", dims="", layer="conv1d",
+                                args="out_channels: 4, kernel_size: 3, padding: 1"),
+    # symbolic sizes: every count a polynomial
+    "symbolic": NEAR_LIMIT.format(input="C, L", dims="dims: {C: {default: 8}, L: {default: 32}}\n", layer="conv1d",
+                                  args="out_channels: C, kernel_size: 1"),
+}
+NEAR_LIMIT_COMMANDS = {
+    "check": ["check"], "table": ["summarize"], "json": ["summarize", "--format", "json"],
+    "markdown": ["summarize", "--format", "markdown"], "html": ["summarize", "--format", "html"],
+    "memory": ["summarize", "--memory"], "rf": ["summarize", "--columns", "rf"],
+    "train": ["summarize", "--columns", "train"], "unfold": ["summarize", "--unfold", "--format", "markdown"],
+    **{f"convention-{c}": ["summarize", "--convention", c] for c in ("torchinfo", "fvcore", "ptflops", "thop",
+                                                                    "torch")},
+    "explain": ["explain"], "svg": ["diagram"], "dot": ["diagram", "--format", "dot"],
+    "compare-conventions": ["compare-conventions"],
+}
+
+
+def _bounded_run(args: list[str], seconds: float = 10, address_space: int = 2_500_000_000):
+    """archcalc ARGS in a subprocess under an address-space limit and a timeout: (exit code, its output)."""
+    import os
+    import resource
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env.pop("ARCHCALC_MAX_ROWS", None)
+    env.pop("ARCHCALC_MAX_ANALYSIS_SECONDS", None)
+    done = subprocess.run([sys.executable, "-m", "archcalc", *args], capture_output=True, text=True,
+                          timeout=seconds, preexec_fn=limit, env=env)
+    return done.returncode, done.stdout + done.stderr
+
+
+def test_the_near_limit_specs_are_near_the_limit():
+    """The cloned and symbolic specs are accepted, within 100 rows of the limit."""
+    from archcalc.engine.analyze import MAX_EXPANDED_ROWS
+
+    for name in ("cloned", "symbolic"):
+        rows = len(analyze_text(NEAR_LIMIT_SPECS[name]).rows)
+        assert MAX_EXPANDED_ROWS - 100 < rows <= MAX_EXPANDED_ROWS, name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spec", sorted(NEAR_LIMIT_SPECS))
+@pytest.mark.parametrize("command", sorted(NEAR_LIMIT_COMMANDS))
+def test_a_near_limit_spec_ends_in_10_s_under_2_5_gb(tmp_path, spec, command):
+    path = tmp_path / f"{spec}.yaml"
+    path.write_text(NEAR_LIMIT_SPECS[spec])
+    args = [*NEAR_LIMIT_COMMANDS[command], str(path)] + (["-o", str(tmp_path / "out")] if command != "check" else [])
+    code, output = _bounded_run(args)
+    assert "Traceback" not in output
+    # a located error: file:line:col in text, the file and line in JSON's error object
+    assert code == 0 or (code == 2 and (f"{path}:7:" in output or '"line": 7' in output)), output[-2000:]
+
+
+def test_a_slow_analysis_stops_at_its_time_limit(monkeypatch):
+    """Copies walked one by one (receptive fields that grow) past ARCHCALC_MAX_ANALYSIS_SECONDS:
+    a located error naming the limit, at the layer reached."""
+    from archcalc.engine import analyze as engine
+
+    monkeypatch.setenv("ARCHCALC_MAX_ANALYSIS_SECONDS", "1")
+    ticks = iter(range(10**9))
+    monkeypatch.setattr(engine.time, "monotonic", lambda: next(ticks) / 1000)  # a millisecond per reading
+    with pytest.raises(SpecError) as caught:
+        analyze_text(NEAR_LIMIT_SPECS["walked"])
+    err = caught.value
+    assert err.code == "limit" and "takes more than 1 s" in err.message
+    assert err.loc.line == 7 and "ARCHCALC_MAX_ANALYSIS_SECONDS" in err.hint
+
+
+def test_verify_refuses_more_layers_than_its_limit(monkeypatch):
+    pytest.importorskip("torch")
+    from archcalc.spec import load_spec_text as load
+    from archcalc.torch_backend.verify import verify_spec
+
+    monkeypatch.setenv("ARCHCALC_MAX_VERIFY_LAYERS", "100")
+    spec = load(NEAR_LIMIT_SPECS["cloned"].replace("repeat: 1050", "repeat: 7"), "near.yaml")  # 112 layers
+    with pytest.raises(SpecError) as caught:
+        verify_spec(spec)
+    assert "112 layers to build and run, above verify's limit of 100" in caught.value.message
+    assert "ARCHCALC_MAX_VERIFY_LAYERS" in caught.value.hint
+    monkeypatch.setenv("ARCHCALC_MAX_VERIFY_LAYERS", "112")
+    (result,) = verify_spec(spec)
+    assert result.agree
+
+
+def test_a_table_too_long_to_read_is_shown_to_a_depth_with_a_note(monkeypatch):
+    """Copies that differ only in their receptive fields do not fold under --columns rf; past
+    MAX_TABLE_ROWS the table stops at the deepest depth that fits and says so (JSON keeps all)."""
+    from archcalc.report import summary
+    from archcalc.report.fold import fold_note
+
+    monkeypatch.setattr(summary, "MAX_TABLE_ROWS", 40)
+    analysis = analyze_text(NEAR_LIMIT_SPECS["walked"].replace("repeat: 1050", "repeat: 30"))
+    assert len(summary.visible_rows(analysis, None, rf=False)) < 40  # identical but for rf: folded
+    shown = summary.visible_rows(analysis, None, rf=True)
+    assert [r.depth for r in shown] == [0] + [1] * 30
+    # each copy folded: itself, the conv group and its 8 convs (their fields differ), the relu group, 8 relus as one
+    assert fold_note(shown).startswith("391 rows: shown down to depth 1, the deepest that keeps the table under 40 ")
+    assert len(summary.visible_rows(analysis, None, unfold=True, rf=True)) == 30 * 19 + 1

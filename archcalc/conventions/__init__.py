@@ -85,29 +85,41 @@ def figures(analysis, name: str) -> Figures:
     """Each layer's and merge's figure by the peer's rules, and the total the tool would print."""
     conv = get(name)
     out = Figures(conv)
+    # a repeat's cloned copies share their rows' bound arguments (engine/analyze.py's _Clone): a row with the
+    # same kind, arguments (the same object), shapes and counts as one already counted has that row's figure
+    seen: dict[tuple, tuple] = {}
     for row in analysis.rows:
         if row.layer is None:
             continue  # blocks and repeats: their rows are counted one by one
-        rule = conv.rule_for(row.layer, variant(row), has_macs=bool(row.own_macs), call=row.call)
-        facts = _Facts(row, analysis.batch)
-        reason = rule.needs(facts) if rule is not None and rule.needs else None
-        if rule is None or reason:
-            fig = RowFigure(row.path, row.kind, None, {}, 0,
-                            reason or f"{conv.tool}'s rules for {row.kind} are not modelled")
+        key = (row.layer, id(row.args), row.input, row.output, row.call, row.params, row.buffers, row.own_macs,
+               row.owner.params if row.owner is not None else None)
+        known = seen.get(key)
+        if known is None:
+            known = seen[key] = _row_figure(conv, row, analysis)
+        rule, terms, value, reason = known
+        fig = RowFigure(row.path, row.kind, rule, terms, value, reason)
+        if rule is None:
             out.not_modelled.append(fig)
-        else:
-            terms = {}
-            for key, coef in rule.terms:
-                term = _term(conv, key)
-                terms[key] = N.mul(coef * _scale(conv, term, analysis.batch, bool(analysis.more_inputs)),
-                                   term.value(facts))
-            fig = RowFigure(row.path, row.kind, rule, terms, N.total(terms.values()))
         out.rows.append(fig)
     total = N.total(f.value for f in out.rows)
     if conv.whole:  # the tool returns int(figure)
         out.dropped, total = N.sub(N.floor(total), total), N.floor(total)
     out.total = N.mul(total, 2) if conv.unit == "FLOPs" else total
     return out
+
+
+def _row_figure(conv: Convention, row, analysis) -> tuple:
+    """(rule, terms, value, reason) of one row; rule None: not modelled, for `reason`."""
+    rule = conv.rule_for(row.layer, variant(row), has_macs=bool(row.own_macs), call=row.call)
+    facts = _Facts(row, analysis.batch)
+    reason = rule.needs(facts) if rule is not None and rule.needs else None
+    if rule is None or reason:
+        return None, {}, 0, reason or f"{conv.tool}'s rules for {row.kind} are not modelled"
+    terms = {}
+    for key, coef in rule.terms:
+        term = _term(conv, key)
+        terms[key] = N.mul(coef * _scale(conv, term, analysis.batch, bool(analysis.more_inputs)), term.value(facts))
+    return rule, terms, N.total(terms.values()), None
 
 
 def apply(analysis, name: str):
@@ -161,28 +173,41 @@ def _compare_one(analysis, name: str) -> Comparison:
     def note(words, kind, rule_words, amount):
         if amount == 0:
             return
-        d = groups.setdefault(words, Difference(words, {}, 0))
+        d = groups.setdefault(words, Difference(words, {}, []))
         d.rules.setdefault(kind, rule_words)
-        d.amount = N.add(d.amount, amount)
+        d.amount.append(amount)  # summed once at the end: symbolic sums grow term by term otherwise
 
+    notes_of: dict[tuple, list] = {}  # a row's notes, for the rows that share its figure (a repeat's clones)
     for fig in figs.rows:
         ours = analysis.row(fig.path).own_macs  # archcalc's, for the whole batch
-        if fig.rule is None:
-            note("not modelled: counted 0 here", fig.kind, fig.reason, N.neg(ours))
-            continue
-        coefs = dict(fig.rule.terms)
-        if "macs" not in coefs:
-            note("multiply-accumulates not counted", fig.kind, fig.rule.words, N.neg(ours))
-        else:
-            note(f"divided by the batch of {analysis.batch}: per-sample figures", "all",
-                 "the tool averages its module counts over the batch", N.sub(fig.terms["macs"], ours))
-        for key, value in fig.terms.items():
-            if key != "macs":
-                words = _term(conv, key).words + (f", ×{coefs[key]}" if coefs[key] != 1 else "")
-                note(words, fig.kind, fig.rule.words, value)
+        key = (id(fig.terms), fig.kind, fig.reason, ours)
+        if key not in notes_of:
+            notes_of[key] = _row_notes(conv, fig, ours, analysis.batch)
+        for args in notes_of[key]:
+            note(*args)
     note("the fraction dropped when the tool returns a whole number", "all", "int(figure)", figs.dropped)
     if conv.unit == "FLOPs":
         note("a multiply and an add counted separately (2 FLOPs per MAC)", "all", conv.default.words,
              N.true_div(figs.total, 2))
     macs_eq = N.true_div(figs.total, 2) if conv.unit == "FLOPs" else figs.total
+    for d in groups.values():
+        d.amount = N.total(d.amount)
     return Comparison(conv, figs.total, macs_eq, list(groups.values()), figs.not_modelled)
+
+
+def _row_notes(conv: Convention, fig: RowFigure, ours, batch: int) -> list[tuple]:
+    """How one row's figure differs from archcalc's MACs `ours`: (words, kind, rule words, amount) each."""
+    if fig.rule is None:
+        return [("not modelled: counted 0 here", fig.kind, fig.reason, N.neg(ours))]
+    notes = []
+    coefs = dict(fig.rule.terms)
+    if "macs" not in coefs:
+        notes.append(("multiply-accumulates not counted", fig.kind, fig.rule.words, N.neg(ours)))
+    else:
+        notes.append((f"divided by the batch of {batch}: per-sample figures", "all",
+                      "the tool averages its module counts over the batch", N.sub(fig.terms["macs"], ours)))
+    for key, value in fig.terms.items():
+        if key != "macs":
+            words = _term(conv, key).words + (f", ×{coefs[key]}" if coefs[key] != 1 else "")
+            notes.append((words, fig.kind, fig.rule.words, value))
+    return notes

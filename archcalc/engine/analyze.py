@@ -4,6 +4,8 @@ rule is in the kind's own file.
 """
 from __future__ import annotations
 
+import gc
+import time
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping
 
@@ -18,9 +20,10 @@ from archcalc.layers.receptive import initial
 from archcalc.spec.errors import Location, SpecError, did_you_mean
 from archcalc.spec.model import Item, Spec
 
-MAX_EXPANDED_ROWS = 200_000
+MAX_EXPANDED_ROWS = 20_000
 MAX_REPEAT = 10_000
 MAX_NESTING = 64
+MAX_ANALYSIS_SECONDS = 4  # the walk's time: rows whose arithmetic is slow (symbolic, walked copy by copy)
 
 Alter = Callable[[str, "type[LayerKind]", tuple, Any, Context], "Result | None"]
 
@@ -61,7 +64,13 @@ def analyze(spec: Spec, overrides: Mapping[str, Any] | None = None, batch: int =
         shape = more[decl.name]
         walker.values[decl.name] = Flow(shape, _input_source(spec, decl.name, decl.loc), None, decl.dtype, False,
                                         initial(shape))
-    roots, out = walker.items(spec.layers, flow, env, "", 0)
+    collecting = gc.isenabled()
+    gc.disable()  # the walk builds rows, which hold no cycles: collections would only rescan them, copy by copy
+    try:
+        roots, out = walker.items(spec.layers, flow, env, "", 0)
+    finally:
+        if collecting:
+            gc.enable()
     totals = subtotal(roots)
     if totals["neurons"] is None:
         totals["neurons"] = 0  # no layer with weights
@@ -118,6 +127,8 @@ class _Walker:
 
         self.max_rows = limit("MAX_ROWS", MAX_EXPANDED_ROWS)
         self.max_repeat = limit("MAX_REPEAT", MAX_REPEAT)
+        self.max_seconds = limit("MAX_ANALYSIS_SECONDS", MAX_ANALYSIS_SECONDS)
+        self.deadline = time.monotonic() + self.max_seconds
 
     def _counted(self, loc: Location) -> None:
         self.count += 1
@@ -125,6 +136,12 @@ class _Walker:
             raise SpecError(f"the spec expands to more than {self.max_rows:,} rows", loc,
                             hint="check repeat counts (they multiply when nested); raise ARCHCALC_MAX_ROWS if the "
                                  "network really is that large", code="limit")
+        if time.monotonic() > self.deadline:
+            raise SpecError(f"analysing the spec takes more than {self.max_seconds} s (stopped after {self.count:,} "
+                            "rows, at this layer)", loc,
+                            hint="repeats whose copies differ (an index in their arguments, receptive fields that "
+                                 "grow) and symbolic sizes are analysed copy by copy; bind the sizes (--set), "
+                                 "lower the repeat counts, or raise ARCHCALC_MAX_ANALYSIS_SECONDS", code="limit")
 
     def items(self, items: list[Item], flow: Flow, env, prefix: str, depth: int) -> tuple[list[Row], Flow]:
         if depth > MAX_NESTING:

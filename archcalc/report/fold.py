@@ -19,7 +19,9 @@ too, and later copies identical to it fold after it the same way (a stage whose 
 copy differs from the rest, then n − 1 equal copies, prints two copies and one row).
 
 Nothing else changes: totals come from the analysis, shares are of those totals, and JSON
-lists every row (machines want them all); `--unfold` shows every copy in the tables.
+lists every row (machines want them all); `--unfold` shows every copy in the tables. A table
+still longer than MAX_TABLE_ROWS after folding is shown down to the deepest depth that fits
+(report/summary.py's visible_rows), which the note says.
 """
 from __future__ import annotations
 
@@ -28,6 +30,8 @@ from typing import Iterator
 
 from archcalc.engine import numbers as N
 from archcalc.engine.analysis import SUMMED, Row
+
+MAX_TABLE_ROWS = 2_000  # report/summary.py cuts a longer table at a depth
 
 
 @dataclass(kw_only=True, eq=False)
@@ -46,11 +50,17 @@ def folded_rows(roots: list[Row], depth: int | None = None, rf: bool = False) ->
 def fold_note(rows: list[Row]) -> str | None:
     """The note under a table that folded something, or None."""
     runs = sum(isinstance(r, FoldedRow) for r in rows)
-    if not runs:
-        return None
-    each = "one row each" if runs > 1 else "one row"
-    return (f"{runs} run{'s' if runs > 1 else ''} of identical repeated copies folded into {each} "
-            "(--unfold shows every row)")
+    cut = getattr(rows, "depth", None)  # report.summary.CutRows: too many rows to read, shown to a depth
+    notes = []
+    if cut is not None:
+        notes.append(f"{rows.full:,} rows: shown down to depth {cut}, the deepest that keeps the table "
+                     f"under {rows.most:,} rows (--depth N shows deeper, --unfold every row; JSON lists "
+                     "every row)")
+    if runs:
+        each = "one row each" if runs > 1 else "one row"
+        notes.append(f"{runs} run{'s' if runs > 1 else ''} of identical repeated copies folded into {each} "
+                     "(--unfold shows every row)")
+    return "; ".join(notes) or None
 
 
 def _walk(row: Row, depth: int | None, rf: bool) -> Iterator[Row]:

@@ -6,7 +6,7 @@ from typing import Any
 
 from archcalc.engine import numbers as N
 from archcalc.engine.analysis import Analysis, Row
-from archcalc.report.fold import folded_rows
+from archcalc.report.fold import MAX_TABLE_ROWS, folded_rows
 
 def safe_markup(text: str) -> str:
     """User text for rich: markup such as [bold] shown literally, terminal escapes as \\xNN."""
@@ -28,7 +28,27 @@ def visible_rows(analysis: Analysis, depth: int | None, unfold: bool = False, rf
     so copies must agree on it too to fold."""
     if unfold:
         return [r for r in analysis.rows if depth is None or r.depth <= depth]
-    return folded_rows(analysis.roots, depth, rf)
+    rows = folded_rows(analysis.roots, depth, rf)
+    if depth is not None or len(rows) <= MAX_TABLE_ROWS:
+        return rows
+    # unreadable, and slow to lay out (rich): the deepest --depth that keeps the table readable, said in the note
+    full = len(rows)
+    for cut in range(max(r.depth for r in rows) - 1, -1, -1):
+        rows = folded_rows(analysis.roots, cut, rf)
+        if len(rows) <= MAX_TABLE_ROWS or cut == 0:
+            return CutRows(rows, cut, full, MAX_TABLE_ROWS)
+    return rows
+
+
+
+
+
+class CutRows(list):
+    """A table's rows shown down to `depth` alone, because every row would be unreadable."""
+
+    def __init__(self, rows: list[Row], depth: int, full: int, most: int):
+        super().__init__(rows)
+        self.depth, self.full, self.most = depth, full, most  # full: the rows (folded) the table would have had
 
 
 def share(part: Any, whole: Any) -> str:

@@ -26,6 +26,7 @@ from archcalc.torch_backend.measure import measure
 QUANTITIES = ("output", "params", "buffers", "flops")
 BYTES_PER_ELEMENT = 4  # float32
 DEFAULT_MEMORY_FRACTION = 0.5
+MAX_VERIFY_LAYERS = 2_000  # llama2_70b, 80 decoder layers, has 1,603
 
 
 @dataclass
@@ -164,6 +165,7 @@ def verify_spec(spec: Spec, overrides: dict | None = None, device: str = "meta",
     overrides = dict(overrides or {})
     device = check_device(device)
     symbolic = analyze(spec, overrides, batch, variant)
+    _check_layer_count(symbolic)
     results = []
     for binding in sample_bindings(spec, symbolic, overrides, samples, variant=variant):
         concrete = analyze(spec, {**overrides, **{k: str(v) for k, v in binding.items()}}, batch, variant)
@@ -199,6 +201,21 @@ def _verify_at(spec: Spec, symbolic: Analysis, concrete: Analysis, binding: dict
     result.layers = [_layer_checks(row, measured[row.path], binding, concrete.row(row.path).loc)
                      for row in symbolic.leaves()]
     return result
+
+
+def _check_layer_count(analysis: Analysis) -> None:
+    """verify builds and runs one torch module per layer, a few milliseconds each even on meta
+    (torch's dispatch and FlopCounterMode): above the limit it refuses rather than run for minutes."""
+    from archcalc.textio import limit
+
+    most = limit("MAX_VERIFY_LAYERS", MAX_VERIFY_LAYERS)
+    layers = sum(1 for _ in analysis.leaves())
+    if layers > most:
+        raise SpecError(f"the spec has {layers:,} layers to build and run, above verify's limit of {most:,}",
+                        Location(analysis.spec.file),
+                        hint="torch takes a few milliseconds a layer even on meta (about "
+                             f"{layers * 5 // 1000:,} s here); raise ARCHCALC_MAX_VERIFY_LAYERS if this is meant, "
+                             "or verify a smaller repeat count: the engine's figures scale with it", code="limit")
 
 
 def _device_for(device: str, estimated: int, max_memory: int | None) -> tuple[str, list[str]]:
