@@ -60,6 +60,106 @@ def normalize(x: Number) -> Number:
     return x
 
 
+# --- bounds on the size of a value (SECURITY.md) -------------------------------------------
+# Every exact number archcalc keeps has at most MAX_BITS bits (an int; a Fraction's numerator and
+# denominator), and every symbolic expression at most MAX_EXPR_NODES nodes with no number in it
+# past MAX_BITS: a value that squares itself line after line stops at the limit instead of
+# doubling its size (and its time and memory) with every line. 4,096 bits is the bound `**`
+# always had, about 1,233 decimal digits: well inside Python's 4,300-digit int-to-text limit,
+# so every value prints (int_text prints any int all the same).
+MAX_BITS = 4096
+MAX_DIGITS = 1234  # the decimal digits of the largest MAX_BITS-bit int
+MAX_EXPR_NODES = 10_000
+MAX_EXPR_DEPTH = 60  # sympy prints and compares by recursion: a deeper expression would exhaust Python's stack
+
+
+class TooLarge(ArithmeticError):
+    """A value past MAX_BITS or MAX_EXPR_NODES; `what` says which limit, for a located message."""
+
+    def __init__(self, what: str):
+        super().__init__(what)
+        self.what = what
+
+
+_NODES: dict = {}  # expression -> (tree nodes, largest number's bits, depth), each distinct subtree measured once
+
+
+def _expr_measure(x) -> tuple[int, int, int]:
+    """The tree size of a sympy expression, the bits of its largest number and its depth, in time
+    linear in its distinct subexpressions (a tree that repeats a subtree 2^k times is measured in
+    k steps)."""
+    found = _NODES.get(x)
+    if found is not None:
+        return found
+    if len(_NODES) > 200_000:  # a cache, not a leak
+        _NODES.clear()
+    stack = [(x, False)]
+    while stack:  # depth first, iterative (a deep expression must not exhaust Python's recursion)
+        e, ready = stack.pop()
+        if e in _NODES:
+            continue
+        if not ready:  # its arguments first, each distinct one once
+            stack.append((e, True))
+            stack.extend((a, False) for a in e.args if a not in _NODES)
+            continue
+        nodes, bits, depth = 1, 0, 0
+        if e.is_Rational:
+            bits = max(int(e.p).bit_length(), int(e.q).bit_length())
+        for a in e.args:
+            n, b, d = _NODES[a]
+            nodes, bits, depth = nodes + n, max(bits, b), max(depth, d)
+        _NODES[e] = (nodes, bits, depth + 1)
+    return _NODES[x]
+
+
+def expr_depth(x) -> int:
+    """How deep a symbolic value's expression tree nests (1 for a number)."""
+    return _expr_measure(x)[2] if is_symbolic(x) else 1
+
+
+def expr_nodes(x) -> int:
+    """The number of nodes of a symbolic value's expression tree (1 for a number)."""
+    return _expr_measure(x)[0] if is_symbolic(x) else 1
+
+
+def number_bits(x) -> int:
+    """The bits of the largest number in a symbolic value's expression."""
+    return _expr_measure(x)[1] if is_symbolic(x) else 0
+
+
+def oversize(x: Number) -> str | None:
+    """Why x is past the bounds on a value's size (MAX_BITS, MAX_EXPR_NODES), or None."""
+    kind = type(x)
+    if kind is int or kind is bool:
+        return _too_many_bits(x.bit_length())
+    if kind is Fraction:
+        return _too_many_bits(max(x.numerator.bit_length(), x.denominator.bit_length()))
+    if kind is float or not is_symbolic(x):
+        return None
+    if not hasattr(x, "args"):
+        return None
+    nodes, bits, depth = _expr_measure(x)
+    if nodes > MAX_EXPR_NODES:
+        return f"its expression has {nodes:,} nodes, more than the limit of {MAX_EXPR_NODES:,}"
+    if depth > MAX_EXPR_DEPTH:
+        return f"its expression nests {depth:,} deep, more than the limit of {MAX_EXPR_DEPTH:,}"
+    return _too_many_bits(bits)
+
+
+def _too_many_bits(bits: int) -> str | None:
+    if bits <= MAX_BITS:
+        return None
+    return f"it has {bits:,} bits (about {int(bits * 0.30103) + 1:,} digits), more than the limit of {MAX_BITS:,} bits"
+
+
+def bounded(x: Number) -> Number:
+    """x itself, or TooLarge where it is past the bounds on a value's size."""
+    why = oversize(x)
+    if why is not None:
+        raise TooLarge(why)
+    return x
+
+
 def _mixed(a: Number, b: Number):
     if is_symbolic(a) or is_symbolic(b):
         return to_sympy(a), to_sympy(b), True
