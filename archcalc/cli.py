@@ -21,6 +21,17 @@ from archcalc.textio import spec_files
 DEFAULT_SPEC = Path(__file__).parent / "data" / "alexnet.yaml"
 
 
+def _validate(path: str, sets: dict, batch: int, variant: str | None) -> None:
+    """Load and analyse a spec (each variant with --variant all), raising its located error:
+    what a torch command does first, before it imports torch."""
+    from archcalc.engine.analyze import analyze
+    from archcalc.spec import load_spec
+
+    spec = load_spec(path)
+    for name in ([None, *spec.variants] if variant == "all" else [variant]):
+        analyze(spec, sets, batch, name)
+
+
 def _analyze(spec: str | None, sets: dict, batch: int = 1, variant: str | None = None):
     from archcalc.engine.analyze import analyze
     from archcalc.spec import load_spec
@@ -171,12 +182,14 @@ def verify(paths, device, sets, samples, max_memory, batch, variant, fmt) -> int
     from archcalc.torch_backend import require_torch
 
     require_torch()
+    files = spec_files(paths) if paths else [DEFAULT_SPEC]
+    if len(files) == 1:  # an invalid spec fails before torch is imported, as fast as summarize
+        _validate(files[0], sets, batch, variant)
     import torch
 
     from archcalc.report.verify_report import VIEWS
     from archcalc.torch_backend.verify import exit_code, parse_size, verify_files
 
-    files = spec_files(paths) if paths else [DEFAULT_SPEC]
     view = VIEWS[fmt](Out(), len(files), torch.__version__)
     results, errors, interrupted = verify_files(files, view, sets, device, samples,
                                                 parse_size(max_memory) if max_memory else None, batch, variant)
@@ -338,10 +351,11 @@ def run_command(spec, every, sets, fmt) -> None:
     from archcalc.torch_backend import require_torch
 
     require_torch()
+    analysis = _analyze(spec, sets)  # an invalid spec fails before torch is imported
     from archcalc.report.run_report import RENDERERS
     from archcalc.torch_backend.run import run_values
 
-    outputs = run_values(_analyze(spec, sets))
+    outputs = run_values(analysis)
     RENDERERS[fmt](outputs if every else outputs[-1:], Out())
 
 

@@ -337,23 +337,74 @@ def compare(x: Number, op: str, y: Number) -> bool | None:
     return {"<": d < 0, "<=": d <= 0, ">": d > 0, ">=": d >= 0, "==": d == 0, "!=": d != 0}[op]
 
 
+def int_text(n: int, grouped: bool = False) -> str:
+    """Any int as decimal text, never ValueError: Python refuses str() of an int past 4,300
+    digits (sys.get_int_max_str_digits, which an environment may set as low as 640); past that
+    it is cut into 500-digit parts, halving by powers of ten. `grouped`: 1,234,567."""
+    try:
+        text = str(n)
+    except ValueError:
+        text = ("-" if n < 0 else "") + _long_digits(abs(n))
+    if not grouped:
+        return text
+    sign, digits = ("-", text[1:]) if text.startswith("-") else ("", text)
+    head = len(digits) % 3 or 3
+    return sign + ",".join([digits[:head]] + [digits[i:i + 3] for i in range(head, len(digits), 3)])
+
+
+_PART = 500  # digits str() always converts (below any limit Python allows)
+
+
+def _long_digits(n: int, width: int = 0) -> str:
+    """n >= 0 in decimal, zero-padded to `width`, without str() of more than _PART digits."""
+    if n < 10**_PART:
+        return str(n).zfill(width)
+    half = _PART
+    while 10 ** (2 * half) <= n:
+        half *= 2
+    high, low = divmod(n, 10**half)
+    return _long_digits(high, max(width - half, 0)) + _long_digits(low, half)
+
+
+def fraction_text(x: Fraction, places: int = 4) -> str:
+    """A fraction's decimal text, exact when it terminates (54.25), else to `places` digits and an
+    ellipsis (13.6666…), in integer arithmetic: no float to overflow or round."""
+    q, twos, fives = x.denominator, 0, 0
+    while q % 2 == 0:
+        q, twos = q // 2, twos + 1
+    while q % 5 == 0:
+        q, fives = q // 5, fives + 1
+    sign, x = ("-" if x < 0 else ""), abs(x)
+    if q == 1:  # terminating: as many places as the denominator's factors of 2 and 5 need
+        digits = max(twos, fives)
+        scaled, tail = (x * 10**digits).numerator, ""
+    else:
+        digits, tail = places, "…"
+        scaled = round(x * 10**places)
+    whole, frac = divmod(scaled, 10**digits)
+    return sign + int_text(whole) + ("." + int_text(frac).zfill(digits) if digits else "") + tail
+
+
+def float_text(x, spec: str = "g") -> str:
+    """format(float(x), spec) for an exact value, which float() cannot hold past about 10^308:
+    then a %e-style text of its leading digits (1.5e+400), computed exactly."""
+    try:
+        return format(float(x), spec)
+    except OverflowError:
+        x = Fraction(x)
+        sign, x = ("-" if x < 0 else ""), abs(x)
+        exponent = len(int_text(x.numerator // x.denominator)) - 1
+        mantissa = x / Fraction(10) ** exponent
+        return f"{sign}{float(mantissa):.6g}e+{exponent}"
+
+
 def decimal_text(x: Number) -> str:
     """A human rendering of an exact value: 54.25, 13.666…, 1,024, or an expression."""
     x = normalize(x)
     if isinstance(x, int):
-        return str(x)
+        return int_text(x)
     if isinstance(x, Fraction):
-        q = x.denominator
-        while q % 2 == 0:
-            q //= 2
-        while q % 5 == 0:
-            q //= 5
-        if q == 1:  # terminating decimal: print it exactly
-            digits = 0
-            while (x * 10**digits).denominator != 1:
-                digits += 1
-            return f"{float(x):.{digits}f}"
-        return f"{float(x):.4f}…"
+        return fraction_text(x)
     if isinstance(x, float):
         return repr(x)
     return expr_text(x)
@@ -367,13 +418,16 @@ def expr_text(x) -> str:
     return expression_string(x)
 
 
+JSON_INT_BITS = 10_000  # about 3,010 digits: json.dumps prints an int this long (Python's limit is 4,300)
+
+
 def to_json(x: Number):
     """A JSON value: an int when known, else a Python-syntax expression string."""
     x = normalize(x)
     if isinstance(x, int):
-        return x
+        return x if x.bit_length() <= JSON_INT_BITS else int_text(x)  # json.dumps raises past 4,300 digits
     if isinstance(x, Fraction):
-        return str(x)
+        return int_text(x.numerator) + ("/" + int_text(x.denominator) if x.denominator != 1 else "")
     if isinstance(x, float):
         return x
     return expr_text(x)
@@ -385,5 +439,5 @@ def fmt(x: Number) -> str:
     if isinstance(x, bool):
         return "true" if x else "false"
     if isinstance(x, int):
-        return f"{x:,}"
+        return int_text(x, grouped=True)
     return decimal_text(x)
