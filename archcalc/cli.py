@@ -13,7 +13,8 @@ from archcalc import __version__
 from archcalc.clibase import (CHECK_EPILOG, CONVENTION_NAMES, EXPORT_EPILOG, GRADE_EPILOG,  # noqa: F401
                               IMPORT_EPILOG, VARIANTS_EPILOG, ArchcalcGroup, batch_option, canvas_options,
                               convention_option, feedback_option, grade_format_option, hide_answers_option,
-                              output_option, set_option, variant_option, variants_file_option, visibility_option)
+                              output_option, set_option, validated, variant_option, variants_file_option,
+                              visibility_option)
 from archcalc.report.conventions import conventions_text
 from archcalc.report.output import Out
 from archcalc.textio import spec_files
@@ -157,9 +158,8 @@ def kinds(fmt) -> None:
 @set_option
 @click.option("--samples", type=click.IntRange(min=1), default=None,
               help="Check a symbolic spec at N random sizes (default: at its dims defaults).")
-@click.option("--max-memory", default=None, metavar="SIZE",
-              help="Memory budget for a real-device run (e.g. 2GB); above it, meta is used. "
-                   "Default: half of the free memory.")
+@click.option("--max-memory", metavar="SIZE", help="Memory budget for a real-device run (e.g. 2GB; default: half the "
+                                                   "free memory); above it, meta is used.")
 @click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--variant", default=None, help="Select one of the spec's variants ('all': every variant too).")
 @click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table", show_default=True)
@@ -171,12 +171,12 @@ def verify(paths, device, sets, samples, max_memory, batch, variant, fmt) -> int
     from archcalc.torch_backend import require_torch
 
     require_torch()
+    files = validated(spec_files(paths) if paths else [DEFAULT_SPEC], sets, batch, variant)
     import torch
 
     from archcalc.report.verify_report import VIEWS
     from archcalc.torch_backend.verify import exit_code, parse_size, verify_files
 
-    files = spec_files(paths) if paths else [DEFAULT_SPEC]
     view = VIEWS[fmt](Out(), len(files), torch.__version__)
     results, errors, interrupted = verify_files(files, view, sets, device, samples,
                                                 parse_size(max_memory) if max_memory else None, batch, variant)
@@ -338,10 +338,11 @@ def run_command(spec, every, sets, fmt) -> None:
     from archcalc.torch_backend import require_torch
 
     require_torch()
+    analysis = _analyze(spec, sets)  # an invalid spec fails before torch is imported
     from archcalc.report.run_report import RENDERERS
     from archcalc.torch_backend.run import run_values
 
-    outputs = run_values(_analyze(spec, sets))
+    outputs = run_values(analysis)
     RENDERERS[fmt](outputs if every else outputs[-1:], Out())
 
 

@@ -433,3 +433,42 @@ def test_call_is_in_the_schema_and_written_by_the_writer():
     jsonschema.validate(doc, spec_schema())
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({**doc, "layers": [{"relu": {"call": "lambda"}}]}, spec_schema())
+
+
+_RECURRENT = {"rnn": "RNN", "gru": "GRU", "lstm": "LSTM"}
+
+
+@pytest.mark.parametrize("kind", sorted(_RECURRENT))
+@pytest.mark.parametrize("batch,steps,bidirectional,layers", [(1, 5, False, 1), (2, 5, True, 1), (3, 7, False, 2),
+                                                               (4, 1, True, 2)])
+def test_ptflops_recurrent_layout_is_batch_first_and_the_other_is_stated(tmp_path, kind, batch, steps, bidirectional,
+                                                                         layers):
+    """ptflops' rnn hook counts T·B steps whatever the layout and divides by len(input): archcalc's
+    figure is a batch-first module's (the layout it builds); a sequence-first one's is B/T of it,
+    as compare-conventions says. Both measured with ptflops itself."""
+    _peer("ptflops")
+    import torch
+
+    path = tmp_path / f"{kind}.yaml"
+    path.write_text(f"archcalc: 1\ninput: [{steps}, 6]\nlayers:\n  - {kind}: {{hidden_size: 8, num_layers: {layers}, "
+                    f"bidirectional: {str(bidirectional).lower()}}}\n")
+    spec = load_spec(str(path))
+    analysis = analyze(spec, batch=batch)
+    archcalc = C.figures(analysis, "ptflops").total
+
+    class Outputs(torch.nn.Module):
+        def __init__(self, batch_first):
+            super().__init__()
+            self.rnn = getattr(torch.nn, _RECURRENT[kind])(6, 8, num_layers=layers, bidirectional=bidirectional,
+                                                            batch_first=batch_first)
+
+        def forward(self, x):
+            return self.rnn(x)[0]
+
+    batch_first = _run_peer("ptflops", Outputs(True), torch.zeros(batch, steps, 6))
+    sequence_first = _run_peer("ptflops", Outputs(False), torch.zeros(steps, batch, 6))
+    assert archcalc == batch_first
+    assert sequence_first * steps == batch_first * batch  # B steps per sample instead of T
+    shown = CliRunner().invoke(main, ["compare-conventions", str(path)])
+    assert shown.exit_code == 0 and "a sequence-first module (batch_first=False) given [T, B, F] is counted for B " \
+        "steps per sample instead of T" in " ".join(shown.output.split())

@@ -4,7 +4,10 @@ Read from ptflops/pytorch_ops.py and pytorch_engine.py. Module hooks count: conv
 weights × positions plus one add per output element for the bias; ReLU, PReLU, ELU,
 LeakyReLU, ReLU6 and GELU 1 per output element; every max/avg/adaptive pool 1 per input
 element; batch/instance/group/layer norm 1 per input element, 2 with affine; nn.RNN/LSTM/GRU
-by the formula in rnn_flops. With count_functional (on by default) it also patches
+by the formula in rnn_flops, for T·B steps read from the input's first two sizes, whatever the
+layout; the total is then divided by len(input), the batch for a batch-first module (the layout
+archcalc builds) but T for a sequence-first one, which ptflops therefore counts for B steps per
+sample, not T (measured in tests/test_conventions.py). With count_functional (on by default) it also patches
 torch.nn.functional: F.relu, F.elu, F.gelu, F.silu, F.softmax and the F.*pool* functions add
 their input's size again, so a module that calls one of them (nn.ReLU → F.relu,
 nn.MaxPool2d → F.max_pool2d) is counted twice; F.linear's patch is commented out, and
@@ -174,7 +177,9 @@ CONVENTION = Convention(
            "a.add(b) gets 1 per output element from the patched tensor op",
            "a model of several inputs (a transformer's source and target) is given them by keyword, from its "
            "input_constructor's dict: ptflops then finds no positional input, assumes a batch of 1 and divides "
-           "nothing: every count is the whole batch's"),
+           "nothing: every count is the whole batch's",
+           "nn.RNN, nn.LSTM and nn.GRU are counted as batch-first modules, as archcalc builds them: ptflops' figure "
+           "for a sequence-first one (batch_first=False, input [T, B, F]) is B/T of it, one step at batch 1"),
     terms={"mvit_hook_products": parts_term("mvit_hook_products", "the linear layers' and pooling Conv3d's products, "
                                              "by their module hooks", "linear_products", "pool_products"),
            "mvit_hook_extras": parts_term("mvit_hook_extras", "by the module hooks: each linear layer's bias per "
@@ -309,7 +314,11 @@ CONVENTION = Convention(
            for k in ("batch_norm1d", "batch_norm2d")},
         "layer_norm": rule("1 per input element: its hook doubles it for `affine`, which LayerNorm calls "
                            "elementwise_affine", "norm_inputs"),
-        **{k: rule("gate products, element-wise gate work and both biases, every step", "macs", "ptflops_rnn")
+        **{k: rule("gate products, element-wise gate work and both biases, every step, for a batch-first module "
+                   "(batch_first=True, as archcalc builds and imports recurrent layers); a sequence-first module "
+                   "(batch_first=False) given [T, B, F] is counted for B steps per sample instead of T (its hook "
+                   "multiplies the first two sizes, T·B either way, but the batch counter divides by the first, T): "
+                   "one step at batch 1", "macs", "ptflops_rnn")
            for k in ("rnn", "lstm", "gru")},
         "embedding": rule("no module hook and no patched function (a gather): nothing counted"),
         "lstm:course": rule("archcalc's step-by-step module: no module hook, and its @ and + are not patched: 0"),

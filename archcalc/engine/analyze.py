@@ -24,6 +24,11 @@ MAX_EXPANDED_ROWS = 20_000
 MAX_REPEAT = 10_000
 MAX_NESTING = 64
 MAX_ANALYSIS_SECONDS = 4  # the walk's time: rows whose arithmetic is slow (symbolic, walked copy by copy)
+# Sizes and counts no real network reaches (SECURITY.md): a tensor's sizes and its element count
+# fit torch's int64; a layer's counts stay below 10^30 (GPT-3's forward pass is about 3.5·10^11
+# MACs a token). Past them a layer is a located error, before anything is built on its numbers.
+MAX_SIZE = 2**63 - 1
+MAX_COUNT = 10**30
 
 Alter = Callable[[str, "type[LayerKind]", tuple, Any, Context], "Result | None"]
 
@@ -54,11 +59,14 @@ def analyze(spec: Spec, overrides: Mapping[str, Any] | None = None, batch: int =
     chosen = _variant(spec, variant)
     env, bindings, symbols = bind_scope(spec, overrides, chosen)
     x = bind_input(spec, env)
+    check_input(x, spec.input_loc, f"the input '{spec.input_name}'" if spec.more_inputs else "the input")
     walker = _Walker(spec, env, batch)
     if alter is not None:
         walker.alter, walker.clone_repeats = alter, False
     flow = Flow(x, _input_source(spec, spec.input_name, spec.input_loc), None, spec.input_dtype, False, initial(x))
     more = bind_more_inputs(spec, env)
+    for decl in spec.more_inputs:
+        check_input(more[decl.name], decl.loc, f"the input '{decl.name}'")
     walker.values[spec.input_name] = flow
     for decl in spec.more_inputs:
         shape = more[decl.name]
@@ -270,24 +278,38 @@ class _Walker:
         _check_dtype(kind, item, path, flow)
         ctx = Context(path, kind.kind, item.loc, args, flow.source, self._warner(path, item), flow.source_path)
         result: Result | None = self.alter(path, kind, flow.shape, args, ctx) if self.alter is not None else None
-        if result is None:
-            result = kind.infer(flow.shape, args, ctx)
-        row = self._row(item, kind, flow, result, args, path, depth)
-        _check_call(row, item)
-        if item.share is not None:
-            self._tie(row, item)
-        row.backward_macs = N.add(N.mul(kind.backward_macs(args, flow.shape, result, flow.grad), self.batch),
-                                  kind.per_pass_backward_macs(args, flow.shape, result))
-        out = tuple(result.output)
-        rf = kind.receptive_field(args, flow.shape, flow.rf) if flow.rf is not None and len(out) >= 2 \
-            and len(out) == len(flow.shape) else None
-        row.rf = rf
+        try:
+            if result is None:
+                result = kind.infer(flow.shape, args, ctx)
+            _check_values(f"{kind.kind} '{path}'", item.loc, tuple(result.output), _elements(result.output), {})
+            row = self._row(item, kind, flow, result, args, path, depth)
+            _check_call(row, item)
+            if item.share is not None:
+                self._tie(row, item)
+            row.backward_macs = N.add(N.mul(kind.backward_macs(args, flow.shape, result, flow.grad), self.batch),
+                                      kind.per_pass_backward_macs(args, flow.shape, result))
+            _check_sizes(row, item)
+            out = tuple(result.output)
+            rf = kind.receptive_field(args, flow.shape, flow.rf) if flow.rf is not None and len(out) >= 2 \
+                and len(out) == len(flow.shape) else None
+        except (OverflowError, N.TooLarge) as exc:  # a number past what floats or the bounds hold
+            raise _too_large(f"{kind.kind} '{path}'", item.loc, getattr(exc, "what", None) or str(exc)) from None
+        row.rf = rf = self._bounded_rf(rf, path, item)
         self._counted(item.loc)
         self.by_path[path] = row
         changed = out != tuple(flow.shape)  # name the layer that made this shape, not a relu after it
         source, source_path = _source(path, item) if changed else (flow.source, flow.source_path)
         return row, Flow(out, source, source_path, "float" if kind.accepts_index else flow.dtype,
                          flow.grad or bool(N.compare(row.params, ">", 0)), rf)
+
+    def _bounded_rf(self, rf, path: str, item: Item):
+        """The receptive field, or None (with a warning) once a value of it passes MAX_SIZE: a
+        1-pixel map strided 2 thousands of times is valid, but its jump doubles with every layer."""
+        if rf is None or all(_fits(v) for axis in rf for v in (axis.size, axis.jump, axis.start)):
+            return rf
+        self._warner(path, item)("receptive-field", f"the receptive field is no longer followed: its size or jump "
+                                                    f"passes {MAX_SIZE:,} (2^63 - 1) input positions")
+        return None
 
     def _row(self, item: Item, kind: type[LayerKind], flow: Flow, result: Result, args, path: str,
              depth: int) -> Row:
@@ -358,12 +380,17 @@ class _Walker:
             rows, out = self.items(branch.items, given, env, f"{path}.{branch.name}.", depth + 1)
             branches.append(BranchRows(branch.name, rows, tuple(given.shape)))
             outs.append(out)
-        result = kind.combine([o.shape for o in outs], args, ctx)
-        rf, widest = kind.merge_receptive_field(args, [o.rf for o in outs])
-        own = {"params": result.params, "buffers": result.buffers, "macs": N.mul(result.macs, self.batch),
-               "flops": N.mul(result.flops if result.flops is not None else N.mul(2, result.macs), self.batch),
-               "backward_macs": N.mul(kind.merge_backward_macs(args, [o.shape for o in outs], result,
-                                                               [o.grad for o in outs]), self.batch)}
+        try:
+            result = kind.combine([o.shape for o in outs], args, ctx)
+            rf, widest = kind.merge_receptive_field(args, [o.rf for o in outs])
+            own = {"params": result.params, "buffers": result.buffers, "macs": N.mul(result.macs, self.batch),
+                   "flops": N.mul(result.flops if result.flops is not None else N.mul(2, result.macs), self.batch),
+                   "backward_macs": N.mul(kind.merge_backward_macs(args, [o.shape for o in outs], result,
+                                                                   [o.grad for o in outs]), self.batch)}
+            _check_values(f"{kind.kind} '{path}'", item.loc, tuple(result.output), _elements(result.output), own)
+        except (OverflowError, N.TooLarge) as exc:
+            raise _too_large(f"{kind.kind} '{path}'", item.loc, getattr(exc, "what", None) or str(exc)) from None
+        rf = self._bounded_rf(rf, path, item)
         parts = [r for b in branches for r in b.rows]
         row = Row(path=path, kind=kind.kind, layer=kind, family=kind.family, depth=depth, loc=item.loc,
                   input=tuple(flow.shape), output=tuple(result.output), args=args, branches=branches,
@@ -372,6 +399,63 @@ class _Walker:
         source, source_path = _source(path, item)
         return row, replace(outs[0], shape=tuple(result.output), source=source, source_path=source_path, rf=rf,
                             grad=any(o.grad for o in outs))
+
+
+def _fits(v) -> bool:
+    """A value within MAX_SIZE (by magnitude) or, when symbolic, within the expression bounds."""
+    if N.is_symbolic(v):
+        return N.oversize(v) is None
+    return -MAX_SIZE <= v <= MAX_SIZE
+
+
+def _too_large(what: str, loc: Location, why: str) -> SpecError:
+    return SpecError(f"{what}: a size or count is too large: {why}", loc,
+                     hint="no real network reaches these limits (SECURITY.md); check the spec's sizes and "
+                          "arguments", code="limit")
+
+
+def _check_sizes(row: Row, item: Item) -> None:
+    """A layer's output sizes and counts within MAX_SIZE, MAX_COUNT and the expression bounds."""
+    counts = {q: getattr(row, q) for q in ("params", "buffers", "activations", "macs", "flops", "backward_macs")}
+    _check_values(f"{row.kind} '{row.path}'", item.loc, row.output, _elements(row.output), counts)
+
+
+def _check_values(what: str, loc: Location, shape: tuple, elements, counts: Mapping[str, Any]) -> None:
+    for i, size in enumerate(shape):
+        _check_size(what, loc, f"output size {i + 1}", size)
+    if elements is not None:
+        _check_size(what, loc, "output element count", elements)
+    for name, value in counts.items():
+        if value is None:
+            continue
+        why = N.oversize(value)
+        if why is None and not N.is_symbolic(value) and abs(value) > MAX_COUNT:
+            why = f"{N.fmt(value)} is more than the limit of 10^30"
+        if why is not None:
+            raise _too_large(what, loc, f"its {name.replace('_', ' ')}: {why}")
+
+
+def _elements(shape) -> int | None:
+    """A concrete shape's element count; None for a symbolic one (its sizes are checked one by one
+    and its element count is the activations count, checked as a count)."""
+    return N.product(shape) if all(type(d) is int for d in shape) else None
+
+
+def _check_size(what: str, loc: Location, name: str, value) -> None:
+    why = N.oversize(value)
+    if why is None and not N.is_symbolic(value) and value > MAX_SIZE:
+        why = f"{N.fmt(value)} is more than torch's limit of {MAX_SIZE:,} (2^63 - 1)"
+    if why is not None:
+        raise _too_large(what, loc, f"its {name}: {why}")
+
+
+def check_input(shape: tuple, loc: Location, what: str = "the input") -> None:
+    """An input's sizes and element count within MAX_SIZE and the expression bounds."""
+    for i, size in enumerate(shape):
+        _check_size(what, loc, f"size {i + 1}", size)
+    elements = _elements(shape)
+    if elements is not None:
+        _check_size(what, loc, "element count", elements)
 
 
 def _same_shapes(mine: dict, theirs: dict) -> bool:

@@ -60,6 +60,106 @@ def normalize(x: Number) -> Number:
     return x
 
 
+# --- bounds on the size of a value (SECURITY.md) -------------------------------------------
+# Every exact number archcalc keeps has at most MAX_BITS bits (an int; a Fraction's numerator and
+# denominator), and every symbolic expression at most MAX_EXPR_NODES nodes with no number in it
+# past MAX_BITS: a value that squares itself line after line stops at the limit instead of
+# doubling its size (and its time and memory) with every line. 4,096 bits is the bound `**`
+# always had, about 1,233 decimal digits: well inside Python's 4,300-digit int-to-text limit,
+# so every value prints (int_text prints any int all the same).
+MAX_BITS = 4096
+MAX_DIGITS = 1234  # the decimal digits of the largest MAX_BITS-bit int
+MAX_EXPR_NODES = 10_000
+MAX_EXPR_DEPTH = 60  # sympy prints and compares by recursion: a deeper expression would exhaust Python's stack
+
+
+class TooLarge(ArithmeticError):
+    """A value past MAX_BITS or MAX_EXPR_NODES; `what` says which limit, for a located message."""
+
+    def __init__(self, what: str):
+        super().__init__(what)
+        self.what = what
+
+
+_NODES: dict = {}  # expression -> (tree nodes, largest number's bits, depth), each distinct subtree measured once
+
+
+def _expr_measure(x) -> tuple[int, int, int]:
+    """The tree size of a sympy expression, the bits of its largest number and its depth, in time
+    linear in its distinct subexpressions (a tree that repeats a subtree 2^k times is measured in
+    k steps)."""
+    found = _NODES.get(x)
+    if found is not None:
+        return found
+    if len(_NODES) > 200_000:  # a cache, not a leak
+        _NODES.clear()
+    stack = [(x, False)]
+    while stack:  # depth first, iterative (a deep expression must not exhaust Python's recursion)
+        e, ready = stack.pop()
+        if e in _NODES:
+            continue
+        if not ready:  # its arguments first, each distinct one once
+            stack.append((e, True))
+            stack.extend((a, False) for a in e.args if a not in _NODES)
+            continue
+        nodes, bits, depth = 1, 0, 0
+        if e.is_Rational:
+            bits = max(int(e.p).bit_length(), int(e.q).bit_length())
+        for a in e.args:
+            n, b, d = _NODES[a]
+            nodes, bits, depth = nodes + n, max(bits, b), max(depth, d)
+        _NODES[e] = (nodes, bits, depth + 1)
+    return _NODES[x]
+
+
+def expr_depth(x) -> int:
+    """How deep a symbolic value's expression tree nests (1 for a number)."""
+    return _expr_measure(x)[2] if is_symbolic(x) else 1
+
+
+def expr_nodes(x) -> int:
+    """The number of nodes of a symbolic value's expression tree (1 for a number)."""
+    return _expr_measure(x)[0] if is_symbolic(x) else 1
+
+
+def number_bits(x) -> int:
+    """The bits of the largest number in a symbolic value's expression."""
+    return _expr_measure(x)[1] if is_symbolic(x) else 0
+
+
+def oversize(x: Number) -> str | None:
+    """Why x is past the bounds on a value's size (MAX_BITS, MAX_EXPR_NODES), or None."""
+    kind = type(x)
+    if kind is int or kind is bool:
+        return _too_many_bits(x.bit_length())
+    if kind is Fraction:
+        return _too_many_bits(max(x.numerator.bit_length(), x.denominator.bit_length()))
+    if kind is float or not is_symbolic(x):
+        return None
+    if not hasattr(x, "args"):
+        return None
+    nodes, bits, depth = _expr_measure(x)
+    if nodes > MAX_EXPR_NODES:
+        return f"its expression has {nodes:,} nodes, more than the limit of {MAX_EXPR_NODES:,}"
+    if depth > MAX_EXPR_DEPTH:
+        return f"its expression nests {depth:,} deep, more than the limit of {MAX_EXPR_DEPTH:,}"
+    return _too_many_bits(bits)
+
+
+def _too_many_bits(bits: int) -> str | None:
+    if bits <= MAX_BITS:
+        return None
+    return f"it has {bits:,} bits (about {int(bits * 0.30103) + 1:,} digits), more than the limit of {MAX_BITS:,} bits"
+
+
+def bounded(x: Number) -> Number:
+    """x itself, or TooLarge where it is past the bounds on a value's size."""
+    why = oversize(x)
+    if why is not None:
+        raise TooLarge(why)
+    return x
+
+
 def _mixed(a: Number, b: Number):
     if is_symbolic(a) or is_symbolic(b):
         return to_sympy(a), to_sympy(b), True
@@ -237,23 +337,74 @@ def compare(x: Number, op: str, y: Number) -> bool | None:
     return {"<": d < 0, "<=": d <= 0, ">": d > 0, ">=": d >= 0, "==": d == 0, "!=": d != 0}[op]
 
 
+def int_text(n: int, grouped: bool = False) -> str:
+    """Any int as decimal text, never ValueError: Python refuses str() of an int past 4,300
+    digits (sys.get_int_max_str_digits, which an environment may set as low as 640); past that
+    it is cut into 500-digit parts, halving by powers of ten. `grouped`: 1,234,567."""
+    try:
+        text = str(n)
+    except ValueError:
+        text = ("-" if n < 0 else "") + _long_digits(abs(n))
+    if not grouped:
+        return text
+    sign, digits = ("-", text[1:]) if text.startswith("-") else ("", text)
+    head = len(digits) % 3 or 3
+    return sign + ",".join([digits[:head]] + [digits[i:i + 3] for i in range(head, len(digits), 3)])
+
+
+_PART = 500  # digits str() always converts (below any limit Python allows)
+
+
+def _long_digits(n: int, width: int = 0) -> str:
+    """n >= 0 in decimal, zero-padded to `width`, without str() of more than _PART digits."""
+    if n < 10**_PART:
+        return str(n).zfill(width)
+    half = _PART
+    while 10 ** (2 * half) <= n:
+        half *= 2
+    high, low = divmod(n, 10**half)
+    return _long_digits(high, max(width - half, 0)) + _long_digits(low, half)
+
+
+def fraction_text(x: Fraction, places: int = 4) -> str:
+    """A fraction's decimal text, exact when it terminates (54.25), else to `places` digits and an
+    ellipsis (13.6666…), in integer arithmetic: no float to overflow or round."""
+    q, twos, fives = x.denominator, 0, 0
+    while q % 2 == 0:
+        q, twos = q // 2, twos + 1
+    while q % 5 == 0:
+        q, fives = q // 5, fives + 1
+    sign, x = ("-" if x < 0 else ""), abs(x)
+    if q == 1:  # terminating: as many places as the denominator's factors of 2 and 5 need
+        digits = max(twos, fives)
+        scaled, tail = (x * 10**digits).numerator, ""
+    else:
+        digits, tail = places, "…"
+        scaled = round(x * 10**places)
+    whole, frac = divmod(scaled, 10**digits)
+    return sign + int_text(whole) + ("." + int_text(frac).zfill(digits) if digits else "") + tail
+
+
+def float_text(x, spec: str = "g") -> str:
+    """format(float(x), spec) for an exact value, which float() cannot hold past about 10^308:
+    then a %e-style text of its leading digits (1.5e+400), computed exactly."""
+    try:
+        return format(float(x), spec)
+    except OverflowError:
+        x = Fraction(x)
+        sign, x = ("-" if x < 0 else ""), abs(x)
+        exponent = len(int_text(x.numerator // x.denominator)) - 1
+        mantissa = x / Fraction(10) ** exponent
+        return f"{sign}{float(mantissa):.6g}e+{exponent}"
+
+
 def decimal_text(x: Number) -> str:
     """A human rendering of an exact value: 54.25, 13.666…, 1,024, or an expression."""
     x = normalize(x)
     if isinstance(x, int):
-        return str(x)
+        return int_text(x)
     if isinstance(x, Fraction):
-        q = x.denominator
-        while q % 2 == 0:
-            q //= 2
-        while q % 5 == 0:
-            q //= 5
-        if q == 1:  # terminating decimal: print it exactly
-            digits = 0
-            while (x * 10**digits).denominator != 1:
-                digits += 1
-            return f"{float(x):.{digits}f}"
-        return f"{float(x):.4f}…"
+        return fraction_text(x)
     if isinstance(x, float):
         return repr(x)
     return expr_text(x)
@@ -267,13 +418,16 @@ def expr_text(x) -> str:
     return expression_string(x)
 
 
+JSON_INT_BITS = 10_000  # about 3,010 digits: json.dumps prints an int this long (Python's limit is 4,300)
+
+
 def to_json(x: Number):
     """A JSON value: an int when known, else a Python-syntax expression string."""
     x = normalize(x)
     if isinstance(x, int):
-        return x
+        return x if x.bit_length() <= JSON_INT_BITS else int_text(x)  # json.dumps raises past 4,300 digits
     if isinstance(x, Fraction):
-        return str(x)
+        return int_text(x.numerator) + ("/" + int_text(x.denominator) if x.denominator != 1 else "")
     if isinstance(x, float):
         return x
     return expr_text(x)
@@ -285,5 +439,5 @@ def fmt(x: Number) -> str:
     if isinstance(x, bool):
         return "true" if x else "false"
     if isinstance(x, int):
-        return f"{x:,}"
+        return int_text(x, grouped=True)
     return decimal_text(x)

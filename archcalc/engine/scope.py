@@ -105,6 +105,7 @@ def bind_scope(spec: Spec, overrides: Mapping[str, Any] | None = None, variant=N
     bindings: dict[str, Any] = {n: env[n] for n in dims + list(spec.unknowns) if n in set_values}
     chosen = variant.vars if variant is not None else {}
     errors = ErrorCollector()
+    failed: set[str] = set()
     for name, value in spec.vars.items():
         if name in set_values:
             env[name] = set_values[name]
@@ -112,10 +113,15 @@ def bind_scope(spec: Spec, overrides: Mapping[str, Any] | None = None, variant=N
                 symbols.append(name)
                 continue
         else:
+            raw = chosen.get(name, value).raw
+            if failed & set(getattr(raw, "names", ())):
+                failed.add(name)  # its error is the var it reads, reported once
+                continue
             try:
-                env[name] = N.normalize(evaluate(chosen.get(name, value).raw, env))
+                env[name] = N.normalize(evaluate(raw, env))
             except SpecError as err:
-                errors.add(err)
+                errors.add(err.add_context(f"in var '{name}'"))
+                failed.add(name)
                 continue
         bindings[name] = env[name]
     errors.raise_if_any()

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
+from archcalc.engine import numbers as N
 from archcalc.grading.answers import QUANTITIES, _bindings, _number, _variant
 from archcalc.grading.draw import Draw, parse_draw
 from archcalc.spec.errors import Location, SpecError, did_you_mean
@@ -112,7 +113,7 @@ class Key:
 
 
 def _plain(x: Fraction) -> str:
-    return f"{int(x):,}" if x.denominator == 1 else f"{float(x):g}"
+    return N.int_text(int(x), grouped=True) if x.denominator == 1 else N.float_text(x)
 
 
 def _err(message: str, loc: Location, **kw) -> SpecError:

@@ -749,7 +749,9 @@ def _scale_word(scale: int) -> str:
 
 
 def _plain(x: Fraction) -> str:
-    return str(x.numerator) if x.denominator == 1 else str(float(x))
+    from archcalc.engine import numbers as N
+
+    return N.int_text(x.numerator) if x.denominator == 1 else N.float_text(x, "")
 
 
 def _not_a_scale(word: _Tok, symbols: dict) -> str:

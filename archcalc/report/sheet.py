@@ -41,7 +41,7 @@ def _value(v) -> str:
 
 
 def _points(p: Fraction) -> str:
-    shown = str(int(p)) if p.denominator == 1 else f"{float(p):g}"
+    shown = N.int_text(int(p)) if p.denominator == 1 else N.float_text(p)
     return f"{shown} point" + ("" if p == 1 else "s")
 
 
@@ -113,4 +113,4 @@ def _right(marker, right) -> str:
     value = right.value
     if isinstance(value, tuple) or N.is_symbolic(value) or not isinstance(value, (int, Fraction)):
         return marker._shown(right)
-    return str(value) if Fraction(value).denominator == 1 else f"{float(value):.6g}"
+    return N.int_text(int(value)) if Fraction(value).denominator == 1 else N.float_text(value, ".6g")

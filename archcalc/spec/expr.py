@@ -20,7 +20,7 @@ MAX_CHARS = 500
 MAX_NESTING = 20
 MAX_NODES = 200
 MAX_EXPONENT = 64
-MAX_RESULT_BITS = 4096
+MAX_RESULT_BITS = N.MAX_BITS
 
 FUNCTIONS = {"floor": 1, "ceil": 1, "min": None, "max": None}
 _ARITH = {ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow}
@@ -195,12 +195,23 @@ class _Evaluator:
         return v if isinstance(node.op, ast.UAdd) else N.neg(v)
 
     def _BinOp(self, node: ast.BinOp) -> Any:
-        return self._binop(node)
+        return self.bounded(self._binop(node), node)
 
     def _Call(self, node: ast.Call) -> Any:
         args = [self.operand(a) for a in node.args]
-        return {"floor": lambda: N.floor(args[0]), "ceil": lambda: N.ceil(args[0]),
-                "min": lambda: N.minimum(*args), "max": lambda: N.maximum(*args)}[node.func.id]()
+        return self.bounded({"floor": lambda: N.floor(args[0]), "ceil": lambda: N.ceil(args[0]),
+                             "min": lambda: N.minimum(*args), "max": lambda: N.maximum(*args)}[node.func.id](), node)
+
+    def bounded(self, value: Any, node: ast.AST) -> Any:
+        """Every value an operation builds is checked at once (N.MAX_BITS, N.MAX_EXPR_NODES): its
+        operands were, so it is at most twice their size, and nothing larger is ever built on it."""
+        why = N.oversize(value)
+        if why is not None:
+            part = ast.unparse(node)
+            raise self.fail(f"the value of '{part if len(part) <= 60 else part[:57] + '...'}' is too large: {why}",
+                            "a size or count no network reaches; check the expression (vars that multiply "
+                            "each other grow with every line)")
+        return value
 
     def _BoolOp(self, node: ast.BoolOp) -> Any:
         values = (self._truth(self.operand(v)) for v in node.values)
@@ -247,8 +258,14 @@ class _Evaluator:
         if not isinstance(b, int) or b < 0 or b > MAX_EXPONENT:
             raise self.fail(f"exponent must be an integer from 0 to {MAX_EXPONENT}")
         if not N.is_symbolic(a):
-            bits = abs(Fraction(a).numerator).bit_length() * b
+            base = Fraction(a)
+            bits = max(abs(base.numerator).bit_length(), base.denominator.bit_length()) * b
             if bits > MAX_RESULT_BITS:
                 raise self.fail(f"result would exceed {MAX_RESULT_BITS} bits")
-            return N.normalize(Fraction(a) ** b)
+            return N.normalize(base ** b)
+        # a symbolic base: sympy multiplies out its numbers ((2**4000*x)**64 holds 2**256000) and
+        # repeats the base b times where it expands, so both are bounded before it is built
+        nodes, bits = N.expr_nodes(a), N.number_bits(a)
+        if bits * b > MAX_RESULT_BITS or nodes * b > N.MAX_EXPR_NODES:
+            raise self.fail(f"result would exceed {MAX_RESULT_BITS} bits or {N.MAX_EXPR_NODES:,} expression nodes")
         return N.normalize(N.to_sympy(a) ** b)

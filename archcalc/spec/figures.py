@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
+from archcalc.engine import numbers as N
+
 SCALES = {
     "k": 10**3, "thousand": 10**3,
     "m": 10**6, "million": 10**6,
@@ -35,7 +37,7 @@ class Figure:
 
 
 def _fmt(x: Fraction) -> str:
-    return f"{int(x):,}" if x.denominator == 1 else f"{float(x):,}"
+    return N.int_text(int(x), grouped=True) if x.denominator == 1 else N.float_text(x, ",")
 
 
 def parse_figure(text: str, *, bytes_ok: bool = False) -> Figure | None:

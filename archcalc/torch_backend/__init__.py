@@ -7,12 +7,18 @@ from archcalc.spec.errors import Location, SpecError
 
 
 def require_torch():
+    """PyTorch is installed, or a located error. It is found, not imported: a command validates
+    its spec first, so that an invalid spec fails before torch's import (seconds, 200 MB)."""
+    import importlib.util
+
     try:
-        import torch  # noqa: F401
-    except ImportError:
+        found = importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):  # a broken or blocked installation
+        found = False
+    if not found:
         raise SpecError("this command needs PyTorch, which is not installed", Location("archcalc"),
                         hint="pip install 'archcalc[torch]' (on a CPU-only machine: pip install torch --index-url "
-                             "https://download.pytorch.org/whl/cpu)", code="missing-dependency") from None
+                             "https://download.pytorch.org/whl/cpu)", code="missing-dependency")
 
 
 def build_module(spec, *, device="cpu", variant=None, **bindings):
