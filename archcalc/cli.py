@@ -165,7 +165,6 @@ def kinds(fmt) -> None:
 @click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table", show_default=True)
 def verify(paths, device, sets, samples, max_memory, batch, variant, fmt) -> int:
     """Build each spec as a torch module, run it, and compare every layer with the engine.
-
     PATHS are spec files or folders (default: the embedded AlexNet). Exit 0 when every
     layer agrees on output shape, params, buffers and FLOPs; 1 otherwise; 2 for invalid input."""
     from archcalc.torch_backend import require_torch
