@@ -331,3 +331,10 @@ def test_an_autograder_for_values_questions_installs_torch(tmp_path):
         with zipfile.ZipFile(tmp_path / "a.zip") as zf:
             setup = zf.read("setup.sh").decode()
         assert ("download.pytorch.org/whl/cpu" in setup) is torch_wanted
+
+
+def test_every_quantity_a_key_may_ask_has_its_words():
+    """One table says each quantity in words (question texts, sheets, exports)."""
+    from archcalc.grading.key import KEY_QUANTITIES, QUANTITY_WORDS
+
+    assert sorted(QUANTITY_WORDS) == sorted(KEY_QUANTITIES)

@@ -18,22 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from archcalc.engine import numbers as N
-from archcalc.grading.key import MEMORY, SHAPE_ORDERS
+from archcalc.grading.key import MEMORY, QUANTITY_WORDS, SHAPE_ORDERS
 from archcalc.grading.mark import INVALID, SHAPED, Marker, Numbers, Right, _to_order
 from archcalc.spec.errors import Location, SpecError
 
 DIGITS = 15  # significant digits of a right value that is no terminating decimal (a ratio such as 1/3)
-QUANTITY_WORDS = {
-    "output": "the output volume", "input": "the input volume", "output_width": "the output width",
-    "output_height": "the output height", "output_depth": "the output depth",
-    "output_channels": "the number of output channels", "params": "the number of parameters",
-    "weights": "the number of weights (the parameters without the biases)", "buffers": "the number of buffer elements",
-    "neurons": "the number of neurons", "activations": "the number of activations (output elements)",
-    "macs": "the number of multiply-accumulates (MACs)", "flops": "the number of floating-point operations (FLOPs)",
-    "rf": "the receptive field", "weights_memory": "the memory of the weights in bytes (float32)",
-    "activations_memory": "the memory of the activations in bytes (float32)",
-    "values": "the output numbers on the given input",
-}
 # what students may write for "the hyperparameters do not fit" (each one archcalc reads as invalid)
 INVALID_ANSWERS = ("invalid", "doesn't fit", "doesn’t fit", "does not fit", "not valid", "not an integer",
                    "impossible")

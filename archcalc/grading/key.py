@@ -42,6 +42,18 @@ QUESTION_KEYS = ("answer", "points", "tolerance", "text", "partial", "follow_thr
 # values: the layer's output numbers in a numeric exercise (the spec's input values:, as `archcalc run` computes them)
 KEY_QUANTITIES = (*QUANTITIES, "weights", "rf", "weights_memory", "activations_memory", "values")
 MEMORY = ("weights_memory", "activations_memory")
+# each quantity in words, for question texts, sheets and exports
+QUANTITY_WORDS = {
+    "output": "the output volume", "input": "the input volume", "output_width": "the output width",
+    "output_height": "the output height", "output_depth": "the output depth",
+    "output_channels": "the number of output channels", "params": "the number of parameters",
+    "weights": "the number of weights (the parameters without the biases)", "buffers": "the number of buffer elements",
+    "neurons": "the number of neurons", "activations": "the number of activations (output elements)",
+    "macs": "the number of multiply-accumulates (MACs)", "flops": "the number of floating-point operations (FLOPs)",
+    "rf": "the receptive field", "weights_memory": "the memory of the weights in bytes (float32)",
+    "activations_memory": "the memory of the activations in bytes (float32)",
+    "values": "the output numbers on the given input",
+}
 SHAPE_ORDERS = {"CHW": "C×H×W (torch's [C, H, W])", "WHC": "W×H×D (width × height × depth, as the lecture writes it)",
                 "HWC": "H×W×C (Keras' channels last)"}
 NEURONS = ("weighted", "every")

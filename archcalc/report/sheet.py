@@ -14,15 +14,8 @@ import re
 from fractions import Fraction
 
 from archcalc.engine import numbers as N
+from archcalc.grading.key import QUANTITY_WORDS
 
-WHAT = {"output": "the output volume", "input": "the input volume", "output_width": "the output width",
-        "output_height": "the output height", "output_depth": "the output depth",
-        "output_channels": "the number of output channels", "params": "the number of parameters (weights and biases)",
-        "weights": "the number of weights (biases left out)", "buffers": "the number of buffers",
-        "neurons": "the number of neurons", "activations": "the number of activations (output elements)",
-        "macs": "the number of multiply-accumulates (MACs)", "flops": "the number of FLOPs",
-        "rf": "the receptive field", "weights_memory": "the memory of the weights, in float32",
-        "activations_memory": "the memory of the activations, in float32"}
 ORDER_WORDS = {"CHW": "channels × height × width", "WHC": "width × height × depth", "HWC": "height × width × channels"}
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
 
@@ -54,9 +47,9 @@ def question_text(q, numbers: dict) -> str:
     if q.text:
         return re.sub(r"\{(\w+)\}", lambda m: _value(numbers[m.group(1)]) if m.group(1) in numbers else m.group(0),
                       q.text)
-    asked = f"{WHAT[q.quantity]} of {_where(q.path)}"
+    asked = f"{QUANTITY_WORDS[q.quantity]} of {_where(q.path)}"
     if q.over:
-        asked += f" divided by {WHAT[q.over[1]]} of {_where(q.over[0])}"
+        asked += f" divided by {QUANTITY_WORDS[q.over[1]]} of {_where(q.over[0])}"
     return f"What is {asked}?"
 
 
