@@ -21,17 +21,6 @@ from archcalc.textio import spec_files
 DEFAULT_SPEC = Path(__file__).parent / "data" / "alexnet.yaml"
 
 
-def _validate(path: str, sets: dict, batch: int, variant: str | None) -> None:
-    """Load and analyse a spec (each variant with --variant all), raising its located error:
-    what a torch command does first, before it imports torch."""
-    from archcalc.engine.analyze import analyze
-    from archcalc.spec import load_spec
-
-    spec = load_spec(path)
-    for name in ([None, *spec.variants] if variant == "all" else [variant]):
-        analyze(spec, sets, batch, name)
-
-
 def _analyze(spec: str | None, sets: dict, batch: int = 1, variant: str | None = None):
     from archcalc.engine.analyze import analyze
     from archcalc.spec import load_spec
@@ -179,12 +168,9 @@ def verify(paths, device, sets, samples, max_memory, batch, variant, fmt) -> int
 
     PATHS are spec files or folders (default: the embedded AlexNet). Exit 0 when every
     layer agrees on output shape, params, buffers and FLOPs; 1 otherwise; 2 for invalid input."""
-    from archcalc.torch_backend import require_torch
+    from archcalc.torch_backend import validated
 
-    require_torch()
-    files = spec_files(paths) if paths else [DEFAULT_SPEC]
-    if len(files) == 1:  # an invalid spec fails before torch is imported, as fast as summarize
-        _validate(files[0], sets, batch, variant)
+    files = validated(spec_files(paths) if paths else [DEFAULT_SPEC], sets, batch, variant)
     import torch
 
     from archcalc.report.verify_report import VIEWS
