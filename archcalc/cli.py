@@ -13,7 +13,7 @@ from archcalc import __version__
 from archcalc.clibase import (CHECK_EPILOG, CONVENTION_NAMES, EXPORT_EPILOG, GRADE_EPILOG,  # noqa: F401
                               IMPORT_EPILOG, VARIANTS_EPILOG, ArchcalcGroup, batch_option, canvas_options,
                               convention_option, feedback_option, grade_format_option, hide_answers_option,
-                              output_option, set_option, validated, variant_option, variants_file_option,
+                              output_option, set_option, variant_option, variants_file_option,
                               visibility_option)
 from archcalc.report.conventions import conventions_text
 from archcalc.report.output import Out
@@ -167,9 +167,8 @@ def verify(paths, device, sets, samples, max_memory, batch, variant, fmt) -> int
     """Build each spec as a torch module, run it, and compare every layer with the engine.
     PATHS are spec files or folders (default: the embedded AlexNet). Exit 0 when every
     layer agrees on output shape, params, buffers and FLOPs; 1 otherwise; 2 for invalid input."""
-    from archcalc.torch_backend import require_torch
+    from archcalc.torch_backend import validated
 
-    require_torch()
     files = validated(spec_files(paths) if paths else [DEFAULT_SPEC], sets, batch, variant)
     import torch
 

@@ -128,16 +128,3 @@ EXPORT_EPILOG = ("moodle: a Moodle XML question bank (Question bank â†’ Import â
                  "numerical questions with the key's tolerance made absolute, shapes, 'invalid' and formulas as "
                  "short answers listing the strings accepted; each with its points and the derivation as feedback.")
 
-
-def validated(files: list, sets: dict, batch: int, variant: str | None) -> list:
-    """The files, a single spec first loaded and analysed (each variant with --variant all),
-    raising its located error: what a torch command does before it imports torch, so that an
-    invalid spec fails as fast as summarize."""
-    if len(files) == 1:
-        from archcalc.engine.analyze import analyze
-        from archcalc.spec import load_spec
-
-        spec = load_spec(files[0])
-        for name in ([None, *spec.variants] if variant == "all" else [variant]):
-            analyze(spec, sets, batch, name)
-    return files

@@ -177,9 +177,7 @@ CONVENTION = Convention(
            "a.add(b) gets 1 per output element from the patched tensor op",
            "a model of several inputs (a transformer's source and target) is given them by keyword, from its "
            "input_constructor's dict: ptflops then finds no positional input, assumes a batch of 1 and divides "
-           "nothing: every count is the whole batch's",
-           "nn.RNN, nn.LSTM and nn.GRU are counted as batch-first modules, as archcalc builds them: ptflops' figure "
-           "for a sequence-first one (batch_first=False, input [T, B, F]) is B/T of it, one step at batch 1"),
+           "nothing: every count is the whole batch's"),
     terms={"mvit_hook_products": parts_term("mvit_hook_products", "the linear layers' and pooling Conv3d's products, "
                                              "by their module hooks", "linear_products", "pool_products"),
            "mvit_hook_extras": parts_term("mvit_hook_extras", "by the module hooks: each linear layer's bias per "
