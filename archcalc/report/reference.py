@@ -33,9 +33,10 @@ LEGEND = ("Sizes are the course's symbols: an input W1×H1×D1 is written [D1, H
           "PyTorch; [D1, W1] a 1-D signal, [D1, T1, H1, W1] a clip), F×F the receptive field (kernel_size), S "
           "the stride, P the zero padding, K the filters (out_channels), W2×H2×D2 the output; a sequence is [T, x], "
           "T steps of x features, with h hidden units and G gate blocks; E an embedding width, h the heads of an "
-          "attention, d the head size. Formulas are the kind's own derivation steps (as `archcalc explain` "
-          "prints them); the symbolic results are the engine's, in Python syntax (`floor((H1 - F + 2*P)/S) + 1`), "
-          "as the JSON output writes them.")
+          "attention, d the head size, M the length of the memory (the source) a decoder attends to; a name no "
+          "legend gives is the example's own (n, g, r: a size, groups, a factor). Formulas are the kind's own "
+          "derivation steps (as `archcalc explain` prints them); the symbolic results are the engine's, in Python "
+          "syntax (`floor((H1 - F + 2*P)/S) + 1`), as the JSON output writes them.")
 
 
 @dataclass
@@ -58,7 +59,7 @@ def _names(shape) -> list[str]:
     return [d for d in shape if isinstance(d, str) and d.isidentifier()]
 
 
-def _spec(name: str, kind, input_, args: dict, merge_layers: dict | None = None) -> str:
+def _spec(name: str, kind, input_, args: dict, merge_layers: dict | None = None, before: list | None = None) -> str:
     """The one-layer spec, as text: every symbol of its input and arguments declared a dim."""
     item = {"name": "layer", **args, **(merge_layers or {})}
     if kind.merge and "branches" not in item:
@@ -74,7 +75,7 @@ def _spec(name: str, kind, input_, args: dict, merge_layers: dict | None = None)
     dims = list(dict.fromkeys(symbols))
     if dims:
         spec["dims"] = {d: {} for d in dims}
-    spec["layers"] = [{name: item}]
+    spec["layers"] = [*(before or []), {name: item}]
     return _yaml(spec)
 
 
@@ -130,7 +131,8 @@ def example(name: str) -> Example:
     curated = _curated().get(name)
     if curated is not None:
         input_ = curated.get("inputs") or curated["input"]
-        return _analysed(_spec(name, kind, input_, curated.get("args", {}), curated.get("layers")), name)
+        return _analysed(_spec(name, kind, input_, curated.get("args", {}), curated.get("layers"),
+                               curated.get("before")), name)
     args = _default_args(kind)
     if args is None:
         return Example("", error="no example: an argument it requires has no symbol in the course and no entry in "
