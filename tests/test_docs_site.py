@@ -157,8 +157,20 @@ def test_the_import_example_is_what_import_writes(tmp_path):
                           env={**os.environ, "PYTHONPATH": str(REPO)})
     assert done.returncode == 0, done.stderr
     assert out.read_text() == (REPO / "examples" / "import" / "small_cnn.yaml").read_text()
-    report = (done.stdout + done.stderr).splitlines()[1:]
+    first, *report = (done.stdout + done.stderr).splitlines()
     assert report == (REPO / "examples" / "import" / "small_cnn.report.txt").read_text().splitlines()
+    tutorial = (REPO / "docs" / "tutorials" / "import.md").read_text()
+    assert first.replace(str(out), "examples/import/small_cnn.yaml") in tutorial  # the line written there by hand
+
+
+def test_the_api_page_s_example_runs(monkeypatch):
+    """docs/reference/api.md's snippet, but for build_module (torch)."""
+    text = (REPO / "docs" / "reference" / "api.md").read_text()
+    code = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    monkeypatch.chdir(REPO)
+    scope: dict = {}
+    exec("\n".join(line for line in code.splitlines() if "build_module" not in line and "print" not in line), scope)
+    assert scope["analysis"].totals["params"] == 60965224 - 4097000 + (4096 + 1) * 10  # fc8 with 10 classes
 
 
 def test_the_site_builds_with_warnings_as_errors(tmp_path):
