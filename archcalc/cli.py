@@ -142,9 +142,9 @@ def compare_conventions(spec, sets, batch, fmt, variant, output) -> None:
 
 
 @main.command()
-@click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(("table", "json", "markdown")), default="table", show_default=True)
 def kinds(fmt) -> None:
-    """List the layer kinds and their arguments."""
+    """List the layer kinds and their arguments (markdown: the full reference, with formulas and peer rules)."""
     from archcalc.layers.registry import kinds as registry
     from archcalc.report.kinds_report import RENDERERS
 

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import REPO
 
-DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+DOCS = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]  # the site's tutorials too
 TOP = ("archcalc/", "docs/", "specs/", "examples/", "tests/", "benchmarks/", ".ci/")
 
 

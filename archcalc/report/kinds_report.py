@@ -1,4 +1,5 @@
-"""`archcalc kinds`: every layer kind with its arguments, what it imports as, and its doc."""
+"""`archcalc kinds`: every layer kind with its arguments, what it imports as, and its doc
+(markdown: the whole language reference, report/reference.py)."""
 from __future__ import annotations
 
 import json
@@ -20,4 +21,11 @@ def render_json(registry: dict, out) -> None:
                          for name, k in sorted(registry.items())}, indent=2, default=str))
 
 
-RENDERERS = {"table": render_table, "json": render_json}
+def render_markdown(registry: dict, out) -> None:
+    """The language reference (report/reference.py): formulas and each peer tool's rule."""
+    from archcalc.report.reference import render_markdown as reference
+
+    reference(registry, out)
+
+
+RENDERERS = {"table": render_table, "json": render_json, "markdown": render_markdown}
