@@ -7,7 +7,7 @@ Public API (torch is imported only by the functions that need it):
     verify(spec, overrides=None, device="meta", samples=None) -> list[Verification]
     summary(model_or_spec, input=None, ...) -> Summary    (notebooks: renders as the table)
 """
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one source: pyproject.toml reads it, `archcalc --version` prints it
 
 
 def load_spec(path):
