@@ -76,7 +76,7 @@ def test_ci_tests_the_installed_wheel_not_the_source_tree():
     if not INSTALLED:
         skip_or_fail("ARCHCALC_TEST_INSTALLED is not set: the tests run against whichever archcalc is importable")
     assert str(Path(archcalc.__file__).resolve()).startswith(_site_packages()), archcalc.__file__
-    assert not Path(archcalc.__file__).resolve().is_relative_to(REPO.resolve())
+    assert not Path(archcalc.__file__).resolve().is_relative_to((REPO / "archcalc").resolve())
     proc = subprocess.run([sys.executable, "-c", "import archcalc; print(archcalc.__file__)"], capture_output=True,
                           text=True, cwd=REPO, check=True)
     assert proc.stdout.strip().startswith(_site_packages()), proc.stdout
@@ -155,9 +155,11 @@ def dist(tmp_path_factory) -> Path:
         return Path(os.environ["ARCHCALC_DIST"]).resolve()
     try:
         import build  # noqa: F401
-        import setuptools  # noqa: F401
+        import setuptools
     except ImportError:
         skip_or_fail("ARCHCALC_DIST is not set and `build` is not installed (pip install build)")
+    if int(setuptools.__version__.split(".")[0]) < 68:
+        skip_or_fail(f"ARCHCALC_DIST is not set and setuptools {setuptools.__version__} is older than pyproject's 68")
     out = tmp_path_factory.mktemp("dist")
     subprocess.run([sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(REPO)], check=True,
                    capture_output=True, timeout=300)
