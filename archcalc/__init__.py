@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # names for the signatures only: importing archcalc stays lig
     from archcalc.report.display import Summary
     from archcalc.spec.model import Spec
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one source: pyproject.toml reads it, `archcalc --version` prints it
 
 
 def load_spec(path: str | os.PathLike) -> Spec:

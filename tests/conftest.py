@@ -18,6 +18,9 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 REPO = Path(__file__).resolve().parent.parent
+# What a test puts on PYTHONPATH for a child process so that it imports the archcalc under test:
+# the source tree, or nothing when CI tests the installed wheel (ARCHCALC_TEST_INSTALLED=1).
+SOURCE_PATH = "" if os.environ.get("ARCHCALC_TEST_INSTALLED") else str(REPO)
 SPECS = REPO / "specs"
 GOLDEN = Path(__file__).parent / "golden"
 REFERENCE = json.loads((Path(__file__).parent / "reference" / "torch_counts.json").read_text())

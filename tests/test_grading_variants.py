@@ -24,7 +24,7 @@ from archcalc.grading.draw import as_set
 from archcalc.grading.key import load_key
 from archcalc.grading.variants import MAX_ATTEMPTS, Drawer
 from archcalc.spec import load_spec
-from conftest import REPO
+from conftest import REPO, SOURCE_PATH
 
 COURSE = REPO / "examples" / "homework" / "course"
 KEY = COURSE / "key_variants.yaml"
@@ -95,7 +95,7 @@ def test_the_draw_does_not_depend_on_pythons_hash_seed():
     code = ("from archcalc.grading.key import load_key; from archcalc.grading.variants import Drawer; "
             f"d = Drawer(load_key({str(KEY)!r})); print([d.values(f's{{i}}') for i in range(5)])")
     outputs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                              env={**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(REPO)}).stdout
+                              env={**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": SOURCE_PATH}).stdout
                for seed in ("1", "2")}
     assert len(outputs) == 1 and "W" in outputs.pop()
 

@@ -14,7 +14,7 @@ from archcalc.spec import load_spec_text
 from archcalc.spec.errors import SpecError
 from archcalc.spec.expr import parse_expr
 from archcalc.spec.loader import MAX_DEPTH, load_yaml, plain
-from conftest import REPO, SPECS, analyze_text, one_layer
+from conftest import REPO, SOURCE_PATH, SPECS, analyze_text, one_layer
 
 BILLION_LAUGHS = "\n".join(
     ["a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
@@ -136,7 +136,7 @@ def _bounded():
 def cli(*args, cwd=None):
     """The command line in its own process, under the guarantee's bounds: 10 s and 2.5 GB of
     virtual memory (past either, the test fails: TimeoutExpired, or a MemoryError traceback)."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(REPO), os.environ.get("PYTHONPATH"))))}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (SOURCE_PATH, os.environ.get("PYTHONPATH"))))}
     start = time.perf_counter()
     result = subprocess.run([sys.executable, "-m", "archcalc", *map(str, args)], capture_output=True, text=True,
                             timeout=HOSTILE_SECONDS, preexec_fn=_bounded, env=env, cwd=cwd)
@@ -384,7 +384,7 @@ def test_on_a_terminal_rich_keeps_its_colours_and_user_text_stays_escaped(tmp_pa
     spec.write_text('archcalc: 1\nname: "evil\\x1b[31mRED\\u202e"\ninput: [3, 8, 8]\nlayers:\n  - relu\n',
                     encoding="utf-8")
     master, slave = pty.openpty()
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TERM": "xterm-256color", "COLUMNS": "200"}
+    env = {**os.environ, "PYTHONPATH": SOURCE_PATH, "TERM": "xterm-256color", "COLUMNS": "200"}
     env.pop("NO_COLOR", None)
     proc = subprocess.Popen([sys.executable, "-m", "archcalc", command, str(spec)], stdout=slave, stderr=slave,
                             env=env, preexec_fn=_bounded)
@@ -456,12 +456,11 @@ def _bounded_run(args: list[str], seconds: float = 10, address_space: int = 2_50
     import resource
     import subprocess
     import sys
-    from pathlib import Path
 
     def limit():
         resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
 
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = {**os.environ, "PYTHONPATH": SOURCE_PATH}
     env.pop("ARCHCALC_MAX_ROWS", None)
     env.pop("ARCHCALC_MAX_ANALYSIS_SECONDS", None)
     done = subprocess.run([sys.executable, "-m", "archcalc", *args], capture_output=True, text=True,
@@ -561,7 +560,7 @@ def run_hostile(tmp_path, text: str, *args: str, seconds: float = 10.0) -> subpr
     path.write_text(text)
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "archcalc", *args, str(path)], capture_output=True, text=True,
-                          timeout=seconds, preexec_fn=_limited, env={**os.environ, "PYTHONPATH": str(REPO)})
+                          timeout=seconds, preexec_fn=_limited, env={**os.environ, "PYTHONPATH": SOURCE_PATH})
     assert time.perf_counter() - start < seconds
     assert "Traceback" not in proc.stdout + proc.stderr, proc.stderr[-3000:]
     assert proc.returncode in (0, 1, 2), proc.stderr[-3000:]
@@ -736,6 +735,6 @@ def test_an_invalid_spec_fails_before_torch_is_imported(tmp_path, command):
     script = (f"import sys\nfrom archcalc.cli import main\ntry:\n    main({[*command, str(path)]!r})\n"
               "except SystemExit as e:\n    print('exit', e.code)\nprint('torch' in sys.modules)\n")
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
+                          env={**os.environ, "PYTHONPATH": SOURCE_PATH})
     assert proc.stdout.split()[-3:] == ["exit", "2", "False"], proc.stdout + proc.stderr
     assert "bad.yaml:4:" in proc.stdout + proc.stderr  # the located error, not a missing torch

@@ -21,6 +21,7 @@ from pathlib import Path
 from archcalc.grading.key import load_key
 from archcalc.spec.errors import Location, SpecError
 from archcalc.textio import read_bytes, read_text
+from archcalc.torch_backend import TORCH_CPU_INDEX
 
 VISIBILITIES = ("visible", "after_due_date", "after_published", "hidden")
 DEPENDENCIES = ("click", "rich", "sympy", "ruamel.yaml")
@@ -32,7 +33,9 @@ apt-get install -y python3 python3-pip >/dev/null 2>&1 || true
 python3 -m pip install --quiet {requirements}
 """
 
-TORCH = "python3 -m pip install --quiet torch --index-url https://download.pytorch.org/whl/cpu  # values questions\n"
+# The image runs archcalc from its copy in the zip, not installed: torch alone, from the CPU index
+# the README and the commands' errors name (archcalc.torch_backend.TORCH_CPU_INDEX).
+TORCH = f"python3 -m pip install --quiet torch --index-url {TORCH_CPU_INDEX}  # values questions\n"
 
 RUN = """#!/usr/bin/env bash
 # Gradescope runs this for each submission; it must write results/results.json.

@@ -112,8 +112,10 @@ class Marker:
             try:
                 from archcalc.torch_backend.run import run_values
             except ImportError:
-                raise SpecError(f"question '{q.id}' asks for values, which archcalc computes with torch", q.loc,
-                                code="invalid-key", hint="pip install torch (a CPU build is enough)") from None
+                from archcalc.torch_backend import INSTALL_TORCH
+
+                raise SpecError(f"question '{q.id}' asks for values: archcalc computes them with PyTorch, "
+                                "which is not installed", q.loc, code="missing-dependency", hint=INSTALL_TORCH) from None
             self._values = dict(run_values(self.analysis))
         return self._values
 

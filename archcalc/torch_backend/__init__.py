@@ -5,6 +5,15 @@ from __future__ import annotations
 
 from archcalc.spec.errors import Location, SpecError
 
+# How to install torch, in one place: every command that needs it says these words when it is
+# missing, the README states them (tests/test_package.py checks), the Gradescope autograder's
+# setup installs from the same CPU index. PyPI's torch wheels carry CUDA (GBs); the CPU index's
+# are a fifth of that, and pip prefers their `+cpu` local version over PyPI's same release.
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+INSTALL_TORCH_CPU = f"pip install 'archcalc[torch]' --extra-index-url {TORCH_CPU_INDEX}"
+INSTALL_TORCH_CUDA = "pip install 'archcalc[torch]'"
+INSTALL_TORCH = f"CPU only: {INSTALL_TORCH_CPU} · with CUDA: {INSTALL_TORCH_CUDA}"
+
 
 def require_torch():
     """PyTorch is installed, or a located error. It is found, not imported: a command validates
@@ -17,8 +26,7 @@ def require_torch():
         found = False
     if not found:
         raise SpecError("this command needs PyTorch, which is not installed", Location("archcalc"),
-                        hint="pip install 'archcalc[torch]' (on a CPU-only machine: pip install torch --index-url "
-                             "https://download.pytorch.org/whl/cpu)", code="missing-dependency")
+                        hint=INSTALL_TORCH, code="missing-dependency")
 
 
 def validated(files: list, sets: dict, batch: int = 1, variant: str | None = None) -> list:
