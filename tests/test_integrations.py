@@ -305,6 +305,7 @@ def _repository(path: Path, files: dict[str, str] | None = None) -> Path:
 @pytest.fixture(scope="module")
 def hook_repo(tmp_path_factory):
     """A git repository holding (a copy of) this project, as pre-commit clones it."""
+    _pre_commit()
     if shutil.which("git") is None:
         _absent("git")
     return _repository(_project_copy(tmp_path_factory.mktemp("hook") / "archcalc"))
