@@ -119,3 +119,10 @@ def test_the_readme_example_is_alexnets_own_expect():
     spec = (SPECS / "alexnet.yaml").read_text().splitlines()
     assert [line for line in block.splitlines() if line not in spec] == []
     assert "From specs/alexnet.yaml" in readme
+
+
+def test_the_documented_path_is_the_one_summarize_json_lists():
+    import json
+
+    listed = [r["path"] for r in json.loads(run("summarize", str(SPECS / "resnet18.yaml"), "--format", "json").output)["layers"]]
+    assert "layer1.first.add_1.main.conv1" in listed and "layer1.first.add_1.main" not in listed  # a branch: no row
