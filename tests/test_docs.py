@@ -33,3 +33,30 @@ def test_the_architecture_names_every_module():
     text = (REPO / "docs" / "architecture.md").read_text()
     modules = {p.stem for p in (REPO / "archcalc").rglob("*.py") if p.stem != "__init__"}
     assert sorted(m for m in modules if m not in text) == []
+
+
+MARKDOWN = [*sorted(REPO.glob("*.md")), *sorted((REPO / "docs").glob("*.md"))]
+
+
+def _anchors(text: str) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation but '-' and '_' dropped, spaces to '-'."""
+    text = re.sub(r"```.*?```", "", text, flags=re.S)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-")
+            for h in re.findall(r"^#{1,6} +(.+)$", text, re.M)}
+
+
+@pytest.mark.parametrize("doc", MARKDOWN, ids=lambda p: p.name)
+def test_every_relative_link_resolves(doc):
+    """Every markdown link that is not a URL names a file of the repository, relative to the
+    document as GitHub resolves it, and its #anchor a heading there."""
+    broken = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", doc.read_text()):
+        if re.match(r"[a-z][a-z0-9+.-]*:", target):
+            continue  # https:, mailto:
+        path, _, anchor = target.partition("#")
+        linked = (doc.parent / path).resolve() if path else doc
+        if not linked.exists() or REPO not in (linked, *linked.parents):
+            broken.append(target)
+        elif anchor and linked.suffix == ".md" and anchor not in _anchors(linked.read_text()):
+            broken.append(target)
+    assert broken == []

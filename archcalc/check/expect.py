@@ -11,7 +11,7 @@ from typing import Callable
 from archcalc.engine import numbers as N
 from archcalc.engine.analysis import COUNTS, Analysis, Row
 from archcalc.outcome import Outcome
-from archcalc.spec.errors import SpecError, did_you_mean
+from archcalc.spec.errors import SpecError, did_you_mean, did_you_mean_path
 from archcalc.spec.expect import SIMPLIFY_NOTES, Expected, ExpectParser
 from archcalc.spec.loader import YMap, YNode, YScalar, YSeq
 
@@ -66,7 +66,7 @@ def _check_layers(node: YNode, analysis: Analysis, parser: ExpectParser, results
         try:
             row = analysis.row(path)
         except KeyError:
-            raise SpecError(f"no layer has the path '{path}'", ploc, hint=did_you_mean(path, paths)
+            raise SpecError(f"no layer has the path '{path}'", ploc, hint=did_you_mean_path(path, paths)
                             or "run archcalc summarize to see every path", code="invalid-expect") from None
         if not isinstance(body, YMap):
             raise SpecError(f"expectations of '{path}' must be a mapping", body.loc, code="invalid-expect")

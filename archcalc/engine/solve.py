@@ -35,7 +35,7 @@ from archcalc.spec.expect import ExpectParser
 from archcalc.engine import numbers as N
 from archcalc.engine.analysis import Analysis
 from archcalc.engine.analyze import analyze
-from archcalc.spec.errors import Location, SpecError, did_you_mean
+from archcalc.spec.errors import Location, SpecError, did_you_mean, did_you_mean_path
 from archcalc.spec.loader import YMap
 from archcalc.spec.model import Spec
 
@@ -188,7 +188,9 @@ def _constraints(spec: Spec, analysis: Analysis) -> list[Constraint]:
                 try:
                     row = analysis.row(path)
                 except KeyError:
-                    raise SpecError(f"no layer has the path '{path}'", ploc, code="invalid-expect") from None
+                    raise SpecError(f"no layer has the path '{path}'", ploc, code="invalid-expect",
+                                    hint=did_you_mean_path(path, [r.path for r in analysis.rows])
+                                    or "run archcalc summarize to see every path") from None
                 for q, (_, v) in body.entries.items() if isinstance(body, YMap) else ():
                     e = parser.value(v, shape=q in ("input", "output"))
                     if e.exact is not None:

@@ -7,7 +7,7 @@ import re
 from archcalc.engine import numbers as N
 from archcalc.engine.analysis import Analysis, Row
 from archcalc.report.summary import shape_text
-from archcalc.spec.errors import Location, SpecError, did_you_mean
+from archcalc.spec.errors import Location, SpecError, did_you_mean_path
 
 LEGEND = ("W1×H1×D1 input (width, height, depth), F×F receptive field, S stride, P zero padding, "
           "K filters, W2×H2×D2 output; for recurrent layers x inputs, h hidden units, T steps, G gate blocks")
@@ -23,7 +23,7 @@ def explained_rows(analysis: Analysis, path: str | None) -> list[Row]:
     except KeyError:
         paths = [r.path for r in analysis.rows]
         raise SpecError(f"no layer has the path '{path}'", Location(analysis.spec.file),
-                        hint=did_you_mean(path, paths) or "archcalc summarize lists every path", code="usage") from None
+                        hint=did_you_mean_path(path, paths) or "archcalc summarize lists every path", code="usage") from None
     return _in_order(row)
 
 

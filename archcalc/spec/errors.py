@@ -130,3 +130,32 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     odd = [f"'{c}' (U+{ord(c):04X})" for c in word if not c.isascii()] if plain and plain != word else []
     return "did you mean " + " or ".join(f"'{c}'" for c in close) + "?" + (
         f" ({', '.join(odd)} {'is not a Latin letter' if len(odd) == 1 else 'are not Latin letters'})" if odd else "")
+
+
+def did_you_mean_path(path: str, paths: Iterable[str]) -> str | None:
+    """A 'did you mean' hint for a layer path no layer has. Paths nest (`stage.2.conv`), so
+    spelling distance alone misleads: a layer's own name (`conv`), a repeat counted from 0 as
+    torch counts it (`stage.0.conv`), or an argument after the layer (`fc.out_features`) are
+    far from the path meant. The path differing only in case comes first, then the one with
+    the repeat counted from 1, then those ending in the same name (most alike first) or, when
+    none does, the closest spellings and the longest layer the path starts with."""
+    from archcalc.spec.lookalike import lookalike
+
+    paths = list(paths)
+    odd = lookalike(path, paths)
+    if odd:
+        return odd[1]
+    parts = path.split(".")
+    alike = lambda p: difflib.SequenceMatcher(None, path, p).ratio()  # noqa: E731
+    same_leaf = sorted((p for p in paths if p.rsplit(".", 1)[-1] == parts[-1]), key=alike, reverse=True)
+    prefixes = [".".join(parts[:i]) for i in range(len(parts) - 1, 0, -1)]
+    inside = [p for p in prefixes if p in paths][:1]
+    cased = [p for p in paths if p.lower() == path.lower()]
+    close = difflib.get_close_matches(path, paths, n=3, cutoff=0.6)
+    from_one = [p for p in (".".join(parts[:i] + ["1"] + parts[i + 1:]) for i, part in enumerate(parts) if part == "0")
+                if p in paths]
+    picks = list(dict.fromkeys(cased + from_one + (same_leaf if same_leaf else close + inside)))[:3]
+    if not picks:
+        return did_you_mean(path, paths)
+    note = " (repeats are numbered from 1)" if from_one else ""
+    return "did you mean " + " or ".join(f"'{c}'" for c in picks) + "?" + note
