@@ -20,7 +20,7 @@ from ruamel.yaml import YAML
 from archcalc.cli import main
 from archcalc.layers.registry import kinds
 from archcalc.report import reference
-from conftest import REPO
+from conftest import REPO, SOURCE_PATH
 
 S = sympy.symbols
 
@@ -154,7 +154,7 @@ def test_the_import_example_is_what_import_writes(tmp_path):
     out = tmp_path / "small_cnn.yaml"
     done = subprocess.run([sys.executable, "-m", "archcalc", "import", "examples/import/small_cnn.py:small_cnn",
                            "--input", "3,H,W", "-o", str(out)], cwd=REPO, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
+                          env={**os.environ, "PYTHONPATH": SOURCE_PATH})
     assert done.returncode == 0, done.stderr
     assert out.read_text() == (REPO / "examples" / "import" / "small_cnn.yaml").read_text()
     first, *report = (done.stdout + done.stderr).splitlines()

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from conftest import REPO, SPECS
+from conftest import REPO, SOURCE_PATH, SPECS
 
 pytestmark = pytest.mark.slow
 
@@ -266,7 +266,7 @@ def test_the_action_with_verify_builds_each_spec_with_torch(tmp_path):
     (runner_temp / "archcalc-venv").symlink_to(sys.prefix)
     _workspace(tmp_path, {"specs/mlp.yaml": MLP})
     plain, verified = (_run_action(tmp_path, runner_temp, REPO, _inputs(verify=v), only="archcalc check",
-                                   env_extra={"PYTHONPATH": str(REPO)}) for v in ("false", "true"))
+                                   env_extra={"PYTHONPATH": SOURCE_PATH}) for v in ("false", "true"))
     assert plain.returncode == 0 and verified.returncode == 0, verified.stdout + verified.stderr
     # mlp.yaml expects its params: one check, and with --verify torch's build is a second
     assert "1 spec(s): 1 pass, 0 fail, 0 invalid; 1 check(s)" in plain.stdout, plain.stdout
