@@ -52,3 +52,42 @@ def test_the_stripping_stream_keeps_inner_spaces_across_writes():
     for chunk in ("a  ", "  b   ", "\n", "  c", " \n  ", "d  "):
         stream.write(chunk)
     assert sink.getvalue() == "a    b\n  c\n  d"
+
+
+# -- nested rows: two branches' conv2d_1 read apart -------------------------------------------------
+
+_TWO_BRANCHES = """archcalc: 1
+input: [3, 32, 32]
+layers:
+  - concat:
+      branches: [[{conv2d: {out_channels: 8, kernel_size: 1}}], [{conv2d: {out_channels: 8, kernel_size: 3, padding: 1}}]]
+  - conv2d: {out_channels: 4, kernel_size: 1}
+"""
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown"])
+def test_rows_that_share_a_name_below_one_merge_show_their_branch(tmp_path, fmt):
+    spec = tmp_path / "two.yaml"
+    spec.write_text(_TWO_BRANCHES)
+    out = run("summarize", spec, "--format", fmt).stdout
+    firsts = [line.strip("| ").split()[0] for line in out.splitlines() if "conv2d" in line]
+    assert firsts == ["branch1.conv2d_1", "branch2.conv2d_1", "conv2d_1"]
+
+
+def test_row_labels_are_unique_below_each_parent_in_every_zoo_spec():
+    """Indented, a row is told by its label among its parent's rows: no two alike anywhere
+    in the zoo's tables (googlenet's inception blocks have a `reduce` in two branches)."""
+    from archcalc.report.summary import row_labels, visible_rows
+    from conftest import analyze_file
+
+    for name in ("googlenet.yaml", "resnet50.yaml", "inception_v3.yaml", "bert_base.yaml"):
+        rows = visible_rows(analyze_file(name), None)
+        labels = row_labels(rows)
+        seen = set()
+        stack: list[str] = []
+        for row, label in zip(rows, labels):
+            del stack[row.depth:]
+            key = (tuple(stack), label)
+            assert key not in seen, (name, row.path, label)
+            seen.add(key)
+            stack.append(label)
