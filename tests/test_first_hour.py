@@ -91,3 +91,25 @@ def test_row_labels_are_unique_below_each_parent_in_every_zoo_spec():
             assert key not in seen, (name, row.path, label)
             seen.add(key)
             stack.append(label)
+
+
+# -- an unclosed { or [ or quote: reported where it opens, with where YAML gave up ---------------------
+
+@pytest.mark.parametrize("text, where, opened, gave_up", [
+    ("archcalc: 1\ninput: [3, 32, 32]\nlayers:\n  - conv2d: {out_channels: 8, kernel_size: 3\n  - relu\n",
+     "4:13", "'{' opened here is not closed", "the end of the file, after line 5"),
+    ("archcalc: 1\ninput: [3, 32, 32]\nlayers:\n  - conv2d: {out_channels: 8, kernel_size: 3\n  - relu\n"
+     "  - linear: {out_features: 10}\n", "4:13", "'{' opened here is not closed", "got ':', at line 6, column 11"),
+    ("archcalc: 1\ninput: [3, 32, 32\nlayers:\n  - relu\n", "2:8", "'[' opened here is not closed",
+     "got ':', at line 3, column 7"),
+    ('archcalc: 1\nname: "abc\ninput: [3, 4]\nlayers: [relu]\n', "2:7", "the quote opened here is not closed",
+     "the end of the file, after line 4"),
+])
+def test_an_unclosed_bracket_is_reported_where_it_opens(tmp_path, text, where, opened, gave_up):
+    spec = tmp_path / "s.yaml"
+    spec.write_text(text)
+    result = run("summarize", spec)
+    assert result.exit_code == 2
+    first = result.stderr.splitlines()[0]
+    assert first == f"{spec}:{where}: error: invalid YAML: {opened}"
+    assert gave_up in result.stderr and "hint:" in result.stderr
