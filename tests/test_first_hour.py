@@ -113,3 +113,48 @@ def test_an_unclosed_bracket_is_reported_where_it_opens(tmp_path, text, where, o
     first = result.stderr.splitlines()[0]
     assert first == f"{spec}:{where}: error: invalid YAML: {opened}"
     assert gave_up in result.stderr and "hint:" in result.stderr
+
+
+# -- the groups hint: every choice it offers validates ------------------------------------------------
+
+def _grouped(c_in: int, k_out: int, groups: int, producer: bool) -> str:
+    first = f"  - conv2d: {{name: conv1, out_channels: {c_in}, kernel_size: 1}}\n  - relu\n" if producer else ""
+    return (f"archcalc: 1\ninput: [{3 if producer else c_in}, 16, 16]\nlayers:\n{first}"
+            f"  - conv2d: {{name: conv2, out_channels: {k_out}, kernel_size: 3, groups: {groups}}}\n")
+
+
+def _choices(hint: str, text: str) -> list[str]:
+    """The spec as each choice of the hint would make it."""
+    import re
+
+    groups_part, _, fix = hint.removeprefix("use ").partition(", or ")
+    specs = [re.sub(r"groups: \d+", f"groups: {g}", text) for g in groups_part.removeprefix("groups=").split(" or ")]
+    fixed = text
+    for part in fix.split(" and "):
+        if m := re.fullmatch(r"give the input (\d+) channels", part):
+            fixed = re.sub(r"input: \[\d+,", f"input: [{m[1]},", fixed)
+        elif m := re.fullmatch(r"make conv1 output (\d+) channels", part):
+            fixed = re.sub(r"(name: conv1, out_channels: )\d+", rf"\g<1>{m[1]}", fixed)
+        elif m := re.fullmatch(r"out_channels=(\d+)", part):
+            fixed = re.sub(r"(name: conv2, out_channels: )\d+", rf"\g<1>{m[1]}", fixed)
+        else:
+            raise AssertionError(f"a choice the test cannot apply: {part!r} in {hint!r}")
+    return specs + [fixed]
+
+
+@pytest.mark.parametrize("producer", [False, True])
+@pytest.mark.parametrize("c_in, k_out, groups", [
+    (32, 16, 3), (33, 16, 3), (95, 256, 2), (95, 256, 5), (12, 20, 8), (3, 64, 4), (64, 100, 64), (24, 36, 5),
+])
+def test_following_the_groups_hint_gives_a_valid_spec(c_in, k_out, groups, producer):
+    from archcalc.spec.errors import SpecError
+    from conftest import analyze_text
+
+    text = _grouped(c_in, k_out, groups, producer)
+    with pytest.raises(SpecError) as err:
+        analyze_text(text)
+    assert err.value.code == "groups-mismatch"
+    choices = _choices(err.value.hint, text)
+    assert len(choices) >= 2
+    for choice in choices:
+        analyze_text(choice)  # raises if the hint led to another error

@@ -297,7 +297,9 @@ class _Walker:
         row.rf = rf = self._bounded_rf(rf, path, item)
         self._counted(item.loc)
         self.by_path[path] = row
-        changed = out != tuple(flow.shape)  # name the layer that made this shape, not a relu after it
+        # name the layer that made this shape, not a relu after it; a layer with weights made it even where
+        # the shape stays (a 1×1 convolution from 3 channels to 3): change it, and its output changes
+        changed = out != tuple(flow.shape) or kind.weighted
         source, source_path = _source(path, item) if changed else (flow.source, flow.source_path)
         return row, Flow(out, source, source_path, "float" if kind.accepts_index else flow.dtype,
                          flow.grad or bool(N.compare(row.params, ">", 0)), rf)

@@ -52,17 +52,22 @@ def _check_padding_mode(x, a, ctx: Context, nd: int) -> None:
             kind.check_side(size, p, side, axis, ctx)
 
 
-def _groups_hint(n, groups: int, what: str, ctx: Context) -> str:
-    """'use groups=1 or 5, or make conv1 output 96 channels'."""
-    if N.is_symbolic(n):
-        return "make the channel count a multiple of groups"
-    divisors = [g for g in range(1, min(n, 64) + 1) if n % g == 0]
-    options = " or ".join(str(g) for g in ([1] + [g for g in divisors if g > 1][:3]))
-    nearest = -(-n // groups) * groups
-    if what == "out_channels":
-        return f"use groups={options}, or out_channels={nearest}"
-    producer = f"make {ctx.source_path} output" if ctx.source_path else "give the input"
-    return f"use groups={options}, or {producer} {nearest} channels"
+def _groups_hint(c_in, k_out, groups: int, ctx: Context) -> str:
+    """'use groups=1 or 5, or make conv1 output 96 channels': every choice it offers passes both
+    checks, so following it never leads to the next error (a groups that divides in_channels
+    but not out_channels; a new input depth with out_channels still indivisible)."""
+    if N.is_symbolic(c_in) or N.is_symbolic(k_out):
+        return "make the channel counts multiples of groups"
+    common = [g for g in range(2, min(c_in, k_out, 64) + 1) if c_in % g == 0 and k_out % g == 0]
+    options = " or ".join(str(g) for g in [1, *common[:3]])
+    fixes = []
+    if c_in % groups:
+        nearest = -(-c_in // groups) * groups
+        fixes.append(f"make {ctx.source_path} output {nearest} channels" if ctx.source_path
+                     else f"give the input {nearest} channels")
+    if k_out % groups:
+        fixes.append(f"out_channels={-(-k_out // groups) * groups}")
+    return f"use groups={options}, or " + " and ".join(fixes)
 
 
 def _check_groups(c_in, k_out, groups: int, ctx: Context) -> None:
@@ -72,7 +77,7 @@ def _check_groups(c_in, k_out, groups: int, ctx: Context) -> None:
             raise ctx.error(f"{what} {N.fmt(n)} is not divisible by groups={groups}", arg="groups",
                             expected=f"{what} a multiple of groups",
                             found=f"{N.fmt(n)} channels" + (f" (the {ctx.source})" if what == "in_channels" else ""),
-                            hint=_groups_hint(n, groups, what, ctx), code="groups-mismatch")
+                            hint=_groups_hint(c_in, k_out, groups, ctx), code="groups-mismatch")
 
 
 class _ConvNd(WeightedProduct):
