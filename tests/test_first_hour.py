@@ -158,3 +158,74 @@ def test_following_the_groups_hint_gives_a_valid_spec(c_in, k_out, groups, produ
     assert len(choices) >= 2
     for choice in choices:
         analyze_text(choice)  # raises if the hint led to another error
+
+
+# -- a channels-last input: warned at the input's line -----------------------------------------------
+
+def _conv_on(shape, conv="conv2d: {out_channels: 16, kernel_size: 3}") -> str:
+    return f"archcalc: 1\ninput: {shape}\nlayers:\n  - {conv}\n  - relu\n"
+
+
+def test_a_channels_last_input_is_warned_at_its_line(tmp_path):
+    from conftest import analyze_text
+
+    [w] = [w for w in analyze_text(_conv_on("[32, 32, 3]")).warnings]
+    assert (w.code, w.path, w.loc.line) == ("channels-last", "conv2d_1", 2)
+    assert w.message == "input is C×H×W; [32, 32, 3] looks channels-last: did you mean [3, 32, 32]?"
+    spec = tmp_path / "hwc.yaml"
+    spec.write_text(_conv_on("[32, 32, 3]"))
+    table = run("summarize", spec)
+    assert table.exit_code == 0
+    assert ("warning [channels-last] conv2d_1 (line 2): input is C×H×W; [32, 32, 3] looks channels-last: "
+            "did you mean [3, 32, 32]?") in table.stdout
+    import json
+
+    doc = json.loads(run("summarize", spec, "--format", "json").stdout)
+    assert [(x["code"], x["path"]) for x in doc["warnings"]] == [("channels-last", "conv2d_1")]
+    checked = run("check", spec)
+    assert checked.exit_code == 0 and f"{spec}:2:8: [channels-last]" in checked.stdout
+
+
+@pytest.mark.parametrize("shape, meant", [("[28, 28, 1]", "[1, 28, 28]"), ("[H, W, 3]", "[3, H, W]"),
+                                          ("[480, 640, 4]", "[4, 480, 640]")])
+def test_other_channels_last_inputs_are_warned(shape, meant):
+    from conftest import analyze_text
+
+    [w] = analyze_text(_conv_on(shape, "conv2d: {out_channels: 16, kernel_size: 1}")).warnings
+    assert w.code == "channels-last" and w.message.endswith(f"did you mean {meant}?")
+
+
+@pytest.mark.parametrize("text", [
+    _conv_on("[3, 32, 32]"),  # channels first
+    _conv_on("[64, 4, 4]"),  # a small feature map: 64 channels of 4×4
+    _conv_on("[1, 28, 28]"),
+    _conv_on("[32, 32, 3]", "linear: {out_features: 8}"),  # a linear layer acts on the last axis: no image
+    _conv_on("[3, 32, 32]", "conv2d: {out_channels: 3, kernel_size: 1}\n  - conv2d: {out_channels: 8, "
+                            "kernel_size: 1}"),  # not the input: a layer's output
+])
+def test_inputs_that_are_not_channels_last_are_not_warned(text):
+    from conftest import analyze_text
+
+    assert [w for w in analyze_text(text).warnings if w.code == "channels-last"] == []
+
+
+def test_a_channels_last_input_with_in_channels_written_is_an_error_that_says_so():
+    from archcalc.spec.errors import SpecError
+    from conftest import analyze_text
+
+    with pytest.raises(SpecError) as err:
+        analyze_text(_conv_on("[32, 32, 3]", "conv2d: {in_channels: 3, out_channels: 16, kernel_size: 3}"))
+    assert err.value.code == "shape-mismatch"
+    assert "note: input is C×H×W; [32, 32, 3] looks channels-last: did you mean [3, 32, 32]?" in err.value.render()
+    assert "fix the spec's input" in err.value.hint
+
+
+def test_an_error_a_channels_last_input_causes_says_so():
+    """[28, 28, 1]: a width of 1 is too small for the kernel; the error says why it likely is."""
+    from archcalc.spec.errors import SpecError
+    from conftest import analyze_text
+
+    with pytest.raises(SpecError) as err:
+        analyze_text(_conv_on("[28, 28, 1]"))
+    assert "kernel is larger than the padded input" in err.value.message
+    assert "did you mean [1, 28, 28]?" in err.value.render()

@@ -13,6 +13,7 @@ from archcalc.layers.padding import padding_kind
 from archcalc.layers.registry import register
 from archcalc.layers.receptive import through_window
 from archcalc.layers.window import axis_names, window_out
+from archcalc.spec.errors import SpecError
 
 _RANK_HINT = "a convolution needs a channels-first image; remove the flatten before it, or start from an image input"
 
@@ -80,6 +81,47 @@ def _check_groups(c_in, k_out, groups: int, ctx: Context) -> None:
                             hint=_groups_hint(c_in, k_out, groups, ctx), code="groups-mismatch")
 
 
+def _channels_first(x, ctx: Context):
+    """The channels-first shape the spec's input probably meant, when the convolution takes the
+    input as declared and it reads as channels-last ([32, 32, 3] for [3, 32, 32]): its last size
+    is the in_channels written, or, with in_channels inferred, an image's 1 to 4 channels after
+    sizes that look spatial (8 or more, or symbols). None otherwise ([3, 32, 32], [64, 4, 4])."""
+    if ctx.input_loc is None or len(x) < 2 or N.is_symbolic(x[-1]):
+        return None
+    first, last = x[0], x[-1]
+    written = ctx.args.in_channels if ctx.args.given("in_channels") else None
+    if written is not None:
+        looks = written == last and N.compare(first, "!=", last)
+    else:
+        looks = 1 <= last <= 4 and all(N.is_symbolic(d) or d >= 8 for d in x[:-1])
+    return (last, *x[:-1]) if looks else None
+
+
+def _channels_last_note(x, meant, nd: int) -> str:
+    names = "×".join(["C", *axis_names(nd)])
+    return f"input is {names}; {list_text(x)} looks channels-last: did you mean {list_text(meant)}?"
+
+
+def _taking_input(infer):
+    """A convolution's infer, which first asks whether the spec's input reads as channels-last:
+    a warning at the input's line when so, and the same words beside any error it then raises
+    (a width of 3 too small for the kernel)."""
+    def checked(cls, x, a, ctx: Context) -> Result:
+        meant = _channels_first(x, ctx) if len(x) == cls.nd + 1 else None
+        if meant is None:
+            return infer(cls, x, a, ctx)
+        note = _channels_last_note(x, meant, cls.nd)
+        try:
+            result = infer(cls, x, a, ctx)
+        except SpecError as err:
+            raise err.add_context(f"note: {note}") from None
+        ctx.warn("channels-last", note, ctx.input_loc)
+        return result
+
+    checked.__doc__ = infer.__doc__
+    return classmethod(checked)
+
+
 class _ConvNd(WeightedProduct):
     family = "conv"
     in_arg = "in_channels"
@@ -99,7 +141,7 @@ class _ConvNd(WeightedProduct):
             Arg("in_channels", Nullable(Int(1)), None, "D; inferred from the input, checked when written"),
         )
 
-    @classmethod
+    @_taking_input
     def infer(cls, x, a, ctx: Context) -> Result:
         nd = cls.nd
         shape_names = "[C, " + ", ".join(axis_names(nd)) + "]"
@@ -236,7 +278,7 @@ class _ConvTransposeNd(WeightedProduct):
                                 hint="output_padding only picks among the S output sizes one input size "
                                      "can give", code="invalid-layer")
 
-    @classmethod
+    @_taking_input
     def infer(cls, x, a, ctx: Context) -> Result:
         nd = cls.nd
         cls.require_rank(x, [nd + 1], ctx, "a [C, " + ", ".join(axis_names(nd)) + "] input", _RANK_HINT)
