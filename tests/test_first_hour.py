@@ -229,3 +229,32 @@ def test_an_error_a_channels_last_input_causes_says_so():
         analyze_text(_conv_on("[28, 28, 1]"))
     assert "kernel is larger than the padded input" in err.value.message
     assert "did you mean [1, 28, 28]?" in err.value.render()
+
+
+# -- check --verify on a valid symbolic spec without sizes: not "invalid" ------------------------------
+
+_SYMBOLIC = "archcalc: 1\ninput: [3, H, W]\nlayers:\n  - conv2d: {out_channels: 16, kernel_size: 3}\n  - relu\n"
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "github"])
+def test_check_verify_without_sizes_passes_and_says_it_did_not_verify(tmp_path, fmt):
+    spec = tmp_path / "sym.yaml"
+    spec.write_text(_SYMBOLIC)
+    result = run("check", spec, "--verify", "--format", fmt)
+    assert result.exit_code == 0, result.output
+    assert "invalid" not in result.stdout.replace("0 invalid", "")
+    assert "not-verified" in result.stdout and "--set H=... --set W=..." in result.stdout
+    assert "1 pass, 0 fail, 0 invalid" in result.stdout
+
+
+@pytest.mark.torch
+def test_check_verify_with_sizes_runs_torch(tmp_path):
+    pytest.importorskip("torch")
+    spec = tmp_path / "sym.yaml"
+    spec.write_text(_SYMBOLIC.replace("input: [3, H, W]", "input: [3, H, W]\ndims: {H: {default: 32}}"))
+    result = run("check", spec, "--verify", "--set", "W=20", "--format", "json")
+    assert result.exit_code == 0, result.output
+    import json
+
+    entry = json.loads(result.stdout)["specs"][0]
+    assert [r["kind"] for r in entry["results"]] == ["verify"] and entry["warnings"] == []
