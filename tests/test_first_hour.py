@@ -258,3 +258,29 @@ def test_check_verify_with_sizes_runs_torch(tmp_path):
 
     entry = json.loads(result.stdout)["specs"][0]
     assert [r["kind"] for r in entry["results"]] == ["verify"] and entry["warnings"] == []
+
+
+# -- diagram -o says what it wrote, as plot does -------------------------------------------------------
+
+@pytest.mark.parametrize("fmt, name", [("svg", "a.svg"), ("dot", "a.dot")])
+def test_diagram_to_a_file_says_what_it_wrote(tmp_path, monkeypatch, fmt, name):
+    monkeypatch.chdir(REPO)
+    target = tmp_path / name
+    result = run("diagram", "specs/alexnet.yaml", "--format", fmt, "-o", target)
+    assert result.exit_code == 0
+    assert result.stdout == f"wrote {target} (24 layers)\n"  # alexnet.txt's table: 24 layer rows
+    assert target.read_text().startswith("<svg" if fmt == "svg" else "digraph")
+
+
+def test_diagram_to_standard_output_is_the_picture_alone(monkeypatch):
+    monkeypatch.chdir(REPO)
+    out = run("diagram", "specs/lenet5.yaml").stdout
+    assert out.startswith("<svg") and "wrote" not in out
+
+
+def test_plot_says_what_it_wrote_in_the_same_words(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    monkeypatch.chdir(REPO)
+    target = tmp_path / "a.svg"
+    result = run("plot", "specs/alexnet.yaml", "-o", target)
+    assert result.exit_code == 0 and result.stdout == f"wrote {target} (8 bars)\n"  # 5 conv + 3 linear layers

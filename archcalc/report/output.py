@@ -78,3 +78,9 @@ class Out:
             from archcalc.textio import write_atomic
 
             write_atomic(self.output, self.buffer.getvalue())
+
+
+def wrote(path, count: int, what: str) -> str:
+    """What a command that writes a picture or a file says it did: 'wrote alexnet.svg (24 layers)'
+    (plot, diagram): the file, and how much of the network is in it."""
+    return f"wrote {path} ({count:,} {what if count != 1 else what.removesuffix('s')})"
