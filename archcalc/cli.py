@@ -380,7 +380,7 @@ def plot(spec, output, sweeps, depth, log, sets, variant) -> None:
     totals against an input size. Needs matplotlib: pip install "archcalc[plot]"."""
     from archcalc.pictures.chart import plot_command
 
-    Out().echo(f"wrote {plot_command(spec, output, sweeps, depth, log, sets, variant)}")  # paths escaped
+    Out().echo(plot_command(spec, output, sweeps, depth, log, sets, variant))  # paths escaped
 
 
 @main.command()
@@ -393,7 +393,6 @@ def plot(spec, output, sweeps, depth, log, sets, variant) -> None:
 def diagram(spec, fmt, depth, sets, variant, output) -> None:
     """A block diagram of SPEC: boxes sized by output shape, blocks as frames, branches side
     by side. SVG (no browser needed) or Graphviz DOT."""
-    from archcalc.pictures.diagram import RENDERERS
+    from archcalc.pictures.diagram import write_diagram
 
-    analysis = _analyze(spec, sets, variant=variant)
-    _written(Out(output), lambda out: out.echo(RENDERERS[fmt](analysis, depth), nl=False))
+    write_diagram(_analyze(spec, sets, variant=variant), fmt, depth, Out(output))

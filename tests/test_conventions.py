@@ -327,7 +327,7 @@ def test_readme_table_is_the_commands_output():
     from conftest import REPO
 
     readme = (REPO / "README.md").read_text()
-    block = re.search(r"<!-- example: archcalc compare-conventions specs/alexnet_torchvision.yaml -->\n```\n(.*?)\n```",
+    block = re.search(r"<!-- example-start: archcalc compare-conventions specs/alexnet_torchvision.yaml -->\n```\n(.*?)\n```",
                       readme, re.S).group(1)
     result = CliRunner().invoke(main, ["compare-conventions", str(SPECS / "alexnet_torchvision.yaml")])
     assert block in result.output

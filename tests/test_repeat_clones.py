@@ -279,8 +279,8 @@ layers:
 
 
 def test_a_source_from_an_earlier_copy_is_handed_on(monkeypatch):
-    # copy 1's convolution makes [8, 20]; the later ones keep it, so the flow after every
-    # copy still names copy 1's layer, and a message after the repeat says so
+    # copy 1's convolution makes [8, 20]; the later ones keep the shape but make the values (a
+    # layer with weights is its output's maker), so a message after the repeat names copy 4's
     _, made = check(monkeypatch, lambda: analyze_text(PASSED_ON), clones=True)
     assert made == 2  # copy 1 changes the shape; copy 2 hands on what it was given
 
@@ -289,7 +289,7 @@ def test_a_source_from_an_earlier_copy_is_handed_on(monkeypatch):
             analyze_text(PASSED_ON + "  - conv2d: {out_channels: 3, kernel_size: 1}\n")
         return err.value.render()
 
-    assert error() == _walked(monkeypatch, error) and "the output of 'b.1.conv1d_1', line 6" in error()
+    assert error() == _walked(monkeypatch, error) and "the output of 'b.4.conv1d_1', line 6" in error()
 
 
 def test_a_warning_that_names_a_layer_is_never_cloned(monkeypatch):
@@ -297,9 +297,14 @@ def test_a_warning_that_names_a_layer_is_never_cloned(monkeypatch):
     from archcalc.layers.structure import Dropout2d
 
     def infer(cls, x, a, ctx):
-        ctx.warn("test", f"after the {ctx.source}")  # 'b.1.conv1d_1' in every copy: no renaming says that
+        ctx.warn("test", f"after the {ctx.source}")  # names a layer of the repeat ('b.1.conv1d_1' in copy 1)
         return Result(tuple(x))
 
     monkeypatch.setattr(Dropout2d, "infer", classmethod(infer))
     a, _ = check(monkeypatch, lambda: analyze_text(PASSED_ON), clones=False)
-    assert {w.message for w in a.warnings} == {"after the output of 'b.1.conv1d_1', line 6"}
+    assert {w.message for w in a.warnings} == {f"after the output of 'b.{i}.conv1d_1', line 6" for i in (1, 2, 3, 4)}
+    # a layer without weights that keeps the shape hands on copy 1's name: every copy says b.1, which no
+    # renaming of a clone would say
+    pooled = PASSED_ON.replace("conv1d: {out_channels: 8, kernel_size: 1}", "adaptive_avg_pool1d: {output_size: 5}")
+    a, _ = check(monkeypatch, lambda: analyze_text(pooled), clones=False)
+    assert {w.message for w in a.warnings} == {"after the output of 'b.1.adaptive_avg_pool1d_1', line 6"}

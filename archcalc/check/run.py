@@ -87,7 +87,9 @@ def _check_variant(spec, variant, report: SpecReport, *, strict, verify, budgets
             report.results.extend(check_expect(expect, analysis, reanalyze, variant))
         if budgets:
             report.results.extend(check_budgets(analysis, budgets, variant))
-        if verify:
+        if verify and (unsized := _without_size(spec, analysis)):
+            report.warnings.insert(0, (variant, _not_verified(spec, unsized)))
+        elif verify:
             report.results.extend(_verify(spec, overrides, variant))
         if against:
             from archcalc.torch_backend.against import compare_with_model
@@ -95,6 +97,25 @@ def _check_variant(spec, variant, report: SpecReport, *, strict, verify, budgets
             report.results.extend(compare_with_model(analysis, against))
     except SpecError as err:
         report.errors.append(err)
+
+
+def _without_size(spec, analysis: Analysis) -> list[str]:
+    """The symbolic dimensions (after --set) with no default to build the network at: torch
+    needs concrete sizes."""
+    return [s for s in analysis.symbols if not (spec.dims.get(s) and spec.dims[s].default)]
+
+
+def _not_verified(spec, unsized: list[str]) -> AnalysisWarning:
+    """--verify on a valid symbolic spec with no sizes to build it at: not verified, and said so
+    (a warning, not an invalid spec: nothing that can be checked has failed; exit 0)."""
+    from archcalc.spec.errors import Location
+
+    names = ", ".join(unsized)
+    how = " ".join(f"--set {n}=..." for n in unsized)
+    return AnalysisWarning("--verify", "not-verified",
+                           f"valid, but not run with torch: {names} {'has' if len(unsized) == 1 else 'have'} no size "
+                           f"to build it at (give {how}, or dims: {{{unsized[0]}: {{default: N}}}})",
+                           Location(spec.file))
 
 
 def _verify(spec, overrides: dict[str, Any], variant) -> list[Outcome]:

@@ -45,6 +45,7 @@ class Flow:
     dtype: str = "float"  # float | index (token ids)
     grad: bool = False
     rf: tuple | None = None
+    loc: Location | None = None  # where the spec declares it, while it is an input's shape unchanged
 
 
 def analyze(spec: Spec, overrides: Mapping[str, Any] | None = None, batch: int = 1,
@@ -63,7 +64,8 @@ def analyze(spec: Spec, overrides: Mapping[str, Any] | None = None, batch: int =
     walker = _Walker(spec, env, batch)
     if alter is not None:
         walker.alter, walker.clone_repeats = alter, False
-    flow = Flow(x, _input_source(spec, spec.input_name, spec.input_loc), None, spec.input_dtype, False, initial(x))
+    flow = Flow(x, _input_source(spec, spec.input_name, spec.input_loc), None, spec.input_dtype, False, initial(x),
+                spec.input_loc)
     more = bind_more_inputs(spec, env)
     for decl in spec.more_inputs:
         check_input(more[decl.name], decl.loc, f"the input '{decl.name}'")
@@ -71,7 +73,7 @@ def analyze(spec: Spec, overrides: Mapping[str, Any] | None = None, batch: int =
     for decl in spec.more_inputs:
         shape = more[decl.name]
         walker.values[decl.name] = Flow(shape, _input_source(spec, decl.name, decl.loc), None, decl.dtype, False,
-                                        initial(shape))
+                                        initial(shape), decl.loc)
     collecting = gc.isenabled()
     gc.disable()  # the walk builds rows, which hold no cycles: collections would only rescan them, copy by copy
     try:
@@ -276,7 +278,8 @@ class _Walker:
         kind: type[LayerKind] = item.layer
         args = self._tensor_args(kind, bind_args(item, env, path), item, path)
         _check_dtype(kind, item, path, flow)
-        ctx = Context(path, kind.kind, item.loc, args, flow.source, self._warner(path, item), flow.source_path)
+        ctx = Context(path, kind.kind, item.loc, args, flow.source, self._warner(path, item), flow.source_path,
+                      input_loc=flow.loc if flow.source_path is None else None)
         result: Result | None = self.alter(path, kind, flow.shape, args, ctx) if self.alter is not None else None
         try:
             if result is None:
@@ -297,10 +300,12 @@ class _Walker:
         row.rf = rf = self._bounded_rf(rf, path, item)
         self._counted(item.loc)
         self.by_path[path] = row
-        changed = out != tuple(flow.shape)  # name the layer that made this shape, not a relu after it
+        # name the layer that made this shape, not a relu after it; a layer with weights made it even where
+        # the shape stays (a 1×1 convolution from 3 channels to 3): change it, and its output changes
+        changed = out != tuple(flow.shape) or kind.weighted
         source, source_path = _source(path, item) if changed else (flow.source, flow.source_path)
         return row, Flow(out, source, source_path, "float" if kind.accepts_index else flow.dtype,
-                         flow.grad or bool(N.compare(row.params, ">", 0)), rf)
+                         flow.grad or bool(N.compare(row.params, ">", 0)), rf, None if changed else flow.loc)
 
     def _bounded_rf(self, rf, path: str, item: Item):
         """The receptive field, or None (with a warning) once a value of it passes MAX_SIZE: a
@@ -332,14 +337,14 @@ class _Walker:
                    weights=item.weights, call=item.call, **{q: counts[q] for q in PER_SAMPLE_SCALED})
 
     def _warner(self, path: str, item: Item):
-        def warn(code: str, message: str) -> None:
+        def warn(code: str, message: str, loc: Location | None = None) -> None:
             # one line per layer when axes repeat the same arithmetic ("H, W: (224 − 7 …")
             last = self.warnings[-1] if self.warnings else None
             axis, sep, rest = message.partition(": ")
             if last and last.path == path and last.code == code and sep and last.message.endswith(": " + rest):
                 last.message = last.message[: -len(rest) - 2] + f", {axis}: {rest}"
                 return
-            self.warnings.append(AnalysisWarning(path, code, message, item.loc))
+            self.warnings.append(AnalysisWarning(path, code, message, loc or item.loc))
 
         return warn
 

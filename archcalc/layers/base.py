@@ -83,11 +83,12 @@ class Context:
     its branches' names and lines."""
 
     def __init__(self, path: str, kind: str, loc: Location, args: Args, source: str,
-                 warn: Callable[[str, str], None], source_path: str | None = None,
-                 branches: Sequence[tuple[str, Location]] = ()):
+                 warn: Callable[..., None], source_path: str | None = None,
+                 branches: Sequence[tuple[str, Location]] = (), input_loc: Location | None = None):
         self.path, self.kind, self.loc, self.args = path, kind, loc, args
         self.source_path = source_path  # the layer whose output this is; None for the spec's input
         self.source = source  # "output of 'conv1', line 9" or "spec's input, line 4"; say "the {source}"
+        self.input_loc = input_loc  # where the spec declares the input, when the layer takes it as declared
         self.branches = list(branches)
         self._warn = warn
 
@@ -97,8 +98,12 @@ class Context:
         return SpecError(f"{self.kind} '{self.path}': {message}", loc, expected=expected, found=found,
                          hint=hint, code=code)
 
-    def warn(self, code: str, message: str) -> None:
-        self._warn(code, message)
+    def warn(self, code: str, message: str, loc: Location | None = None) -> None:
+        """A warning located at the layer, or at `loc` (the input's line, for what is wrong there)."""
+        if loc is None:
+            self._warn(code, message)
+        else:
+            self._warn(code, message, loc)
 
     def branch_shapes(self, shapes: Sequence[Shape]) -> str:
         """'main: [64, 56, 56] (line 12); shortcut: [64, 56, 56] (line 19)', for a merge's messages."""
@@ -423,7 +428,8 @@ class LayerKind:
             if written is not None and N.compare(written, "!=", size):
                 raise ctx.error(f"{name}={N.fmt(written)} does not match its input", arg=name,
                                 expected=f"{name} = {N.fmt(size)}", found=f"{N.fmt(size)} (the {ctx.source})",
-                                hint=f"remove {name} (it is inferred) or fix the previous layer",
+                                hint=f"remove {name} (it is inferred) or fix the "
+                                     + ("previous layer" if ctx.source_path else "spec's input"),
                                 code="shape-mismatch")
 
 

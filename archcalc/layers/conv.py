@@ -13,6 +13,7 @@ from archcalc.layers.padding import padding_kind
 from archcalc.layers.registry import register
 from archcalc.layers.receptive import through_window
 from archcalc.layers.window import axis_names, window_out
+from archcalc.spec.errors import SpecError
 
 _RANK_HINT = "a convolution needs a channels-first image; remove the flatten before it, or start from an image input"
 
@@ -52,17 +53,22 @@ def _check_padding_mode(x, a, ctx: Context, nd: int) -> None:
             kind.check_side(size, p, side, axis, ctx)
 
 
-def _groups_hint(n, groups: int, what: str, ctx: Context) -> str:
-    """'use groups=1 or 5, or make conv1 output 96 channels'."""
-    if N.is_symbolic(n):
-        return "make the channel count a multiple of groups"
-    divisors = [g for g in range(1, min(n, 64) + 1) if n % g == 0]
-    options = " or ".join(str(g) for g in ([1] + [g for g in divisors if g > 1][:3]))
-    nearest = -(-n // groups) * groups
-    if what == "out_channels":
-        return f"use groups={options}, or out_channels={nearest}"
-    producer = f"make {ctx.source_path} output" if ctx.source_path else "give the input"
-    return f"use groups={options}, or {producer} {nearest} channels"
+def _groups_hint(c_in, k_out, groups: int, ctx: Context) -> str:
+    """'use groups=1 or 5, or make conv1 output 96 channels': every choice it offers passes both
+    checks, so following it never leads to the next error (a groups that divides in_channels
+    but not out_channels; a new input depth with out_channels still indivisible)."""
+    if N.is_symbolic(c_in) or N.is_symbolic(k_out):
+        return "make the channel counts multiples of groups"
+    common = [g for g in range(2, min(c_in, k_out, 64) + 1) if c_in % g == 0 and k_out % g == 0]
+    options = " or ".join(str(g) for g in [1, *common[:3]])
+    fixes = []
+    if c_in % groups:
+        nearest = -(-c_in // groups) * groups
+        fixes.append(f"make {ctx.source_path} output {nearest} channels" if ctx.source_path
+                     else f"give the input {nearest} channels")
+    if k_out % groups:
+        fixes.append(f"out_channels={-(-k_out // groups) * groups}")
+    return f"use groups={options}, or " + " and ".join(fixes)
 
 
 def _check_groups(c_in, k_out, groups: int, ctx: Context) -> None:
@@ -72,7 +78,48 @@ def _check_groups(c_in, k_out, groups: int, ctx: Context) -> None:
             raise ctx.error(f"{what} {N.fmt(n)} is not divisible by groups={groups}", arg="groups",
                             expected=f"{what} a multiple of groups",
                             found=f"{N.fmt(n)} channels" + (f" (the {ctx.source})" if what == "in_channels" else ""),
-                            hint=_groups_hint(n, groups, what, ctx), code="groups-mismatch")
+                            hint=_groups_hint(c_in, k_out, groups, ctx), code="groups-mismatch")
+
+
+def _channels_first(x, ctx: Context):
+    """The channels-first shape the spec's input probably meant, when the convolution takes the
+    input as declared and it reads as channels-last ([32, 32, 3] for [3, 32, 32]): its last size
+    is the in_channels written, or, with in_channels inferred, an image's 1 to 4 channels after
+    sizes that look spatial (8 or more, or symbols). None otherwise ([3, 32, 32], [64, 4, 4])."""
+    if ctx.input_loc is None or len(x) < 2 or N.is_symbolic(x[-1]):
+        return None
+    first, last = x[0], x[-1]
+    written = ctx.args.in_channels if ctx.args.given("in_channels") else None
+    if written is not None:
+        looks = written == last and N.compare(first, "!=", last)
+    else:
+        looks = 1 <= last <= 4 and all(N.is_symbolic(d) or d >= 8 for d in x[:-1])
+    return (last, *x[:-1]) if looks else None
+
+
+def _channels_last_note(x, meant, nd: int) -> str:
+    names = "×".join(["C", *axis_names(nd)])
+    return f"input is {names}; {list_text(x)} looks channels-last: did you mean {list_text(meant)}?"
+
+
+def _taking_input(infer):
+    """A convolution's infer, which first asks whether the spec's input reads as channels-last:
+    a warning at the input's line when so, and the same words beside any error it then raises
+    (a width of 3 too small for the kernel)."""
+    def checked(cls, x, a, ctx: Context) -> Result:
+        meant = _channels_first(x, ctx) if len(x) == cls.nd + 1 else None
+        if meant is None:
+            return infer(cls, x, a, ctx)
+        note = _channels_last_note(x, meant, cls.nd)
+        try:
+            result = infer(cls, x, a, ctx)
+        except SpecError as err:
+            raise err.add_context(f"note: {note}") from None
+        ctx.warn("channels-last", note, ctx.input_loc)
+        return result
+
+    checked.__doc__ = infer.__doc__
+    return classmethod(checked)
 
 
 class _ConvNd(WeightedProduct):
@@ -94,7 +141,7 @@ class _ConvNd(WeightedProduct):
             Arg("in_channels", Nullable(Int(1)), None, "D; inferred from the input, checked when written"),
         )
 
-    @classmethod
+    @_taking_input
     def infer(cls, x, a, ctx: Context) -> Result:
         nd = cls.nd
         shape_names = "[C, " + ", ".join(axis_names(nd)) + "]"
@@ -231,7 +278,7 @@ class _ConvTransposeNd(WeightedProduct):
                                 hint="output_padding only picks among the S output sizes one input size "
                                      "can give", code="invalid-layer")
 
-    @classmethod
+    @_taking_input
     def infer(cls, x, a, ctx: Context) -> Result:
         nd = cls.nd
         cls.require_rank(x, [nd + 1], ctx, "a [C, " + ", ".join(axis_names(nd)) + "] input", _RANK_HINT)

@@ -181,8 +181,10 @@ def write_image(path: Path, data: bytes) -> None:
     write_atomic(path, data)
 
 
-def plot_command(spec: str, output: str, sweeps, depth: int | None, log: bool, sets: dict, variant: str | None) -> Path:
-    """`archcalc plot`: per-layer bars of SPEC, or (sweeps) totals against a size; the file written."""
+def plot_command(spec: str, output: str, sweeps, depth: int | None, log: bool, sets: dict, variant: str | None) -> str:
+    """`archcalc plot`: per-layer bars of SPEC, or (sweeps) totals against a size; says what it wrote."""
+    from archcalc.report.output import wrote
+
     from archcalc.engine.analyze import analyze
     from archcalc.spec import load_spec
 
@@ -192,5 +194,8 @@ def plot_command(spec: str, output: str, sweeps, depth: int | None, log: bool, s
         from archcalc.engine.sweep import sweep as run_sweep
 
         result = run_sweep(loaded, [parse_over(s) for s in sweeps], sets, variant)
-        return sweep_chart(result, loaded.name, output, ", ".join(f"{k}={v}" for k, v in sets.items()))
-    return layer_chart(analyze(loaded, sets, variant=variant), output, depth, log)
+        path = sweep_chart(result, loaded.name, output, ", ".join(f"{k}={v}" for k, v in sets.items()))
+        return wrote(path, result.points, "sizes")
+    analysis = analyze(loaded, sets, variant=variant)
+    path = layer_chart(analysis, output, depth, log)
+    return wrote(path, len(bars(analysis, depth)[0]), "bars")

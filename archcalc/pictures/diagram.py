@@ -227,3 +227,14 @@ def _dot(text: str) -> str:
 
 
 RENDERERS = {"svg": svg, "dot": dot}  # (analysis, depth) → text
+
+
+def write_diagram(analysis: Analysis, fmt: str, depth: int | None, out) -> None:
+    """`archcalc diagram`: the picture to standard output, or to `-o FILE` and then says so, as
+    plot does ('wrote alexnet.svg (24 layers)'): a command that writes a file is not silent."""
+    from archcalc.report.output import Out, wrote
+
+    out.echo(RENDERERS[fmt](analysis, depth), nl=False)
+    out.close()
+    if out.output:
+        Out().echo(wrote(out.output, sum(r.leaf for r in analysis.rows), "layers"))

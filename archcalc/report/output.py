@@ -15,13 +15,26 @@ from archcalc.printable import printable, printable_keeping_styles
 
 
 class _Printable(io.TextIOBase):
-    """A text stream that escapes what printable() escapes before it reaches the real one."""
+    """A text stream that escapes what printable() escapes before it reaches the real one.
 
-    def __init__(self, stream, escape=printable):
-        self.stream, self.escape = stream, escape
+    `strip`: spaces at a line's end are dropped (rich pads every table cell to its column's
+    width; on a terminal that is invisible, in a file or a pipe it is noise for diff and
+    grep). A run of spaces is held back until what follows it is known: a newline (or the
+    end of the output) drops it, anything else writes it."""
+
+    def __init__(self, stream, escape=printable, strip: bool = False):
+        self.stream, self.escape, self.strip = stream, escape, strip
+        self.spaces = ""  # held back: maybe a line's trailing spaces
 
     def write(self, text: str) -> int:
-        self.stream.write(self.escape(text))
+        out = self.escape(text)
+        if self.strip:
+            lines = (self.spaces + out).split("\n")
+            last = lines.pop()
+            body = last.rstrip(" ")
+            self.spaces = last[len(body):]
+            out = "".join(line.rstrip(" ") + "\n" for line in lines) + body
+        self.stream.write(out)
         return len(text)
 
     def flush(self) -> None:
@@ -54,9 +67,10 @@ class Out:
         from rich.console import Console
 
         if self.buffer is not None:
-            return Console(file=_Printable(self.buffer), width=132, color_system=None, force_terminal=False)
+            return Console(file=_Printable(self.buffer, strip=True), width=132, color_system=None,
+                           force_terminal=False)
         tty = sys.stdout.isatty()
-        return Console(file=_Printable(sys.stdout, printable_keeping_styles if tty else printable),
+        return Console(file=_Printable(sys.stdout, printable_keeping_styles if tty else printable, strip=not tty),
                        width=None if tty else 132)
 
     def close(self) -> None:
@@ -64,3 +78,9 @@ class Out:
             from archcalc.textio import write_atomic
 
             write_atomic(self.output, self.buffer.getvalue())
+
+
+def wrote(path, count: int, what: str) -> str:
+    """What a command that writes a picture or a file says it did: 'wrote alexnet.svg (24 layers)'
+    (plot, diagram): the file, and how much of the network is in it."""
+    return f"wrote {path} ({count:,} {what if count != 1 else what.removesuffix('s')})"

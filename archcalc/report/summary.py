@@ -83,10 +83,39 @@ def columns(extra: tuple[str, ...] = ()) -> tuple[str, ...]:
     return cols + (("training FLOPs",) if "train" in extra else ())
 
 
-def row_cells(row: Row, totals: dict, indent: bool = True, rf: bool = False, train: bool = False) -> list[str]:
-    path = ("  " * row.depth + row.path.rsplit(".", 1)[-1]) if indent and row.depth else row.path
+def row_labels(rows: list[Row]) -> list[str]:
+    """Each row's path as an indented table shows it: its last part (`conv1` below its block),
+    unless two rows below one parent would read alike; then each of that parent's rows shows
+    what its path adds to the parent's, the branch with the name (two branches of a concat
+    each with a `conv2d_1`: `branch1.conv2d_1`, `branch2.conv2d_1`)."""
+    parents: list[int] = []  # the rows above this one, one per depth (indices into rows)
+    parent_of: list[int | None] = []
+    for i, row in enumerate(rows):
+        del parents[row.depth:]
+        parent_of.append(parents[-1] if parents else None)
+        parents.append(i)
+    names: dict[int | None, list[str]] = {}
+    for row, parent in zip(rows, parent_of):
+        names.setdefault(parent, []).append(row.path.rsplit(".", 1)[-1])
+    alike = {parent for parent, seen in names.items() if len(seen) != len(set(seen))}
+    labels = []
+    for row, parent in zip(rows, parent_of):
+        if parent is None:
+            labels.append(row.path)
+            continue
+        prefix = rows[parent].path + "."
+        relative = row.path[len(prefix):] if row.path.startswith(prefix) else row.path
+        labels.append("  " * row.depth + (relative if parent in alike else row.path.rsplit(".", 1)[-1]))
+    return labels
+
+
+def row_cells(row: Row, totals: dict, indent: bool = True, rf: bool = False, train: bool = False,
+              label: str | None = None) -> list[str]:
+    """A row's cells; `label`: its path as row_labels gives it (the full path without one)."""
+    path = label if indent and label is not None else row.path
     if train:
-        return row_cells(row, totals, indent, rf) + [count_text(N.add(row.flops, N.mul(2, row.backward_macs)))]
+        return row_cells(row, totals, indent, rf, label=label) + [
+            count_text(N.add(row.flops, N.mul(2, row.backward_macs)))]
     if rf:
         return [path, row.kind, shape_text(row.output), rf_text(row)] + row_cells(row, totals)[3:]
     return [path, row.kind, shape_text(row.output), count_text(row.params), count_text(row.neurons),

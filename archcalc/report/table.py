@@ -13,8 +13,8 @@ from archcalc.engine import numbers as N
 from archcalc.printable import printable
 from archcalc.report.conventions import in_force
 from archcalc.report.fold import fold_note
-from archcalc.report.summary import (COLUMNS, columns, family_shares, header_lines, row_cells, safe_markup,
-                                     total_cells, visible_rows)
+from archcalc.report.summary import (COLUMNS, columns, family_shares, header_lines, row_cells, row_labels,
+                                     safe_markup, total_cells, visible_rows)
 
 if TYPE_CHECKING:
     from archcalc.report.display import Summary
@@ -40,7 +40,8 @@ def build_table(summary: Summary, depth: int | None = None, extra: tuple[str, ..
                   title=safe_markup(" · ".join(header_lines(analysis, summary.convention))), title_justify="left")
     names = list(columns(extra))
     rows = visible_rows(analysis, depth, unfold, rf) if rows is None else rows
-    body = [[printable(str(c)) for c in row_cells(row, analysis.totals, rf=rf, train=train)] for row in rows]
+    body = [[printable(str(c)) for c in row_cells(row, analysis.totals, rf=rf, train=train, label=label)]
+            for row, label in zip(rows, row_labels(rows))]
     totals = [str(c) for c in total_cells(analysis, rf, train)]
     # the counts never wrap and are right-justified: set as one column, their cells joined by the three spaces
     # rich puts between columns, the table prints the same characters at about half rich's cost per row; and
@@ -165,7 +166,8 @@ def render_markdown(summary: Summary, depth: int | None = None, extra: tuple[str
     out = ["**" + " · ".join(header_lines(analysis, summary.convention)) + "**", "", line(cols),
            "|" + "|".join("---:" if c in _RIGHT else "---" for c in cols) + "|"]
     shown = visible_rows(analysis, depth, unfold, rf)
-    out += [line(row_cells(r, analysis.totals, rf=rf, train=train)) for r in shown]
+    out += [line(row_cells(r, analysis.totals, rf=rf, train=train, label=label))
+            for r, label in zip(shown, row_labels(shown))]
     out.append(line([f"**{c}**" if c else "" for c in total_cells(analysis, rf, train)]))
     out.append("")
     out += [f"- {s}" for s in family_shares(analysis)]

@@ -118,16 +118,39 @@ def load_yaml(text: str, filename: str) -> YNode:
     except ReaderError as exc:  # a character YAML cannot hold (NUL, other controls): located all the same
         raise _unacceptable(text, exc, filename) from None
     except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        loc = Location(filename, mark.line + 1, mark.column + 1) if mark else Location(filename)
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise SpecError(f"invalid YAML: {problem}", loc, code="invalid-yaml") from None
+        raise _marked(exc, filename) from None
     except YAMLError as exc:
         raise SpecError(f"invalid YAML: {exc}", Location(filename), code="invalid-yaml") from None
     if builder.root is None:
         raise SpecError("the file is empty", Location(filename, 1, 1),
                         expected="a mapping starting with 'archcalc: 1'", code="invalid-spec")
     return builder.root
+
+
+_OPENED = {"while parsing a flow mapping": ("{", "}"), "while parsing a flow sequence": ("[", "]"),
+           "while scanning a quoted scalar": ("quote", "")}
+
+
+def _marked(exc, filename: str) -> SpecError:
+    """ruamel's error, at the place to fix: where an unclosed `{`, `[` or quote opens (ruamel
+    marks where it gave up, often the end of the file), with where it gave up said too."""
+    problem, context = exc.problem or exc.context or "invalid YAML", exc.context
+    start, end = exc.context_mark, exc.problem_mark
+    if context in _OPENED and start is not None and end is not None:
+        opener, closer = _OPENED[context]
+        what = "the quote" if opener == "quote" else f"'{opener}'"
+        got = problem.replace("'<stream end>'", "the end of the file").replace("found unexpected end of stream",
+                                                                                 "the end of the file")
+        kind = "mapping" if opener == "{" else "list"
+        return SpecError(f"invalid YAML: {what} opened here is not closed", Location(filename, start.line + 1,
+                                                                                     start.column + 1),
+                         found=f"{got}, after line {end.line}" if got != problem and end.column == 0 and end.line
+                         else f"{got}, at line {end.line + 1}, column {end.column + 1}",
+                         hint=f"add the missing {closer} where the {kind} ends" if opener != "quote"
+                         else "close the string with the same quote", code="invalid-yaml")
+    mark = end or start
+    loc = Location(filename, mark.line + 1, mark.column + 1) if mark else Location(filename)
+    return SpecError(f"invalid YAML: {problem}", loc, code="invalid-yaml")
 
 
 def _unacceptable(text: str, exc, filename: str) -> SpecError:
