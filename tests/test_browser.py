@@ -29,7 +29,7 @@ WIDE, NARROW = {"width": 1280, "height": 800}, {"width": 480, "height": 800}
 # headless in a container, as root, with no network: no sandbox, no GPU, nothing fetched in the background
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync"]
-SHOT_HEIGHT = 8000
+SHOT_HEIGHT = 5000
 STRESS = Path(__file__).parent / "browser_stress.yaml"
 
 
@@ -42,7 +42,7 @@ def _absent(reason: str):
 def _chromium() -> str | None:
     named = os.environ.get("ARCHCALC_CHROMIUM")
     if named:
-        return named
+        return named if os.path.exists(named) else None
     for candidate in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser")):
         if candidate and os.path.exists(candidate):
             return candidate
@@ -53,7 +53,7 @@ class Browser:
     """One Chromium page, reused: open a file, check it at a width, keep a screenshot."""
 
     def __init__(self, page, folder: Path):
-        self.page, self.folder, self.seconds, self.pages = page, folder, 0.0, 0
+        self.page, self.folder, self.seconds, self.pages, self.cdp = page, folder, 0.0, 0, None
 
     def check(self, path: Path, widths=(WIDE,), screenshot: bool = True) -> list[str]:
         start = time.perf_counter()
@@ -73,15 +73,20 @@ class Browser:
 
     def _screenshot(self, path: Path, viewport: dict) -> None:
         """The page's first SHOT_HEIGHT pixels (a zoo diagram can be 40,000 high: seconds to encode, megabytes
-        to keep); an SVG document by a window of its size (Playwright's full-page shot of one never ends)."""
-        shot = str(path.with_suffix(path.suffix + ".png"))
-        width, height = self.page.evaluate("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
-        if path.suffix == ".svg":
-            self.page.set_viewport_size({"width": width, "height": min(height, SHOT_HEIGHT)})
-            self.page.screenshot(path=shot)
+        to keep), PNG encoded for speed (half the time of Playwright's screenshot, which cannot ask for it)."""
+        import base64
+
+        if path.suffix == ".svg":  # the picture's own size
+            width, height = self.page.evaluate("(r => [r.width, r.height])(document.documentElement"
+                                               ".getBoundingClientRect())")
         else:
-            self.page.screenshot(path=shot, full_page=True,
-                                 clip={"x": 0, "y": 0, "width": viewport["width"], "height": min(height, SHOT_HEIGHT)})
+            width, height = viewport["width"], self.page.evaluate("document.documentElement.scrollHeight")
+        clip = {"x": 0, "y": 0, "width": width, "height": min(height, SHOT_HEIGHT), "scale": 1}
+        if self.cdp is None:
+            self.cdp = self.page.context.new_cdp_session(self.page)
+        shot = self.cdp.send("Page.captureScreenshot", {"format": "png", "optimizeForSpeed": True, "clip": clip,
+                                                        "captureBeyondViewport": True})
+        path.with_suffix(path.suffix + ".png").write_bytes(base64.b64decode(shot["data"]))
 
 
 @pytest.fixture(scope="session")
