@@ -37,26 +37,7 @@
     report("page", `the page is ${root.scrollWidth}px wide in a ${root.clientWidth}px window`);
   }
 
-  // HTML boxes: their content fits, unless they are scroll containers (which scroll)
-  const html = isSvgDocument ? [] : document.body.querySelectorAll("*");
-  for (const el of html) {
-    if (el.closest("svg")) continue;
-    const style = getComputedStyle(el);
-    if (style.display === "inline" || style.display === "none" || style.display === "contents") continue;
-    const scrollsX = style.overflowX === "auto" || style.overflowX === "scroll";
-    const scrollsY = style.overflowY === "auto" || style.overflowY === "scroll";
-    if (!scrollsX && el.scrollWidth > el.clientWidth + TOL && el.clientWidth > 0) {
-      report(el, `${name(el)} ${snippet(el.textContent)}: content ${el.scrollWidth}px wide in a box `
-             + `${el.clientWidth}px wide (overflow-x: ${style.overflowX})`);
-    }
-    if (!scrollsY && el.scrollHeight > el.clientHeight + TOL && el.clientHeight > 0) {
-      report(el, `${name(el)} ${snippet(el.textContent)}: content ${el.scrollHeight}px high in a box `
-             + `${el.clientHeight}px high (overflow-y: ${style.overflowY})`);
-    }
-  }
-
-  // HTML text: each line's rectangle inside the box that holds it and inside every ancestor that
-  // clips (a scroll container: inside what it scrolls over), and never at negative page coordinates
+  // an ancestor clips what runs out of it; a scroll container shows all it scrolls over
   const clipping = (el) => {
     const style = getComputedStyle(el);
     return style.overflowX !== "visible" || style.overflowY !== "visible";
@@ -69,6 +50,41 @@
     const left = r.left - el.scrollLeft, top = r.top - el.scrollTop;
     return {left, top, right: left + Math.max(el.scrollWidth, r.width), bottom: top + Math.max(el.scrollHeight, r.height)};
   };
+  // HTML boxes: their content fits, unless they are scroll containers (which scroll); the box itself (a
+  // picture, a table) on the page and not cut off by an ancestor that clips
+  const html = isSvgDocument ? [] : document.body.querySelectorAll("*");
+  for (const el of html) {
+    if (el.parentElement.closest("svg")) continue;  // inside a picture: the label checks below
+    const style = getComputedStyle(el);
+    if (style.display === "none" || style.display === "contents") continue;
+    const r = el.getBoundingClientRect();
+    if (r.width > 0 && r.height > 0) {
+      if (r.left + window.scrollX < -TOL || r.top + window.scrollY < -TOL) {
+        report(el, `${name(el)} ${snippet(el.textContent)}: box at ${box(r)}, off the page's top or left`);
+      }
+      for (let a = el.parentElement; a && a !== document.body; a = a.parentElement) {
+        if (clipping(a) && !inside(r, reach(a))) {
+          report(el, `${name(el)} ${snippet(el.textContent)}: box at ${box(r)} clipped by ${name(a)} `
+                 + `${box(a.getBoundingClientRect())}`);
+          break;
+        }
+      }
+    }
+    if (style.display === "inline") continue;  // no box of its own to overflow
+    const scrollsX = style.overflowX === "auto" || style.overflowX === "scroll";
+    const scrollsY = style.overflowY === "auto" || style.overflowY === "scroll";
+    if (!scrollsX && el.scrollWidth > el.clientWidth + TOL && el.clientWidth > 0) {
+      report(el, `${name(el)} ${snippet(el.textContent)}: content ${el.scrollWidth}px wide in a box `
+             + `${el.clientWidth}px wide (overflow-x: ${style.overflowX})`);
+    }
+    if (!scrollsY && el.scrollHeight > el.clientHeight + TOL && el.clientHeight > 0) {
+      report(el, `${name(el)} ${snippet(el.textContent)}: content ${el.scrollHeight}px high in a box `
+             + `${el.clientHeight}px high (overflow-y: ${style.overflowY})`);
+    }
+  }
+
+  // HTML text: each line's rectangle inside the box that holds it and inside every ancestor that clips,
+  // never at negative page coordinates
   if (!isSvgDocument) {
     const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
     const scrollX = window.scrollX, scrollY = window.scrollY;

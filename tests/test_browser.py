@@ -193,6 +193,10 @@ BROKEN = {
     "wide-page": ('<p style="width:3000px">widepage</p>', '<div style="overflow-x:auto"><p style="width:3000px">'
                   'widepage</p></div>'),
     "off-page": ('<p style="position:absolute;left:-400px">offpage words here</p>', '<p>offpage words here</p>'),
+    "clipped-picture": ('<div style="width:100px;height:60px;overflow:hidden"><svg width="300" height="40">'
+                        '<text x="10" y="20">clippedpicture</text></svg></div>',
+                        '<div style="width:100px;height:60px;overflow:auto"><svg width="300" height="40">'
+                        '<text x="10" y="20">clippedpicture</text></svg></div>'),
     "svg-outside": ('<svg width="200" height="50" viewBox="0 0 200 50"><text x="150" y="30">svgoutside label</text>'
                     '</svg>',
                     '<svg width="200" height="50" viewBox="0 0 200 50"><text x="10" y="30">svgoutside label</text>'
