@@ -53,6 +53,16 @@ def test_chart_svg_has_every_bar_label(tmp_path):
         assert label in text
 
 
+def test_a_dollar_in_a_name_is_text_not_tex(tmp_path):
+    """matplotlib reads "$...$" as TeX; a spec's name is shown as written, and a "$\\frac{" that is not TeX
+    used to end in a parse error's traceback."""
+    spec = tmp_path / "dollar.yaml"
+    spec.write_text('archcalc: 1\nname: "costs $\\\\frac{a}{b$ in $x^2$"\ninput: [4]\nlayers:\n  - linear: {out_features: 2}\n')
+    svg = tmp_path / "chart.svg"
+    assert run("plot", str(spec), "-o", str(svg)).exit_code == 0
+    assert "costs $\\frac{a}{b$ in $x^2$: input 4" in svg.read_text()
+
+
 def test_large_specs_are_grouped_by_block(tmp_path):
     rows, depth = bars(analyze_file("resnet50.yaml", variant="resnet152"), None)
     assert depth is not None and len(rows) <= 40

@@ -27,6 +27,7 @@ def _pyplot():
 
         plt.rcParams["svg.fonttype"] = "none"  # SVG text stays text: searchable, selectable
         plt.rcParams["svg.hashsalt"] = "archcalc"  # stable ids
+        plt.rcParams["text.parse_math"] = False  # a "$" in a spec's name is a dollar, not TeX that fails to parse
     except ImportError:
         raise SpecError("charts need matplotlib, which is not installed", Location("archcalc plot"),
                         hint="pip install 'archcalc[plot]'", code="missing-dependency") from None
@@ -34,7 +35,7 @@ def _pyplot():
 
 
 def human(x: float) -> str:
-    for scale, unit in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
+    for scale, unit in ((1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
         if abs(x) >= scale:
             return f"{x / scale:.3g}{unit}"
     return f"{x:.0f}"
@@ -93,17 +94,29 @@ def layer_chart_bytes(analysis: Analysis, fmt: str, depth: int | None = None, lo
     axes[0].set_yticklabels(labels, fontsize=8)
     families = _family_lines(analysis)
     where = f" (blocks at depth {used_depth})" if used_depth is not None else ""
-    fig.suptitle(printable(f"{analysis.name}: {analysis.inputs_text()}{where}"), fontsize=12)
-    if families:
-        fig.text(0.01, 0.005, "   ".join(families), fontsize=9, va="bottom")
+    # long names wrap (a name with no space breaks anywhere) instead of running off the figure's edges
+    title = _wrapped(printable(f"{analysis.name}: {analysis.inputs_text()}{where}"), 100)
+    fig.suptitle(title, fontsize=12)
+    foot = _wrapped("  ·  ".join(families), 150) if families else ""  # "·": SVG text collapses bare spaces
+    if foot:
+        fig.text(0.01, 0.005, foot, fontsize=9, va="bottom")
     shown: dict[str, str] = {}  # legend label -> colour, blocks of every sort under one label
     for r in rows:
         label = r.family if r.leaf else "blocks"
         shown.setdefault(label, FAMILY_COLOURS.get(r.family, "#999999"))
     axes[1].legend([plt.Rectangle((0, 0), 1, 1, color=c) for c in shown.values()], list(shown),
-                   loc="lower right", fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.03 if families else 0, 1, 0.97))
+                   loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)  # beside the panel:
+    # inside it, the legend covered the last bars and their shares (seen in the browser test's screenshots)
+    top, bottom = 0.1 + 0.22 * (title.count("\n") + 1), (0.05 + 0.17 * (foot.count("\n") + 1)) if foot else 0
+    fig.set_figheight(height + top + bottom)
+    fig.tight_layout(rect=(0, bottom / (height + top + bottom), 1, 1 - top / (height + top + bottom)))
     return _render(fig, plt, fmt)
+
+
+def _wrapped(text: str, width: int) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width, break_on_hyphens=False)) or text
 
 
 def _bars(plt, ax, values: list[int], total: int, title: str, colours: list[str], log: bool) -> None:
@@ -149,7 +162,7 @@ def sweep_chart(result, name: str, output: str | Path, fixed: str = "") -> Path:
     ax.set_yscale("log")
     ax.set_xlabel(axis + ("  (" + ", ".join(f"{n}={result.grid[n][0]}" for n in others) + ")" if others else ""))
     ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda y, _p: human(y)))
-    ax.set_title(printable(f"{name}: totals against {axis}" + (f" ({fixed})" if fixed else "")))
+    ax.set_title(_wrapped(printable(f"{name}: totals against {axis}" + (f" ({fixed})" if fixed else "")), 70))
     ax.grid(alpha=0.3, which="both")
     ax.legend(frameon=False)
     fig.tight_layout()

@@ -137,6 +137,15 @@ def _frame(row: Row, inner: Drawing, label: str) -> Drawing:
     return Drawing(width, height, parts)
 
 
+def _joining(x1, y1, bottom, x2, y2) -> str:
+    """A branch's arrow to the join: straight down its own column to the bottom of the
+    tallest branch, then across to the join (a diagonal from a short branch's end would cut
+    through the boxes of the branches beside it)."""
+    points = [(x1, y1)] + ([(x1, bottom)] if bottom > y1 else []) + [(x2, y2)]
+    return ('<polyline points="' + " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+            + '" fill="none" stroke="#555" marker-end="url(#arrow)"/>')
+
+
 def _merge(node: Node) -> Drawing:
     row = node.row
     branches = [(name, _sequence(items)) for name, items in node.branches.items()]
@@ -149,10 +158,13 @@ def _merge(node: Node) -> Drawing:
         cx = x + d.width / 2
         parts.append(_text(cx, top - 3, name, size=9))
         parts.append(d.moved(x, top))
-        parts.append(_line(cx, top + d.height, width / 2, join_y - 10))
+        parts.append(_joining(cx, top + d.height, top + height_branches, width / 2, join_y - 10))
         x += d.width + GAP
     symbol = row.layer.symbol
-    parts.append(f'<circle cx="{width / 2:.1f}" cy="{join_y:.1f}" r="10" fill="#fff" stroke="#333"/>')
+    # a circle round one character ("+", "‖"), a pill as wide as a longer symbol ("attn")
+    half = max(10.0, TITLE_CHAR * len(symbol) / 2 + 5)
+    parts.append(f'<rect x="{width / 2 - half:.1f}" y="{join_y - 10:.1f}" width="{2 * half:.1f}" height="20" '
+                 'rx="10" fill="#fff" stroke="#333"/>')
     parts.append(_text(width / 2, join_y + 4, symbol, size=12, weight="bold"))
     inner = Drawing(width, join_y + 10, parts)
     label = f"{row.path} ({row.kind}) → {_size_text(row)}"

@@ -122,36 +122,42 @@ def html_table(summary: Summary, depth: int | None = None, unfold: bool = False)
     notes += "".join(f"<li>{html_escape(n)}: {html_escape(t)}</li>"
                      for n, t in in_force(analysis, summary.convention))
     title = html_escape(" · ".join(header_lines(analysis, summary.convention)))
-    return (f"<div class=\"archcalc\"><p><strong>{title}</strong></p><table><tr>{cells(COLUMNS, 'th')}</tr>{rows}"
-            f"<tr>{cells(total_cells(analysis), 'th')}</tr></table><ul>{notes}</ul></div>")
+    # a table wider than the page scrolls in its own box (in a notebook too: the style is inline), the page does not
+    return (f"<div class=\"archcalc\"><p><strong>{title}</strong></p>"
+            f"<div class=\"wide\" style=\"overflow-x:auto\"><table><tr>{cells(COLUMNS, 'th')}</tr>{rows}"
+            f"<tr>{cells(total_cells(analysis), 'th')}</tr></table></div><ul>{notes}</ul></div>")
 
 
 def render_html(summary: Summary, depth: int | None = None, unfold: bool = False) -> str:
     """A self-contained page: the table, the per-layer chart (when matplotlib is installed)
     and the block diagram, both inline SVG. For course pages and CI artifacts."""
     from archcalc.pictures import diagram
+    from archcalc.pictures.chart import layer_chart_bytes
     from archcalc.printable import html as html_escape
+    from archcalc.spec.errors import SpecError
 
     analysis = summary.analysis
+    try:
+        chart_svg = layer_chart_bytes(analysis, "svg", depth).decode("utf-8")
+        chart_svg = chart_svg[chart_svg.find("<svg"):]
+    except SpecError as exc:  # symbolic sizes, no matplotlib, or nothing to chart: the page keeps table and diagram
+        chart_svg = f"<p><em>chart omitted: {html_escape(exc.message)}</em></p>"
+    return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>"
+            + html_escape(analysis.name) + f"</title><style>{_PAGE_STYLE}</style></head><body>"
+            f"<h1>{html_escape(analysis.name)}</h1>{html_table(summary, depth, unfold)}"
+            f"<h2>Parameters and MACs per layer</h2><div class=\"wide\">{chart_svg}</div>"
+            f"<h2>Diagram</h2><div class=\"wide\">{diagram.svg(analysis, depth)}</div></body></html>\n")
 
-    chart_svg = ""
-    if not analysis.symbolic:
-        from archcalc.pictures.chart import layer_chart_bytes
-        from archcalc.spec.errors import SpecError
 
-        try:
-            chart_svg = layer_chart_bytes(analysis, "svg", depth).decode("utf-8")
-            chart_svg = chart_svg[chart_svg.find("<svg"):]
-        except SpecError as exc:  # no matplotlib, or nothing to chart: the page keeps table and diagram
-            chart_svg = f"<p><em>chart omitted: {html_escape(exc.message)}</em></p>"
-    title = html_escape(" · ".join(header_lines(analysis, summary.convention)))
-    return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>" + html_escape(analysis.name)
-            + "</title><style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-            "td,th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}"
-            "td:nth-child(-n+3),th:nth-child(-n+3){text-align:left}</style></head><body>"
-            f"<h1>{title}</h1>{html_table(summary, depth, unfold)}"
-            f"<h2>Parameters and MACs per layer</h2>{chart_svg}"
-            f"<h2>Diagram</h2>{diagram.svg(analysis, depth)}</body></html>\n")
+# Checked in headless Chromium (tests/test_browser.py): the page never scrolls sideways, its wide parts (the table,
+# the pictures) scroll in their own box; counts and headers never wrap (a polynomial stays on one line); a name
+# with no space to break at breaks anywhere rather than run out of its heading or note.
+_PAGE_STYLE = ("body{font-family:sans-serif;margin:2em}h1,p,li{overflow-wrap:anywhere}"
+               ".wide{overflow-x:auto}.wide svg{display:block}table{border-collapse:collapse}"
+               "td,th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right;white-space:nowrap}"
+               "td:nth-child(-n+2),th:nth-child(-n+2){white-space:normal}"
+               "td:nth-child(-n+3),th:nth-child(-n+3){text-align:left}")
 
 
 def render_markdown(summary: Summary, depth: int | None = None, extra: tuple[str, ...] = (),
