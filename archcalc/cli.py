@@ -167,19 +167,10 @@ def verify(paths, device, sets, samples, max_memory, batch, variant, fmt) -> int
     """Build each spec as a torch module, run it, and compare every layer with the engine.
     PATHS are spec files or folders (default: the embedded AlexNet). Exit 0 when every
     layer agrees on output shape, params, buffers and FLOPs; 1 otherwise; 2 for invalid input."""
-    from archcalc.torch_backend import validated
+    from archcalc.torch_backend.command import run_verify  # validates every spec before importing torch
 
-    files = validated(spec_files(paths) if paths else [DEFAULT_SPEC], sets, batch, variant)
-    import torch
-
-    from archcalc.report.verify_report import VIEWS
-    from archcalc.torch_backend.verify import exit_code, parse_size, verify_files
-
-    view = VIEWS[fmt](Out(), len(files), torch.__version__)
-    results, errors, interrupted = verify_files(files, view, sets, device, samples,
-                                                parse_size(max_memory) if max_memory else None, batch, variant)
-    view.finish(results, errors, interrupted)
-    return exit_code(results, errors, interrupted, len(files))
+    return run_verify(spec_files(paths) if paths else [DEFAULT_SPEC], Out(), fmt, sets, device, samples, max_memory,
+                      batch, variant)
 
 
 @main.command(epilog=CHECK_EPILOG)

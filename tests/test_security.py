@@ -739,3 +739,45 @@ def test_an_invalid_spec_fails_before_torch_is_imported(tmp_path, command):
                           env={**os.environ, "PYTHONPATH": str(REPO)})
     assert proc.stdout.split()[-3:] == ["exit", "2", "False"], proc.stdout + proc.stderr
     assert "bad.yaml:4:" in proc.stdout + proc.stderr  # the located error, not a missing torch
+
+
+def _verify_in_process(args: list[str]) -> subprocess.CompletedProcess:
+    """`archcalc verify ARGS` in a fresh interpreter that prints its exit code and whether torch got imported."""
+    script = (f"import sys\nfrom archcalc.cli import main\ntry:\n    main({['verify', *args]!r})\n"
+              "except SystemExit as e:\n    print('exit', e.code)\nprint('torch' in sys.modules)\n")
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+
+
+BAD_SPEC = "archcalc: 1\ninput: [3, 8, 8]\nlayers:\n  - conv2d: {out_channels: 4, kernel_size: 9}\n"
+
+
+@pytest.mark.parametrize("fmt", ["table", "json"])
+def test_several_invalid_specs_fail_without_importing_torch(tmp_path, fmt):
+    """verify over several files (or a folder) validates every spec first: when none is valid,
+    each error is reported, located, exit 2, and torch is never imported."""
+    for i in range(3):
+        (tmp_path / f"bad{i}.yaml").write_text(BAD_SPEC)
+    start = time.perf_counter()
+    proc = _verify_in_process([str(tmp_path), "--format", fmt])
+    assert time.perf_counter() - start < HOSTILE_SECONDS
+    assert proc.stdout.split()[-3:] == ["exit", "2", "False"], proc.stdout + proc.stderr
+    if fmt == "table":
+        assert all(f"bad{i}.yaml:4:5: error:" in proc.stderr for i in range(3)), proc.stderr
+    else:
+        doc = json.loads(proc.stdout[:proc.stdout.rindex("}") + 1])
+        assert [(Path(e["file"]).name, e["line"]) for e in doc["errors"]] == [(f"bad{i}.yaml", 4) for i in range(3)]
+        assert doc["results"] == [] and doc["agree"] is False
+
+
+def test_invalid_specs_among_valid_ones_are_reported_first_then_the_rest_verified(tmp_path):
+    (tmp_path / "a_bad.yaml").write_text(BAD_SPEC)
+    (tmp_path / "b_ok.yaml").write_text("archcalc: 1\ninput: [3, 8, 8]\nlayers:\n  - conv2d: {out_channels: 4, "
+                                        "kernel_size: 3}\n")
+    (tmp_path / "c_big.yaml").write_text(NEAR_LIMIT_SPECS["cloned"])  # 16,801 layers: past verify's limit
+    proc = _verify_in_process([str(tmp_path), "--format", "json"])
+    assert proc.stdout.split()[-3:] == ["exit", "2", "True"], proc.stdout + proc.stderr
+    doc = json.loads(proc.stdout[:proc.stdout.rindex("}") + 1])
+    assert [r["name"] for r in doc["results"]] == ["b_ok"] and doc["results"][0]["agree"]
+    assert [Path(e["file"]).name for e in doc["errors"]] == ["a_bad.yaml", "c_big.yaml"]
+    assert "above verify's limit of 2,000" in doc["errors"][1]["message"]

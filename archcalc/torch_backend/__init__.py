@@ -22,19 +22,14 @@ def require_torch():
 
 
 def validated(files: list, sets: dict, batch: int = 1, variant: str | None = None) -> list:
-    """`files`, once torch is found (not imported) and a lone spec is loaded and analysed (each
-    variant with variant "all"): an invalid spec raises its located error before the caller
-    imports torch (seconds, 200 MB), as fast as summarize fails. Of several files, each invalid
-    one is reported in turn by the caller, among the others."""
-    require_torch()
-    if len(files) == 1:
-        from archcalc.engine.analyze import analyze
-        from archcalc.spec import load_spec
+    """`files`, once torch is found (not imported) and every spec is loaded and analysed (each
+    variant with variant "all"): a lone invalid spec raises its located error before the
+    caller imports torch; of several, only the valid ones are returned (torch_backend.command
+    reports the others)."""
+    from archcalc.torch_backend.command import validate
 
-        spec = load_spec(files[0])
-        for name in ([None, *spec.variants] if variant == "all" else [variant]):
-            analyze(spec, sets, batch, name)
-    return files
+    require_torch()
+    return validate(files, sets, batch, variant)[0]
 
 
 def build_module(spec, *, device="cpu", variant=None, **bindings):
