@@ -107,9 +107,9 @@ def import_(target, input_dims, dtype, name, sets, no_verify, fmt, output) -> in
     against the model (output shape, parameters, buffers, FLOPs, every parameterised layer):
     exit 1 if they differ. Without -o the spec goes to standard output and the report to stderr."""
     from archcalc.report.import_report import RENDERERS
-    from archcalc.torch_backend import require_torch
+    from archcalc.torch_backend import load_torch
 
-    require_torch()
+    load_torch()
     from archcalc.torch_backend.importing import import_and_verify
 
     imported, results = import_and_verify(target, ";".join(input_dims), dtype=",".join(dtype) or None, sizes=sets,
@@ -324,10 +324,11 @@ def solve(spec, wanted, exact, smallest, maximum, sets, fmt) -> int:
 def run_command(spec, every, sets, fmt) -> None:
     """Run a numeric exercise: SPEC's input `values:` (and layers' `weights:`) through the
     torch backend, in float64, and print the output tensor."""
-    from archcalc.torch_backend import require_torch
+    from archcalc.torch_backend import load_torch, require_torch
 
     require_torch()
     analysis = _analyze(spec, sets)  # an invalid spec fails before torch is imported
+    load_torch()  # a located error where torch cannot be loaded
     from archcalc.report.run_report import RENDERERS
     from archcalc.torch_backend.run import run_values
 

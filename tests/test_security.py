@@ -781,3 +781,30 @@ def test_invalid_specs_among_valid_ones_are_reported_first_then_the_rest_verifie
     assert [r["name"] for r in doc["results"]] == ["b_ok"] and doc["results"][0]["agree"]
     assert [Path(e["file"]).name for e in doc["errors"]] == ["a_bad.yaml", "c_big.yaml"]
     assert "above verify's limit of 2,000" in doc["errors"][1]["message"]
+
+
+BROKEN_TORCH = '''
+import importlib.abc, importlib.machinery, sys
+class Broken(importlib.abc.Loader):
+    def create_module(self, spec):
+        return None
+    def exec_module(self, module):
+        raise ImportError("libtorch_cpu.so: failed to map segment from shared object")
+class Finder(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        return importlib.machinery.ModuleSpec(name, Broken()) if name == "torch" else None
+sys.meta_path.insert(0, Finder())
+from archcalc.cli import main
+main(sys.argv[1:])
+'''
+
+
+@pytest.mark.parametrize("args", [("verify", "specs/lenet5.yaml"), ("verify", "specs/lenet5.yaml", "specs/mlp.yaml"),
+                                  ("check", "--verify", "specs/lenet5.yaml"), ("import", "tests/models/tiny_resnet.py:tiny_resnet", "--input", "3,32,32")])
+def test_a_torch_that_cannot_be_loaded_is_a_located_error(args):
+    """torch found but failing to load (its libraries cannot be mapped under `ulimit -v`: the
+    CUDA build maps about 3.3 GB of address space on import): a message and a hint, no traceback."""
+    proc = subprocess.run([sys.executable, "-c", BROKEN_TORCH, *args], capture_output=True, text=True, timeout=60,
+                          cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert "Traceback" not in proc.stderr and proc.returncode == 2, proc.stderr
+    assert "PyTorch is installed but could not be loaded (ImportError: libtorch_cpu.so" in proc.stdout + proc.stderr

@@ -46,24 +46,27 @@ def check_layer_count(analysis) -> None:
                         code="limit")
 
 
-def validate(files: list, sets: dict, batch: int = 1, variant: str | None = None) -> tuple[list, list[SpecError]]:
-    """(the files that load, analyse and fit verify's layer limit; the errors of the others).
-    A lone file's error is raised, as every command raises it."""
+def validate(files: list, sets: dict, batch: int = 1, variant: str | None = None) -> tuple[dict, list[SpecError]]:
+    """({file: its analyses, one per variant} for the files that load, analyse and fit verify's
+    layer limit; the errors of the others). A lone file's error is raised, as every command
+    raises it. The analyses are handed on to the verification, which does not redo them."""
     from archcalc.engine.analyze import analyze
     from archcalc.spec import load_spec
 
-    valid, errors = [], []
+    valid, errors = {}, []
     for file in files:
         try:
             spec = load_spec(file)
-            for name in ([None, *spec.variants] if variant == "all" else [variant]):
-                check_layer_count(analyze(spec, sets, batch, name))
+            analyses = [analyze(spec, sets, batch, name)
+                        for name in ([None, *spec.variants] if variant == "all" else [variant])]
+            for analysis in analyses:
+                check_layer_count(analysis)
         except SpecError as err:
             if len(files) == 1:
                 raise
             errors.append(err)
             continue
-        valid.append(file)
+        valid[file] = analyses
     return valid, errors
 
 
@@ -105,15 +108,16 @@ def run_verify(files: list, out, fmt: str, sets: dict, device: str, samples: int
             view.invalid(err)
         view.finish([], invalid, False)
         return exit_code([], invalid, False, len(files))
-    import torch
+    from archcalc.torch_backend import load_torch
 
+    torch = load_torch()
     from archcalc.torch_backend.verify import verify_files
 
     view = VIEWS[fmt](out, len(files), torch.__version__)
     for err in invalid:
         view.invalid(err)
-    results, errors, interrupted = verify_files(valid, view, sets, device, samples, budget, batch, variant,
-                                                alone=len(files) == 1)
+    results, errors, interrupted = verify_files(list(valid), view, sets, device, samples, budget, batch, variant,
+                                                alone=len(files) == 1, analysed=valid)
     errors = invalid + errors
     view.finish(results, errors, interrupted)
     return exit_code(results, errors, interrupted, len(files))

@@ -149,14 +149,18 @@ def _count_reason(name: str, engine: int, measured: int) -> str:
 
 
 def verify_spec(spec: Spec, overrides: dict | None = None, device: str = "meta", samples: int | None = None,
-                max_memory: int | None = None, batch: int = 1, variant: str | None = None) -> list[Verification]:
+                max_memory: int | None = None, batch: int = 1, variant: str | None = None,
+                symbolic: Analysis | None = None) -> list[Verification]:
+    """`symbolic`: the spec's analysis with these overrides, batch and variant, when the caller
+    has it already (the CLI validates every spec before importing torch): not redone."""
     overrides = dict(overrides or {})
     device = check_device(device)
-    symbolic = analyze(spec, overrides, batch, variant)
+    symbolic = symbolic or analyze(spec, overrides, batch, variant)
     check_layer_count(symbolic)
     results = []
     for binding in sample_bindings(spec, symbolic, overrides, samples, variant=variant):
-        concrete = analyze(spec, {**overrides, **{k: str(v) for k, v in binding.items()}}, batch, variant)
+        concrete = (analyze(spec, {**overrides, **{k: str(v) for k, v in binding.items()}}, batch, variant)
+                    if binding else symbolic)  # no open size: the analysis is already concrete
         results.append(_verify_at(spec, symbolic, concrete, binding, device, max_memory))
     return results
 
@@ -218,11 +222,12 @@ def _layer_checks(row, m, binding: dict[str, int], loc) -> LayerChecks:
 
 
 def verify_files(files: list, view, overrides: dict, device: str, samples: int | None, max_memory: int | None,
-                 batch: int, variant: str | None, alone: bool | None = None
+                 batch: int, variant: str | None, alone: bool | None = None, analysed: dict | None = None
                  ) -> tuple[list[Verification], list[SpecError], bool]:
     """Every spec file (and with variant "all", every variant of each), reported to `view` as
     each is done; an invalid spec is reported and the next one verified, unless it is the only
-    one given (`alone`; then its error is raised). Ctrl-C stops cleanly: (results, errors, interrupted)."""
+    one given (`alone`; then its error is raised). `analysed`: file → its analyses (one per
+    variant), already made by the validation. Ctrl-C stops cleanly: (results, errors, interrupted)."""
     from archcalc.spec import load_spec
 
     results: list[Verification] = []
@@ -231,10 +236,8 @@ def verify_files(files: list, view, overrides: dict, device: str, samples: int |
         for i, file in enumerate(files, 1):
             view.start(i, file)
             try:
-                spec = load_spec(file)
-                chosen = [None, *spec.variants] if variant == "all" else [variant]
-                found = [v for name in chosen
-                         for v in verify_spec(spec, overrides, device, samples, max_memory, batch, name)]
+                found = [v for a in (analysed or {}).get(file) or _analyses(load_spec(file), overrides, batch, variant)
+                         for v in verify_spec(a.spec, overrides, device, samples, max_memory, batch, a.variant, a)]
             except SpecError as err:
                 if (len(files) == 1) if alone is None else alone:
                     raise
@@ -247,3 +250,8 @@ def verify_files(files: list, view, overrides: dict, device: str, samples: int |
     except KeyboardInterrupt:  # report what was verified so far, then stop cleanly
         return results, errors, True
     return results, errors, False
+
+
+def _analyses(spec: Spec, overrides: dict, batch: int, variant: str | None) -> list[Analysis]:
+    """The spec's analysis, or with variant "all" one per variant (the spec itself first)."""
+    return [analyze(spec, overrides, batch, name) for name in ([None, *spec.variants] if variant == "all" else [variant])]
