@@ -20,7 +20,7 @@ from archcalc.engine.analyze import analyze
 from archcalc.spec import Spec
 from archcalc.spec.errors import Location, SpecError
 from archcalc.torch_backend.build import build_from_analysis
-from archcalc.torch_backend.command import (MAX_VERIFY_LAYERS, check_layer_count, exit_code,  # noqa: F401
+from archcalc.torch_backend.prepare import (MAX_VERIFY_LAYERS, check_layer_count, exit_code,  # noqa: F401
                                             parse_size)
 from archcalc.torch_backend.measure import measure
 
