@@ -221,6 +221,31 @@ def test_a_folders_special_files_are_skipped_with_a_note(tmp_path):
     assert "fifo.yaml: note: skipped, a FIFO (named pipe) is not a regular file" in result.stderr
     assert "zero.yaml: note: skipped, a link to a character device is not a regular file" in result.stderr
     assert "error" not in result.stderr
+    # what standard error says, the machine formats say too
+    fifo, zero = str(tmp_path / "fifo.yaml"), str(tmp_path / "zero.yaml")
+    noted = {n["file"]: n["message"] for n in json.loads(result.stdout)["notes"]}
+    assert noted[fifo] == "skipped, a FIFO (named pipe) is not a regular file"
+    assert noted[zero] == "skipped, a link to a character device is not a regular file"
+    assert json.loads(alone.stdout)["notes"] == []
+    junit = cli("check", tmp_path, "--format", "junit")
+    import xml.etree.ElementTree as ET
+
+    skipped = {c.get("classname"): c.find("skipped").get("message")
+               for c in ET.fromstring(junit.stdout).iter("testcase") if c.find("skipped") is not None}
+    assert skipped[fifo] == noted[fifo] and skipped[zero] == noted[zero]
+    github = cli("check", tmp_path, "--format", "github").stdout
+    assert f"::notice file={fifo},title=archcalc%3A note::skipped, a FIFO (named pipe) is not a regular file" in github
+
+
+def test_verify_json_lists_the_skipped_files_in_its_notes(tmp_path):
+    for i in range(2):
+        (tmp_path / f"bad{i}.yaml").write_text(BAD_SPEC)
+    os.mkfifo(tmp_path / "fifo.yaml")
+    proc = _verify_in_process([str(tmp_path), "--format", "json"])
+    doc = json.loads(proc.stdout[:proc.stdout.rindex("}") + 1])
+    assert doc["notes"] == [{"file": str(tmp_path / "fifo.yaml"),
+                             "message": "skipped, a FIFO (named pipe) is not a regular file"}]
+    assert len(doc["errors"]) == 2
 
 
 def test_a_submission_folders_special_files_are_skipped_with_a_note(tmp_path):

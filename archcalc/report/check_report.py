@@ -6,6 +6,7 @@ from xml.etree import ElementTree as ET
 from archcalc import __version__
 from archcalc.printable import dumps
 from archcalc.report.summary import safe_markup
+from archcalc.textio import notes
 
 SHOWN_WARNINGS = 3
 
@@ -67,7 +68,8 @@ def render_json(reports) -> str:
                       "errors": [e.to_json() for err in rep.errors for e in err.errors],
                       "warnings": [{"variant": v, "path": w.path, "code": w.code, "message": w.message,
                                     "line": w.loc.line if w.loc else None} for v, w in rep.warnings]}
-                     for rep in reports]}
+                     for rep in reports],
+           "notes": notes()}  # what was said on standard error: a folder's special files skipped
     return dumps(doc, indent=2)
 
 
@@ -105,6 +107,9 @@ def render_github(reports) -> str:
             lines.append(_gh("error", r.loc or Location(rep.file), detail, f"archcalc: {r.kind} failed"))
         for _, w in rep.warnings:
             lines.append(_gh("warning", w.loc, f"[{w.code}] {w.path}: {w.message}", "archcalc"))
+    from archcalc.spec.errors import Location
+
+    lines += [_gh("notice", Location(n["file"]), n["message"], "archcalc: note") for n in notes()]
     lines.append(summary_line(reports))
     return "\n".join(lines)
 
@@ -125,6 +130,12 @@ def render_junit(reports) -> str:
             if not r.ok:
                 fail = ET.SubElement(case, "failure", message=r.message(), type=r.kind)
                 fail.text = "\n".join(x for x in (f"at {r.loc}" if r.loc else "", r.derivation or "") if x)
+    if skipped := notes():  # a folder's special files: a skipped test case each, with the note
+        suite = ET.SubElement(suites, "testsuite", name="skipped files", tests=str(len(skipped)), failures="0",
+                              errors="0", skipped=str(len(skipped)))
+        for n in skipped:
+            case = ET.SubElement(suite, "testcase", classname=n["file"], name="spec is valid")
+            ET.SubElement(case, "skipped", message=n["message"])
     ET.indent(suites)
     return ET.tostring(suites, encoding="unicode", xml_declaration=True)
 
