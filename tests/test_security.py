@@ -376,6 +376,17 @@ def test_a_nul_byte_is_located_on_the_command_line(tmp_path):
     ("rеlu", "е", "U+0435", "CYRILLIC SMALL LETTER IE", "e"),
     ("reｌu", "ｌ", "U+FF4C", "FULLWIDTH LATIN SMALL LETTER L", "l"),
     ("lіnear", "і", "U+0456", "CYRILLIC SMALL LETTER BYELORUSSIAN-UKRAINIAN I", "i"),
+    # by rule, not by hand: Unicode's confusables (UTS #39), NFKC, NFKD without accents
+    ("Ιinear", "Ι", "U+0399", "GREEK CAPITAL LETTER IOTA", "l"),
+    ("lιnear", "ι", "U+03B9", "GREEK SMALL LETTER IOTA", "i"),
+    ("ӏinear", "ӏ", "U+04CF", "CYRILLIC SMALL LETTER PALOCHKA", "l"),
+    ("reⅼu", "ⅼ", "U+217C", "SMALL ROMAN NUMERAL FIFTY", "l"),
+    ("𝐫elu", "𝐫", "U+1D42B", "MATHEMATICAL BOLD SMALL R", "r"),
+    ("rel𝘂", "𝘂", "U+1D602", "MATHEMATICAL SANS-SERIF BOLD SMALL U", "u"),
+    ("ｒelu", "ｒ", "U+FF52", "FULLWIDTH LATIN SMALL LETTER R", "r"),
+    ("rélu", "é", "U+00E9", "LATIN SMALL LETTER E WITH ACUTE", "e"),
+    ("conv２d", "２", "U+FF12", "FULLWIDTH DIGIT TWO", "2"),
+    ("cᴏnv2d", "ᴏ", "U+1D0F", "LATIN LETTER SMALL CAPITAL O", "o"),
 ])
 def test_a_kind_written_with_look_alike_letters_names_the_letter(written, char, code, name, latin):
     args = " {out_channels: 4, kernel_size: 3}" if "nv2d" in written else \
@@ -388,6 +399,19 @@ def test_a_kind_written_with_look_alike_letters_names_the_letter(written, char, 
     assert (err.value.loc.line, err.value.loc.column) == (4, column)
     assert f"'{char}' ({code} {name}) at column {column} looks like Latin '{latin}'" in err.value.message
     assert err.value.code == "unknown-kind"
+
+
+def test_the_hand_table_holds_only_what_the_rules_miss():
+    """Each hand entry is a resemblance that neither Unicode's confusables nor NFKC/NFKD give;
+    and the rules do not call a letter a look-alike of one it does not resemble ('и', Cyrillic
+    I, is not Latin 'i' though its name says I)."""
+    from archcalc.spec.confusables import table
+    from archcalc.spec.lookalike import HAND, by_rule, looks_like
+
+    assert {c: a for c, a in HAND.items() if a in by_rule(c)} == {}
+    assert looks_like("и") == "" and looks_like("н") == "" and looks_like("ш") == ""
+    assert all(not c.isascii() and v.isascii() and v.isalnum() for c, v in table().items())
+    assert len(table()) > 500
 
 
 def test_look_alike_letters_elsewhere_are_named_too():
