@@ -54,9 +54,9 @@ def special_kind(mode: int) -> str | None:
 
 
 def _printable_name(name: str) -> str:
-    from archcalc.printable import printable
+    from archcalc.printable import one_line
 
-    return printable(name)
+    return one_line(name)
 
 
 def _refuse_special(name: str, kind: str, what: str) -> SpecError:

@@ -16,18 +16,20 @@ def _loc_text(loc) -> str:
 
 
 def render_text(reports, console) -> None:
+    from archcalc.printable import one_line
 
     for rep in reports:
+        file = one_line(rep.file)
         checks = len(rep.results)
         if rep.errors:
-            console.print(f"[red]✗ {safe_markup(rep.file)}: invalid[/red]", highlight=False)
+            console.print(f"[red]✗ {safe_markup(file)}: invalid[/red]", highlight=False)
             for err in rep.errors:
                 console.print(safe_markup(err.render()), highlight=False)
         elif rep.failures:
-            console.print(f"[red]✗ {safe_markup(rep.file)}: {len(rep.failures)} of {checks} check(s) fail[/red]",
+            console.print(f"[red]✗ {safe_markup(file)}: {len(rep.failures)} of {checks} check(s) fail[/red]",
                           highlight=False)
         else:
-            console.print(f"[green]✓ {safe_markup(rep.file)}: {checks} check(s) hold[/green]", highlight=False)
+            console.print(f"[green]✓ {safe_markup(file)}: {checks} check(s) hold[/green]", highlight=False)
         for r in rep.failures:
             where = f"{_loc_text(r.loc)}: " if r.loc else ""
             console.print(f"  {safe_markup(where)}[red]fail[/red]: {safe_markup(r.message())}", highlight=False)
