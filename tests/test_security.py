@@ -857,3 +857,90 @@ def test_a_torch_that_cannot_be_loaded_is_a_located_error(args):
                           cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert "Traceback" not in proc.stderr and proc.returncode == 2, proc.stderr
     assert "PyTorch is installed but could not be loaded (ImportError: libtorch_cpu.so" in proc.stdout + proc.stderr
+
+
+# --- hostile inputs, round three: tried as an attacker would, each bounded (issue 20) -------------
+
+HEAD = "archcalc: 1\ninput: [3, 8, 8]\n"
+NODES_NEAR_LIMIT = 49_990  # under the YAML nodes limit of 50,000
+
+
+def _var_chain(count: int) -> str:
+    chain = ", ".join(f'v{i}: "v{i - 1}+1"' for i in range(1, count))
+    return HEAD + f"vars: {{v0: 1, {chain}}}\nlayers:\n  - linear: {{out_features: v{count - 1}}}\n"
+
+
+HOSTILE = {
+    # name: (spec text, extra arguments, exit code, what the output must say)
+    "flow nested 100,000 deep": (HEAD + "layers: " + "[" * 100_000 + "]" * 100_000 + "\n", (), 2,
+                                 "hostile.yaml:3:48: error: nesting deeper than 40 levels"),
+    "mappings nested 50,000 deep": (HEAD + "layers: " + "{a: " * 50_000 + "1" + "}" * 50_000 + "\n", (), 2,
+                                    "error: nesting deeper than 40 levels"),
+    "one line of 990,000 characters": (HEAD + "name: " + "x" * 990_000 + "\nlayers: [relu]\n", (), 2,
+                                       "hostile.yaml:3:7: error: a value longer than 10,000 characters"),
+    "60,000 YAML nodes": ("archcalc: 1\ninput: [" + ",".join(["1"] * 60_000) + "]\nlayers:\n  - relu\n", (), 2,
+                          "error: more than 50,000 YAML nodes"),
+    "an input of 49,990 sizes": ("archcalc: 1\ninput: [" + ",".join(["1"] * NODES_NEAR_LIMIT) + "]\nlayers:\n"
+                                 "  - relu\n", ("--format", "json"), 0, '"params": 0'),
+    "24,990 vars, each reading the last": (_var_chain(24_990), ("--format", "json"), 0,
+                                           f'"params": {8 * 24_990 + 24_990}'),  # linear 8 → v24989 = 24,990
+    "vars that read each other": (HEAD + 'vars: {a: "b+1", b: "a+1"}\nlayers:\n  - linear: {out_features: a}\n',
+                                  (), 2, "hostile.yaml:3:11: error: expression 'b+1'"),
+    "dims named like Python's internals": ("archcalc: 1\ndims: {__class__: {default: 4}, print: {default: 2}}\n"
+                                           "input: [__class__, print, 8]\nlayers:\n  - relu\n", (), 2,
+                                           "names may not start with '__'"),
+    # Python folds identifiers to NFKC ('ｗidth' would be read as 'width'): refused instead
+    "a var named in full-width letters": (HEAD + 'vars: {width: 8, ｗidth: 3}\nlayers:\n  - linear: '
+                                          '{out_features: "ｗidth*2"}\n', (), 2,
+                                          "hostile.yaml:3:18: error: 'ｗidth' is not a valid var name"),
+    "a size of 100,000 digits": ("archcalc: 1\ndims: {H: null}\ninput: [3, H, H]\nlayers:\n  - relu\n",
+                                 ("--set", "H=" + "9" * 100_000), 2, "longer than 500 characters"),
+    "a size of 1e309": ("archcalc: 1\ndims: {H: null}\ninput: [3, H, H]\nlayers:\n  - relu\n", ("--set", "H=1e309"),
+                        2, "expression '1e309': a number literal is too large (or not finite)"),
+    "a size of nan": ("archcalc: 1\ndims: {H: null}\ninput: [3, H, H]\nlayers:\n  - relu\n", ("--set", "H=nan"), 2,
+                      "expression 'nan': unknown name 'nan'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_a_hostile_spec_ends_in_10_s_under_2_5_gb(tmp_path, case):
+    text, args, code, fragment = HOSTILE[case]
+    proc = run_hostile(tmp_path, text, "summarize", *args)
+    assert proc.returncode == code and fragment in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-2000:]
+
+
+@pytest.mark.parametrize("value,fragment", [
+    ("nan", "expression 'nan': unknown name 'nan'"), (".nan", "'.nan' is not a finite number"),
+    (".inf", "'.inf' is not a finite number"), ("-.inf", "'-.inf' is not a finite number"),
+    ("1e309", "'1e309' is too large for a number here"), ("1e-400", "expected values are exact integers, not 0.0"),
+    ("1" + "0" * 5000, "integer literal has 5001 digits"), ("10**10**10", "exponent must be an integer from 0 to 64"),
+    ("2**4096", "exponent must be an integer from 0 to 64"),
+])
+def test_an_answers_file_with_hostile_numbers_is_a_located_error(tmp_path, value, fragment):
+    (tmp_path / "ok.yaml").write_text(HEAD + "layers:\n  - conv2d: {out_channels: 4, kernel_size: 3}\n")
+    key = "params" if value.startswith(".") or value.startswith("-.") or value == "1e309" else "total.params"
+    proc = run_hostile(tmp_path, f"spec: ok.yaml\nanswers:\n  {key}: {value}\n", "grade")
+    assert proc.returncode == 2 and "hostile.yaml:3:" in proc.stderr and fragment in proc.stderr, proc.stderr
+
+
+def test_a_file_name_with_a_newline_cannot_forge_a_report_line(tmp_path):
+    (tmp_path / "a\n::error file=x.yaml::forged.yaml").write_text(BAD_SPEC)
+    for fmt in ("text", "github"):
+        result = cli("check", tmp_path, "--format", fmt)
+        lines = (result.stdout + result.stderr).splitlines()
+        assert result.returncode == 2 and not any(line.startswith("::error file=x.yaml") for line in lines), lines
+    assert "a\\x0a::error file=x.yaml::forged.yaml:4:5: error:" in cli("check", tmp_path).stdout
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (("no_such_module_xyz:build", "--input", "3,8,8"), "No module named 'no_such_module_xyz'"),
+    (("tests/models/tiny_resnet.py:tiny_resnet", "--input", "3,²,8"), "'²' is neither a positive size"),
+    (("tests/models/tiny_resnet.py:tiny_resnet", "--input", "3," + "9" * 5000), "is neither a positive size"),
+])
+def test_import_of_what_cannot_be_imported_is_a_located_error(args, fragment):
+    """Without the address-space limit: torch's CUDA build alone maps 3.3 GB (SECURITY.md)."""
+    pytest.importorskip("torch")
+    result = subprocess.run([sys.executable, "-m", "archcalc", "import", *args], capture_output=True, text=True,
+                            timeout=120, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 2 and fragment in result.stderr, result.stderr
