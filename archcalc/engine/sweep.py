@@ -22,7 +22,7 @@ from archcalc.spec.model import Spec
 QUANTITIES = ("params", "macs", "flops", "activation_memory")
 BYTES_PER_ACTIVATION = 4
 EXACT_FLOAT = 2**53
-MAX_POINTS = 1_000_000  # about 5 s of CPU and 600 MB as JSON or CSV (SECURITY.md); was 50,000,000 (28 GB)
+MAX_POINTS = 1_000_000  # 4.6 s of CPU and 570 MB as JSON (SECURITY.md); 50,000,000 would need about 28 GB
 MAX_EXACT_POINTS = 2_000  # past 2**53 each point is evaluated exactly, about 1 ms each
 
 
