@@ -4,7 +4,7 @@ The engine analyses the spec once with the swept names symbolic; the totals (par
 MACs, FLOPs, activation memory) and every layer's output sizes (for validity) are compiled
 with sympy.lambdify and evaluated on whole numpy arrays, so a million grid points cost
 about as much as one analysis. Values are exact: floats hold integers exactly below 2**53,
-which the sweep checks, and without numpy (or beyond that bound) each point is evaluated
+which the sweep checks, and without numpy (or beyond that bound) each point, at most 2,000, is evaluated
 exactly with Python integers instead.
 """
 from __future__ import annotations
