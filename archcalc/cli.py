@@ -107,9 +107,9 @@ def import_(target, input_dims, dtype, name, sets, no_verify, fmt, output) -> in
     against the model (output shape, parameters, buffers, FLOPs, every parameterised layer):
     exit 1 if they differ. Without -o the spec goes to standard output and the report to stderr."""
     from archcalc.report.import_report import RENDERERS
-    from archcalc.torch_backend import require_torch
+    from archcalc.torch_backend import load_torch
 
-    require_torch()
+    load_torch()
     from archcalc.torch_backend.importing import import_and_verify
 
     imported, results = import_and_verify(target, ";".join(input_dims), dtype=",".join(dtype) or None, sizes=sets,
@@ -167,19 +167,10 @@ def verify(paths, device, sets, samples, max_memory, batch, variant, fmt) -> int
     """Build each spec as a torch module, run it, and compare every layer with the engine.
     PATHS are spec files or folders (default: the embedded AlexNet). Exit 0 when every
     layer agrees on output shape, params, buffers and FLOPs; 1 otherwise; 2 for invalid input."""
-    from archcalc.torch_backend import validated
+    from archcalc.torch_backend.command import run_verify  # validates every spec before importing torch
 
-    files = validated(spec_files(paths) if paths else [DEFAULT_SPEC], sets, batch, variant)
-    import torch
-
-    from archcalc.report.verify_report import VIEWS
-    from archcalc.torch_backend.verify import exit_code, parse_size, verify_files
-
-    view = VIEWS[fmt](Out(), len(files), torch.__version__)
-    results, errors, interrupted = verify_files(files, view, sets, device, samples,
-                                                parse_size(max_memory) if max_memory else None, batch, variant)
-    view.finish(results, errors, interrupted)
-    return exit_code(results, errors, interrupted, len(files))
+    return run_verify(spec_files(paths) if paths else [DEFAULT_SPEC], Out(), fmt, sets, device, samples, max_memory,
+                      batch, variant)
 
 
 @main.command(epilog=CHECK_EPILOG)
@@ -333,10 +324,11 @@ def solve(spec, wanted, exact, smallest, maximum, sets, fmt) -> int:
 def run_command(spec, every, sets, fmt) -> None:
     """Run a numeric exercise: SPEC's input `values:` (and layers' `weights:`) through the
     torch backend, in float64, and print the output tensor."""
-    from archcalc.torch_backend import require_torch
+    from archcalc.torch_backend import load_torch, require_torch
 
     require_torch()
     analysis = _analyze(spec, sets)  # an invalid spec fails before torch is imported
+    load_torch()  # a located error where torch cannot be loaded
     from archcalc.report.run_report import RENDERERS
     from archcalc.torch_backend.run import run_values
 

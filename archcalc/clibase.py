@@ -49,6 +49,9 @@ class ArchcalcCommand(click.Command):
 
     def invoke(self, ctx: click.Context):
         debug = ctx.params.pop("debug", False)
+        from archcalc.textio import clear_notes
+
+        clear_notes()  # notes are per command (tests run several in one process)
         try:
             if "sets" in ctx.params:
                 ctx.params["sets"] = _parse_sets(ctx.params["sets"])

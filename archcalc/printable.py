@@ -37,6 +37,13 @@ def printable(text: str) -> str:
     return _ESCAPED.sub(_escape, text)
 
 
+def one_line(text: str) -> str:
+    """A file name or a name on one line: a newline, tab or carriage return in it escaped too
+    (a file named "a", newline, "b.yaml" prints as a\\x0ab.yaml), so that it cannot start a forged
+    line of a report."""
+    return printable(text).replace("\t", "\\x09").replace("\r", "\\x0d").replace("\n", "\\x0a")
+
+
 def printable_keeping_styles(text: str) -> str:
     """For a terminal that rich colours: its own ESC sequences kept (user text was escaped
     before rich styled it), every other escaped character as printable() does."""

@@ -54,9 +54,9 @@ def special_kind(mode: int) -> str | None:
 
 
 def _printable_name(name: str) -> str:
-    from archcalc.printable import printable
+    from archcalc.printable import one_line
 
-    return printable(name)
+    return one_line(name)
 
 
 def _refuse_special(name: str, kind: str, what: str) -> SpecError:
@@ -170,11 +170,27 @@ def write_atomic(path: str | Path, data: str | bytes) -> None:
         raise
 
 
+_NOTES: list[dict] = []  # this command's notes, for the machine formats (reset by the CLI per command)
+
+
 def note_skipped(path: str | Path, kind: str) -> None:
-    """A folder's special file is skipped, not read and not an error: said on standard error."""
+    """A folder's special file is skipped, not read and not an error: said on standard error,
+    and kept for the reports that machines read (check's JSON, JUnit and GitHub formats,
+    verify's JSON), which list it under "notes"."""
     import click
 
-    click.echo(_printable_name(f"{path}: note: skipped, {kind} is not a regular file"), err=True)
+    message = f"skipped, {kind} is not a regular file"
+    _NOTES.append({"file": str(path), "message": message})
+    click.echo(_printable_name(f"{path}: note: {message}"), err=True)
+
+
+def notes() -> list[dict]:
+    """The notes said on standard error so far ({"file", "message"} each)."""
+    return list(_NOTES)
+
+
+def clear_notes() -> None:
+    _NOTES.clear()
 
 
 def regular_files(found) -> list[Path]:

@@ -222,6 +222,8 @@ def test_a_ratio_that_is_no_terminating_decimal(tmp_path):
         else:
             assert written - tolerance <= right <= written + tolerance and tolerance <= Fraction(5, 10**19)
     assert "q1: the right value" in notes and "not exact" in notes
+    xml = (tmp_path / "quiz.xml").read_text(encoding="utf-8")  # what stderr says, the file says too
+    assert "<!-- archcalc note: q1: the right value" in xml and xml.count("archcalc note:") == notes.count("note:")
 
 
 def test_export_needs_a_valid_key(tmp_path):

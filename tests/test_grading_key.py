@@ -338,3 +338,26 @@ def test_every_quantity_a_key_may_ask_has_its_words():
     from archcalc.grading.key import KEY_QUANTITIES, QUANTITY_WORDS
 
     assert sorted(QUANTITY_WORDS) == sorted(KEY_QUANTITIES)
+
+
+# --- numbers of any size are compared exactly (issue 20) ------------------------------------------
+
+@pytest.mark.parametrize("written,right,rel,ok", [
+    (10**400 + 10**397, 10**400, "1/100", True),  # within 1%: 10^400 would overflow a float
+    (10**400 + 2 * 10**398, 10**400, "1/100", False),  # 2% off
+    (10**400 + 1, 10**400, None, True),  # "exact" means within float64's rounding, a relative 1e-9
+    (10**400 + 10**392, 10**400, None, False),  # 1e-8 relative: outside it
+    (2**53 + 1, 2**53, None, True),
+    (float("inf"), float("inf"), None, True), (float("inf"), 10**400, "1/100", False),
+    (10**400, float("inf"), "1/100", False), (float("nan"), float("nan"), None, False),
+    (float("nan"), 1.0, "1/100", False), (1.0, float("nan"), None, False),
+    (1.5, 1.0, "1/2", True), (1.51, 1.0, "1/2", False),
+])
+def test_numbers_are_compared_exactly_whatever_their_size(written, right, rel, ok):
+    from fractions import Fraction
+
+    from archcalc.grading.key import Tolerance
+    from archcalc.grading.mark import Numbers
+
+    tolerance = Tolerance(rel=Fraction(rel)) if rel else Tolerance()
+    assert Numbers([[right, 2]]).judge([[written, 2]], tolerance)[0] is ok

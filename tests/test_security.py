@@ -221,6 +221,31 @@ def test_a_folders_special_files_are_skipped_with_a_note(tmp_path):
     assert "fifo.yaml: note: skipped, a FIFO (named pipe) is not a regular file" in result.stderr
     assert "zero.yaml: note: skipped, a link to a character device is not a regular file" in result.stderr
     assert "error" not in result.stderr
+    # what standard error says, the machine formats say too
+    fifo, zero = str(tmp_path / "fifo.yaml"), str(tmp_path / "zero.yaml")
+    noted = {n["file"]: n["message"] for n in json.loads(result.stdout)["notes"]}
+    assert noted[fifo] == "skipped, a FIFO (named pipe) is not a regular file"
+    assert noted[zero] == "skipped, a link to a character device is not a regular file"
+    assert json.loads(alone.stdout)["notes"] == []
+    junit = cli("check", tmp_path, "--format", "junit")
+    import xml.etree.ElementTree as ET
+
+    skipped = {c.get("classname"): c.find("skipped").get("message")
+               for c in ET.fromstring(junit.stdout).iter("testcase") if c.find("skipped") is not None}
+    assert skipped[fifo] == noted[fifo] and skipped[zero] == noted[zero]
+    github = cli("check", tmp_path, "--format", "github").stdout
+    assert f"::notice file={fifo},title=archcalc%3A note::skipped, a FIFO (named pipe) is not a regular file" in github
+
+
+def test_verify_json_lists_the_skipped_files_in_its_notes(tmp_path):
+    for i in range(2):
+        (tmp_path / f"bad{i}.yaml").write_text(BAD_SPEC)
+    os.mkfifo(tmp_path / "fifo.yaml")
+    proc = _verify_in_process([str(tmp_path), "--format", "json"])
+    doc = json.loads(proc.stdout[:proc.stdout.rindex("}") + 1])
+    assert doc["notes"] == [{"file": str(tmp_path / "fifo.yaml"),
+                             "message": "skipped, a FIFO (named pipe) is not a regular file"}]
+    assert len(doc["errors"]) == 2
 
 
 def test_a_submission_folders_special_files_are_skipped_with_a_note(tmp_path):
@@ -351,6 +376,17 @@ def test_a_nul_byte_is_located_on_the_command_line(tmp_path):
     ("rеlu", "е", "U+0435", "CYRILLIC SMALL LETTER IE", "e"),
     ("reｌu", "ｌ", "U+FF4C", "FULLWIDTH LATIN SMALL LETTER L", "l"),
     ("lіnear", "і", "U+0456", "CYRILLIC SMALL LETTER BYELORUSSIAN-UKRAINIAN I", "i"),
+    # by rule, not by hand: Unicode's confusables (UTS #39), NFKC, NFKD without accents
+    ("Ιinear", "Ι", "U+0399", "GREEK CAPITAL LETTER IOTA", "l"),
+    ("lιnear", "ι", "U+03B9", "GREEK SMALL LETTER IOTA", "i"),
+    ("ӏinear", "ӏ", "U+04CF", "CYRILLIC SMALL LETTER PALOCHKA", "l"),
+    ("reⅼu", "ⅼ", "U+217C", "SMALL ROMAN NUMERAL FIFTY", "l"),
+    ("𝐫elu", "𝐫", "U+1D42B", "MATHEMATICAL BOLD SMALL R", "r"),
+    ("rel𝘂", "𝘂", "U+1D602", "MATHEMATICAL SANS-SERIF BOLD SMALL U", "u"),
+    ("ｒelu", "ｒ", "U+FF52", "FULLWIDTH LATIN SMALL LETTER R", "r"),
+    ("rélu", "é", "U+00E9", "LATIN SMALL LETTER E WITH ACUTE", "e"),
+    ("conv２d", "２", "U+FF12", "FULLWIDTH DIGIT TWO", "2"),
+    ("cᴏnv2d", "ᴏ", "U+1D0F", "LATIN LETTER SMALL CAPITAL O", "o"),
 ])
 def test_a_kind_written_with_look_alike_letters_names_the_letter(written, char, code, name, latin):
     args = " {out_channels: 4, kernel_size: 3}" if "nv2d" in written else \
@@ -363,6 +399,19 @@ def test_a_kind_written_with_look_alike_letters_names_the_letter(written, char, 
     assert (err.value.loc.line, err.value.loc.column) == (4, column)
     assert f"'{char}' ({code} {name}) at column {column} looks like Latin '{latin}'" in err.value.message
     assert err.value.code == "unknown-kind"
+
+
+def test_the_hand_table_holds_only_what_the_rules_miss():
+    """Each hand entry is a resemblance that neither Unicode's confusables nor NFKC/NFKD give;
+    and the rules do not call a letter a look-alike of one it does not resemble ('и', Cyrillic
+    I, is not Latin 'i' though its name says I)."""
+    from archcalc.spec.confusables import table
+    from archcalc.spec.lookalike import HAND, by_rule, looks_like
+
+    assert {c: a for c, a in HAND.items() if a in by_rule(c)} == {}
+    assert looks_like("и") == "" and looks_like("н") == "" and looks_like("ш") == ""
+    assert all(not c.isascii() and v.isascii() and v.isalnum() for c, v in table().items())
+    assert len(table()) > 500
 
 
 def test_look_alike_letters_elsewhere_are_named_too():
@@ -738,3 +787,159 @@ def test_an_invalid_spec_fails_before_torch_is_imported(tmp_path, command):
                           env={**os.environ, "PYTHONPATH": SOURCE_PATH})
     assert proc.stdout.split()[-3:] == ["exit", "2", "False"], proc.stdout + proc.stderr
     assert "bad.yaml:4:" in proc.stdout + proc.stderr  # the located error, not a missing torch
+
+
+def _verify_in_process(args: list[str]) -> subprocess.CompletedProcess:
+    """`archcalc verify ARGS` in a fresh interpreter that prints its exit code and whether torch got imported."""
+    script = (f"import sys\nfrom archcalc.cli import main\ntry:\n    main({['verify', *args]!r})\n"
+              "except SystemExit as e:\n    print('exit', e.code)\nprint('torch' in sys.modules)\n")
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+
+
+BAD_SPEC = "archcalc: 1\ninput: [3, 8, 8]\nlayers:\n  - conv2d: {out_channels: 4, kernel_size: 9}\n"
+
+
+@pytest.mark.parametrize("fmt", ["table", "json"])
+def test_several_invalid_specs_fail_without_importing_torch(tmp_path, fmt):
+    """verify over several files (or a folder) validates every spec first: when none is valid,
+    each error is reported, located, exit 2, and torch is never imported."""
+    for i in range(3):
+        (tmp_path / f"bad{i}.yaml").write_text(BAD_SPEC)
+    start = time.perf_counter()
+    proc = _verify_in_process([str(tmp_path), "--format", fmt])
+    assert time.perf_counter() - start < HOSTILE_SECONDS
+    assert proc.stdout.split()[-3:] == ["exit", "2", "False"], proc.stdout + proc.stderr
+    if fmt == "table":
+        assert all(f"bad{i}.yaml:4:5: error:" in proc.stderr for i in range(3)), proc.stderr
+    else:
+        doc = json.loads(proc.stdout[:proc.stdout.rindex("}") + 1])
+        assert [(Path(e["file"]).name, e["line"]) for e in doc["errors"]] == [(f"bad{i}.yaml", 4) for i in range(3)]
+        assert doc["results"] == [] and doc["agree"] is False
+
+
+def test_invalid_specs_among_valid_ones_are_reported_first_then_the_rest_verified(tmp_path):
+    (tmp_path / "a_bad.yaml").write_text(BAD_SPEC)
+    (tmp_path / "b_ok.yaml").write_text("archcalc: 1\ninput: [3, 8, 8]\nlayers:\n  - conv2d: {out_channels: 4, "
+                                        "kernel_size: 3}\n")
+    (tmp_path / "c_big.yaml").write_text(NEAR_LIMIT_SPECS["cloned"])  # 16,801 layers: past verify's limit
+    proc = _verify_in_process([str(tmp_path), "--format", "json"])
+    assert proc.stdout.split()[-3:] == ["exit", "2", "True"], proc.stdout + proc.stderr
+    doc = json.loads(proc.stdout[:proc.stdout.rindex("}") + 1])
+    assert [r["name"] for r in doc["results"]] == ["b_ok"] and doc["results"][0]["agree"]
+    assert [Path(e["file"]).name for e in doc["errors"]] == ["a_bad.yaml", "c_big.yaml"]
+    assert "above verify's limit of 2,000" in doc["errors"][1]["message"]
+
+
+BROKEN_TORCH = '''
+import importlib.abc, importlib.machinery, sys
+class Broken(importlib.abc.Loader):
+    def create_module(self, spec):
+        return None
+    def exec_module(self, module):
+        raise ImportError("libtorch_cpu.so: failed to map segment from shared object")
+class Finder(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        return importlib.machinery.ModuleSpec(name, Broken()) if name == "torch" else None
+sys.meta_path.insert(0, Finder())
+from archcalc.cli import main
+main(sys.argv[1:])
+'''
+
+
+@pytest.mark.parametrize("args", [("verify", "specs/lenet5.yaml"), ("verify", "specs/lenet5.yaml", "specs/mlp.yaml"),
+                                  ("check", "--verify", "specs/lenet5.yaml"), ("import", "tests/models/tiny_resnet.py:tiny_resnet", "--input", "3,32,32")])
+def test_a_torch_that_cannot_be_loaded_is_a_located_error(args):
+    """torch found but failing to load (its libraries cannot be mapped under `ulimit -v`: the
+    CUDA build maps about 3.3 GB of address space on import): a message and a hint, no traceback."""
+    proc = subprocess.run([sys.executable, "-c", BROKEN_TORCH, *args], capture_output=True, text=True, timeout=60,
+                          cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert "Traceback" not in proc.stderr and proc.returncode == 2, proc.stderr
+    assert "PyTorch is installed but could not be loaded (ImportError: libtorch_cpu.so" in proc.stdout + proc.stderr
+
+
+# --- hostile inputs, round three: tried as an attacker would, each bounded (issue 20) -------------
+
+HEAD = "archcalc: 1\ninput: [3, 8, 8]\n"
+NODES_NEAR_LIMIT = 49_990  # under the YAML nodes limit of 50,000
+
+
+def _var_chain(count: int) -> str:
+    chain = ", ".join(f'v{i}: "v{i - 1}+1"' for i in range(1, count))
+    return HEAD + f"vars: {{v0: 1, {chain}}}\nlayers:\n  - linear: {{out_features: v{count - 1}}}\n"
+
+
+HOSTILE = {
+    # name: (spec text, extra arguments, exit code, what the output must say)
+    "flow nested 100,000 deep": (HEAD + "layers: " + "[" * 100_000 + "]" * 100_000 + "\n", (), 2,
+                                 "hostile.yaml:3:48: error: nesting deeper than 40 levels"),
+    "mappings nested 50,000 deep": (HEAD + "layers: " + "{a: " * 50_000 + "1" + "}" * 50_000 + "\n", (), 2,
+                                    "error: nesting deeper than 40 levels"),
+    "one line of 990,000 characters": (HEAD + "name: " + "x" * 990_000 + "\nlayers: [relu]\n", (), 2,
+                                       "hostile.yaml:3:7: error: a value longer than 10,000 characters"),
+    "60,000 YAML nodes": ("archcalc: 1\ninput: [" + ",".join(["1"] * 60_000) + "]\nlayers:\n  - relu\n", (), 2,
+                          "error: more than 50,000 YAML nodes"),
+    "an input of 49,990 sizes": ("archcalc: 1\ninput: [" + ",".join(["1"] * NODES_NEAR_LIMIT) + "]\nlayers:\n"
+                                 "  - relu\n", ("--format", "json"), 0, '"params": 0'),
+    "24,990 vars, each reading the last": (_var_chain(24_990), ("--format", "json"), 0,
+                                           f'"params": {8 * 24_990 + 24_990}'),  # linear 8 → v24989 = 24,990
+    "vars that read each other": (HEAD + 'vars: {a: "b+1", b: "a+1"}\nlayers:\n  - linear: {out_features: a}\n',
+                                  (), 2, "hostile.yaml:3:11: error: expression 'b+1'"),
+    "dims named like Python's internals": ("archcalc: 1\ndims: {__class__: {default: 4}, print: {default: 2}}\n"
+                                           "input: [__class__, print, 8]\nlayers:\n  - relu\n", (), 2,
+                                           "names may not start with '__'"),
+    # Python folds identifiers to NFKC ('ｗidth' would be read as 'width'): refused instead
+    "a var named in full-width letters": (HEAD + 'vars: {width: 8, ｗidth: 3}\nlayers:\n  - linear: '
+                                          '{out_features: "ｗidth*2"}\n', (), 2,
+                                          "hostile.yaml:3:18: error: 'ｗidth' is not a valid var name"),
+    "a size of 100,000 digits": ("archcalc: 1\ndims: {H: null}\ninput: [3, H, H]\nlayers:\n  - relu\n",
+                                 ("--set", "H=" + "9" * 100_000), 2, "longer than 500 characters"),
+    "a size of 1e309": ("archcalc: 1\ndims: {H: null}\ninput: [3, H, H]\nlayers:\n  - relu\n", ("--set", "H=1e309"),
+                        2, "expression '1e309': a number literal is too large (or not finite)"),
+    "a size of nan": ("archcalc: 1\ndims: {H: null}\ninput: [3, H, H]\nlayers:\n  - relu\n", ("--set", "H=nan"), 2,
+                      "expression 'nan': unknown name 'nan'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_a_hostile_spec_ends_in_10_s_under_2_5_gb(tmp_path, case):
+    text, args, code, fragment = HOSTILE[case]
+    proc = run_hostile(tmp_path, text, "summarize", *args)
+    assert proc.returncode == code and fragment in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-2000:]
+
+
+@pytest.mark.parametrize("value,fragment", [
+    ("nan", "expression 'nan': unknown name 'nan'"), (".nan", "'.nan' is not a finite number"),
+    (".inf", "'.inf' is not a finite number"), ("-.inf", "'-.inf' is not a finite number"),
+    ("1e309", "'1e309' is too large for a number here"), ("1e-400", "expected values are exact integers, not 0.0"),
+    ("1" + "0" * 5000, "integer literal has 5001 digits"), ("10**10**10", "exponent must be an integer from 0 to 64"),
+    ("2**4096", "exponent must be an integer from 0 to 64"),
+])
+def test_an_answers_file_with_hostile_numbers_is_a_located_error(tmp_path, value, fragment):
+    (tmp_path / "ok.yaml").write_text(HEAD + "layers:\n  - conv2d: {out_channels: 4, kernel_size: 3}\n")
+    key = "params" if value.startswith(".") or value.startswith("-.") or value == "1e309" else "total.params"
+    proc = run_hostile(tmp_path, f"spec: ok.yaml\nanswers:\n  {key}: {value}\n", "grade")
+    assert proc.returncode == 2 and "hostile.yaml:3:" in proc.stderr and fragment in proc.stderr, proc.stderr
+
+
+def test_a_file_name_with_a_newline_cannot_forge_a_report_line(tmp_path):
+    (tmp_path / "a\n::error file=x.yaml::forged.yaml").write_text(BAD_SPEC)
+    for fmt in ("text", "github"):
+        result = cli("check", tmp_path, "--format", fmt)
+        lines = (result.stdout + result.stderr).splitlines()
+        assert result.returncode == 2 and not any(line.startswith("::error file=x.yaml") for line in lines), lines
+    assert "a\\x0a::error file=x.yaml::forged.yaml:4:5: error:" in cli("check", tmp_path).stdout
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (("no_such_module_xyz:build", "--input", "3,8,8"), "No module named 'no_such_module_xyz'"),
+    (("tests/models/tiny_resnet.py:tiny_resnet", "--input", "3,²,8"), "'²' is neither a positive size"),
+    (("tests/models/tiny_resnet.py:tiny_resnet", "--input", "3," + "9" * 5000), "is neither a positive size"),
+])
+def test_import_of_what_cannot_be_imported_is_a_located_error(args, fragment):
+    """Without the address-space limit: torch's CUDA build alone maps 3.3 GB (SECURITY.md)."""
+    pytest.importorskip("torch")
+    result = subprocess.run([sys.executable, "-m", "archcalc", "import", *args], capture_output=True, text=True,
+                            timeout=120, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 2 and fragment in result.stderr, result.stderr

@@ -74,3 +74,58 @@ def test_exact_fallback_agrees_with_numpy(monkeypatch):
     slow = sweep(spec, [("H", [67, 227, 300]), ("W", [227, 400])])
     assert slow.method.startswith("exact") and fast.method.startswith("compiled")
     assert slow.values == fast.values and slow.valid == fast.valid
+
+
+# --- hostile sweeps: every point within the bounds every analysis keeps (issue 20) -------------
+
+SWEPT = """archcalc: 1
+name: sw
+dims: {H: {default: 32}, C: {default: 3}}
+vars: {width: 16}
+input: [C, H, H]
+layers:
+  - conv2d: {out_channels: width, kernel_size: 3, padding: 1}
+  - flatten
+  - linear: {out_features: 10}
+"""
+
+
+@pytest.mark.parametrize("over,sets,fragment", [
+    # a range is measured before it is listed: 10^12 values would need terabytes
+    ("H=1:1000000000000", [], "1,000,000,000,000 values, more than the 1,000,000 points a sweep may have"),
+    ("H=9223372036854775808", [], "H = 9,223,372,036,854,775,808 passes torch's limit of 9,223,372,036,854,775,807"),
+    ("width=1,100000000000000000000", [], "width = 100,000,000,000,000,000,000 passes torch's limit"),
+    ("H=" + "9" * 1_000_000, [], "the values must be whole numbers of at most 30 digits"),
+    ("H=5:3", [], "no values (STOP is below START)"),
+    # each point within the bounds: an element count past int64, a count past 10^30
+    ("H=4294967296", [], "at H=4,294,967,296: the element count of layer 'conv2d_1' is 295,147,905,179,352,825,856, "
+                         "past torch's limit of 9,223,372,036,854,775,807"),
+    ("width=1000,1000000000000000", ["--set", "C=10000000000000000", "--set", "H=1"],
+     # conv: width·C·9 + width; linear: width·10 + 10
+     f"at width=1,000,000,000,000,000: params is {10**15 * 10**16 * 9 + 10**15 + 10**15 * 10 + 10:,}, past 10^30"),
+    # past 2^53 each point is evaluated exactly, and that is bounded too
+    ("H=1:3000", ["--set", "width=1000000000000"], "a sweep may have 2,000 points, and this one has 3,000"),
+])
+def test_a_sweep_past_the_bounds_is_a_located_error(tmp_path, over, sets, fragment):
+    path = tmp_path / "sw.yaml"
+    path.write_text(SWEPT)
+    result = CliRunner().invoke(main, ["sweep", str(path), "--over", over, *sets])
+    assert result.exit_code == 2
+    assert "--over: error:" in result.stderr and fragment in result.stderr, result.stderr[-2000:]
+
+
+def test_a_sweep_near_the_bounds_prints_every_digit(tmp_path):
+    """Counts past 2^53 (exact path) print whole in a narrow table: wrapped, never cut to '…'."""
+    path = tmp_path / "sw.yaml"
+    path.write_text(SWEPT)
+    result = CliRunner().invoke(main, ["sweep", str(path), "--over", "H=1000,2000", "--set", "width=100000000"],
+                                terminal_width=80)
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.output
+    digits = "".join(ch for ch in result.output if ch.isdigit())
+    assert "14800000000000000" in digits and "29600000000000000" in digits  # macs and flops at H=2000
+    (lo, hi) = [json.loads(CliRunner().invoke(main, ["sweep", str(path), "--over", "H=1000,2000", "--set",
+                                                     "width=100000000", "--format", "json"]).output)["rows"]][0]
+    width = 10**8
+    macs = [width * h * h * 3 * 9 + width * h * h * 10 for h in (1000, 2000)]  # conv (C=3, 3×3), then linear to 10
+    assert [lo[2], hi[2]] == macs and macs[1] == 14_800_000_000_000_000

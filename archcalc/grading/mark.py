@@ -9,6 +9,7 @@ scores 0; anything that is not a question of the key is named and ignored.
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -338,8 +339,18 @@ def _flat(values) -> list:
 
 
 def _close(written, right, tolerance) -> bool:
-    allowed = max(float(tolerance.allowed(Fraction(right))), 1e-9 * max(abs(right), 1.0))
-    return abs(written - right) <= allowed
+    """Within the tolerance, or float64's rounding (a relative 1e-9), compared exactly as
+    fractions: an integer of any size never passes through a float (10**400 would overflow
+    it; 2**53 + 1 would round). An infinity matches only itself; NaN nothing."""
+    if not (_finite(written) and _finite(right)):
+        return written == right
+    w, r = Fraction(written), Fraction(right)
+    allowed = max(tolerance.allowed(r), Fraction(1, 10**9) * max(abs(r), 1))
+    return abs(w - r) <= allowed
+
+
+def _finite(x) -> bool:
+    return not isinstance(x, float) or math.isfinite(x)
 
 
 def _values_text(values) -> str:

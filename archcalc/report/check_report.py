@@ -6,6 +6,7 @@ from xml.etree import ElementTree as ET
 from archcalc import __version__
 from archcalc.printable import dumps
 from archcalc.report.summary import safe_markup
+from archcalc.textio import notes
 
 SHOWN_WARNINGS = 3
 
@@ -15,18 +16,20 @@ def _loc_text(loc) -> str:
 
 
 def render_text(reports, console) -> None:
+    from archcalc.printable import one_line
 
     for rep in reports:
+        file = one_line(rep.file)
         checks = len(rep.results)
         if rep.errors:
-            console.print(f"[red]✗ {safe_markup(rep.file)}: invalid[/red]", highlight=False)
+            console.print(f"[red]✗ {safe_markup(file)}: invalid[/red]", highlight=False)
             for err in rep.errors:
                 console.print(safe_markup(err.render()), highlight=False)
         elif rep.failures:
-            console.print(f"[red]✗ {safe_markup(rep.file)}: {len(rep.failures)} of {checks} check(s) fail[/red]",
+            console.print(f"[red]✗ {safe_markup(file)}: {len(rep.failures)} of {checks} check(s) fail[/red]",
                           highlight=False)
         else:
-            console.print(f"[green]✓ {safe_markup(rep.file)}: {checks} check(s) hold[/green]", highlight=False)
+            console.print(f"[green]✓ {safe_markup(file)}: {checks} check(s) hold[/green]", highlight=False)
         for r in rep.failures:
             where = f"{_loc_text(r.loc)}: " if r.loc else ""
             console.print(f"  {safe_markup(where)}[red]fail[/red]: {safe_markup(r.message())}", highlight=False)
@@ -67,7 +70,8 @@ def render_json(reports) -> str:
                       "errors": [e.to_json() for err in rep.errors for e in err.errors],
                       "warnings": [{"variant": v, "path": w.path, "code": w.code, "message": w.message,
                                     "line": w.loc.line if w.loc else None} for v, w in rep.warnings]}
-                     for rep in reports]}
+                     for rep in reports],
+           "notes": notes()}  # what was said on standard error: a folder's special files skipped
     return dumps(doc, indent=2)
 
 
@@ -105,6 +109,9 @@ def render_github(reports) -> str:
             lines.append(_gh("error", r.loc or Location(rep.file), detail, f"archcalc: {r.kind} failed"))
         for _, w in rep.warnings:
             lines.append(_gh("warning", w.loc, f"[{w.code}] {w.path}: {w.message}", "archcalc"))
+    from archcalc.spec.errors import Location
+
+    lines += [_gh("notice", Location(n["file"]), n["message"], "archcalc: note") for n in notes()]
     lines.append(summary_line(reports))
     return "\n".join(lines)
 
@@ -125,6 +132,12 @@ def render_junit(reports) -> str:
             if not r.ok:
                 fail = ET.SubElement(case, "failure", message=r.message(), type=r.kind)
                 fail.text = "\n".join(x for x in (f"at {r.loc}" if r.loc else "", r.derivation or "") if x)
+    if skipped := notes():  # a folder's special files: a skipped test case each, with the note
+        suite = ET.SubElement(suites, "testsuite", name="skipped files", tests=str(len(skipped)), failures="0",
+                              errors="0", skipped=str(len(skipped)))
+        for n in skipped:
+            case = ET.SubElement(suite, "testcase", classname=n["file"], name="spec is valid")
+            ET.SubElement(case, "skipped", message=n["message"])
     ET.indent(suites)
     return ET.tostring(suites, encoding="unicode", xml_declaration=True)
 

@@ -49,6 +49,8 @@ def _moodle_answer(parent: ET.Element, kind: str, answer) -> None:
 def render_moodle(export) -> str:
     """The questions as a Moodle XML question bank (Question bank → Import → Moodle XML format)."""
     quiz = ET.Element("quiz")
+    for note in getattr(export, "notes", ()):  # what stderr says, the file says too (Moodle ignores comments)
+        quiz.append(ET.Comment(" archcalc note: " + note.replace("--", "- -") + " "))
     for q in export.questions:
         question = ET.SubElement(quiz, "question", {"type": q.type})
         _text(question, "name", _xml_text(q.name)[:255])  # Moodle's limit

@@ -39,7 +39,7 @@ def render_table(result, out) -> None:
     table = Table(title=f"{result.points:,} points ({result.method}); activation memory in bytes (float32)",
                   title_justify="left")
     for c in columns(result):
-        table.add_column(c, justify="right")
+        table.add_column(c, justify="right", overflow="fold")  # a number wraps, never cut to "…"
     half = SHOWN // 2
     shown = range(result.points) if result.points <= SHOWN else \
         list(range(half)) + list(range(result.points - half, result.points))

@@ -7,6 +7,7 @@ from rich.table import Table
 
 from archcalc import __version__
 from archcalc.printable import dumps
+from archcalc.textio import notes
 from archcalc.report.summary import safe_markup
 from archcalc.engine import numbers as N
 
@@ -91,7 +92,8 @@ def verification_json(v, torch_version: str) -> dict:
 def verify_document(results: list, errors: list, torch_version: str) -> dict:
     return {"archcalc": __version__, "torch": torch_version, "agree": all(v.agree for v in results) and not errors,
             "results": [verification_json(v, torch_version) for v in results],
-            "errors": [e.to_json() for err in errors for e in err.errors]}
+            "errors": [e.to_json() for err in errors for e in err.errors],
+            "notes": notes()}  # what was said on standard error: a folder's special files skipped
 
 
 class TableView:

@@ -18,7 +18,9 @@ class Location:
     column: int | None = None
 
     def __str__(self) -> str:
-        parts = [self.file]
+        from archcalc.printable import one_line  # a file name with a newline cannot forge a line
+
+        parts = [one_line(str(self.file))]
         if self.line is not None:
             parts.append(str(self.line))
             if self.column is not None:
@@ -53,9 +55,10 @@ class SpecError(Exception):
         return self
 
     def render(self) -> str:
-        from archcalc.printable import printable  # user text never reaches the terminal raw
+        from archcalc.printable import one_line, printable  # user text never reaches the terminal raw
 
-        head = f"{self.loc}: error: {self.message}" if self.loc else f"error: {self.message}"
+        message = one_line(self.message)  # a newline in a path or a name quoted in it cannot forge a line
+        head = f"{self.loc}: error: {message}" if self.loc else f"error: {message}"
         lines = [head]
         for label, text in (("expected", self.expected), ("found", self.found), ("hint", self.hint)):
             if text:

@@ -15,7 +15,7 @@ from archcalc.spec.errors import Location, SpecError
 
 MAX_FILE_BYTES = 1_000_000
 MAX_DEPTH = 40
-MAX_NODES = 200_000
+MAX_NODES = 50_000  # was 200,000: ruamel's scanner takes about 50 µs a node (SECURITY.md)
 MAX_SCALAR_CHARS = 10_000
 MAX_INT_DIGITS = 100
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import random
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,12 +20,13 @@ from archcalc.engine.analyze import analyze
 from archcalc.spec import Spec
 from archcalc.spec.errors import Location, SpecError
 from archcalc.torch_backend.build import build_from_analysis
+from archcalc.torch_backend.prepare import (MAX_VERIFY_LAYERS, check_layer_count, exit_code,  # noqa: F401
+                                            parse_size)
 from archcalc.torch_backend.measure import measure
 
 QUANTITIES = ("output", "params", "buffers", "flops")
 BYTES_PER_ELEMENT = 4  # float32
 DEFAULT_MEMORY_FRACTION = 0.5
-MAX_VERIFY_LAYERS = 2_000  # llama2_70b, 80 decoder layers, has 1,603
 
 
 @dataclass
@@ -66,18 +66,6 @@ class Verification:
 
     def disagreements(self) -> list[tuple[str, Check]]:
         return [(layer.path, c) for layer in self.layers for c in layer.checks.values() if not c.agree]
-
-
-def parse_size(text: str) -> int:
-    """'2GB', '512MiB', '1e9' → bytes."""
-    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?(?:e[0-9]+)?)\s*([kmgt]?i?b?)\s*", text.lower())
-    if not m:
-        raise SpecError(f"--max-memory {text}: not a size", Location("--max-memory"),
-                        expected="e.g. 2GB, 512MiB or a number of bytes", code="usage")
-    unit = m.group(2).rstrip("b")
-    scale = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12,
-             "ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40}[unit]
-    return int(float(m.group(1)) * scale)
 
 
 def available_memory(device: str) -> int:
@@ -161,14 +149,18 @@ def _count_reason(name: str, engine: int, measured: int) -> str:
 
 
 def verify_spec(spec: Spec, overrides: dict | None = None, device: str = "meta", samples: int | None = None,
-                max_memory: int | None = None, batch: int = 1, variant: str | None = None) -> list[Verification]:
+                max_memory: int | None = None, batch: int = 1, variant: str | None = None,
+                symbolic: Analysis | None = None) -> list[Verification]:
+    """`symbolic`: the spec's analysis with these overrides, batch and variant, when the caller
+    has it already (the CLI validates every spec before importing torch): not redone."""
     overrides = dict(overrides or {})
     device = check_device(device)
-    symbolic = analyze(spec, overrides, batch, variant)
-    _check_layer_count(symbolic)
+    symbolic = symbolic or analyze(spec, overrides, batch, variant)
+    check_layer_count(symbolic)
     results = []
     for binding in sample_bindings(spec, symbolic, overrides, samples, variant=variant):
-        concrete = analyze(spec, {**overrides, **{k: str(v) for k, v in binding.items()}}, batch, variant)
+        concrete = (analyze(spec, {**overrides, **{k: str(v) for k, v in binding.items()}}, batch, variant)
+                    if binding else symbolic)  # no open size: the analysis is already concrete
         results.append(_verify_at(spec, symbolic, concrete, binding, device, max_memory))
     return results
 
@@ -203,21 +195,6 @@ def _verify_at(spec: Spec, symbolic: Analysis, concrete: Analysis, binding: dict
     return result
 
 
-def _check_layer_count(analysis: Analysis) -> None:
-    """verify builds and runs one torch module per layer, a few milliseconds each even on meta
-    (torch's dispatch and FlopCounterMode): above the limit it refuses rather than run for minutes."""
-    from archcalc.textio import limit
-
-    most = limit("MAX_VERIFY_LAYERS", MAX_VERIFY_LAYERS)
-    layers = sum(1 for _ in analysis.leaves())
-    if layers > most:
-        raise SpecError(f"the spec has {layers:,} layers to build and run, above verify's limit of {most:,}",
-                        Location(analysis.spec.file),
-                        hint="torch takes a few milliseconds a layer even on meta (about "
-                             f"{layers * 5 // 1000:,} s here); raise ARCHCALC_MAX_VERIFY_LAYERS if this is meant, "
-                             "or verify a smaller repeat count: the engine's figures scale with it", code="limit")
-
-
 def _device_for(device: str, estimated: int, max_memory: int | None) -> tuple[str, list[str]]:
     """The device to run on (meta when the estimate is over the memory budget), and why."""
     if device == "meta":
@@ -245,10 +222,12 @@ def _layer_checks(row, m, binding: dict[str, int], loc) -> LayerChecks:
 
 
 def verify_files(files: list, view, overrides: dict, device: str, samples: int | None, max_memory: int | None,
-                 batch: int, variant: str | None) -> tuple[list[Verification], list[SpecError], bool]:
+                 batch: int, variant: str | None, alone: bool | None = None, analysed: dict | None = None
+                 ) -> tuple[list[Verification], list[SpecError], bool]:
     """Every spec file (and with variant "all", every variant of each), reported to `view` as
     each is done; an invalid spec is reported and the next one verified, unless it is the only
-    one (then its error is raised). Ctrl-C stops cleanly: (results, errors, interrupted)."""
+    one given (`alone`; then its error is raised). `analysed`: file → its analyses (one per
+    variant), already made by the validation. Ctrl-C stops cleanly: (results, errors, interrupted)."""
     from archcalc.spec import load_spec
 
     results: list[Verification] = []
@@ -257,12 +236,10 @@ def verify_files(files: list, view, overrides: dict, device: str, samples: int |
         for i, file in enumerate(files, 1):
             view.start(i, file)
             try:
-                spec = load_spec(file)
-                chosen = [None, *spec.variants] if variant == "all" else [variant]
-                found = [v for name in chosen
-                         for v in verify_spec(spec, overrides, device, samples, max_memory, batch, name)]
+                found = [v for a in (analysed or {}).get(file) or _analyses(load_spec(file), overrides, batch, variant)
+                         for v in verify_spec(a.spec, overrides, device, samples, max_memory, batch, a.variant, a)]
             except SpecError as err:
-                if len(files) == 1:
+                if (len(files) == 1) if alone is None else alone:
                     raise
                 errors.append(err)
                 view.invalid(err)
@@ -275,13 +252,6 @@ def verify_files(files: list, view, overrides: dict, device: str, samples: int |
     return results, errors, False
 
 
-def exit_code(results: list[Verification], errors: list[SpecError], interrupted: bool, files: int) -> int:
-    """verify's exit: 130 when interrupted (said on stderr), 2 after an invalid spec, 1 when a layer disagrees."""
-    if interrupted:
-        import click
-
-        click.echo(f"interrupted: stopped after {len(results)} verification(s) of {files} spec file(s)", err=True)
-        return 130
-    if errors:
-        return 2
-    return 0 if all(v.agree for v in results) else 1
+def _analyses(spec: Spec, overrides: dict, batch: int, variant: str | None) -> list[Analysis]:
+    """The spec's analysis, or with variant "all" one per variant (the spec itself first)."""
+    return [analyze(spec, overrides, batch, name) for name in ([None, *spec.variants] if variant == "all" else [variant])]

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from archcalc.engine.analyze import MAX_SIZE
 from archcalc.layers.registry import kind_of_module
 from archcalc.spec.errors import Location, SpecError
 from archcalc.spec.write import NAME, Entry, spec_text
@@ -51,12 +52,13 @@ def parse_input(text: str) -> list:
     """'3,224,224' → [3, 224, 224]; '3,H,W' → [3, 'H', 'W'] (symbolic dimensions)."""
     dims = []
     for part in (p.strip() for p in text.split(",")):
-        if part.isdigit() and int(part) >= 1:
+        if part.isascii() and part.isdigit() and len(part) <= 19 and 1 <= int(part) <= MAX_SIZE:
             dims.append(int(part))
         elif NAME.match(part):
             dims.append(part)
         else:
-            raise SpecError(f"--input {text}: '{part}' is neither a positive size nor a dimension name",
+            shown = part if len(part) <= 40 else part[:37] + "…"
+            raise SpecError(f"--input: '{shown}' is neither a positive size (at most 2^63 - 1) nor a dimension name",
                             Location("--input"), expected="sizes per sample, e.g. 3,224,224 or 3,H,W (no batch)",
                             code="usage")
     if not dims:
