@@ -56,3 +56,94 @@ def test_symbolic_ceil_mode_needs_a_size_only_when_undecidable():
     # torch: MaxPool2d(2, 2, padding=1, ceil_mode=True) on 7x7 gives 4x4 (the 5th window
     # would start in the right padding, so it is dropped)
     assert analyze_text(padded, {"H": "7", "W": "7"}).output == (3, 4, 4)
+
+
+# A layer whose output depends on a condition over symbolic sizes that the engine can't
+# decide is refused (needs-concrete-size): before, squeeze dropped a symbolic axis (its
+# `!= 1` undecided read as false) and unflatten, reshape and a merge's split accepted sizes
+# that hold the axis only for some values of the symbols.
+
+SQUEEZE = "archcalc: 1\ninput: [D1, 1, 1]\nlayers:\n  - squeeze{args}\n"
+
+
+def _refused(spec: str, match: str) -> SpecError:
+    with pytest.raises(SpecError, match=match) as info:
+        analyze_text(spec)
+    assert info.value.code == "needs-concrete-size"
+    assert info.value.loc is not None and info.value.loc.line >= 3  # at the layer, not the file
+    return info.value
+
+
+def test_squeeze_without_dim_refuses_a_symbolic_axis_that_may_be_1():
+    error = _refused(SQUEEZE.format(args=""), r"squeeze without dim can't tell whether axis 0 \(D1\) is 1")
+    assert "dim: 2, then dim: 1" in error.hint and "D1" in error.hint
+
+
+@pytest.mark.parametrize("d1", [1, 2, 64])
+def test_squeeze_at_each_bound_size_is_torchs(d1):
+    torch = pytest.importorskip("torch")
+    expected = tuple(torch.zeros(2, d1, 1, 1).squeeze((1, 2, 3)).shape[1:])  # every size-1 axis but the batch
+    assert analyze_text(SQUEEZE.format(args=""), {"D1": str(d1)}).output == expected
+    one = tuple(torch.zeros(2, d1, 1, 1).squeeze(2).shape[1:])
+    assert analyze_text(SQUEEZE.format(args=": {dim: 1}"), {"D1": str(d1)}).output == one
+
+
+def test_squeeze_keeps_a_symbolic_axis_known_not_to_be_1_and_removes_a_named_one():
+    assert analyze_text(SQUEEZE.format(args=": {dim: 1}")).output[1:] == (1,)  # dim 1 only; D1 not looked at
+    kept = analyze_text('archcalc: 1\ninput: ["D1 + 1", 1, 1]\nlayers:\n  - squeeze\n').output
+    assert len(kept) == 1 and N.to_json(kept[0]) == "D1 + 1"  # a positive D1: D1 + 1 >= 2
+    _refused(SQUEEZE.format(args=": {dim: 0}"), r"squeeze can't tell whether axis 0 \(D1\) is 1")
+
+
+SIZES = "archcalc: 1\ndims: {{H1: {{}}, W1: {{}}}}\ninput: [D1, x]\nlayers:\n  - {layer}\n"
+
+
+@pytest.mark.parametrize("layer", ["unflatten: {dim: 1, unflattened_size: [H1, W1]}",
+                                   "unflatten: {dim: 1, unflattened_size: [H1, -1]}",
+                                   "reshape: {shape: [D1, H1, W1]}",
+                                   "reshape: {shape: [D1, H1, -1]}"])
+def test_sizes_that_hold_the_axis_only_for_some_values_are_refused(layer):
+    spec = SIZES.format(layer=layer)
+    _refused(spec, "depends on the symbols' values")  # before: [D1, H1, W1] (or floor(x/H1)), x = H1·W1 unchecked
+    torch = pytest.importorskip("torch")
+    for x, fits in ((12, True), (13, False)):
+        values = {"D1": "2", "x": str(x), "H1": "3", "W1": "4"}
+        try:
+            expected = tuple(torch.zeros(5, 2, x).reshape(5, 2, 3, -1 if "-1" in layer else 4).shape[1:])
+        except RuntimeError:
+            expected = None
+        assert (expected is not None) == fits
+        if fits:
+            assert analyze_text(spec, values).output == expected
+        else:
+            with pytest.raises(SpecError) as info:
+                analyze_text(spec, values)
+            assert info.value.code == "shape-mismatch"
+
+
+def test_sizes_provably_holding_the_axis_are_accepted():
+    spec = ("archcalc: 1\ninput: [D1, H1, W1]\nlayers:\n  - flatten: {start_dim: 1}\n"
+            "  - unflatten: {dim: 1, unflattened_size: [H1, W1]}\n  - flatten: {start_dim: 1}\n"
+            "  - unflatten: {dim: 1, unflattened_size: [H1, -1]}\n  - reshape: {shape: [D1, \"H1*W1\"]}\n"
+            "  - reshape: {shape: [\"(D1 + 1)*(H1 + 1) - D1 - H1 - 1\", W1]}\n  - reshape: {shape: [-1]}\n")
+    a = analyze_text(spec)
+    shapes = [[N.to_json(d) for d in r.output] for r in a.rows]
+    assert shapes[1] == shapes[3] == ["D1", "H1", "W1"] and shapes[4] == ["D1", "H1*W1"]
+    # (D1 + 1)(H1 + 1) − D1 − H1 − 1 is D1·H1 only after simplification: sympy's assumptions alone can't tell
+    first, d1_h1 = a.rows[5].output[0], N.mul(a.rows[3].output[0], a.rows[3].output[1])
+    assert N.compare(first, "==", d1_h1) is None and N.decide(first, "==", d1_h1) is True
+    assert N.decide(N.product(a.rows[-1].output), "==", N.product(a.rows[4].output)) is True
+
+
+@pytest.mark.parametrize("split, axis", [("equal", "C"), ("[A, B]", "C")])
+def test_a_split_that_fits_only_some_sizes_is_refused(split, axis):
+    spec = (f"archcalc: 1\ndims: {{A: {{}}, B: {{}}}}\ninput: [{axis}, H, W]\nlayers:\n  - concat:\n"
+            f"      split: {split}\n      branches:\n        a: [identity]\n        b: [identity]\n")
+    _refused(spec, "depends on the symbols' values")  # before: 2*floor(C/2) or A + B channels out of C
+    fitting = spec.replace(f"[{axis}, H, W]", '["2*C", H, W]' if split == "equal" else '["A + B", H, W]')
+    out = analyze_text(fitting).output
+    assert N.to_json(out[0]) == ("2*C" if split == "equal" else "A + B")
+    torch = pytest.importorskip("torch")
+    with pytest.raises(SpecError):  # torch.chunk(5, 2) gives unequal pieces [3, 2]: refused as before
+        analyze_text(spec, {"C": "5", "A": "2", "B": "2"})
+    assert [t.shape[1] for t in torch.zeros(1, 5, 2, 2).chunk(2, 1)] == [3, 2]

@@ -469,9 +469,18 @@ class MergeKind(LayerKind):
         if a.split is None:
             return [tuple(x)] * branches
         d = sample_axis(a.split_dim, x, ctx, "split_dim")
-        sizes = split_sizes(a.split, x[d], branches)
-        if sizes is None or len(sizes) != branches or N.compare(N.total(sizes), "!=", x[d]):
-            given = "'equal'" if a.split == "equal" else list_text(a.split)
+        sizes, fits = split_sizes(a.split, x[d], branches)
+        given = "'equal'" if a.split == "equal" else list_text(a.split)
+        if fits is None:  # a symbolic size: right only for some values, so refused rather than assumed
+            fix = (f"make the axis's size a multiple of {branches} (\"{branches}*C\" for an input axis C)"
+                   if a.split == "equal" else f"write the sizes so that they add up to {N.fmt(x[d])}")
+            raise ctx.error(f"whether split {given} divides axis {d} ({N.fmt(x[d])}) among {branches} branches "
+                            "depends on the symbols' values", arg="split",
+                            expected=f"{branches} sizes adding up to {N.fmt(x[d])} for every value of the symbols",
+                            found=f"{list_text(x)}, the {ctx.source}",
+                            hint=f"{fix}, or bind {N.symbol_names(x[d], *sizes)} with --set NAME=VALUE",
+                            code="needs-concrete-size")
+        if not fits:
             raise ctx.error(f"split {given} does not divide axis {d} of the input among {branches} branches",
                             arg="split", expected=f"{branches} sizes adding up to {N.fmt(x[d])}, or 'equal'",
                             found=f"{list_text(x)}, the {ctx.source}", code="shape-mismatch")
@@ -634,13 +643,14 @@ def sample_axis(dim: int, x: Shape, ctx: Context, arg: str = "dim", *, insert: b
                     code="invalid-layer")
 
 
-def split_sizes(split, size, branches: int) -> list | None:
-    """The slices' sizes of a merge's `split`: as given, or 'equal' parts (None when they aren't whole)."""
-    if split != "equal":
-        return list(split)
-    if N.compare(N.mod(size, branches), "!=", 0):
-        return None
-    return [N.floordiv(size, branches)] * branches
+def split_sizes(split, size, branches: int) -> tuple[list, bool | None]:
+    """The slices' sizes of a merge's `split` (as given, or 'equal' parts) and whether they
+    fill the axis exactly: True, False, or None when that depends on symbolic sizes' values
+    ('equal' halves of C: only for even C)."""
+    if split == "equal":
+        return [N.floordiv(size, branches)] * branches, N.decide(N.mod(size, branches), "==", 0)
+    sizes = list(split)
+    return sizes, len(sizes) == branches and N.decide(N.total(sizes), "==", size)
 
 
 def list_text(shape: Shape) -> str:
