@@ -99,17 +99,15 @@ SIZES = "archcalc: 1\ndims: {{H1: {{}}, W1: {{}}}}\ninput: [D1, x]\nlayers:\n  -
 
 
 @pytest.mark.parametrize("layer", ["unflatten: {dim: 1, unflattened_size: [H1, W1]}",
-                                   "unflatten: {dim: 1, unflattened_size: [H1, -1]}",
-                                   "reshape: {shape: [D1, H1, W1]}",
-                                   "reshape: {shape: [D1, H1, -1]}"])
+                                   "reshape: {shape: [D1, H1, W1]}"])
 def test_sizes_that_hold_the_axis_only_for_some_values_are_refused(layer):
     spec = SIZES.format(layer=layer)
-    _refused(spec, "depends on the symbols' values")  # before: [D1, H1, W1] (or floor(x/H1)), x = H1·W1 unchecked
+    _refused(spec, "depends on the symbols' values")  # before: [D1, H1, W1], x = H1·W1 unchecked
     torch = pytest.importorskip("torch")
     for x, fits in ((12, True), (13, False)):
         values = {"D1": "2", "x": str(x), "H1": "3", "W1": "4"}
         try:
-            expected = tuple(torch.zeros(5, 2, x).reshape(5, 2, 3, -1 if "-1" in layer else 4).shape[1:])
+            expected = tuple(torch.zeros(5, 2, x).reshape(5, 2, 3, 4).shape[1:])
         except RuntimeError:
             expected = None
         assert (expected is not None) == fits
@@ -119,6 +117,31 @@ def test_sizes_that_hold_the_axis_only_for_some_values_are_refused(layer):
             with pytest.raises(SpecError) as info:
                 analyze_text(spec, values)
             assert info.value.code == "shape-mismatch"
+
+
+@pytest.mark.parametrize("layer", ["unflatten: {dim: 1, unflattened_size: [H1, -1]}",
+                                   "reshape: {shape: [D1, H1, -1]}"])
+def test_a_size_minus_1_assumes_only_that_the_rest_divide(layer):
+    """H1 dividing x is a divisibility, assumed as a head count dividing the width is; exact
+    wherever torch accepts the sizes, and refused at sizes where it doesn't."""
+    spec = SIZES.format(layer=layer)
+    assert N.to_json(analyze_text(spec).output[-1]) == "floor(x/H1)"
+    torch = pytest.importorskip("torch")
+    assert analyze_text(spec, {"D1": "2", "x": "12", "H1": "3"}).output == \
+        tuple(torch.zeros(5, 2, 12).reshape(5, 2, 3, -1).shape[1:])
+    with pytest.raises(RuntimeError):
+        torch.zeros(5, 2, 13).reshape(5, 2, 3, -1)
+    with pytest.raises(SpecError) as info:
+        analyze_text(spec, {"D1": "2", "x": "13", "H1": "3"})
+    assert info.value.code == "shape-mismatch"
+
+
+def test_an_unflatten_size_0_is_a_located_error_not_a_modulo_by_zero():
+    torch = pytest.importorskip("torch")
+    with pytest.raises(RuntimeError):
+        torch.nn.Unflatten(2, (0, -1))(torch.zeros(2, 4, 6))
+    with pytest.raises(SpecError, match="does not hold axis 1's 6 elements"):  # before: ZeroDivisionError
+        analyze_text("archcalc: 1\ninput: [4, 6]\nlayers:\n  - unflatten: {dim: 1, unflattened_size: [0, -1]}\n")
 
 
 def test_sizes_provably_holding_the_axis_are_accepted():
@@ -135,15 +158,25 @@ def test_sizes_provably_holding_the_axis_are_accepted():
     assert N.decide(N.product(a.rows[-1].output), "==", N.product(a.rows[4].output)) is True
 
 
-@pytest.mark.parametrize("split, axis", [("equal", "C"), ("[A, B]", "C")])
-def test_a_split_that_fits_only_some_sizes_is_refused(split, axis):
-    spec = (f"archcalc: 1\ndims: {{A: {{}}, B: {{}}}}\ninput: [{axis}, H, W]\nlayers:\n  - concat:\n"
-            f"      split: {split}\n      branches:\n        a: [identity]\n        b: [identity]\n")
-    _refused(spec, "depends on the symbols' values")  # before: 2*floor(C/2) or A + B channels out of C
-    fitting = spec.replace(f"[{axis}, H, W]", '["2*C", H, W]' if split == "equal" else '["A + B", H, W]')
-    out = analyze_text(fitting).output
-    assert N.to_json(out[0]) == ("2*C" if split == "equal" else "A + B")
+MERGE = ("archcalc: 1\ndims: {{A: {{}}, B: {{}}}}\ninput: [{axis}, H, W]\nlayers:\n  - concat:\n"
+         "      split: {split}\n      branches:\n        a: [identity]\n        b: [identity]\n")
+
+
+def test_split_sizes_that_add_up_only_for_some_values_are_refused():
+    _refused(MERGE.format(axis="C", split="[A, B]"), "depends on the symbols' values")  # before: A + B out of C
+    assert N.to_json(analyze_text(MERGE.format(axis='"A + B"', split="[A, B]")).output[0]) == "A + B"
     torch = pytest.importorskip("torch")
-    with pytest.raises(SpecError):  # torch.chunk(5, 2) gives unequal pieces [3, 2]: refused as before
-        analyze_text(spec, {"C": "5", "A": "2", "B": "2"})
-    assert [t.shape[1] for t in torch.zeros(1, 5, 2, 2).chunk(2, 1)] == [3, 2]
+    pieces = torch.zeros(1, 5, 2, 2).split([2, 3], 1)
+    bound = {"C": "5", "A": "2", "B": "3", "H": "2", "W": "2"}
+    assert analyze_text(MERGE.format(axis="C", split="[A, B]"), bound).output == tuple(torch.cat(pieces, 1).shape[1:])
+    with pytest.raises(SpecError) as info:
+        analyze_text(MERGE.format(axis="C", split="[A, B]"), {"C": "5", "A": "2", "B": "2"})
+    assert info.value.code == "shape-mismatch"
+
+
+def test_an_equal_split_assumes_the_axis_divides():
+    assert N.to_json(analyze_text(MERGE.format(axis="C", split="equal")).output[0]) == "2*floor(C/2)"
+    with pytest.raises(SpecError) as info:  # torch.chunk(5, 2) gives unequal pieces [3, 2]: refused
+        analyze_text(MERGE.format(axis="C", split="equal"), {"C": "5"})
+    assert info.value.code == "shape-mismatch"
+    assert analyze_text(MERGE.format(axis="C", split="equal"), {"C": "6"}).output[0] == 6

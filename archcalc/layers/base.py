@@ -472,8 +472,7 @@ class MergeKind(LayerKind):
         sizes, fits = split_sizes(a.split, x[d], branches)
         given = "'equal'" if a.split == "equal" else list_text(a.split)
         if fits is None:  # a symbolic size: right only for some values, so refused rather than assumed
-            fix = (f"make the axis's size a multiple of {branches} (\"{branches}*C\" for an input axis C)"
-                   if a.split == "equal" else f"write the sizes so that they add up to {N.fmt(x[d])}")
+            fix = f"write the sizes so that they add up to {N.fmt(x[d])}"
             raise ctx.error(f"whether split {given} divides axis {d} ({N.fmt(x[d])}) among {branches} branches "
                             "depends on the symbols' values", arg="split",
                             expected=f"{branches} sizes adding up to {N.fmt(x[d])} for every value of the symbols",
@@ -646,9 +645,10 @@ def sample_axis(dim: int, x: Shape, ctx: Context, arg: str = "dim", *, insert: b
 def split_sizes(split, size, branches: int) -> tuple[list, bool | None]:
     """The slices' sizes of a merge's `split` (as given, or 'equal' parts) and whether they
     fill the axis exactly: True, False, or None when that depends on symbolic sizes' values
-    ('equal' halves of C: only for even C)."""
+    (sizes [A, B] of an axis C: only where A + B = C). 'equal' parts of a symbolic size only
+    need it to divide, which is assumed, as a head count dividing the width is."""
     if split == "equal":
-        return [N.floordiv(size, branches)] * branches, N.decide(N.mod(size, branches), "==", 0)
+        return [N.floordiv(size, branches)] * branches, N.decide(N.mod(size, branches), "==", 0) is not False
     sizes = list(split)
     return sizes, len(sizes) == branches and N.decide(N.total(sizes), "==", size)
 

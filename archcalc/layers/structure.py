@@ -377,8 +377,11 @@ class _View(LayerKind):
 
 def _holds(left, right, ctx: Context, arg: str, question: str, total, x) -> bool:
     """Whether left == right, for the element counts a reshape or unflatten must keep. Where
-    that depends on the symbols' values (x elements into [H1, W1]: only when x = H1·W1), a
-    located error rather than a result that is right only under an unstated condition."""
+    that depends on the symbols' values (x elements into [H1, W1]: only where x = H1·W1, an
+    equation almost no values meet), a located error rather than a result whose condition is
+    unstated. A size -1 makes only a divisibility condition (x into [H1, -1]: H1 divides x),
+    which, like a head count dividing the width or groups the channels, is assumed: the
+    results are exact wherever torch accepts the sizes, and --set refuses the others."""
     same = N.decide(left, "==", right)
     if same is None:
         raise ctx.error(f"{question} depends on the symbols' values, so the output's shape can't be decided",
@@ -395,7 +398,8 @@ class Reshape(_View):
     """A sample's elements in another shape (torch.reshape, Tensor.view): the sizes' product
     stays; one size may be -1, the rest inferred. With symbolic sizes the product must be
     provably the input's (after sympy.simplify): [x] into [H1, W1] holds only where x = H1·W1,
-    so it is refused (needs-concrete-size), not assumed."""
+    so it is refused (needs-concrete-size), not assumed; a size -1 needs only divisibility,
+    which is assumed (see _holds)."""
 
     kind = "reshape"
     torch_classes = ("Reshape",)  # archcalc's own module: torch's reshape is a function
@@ -417,8 +421,7 @@ class Reshape(_View):
         known = N.product(d for d in shape if d != -1)
         written = f"shape {list_text(a.shape)}"
         if -1 in shape:
-            if not _holds(N.mod(total, known), 0, ctx, "shape",
-                          f"whether the input's {N.fmt(total)} elements divide into {written}", total, x):
+            if N.decide(N.mod(total, known), "==", 0) is False:  # a symbolic divisibility is assumed (see _holds)
                 raise ctx.error(f"{N.fmt(total)} elements don't divide into {list_text(shape)}", arg="shape",
                                 found=f"{list_text(x)}, the {ctx.source}", code="shape-mismatch")
             shape[shape.index(-1)] = N.floordiv(total, known)
@@ -553,12 +556,12 @@ class Unflatten(_View):
         sizes = list(a.unflattened_size)
         whole = x[dim]
         written = f"unflattened_size {list_text(a.unflattened_size)}"  # for the messages
-        if -1 in sizes and sizes.count(-1) == 1:
+        filled = False
+        if -1 in sizes and sizes.count(-1) == 1 and 0 not in sizes:  # 0: refused below (not a modulo by zero)
             known = N.product(d for d in sizes if d != -1)
-            if _holds(N.mod(whole, known), 0, ctx, "unflattened_size",
-                      f"whether axis {dim}'s {N.fmt(whole)} elements divide into {written}", whole, x):
-                sizes[sizes.index(-1)] = N.floordiv(whole, known)
-        if any(d in (-1, 0) for d in sizes) or \
+            if N.decide(N.mod(whole, known), "==", 0) is not False:  # a symbolic divisibility is assumed (_holds)
+                sizes[sizes.index(-1)], filled = N.floordiv(whole, known), True
+        if any(d in (-1, 0) for d in sizes) or not filled and \
                 not _holds(N.product(sizes), whole, ctx, "unflattened_size",
                            f"whether {written} holds axis {dim}'s {N.fmt(whole)} elements", whole, x):
             raise ctx.error(f"unflattened_size {list_text(a.unflattened_size)} does not hold axis {dim}'s "
