@@ -180,3 +180,30 @@ def test_an_equal_split_assumes_the_axis_divides():
         analyze_text(MERGE.format(axis="C", split="equal"), {"C": "5"})
     assert info.value.code == "shape-mismatch"
     assert analyze_text(MERGE.format(axis="C", split="equal"), {"C": "6"}).output[0] == 6
+
+
+@pytest.mark.parametrize("layer, match", [
+    ("conv2d: {in_channels: D, out_channels: 8, kernel_size: 3}", "in_channels=D: whether D = C"),
+    ("linear: {in_features: D, out_features: 8}", "in_features=D: whether D = W"),
+    ("batch_norm2d: {num_features: D}", "num_features=D: whether D = C"),
+    ("layer_norm: {normalized_shape: [D]}", r"normalized_shape \[D\]: whether W = D"),
+    ("add: {branches: {a: [identity], b: [{conv2d: {out_channels: D, kernel_size: 1}}]}}",
+     "the branches' shapes: whether D = C"),
+])
+def test_a_written_size_equal_to_the_input_s_only_for_some_values_is_refused(layer, match):
+    """Before, each was accepted and counted in one of the two (conv2d's params 72·C + 8 for an
+    in_channels D; layer_norm's 2·D for a last axis W)."""
+    spec = f"archcalc: 1\ndims: {{D: {{}}}}\ninput: [C, H, W]\nlayers:\n  - {layer}\n"
+    _refused(spec, match)
+    assert analyze_text(spec, {"D": "3", "C": "3", "H": "9", "W": "3"}).output[0] in (3, 8)  # bound equal: as ever
+    with pytest.raises(SpecError) as info:
+        analyze_text(spec, {"D": "4", "C": "3", "H": "9", "W": "3"})
+    assert info.value.code == "shape-mismatch"
+
+
+def test_written_sizes_provably_the_input_s_are_accepted():
+    spec = ("archcalc: 1\ninput: [C, H, W]\nlayers:\n  - conv2d: {in_channels: C, out_channels: C, kernel_size: 1}\n"
+            "  - add: {branches: {a: [identity], b: [{conv2d: {out_channels: C, kernel_size: 1}}]}}\n"
+            "  - layer_norm: {normalized_shape: [H, W]}\n  - flatten\n"
+            "  - linear: {in_features: \"(C + 1)*H*W - H*W\", out_features: 4}\n")
+    assert analyze_text(spec).output == (4,)

@@ -420,7 +420,8 @@ class LayerKind:
         name = cls.in_arg
         if name and ctx.args.given(name):
             written = getattr(ctx.args, name)
-            if written is not None and N.compare(written, "!=", size):
+            if written is not None and not same_sizes([written], [size], ctx, f"{name}={N.fmt(written)}",
+                                                      f"{N.fmt(size)} (the {ctx.source})", arg=name):
                 raise ctx.error(f"{name}={N.fmt(written)} does not match its input", arg=name,
                                 expected=f"{name} = {N.fmt(size)}", found=f"{N.fmt(size)} (the {ctx.source})",
                                 hint=f"remove {name} (it is inferred) or fix the previous layer",
@@ -640,6 +641,27 @@ def sample_axis(dim: int, x: Shape, ctx: Context, arg: str = "dim", *, insert: b
                     expected=f"{arg} from {-size} to {size - 1}: axes are per sample here, the batch axis left out "
                              "(torch's dim=1 is dim 0)", found=f"{list_text(x)}, the {ctx.source}", hint=hint,
                     code="invalid-layer")
+
+
+def same_sizes(a: Sequence, b: Sequence, ctx: Context, what: str, found: str, arg: str | None = None) -> bool:
+    """Whether two lists of sizes are equal, size by size: False where a pair provably
+    differs, True where every pair is provably equal (after sympy.simplify). Where it depends
+    on the symbols' values (C and D: only where C = D, an equation almost no values meet), a
+    located error (needs-concrete-size): assuming it would count in one where the spec says
+    the other."""
+    if len(a) != len(b):
+        return False
+    verdicts = [N.decide(x, "==", y) for x, y in zip(a, b)]
+    if any(v is False for v in verdicts):
+        return False
+    open_pairs = [(x, y) for x, y, v in zip(a, b, verdicts) if v is None]
+    if open_pairs:
+        x, y = open_pairs[0]
+        raise ctx.error(f"{what}: whether {N.fmt(x)} = {N.fmt(y)} depends on the symbols' values", arg=arg,
+                        expected="sizes equal for every value of the symbols", found=found,
+                        hint=f"write both as the same expression, or bind {N.symbol_names(x, y)} with --set NAME=VALUE",
+                        code="needs-concrete-size")
+    return True
 
 
 def split_sizes(split, size, branches: int) -> tuple[list, bool | None]:
