@@ -207,3 +207,20 @@ def test_written_sizes_provably_the_input_s_are_accepted():
             "  - layer_norm: {normalized_shape: [H, W]}\n  - flatten\n"
             "  - linear: {in_features: \"(C + 1)*H*W - H*W\", out_features: 4}\n")
     assert analyze_text(spec).output == (4,)
+
+
+def test_solve_still_assumes_what_it_confirms_with_the_sizes_bound():
+    """solve's symbolic walk assumes an undecided condition (its unknowns make most of them
+    undecided) and confirms each solution by a concrete analysis: an unflatten whose first
+    size is "?" is solved, not refused."""
+    from archcalc.engine.solve import solve
+    from archcalc.spec import load_spec_text
+
+    spec = ("archcalc: 1\ninput: [512]\nlayers:\n"
+            "  - unflatten: {name: u, dim: 0, unflattened_size: [\"?\", 16]}\n"
+            "expect:\n  output: [32, 16]\n")
+    with pytest.raises(SpecError) as info:
+        analyze_text(spec)  # the analysis itself refuses: whether ?·16 = 512 depends on the value
+    assert info.value.code == "needs-concrete-size"
+    result = solve(load_spec_text(spec, "s.yaml"))
+    assert [s for p in result.parts for s in p.solutions] == [{"u.unflattened_size[0]": 32}]

@@ -80,7 +80,13 @@ class Args:
 class Context:
     """What a kind may ask of the engine: errors and warnings located at the layer, where
     its input came from (for messages like "output of 'conv1', line 9") and, for a merge,
-    its branches' names and lines."""
+    its branches' names and lines.
+
+    `assume_undecided`: a condition over symbolic sizes that can't be decided (C = D, D1 ≠ 1)
+    is refused (needs-concrete-size) unless this is set; `archcalc solve` sets it for its
+    symbolic walk, because it confirms every solution with the sizes bound."""
+
+    assume_undecided = False
 
     def __init__(self, path: str, kind: str, loc: Location, args: Args, source: str,
                  warn: Callable[[str, str], None], source_path: str | None = None,
@@ -472,7 +478,7 @@ class MergeKind(LayerKind):
         d = sample_axis(a.split_dim, x, ctx, "split_dim")
         sizes, fits = split_sizes(a.split, x[d], branches)
         given = "'equal'" if a.split == "equal" else list_text(a.split)
-        if fits is None:  # a symbolic size: right only for some values, so refused rather than assumed
+        if fits is None and not ctx.assume_undecided:  # right only for some values: refused, not assumed
             fix = f"write the sizes so that they add up to {N.fmt(x[d])}"
             raise ctx.error(f"whether split {given} divides axis {d} ({N.fmt(x[d])}) among {branches} branches "
                             "depends on the symbols' values", arg="split",
@@ -480,7 +486,7 @@ class MergeKind(LayerKind):
                             found=f"{list_text(x)}, the {ctx.source}",
                             hint=f"{fix}, or bind {N.symbol_names(x[d], *sizes)} with --set NAME=VALUE",
                             code="needs-concrete-size")
-        if not fits:
+        if fits is False:
             raise ctx.error(f"split {given} does not divide axis {d} of the input among {branches} branches",
                             arg="split", expected=f"{branches} sizes adding up to {N.fmt(x[d])}, or 'equal'",
                             found=f"{list_text(x)}, the {ctx.source}", code="shape-mismatch")
@@ -655,7 +661,7 @@ def same_sizes(a: Sequence, b: Sequence, ctx: Context, what: str, found: str, ar
     if any(v is False for v in verdicts):
         return False
     open_pairs = [(x, y) for x, y, v in zip(a, b, verdicts) if v is None]
-    if open_pairs:
+    if open_pairs and not ctx.assume_undecided:
         x, y = open_pairs[0]
         raise ctx.error(f"{what}: whether {N.fmt(x)} = {N.fmt(y)} depends on the symbols' values", arg=arg,
                         expected="sizes equal for every value of the symbols", found=found,
@@ -672,7 +678,7 @@ def split_sizes(split, size, branches: int) -> tuple[list, bool | None]:
     if split == "equal":
         return [N.floordiv(size, branches)] * branches, N.decide(N.mod(size, branches), "==", 0) is not False
     sizes = list(split)
-    return sizes, len(sizes) == branches and N.decide(N.total(sizes), "==", size)
+    return sizes, (len(sizes) == branches) and N.decide(N.total(sizes), "==", size)
 
 
 def list_text(shape: Shape) -> str:

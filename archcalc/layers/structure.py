@@ -383,6 +383,8 @@ def _holds(left, right, ctx: Context, arg: str, question: str, total, x) -> bool
     which, like a head count dividing the width or groups the channels, is assumed: the
     results are exact wherever torch accepts the sizes, and --set refuses the others."""
     same = N.decide(left, "==", right)
+    if same is None and ctx.assume_undecided:
+        return True
     if same is None:
         raise ctx.error(f"{question} depends on the symbols' values, so the output's shape can't be decided",
                         arg=arg, expected=f"sizes whose product is {N.fmt(total)} for every value of the symbols",
@@ -626,7 +628,7 @@ class Squeeze(_View):
         gone = []
         for i in axes:
             one = N.decide(x[i], "==", 1)
-            if one is None:
+            if one is None and not ctx.assume_undecided:
                 raise cls._undecided(x, i, a, ctx)
             if one:
                 gone.append(i)
