@@ -49,7 +49,7 @@ class Flow:
 
 
 def analyze(spec: Spec, overrides: Mapping[str, Any] | None = None, batch: int = 1,
-            variant: str | None = None, alter: Alter | None = None) -> Analysis:
+            variant: str | None = None, alter: Alter | None = None, assume_undecided: bool = False) -> Analysis:
     """Every layer's shapes and counts, exact; symbolic where dims are left unbound.
 
     `alter(path, kind, input, args, ctx)` (grading's mistakes) may compute a layer another
@@ -62,6 +62,7 @@ def analyze(spec: Spec, overrides: Mapping[str, Any] | None = None, batch: int =
     x = bind_input(spec, env)
     check_input(x, spec.input_loc, f"the input '{spec.input_name}'" if spec.more_inputs else "the input")
     walker = _Walker(spec, env, batch)
+    walker.assume_undecided = assume_undecided  # Context's: solve's symbolic walk assumes what it can't decide
     if alter is not None:
         walker.alter, walker.clone_repeats = alter, False
     flow = Flow(x, _input_source(spec, spec.input_name, spec.input_loc), None, spec.input_dtype, False, initial(x),
@@ -126,6 +127,7 @@ class _Walker:
 
     clone_repeats = True  # False: walk every copy of a repeat (tests compare the two)
     alter: Alter | None = None  # analyze()'s: a layer computed another way (a mistake's)
+    assume_undecided = False  # analyze()'s: see Context
 
     def __init__(self, spec: Spec, globals_env: dict, batch: int):
         self.spec, self.globals, self.batch = spec, globals_env, batch
@@ -280,6 +282,7 @@ class _Walker:
         _check_dtype(kind, item, path, flow)
         ctx = Context(path, kind.kind, item.loc, args, flow.source, self._warner(path, item), flow.source_path,
                       input_loc=flow.loc if flow.source_path is None else None)
+        ctx.assume_undecided = self.assume_undecided
         result: Result | None = self.alter(path, kind, flow.shape, args, ctx) if self.alter is not None else None
         try:
             if result is None:
@@ -378,6 +381,7 @@ class _Walker:
         self._counted(item.loc)
         ctx = Context(path, kind.kind, item.loc, args, flow.source, self._warner(path, item), flow.source_path,
                       [(b.name, b.loc) for b in item.branches])
+        ctx.assume_undecided = self.assume_undecided
         branches, outs = [], []
         for branch, shape in zip(item.branches, kind.branch_inputs(flow.shape, args, len(item.branches), ctx)):
             given = flow if shape == tuple(flow.shape) else \

@@ -337,6 +337,21 @@ def compare(x: Number, op: str, y: Number) -> bool | None:
     return {"<": d < 0, "<=": d <= 0, ">": d > 0, ">=": d >= 0, "==": d == 0, "!=": d != 0}[op]
 
 
+def symbol_names(*xs: Number) -> str:
+    """'H1, W1': the symbols the values depend on, sorted, for a message saying what to bind."""
+    return ", ".join(sorted({str(s) for x in xs if is_symbolic(x) for s in to_sympy(x).free_symbols}))
+
+
+def decide(x: Number, op: str, y: Number) -> bool | None:
+    """compare(), and where that can't tell, compare() again on the simplified difference:
+    (a + 1)·(b + 1) and a·b + a + b + 1 are equal, which sympy's assumptions alone don't see.
+    None still when it depends on the symbols' values (a check that must not pass silently)."""
+    known = compare(x, op, y)
+    if known is not None or not is_symbolic(sub(x, y)):
+        return known
+    return compare(normalize(simplify_bounded(to_sympy(sub(x, y)))[0]), op, 0)
+
+
 def int_text(n: int, grouped: bool = False) -> str:
     """Any int as decimal text, never ValueError: Python refuses str() of an int past 4,300
     digits (sys.get_int_max_str_digits, which an environment may set as low as 640); past that

@@ -277,7 +277,7 @@ def _flat(shape: Any) -> Iterator[Any]:
 def solve(spec: Spec, wanted: list[str] | None = None, *, exact: bool = False, smallest: bool = False,
           maximum: int = DEFAULT_MAX, overrides: dict | None = None) -> Solution:
     overrides = dict(overrides or {})
-    symbolic = analyze(spec, overrides)
+    symbolic = analyze(spec, overrides, assume_undecided=True)  # every solution is confirmed with the sizes bound
     open_names = list(symbolic.symbols)
     if not open_names:
         raise SpecError("nothing to solve: the spec leaves no argument open and has no symbolic size",
@@ -399,7 +399,7 @@ def _satisfies(spec, binding, items, exact, overrides) -> bool:
     """The engine's verdict with `binding` set (other unknowns stay symbolic): every item holds,
     and with `exact` no division floors."""
     try:
-        analysis = analyze(spec, {**overrides, **{k: str(v) for k, v in binding.items()}})
+        analysis = analyze(spec, {**overrides, **{k: str(v) for k, v in binding.items()}}, assume_undecided=True)
     except SpecError:
         return False
     if exact and any(w.code == "inexact-division" for w in analysis.warnings):

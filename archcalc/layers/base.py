@@ -80,7 +80,13 @@ class Args:
 class Context:
     """What a kind may ask of the engine: errors and warnings located at the layer, where
     its input came from (for messages like "output of 'conv1', line 9") and, for a merge,
-    its branches' names and lines."""
+    its branches' names and lines.
+
+    `assume_undecided`: a condition over symbolic sizes that can't be decided (C = D, D1 ≠ 1)
+    is refused (needs-concrete-size) unless this is set; `archcalc solve` sets it for its
+    symbolic walk, because it confirms every solution with the sizes bound."""
+
+    assume_undecided = False
 
     def __init__(self, path: str, kind: str, loc: Location, args: Args, source: str,
                  warn: Callable[..., None], source_path: str | None = None,
@@ -425,7 +431,8 @@ class LayerKind:
         name = cls.in_arg
         if name and ctx.args.given(name):
             written = getattr(ctx.args, name)
-            if written is not None and N.compare(written, "!=", size):
+            if written is not None and not same_sizes([written], [size], ctx, f"{name}={N.fmt(written)}",
+                                                      f"{N.fmt(size)} (the {ctx.source})", arg=name):
                 raise ctx.error(f"{name}={N.fmt(written)} does not match its input", arg=name,
                                 expected=f"{name} = {N.fmt(size)}", found=f"{N.fmt(size)} (the {ctx.source})",
                                 hint=f"remove {name} (it is inferred) or fix the "
@@ -475,9 +482,17 @@ class MergeKind(LayerKind):
         if a.split is None:
             return [tuple(x)] * branches
         d = sample_axis(a.split_dim, x, ctx, "split_dim")
-        sizes = split_sizes(a.split, x[d], branches)
-        if sizes is None or len(sizes) != branches or N.compare(N.total(sizes), "!=", x[d]):
-            given = "'equal'" if a.split == "equal" else list_text(a.split)
+        sizes, fits = split_sizes(a.split, x[d], branches)
+        given = "'equal'" if a.split == "equal" else list_text(a.split)
+        if fits is None and not ctx.assume_undecided:  # right only for some values: refused, not assumed
+            fix = f"write the sizes so that they add up to {N.fmt(x[d])}"
+            raise ctx.error(f"whether split {given} divides axis {d} ({N.fmt(x[d])}) among {branches} branches "
+                            "depends on the symbols' values", arg="split",
+                            expected=f"{branches} sizes adding up to {N.fmt(x[d])} for every value of the symbols",
+                            found=f"{list_text(x)}, the {ctx.source}",
+                            hint=f"{fix}, or bind {N.symbol_names(x[d], *sizes)} with --set NAME=VALUE",
+                            code="needs-concrete-size")
+        if fits is False:
             raise ctx.error(f"split {given} does not divide axis {d} of the input among {branches} branches",
                             arg="split", expected=f"{branches} sizes adding up to {N.fmt(x[d])}, or 'equal'",
                             found=f"{list_text(x)}, the {ctx.source}", code="shape-mismatch")
@@ -640,13 +655,36 @@ def sample_axis(dim: int, x: Shape, ctx: Context, arg: str = "dim", *, insert: b
                     code="invalid-layer")
 
 
-def split_sizes(split, size, branches: int) -> list | None:
-    """The slices' sizes of a merge's `split`: as given, or 'equal' parts (None when they aren't whole)."""
-    if split != "equal":
-        return list(split)
-    if N.compare(N.mod(size, branches), "!=", 0):
-        return None
-    return [N.floordiv(size, branches)] * branches
+def same_sizes(a: Sequence, b: Sequence, ctx: Context, what: str, found: str, arg: str | None = None) -> bool:
+    """Whether two lists of sizes are equal, size by size: False where a pair provably
+    differs, True where every pair is provably equal (after sympy.simplify). Where it depends
+    on the symbols' values (C and D: only where C = D, an equation almost no values meet), a
+    located error (needs-concrete-size): assuming it would count in one where the spec says
+    the other."""
+    if len(a) != len(b):
+        return False
+    verdicts = [N.decide(x, "==", y) for x, y in zip(a, b)]
+    if any(v is False for v in verdicts):
+        return False
+    open_pairs = [(x, y) for x, y, v in zip(a, b, verdicts) if v is None]
+    if open_pairs and not ctx.assume_undecided:
+        x, y = open_pairs[0]
+        raise ctx.error(f"{what}: whether {N.fmt(x)} = {N.fmt(y)} depends on the symbols' values", arg=arg,
+                        expected="sizes equal for every value of the symbols", found=found,
+                        hint=f"write both as the same expression, or bind {N.symbol_names(x, y)} with --set NAME=VALUE",
+                        code="needs-concrete-size")
+    return True
+
+
+def split_sizes(split, size, branches: int) -> tuple[list, bool | None]:
+    """The slices' sizes of a merge's `split` (as given, or 'equal' parts) and whether they
+    fill the axis exactly: True, False, or None when that depends on symbolic sizes' values
+    (sizes [A, B] of an axis C: only where A + B = C). 'equal' parts of a symbolic size only
+    need it to divide, which is assumed, as a head count dividing the width is."""
+    if split == "equal":
+        return [N.floordiv(size, branches)] * branches, N.decide(N.mod(size, branches), "==", 0) is not False
+    sizes = list(split)
+    return sizes, (len(sizes) == branches) and N.decide(N.total(sizes), "==", size)
 
 
 def list_text(shape: Shape) -> str:

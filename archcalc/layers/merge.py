@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from archcalc.engine import numbers as N
 from archcalc.layers.args import Arg, Bool, Int
-from archcalc.layers.base import Context, MergeKind, Result, Step, Untranslatable, batched_axis, sample_axis
+from archcalc.layers.base import (Context, MergeKind, Result, Step, Untranslatable, batched_axis, same_sizes,
+                                  sample_axis)
 from archcalc.layers import strides as S
 from archcalc.layers.registry import register
 
 
-def _same(a, b) -> bool:
-    return len(a) == len(b) and not any(N.compare(x, "!=", y) for x, y in zip(a, b))
+def _same(a, b, ctx: Context, shapes, what: str) -> bool:
+    """Equal shapes; a located error where that depends on symbolic sizes' values (see same_sizes)."""
+    return same_sizes(a, b, ctx, what, ctx.branch_shapes(shapes))
 
 
 @register
@@ -38,7 +40,7 @@ class Add(MergeKind):
     @classmethod
     def combine(cls, shapes, a, ctx: Context) -> Result:
         first = shapes[0]
-        if not all(_same(s, first) for s in shapes[1:]):
+        if not all(_same(s, first, ctx, shapes, "the branches' shapes") for s in shapes[1:]):
             raise ctx.error("the branches' shapes differ, so they can't be summed",
                             expected="every branch with the same output shape", found=ctx.branch_shapes(shapes),
                             hint="project the shortcut (e.g. a 1×1 conv2d with the same stride) to match",
@@ -87,7 +89,8 @@ class Concat(MergeKind):
         rank = len(first)
         dim = sample_axis(a.dim, first, ctx)
         off = [tuple(d for i, d in enumerate(s) if i != dim) for s in shapes]
-        if any(len(s) != rank for s in shapes) or not all(_same(o, off[0]) for o in off[1:]):
+        if any(len(s) != rank for s in shapes) or \
+                not all(_same(o, off[0], ctx, shapes, f"the branches' shapes off dim {dim}") for o in off[1:]):
             raise ctx.error(f"the branches' shapes differ off dim {dim}", expected=f"every axis but {dim} equal",
                             found=ctx.branch_shapes(shapes), code="shape-mismatch")
         joined = N.total(s[dim] for s in shapes)
@@ -236,7 +239,7 @@ class Matmul(MergeKind):
                             expected="a [..., n, k] and b [..., k, m]", found=ctx.branch_shapes(shapes),
                             hint="unsqueeze the smaller one (a size-1 axis broadcasts)", code="shape-mismatch")
         left, right = shapes
-        if N.compare(left[-1], "!=", right[-2]):
+        if not _same([left[-1]], [right[-2]], ctx, shapes, "the inner sizes"):
             raise ctx.error("the inner sizes differ", expected=f"b's axis -2 equal to a's last axis, "
                             f"{N.fmt(left[-1])}", found=ctx.branch_shapes(shapes), code="shape-mismatch")
         lead = [_broadcast(d, e, ctx, shapes) for d, e in zip(left[:-2], right[:-2])]

@@ -14,7 +14,7 @@ from typing import Any
 
 from archcalc.engine import numbers as N
 from archcalc.layers.args import Arg, Bool, Float, Int, Ints, Nullable
-from archcalc.layers.base import Context, LayerKind, Result, Step, Untranslatable, Weight, list_text
+from archcalc.layers.base import Context, LayerKind, Result, Step, Untranslatable, Weight, list_text, same_sizes
 from archcalc.layers.registry import register
 
 _SHAPES = {1: "[C]", 2: "[C, L]", 3: "[C, H, W]", 4: "[C, D, H, W]"}
@@ -51,7 +51,8 @@ def _normalized_axes(x, shape: tuple, ctx: Context) -> None:
     """normalized_shape (layer_norm, rms_norm) must be the sizes of the input's last axes."""
     k = len(shape)
     last = tuple(x[-k:]) if k <= len(x) else None
-    if last is None or any(N.compare(d, "!=", s) for d, s in zip(last, shape)):
+    if last is None or not same_sizes(last, shape, ctx, f"normalized_shape {list_text(shape)}",
+                                      f"{list_text(x)}, the {ctx.source}", arg="normalized_shape"):
         raise ctx.error(f"normalized_shape {list_text(shape)} is not the size of the input's last axes",
                         arg="normalized_shape", expected=f"the last {k} size(s) of {list_text(x)}",
                         found=f"{list_text(x)}, the {ctx.source}",

@@ -375,10 +375,33 @@ class _View(LayerKind):
         return dict(a.items())
 
 
+def _holds(left, right, ctx: Context, arg: str, question: str, total, x) -> bool:
+    """Whether left == right, for the element counts a reshape or unflatten must keep. Where
+    that depends on the symbols' values (x elements into [H1, W1]: only where x = H1·W1, an
+    equation almost no values meet), a located error rather than a result whose condition is
+    unstated. A size -1 makes only a divisibility condition (x into [H1, -1]: H1 divides x),
+    which, like a head count dividing the width or groups the channels, is assumed: the
+    results are exact wherever torch accepts the sizes, and --set refuses the others."""
+    same = N.decide(left, "==", right)
+    if same is None and ctx.assume_undecided:
+        return True
+    if same is None:
+        raise ctx.error(f"{question} depends on the symbols' values, so the output's shape can't be decided",
+                        arg=arg, expected=f"sizes whose product is {N.fmt(total)} for every value of the symbols",
+                        found=f"{list_text(x)}, the {ctx.source}",
+                        hint=f"write the sizes so that their product is {N.fmt(total)}, or the input's size as the "
+                             f"sizes' product, or bind {N.symbol_names(left, right)} with --set NAME=VALUE",
+                        code="needs-concrete-size")
+    return same
+
+
 @register
 class Reshape(_View):
     """A sample's elements in another shape (torch.reshape, Tensor.view): the sizes' product
-    stays; one size may be -1, the rest inferred."""
+    stays; one size may be -1, the rest inferred. With symbolic sizes the product must be
+    provably the input's (after sympy.simplify): [x] into [H1, W1] holds only where x = H1·W1,
+    so it is refused (needs-concrete-size), not assumed; a size -1 needs only divisibility,
+    which is assumed (see _holds)."""
 
     kind = "reshape"
     torch_classes = ("Reshape",)  # archcalc's own module: torch's reshape is a function
@@ -398,12 +421,14 @@ class Reshape(_View):
             raise ctx.error(f"shape {list_text(shape)}: at most one size may be -1, and none 0", arg="shape",
                             code="invalid-layer")
         known = N.product(d for d in shape if d != -1)
+        written = f"shape {list_text(a.shape)}"
         if -1 in shape:
-            if N.compare(N.mod(total, known), "!=", 0):
+            if N.decide(N.mod(total, known), "==", 0) is False:  # a symbolic divisibility is assumed (see _holds)
                 raise ctx.error(f"{N.fmt(total)} elements don't divide into {list_text(shape)}", arg="shape",
                                 found=f"{list_text(x)}, the {ctx.source}", code="shape-mismatch")
             shape[shape.index(-1)] = N.floordiv(total, known)
-        elif N.compare(known, "!=", total):
+        elif not _holds(known, total, ctx, "shape", f"whether {written} holds the input's {N.fmt(total)} elements",
+                        total, x):
             raise ctx.error(f"shape {list_text(shape)} holds {N.fmt(known)} elements, the input {N.fmt(total)}",
                             arg="shape", expected=f"sizes whose product is {N.fmt(total)}",
                             found=f"{list_text(x)}, the {ctx.source}", hint="the batch axis is left out here",
@@ -509,7 +534,8 @@ class Transpose(_View):
 
 @register
 class Unflatten(_View):
-    """One axis of the sample split into several: [C·G] → [C, G]."""
+    """One axis of the sample split into several: [C·G] → [C, G]. As for reshape, symbolic
+    sizes must provably hold the axis (x into [H1, W1] is refused: only x = H1·W1 fits)."""
 
     kind = "unflatten"
     torch_classes = ("Unflatten",)
@@ -531,11 +557,15 @@ class Unflatten(_View):
         dim = sample_axis(a.dim, x, ctx)
         sizes = list(a.unflattened_size)
         whole = x[dim]
-        if -1 in sizes and sizes.count(-1) == 1:
+        written = f"unflattened_size {list_text(a.unflattened_size)}"  # for the messages
+        filled = False
+        if -1 in sizes and sizes.count(-1) == 1 and 0 not in sizes:  # 0: refused below (not a modulo by zero)
             known = N.product(d for d in sizes if d != -1)
-            if N.compare(N.mod(whole, known), "==", 0):
-                sizes[sizes.index(-1)] = N.floordiv(whole, known)
-        if any(d in (-1, 0) for d in sizes) or N.compare(N.product(sizes), "!=", whole):
+            if N.decide(N.mod(whole, known), "==", 0) is not False:  # a symbolic divisibility is assumed (_holds)
+                sizes[sizes.index(-1)], filled = N.floordiv(whole, known), True
+        if any(d in (-1, 0) for d in sizes) or not filled and \
+                not _holds(N.product(sizes), whole, ctx, "unflattened_size",
+                           f"whether {written} holds axis {dim}'s {N.fmt(whole)} elements", whole, x):
             raise ctx.error(f"unflattened_size {list_text(a.unflattened_size)} does not hold axis {dim}'s "
                             f"{N.fmt(whole)} elements", arg="unflattened_size",
                             expected=f"sizes whose product is {N.fmt(whole)} (one may be -1)",
@@ -571,7 +601,13 @@ class Unflatten(_View):
 @register
 class Squeeze(_View):
     """Axes of size 1 removed: `dim` alone (kept when its size is not 1, as torch does), or
-    every one of the sample's (never the batch axis)."""
+    every one of the sample's (never the batch axis).
+
+    Whether an axis goes depends on its size's value, so a symbolic size that may be 1 (a
+    dim is any positive integer: D1 may be 1) is refused with a located error rather than
+    guessed: keeping it would be wrong at D1 = 1, dropping it wrong everywhere else. A
+    size known not to be 1 (H1 + 1) is kept. Name the size-1 axis with `dim:`, or bind the
+    size with --set."""
 
     kind = "squeeze"
     torch_classes = ("Squeeze",)  # archcalc's own module
@@ -583,15 +619,39 @@ class Squeeze(_View):
     def output_strides(cls, a, x, out, strides, batch):
         if strides is None:
             return None
-        gone = [i for i, d in enumerate(x) if N.compare(d, "==", 1) and (a.dim is None or i == a.dim % len(x))]
+        gone = [i for i, d in enumerate(x) if N.decide(d, "==", 1) and (a.dim is None or i == a.dim % len(x))]
         return tuple(st for i, st in enumerate(strides) if i - 1 not in gone)
 
     @classmethod
     def infer(cls, x, a, ctx: Context) -> Result:
+        axes = range(len(x)) if a.dim is None else [sample_axis(a.dim, x, ctx)]
+        gone = []
+        for i in axes:
+            one = N.decide(x[i], "==", 1)
+            if one is None and not ctx.assume_undecided:
+                raise cls._undecided(x, i, a, ctx)
+            if one:
+                gone.append(i)
+        return Result(tuple(d for i, d in enumerate(x) if i not in gone))
+
+    @classmethod
+    def _undecided(cls, x, i: int, a, ctx: Context):
+        """The error for axis i, whose symbolic size may or may not be 1."""
         if a.dim is None:
-            return Result(tuple(d for d in x if N.compare(d, "!=", 1)))
-        dim = sample_axis(a.dim, x, ctx)
-        return Result(tuple(d for i, d in enumerate(x) if i != dim or N.compare(d, "!=", 1)))
+            ones = [j for j, d in enumerate(x) if N.compare(d, "==", 1)]
+            order = ", then ".join(f"dim: {j}" for j in reversed(ones))
+            fix = ("remove the squeeze if the axis is never 1" if not ones else
+                   f"name the axis of size 1 ({order})" if len(ones) == 1 else
+                   f"squeeze the axes of size 1 one at a time ({order})")
+            what = f"squeeze without dim can't tell whether axis {i} ({N.fmt(x[i])}) is 1"
+        else:
+            fix = "remove the squeeze if the axis is never 1"
+            what = f"squeeze can't tell whether axis {i} ({N.fmt(x[i])}) is 1"
+        return ctx.error(f"{what}: torch removes it only when it is, and a symbolic size may be 1", arg="dim",
+                         expected="axes whose sizes are known to be 1 or known not to be",
+                         found=f"{list_text(x)}, the {ctx.source}",
+                         hint=f"{fix}, or bind {N.symbol_names(x[i])} with --set NAME=VALUE",
+                         code="needs-concrete-size")
 
     @classmethod
     def receptive_field(cls, a, x, rf):
