@@ -11,10 +11,11 @@ from hypothesis import settings
 from archcalc.engine.analyze import analyze
 from archcalc.spec import load_spec, load_spec_text
 
-# CI (CI=true) runs the property tests on hypothesis' derandomized examples, so a green commit
-# stays green; developers' runs and the long fuzzing profile explore new random examples.
+# CI (CI=true, or .ci/run's ARCHCALC_CI=1) runs the property tests on hypothesis' derandomized
+# examples, so a green commit stays green; developers' runs and the long fuzzing profile explore
+# new random examples (what they find becomes a test of its own, as in test_conventions_property).
 settings.register_profile("ci", derandomize=True, print_blob=True)
-if os.environ.get("CI"):
+if os.environ.get("CI") or os.environ.get("ARCHCALC_CI"):
     settings.load_profile("ci")
 
 REPO = Path(__file__).resolve().parent.parent

@@ -134,3 +134,19 @@ def test_a_rule_a_tool_needs_is_missed_here():
             _agree("thop", doc, 1)
     finally:
         C.CONVENTIONS["thop"] = thop
+
+
+def test_ptflops_counts_mvit_s_table_interpolation_once_for_a_model_of_several_inputs():
+    """Found by test_random_stacks: with several inputs ptflops takes them by keyword and does
+    not average over the batch, yet F.interpolate of MViT's relative position tables still runs
+    once per pass, not once per sample (281 measured at batch 2, not 284)."""
+    pytest.importorskip("ptflops")
+    decoder = {"nhead": 1, "dim_feedforward": 1, "activation": "relu", "norm_first": False, "bias": False,
+               "dropout": 0.0, "num_layers": 1, "norm": False, "memory": "memory1"}
+    block = {"thw": [1, 1, 1], "num_heads": 1, "kernel_q": [1, 1, 1], "kernel_kv": [1, 1, 2], "stride_q": [1, 1, 1],
+             "stride_kv": [1, 1, 1], "residual_pool": False, "residual_with_cls_embed": False, "rel_pos_embed": True,
+             "proj_after_attn": False, "eps": 1e-06, "dropout": 0.0, "stochastic_depth_prob": 0.0}
+    doc = {"archcalc": 1, "inputs": {"input": [2, 1], "memory1": [1, 1]},
+           "layers": [{"transformer_decoder": decoder}, {"multiscale_block": block}]}
+    for batch in (1, 2, 3):
+        _agree("ptflops", doc, batch)

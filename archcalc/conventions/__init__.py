@@ -76,9 +76,12 @@ def _term(conv: Convention, key: str) -> Term:
 def _scale(conv: Convention, term: Term, batch: int, several: bool = False) -> int:
     """How many samples' worth of a term the tool's figure holds: the batch for tools that
     count whole batches, 1 for those that average; some of ptflops' terms escape its average,
-    and all of them where a model of several inputs is given by keyword (`several`)."""
-    per_batch = conv.per_batch if term.per_batch is None else term.per_batch
-    return batch if per_batch or (several and conv.keywords_whole_batch) else 1
+    and all of them where a model of several inputs is given by keyword (`several`), but for a
+    term counted once per pass (per_batch False: ptflops' F.interpolate of MViT's position
+    tables), which no batch multiplies."""
+    if term.per_batch is not None:
+        return batch if term.per_batch else 1
+    return batch if conv.per_batch or (several and conv.keywords_whole_batch) else 1
 
 
 def figures(analysis, name: str) -> Figures:

@@ -21,7 +21,7 @@ class Term:
     key: str
     words: str  # what it counts, as a compare-conventions line says it
     value: Callable[[Any], Any]  # per-sample value for one row
-    per_batch: bool | None = None  # None: as the convention counts; True: grows with the batch regardless
+    per_batch: bool | None = None  # None: as the convention counts; True: grows with the batch regardless; False: once per pass
 
 
 @dataclass(frozen=True)
