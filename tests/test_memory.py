@@ -222,6 +222,26 @@ def test_peak_inference_against_the_cuda_allocator():
 
 
 @pytest.mark.slow
+def _seen_at_last_layer(analysis, case, shape, args, record) -> list:
+    """record(input, output) of the last layer, as torch's module sees them in one training
+    forward pass on CPU (a forward hook; the first tensor of a tuple); a batch torch refuses
+    is not an example."""
+    net = build_from_analysis(analysis, "cpu").train()
+    seen = []
+
+    def first(t):
+        return t[0] if isinstance(t, (tuple, list)) else t
+
+    net.get_submodule(analysis.roots[-1].path).register_forward_hook(
+        lambda module, inputs, output: seen.append(record(first(inputs), first(output))))
+    try:
+        net(*all_inputs(analysis, sample_input(case, shape, args)))
+    except REFUSALS:
+        assume(False)
+    assert len(seen) == 1
+    return seen
+
+
 @pytest.mark.parametrize("kind", sorted(k for k, c in TABLE.items() if not kinds()[k].merge))
 @settings(max_examples=int(os.environ.get("ARCHCALC_KIND_EXAMPLES", "8")), deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
@@ -237,22 +257,8 @@ def test_each_kind_says_whether_its_output_is_its_input(kind, data):
     analysis = engine(shape, layers, case.dtype, batch=2)
     assume(not isinstance(analysis, SpecError))
     row = analysis.roots[-1]
-    net = build_from_analysis(analysis, "cpu").train()
-    seen = []
-
-    def first(t):
-        return t[0] if isinstance(t, (tuple, list)) else t
-
-    def hook(module, inputs, output):
-        x, y = first(inputs), first(output)
-        seen.append(x.untyped_storage().data_ptr() == y.untyped_storage().data_ptr() if y.is_contiguous() else None)
-
-    net.get_submodule(row.path).register_forward_hook(hook)
-    try:
-        net(*all_inputs(analysis, sample_input(case, shape, args)))
-    except REFUSALS:
-        assume(False)
-    assert len(seen) == 1
+    seen = _seen_at_last_layer(analysis, case, shape, args, lambda x, y: (
+        x.untyped_storage().data_ptr() == y.untyped_storage().data_ptr() if y.is_contiguous() else None))
     if seen[0] is not None:
         assert seen[0] == row.layer.output_is_input(row.args), (kind, shape, args)
 
@@ -490,22 +496,8 @@ def test_each_kind_lays_out_its_output_as_it_says(kind, layout, data):
     analysis = engine(shape, [*first, (case, args)], case.dtype, batch=2)
     assume(not isinstance(analysis, SpecError))
     row = analysis.roots[-1]
-    net = build_from_analysis(analysis, "cpu").train()
-    seen = []
-
-    def first_of(t):
-        return t[0] if isinstance(t, (tuple, list)) else t
-
-    def hook(module, inputs, output):
-        x, y = first_of(inputs), first_of(output)
-        seen.append((tuple(x.stride()), tuple(y.shape), tuple(y.stride())))
-
-    net.get_submodule(row.path).register_forward_hook(hook)
-    try:
-        net(*all_inputs(analysis, sample_input(case, shape, args)))
-    except REFUSALS:
-        assume(False)
-    assert len(seen) == 1
+    seen = _seen_at_last_layer(analysis, case, shape, args,
+                               lambda x, y: (tuple(x.stride()), tuple(y.shape), tuple(y.stride())))
     given_strides, out_shape, out_strides = seen[0]
     if layout == "transposed":
         assume(not strides.is_contiguous((2, *shape), given_strides))  # axes of size 1: no transposed view
