@@ -4,7 +4,8 @@
     python benchmarks/bench_torchvision.py [MODEL ...]    # needs torchvision; ~10 minutes for all
 
 Per model: one warm forward pass (the median of three, no_grad, batch 1), `import_model`
-(torch.fx trace with shape propagation, structure, the spec's text) on the warm model, and
+(the fx graph recorded from one run, or fx's trace and shape propagation where recording
+cannot give fx's graph; structure; the spec's text) on the warm model, and
 `verify_import` (the spec analysed and checked against the model). Nothing is asserted.
 """
 from __future__ import annotations

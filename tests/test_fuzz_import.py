@@ -42,6 +42,7 @@ from archcalc.torch_backend.importing import import_and_verify  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fuzz_import_models import UNSAYABLE, Model, models  # noqa: E402
+from test_import_recorded import recorded_as_traced  # noqa: E402
 
 EXAMPLES = int(os.environ.get("ARCHCALC_FUZZ_EXAMPLES", "40"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None,
@@ -117,6 +118,8 @@ def check(model: Model, folder: Path) -> str:
     unsayable = set(model.ingredients) & UNSAYABLE
     assert not unsayable, (f"imported a model with {unsayable}: the spec cannot be this model", imported.text,
                            model.source)
+    alike, fast, traced = recorded_as_traced(imported.model, imported.examples)  # import's fast path is fx's reading
+    assert alike, (fast, traced, model.source)
     # the written spec, read on its own, against the model itself
     analysis = analyze(load_spec_text(imported.text, "imported.yaml"))
     output, params, buffers, flops = independent_counts(imported.model, imported.examples)

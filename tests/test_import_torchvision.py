@@ -12,10 +12,13 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("torchvision")
 from archcalc.torch_backend.importing import import_and_verify  # noqa: E402
+from archcalc.torch_backend.importing.fx import _recorded  # noqa: E402
 
 MODELS = Path(__file__).parent / "models"
 sys.path.insert(0, str(MODELS))
 import torchvision_zoo  # noqa: E402
+sys.path.insert(0, str(Path(__file__).parent))
+from test_import_recorded import recorded_as_traced  # noqa: E402
 
 
 def test_the_list_is_the_issues_78_models():
@@ -33,3 +36,7 @@ def test_each_torchvision_cnn_imports_and_verifies_exactly(name):
     assert [r.message() for r in results if not r.ok] == []
     assert {r.name for r in results} >= {"import.output", "import.flops", "against.layers", "against.params",
                                           "against.buffers"}
+    # read from one recorded run (import's fast path), exactly as torch.fx's trace reads
+    assert _recorded(imported.model, imported.examples) is not None
+    alike, fast, traced = recorded_as_traced(imported.model, imported.examples)
+    assert alike, (fast, traced)

@@ -239,8 +239,7 @@ class LayerKind:
             if arg.name not in values:
                 continue
             value = arg.type.written(values[arg.name])
-            default = None if arg.default is None or arg.required else arg.type.written(arg.type.check(arg.default))
-            if arg.required or value != default:
+            if arg.required or value != _written_default(arg):
                 out[arg.name] = value
         return out
 
@@ -612,6 +611,19 @@ class Untranslatable(Exception):
 class _Computed:
     def __repr__(self) -> str:
         return "<a value computed in forward>"
+
+
+_WRITTEN_DEFAULTS: dict[int, tuple] = {}  # id of an Arg → (the Arg, kept so that its id is not reused; its default)
+
+
+def _written_default(arg) -> Any:
+    """An optional argument's default as a spec writes it (import compares each value read
+    from a module with it: checked and written once, not once per layer)."""
+    known = _WRITTEN_DEFAULTS.get(id(arg))
+    if known is None or known[0] is not arg:
+        known = _WRITTEN_DEFAULTS[id(arg)] = (arg, None if arg.default is None else
+                                              arg.type.written(arg.type.check(arg.default)))
+    return known[1]
 
 
 COMPUTED = _Computed()  # an argument of a traced call that the model computed (x.size(0)), not a literal

@@ -7,15 +7,14 @@ from __future__ import annotations
 import inspect
 import operator
 
-from typing import NamedTuple
-
 import torch
 from torch import fx, nn
 
 from archcalc.layers.base import COMPUTED, FLOW, LayerKind, MergeKind, Untranslatable, Weight
 from archcalc.layers.registry import kind_of_function, kinds
 from archcalc.spec.errors import Location, SpecError
-from archcalc.torch_backend.importing.traced import (Problems, Traced, followed_output, forward_location,
+from archcalc.torch_backend.importing.recorded import Unrecordable, record
+from archcalc.torch_backend.importing.traced import (Meta, Problems, Traced, followed_output, forward_location,
                                                      is_layer_module, module_layer, module_name, tied_modules,
                                                      unwrapped)
 
@@ -33,10 +32,12 @@ class _Tracer(fx.Tracer):
         return is_layer_module(m) or super().is_leaf_module(m, qualname)
 
 
-def trace_fx(model: nn.Module, examples: tuple, located: bool = True) -> tuple[list[Traced], str, list[str]]:
+def trace_fx(model: nn.Module, examples: tuple, located: bool = True,
+             record: bool = True) -> tuple[list[Traced], str, list[str]]:
     """The model's data flow (topological order), the id of its output, and notes; `located`:
     each value with the user's source line (errors say where). `examples`: one sample of
-    each of the model's inputs."""
+    each of the model's inputs. Unlocated, the graph is recorded from one run where that
+    gives fx's graph (recorded.py: `record`), and traced by fx where it would not."""
     if is_layer_module(model):  # a bare nn.Linear or nn.Transformer: fx would trace inside it
         try:
             module_layer(model)  # settings a spec cannot say (batch_first=False), before running it
@@ -44,10 +45,36 @@ def trace_fx(model: nn.Module, examples: tuple, located: bool = True) -> tuple[l
             raise SpecError(f"the model, {module_name(model)}: {exc}", forward_location(model),
                             code="import-unsupported") from None
         root = _called_alone(model, len(examples))
-        graph = root.graph
+        graph, dropped = root.graph, _propagated(root, root.graph, examples)
     else:  # the graph run on the model itself: no GraphModule (its code generation is a sixth of a small model's import)
-        root, graph = model, _Tracer(located).trace(model, concrete_args=_optional_arguments(model, len(examples))
-                                                     or None)
+        root = model
+        recorded = _recorded(model, examples) if record and not located else None
+        if recorded is not None:
+            translator = Translator(root, recorded[0], len(examples))
+            translator.dropped_work(recorded[1])
+            _eliminate_unread(recorded[0])
+            return translator.run()
+        graph = _Tracer(located).trace(model, concrete_args=_optional_arguments(model, len(examples)) or None)
+        dropped = _propagated(root, graph, examples)
+    translator = Translator(root, graph, len(examples))
+    translator.dropped_work(dropped)
+    graph.eliminate_dead_code()
+    return translator.run()
+
+
+def _eliminate_unread(graph: fx.Graph) -> None:
+    """fx's dead-code elimination for a recorded graph, where what no one reads is only parts
+    of outputs, sizes and tensor reads (_recorded refuses the rest), none impure: 0.02–0.04 ms
+    where eliminate_dead_code, which asks each node whether it is, takes 5–9 (mobilenet_v3_small,
+    shufflenet_v2_x0_5)."""
+    for node in reversed(list(graph.nodes)):
+        if node.op in ("call_function", "call_method", "get_attr") and not node.users:
+            graph.erase_node(node)
+
+
+def _propagated(root: nn.Module, graph: fx.Graph, examples: tuple) -> set[fx.Node]:
+    """Runs the traced graph on the examples, recording each value's shape (_Propagation);
+    returns the calls whose results the followed output never reads (_dropped)."""
     graph.owning_module = root  # the modules its nodes call (fx asks it which calls are pure)
     placeholders = [n for n in graph.nodes if n.op == "placeholder"]
     _check_inputs([n.name for n in placeholders if not n.args], len(placeholders), len(examples))
@@ -56,10 +83,23 @@ def trace_fx(model: nn.Module, examples: tuple, located: bool = True) -> tuple[l
     # (mobilenet_v3_small: 386 ms against 11 ms)
     with torch.no_grad():
         _Propagation(root, graph, dropped).run(*examples)
-    translator = Translator(root, graph, len(examples))
-    translator.dropped_work(dropped)
-    graph.eliminate_dead_code()
-    return translator.run()
+    return dropped
+
+
+def _recorded(model: nn.Module, examples: tuple) -> tuple[fx.Graph, set[fx.Node]] | None:
+    """(fx's graph for the model, recorded from one run, and the calls the output never
+    reads), or None where recording would not give fx's graph (then fx traces it): a run
+    that does what fx would not record alike, or work whose result is dropped (whose FLOPs
+    only fx's propagation counts)."""
+    try:
+        graph = record(model, examples, _Tracer(False))
+    except Unrecordable:
+        return None
+    graph.owning_module = model
+    dropped = _dropped(graph)
+    if any(n.op == "call_module" or "tensor_meta" in n.meta and n.target is not operator.getitem for n in dropped):
+        return None  # what a dropped call computes only fx's propagation counts (an unread part of an output is free)
+    return graph, dropped
 
 
 def _dropped(graph: fx.Graph) -> set[fx.Node]:
@@ -77,16 +117,9 @@ def _dropped(graph: fx.Graph) -> set[fx.Node]:
     return {n for n in graph.nodes if n.op in ("call_module", "call_function", "call_method") and n not in live}
 
 
-class _Meta(NamedTuple):
-    """What import reads of a traced tensor (torch.fx's ShapeProp records more, at more cost)."""
-
-    shape: torch.Size
-    dtype: torch.dtype
-
-
 class _Propagation(fx.Interpreter):
     """The traced graph run on the example inputs, recording each value: a tensor's shape and
-    dtype (meta['tensor_meta']: a _Meta, or a tuple of them and other values for a tuple), and
+    dtype (meta['tensor_meta']: a Meta, or a tuple of them and other values for a tuple), and
     the sizes a node computes where they are no tensor (meta['sizes']: an int, or a tuple of
     ints: MViT's token grid, which each block returns and the next is given), for a module's
     call given them as traced."""
@@ -105,7 +138,7 @@ class _Propagation(fx.Interpreter):
         else:
             result = super().run_node(n)
         found = []
-        meta = torch.utils._pytree.tree_map_only(torch.Tensor, lambda t: found.append(t) or _Meta(t.shape, t.dtype),
+        meta = torch.utils._pytree.tree_map_only(torch.Tensor, lambda t: found.append(t) or Meta(t.shape, t.dtype),
                                                  result)
         if found:
             n.meta["tensor_meta"] = meta
@@ -233,6 +266,7 @@ class Translator:
         self.notes: list[str] = []
         self.output: str | None = None
         self.tied: dict[str, str] | None = None  # module → the module whose parameters it holds (tied_modules)
+        self.modules: dict[str, nn.Module] | None = None  # path → module, read once (get_submodule walks the path)
 
     def run(self) -> tuple[list[Traced], str, list[str]]:
         for node in self.graph.nodes:
@@ -285,7 +319,13 @@ class Translator:
         return False
 
     def _unknown_module(self, node: fx.Node) -> bool:
-        return node.op == "call_module" and not is_layer_module(self.gm.get_submodule(node.target))
+        return node.op == "call_module" and not is_layer_module(self.module(node.target))
+
+    def module(self, path: str) -> nn.Module:
+        if self.modules is None:
+            self.modules = dict(self.gm.named_modules())
+        module = self.modules.get(path)
+        return module if module is not None else self.gm.get_submodule(path)
 
     def _scalar_arithmetic(self, node: fx.Node) -> bool:
         """`x / 255.0`, `x * 0.5 + 1`, `att * (1.0 / math.sqrt(k.size(-1)))`: a tensor and a
@@ -373,7 +413,7 @@ class Translator:
         return True
 
     def on_call_module(self, node: fx.Node) -> None:
-        module = self.gm.get_submodule(node.target)
+        module = self.module(node.target)
         try:
             layer = module_layer(module)
         except Untranslatable as exc:

@@ -7,7 +7,7 @@ import inspect
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
@@ -16,6 +16,13 @@ from archcalc.layers.registry import kind_of_module
 from archcalc.spec.errors import ErrorCollector, Location, SpecError
 
 ARCHCALC_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) + os.sep
+
+
+class Meta(NamedTuple):
+    """What import reads of a traced tensor (torch.fx's ShapeProp records more, at more cost)."""
+
+    shape: torch.Size
+    dtype: torch.dtype
 
 
 @dataclass

@@ -1,0 +1,507 @@
+"""Import's fast path: the graph torch.fx would trace, recorded from one run of the model.
+
+torch.fx's symbolic trace, then its shape propagation (a second, interpreted run), cost three
+to five times a small model's forward pass (mobilenet_v3_small: 40 ms against 9 ms). Here
+the model runs once, on the example inputs, while every call is watched: the calls of its
+leaf modules (the ones fx would not trace into, `_Tracer.is_leaf_module`) through
+nn.Module.__call__, every torch function and Tensor method between them through a
+TorchFunctionMode, and the functions fx is told to keep whole (`torch.fx.wrap`). Each call
+whose arguments hold a value of the run becomes the node fx would make (`a + b` is
+operator.add, `x.view(...)` a call_method, `x.shape` a getattr), already carrying what
+fx.py's propagation records: shapes and dtypes (meta['tensor_meta']), sizes computed in
+forward (meta['sizes']), the modules running (meta['nn_module_stack']). Sizes read from a
+tensor (`x.size(0)`, `x.shape[-2:]`) stay nodes, as under fx, through the arithmetic on them.
+
+The graph is fx's only where the run is plain data flow. Whatever would make it differ — a
+tensor or a size in an `if` (fx refuses the model, and import falls back to forward hooks),
+an in-place write, a module the model does not hold, work whose result the output never
+reads, a value fx would keep symbolic that here would be a number — stops the recording
+(Unrecordable), and import traces with torch.fx instead. So the recorder never decides what
+a model means: fx.py's Translator reads its graph exactly as it reads fx's, and a test
+imports every model of the suite both ways and compares the specs.
+"""
+from __future__ import annotations
+
+import dis
+import inspect
+import operator
+import sys
+from collections import OrderedDict
+
+import torch
+from torch import fx, nn
+from torch.fx import _symbolic_trace
+from torch.overrides import TorchFunctionMode, is_tensor_method_or_property
+
+from archcalc.torch_backend.importing.traced import Meta
+
+
+class Unrecordable(Exception):
+    """The run did something whose graph would not be fx's: import traces with torch.fx."""
+
+
+# Tensor's Python operators as fx records them: reflected ones with their operands swapped,
+# in-place ones as the plain operator (an fx Proxy has no __iadd__: Python falls back to +).
+_BINARY = ("add", "sub", "mul", "floordiv", "truediv", "mod", "pow", "lshift", "rshift", "and_", "or_", "xor",
+           "matmul")
+_OPERATORS: dict[str, tuple] = {}
+for _name in _BINARY:
+    _dunder = _name.strip("_")
+    _OPERATORS[f"__{_dunder}__"] = (getattr(operator, _name), False)
+    _OPERATORS[f"__r{_dunder}__"] = (getattr(operator, _name), True)
+    _OPERATORS[f"__i{_dunder}__"] = (getattr(operator, _name), False)
+for _name in ("eq", "ne", "lt", "gt", "le", "ge", "getitem", "neg", "pos", "invert"):
+    _OPERATORS[f"__{_name}__"] = (getattr(operator, _name), False)
+
+# a property read on a tensor that gives a tensor or sizes, recorded as fx's getattr
+_PROPERTIES = {"shape", "ndim", "T", "mT", "H", "mH"}
+
+
+def _plain(value):
+    """A size as the int it is (SizeInt refuses int())."""
+    return int.__int__(value) if isinstance(value, int) else value
+
+
+class _Sized:
+    """A value computed in forward from sizes (x.size(0), x.shape[-2:], c // groups): the node
+    that computes it, as fx keeps it."""
+
+    node: fx.Node
+
+
+class SizeInt(int, _Sized):
+    """An int read from a tensor's sizes, or computed from them: arithmetic on it is recorded
+    (as fx records it on a Proxy); comparing it or branching on it stops the recording.
+    Inside a recorded call (torch's own code, given it) it is the int it is."""
+
+    def __new__(cls, value: int, node: fx.Node, recorder: "Recorder"):
+        self = super().__new__(cls, value)
+        self.node, self.recorder = node, recorder
+        node.meta["sizes"] = int.__int__(value)
+        return self
+
+    def __hash__(self):
+        return int.__hash__(self)
+
+
+def _size_method(name: str):
+    """SizeInt's `name`: recorded where fx records it on a Proxy, refused where fx's trace
+    would fail or keep a float, the int's own inside a recorded call."""
+    plain_method = getattr(int, name)
+    target = _SIZE_OPERATORS.get(name)
+
+    def method(self, *others):
+        if self.recorder.quiet:
+            return plain_method(int.__int__(self), *(_plain(o) for o in others))
+        if target is None:
+            raise Unrecordable(f"a size's {name}")
+        operands = (*others, self) if name.startswith("__r") else (self, *others)
+        return self.recorder.computed(target, operands, target(*(_plain(o) for o in operands)))
+
+    return method
+
+
+_SIZE_OPERATORS = {f"__{r}{n}__": getattr(operator, n) for n in ("add", "sub", "mul", "floordiv", "mod", "pow")
+                   for r in ("", "r")} | {"__neg__": operator.neg}
+for _name in (*_SIZE_OPERATORS, "__eq__", "__ne__", "__lt__", "__gt__", "__le__", "__ge__", "__truediv__",
+              "__rtruediv__", "__and__", "__or__", "__xor__", "__lshift__", "__rshift__", "__divmod__", "__rdivmod__",
+              "__int__", "__index__", "__abs__", "__round__", "__trunc__", "__floor__", "__ceil__", "__invert__",
+              "__pos__", "__bool__", "__float__"):
+    setattr(SizeInt, _name, _size_method(_name))
+
+
+class SizeTuple(tuple, _Sized):
+    """Sizes read from a tensor (x.size(), x.shape) or sliced from them: indexing, slicing,
+    unpacking and `+` are recorded as fx records them; inside a recorded call, a tuple."""
+
+    def __new__(cls, value, node: fx.Node, recorder: "Recorder"):
+        self = super().__new__(cls, value)
+        self.node, self.recorder = node, recorder
+        self.sizes = type(value)(_plain(v) for v in value)  # a torch.Size, or a tuple: as fx's propagation keeps it
+        node.meta["sizes"] = self.sizes
+        return self
+
+    def __getitem__(self, index):
+        value = self.sizes[index]
+        if self.recorder.quiet:
+            return value
+        node = self.recorder.node("call_function", operator.getitem, (self.node, index), {})
+        return SizeTuple(value, node, self.recorder) if isinstance(index, slice) else \
+            SizeInt(value, node, self.recorder)
+
+    def __iter__(self):
+        if self.recorder.quiet:
+            return tuple.__iter__(self)
+        return iter([self[i] for i in range(tuple.__len__(self))])
+
+    def __add__(self, other):
+        if self.recorder.quiet:
+            return _plain_tuple(self) + _plain_tuple(other)
+        return self.recorder.computed(operator.add, (self, other), _plain_tuple(self) + _plain_tuple(other))
+
+    def __radd__(self, other):
+        if self.recorder.quiet:
+            return _plain_tuple(other) + _plain_tuple(self)
+        return self.recorder.computed(operator.add, (other, self), _plain_tuple(other) + _plain_tuple(self))
+
+    def __len__(self):
+        if self.recorder.quiet:
+            return tuple.__len__(self)
+        raise Unrecordable("len() of sizes")
+
+    def __eq__(self, other):
+        if self.recorder.quiet:
+            return _plain_tuple(self) == _plain_tuple(other) if isinstance(other, (tuple, list)) else False
+        raise Unrecordable("sizes compared")
+
+    def __ne__(self, other):
+        return not self.__eq__(other)
+
+    __hash__ = tuple.__hash__
+
+
+def _plain_tuple(values) -> tuple:
+    return tuple(_plain(v) for v in tuple.__iter__(tuple(values) if not isinstance(values, tuple) else values))
+
+
+class _Unpacked(tuple):
+    """A tuple of tensors a recorded call returned (x.chunk(2), a module's (output, state)):
+    each element read from it is fx's getitem of the call's node."""
+
+    def __new__(cls, value, node: fx.Node, recorder: "Recorder"):
+        self = super().__new__(cls, value)
+        self.node, self.recorder = node, recorder
+        return self
+
+    def __getitem__(self, index):
+        if self.recorder.quiet:
+            return tuple.__getitem__(self, index)
+        if not isinstance(index, int):
+            raise Unrecordable("a slice of a call's outputs")
+        value = tuple.__getitem__(self, index)
+        node = self.recorder.node("call_function", operator.getitem, (self.node, index), {})
+        return self.recorder.produced(node, value)
+
+    def __iter__(self):
+        if self.recorder.quiet:
+            return tuple.__iter__(self)
+        return iter([self[i] for i in range(tuple.__len__(self))])
+
+
+class Recorder(TorchFunctionMode):
+    """One watched run of a model: the graph its calls make."""
+
+    def __init__(self, model: nn.Module, tracer: fx.Tracer):
+        super().__init__()
+        self.model, self.tracer = model, tracer
+        self.graph = fx.Graph()
+        self.nodes: dict[int, fx.Node] = {}  # id of a value of the run → its node
+        self.alive: list = []  # the values behind those ids, kept so that no id is reused
+        self.paths: dict[int, str] = {}  # id of each module → its path (the first, as fx's path_of_module)
+        self.held: dict[int, str] = {}  # id of each tensor the model holds → the name of fx's get_attr for it
+        self.buffers: set[str] = set()
+        self._read_model(model)
+        self.leaves: dict[int, bool] = {}  # id of a module → whether fx would not trace into it
+        self.attr_nodes: dict[str, fx.Node] = {}
+        self.stack: OrderedDict = OrderedDict()  # modules running: fx's nn_module_stack
+        self.calls: dict[str, int] = {}
+        self.quiet = 0  # >0: inside a leaf module or archcalc's own bookkeeping, nothing is recorded
+
+    def _read_model(self, model: nn.Module) -> None:
+        """One walk of the model: its modules' paths, and the tensors it holds by the names fx
+        gives them (parameters, then buffers, then other tensor attributes; the first path of each)."""
+        attributes, buffers = {}, {}
+        for prefix, module in model.named_modules():
+            self.paths[id(module)] = prefix
+            dot = prefix + "." if prefix else ""
+            for key, tensor in module._parameters.items():
+                if tensor is not None:
+                    self.held.setdefault(id(tensor), dot + key)
+            for key, tensor in module._buffers.items():
+                if tensor is not None:
+                    buffers.setdefault(id(tensor), dot + key)
+            for key, value in module.__dict__.items():
+                if isinstance(value, torch.Tensor):
+                    attributes.setdefault(id(value), dot + key)
+        for key, name in buffers.items():
+            if key not in self.held:
+                self.held[key] = name
+                self.buffers.add(name)
+        for key, name in attributes.items():
+            self.held.setdefault(key, name)
+
+    # ---- the graph -------------------------------------------------------------------------
+
+    def node(self, op: str, target, args: tuple, kwargs: dict) -> fx.Node:
+        node = self.graph.create_node(op, target, self.arg(args), self.arg(kwargs))
+        node.meta["nn_module_stack"] = OrderedDict(self.stack)
+        return node
+
+    def arg(self, value):
+        """A call's argument as fx writes it: each value of the run its node."""
+        if isinstance(value, torch.Tensor):
+            return self._tensor_node(value)
+        if isinstance(value, _Sized) or isinstance(value, _Unpacked):
+            return value.node
+        if isinstance(value, (list, tuple)):
+            if hasattr(value, "_fields"):
+                raise Unrecordable("a named tuple as an argument")
+            known = self.nodes.get(id(value))
+            return known if known is not None else type(value)(self.arg(v) for v in value)
+        if isinstance(value, dict):
+            return {k: self.arg(v) for k, v in value.items()}
+        if isinstance(value, slice):
+            return slice(self.arg(value.start), self.arg(value.stop), self.arg(value.step))
+        if isinstance(value, nn.Module):
+            raise Unrecordable("a module as an argument")
+        return value
+
+    def _tensor_node(self, tensor: torch.Tensor) -> fx.Node:
+        node = self.nodes.get(id(tensor))
+        if node is not None:
+            return node
+        name = self.held.get(id(tensor))
+        if name is None:
+            raise Unrecordable("a tensor made in forward from no input (fx keeps it as a constant)")
+        if isinstance(tensor, nn.Parameter) or name in self.buffers:
+            if name not in self.attr_nodes:  # fx proxies a parameter or buffer once, where forward reads it
+                self.attr_nodes[name] = self._get_attr(name, tensor)
+            return self.attr_nodes[name]
+        return self._get_attr(name, tensor)  # other tensor attributes: one get_attr for each use
+
+    def _get_attr(self, name: str, tensor: torch.Tensor) -> fx.Node:
+        node = self.graph.create_node("get_attr", name, (), {})
+        node.meta["nn_module_stack"] = OrderedDict(self.stack)
+        node.meta["tensor_meta"] = _meta(tensor)
+        return node
+
+    def produced(self, node: fx.Node, value):
+        """Records what a call returned as the node's value, and gives the run the value to go
+        on with: sizes as SizeInt/SizeTuple, a tuple of outputs as _Unpacked."""
+        if isinstance(value, torch.Tensor):
+            if id(value) in self.nodes:  # a call that gives back a tensor it was given (nn.Identity, an in-place
+                value = value.view_as(value)  # ReLU): the caller gets a new tensor, as fx gives a new Proxy
+            node.meta["tensor_meta"] = _meta(value)
+            self.nodes[id(value)] = node
+            self.alive.append(value)
+            return value
+        if value is None and node.target is operator.getitem:
+            return None  # of a module's outputs, one it does not give (MultiheadAttention's weights)
+        if isinstance(value, bool) or not isinstance(value, (int, tuple, list)):
+            raise Unrecordable(f"a call gives {type(value).__name__}, not a tensor or sizes")
+        if isinstance(value, int):
+            return SizeInt(value, node, self)
+        if hasattr(value, "_fields") and not isinstance(value, torch.Size):
+            raise Unrecordable("a call gives a named tuple")
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            if isinstance(value, (torch.Size, tuple)):
+                return SizeTuple(value, node, self)
+            self.nodes[id(value)] = node  # a list of sizes (MViT's grid): passed on as the node
+            self.alive.append(value)
+            node.meta["sizes"] = value
+            return value
+        node.meta["tensor_meta"] = torch.utils._pytree.tree_map_only(torch.Tensor, _meta, value)
+        return _Unpacked(value, node, self)
+
+    def computed(self, target, operands: tuple, value):
+        """Arithmetic on sizes: fx's node for it, and its result as sizes."""
+        node = self.node("call_function", target, operands, {})
+        return self.produced(node, value)
+
+    # ---- what the run calls ----------------------------------------------------------------
+
+    def _follows(self, values) -> bool:
+        """Whether a call's arguments hold a value of the run (the call is recorded)."""
+        for value in values:
+            if isinstance(value, torch.Tensor):
+                if id(value) in self.nodes or id(value) in self.held:
+                    return True
+            elif isinstance(value, (_Sized, _Unpacked)):
+                return True
+            elif isinstance(value, (list, tuple)):
+                if id(value) in self.nodes or self._follows(value):
+                    return True
+            elif isinstance(value, dict):
+                if self._follows(value.values()):
+                    return True
+            elif isinstance(value, slice):
+                if self._follows((value.start, value.stop, value.step)):
+                    return True
+        return False
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if self.quiet or not self._follows(args) and not self._follows(kwargs.values()):
+            return func(*args, **kwargs)
+        op, target, args = _as_fx(func, args)
+        if "out" in kwargs or op == "call_method" and target.endswith("_") and not target.startswith("_"):
+            raise Unrecordable(f"an in-place {target}")
+        self.quiet += 1
+        try:
+            value = func(*args, **kwargs) if target is not operator.getitem else func(*args)
+            node = self.node(op, target, args, kwargs)
+            return self.produced(node, value)
+        finally:
+            self.quiet -= 1
+
+    def call_module(self, module: nn.Module, call, args: tuple, kwargs: dict):
+        """nn.Module.__call__ while recording: a leaf module is one call_module node, fx's
+        module stack kept for every module."""
+        if self.quiet:
+            return call(module, *args, **kwargs)
+        path = self.paths.get(id(module))
+        if path is None:
+            raise Unrecordable("a module the model does not hold")
+        count = self.calls.get(path, 0)
+        self.calls[path] = count + 1
+        key = f"{path}@{count}" if count else path
+        self.stack[key] = (path, type(module))
+        try:
+            leaf = self.leaves.get(id(module))
+            if leaf is None:
+                leaf = self.leaves[id(module)] = self.tracer.is_leaf_module(module, path)
+            if not leaf:
+                return call(module, *args, **kwargs)
+            self.quiet += 1
+            try:
+                with torch._C.DisableTorchFunction():  # no mode inside: the leaf runs at its own speed
+                    value = call(module, *args, **kwargs)
+                node = self.node("call_module", path, args, kwargs)
+                return self.produced(node, value)
+            finally:
+                self.quiet -= 1
+        finally:
+            self.stack.pop(key)
+
+    def call_wrapped(self, function, args: tuple, kwargs: dict):
+        """A function fx keeps whole (torch.fx.wrap: torchvision's stochastic_depth)."""
+        if self.quiet or not self._follows(args) and not self._follows(kwargs.values()):
+            return function(*args, **kwargs)
+        self.quiet += 1
+        try:
+            value = function(*args, **kwargs)
+            node = self.node("call_function", function, args, kwargs)
+            node.meta["is_wrapped"] = True
+            return self.produced(node, value)
+        finally:
+            self.quiet -= 1
+
+
+def _as_fx(func, args: tuple) -> tuple[str, object, tuple]:
+    """(fx's op, its target, the arguments in fx's order) for a call the mode sees. A Python
+    operator on a tensor reaches the mode as the method behind it (`x + y` as Tensor.add,
+    `x += y` as Tensor.add_): the caller's instruction tells the operator from the method
+    call, as fx tells them apart (operator.add; call_method 'add')."""
+    name = getattr(func, "__name__", "")
+    if name == "__get__":  # a property of a tensor: fx's getattr(x, 'shape')
+        prop = getattr(getattr(func, "__self__", None), "__name__", None)
+        if prop not in _PROPERTIES:
+            raise Unrecordable(f"a tensor's .{prop}")
+        return "call_function", getattr, (args[0], prop)
+    if not is_tensor_method_or_property(func):
+        return "call_function", func, args
+    if name in _OPERATORS:  # the Python-level reflected operators (__rsub__), __getitem__
+        target, reflected = _OPERATORS[name]
+        return "call_function", target, (args[1], args[0], *args[2:]) if reflected else args
+    operator_target = _written_operator(sys._getframe(2))
+    if operator_target is not None:
+        return "call_function", operator_target, args
+    if name.startswith("__") or name in _REFUSED_METHODS:
+        raise Unrecordable(f"a tensor's {name}")
+    if name.endswith("_") or name == "matmul":  # in place; x.matmul(y), which fx records apart from @
+        raise Unrecordable(f"a tensor's {name}()")
+    return "call_method", name, args
+
+
+_REFUSED_METHODS = {"tolist", "item", "numpy", "cpu", "cuda", "to", "type", "data_ptr"}
+_BINARY_OP = dis.opmap.get("BINARY_OP")
+_UNARY = {dis.opmap.get("UNARY_NEGATIVE"): operator.neg, dis.opmap.get("UNARY_INVERT"): operator.invert}
+_COMPARE_OP = dis.opmap.get("COMPARE_OP")
+_NB = {"ADD": operator.add, "SUBTRACT": operator.sub, "MULTIPLY": operator.mul, "TRUE_DIVIDE": operator.truediv,
+       "FLOOR_DIVIDE": operator.floordiv, "REMAINDER": operator.mod, "POWER": operator.pow,
+       "MATRIX_MULTIPLY": operator.matmul, "AND": operator.and_, "OR": operator.or_, "XOR": operator.xor,
+       "LSHIFT": operator.lshift, "RSHIFT": operator.rshift}
+
+
+def _written_operator(frame):
+    """The operator (fx's target) that the caller's current instruction is, or None for a
+    call: `+` and `+=` alike are operator.add (an fx Proxy has no __iadd__)."""
+    code, at = frame.f_code.co_code, frame.f_lasti
+    if at < 0 or at + 1 >= len(code):
+        return None
+    op, oparg = code[at], code[at + 1]
+    if op == _BINARY_OP and _BINARY_OP is not None:
+        name = dis._nb_ops[oparg][0].removeprefix("NB_").removeprefix("INPLACE_")
+        return _NB.get(name)
+    if op in _UNARY:
+        return _UNARY[op]
+    if op == _COMPARE_OP:
+        raise Unrecordable("a tensor compared")
+    return None
+
+
+def _meta(tensor: torch.Tensor) -> Meta:
+    return Meta(tensor.shape, tensor.dtype)
+
+
+def _placeholders(recorder: Recorder, model: nn.Module, count: int) -> list[fx.Node]:
+    """forward's arguments, as fx's trace names them: the inputs, then those after them at their
+    defaults (the model as called with its inputs alone)."""
+    try:
+        parameters = list(inspect.signature(model.forward).parameters.values())
+    except (TypeError, ValueError):
+        raise Unrecordable("forward's signature cannot be read") from None
+    if any(p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in parameters) or len(parameters) < count \
+            or any(p.default is inspect.Parameter.empty for p in parameters[count:]):
+        raise Unrecordable("forward's arguments are not its inputs and defaults")
+    inputs = [recorder.graph.placeholder(p.name) for p in parameters[:count]]
+    for p in parameters[count:]:
+        recorder.graph.placeholder(p.name, default_value=p.default)
+    return inputs
+
+
+def record(model: nn.Module, examples: tuple, tracer: fx.Tracer) -> fx.Graph:
+    """The graph fx would trace for `model` on `examples`, with fx.py's propagation metadata,
+    from one run; raises Unrecordable where it would not be fx's."""
+    recorder = Recorder(model, tracer)
+    for node, example in zip(_placeholders(recorder, model, len(examples)), examples):
+        recorder.produced(node, example)
+    original_call = nn.Module.__call__
+    wrapped = _wrapped_functions(recorder)
+
+    def watched_call(module, *args, **kwargs):
+        return recorder.call_module(module, original_call, args, kwargs)
+
+    nn.Module.__call__ = watched_call
+    try:
+        for frame_dict, name, _, wrapper in wrapped:
+            frame_dict[name] = wrapper
+        with recorder, torch.no_grad():
+            output = model.forward(*examples)  # as fx's trace: the model's own call is no module call
+    except Unrecordable:
+        raise
+    except Exception as exc:  # the model's own failure: fx says it, or falls back to hooks
+        raise Unrecordable(f"the run failed: {type(exc).__name__}") from exc
+    finally:
+        nn.Module.__call__ = original_call
+        for frame_dict, name, original, _ in wrapped:
+            frame_dict[name] = original
+    recorder.quiet += 1
+    recorder.graph.output(recorder.arg(output))
+    return recorder.graph
+
+
+def _wrapped_functions(recorder: Recorder) -> list[tuple]:
+    """[(globals, name, the function, its recording wrapper)] for every function that
+    torch.fx.wrap named, where it is defined."""
+    out = []
+    for (_, name), frame_dict in _symbolic_trace._wrapped_fns_to_patch.copy().items():
+        if name not in frame_dict:
+            continue  # a builtin fx would patch (len): a recorded run refuses len() of sizes itself
+        original = frame_dict[name]
+
+        def wrapper(*args, _original=original, **kwargs):
+            return recorder.call_wrapped(_original, args, kwargs)
+
+        out.append((frame_dict, name, original, wrapper))
+    return out

@@ -1,0 +1,230 @@
+"""Import's fast path (archcalc/torch_backend/importing/recorded.py): the graph torch.fx would
+trace, recorded from one run of the model. The property it must keep: wherever it records,
+fx.py reads the recorded graph exactly as it reads fx's own (the same values, kinds, arguments,
+shapes, output and notes, or the same refusal); wherever the run does something fx would not
+record alike, it records nothing and fx traces the model. Checked here on small models made
+for each construct, and on every model of the import fuzzing and every torchvision CNN
+(tests/test_fuzz_import.py, tests/test_import_torchvision.py: `recorded_as_traced`)."""
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+import torch.nn.functional as F  # noqa: E402
+from torch import nn  # noqa: E402
+
+from archcalc.spec.errors import SpecError  # noqa: E402
+from archcalc.torch_backend.importing import import_model  # noqa: E402
+from archcalc.torch_backend.importing.fx import _recorded, trace_fx  # noqa: E402
+
+pytestmark = pytest.mark.torch
+
+
+def recorded_as_traced(model: nn.Module, examples: tuple) -> tuple[bool, object, object]:
+    """(whether the recorded graph reads as fx's does, the recorded reading, fx's reading):
+    each reading the values, output and notes, or the refusal's text."""
+    def reading(record: bool):
+        try:
+            return trace_fx(model, examples, located=False, record=record)
+        except SpecError as err:
+            return err.render()
+        except Exception as exc:  # fx refuses the model's Python (import then falls back to forward hooks)
+            return f"{type(exc).__name__}: {exc}"
+
+    fast, traced = reading(True), reading(False)
+    return fast == traced, fast, traced
+
+
+class _Shuffle(nn.Module):
+    """ShuffleNet's channel shuffle: sizes read, divided, unpacked and passed to view."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 1)
+
+    def forward(self, x):
+        b, c, h, w = x.size()
+        x = self.conv(x).view(b, 2, c // 2, h, w).transpose(1, 2).contiguous()
+        return x.view(b, -1, h, w)
+
+
+class _Resize(nn.Module):
+    """A segmentation head: the input's own size read back (x.shape[-2:]) for interpolate."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 2, 3, stride=2, padding=1)
+
+    def forward(self, x):
+        size = x.shape[-2:]
+        return {"out": F.interpolate(self.conv(x), size=size, mode="bilinear", align_corners=False)}
+
+
+class _Residual(nn.Module):
+    """`+=` (fx: operator.add), scalar arithmetic on either side, a flatten by view."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 3, padding=1)
+        self.fc = nn.Linear(3 * 4 * 4, 5)
+
+    def forward(self, x):
+        out = self.conv(x)
+        out += x
+        out = 1.0 + out * 0.5
+        return self.fc(out.view(out.size(0), -1))
+
+
+class _Split(nn.Module):
+    """A chunk unpacked into two branches, concatenated back; a layer scale read in forward."""
+
+    def __init__(self):
+        super().__init__()
+        self.branch = nn.Sequential(nn.Conv2d(2, 2, 1), nn.ReLU())
+        self.gamma = nn.Parameter(torch.ones(4, 1, 1))
+
+    def forward(self, x):
+        a, b = x.chunk(2, dim=1)
+        return torch.cat((a, self.branch(b)), dim=1) * self.gamma
+
+
+class _Recurrent(nn.Module):
+    """A module's tuple output unpacked (an LSTM's sequence and state), an optional argument."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(6, 8, batch_first=True)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x, state=None):
+        out, (h, c) = self.lstm(x)
+        return self.head(out)
+
+
+def _kept_whole(x, scale: float):
+    """A function torch.fx.wrap names: fx records its call, not what it does."""
+    return x * scale
+
+
+torch.fx.wrap("_kept_whole")  # noqa: E402 (torch.fx: imported with torch)
+
+
+class _Wrapped(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 1)
+
+    def forward(self, x):
+        return x + _kept_whole(self.conv(x), 0.5)
+
+
+RECORDED = {  # model, one sample of its input
+    "channel shuffle": (_Shuffle, (4, 6, 6)),
+    "sizes read back": (_Resize, (3, 8, 8)),
+    "+= and scalars": (_Residual, (3, 4, 4)),
+    "chunk and layer scale": (_Split, (4, 5, 5)),
+    "tuple output, optional argument": (_Recurrent, (7, 6)),
+}
+
+
+@pytest.mark.parametrize("case", list(RECORDED))
+def test_a_recorded_graph_reads_as_fx_graph(case):
+    make, shape = RECORDED[case]
+    torch.manual_seed(0)
+    model, examples = make().eval(), (torch.randn(1, *shape),)
+    assert _recorded(model, examples) is not None, "the run was not recorded"
+    alike, fast, traced = recorded_as_traced(model, examples)
+    assert alike, (fast, traced)
+    assert not isinstance(fast, str), fast  # each of these imports
+
+
+def test_an_fx_wrapped_function_is_recorded_whole():
+    model, examples = _Wrapped().eval(), (torch.randn(1, 3, 4, 4),)
+    graph, _ = _recorded(model, examples)
+    assert [n.target.__name__ for n in graph.nodes if n.op == "call_function"] == ["_kept_whole", "add"]
+    alike, fast, traced = recorded_as_traced(model, examples)
+    assert alike, (fast, traced)
+    assert "calls _kept_whole" in fast  # no kind stands for it: refused alike
+
+
+class _Branching(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        x = self.fc(x)
+        if x.sum() > 1e9:
+            x = x * 0
+        return x
+
+
+class _InPlace(nn.Module):
+    def forward(self, x):
+        y = x.relu()
+        y.add_(1)
+        return y
+
+
+class _Constant(nn.Module):
+    def forward(self, x):
+        return x + torch.ones(4)
+
+
+class _MatmulMethod(nn.Module):
+    def forward(self, x):
+        return x.matmul(x.transpose(1, 2))
+
+
+class _Compared(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        if x.size(-1) == 4:
+            x = self.fc(x)
+        return x
+
+
+class _Unheld(nn.Module):
+    def forward(self, x):
+        return nn.ReLU()(x)
+
+
+NOT_RECORDED = {  # what fx would not record alike: fx traces it (and may refuse, or fall back to hooks)
+    "control flow on a tensor": _Branching,
+    "an in-place method": _InPlace,
+    "a tensor made in forward": _Constant,
+    "x.matmul(y), which fx records apart from @": _MatmulMethod,
+    "a size compared": _Compared,
+    "a module the model does not hold": _Unheld,
+}
+
+
+@pytest.mark.parametrize("case", list(NOT_RECORDED))
+def test_what_fx_would_not_record_alike_is_left_to_fx(case):
+    model, examples = NOT_RECORDED[case]().eval(), (torch.randn(1, 3, 4),)
+    assert _recorded(model, examples) is None
+    alike, fast, traced = recorded_as_traced(model, examples)
+    assert alike, (fast, traced)
+
+
+def test_control_flow_still_falls_back_to_forward_hooks():
+    imported = import_model("branching", "3,4", model=_Branching())
+    assert imported.method == "forward hooks"
+
+
+def test_a_recording_leaves_torch_as_it_was():
+    """nn.Module.__call__, the fx-wrapped functions and the torch-function modes are restored,
+    after a recorded run and after one that stops."""
+    from torch.fx import _symbolic_trace
+    from torch.overrides import _get_current_function_mode_stack
+
+    before = (nn.Module.__call__, {k: d[k[1]] for k, d in _symbolic_trace._wrapped_fns_to_patch.items()
+                                   if k[1] in d}, len(_get_current_function_mode_stack()))
+    assert _recorded(_Shuffle().eval(), (torch.randn(1, 4, 6, 6),)) is not None
+    assert _recorded(_Branching().eval(), (torch.randn(1, 3, 4),)) is None
+    after = (nn.Module.__call__, {k: d[k[1]] for k, d in _symbolic_trace._wrapped_fns_to_patch.items()
+                                  if k[1] in d}, len(_get_current_function_mode_stack()))
+    assert after == before
