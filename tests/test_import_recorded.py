@@ -71,7 +71,7 @@ class _Residual(nn.Module):
     def forward(self, x):
         out = self.conv(x)
         out += x
-        out = 1.0 + out * 0.5
+        out = 2.0 - (1.0 + out * 0.5) / 2
         return self.fc(out.view(out.size(0), -1))
 
 
