@@ -216,15 +216,20 @@ def test_control_flow_still_falls_back_to_forward_hooks():
 
 
 def test_a_recording_leaves_torch_as_it_was():
-    """nn.Module.__call__, the fx-wrapped functions and the torch-function modes are restored,
-    after a recorded run and after one that stops."""
+    """The modules' calls, the fx-wrapped functions, the global module hooks and the
+    torch-function modes are as they were, after a recorded run and after one that stops."""
     from torch.fx import _symbolic_trace
+    from torch.nn.modules import module as torch_module
     from torch.overrides import _get_current_function_mode_stack
 
-    before = (nn.Module.__call__, {k: d[k[1]] for k, d in _symbolic_trace._wrapped_fns_to_patch.items()
-                                   if k[1] in d}, len(_get_current_function_mode_stack()))
-    assert _recorded(_Shuffle().eval(), (torch.randn(1, 4, 6, 6),)) is not None
-    assert _recorded(_Branching().eval(), (torch.randn(1, 3, 4),)) is None
-    after = (nn.Module.__call__, {k: d[k[1]] for k, d in _symbolic_trace._wrapped_fns_to_patch.items()
-                                  if k[1] in d}, len(_get_current_function_mode_stack()))
-    assert after == before
+    def state(*models):
+        return (nn.Module.__call__, {k: d[k[1]] for k, d in _symbolic_trace._wrapped_fns_to_patch.items() if k[1] in d},
+                len(_get_current_function_mode_stack()), len(torch_module._global_forward_pre_hooks),
+                [m.__dict__.get("_compiled_call_impl") for model in models for m in model.modules()])
+
+    shuffle, branching = _Shuffle().eval(), _Branching().eval()
+    before = state(shuffle, branching)
+    assert _recorded(shuffle, (torch.randn(1, 4, 6, 6),)) is not None
+    assert _recorded(branching, (torch.randn(1, 3, 4),)) is None
+    assert state(shuffle, branching) == before
+    assert shuffle(torch.randn(1, 4, 6, 6)).shape == (1, 4, 6, 6)  # and the model runs as before

@@ -76,6 +76,8 @@ def kind_of_class(module_class: type) -> type[LayerKind] | None:
     return None
 
 
+@functools.lru_cache(maxsize=None)
 def kind_of_function(name: str) -> type[LayerKind] | None:
-    """The kind that lists this torch function or Tensor method in `torch_functions`."""
+    """The kind that lists this torch function or Tensor method in `torch_functions`
+    (remembered, as kind_of_class: import asks for every call between modules)."""
     return next((k for k in kinds().values() if name in k.torch_functions), None)
