@@ -233,3 +233,16 @@ def test_a_recording_leaves_torch_as_it_was():
     assert _recorded(branching, (torch.randn(1, 3, 4),)) is None
     assert state(shuffle, branching) == before
     assert shuffle(torch.randn(1, 4, 6, 6)).shape == (1, 4, 6, 6)  # and the model runs as before
+
+
+def test_a_module_call_the_recording_does_not_see_leaves_the_model_to_fx(monkeypatch):
+    """Were torch to stop consulting the instance attribute the recording watches module calls
+    by, the modules' insides would be recorded as the model's own code: the global pre-hook
+    notices a module call that did not come through the recording."""
+    from archcalc.torch_backend.importing import recorded
+
+    model, examples = _Shuffle().eval(), (torch.randn(1, 4, 6, 6),)
+    monkeypatch.setattr(recorded, "_CALL", "_an_attribute_torch_does_not_consult")
+    assert _recorded(model, examples) is None
+    monkeypatch.undo()
+    assert _recorded(model, examples) is not None

@@ -6,7 +6,8 @@ the model runs once, on the example inputs, while every call is watched: the cal
 modules (each instance's `_compiled_call_impl`, which nn.Module.__call__ consults; a leaf,
 one fx would not trace into, is one node), every torch function and Tensor method between
 them through a TorchFunctionMode, and the functions fx is told to keep whole
-(`torch.fx.wrap`); a forward pre-hook refuses a module the model does not hold. Each call
+(`torch.fx.wrap`); a forward pre-hook refuses a module the model does not hold, and any
+module call the recording did not see. Each call
 whose arguments hold a value of the run becomes the node fx would make (`a + b` is
 operator.add, `x.view(...)` a call_method, `x.shape` a getattr), already carrying what
 fx.py's propagation records: shapes and dtypes (meta['tensor_meta']), sizes computed in
@@ -238,7 +239,12 @@ class Recorder(TorchFunctionMode):
     # ---- the graph -------------------------------------------------------------------------
 
     def node(self, op: str, target, args: tuple, kwargs: dict) -> fx.Node:
-        node = self.graph.create_node(op, target, self.arg(args), self.arg(kwargs))
+        node = self.graph.create_node(op, target)  # its arguments after: create_node walks them with pytree to
+        args, kwargs = self.arg(args), self.arg(kwargs)  # warn of SymInts, which a run never passes (a tenth
+        if args:  # of shufflenet_v2_x0_5's import)
+            node.args = args
+        if kwargs:
+            node.kwargs = kwargs
         node.meta["nn_module_stack"] = OrderedDict(self.stack)
         return node
 
@@ -350,11 +356,18 @@ class Recorder(TorchFunctionMode):
         finally:
             self.quiet -= 1
 
-    def refuse_unheld(self, module: nn.Module, inputs) -> None:
-        """A forward pre-hook on every module: one the model does not hold (made in forward)
-        is called outside a leaf, which fx's trace refuses (path_of_module)."""
-        if not self.quiet and id(module) not in self.paths:
+    def refuse_unwatched(self, module: nn.Module, inputs) -> None:
+        """A forward pre-hook on every module call: outside a leaf, each must be one of the
+        model's modules (fx's trace refuses one made in forward: path_of_module), and must have
+        come through call_module (were torch to stop consulting _compiled_call_impl, module
+        calls would go unseen, and their insides be recorded as the model's own code)."""
+        if self.quiet:
+            return
+        path = self.paths.get(id(module))
+        if path is None:
             raise Unrecordable("a module the model does not hold")
+        if not self.stack or next(reversed(self.stack.values()))[0] != path:
+            raise Unrecordable(f"a call of module '{path}' the recording did not see")
 
     def call_module(self, module: nn.Module, call, args: tuple, kwargs: dict):
         """A call of one of the model's modules while recording: a leaf module is one
@@ -479,7 +492,7 @@ def record(model: nn.Module, examples: tuple, tracer: fx.Tracer) -> fx.Graph:
         recorder.produced(node, example)
     wrapped = _wrapped_functions(recorder)
     watched = _watched_modules(recorder, model)
-    unheld = nn.modules.module.register_module_forward_pre_hook(recorder.refuse_unheld)
+    unheld = nn.modules.module.register_module_forward_pre_hook(recorder.refuse_unwatched)
     try:
         for frame_dict, name, _, wrapper in wrapped:
             frame_dict[name] = wrapper
