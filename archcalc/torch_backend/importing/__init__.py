@@ -84,6 +84,12 @@ def build_model(target: str) -> nn.Module:
     return model.eval()
 
 
+def _evaluating(model: nn.Module) -> nn.Module:
+    """The model in eval mode; eval() only where a module is training (it sets the flag of every
+    module through nn.Module.__setattr__: 1 ms on a small model already in eval mode)."""
+    return model.eval() if any(m.training for m in model.modules()) else model
+
+
 def _examples(model: nn.Module, inputs: list[list[int]], dtype: str | None) -> tuple[tuple, list[str]]:
     """(one sample of each input, their dtypes): token ids below the smallest vocabulary when a
     layer reads ids (then the default dtype is index), on the model's device. `dtype`: one for
@@ -188,7 +194,7 @@ def import_model(target: str, input_text: str, *, dtype: str | None = None, size
     shapes = parse_inputs(input_text)
     sizes = {k: int(v) for k, v in (sizes or {}).items()}
     at = {d: sizes.get(d, TRACED_SIZE) for dims in shapes for d in dims if isinstance(d, str)}
-    model = build_model(target) if model is None else model.eval()
+    model = build_model(target) if model is None else _evaluating(model)
     examples, dtype = _examples(model, [[at.get(d, d) for d in dims] for dims in shapes], dtype)
     with _collector_paused():
         items, notes, method, names = _read(model, examples, target)

@@ -213,7 +213,7 @@ def _per_sample(meta) -> tuple | None:
     if not hasattr(meta, "shape") and isinstance(meta, (tuple, list)):
         meta = meta[0] if meta else None
     shape = getattr(meta, "shape", None)
-    return tuple(int(d) for d in shape[1:]) if shape is not None else None
+    return tuple(map(int, shape[1:])) if shape is not None else None
 
 
 def _literal(value):
@@ -313,7 +313,7 @@ class Translator:
 
     def _after_failure(self, node: fx.Node) -> bool:
         """A node that reads a reported one is not reported again (one cause, one message)."""
-        if any(a.name in self.failed for a in node.all_input_nodes):
+        if self.failed and any(a.name in self.failed for a in node.all_input_nodes):
             self.failed.add(node.name)
             return True
         return False

@@ -28,6 +28,7 @@ import dis
 import inspect
 import operator
 import sys
+import weakref
 from collections import OrderedDict
 
 import torch
@@ -191,6 +192,16 @@ class _Unpacked(tuple):
         return iter([self[i] for i in range(tuple.__len__(self))])
 
 
+class _Watched(weakref.ref):
+    """A weak reference to a tensor of the run that remembers the tensor's id."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, tensor, callback):
+        super().__init__(tensor, callback)
+        self.key = id(tensor)
+
+
 class Recorder(TorchFunctionMode):
     """One watched run of a model: the graph its calls make."""
 
@@ -199,7 +210,10 @@ class Recorder(TorchFunctionMode):
         self.model, self.tracer = model, tracer
         self.graph = fx.Graph()
         self.nodes: dict[int, fx.Node] = {}  # id of a value of the run → its node
-        self.alive: list = []  # the values behind those ids, kept so that no id is reused
+        self.alive: list = []  # values kept so that no id is reused: lists of sizes (a tensor is watched instead)
+        self.watched: dict[int, weakref.ref] = {}  # id of a tensor of the run → its weak reference, which
+        # forgets the id when the tensor is freed: the run frees its tensors as the model's forward does
+        # (kept alive, each new one takes fresh pages: +5 ms on mobilenet_v3_small's 9 ms forward)
         self.paths: dict[int, str] = {}  # id of each module → its path (the first, as fx's path_of_module)
         self.held: dict[int, str] = {}  # id of each tensor the model holds → the name of fx's get_attr for it
         self.modules: dict[int, nn.Module] = {}
@@ -207,6 +221,8 @@ class Recorder(TorchFunctionMode):
         self.leaves: dict[int, bool] = {}  # id of a module → whether fx would not trace into it
         self.attr_nodes: dict[str, fx.Node] = {}
         self.stack: OrderedDict = OrderedDict()  # modules running: fx's nn_module_stack
+        self._stack_copy: OrderedDict | None = None  # its copy since it last changed, which the nodes made meanwhile share
+        self.names: dict = {}  # a target → the name fx bases its nodes' names on (Graph._target_to_str's regex, once)
         self.calls: dict[str, int] = {}
         self.quiet = 0  # >0: inside a leaf module or archcalc's own bookkeeping, nothing is recorded
 
@@ -239,14 +255,23 @@ class Recorder(TorchFunctionMode):
     # ---- the graph -------------------------------------------------------------------------
 
     def node(self, op: str, target, args: tuple, kwargs: dict) -> fx.Node:
-        node = self.graph.create_node(op, target)  # its arguments after: create_node walks them with pytree to
-        args, kwargs = self.arg(args), self.arg(kwargs)  # warn of SymInts, which a run never passes (a tenth
-        if args:  # of shufflenet_v2_x0_5's import)
-            node.args = args
+        name = self.names.get(target)
+        if name is None:
+            name = self.names[target] = self.graph._target_to_str(target)
+        node = self.graph.create_node(op, target, name=name)  # its arguments after: create_node walks them with
+        if args:  # pytree to warn of SymInts, which a run never passes (a tenth of shufflenet_v2_x0_5's import)
+            node.args = tuple([self.arg(a) for a in args])
         if kwargs:
-            node.kwargs = kwargs
-        node.meta["nn_module_stack"] = OrderedDict(self.stack)
+            node.kwargs = self.arg(kwargs)
+        node.meta["nn_module_stack"] = self._module_stack()
         return node
+
+    def _module_stack(self) -> OrderedDict:
+        """fx's nn_module_stack for a node made now: one copy for the nodes a module's code makes
+        between module calls (fx.py only reads it)."""
+        if self._stack_copy is None:
+            self._stack_copy = OrderedDict(self.stack)
+        return self._stack_copy
 
     def arg(self, value):
         """A call's argument as fx writes it: each value of the run its node."""
@@ -283,7 +308,7 @@ class Recorder(TorchFunctionMode):
 
     def _get_attr(self, name: str, tensor: torch.Tensor) -> fx.Node:
         node = self.graph.create_node("get_attr", name, (), {})
-        node.meta["nn_module_stack"] = OrderedDict(self.stack)
+        node.meta["nn_module_stack"] = self._module_stack()
         node.meta["tensor_meta"] = _meta(tensor)
         return node
 
@@ -295,7 +320,7 @@ class Recorder(TorchFunctionMode):
                 value = value.view_as(value)  # ReLU): the caller gets a new tensor, as fx gives a new Proxy
             node.meta["tensor_meta"] = _meta(value)
             self.nodes[id(value)] = node
-            self.alive.append(value)
+            self._watch(value)
             return value
         if value is None and node.target is operator.getitem:
             return None  # of a module's outputs, one it does not give (MultiheadAttention's weights)
@@ -314,6 +339,17 @@ class Recorder(TorchFunctionMode):
             return value
         node.meta["tensor_meta"] = torch.utils._pytree.tree_map_only(torch.Tensor, _meta, value)
         return _Unpacked(value, node, self)
+
+    def _watch(self, tensor: torch.Tensor) -> None:
+        try:
+            self.watched[id(tensor)] = _Watched(tensor, self._freed)
+        except TypeError:  # a tensor that takes no weak reference: kept
+            self.alive.append(tensor)
+
+    def _freed(self, ref: "_Watched") -> None:
+        """A tensor of the run was freed (CPython calls this before its id can be reused)."""
+        self.nodes.pop(ref.key, None)
+        self.watched.pop(ref.key, None)
 
     def computed(self, target, operands: tuple, value):
         """Arithmetic on sizes: fx's node for it, and its result as sizes."""
@@ -379,6 +415,7 @@ class Recorder(TorchFunctionMode):
         self.calls[path] = count + 1
         key = f"{path}@{count}" if count else path
         self.stack[key] = (path, type(module))
+        self._stack_copy = None
         try:
             leaf = self.leaves.get(id(module))
             if leaf is None:
@@ -395,6 +432,7 @@ class Recorder(TorchFunctionMode):
                 self.quiet -= 1
         finally:
             self.stack.pop(key)
+            self._stack_copy = None
 
     def call_wrapped(self, function, args: tuple, kwargs: dict):
         """A function fx keeps whole (torch.fx.wrap: torchvision's stochastic_depth)."""
@@ -422,7 +460,7 @@ def _as_fx(func, args: tuple) -> tuple[str, object, tuple]:
         if prop not in _PROPERTIES:
             raise Unrecordable(f"a tensor's .{prop}")
         return "call_function", getattr, (args[0], prop)
-    if not is_tensor_method_or_property(func):
+    if not _is_tensor_method(func):
         return "call_function", func, args
     if name in _OPERATORS:  # the Python-level reflected operators (__rsub__), __getitem__
         target, reflected = _OPERATORS[name]
@@ -435,6 +473,21 @@ def _as_fx(func, args: tuple) -> tuple[str, object, tuple]:
     if name.endswith("_") or name == "matmul":  # in place; x.matmul(y), which fx records apart from @
         raise Unrecordable(f"a tensor's {name}()")
     return "call_method", name, args
+
+
+_TENSOR_METHODS: dict = {}
+
+
+def _is_tensor_method(func) -> bool:
+    """torch's is_tensor_method_or_property, remembered: torch enters a warnings filter on each
+    call (a third of a recorded call's time)."""
+    try:
+        known = _TENSOR_METHODS.get(func)
+        if known is None:
+            known = _TENSOR_METHODS[func] = is_tensor_method_or_property(func)
+        return known
+    except TypeError:  # unhashable
+        return is_tensor_method_or_property(func)
 
 
 _REFUSED_METHODS = {"tolist", "item", "numpy", "cpu", "cuda", "to", "type", "data_ptr"}

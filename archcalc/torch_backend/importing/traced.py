@@ -63,7 +63,14 @@ def module_layer(module) -> tuple[type[LayerKind], dict, bool] | None:
     kind = kind_of_module(inner)
     if kind is None:
         return None
-    return kind, kind.from_torch(inner) | extra, any(True for _ in inner.parameters())
+    return kind, kind.from_torch(inner) | extra, _holds_parameters(inner)
+
+
+def _holds_parameters(module) -> bool:
+    """any(module.parameters()), without the generators and the set of those seen that it
+    builds (import asks it of every module it reads)."""
+    return any(p is not None for p in module._parameters.values()) or \
+        any(_holds_parameters(child) for child in module._modules.values() if child is not None)
 
 
 def tied_modules(model) -> dict[str, str]:
@@ -72,7 +79,7 @@ def tied_modules(model) -> dict[str, str]:
     first: dict[int, str] = {}
     tied = {}
     for name, module in model.named_modules():
-        params = list(module.parameters(recurse=False))
+        params = list({id(p): p for p in module._parameters.values() if p is not None}.values())  # parameters(recurse=False)
         owners = {first.get(id(p)) for p in params}
         if params and len(owners) == 1 and None not in owners:
             tied[name] = owners.pop()
