@@ -7,6 +7,8 @@ for each construct, and on every model of the import fuzzing and every torchvisi
 (tests/test_fuzz_import.py, tests/test_import_torchvision.py: `recorded_as_traced`)."""
 from __future__ import annotations
 
+import weakref
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -246,3 +248,39 @@ def test_a_module_call_the_recording_does_not_see_leaves_the_model_to_fx(monkeyp
     assert _recorded(model, examples) is None
     monkeypatch.undo()
     assert _recorded(model, examples) is not None
+
+
+class _Temporaries(nn.Module):
+    """Intermediate tensors freed in forward, then tensors made from nothing: whether each
+    intermediate was freed while forward ran, and whether a new tensor took a freed one's id
+    (CPython reuses an object's memory)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.freed: list[bool] = []
+        self.reused: list[bool] = []
+
+    def forward(self, x):
+        hidden = [self.fc(x) for _ in range(32)]
+        alive, ids = [weakref.ref(h) for h in hidden], {id(h) for h in hidden}
+        for h in hidden:  # each read: no work is dropped
+            x = x + h
+        del hidden, h
+        self.freed.append(all(ref() is None for ref in alive))
+        made = [torch.ones(1, 4) for _ in range(32)]  # fx keeps one as a constant: a recording cannot say
+        reused = [m for m in made if id(m) in ids]  # where it comes from
+        self.reused.append(bool(reused))
+        return x + (reused or made)[0]
+
+
+def test_a_recording_frees_the_runs_tensors_and_forgets_their_ids():
+    """The recording keeps no tensor of the run alive (kept, each new tensor took fresh memory:
+    +5 ms on mobilenet_v3_small's 9 ms forward); a freed tensor's id, taken by a tensor made
+    from nothing, is not mistaken for the freed one's node: the model is left to fx."""
+    model, examples = _Temporaries().eval(), (torch.randn(1, 3, 4),)
+    assert _recorded(model, examples) is None
+    assert model.freed == [True]
+    assert model.reused == [True], "no id was taken again: the check would prove nothing"
+    alike, fast, traced = recorded_as_traced(model, examples)
+    assert alike, (fast, traced)
