@@ -3,10 +3,11 @@
 
     python benchmarks/bench_torchvision.py [MODEL ...]    # needs torchvision; ~10 minutes for all
 
-Per model: one warm forward pass (the median of three, no_grad, batch 1); `import_model` on
-the warm model (the median of three: the fx graph recorded from one run, or fx's trace and
-shape propagation where recording cannot give fx's graph; structure; the spec's text); and
-`verify_import` (the spec analysed and checked against the model), once. Nothing is asserted.
+Per model: one warm forward pass (no_grad, batch 1) and `import_model` on the warm model (the
+fx graph recorded from one run, or fx's trace and shape propagation where recording cannot
+give fx's graph; structure; the spec's text), taken in turn 9 times (5 where an import takes
+0.2 s or more, 3 past 1 s), the median of each; and `verify_import` (the spec analysed and
+checked against the model), once. Nothing is asserted.
 """
 from __future__ import annotations
 
@@ -35,6 +36,18 @@ def _median(run, n: int = 3) -> float:
     return statistics.median(times)
 
 
+def _interleaved(runs: dict, n: int) -> dict[str, float]:
+    """The median time of each run, the runs taken in turn n times: a drift of the machine's
+    speed (this 2-core VM's timings wander by a third over seconds) touches each alike."""
+    times: dict[str, list[float]] = {label: [] for label in runs}
+    for _ in range(n):
+        for label, run in runs.items():
+            start = time.perf_counter()
+            run()
+            times[label].append(time.perf_counter() - start)
+    return {label: statistics.median(values) for label, values in times.items()}
+
+
 def import_ratios(names: list[str]) -> None:
     print(f"{'model':30} {'forward':>9} {'import':>9} {'ratio':>6} {'+verify':>9} {'ratio':>6}")
     worst = (0.0, "")
@@ -42,14 +55,23 @@ def import_ratios(names: list[str]) -> None:
         torch.manual_seed(0)
         model = torchvision_zoo.build(name).eval()
         x = torch.randn(1, *parse_input(torchvision_zoo.MODELS[name]))
-        with torch.no_grad():
-            model(x)
-            t_fwd = _median(lambda: model(x))
+        imported = []
+
+        def forward():
+            with torch.no_grad():
+                model(x)
+
+        def read():
+            imported.append(import_model(name, torchvision_zoo.MODELS[name], model=model))
+
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            import_model(name, torchvision_zoo.MODELS[name], model=model)  # warm: torch's lazy imports
-            imported = []
-            t_import = _median(lambda: imported.append(import_model(name, torchvision_zoo.MODELS[name], model=model)))
+            forward()
+            start = time.perf_counter()
+            read()  # warm: torch's lazy imports
+            warm = time.perf_counter() - start
+            times = _interleaved({"forward": forward, "import": read}, 9 if warm < 0.2 else 5 if warm < 1 else 3)
+            t_fwd, t_import = times["forward"], times["import"]
             start = time.perf_counter()
             results, _ = verify_import(imported[-1], name)
             t_verify = t_import + time.perf_counter() - start

@@ -266,7 +266,7 @@ class Translator:
         self.notes: list[str] = []
         self.output: str | None = None
         self.tied: dict[str, str] | None = None  # module → the module whose parameters it holds (tied_modules)
-        self.modules: dict[str, nn.Module] | None = None  # path → module, read once (get_submodule walks the path)
+        self.modules: dict[str, nn.Module] | None = None  # path → module (named_modules)
 
     def run(self) -> tuple[list[Traced], str, list[str]]:
         for node in self.graph.nodes:
@@ -321,10 +321,14 @@ class Translator:
     def _unknown_module(self, node: fx.Node) -> bool:
         return node.op == "call_module" and not is_layer_module(self.module(node.target))
 
-    def module(self, path: str) -> nn.Module:
+    def named_modules(self) -> dict[str, nn.Module]:
+        """The model's modules by path, read once (get_submodule walks the path each time)."""
         if self.modules is None:
             self.modules = dict(self.gm.named_modules())
-        module = self.modules.get(path)
+        return self.modules
+
+    def module(self, path: str) -> nn.Module:
+        module = self.named_modules().get(path)
         return module if module is not None else self.gm.get_submodule(path)
 
     def _scalar_arithmetic(self, node: fx.Node) -> bool:
@@ -438,7 +442,7 @@ class Translator:
             return  # otherwise its input was already reported
         args = {k: v for k, v in args.items() if k not in refs}
         if self.tied is None:
-            self.tied = tied_modules(self.gm)
+            self.tied = tied_modules(self.named_modules())
         self.values[node.name] = Traced(node.name, "layer", [data], kind, args, node.target, has_params=has_params,
                                         shape=_per_sample(node.meta.get("tensor_meta")), refs=refs,
                                         weights_of=self.tied.get(node.target))

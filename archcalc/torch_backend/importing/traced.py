@@ -73,12 +73,13 @@ def _holds_parameters(module) -> bool:
         any(_holds_parameters(child) for child in module._modules.values() if child is not None)
 
 
-def tied_modules(model) -> dict[str, str]:
+def tied_modules(modules: dict) -> dict[str, str]:
     """Modules whose parameters are all another module's (`out.weight = emb.weight`, a tied LM
-    head): module path → the path of the first module, in the model's order, that holds them."""
+    head): module path → the path of the first module, in the model's order, that holds them.
+    `modules`: dict(model.named_modules())."""
     first: dict[int, str] = {}
     tied = {}
-    for name, module in model.named_modules():
+    for name, module in modules.items():
         params = list({id(p): p for p in module._parameters.values() if p is not None}.values())  # parameters(recurse=False)
         owners = {first.get(id(p)) for p in params}
         if params and len(owners) == 1 and None not in owners:
