@@ -292,3 +292,32 @@ def test_a_table_wider_than_the_console_never_prints_a_count_cut_short():
                                     "--depth", "0"]).stdout
     assert "6,476,267,520" in out and "1359872*T" in out and "…" in out
     assert "6,476,267,52 " not in out
+
+
+@pytest.mark.parametrize("name", ["alexnet", "inception_v3", "peephole_lstm", "mobilenet_v3_large"])
+def test_a_table_that_fits_prints_as_its_columns_would(name, monkeypatch):
+    """Where the whole table fits the console, each row is set as one cell, its columns padded
+    as rich pads them (a fifth of the rendering's cost on a 400-row table): the same characters
+    as the table of columns, on a wide console, on one exactly as wide as the table, and on one
+    a character narrower (where the columns fold)."""
+    from rich.console import Console
+
+    from archcalc.engine.analyze import analyze
+    from archcalc.report import table
+    from archcalc.report.display import Summary
+    from archcalc.spec import load_spec
+
+    summary = Summary(analyze(load_spec(SPECS / f"{name}.yaml")))
+
+    def text(width, columns=False):
+        with monkeypatch.context() as patched:
+            if columns:
+                patched.setattr(table, "_fits", lambda *args: False)
+            console = Console(width=width, color_system=None, record=True, file=open(os.devnull, "w"))
+            console.print(table.build_table(summary, max_width=width))
+        return console.export_text()
+
+    widest = max(len(line) for line in text(250, columns=True).splitlines())
+    assert widest < 250
+    for width in (250, widest, widest - 1):
+        assert text(width) == text(width, columns=True), width

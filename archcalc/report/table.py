@@ -52,24 +52,48 @@ def build_table(summary: Summary, depth: int | None = None, extra: tuple[str, ..
     def joined(cells: list[str]) -> list[str]:
         return cells[:counts] + ["   ".join(" " * (w - cell_len(c)) + c for c, w in zip(cells[counts:], widths))]
 
-    left = []
-    for i, name in enumerate(names[:counts]):
+    left = [max([cell_len(r[i]) for r in (*body, totals)] + [cell_len(name)]) for i, name in enumerate(names[:counts])]
+    if _fits(left, cell_len(joined(names)[counts]), max_width):
+        # nothing folds: each row is one line, its cells padded as rich pads them and set as one cell (a fifth less
+        # of rich's cost again for a 400-row table)
+        def cells_of(cells: list[str]) -> list[Text]:
+            parts = joined(cells)
+            return [Text("   ".join([c + " " * (w - cell_len(c)) for c, w in zip(parts[:counts], left)]
+                                    + parts[counts:]))]
+
+        table.add_column(cells_of(names)[0].plain, justify="left", no_wrap=True)
+    else:
+        def cells_of(cells: list[str]) -> list[Text]:
+            return [Text(c) for c in joined(cells)]
+
+        _add_columns(table, names[:counts], [*body, totals], left, joined(names)[counts], max_width)
+    for row, cells in zip(rows, body):
+        table.add_row(*cells_of(cells), style=None if row.neurons is not None else "dim")
+    table.add_section()
+    table.add_row(*cells_of(totals), style="bold")
+    return table
+
+
+def _fits(left: list[int], counts: int, max_width: int | None) -> bool:
+    """Whether the table fits a console max_width wide: its left columns and the counts' column,
+    three characters between columns, one at each edge."""
+    return max_width is not None and 2 + sum(left) + 3 * len(left) + counts <= max_width
+
+
+def _add_columns(table: Table, names: list[str], cells: list[list[str]], left: list[int], header: str,
+                 max_width: int | None) -> None:
+    """The left columns (path, kind, output...), which fold, and the counts' one column after
+    them, which ends in an ellipsis where the console is too narrow."""
+    for i, name in enumerate(names):
         # a column that never wraps is as wide as its widest cell: told, rich need not measure every cell
-        widest = max((cell_len(r[i]) for r in (*body, totals)), default=0) if name in _NO_WRAP else None
+        widest = max((cell_len(r[i]) for r in cells), default=0) if name in _NO_WRAP else None
         table.add_column(name, justify="left", overflow="fold", no_wrap=name in _NO_WRAP,
                          width=max(widest, cell_len(name)) if widest is not None else None)
-        left.append(max([cell_len(r[i]) for r in (*body, totals)] + [cell_len(name)]))
-    header = joined(names)[counts]
     width = cell_len(header)
     if max_width is not None:  # the left columns folded to a point, the counts what is left
         room = max_width - sum(min(w, _LEFT_WIDTH) for w in left) - 2 * len(left)
         width = min(width, max(room, _MIN_COUNTS))
     table.add_column(header, justify="right", no_wrap=True, width=width, overflow="ellipsis")
-    for row, cells in zip(rows, body):
-        table.add_row(*(Text(c) for c in joined(cells)), style=None if row.neurons is not None else "dim")
-    table.add_section()
-    table.add_row(*(Text(c) for c in joined(totals)), style="bold")
-    return table
 
 
 def render_table(summary: Summary, console: Console, depth: int | None = None,

@@ -13,6 +13,9 @@ operator.add, `x.view(...)` a call_method, `x.shape` a getattr), already carryin
 fx.py's propagation records: shapes and dtypes (meta['tensor_meta']), sizes computed in
 forward (meta['sizes']), the modules running (meta['nn_module_stack']). Sizes read from a
 tensor (`x.size(0)`, `x.shape[-2:]`) stay nodes, as under fx, through the arithmetic on them.
+Values are known by their ids; a tensor is not kept for it, but watched by a weak reference
+that forgets its id when the run frees it (kept, the run would take fresh memory for every
+tensor, as the model's own forward does not).
 
 The graph is fx's only where the run is plain data flow. Whatever would make it differ — a
 tensor or a size in an `if` (fx refuses the model, and import falls back to forward hooks),
