@@ -140,6 +140,62 @@ def test_a_recorded_graph_reads_as_fx_graph(case):
     assert not isinstance(fast, str), fast  # each of these imports
 
 
+def _written(graph) -> list[tuple]:
+    """Each node of a graph as fx.py reads it: name, op, target, its arguments (a node by its
+    name, each container by its type: fx normalises a torch.Size to a tuple, a list to its
+    immutable_list), the names of the nodes it reads. `1.0 + x` is written x + 1.0: torch hands
+    a TorchFunctionMode Tensor.add(x, 1.0) for both (the C __radd__), where fx's Proxy knows
+    which side it was on; + and × are commutative, and fx.py reads the two alike."""
+    import operator
+
+    from archcalc.torch_backend.importing.fx import Node
+
+    def args(node):
+        commuted = node.target in (operator.add, operator.mul) and len(node.args) == 2 \
+            and not isinstance(node.args[0], Node)
+        return node.args[::-1] if commuted else node.args
+
+    def plain(value):
+        if isinstance(value, Node):
+            return "%" + value.name
+        if isinstance(value, (tuple, list)):
+            return type(value).__name__, [plain(v) for v in value]
+        if isinstance(value, dict):
+            return type(value).__name__, {k: plain(v) for k, v in value.items()}
+        if isinstance(value, slice):
+            return "slice", plain(value.start), plain(value.stop), plain(value.step)
+        return value
+
+    return [(n.name, n.op, n.target, plain(args(n)), plain(n.kwargs), [m.name for m in n.all_input_nodes])
+            for n in graph.nodes]
+
+
+class _Arguments(nn.Module):
+    """Sizes in a list, a torch.Size, a slice and keywords: what fx normalises as it stores them."""
+
+    def forward(self, x):
+        n = x.size(0)
+        y = x.reshape([n, -1]).view(torch.Size([1, -1]))
+        return torch.cat([y[:, : x.shape[1]], y], dim=1).flatten(start_dim=1)
+
+
+@pytest.mark.parametrize("case", [*RECORDED, "arguments"])
+def test_a_recorded_graph_is_fx_graph_node_for_node(case):
+    """Names, ops, targets, arguments and the nodes each reads, as fx's trace gives them once its
+    dead code is gone (the Translator reads nothing else of a node but its metadata)."""
+    from archcalc.torch_backend.importing.fx import _Tracer
+
+    make, shape = RECORDED.get(case, (_Arguments, (3, 4)))
+    torch.manual_seed(0)
+    model, examples = make().eval(), (torch.randn(1, *shape),)
+    recorded, _ = _recorded(model, examples)
+    recorded.eliminate_unread()
+    traced = _Tracer(False).trace(model)
+    traced.owning_module = model
+    traced.eliminate_dead_code()
+    assert _written(recorded) == _written(traced)
+
+
 def test_an_fx_wrapped_function_is_recorded_whole():
     model, examples = _Wrapped().eval(), (torch.randn(1, 3, 4, 4),)
     graph, _ = _recorded(model, examples)

@@ -13,10 +13,12 @@ from torch import fx, nn
 from archcalc.layers.base import COMPUTED, FLOW, LayerKind, MergeKind, Untranslatable, Weight
 from archcalc.layers.registry import kind_of_function, kinds
 from archcalc.spec.errors import Location, SpecError
-from archcalc.torch_backend.importing.recorded import Unrecordable, record
+from archcalc.torch_backend.importing.recorded import RecordedGraph, RecordedNode, Unrecordable, record
 from archcalc.torch_backend.importing.traced import (Meta, Problems, Traced, followed_output, forward_location,
                                                      is_layer_module, module_layer, module_name, tied_modules,
                                                      unwrapped)
+
+Node = fx.Node | RecordedNode  # a node of fx's graph or of a recorded one (recorded.py): read alike
 
 SCALAR_OPS = {"add", "iadd", "add_", "sub", "rsub", "mul", "mul_", "truediv", "div", "div_"}
 
@@ -52,7 +54,7 @@ def trace_fx(model: nn.Module, examples: tuple, located: bool = True,
         if recorded is not None:
             translator = Translator(root, recorded[0], len(examples))
             translator.dropped_work(recorded[1])
-            _eliminate_unread(recorded[0])
+            recorded[0].eliminate_unread()
             return translator.run()
         graph = _Tracer(located).trace(model, concrete_args=_optional_arguments(model, len(examples)) or None)
         dropped = _propagated(root, graph, examples)
@@ -60,16 +62,6 @@ def trace_fx(model: nn.Module, examples: tuple, located: bool = True,
     translator.dropped_work(dropped)
     graph.eliminate_dead_code()
     return translator.run()
-
-
-def _eliminate_unread(graph: fx.Graph) -> None:
-    """fx's dead-code elimination for a recorded graph, where what no one reads is only parts
-    of outputs, sizes and tensor reads (_recorded refuses the rest), none impure: 0.02–0.04 ms
-    where eliminate_dead_code, which asks each node whether it is, takes 5–9 (mobilenet_v3_small,
-    shufflenet_v2_x0_5)."""
-    for node in reversed(list(graph.nodes)):
-        if node.op in ("call_function", "call_method", "get_attr") and not node.users:
-            graph.erase_node(node)
 
 
 def _propagated(root: nn.Module, graph: fx.Graph, examples: tuple) -> set[fx.Node]:
@@ -86,7 +78,7 @@ def _propagated(root: nn.Module, graph: fx.Graph, examples: tuple) -> set[fx.Nod
     return dropped
 
 
-def _recorded(model: nn.Module, examples: tuple) -> tuple[fx.Graph, set[fx.Node]] | None:
+def _recorded(model: nn.Module, examples: tuple) -> tuple[RecordedGraph, set[RecordedNode]] | None:
     """(fx's graph for the model, recorded from one run, and the calls the output never
     reads), or None where recording would not give fx's graph (then fx traces it): a run
     that does what fx would not record alike, or work whose result is dropped (whose FLOPs
@@ -95,20 +87,19 @@ def _recorded(model: nn.Module, examples: tuple) -> tuple[fx.Graph, set[fx.Node]
         graph = record(model, examples, _Tracer(False))
     except Unrecordable:
         return None
-    graph.owning_module = model
     dropped = _dropped(graph)
     if any(n.op == "call_module" or "tensor_meta" in n.meta and n.target is not operator.getitem for n in dropped):
         return None  # what a dropped call computes only fx's propagation counts (an unread part of an output is free)
     return graph, dropped
 
 
-def _dropped(graph: fx.Graph) -> set[fx.Node]:
+def _dropped(graph) -> set:
     """The calls whose results the output the spec follows (the first of a tuple or dict the
     model returns) never reads: dead code, and the model's other outputs."""
     output = next(n for n in graph.nodes if n.op == "output")
     followed = followed_output(output.args[0])
-    live: set[fx.Node] = set()
-    todo = [followed] if isinstance(followed, fx.Node) else []
+    live: set = set()
+    todo = [followed] if isinstance(followed, Node) else []
     while todo:
         node = todo.pop()
         if node not in live:
@@ -193,14 +184,14 @@ def _optional_arguments(model: nn.Module, given: int = 1) -> dict:
             if p.default is not inspect.Parameter.empty and p.kind is not p.VAR_KEYWORD}
 
 
-def _module_call(node: fx.Node, module: nn.Module, kind) -> dict:
+def _module_call(node: Node, module: nn.Module, kind) -> dict:
     """The spec arguments a module's call adds (its kind's imported_module_call); archcalc's own
     wrapper (a spec's layer built) is called as the spec's layer: its input, then its tensor
     arguments in order."""
     # a value computed in forward that is sizes (MViT's grid) is given as traced, with the literals
-    tensors = [a for a in node.args if isinstance(a, fx.Node) and "sizes" not in a.meta]
-    others = tuple(a.meta["sizes"] if isinstance(a, fx.Node) else a for a in node.args
-                   if not isinstance(a, fx.Node) or "sizes" in a.meta)
+    tensors = [a for a in node.args if isinstance(a, Node) and "sizes" not in a.meta]
+    others = tuple(a.meta["sizes"] if isinstance(a, Node) else a for a in node.args
+                   if not isinstance(a, Node) or "sizes" in a.meta)
     kwargs = _literal(dict(node.kwargs))
     if unwrapped(module)[0] is module:
         return kind.imported_module_call(tensors, others, kwargs)
@@ -219,7 +210,7 @@ def _per_sample(meta) -> tuple | None:
 def _literal(value):
     """A call's argument as a kind reads it: the model's own tensors (get_attr) become a
     Weight, other values computed in forward COMPUTED."""
-    if isinstance(value, fx.Node):
+    if isinstance(value, Node):
         if value.op == "get_attr":
             return Weight(value.target, tuple(getattr(value.meta.get("tensor_meta"), "shape", ())))
         return COMPUTED
@@ -230,7 +221,7 @@ def _literal(value):
     return value
 
 
-def _running_modules(node: fx.Node) -> set[str]:
+def _running_modules(node: Node) -> set[str]:
     """The paths of the modules whose forward the node was traced in (the model's own: none)."""
     return {path for path, *_ in (node.meta.get("nn_module_stack") or {}).values()}
 
@@ -240,7 +231,7 @@ def _owner(target: str) -> str:
     return target.rpartition(".")[0]
 
 
-def function_name(node: fx.Node) -> str | None:
+def function_name(node: Node) -> str | None:
     if node.op == "call_method":
         return node.target
     if node.op == "call_function":
@@ -252,7 +243,7 @@ class Translator:
     """The translation of one fx graph: its state is the values so far, the nodes that alias
     one, the parts of a layer's output the model reads (an LSTM's state), the problems."""
 
-    def __init__(self, gm: nn.Module, graph: fx.Graph, inputs: int = 1):
+    def __init__(self, gm: nn.Module, graph: fx.Graph | RecordedGraph, inputs: int = 1):
         self.gm, self.graph = gm, graph  # the model (its modules and tensors) and its traced graph
         self.inputs = inputs  # forward's first arguments that are the model's inputs (the rest: their defaults)
         self.values: dict[str, Traced] = {}
@@ -260,7 +251,7 @@ class Translator:
         self.parts: dict[str, tuple[str, str]] = {}  # fx node → (a layer's value, the part of its output)
         self.splits: dict[str, tuple[str, dict, int]] = {}  # fx node → (the value split, split args, pieces)
         self.merged: dict[tuple, str] = {}  # (merge kind and args, the values merged) → the merge's value
-        self.expanded: dict[str, fx.Node] = {}  # fx node → the model's tensor it expands over the batch
+        self.expanded: dict[str, Node] = {}  # fx node → the model's tensor it expands over the batch
         self.problems = Problems()
         self.failed: set[str] = set()  # nodes reported, and everything computed from them
         self.notes: list[str] = []
@@ -296,29 +287,29 @@ class Translator:
 
     def src(self, arg) -> str | None:
         """The value an fx argument is, or None when it is none archcalc follows."""
-        if isinstance(arg, fx.Node):
+        if isinstance(arg, Node):
             target = self.alias.get(arg.name, arg.name)
             return target if target in self.values else None
         return None
 
-    def report(self, node: fx.Node, message: str, hint: str | None = None) -> None:
+    def report(self, node: Node, message: str, hint: str | None = None) -> None:
         self.problems.report(message, node.stack_trace, hint)
 
-    def node(self, node: fx.Node) -> None:
+    def node(self, node: Node) -> None:
         if self._after_failure(node) and not self._unknown_module(node):  # a module with no kind is always named
             return
         if self._scalar_arithmetic(node):
             return
         getattr(self, f"on_{node.op}")(node)
 
-    def _after_failure(self, node: fx.Node) -> bool:
+    def _after_failure(self, node: Node) -> bool:
         """A node that reads a reported one is not reported again (one cause, one message)."""
         if self.failed and any(a.name in self.failed for a in node.all_input_nodes):
             self.failed.add(node.name)
             return True
         return False
 
-    def _unknown_module(self, node: fx.Node) -> bool:
+    def _unknown_module(self, node: Node) -> bool:
         return node.op == "call_module" and not is_layer_module(self.module(node.target))
 
     def named_modules(self) -> dict[str, nn.Module]:
@@ -331,7 +322,7 @@ class Translator:
         module = self.named_modules().get(path)
         return module if module is not None else self.gm.get_submodule(path)
 
-    def _scalar_arithmetic(self, node: fx.Node) -> bool:
+    def _scalar_arithmetic(self, node: Node) -> bool:
         """`x / 255.0`, `x * 0.5 + 1`, `att * (1.0 / math.sqrt(k.size(-1)))`: a tensor and a
         Python number, written or computed from sizes. Element-wise, it changes no shape and
         counts 0 in every quantity archcalc reports: no layer, and a note."""
@@ -339,7 +330,7 @@ class Translator:
         if name not in SCALAR_OPS or len(node.args) != 2:
             return False
         a, b = node.args
-        tensor = a if isinstance(a, fx.Node) and _number(b) else b if isinstance(b, fx.Node) and _number(a) else None
+        tensor = a if isinstance(a, Node) and _number(b) else b if isinstance(b, Node) and _number(a) else None
         if tensor is None or self.src(tensor) is None:
             return False
         self.alias[node.name] = self.src(tensor)
@@ -348,19 +339,19 @@ class Translator:
 
     # ---- the kinds of fx node ------------------------------------------------------------------
 
-    def on_placeholder(self, node: fx.Node) -> None:
+    def on_placeholder(self, node: Node) -> None:
         """Each input of the model (a transformer's source and target), forward's first
         arguments; one after them is traced at its default, the model as called."""
         if sum(v.op == "input" for v in self.values.values()) >= self.inputs:
             return
         self.values[node.name] = Traced(node.name, "input", shape=_per_sample(node.meta.get("tensor_meta")))
 
-    def on_output(self, node: fx.Node) -> None:
+    def on_output(self, node: Node) -> None:
         """The model's output; of a tuple or dict of them, the first (followed_output), and a
         note naming the others."""
         returned = node.args[0]
         out = followed_output(returned)
-        self.output = self.src(out) if isinstance(out, fx.Node) else None
+        self.output = self.src(out) if isinstance(out, Node) else None
         if self.output is None:
             self.report(node, "the model returns something other than a tensor, or a tuple or dict of them",
                         hint="wrap it so that forward returns the tensor archcalc should follow")
@@ -369,24 +360,24 @@ class Translator:
             self.notes.append(f"the model returns {type(returned).__name__} {keys}: the spec follows {keys[0]!s}"
                               + (f"; not {', '.join(map(str, keys[1:]))}" if len(keys) > 1 else ""))
 
-    def on_get_attr(self, node: fx.Node) -> None:
+    def on_get_attr(self, node: Node) -> None:
         """A tensor the model holds, read in forward: a `parameter` where a merge takes it
         (ConvNeXt's layer scale), a Weight where a kind's function does (F.layer_norm's γ);
         reported where anything else reads it."""
 
-    def _attribute_read(self, node: fx.Node, arg) -> bool:
+    def _attribute_read(self, node: Node, arg) -> bool:
         """Reports a call whose data is a tensor the model holds, not one its input flows into."""
-        if isinstance(arg, fx.Node) and arg.op == "get_attr":
+        if isinstance(arg, Node) and arg.op == "get_attr":
             self.report(node, f"the forward reads the attribute '{arg.target}' directly (a parameter or buffer used "
                               f"outside a module) and {function_name(node)} computes from it")
             return True
         return False
 
-    def _held_tensor(self, node: fx.Node, kind, arg, rank: int) -> str | None:
+    def _held_tensor(self, node: Node, kind, arg, rank: int) -> str | None:
         """A merge's operand that is the model's own learned tensor: the layer the merge kind
         says stands for it (MergeKind.imported_tensor), a value no data flows into."""
-        arg = self.expanded.get(arg.name, arg) if isinstance(arg, fx.Node) else arg
-        if not isinstance(arg, fx.Node) or arg.op != "get_attr" or rank is None or not self._learned(arg.target):
+        arg = self.expanded.get(arg.name, arg) if isinstance(arg, Node) else arg
+        if not isinstance(arg, Node) or arg.op != "get_attr" or rank is None or not self._learned(arg.target):
             return None  # a buffer (a fixed mask, a constant) is no learned tensor
         layer = kind.imported_tensor(tuple(int(d) for d in arg.meta["tensor_meta"].shape), rank)
         if layer is None:
@@ -396,12 +387,12 @@ class Translator:
                                        has_params=True)
         return value_id
 
-    def _expanded_attribute(self, node: fx.Node) -> bool:
+    def _expanded_attribute(self, node: Node) -> bool:
         """`self.class_token.expand(n, -1, -1)`: the model's tensor over the batch, the same per
         sample (its leading 1 the batch's axis) — read where it is used as that tensor."""
         held = node.args[0] if node.args else None
         shape = _per_sample(node.meta.get("tensor_meta"))
-        if not (isinstance(held, fx.Node) and held.op == "get_attr") or shape is None:
+        if not (isinstance(held, Node) and held.op == "get_attr") or shape is None:
             return False
         own = tuple(int(d) for d in held.meta["tensor_meta"].shape)
         if own != (1, *shape):
@@ -416,7 +407,7 @@ class Translator:
             return False
         return True
 
-    def on_call_module(self, node: fx.Node) -> None:
+    def on_call_module(self, node: Node) -> None:
         module = self.module(node.target)
         try:
             layer = module_layer(module)
@@ -434,7 +425,7 @@ class Translator:
             self.report(node, f"module '{node.target}' {exc}")
             return
         data = self.src(args.pop(FLOW, node.args[0]))
-        refs = {k: self.src(v) for k, v in args.items() if isinstance(v, fx.Node)}  # tensor arguments: memory
+        refs = {k: self.src(v) for k, v in args.items() if isinstance(v, Node)}  # tensor arguments: memory
         if data is None or None in refs.values():
             if any(a.name in self.alias or a.name in self.values or a.op == "placeholder"
                    for a in node.all_input_nodes):
@@ -447,7 +438,7 @@ class Translator:
                                         shape=_per_sample(node.meta.get("tensor_meta")), refs=refs,
                                         weights_of=self.tied.get(node.target))
 
-    def on_call_function(self, node: fx.Node) -> None:
+    def on_call_function(self, node: Node) -> None:
         name = function_name(node)
         if name == "getitem":
             self.getitem(node)
@@ -470,7 +461,7 @@ class Translator:
 
     on_call_method = on_call_function
 
-    def merge(self, node: fx.Node, kind) -> None:
+    def merge(self, node: Node, kind) -> None:
         try:
             tensors, args = kind.imported_merge(tuple(node.args), dict(node.kwargs), _written_name(node))
         except Untranslatable as exc:
@@ -485,7 +476,7 @@ class Translator:
         if len(inputs) == 1:  # torch.cat([x]): x's values, copied
             self.alias[node.name] = inputs[0]
             return
-        refs = {k: self.src(v) for k, v in args.items() if isinstance(v, fx.Node)}  # tensor arguments: a mask
+        refs = {k: self.src(v) for k, v in args.items() if isinstance(v, Node)}  # tensor arguments: a mask
         for k, v in refs.items():
             if v is None:
                 self.report(node, f"'{node.name}' is passed {k}, a tensor that is neither an input of the model nor a "
@@ -509,7 +500,7 @@ class Translator:
                 return [earlier, *inputs[n:]]
         return inputs
 
-    def layers(self, node: fx.Node, name: str, kind) -> None:
+    def layers(self, node: Node, name: str, kind) -> None:
         """A function the kind reads: its layers, in a chain ([]: the node is its input again)."""
         data = self.src(node.args[0] if node.args else None)
         if data is None:
@@ -538,7 +529,7 @@ class Translator:
         if not layers:
             self.alias[node.name] = data
 
-    def _held_elsewhere(self, node: fx.Node, name: str, held: str) -> bool:
+    def _held_elsewhere(self, node: Node, name: str, held: str) -> bool:
         """Reports a function passed a module's tensor where that module is not the layer alone,
         or outside that module's own forward (verification follows a module's tensors by its calls)."""
         if any(True for _ in self.gm.get_submodule(_owner(held)).children()):
@@ -555,7 +546,7 @@ class Translator:
             return True
         return False
 
-    def split(self, node: fx.Node, name: str) -> None:
+    def split(self, node: Node, name: str) -> None:
         """`x.split(sizes, dim)`, `x.chunk(n, dim)`: pieces that a merge's branches may take
         (MergeKind's split); each piece becomes a value when it is indexed."""
         data = self.src(node.args[0] if node.args else None)
@@ -570,11 +561,11 @@ class Translator:
             return
         self.splits[node.name] = (data, args, len(pieces))
 
-    def getitem(self, node: fx.Node) -> None:
+    def getitem(self, node: Node) -> None:
         """`out[index]` of a layer's output (an LSTM's sequence, its final state): the kind says
         which part it is (LayerKind.imported_index); of a split, one of its pieces."""
         base, index = node.args
-        if isinstance(base, fx.Node) and base.name in self.splits:
+        if isinstance(base, Node) and base.name in self.splits:
             data, args, pieces = self.splits[base.name]
             self.values[node.name] = Traced(node.name, "piece", [data], args=dict(args, of=base.name, index=index,
                                                                                     pieces=pieces),
@@ -608,7 +599,7 @@ class Translator:
     def _sole_tensor(self, base, index) -> bool:
         """`f(x)[0]` where the function f returns a tuple whose one tensor is at `index` (torchvision's
         fx-wrapped _unsqueeze returns the tensor and its rank): that tensor, the call's value."""
-        if not (isinstance(base, fx.Node) and base.op in ("call_function", "call_method")) or self.src(base) is None:
+        if not (isinstance(base, Node) and base.op in ("call_function", "call_method")) or self.src(base) is None:
             return False
         meta = base.meta.get("tensor_meta")
         if hasattr(meta, "shape") or not isinstance(meta, (tuple, list)) or not isinstance(index, int):
@@ -619,7 +610,7 @@ class Translator:
     def _part_of(self, base) -> tuple[str | None, str | None]:
         """(the layer whose output `base` is a part of, which part): None for the module's own
         output as returned, "output" for the layer's tensor."""
-        if not isinstance(base, fx.Node):
+        if not isinstance(base, Node):
             return None, None
         if base.name in self.parts:
             return self.parts[base.name]
@@ -631,18 +622,18 @@ class Translator:
 
 def _is_tensor(node) -> bool:
     """An fx value that is one tensor (not a tuple of them, as a module may return)."""
-    return isinstance(node, fx.Node) and hasattr(node.meta.get("tensor_meta"), "shape")
+    return isinstance(node, Node) and hasattr(node.meta.get("tensor_meta"), "shape")
 
 
 def _number(value) -> bool:
     """A Python number: written, or computed in forward from sizes (an fx value with no tensor)."""
-    if isinstance(value, fx.Node):
+    if isinstance(value, Node):
         return value.meta.get("tensor_meta") is None and value.op != "get_attr" and "val" not in value.meta \
             or isinstance(value.meta.get("val"), (int, float))
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _written_name(node: fx.Node) -> str | None:
+def _written_name(node: Node) -> str | None:
     """The function as the model wrote it: fx records `a @ b` as operator.matmul, whose name
     is torch.matmul's; some peer tools count the two apart (Tensor.__matmul__ is unpatched)."""
     return "__matmul__" if node.target is operator.matmul else function_name(node)

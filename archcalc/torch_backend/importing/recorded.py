@@ -9,7 +9,9 @@ them through a TorchFunctionMode, and the functions fx is told to keep whole
 (`torch.fx.wrap`); a forward pre-hook refuses a module the model does not hold, and any
 module call the recording did not see. Each call
 whose arguments hold a value of the run becomes the node fx would make (`a + b` is
-operator.add, `x.view(...)` a call_method, `x.shape` a getattr), already carrying what
+operator.add, `x.view(...)` a call_method, `x.shape` a getattr), named as fx names it, with
+its arguments as fx normalises them — a RecordedNode, which is what fx.py reads of an fx.Node
+and no more — already carrying what
 fx.py's propagation records: shapes and dtypes (meta['tensor_meta']), sizes computed in
 forward (meta['sizes']), the modules running (meta['nn_module_stack']). Sizes read from a
 tensor (`x.size(0)`, `x.shape[-2:]`) stay nodes, as under fx, through the arithmetic on them.
@@ -37,6 +39,7 @@ from collections import OrderedDict
 import torch
 from torch import fx, nn
 from torch.fx import _symbolic_trace
+from torch.fx.immutable_collections import immutable_dict, immutable_list
 from torch.overrides import TorchFunctionMode, is_tensor_method_or_property
 
 from archcalc.torch_backend.importing.traced import Meta
@@ -44,6 +47,94 @@ from archcalc.torch_backend.importing.traced import Meta
 
 class Unrecordable(Exception):
     """The run did something whose graph would not be fx's: import traces with torch.fx."""
+
+
+_NO_KWARGS = immutable_dict()
+
+
+class RecordedNode:
+    """One node of a recorded graph: what fx.py reads of an fx.Node (its name, op, target,
+    arguments as fx normalises them, meta, the nodes it reads), without what an fx.Node keeps
+    so that a graph can be edited (its users, a linked list, a lookup table, a hook on every
+    attribute set), which cost a tenth of a small model's import (2–3 ms of shufflenet_v2_x0_5's
+    26). fx.py reads either alike (its Node)."""
+
+    __slots__ = ("name", "op", "target", "args", "kwargs", "meta", "_inputs")
+    stack_trace = None  # recorded unlocated: fx traces the model where an error must name its line
+
+    def __init__(self, op: str, target, args: tuple = (), kwargs: dict = _NO_KWARGS):
+        self.name: str | None = None  # fx's, given when the run is over (RecordedGraph.name_nodes)
+        self.op, self.target, self.args, self.kwargs, self.meta, self._inputs = op, target, args, kwargs, {}, None
+
+    @property
+    def all_input_nodes(self) -> list["RecordedNode"]:
+        """The nodes its arguments hold, each once, in the order they appear (fx's); its arguments
+        never change."""
+        if self._inputs is None:
+            found: dict = {}
+            _collect_nodes(self.args, found)
+            if self.kwargs:
+                _collect_nodes(self.kwargs, found)
+            self._inputs = list(found)
+        return self._inputs
+
+    def __repr__(self) -> str:
+        return str(self.name)
+
+
+def _collect_nodes(value, found: dict) -> None:
+    if isinstance(value, RecordedNode):
+        found[value] = None
+    elif isinstance(value, (tuple, list)):
+        for v in value:
+            if isinstance(v, RecordedNode):
+                found[v] = None
+            elif isinstance(v, (tuple, list, dict, slice)):
+                _collect_nodes(v, found)
+    elif isinstance(value, dict):
+        _collect_nodes(tuple(value.values()), found)
+    elif isinstance(value, slice):
+        _collect_nodes((value.start, value.stop, value.step), found)
+
+
+class RecordedGraph:
+    """The nodes of one recorded run in the order the run made them (fx's order), named as
+    fx's trace names them (add, add_1, features_0_weight) by an fx.Graph's own namespace, in
+    that order, once the run is over (naming each as it is made cost twice as much: Python
+    between a model's kernels runs slower than Python alone)."""
+
+    def __init__(self):
+        self.nodes: list[RecordedNode] = []
+        naming = fx.Graph()
+        try:  # fx's own (private) naming: should torch change it, fx traces the model
+            self._base_of, self._namespace = naming._target_to_str, naming._graph_namespace
+        except AttributeError:
+            raise Unrecordable("torch.fx names its nodes otherwise") from None
+
+    def create_node(self, op: str, target, args: tuple = (), kwargs: dict = _NO_KWARGS) -> RecordedNode:
+        node = RecordedNode(op, target, args, kwargs)
+        self.nodes.append(node)
+        return node
+
+    def name_nodes(self) -> None:
+        bases: dict = {}  # a target → the name fx bases its nodes' names on (its regex, once)
+        for node in self.nodes:
+            base = bases.get(node.target)
+            if base is None:
+                base = bases[node.target] = self._base_of(node.target)
+            node.name = self._namespace.create_name(base, None)
+
+    def eliminate_unread(self) -> None:
+        """fx's dead-code elimination for a recorded graph, where what no node reads is only parts
+        of outputs, sizes and tensor reads (fx.py's _recorded refuses the rest), none impure."""
+        read: set = set()
+        kept = []
+        for node in reversed(self.nodes):
+            if node.op in ("call_function", "call_method", "get_attr") and node not in read:
+                continue
+            read.update(node.all_input_nodes)
+            kept.append(node)
+        self.nodes = kept[::-1]
 
 
 # Tensor's Python operators as fx records them: reflected ones with their operands swapped,
@@ -73,7 +164,7 @@ class _Sized:
     """A value computed in forward from sizes (x.size(0), x.shape[-2:], c // groups): the node
     that computes it, as fx keeps it."""
 
-    node: fx.Node
+    node: RecordedNode
 
 
 class SizeInt(int, _Sized):
@@ -81,7 +172,7 @@ class SizeInt(int, _Sized):
     (as fx records it on a Proxy); comparing it or branching on it stops the recording.
     Inside a recorded call (torch's own code, given it) it is the int it is."""
 
-    def __new__(cls, value: int, node: fx.Node, recorder: "Recorder"):
+    def __new__(cls, value: int, node: RecordedNode, recorder: "Recorder"):
         self = super().__new__(cls, value)
         self.node, self.recorder = node, recorder
         node.meta["sizes"] = int.__int__(value)
@@ -121,7 +212,7 @@ class SizeTuple(tuple, _Sized):
     """Sizes read from a tensor (x.size(), x.shape) or sliced from them: indexing, slicing,
     unpacking and `+` are recorded as fx records them; inside a recorded call, a tuple."""
 
-    def __new__(cls, value, node: fx.Node, recorder: "Recorder"):
+    def __new__(cls, value, node: RecordedNode, recorder: "Recorder"):
         self = super().__new__(cls, value)
         self.node, self.recorder = node, recorder
         self.sizes = type(value)(_plain(v) for v in value)  # a torch.Size, or a tuple: as fx's propagation keeps it
@@ -175,7 +266,7 @@ class _Unpacked(tuple):
     """A tuple of tensors a recorded call returned (x.chunk(2), a module's (output, state)):
     each element read from it is fx's getitem of the call's node."""
 
-    def __new__(cls, value, node: fx.Node, recorder: "Recorder"):
+    def __new__(cls, value, node: RecordedNode, recorder: "Recorder"):
         self = super().__new__(cls, value)
         self.node, self.recorder = node, recorder
         return self
@@ -211,8 +302,8 @@ class Recorder(TorchFunctionMode):
     def __init__(self, model: nn.Module, tracer: fx.Tracer):
         super().__init__()
         self.model, self.tracer = model, tracer
-        self.graph = fx.Graph()
-        self.nodes: dict[int, fx.Node] = {}  # id of a value of the run → its node
+        self.graph = RecordedGraph()
+        self.nodes: dict[int, RecordedNode] = {}  # id of a value of the run → its node
         self.alive: list = []  # values kept so that no id is reused: lists of sizes (a tensor is watched instead)
         self.watched: dict[int, weakref.ref] = {}  # id of a tensor of the run → its weak reference, which
         # forgets the id when the tensor is freed: the run frees its tensors as the model's forward does
@@ -222,10 +313,9 @@ class Recorder(TorchFunctionMode):
         self.modules: dict[int, nn.Module] = {}
         self._read_model(model)
         self.leaves: dict[int, bool] = {}  # id of a module → whether fx would not trace into it
-        self.attr_nodes: dict[str, fx.Node] = {}
+        self.attr_nodes: dict[str, RecordedNode] = {}
         self.stack: OrderedDict = OrderedDict()  # modules running: fx's nn_module_stack
         self._stack_copy: OrderedDict | None = None  # its copy since it last changed, which the nodes made meanwhile share
-        self.names: dict = {}  # a target → the name fx bases its nodes' names on (Graph._target_to_str's regex, once)
         self.calls: dict[str, int] = {}
         self.quiet = 0  # >0: inside a leaf module or archcalc's own bookkeeping, nothing is recorded
 
@@ -257,15 +347,9 @@ class Recorder(TorchFunctionMode):
 
     # ---- the graph -------------------------------------------------------------------------
 
-    def node(self, op: str, target, args: tuple, kwargs: dict) -> fx.Node:
-        name = self.names.get(target)
-        if name is None:
-            name = self.names[target] = self.graph._target_to_str(target)
-        node = self.graph.create_node(op, target, name=name)  # its arguments after: create_node walks them with
-        if args:  # pytree to warn of SymInts, which a run never passes (a tenth of shufflenet_v2_x0_5's import)
-            node.args = tuple([self.arg(a) for a in args])
-        if kwargs:
-            node.kwargs = self.arg(kwargs)
+    def node(self, op: str, target, args: tuple, kwargs: dict) -> RecordedNode:
+        node = self.graph.create_node(op, target, tuple([self.arg(a) for a in args]) if args else (),
+                                      self.arg(kwargs) if kwargs else _NO_KWARGS)
         node.meta["nn_module_stack"] = self._module_stack()
         return node
 
@@ -277,7 +361,8 @@ class Recorder(TorchFunctionMode):
         return self._stack_copy
 
     def arg(self, value):
-        """A call's argument as fx writes it: each value of the run its node."""
+        """A call's argument as fx writes it: each value of the run its node; a tuple a tuple
+        (torch.Size too), a list or dict fx's immutable one."""
         if isinstance(value, torch.Tensor):
             return self._tensor_node(value)
         if isinstance(value, _Sized) or isinstance(value, _Unpacked):
@@ -286,16 +371,18 @@ class Recorder(TorchFunctionMode):
             if hasattr(value, "_fields"):
                 raise Unrecordable("a named tuple as an argument")
             known = self.nodes.get(id(value))
-            return known if known is not None else type(value)(self.arg(v) for v in value)
+            if known is not None:
+                return known
+            return (tuple if isinstance(value, tuple) else immutable_list)(self.arg(v) for v in value)
         if isinstance(value, dict):
-            return {k: self.arg(v) for k, v in value.items()}
+            return immutable_dict({k: self.arg(v) for k, v in value.items()})
         if isinstance(value, slice):
             return slice(self.arg(value.start), self.arg(value.stop), self.arg(value.step))
         if isinstance(value, nn.Module):
             raise Unrecordable("a module as an argument")
         return value
 
-    def _tensor_node(self, tensor: torch.Tensor) -> fx.Node:
+    def _tensor_node(self, tensor: torch.Tensor) -> RecordedNode:
         node = self.nodes.get(id(tensor))
         if node is not None:
             return node
@@ -309,13 +396,13 @@ class Recorder(TorchFunctionMode):
             raise Unrecordable("a tensor made in forward from no input (fx keeps it as a constant)")
         return self._get_attr(name, tensor)  # another tensor attribute: one get_attr for each use
 
-    def _get_attr(self, name: str, tensor: torch.Tensor) -> fx.Node:
-        node = self.graph.create_node("get_attr", name, (), {})
+    def _get_attr(self, name: str, tensor: torch.Tensor) -> RecordedNode:
+        node = self.graph.create_node("get_attr", name)
         node.meta["nn_module_stack"] = self._module_stack()
         node.meta["tensor_meta"] = _meta(tensor)
         return node
 
-    def produced(self, node: fx.Node, value):
+    def produced(self, node: RecordedNode, value):
         """Records what a call returned as the node's value, and gives the run the value to go
         on with: sizes as SizeInt/SizeTuple, a tuple of outputs as _Unpacked."""
         if isinstance(value, torch.Tensor):
@@ -340,7 +427,7 @@ class Recorder(TorchFunctionMode):
             self.alive.append(value)
             node.meta["sizes"] = value
             return value
-        node.meta["tensor_meta"] = torch.utils._pytree.tree_map_only(torch.Tensor, _meta, value)
+        node.meta["tensor_meta"] = _metas(value)
         return _Unpacked(value, node, self)
 
     def _watch(self, tensor: torch.Tensor) -> None:
@@ -524,7 +611,15 @@ def _meta(tensor: torch.Tensor) -> Meta:
     return Meta(tensor.shape, tensor.dtype)
 
 
-def _placeholders(recorder: Recorder, model: nn.Module, count: int) -> list[fx.Node]:
+def _metas(value: tuple | list):
+    """Each tensor of a tuple or list a call returned as its Meta (pytree's tree_map_only, which
+    costs 25 µs a call, for what nests)."""
+    if type(value) in (tuple, list) and not any(isinstance(v, (tuple, list, dict)) for v in value):
+        return type(value)([_meta(v) if isinstance(v, torch.Tensor) else v for v in value])
+    return torch.utils._pytree.tree_map_only(torch.Tensor, _meta, value)
+
+
+def _placeholders(recorder: Recorder, model: nn.Module, count: int) -> list[RecordedNode]:
     """forward's arguments, as fx's trace names them: the inputs, then those after them at their
     defaults (the model as called with its inputs alone)."""
     try:
@@ -534,13 +629,13 @@ def _placeholders(recorder: Recorder, model: nn.Module, count: int) -> list[fx.N
     if any(p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in parameters) or len(parameters) < count \
             or any(p.default is inspect.Parameter.empty for p in parameters[count:]):
         raise Unrecordable("forward's arguments are not its inputs and defaults")
-    inputs = [recorder.graph.placeholder(p.name) for p in parameters[:count]]
+    inputs = [recorder.graph.create_node("placeholder", p.name) for p in parameters[:count]]
     for p in parameters[count:]:
-        recorder.graph.placeholder(p.name, default_value=p.default)
+        recorder.graph.create_node("placeholder", p.name, (p.default,))
     return inputs
 
 
-def record(model: nn.Module, examples: tuple, tracer: fx.Tracer) -> fx.Graph:
+def record(model: nn.Module, examples: tuple, tracer: fx.Tracer) -> RecordedGraph:
     """The graph fx would trace for `model` on `examples`, with fx.py's propagation metadata,
     from one run; raises Unrecordable where it would not be fx's."""
     recorder = Recorder(model, tracer)
@@ -568,7 +663,8 @@ def record(model: nn.Module, examples: tuple, tracer: fx.Tracer) -> fx.Graph:
         for frame_dict, name, original, _ in wrapped:
             frame_dict[name] = original
     recorder.quiet += 1
-    recorder.graph.output(recorder.arg(output))
+    recorder.graph.create_node("output", "output", (recorder.arg(output),))
+    recorder.graph.name_nodes()
     return recorder.graph
 
 
