@@ -654,6 +654,8 @@ def record(model: nn.Module, examples: tuple, tracer: fx.Tracer) -> RecordedGrap
     except Exception as exc:  # the model's own failure: fx says it, or falls back to hooks
         raise Unrecordable(f"the run failed: {type(exc).__name__}") from exc
     finally:
+        recorder.watched.clear()  # the run is over; each weak reference calls back the recorder: a cycle that
+        # would leave the whole graph to the garbage collector rather than freed when import is done with it
         unheld.remove()
         for module, before in watched:
             if before is _ABSENT:

@@ -198,32 +198,31 @@ def _name_references(items: list[TracedEntry], entries: dict[str, TracedEntry], 
         if entry is not None and entry.name is None:
             entry.name = re.sub(r"[^A-Za-z0-9_]", "_", value)
 
-    def walk(group: list[TracedEntry], prefix: str) -> None:
-        for item in group:
-            if item.name:
-                paths[id(item)] = prefix + item.name
-            for label, branch in item.branches or []:
-                walk(branch, f"{prefix}{item.name}.{label}.")
-
-    walk(items, "")
+    _paths(items, "", paths)
     for item in _all(items):  # share: names the owner by its path (a layer inside a merge's branch: merge.branch.layer)
         if item.share_of is not None:
             item.share = paths[id(item.share_of)]
+    for item in _all(items):
+        if item.reads:
+            item.reads = _reference(item.reads, entries, paths, renamed)
+        for arg, value in item.refs.items():
+            item.args[arg] = _reference(value, entries, paths, renamed)
 
-    def name(value: str) -> str:
-        entry = entries.get(value)
-        return paths[id(entry)] if entry is not None else renamed.get(value, value)  # an input: its name
 
-    def resolve(group: list[TracedEntry]) -> None:
-        for item in group:
-            if item.reads:
-                item.reads = name(item.reads)
-            for arg, value in item.refs.items():
-                item.args[arg] = name(value)
-            for _, branch in item.branches or []:
-                resolve(branch)
+def _paths(group: list[TracedEntry], prefix: str, paths: dict[int, str]) -> None:
+    """Each named entry's full path (merge.branch.layer), by its id. (A module-level function, as
+    _reference: a nested one that calls itself is a reference cycle, which leaves the whole
+    reading to the garbage collector rather than freed when import is done with it.)"""
+    for item in group:
+        if item.name:
+            paths[id(item)] = prefix + item.name
+        for label, branch in item.branches or []:
+            _paths(branch, f"{prefix}{item.name}.{label}.", paths)
 
-    resolve(items)
+
+def _reference(value: str, entries: dict[str, TracedEntry], paths: dict[int, str], renamed: dict[str, str]) -> str:
+    entry = entries.get(value)
+    return paths[id(entry)] if entry is not None else renamed.get(value, value)  # an input: its name
 
 
 class _Names:
