@@ -120,12 +120,26 @@ class _Wrapped(nn.Module):
         return x + _kept_whole(self.conv(x), 0.5)
 
 
+class _Hooked(nn.Module):
+    """A leaf whose own forward hook changes its output, as the model's call runs it."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+        self.conv.register_forward_hook(lambda module, inputs, out: out[:, :2])
+        self.fc = nn.Linear(2 * 4 * 4, 3)
+
+    def forward(self, x):
+        return self.fc(self.conv(x).flatten(1))
+
+
 RECORDED = {  # model, one sample of its input
     "channel shuffle": (_Shuffle, (4, 6, 6)),
     "sizes read back": (_Resize, (3, 8, 8)),
     "+= and scalars": (_Residual, (3, 4, 4)),
     "chunk and layer scale": (_Split, (4, 5, 5)),
     "tuple output, optional argument": (_Recurrent, (7, 6)),
+    "a module's own hook": (_Hooked, (3, 4, 4)),
 }
 
 
@@ -258,6 +272,23 @@ NOT_RECORDED = {  # what fx would not record alike: fx traces it (and may refuse
     "a size compared": _Compared,
     "a module the model does not hold": _Unheld,
 }
+
+
+def test_a_hook_set_for_every_module_runs_in_the_recording():
+    """A global hook (torch.nn.modules.module.register_module_forward_hook), which every module's
+    call runs: the recording calls the modules as the model's own calls would."""
+    def halved(module, inputs, out):
+        return out[:, :2] if isinstance(module, nn.Conv2d) else None
+
+    model, examples = _Hooked().eval(), (torch.randn(1, 3, 4, 4),)
+    model.conv._forward_hooks.clear()
+    handle = nn.modules.module.register_module_forward_hook(halved)
+    try:
+        assert _recorded(model, examples) is not None, "the run was not recorded"
+        alike, fast, traced = recorded_as_traced(model, examples)
+    finally:
+        handle.remove()
+    assert alike, (fast, traced)
 
 
 @pytest.mark.parametrize("case", list(NOT_RECORDED))

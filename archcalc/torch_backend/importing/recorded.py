@@ -688,11 +688,36 @@ def _watched_modules(recorder: Recorder, model: nn.Module) -> list[tuple]:
         if before not in (None, _ABSENT):
             raise Unrecordable("a compiled module")
         watched.append((module, before))
+    hooks_elsewhere = _global_hooks() or torch._C._get_tracing_state()
     for module, _ in watched:
-        call = type(module)._call_impl
+        call = type(module)._call_impl if hooks_elsewhere or _hooked(module) else _forward
         module.__dict__[_CALL] = lambda *args, _module=module, _call=call, **kwargs: \
             recorder.call_module(_module, _call, args, kwargs)
     return watched
+
+
+def _forward(module: nn.Module, *args, **kwargs):
+    """A module's call as nn.Module._call_impl makes it where no hook is set: its forward. The
+    recorder's global pre-hook (refuse_unwatched) is for the module calls that do not come
+    through the recorder; with it set, _call_impl takes its path for hooks on every call (a
+    twentieth of a small model's recording)."""
+    return module.forward(*args, **kwargs)
+
+
+def _hooked(module: nn.Module) -> bool:
+    """Whether a module has hooks of its own, which _call_impl runs."""
+    return bool(module._backward_hooks or module._backward_pre_hooks or module._forward_hooks
+                or module._forward_pre_hooks)
+
+
+def _global_hooks() -> bool:
+    """Whether hooks are set for every module (before the recorder sets its own), or torch
+    keeps them otherwise than the recording knows."""
+    from torch.nn.modules import module as torch_module
+
+    names = ("_global_backward_pre_hooks", "_global_backward_hooks", "_global_forward_hooks",
+             "_global_forward_pre_hooks")
+    return any(getattr(torch_module, name, True) for name in names)
 
 
 def _wrapped_functions(recorder: Recorder) -> list[tuple]:
