@@ -308,6 +308,6 @@ class Arg:
 def plain_value(value: Any) -> Any:
     """A torch attribute as a spec writes it: (3, 3) → 3, (3, 5) → [3, 5], torch.Size → list."""
     if isinstance(value, (tuple, list)):
-        items = [plain_value(v) for v in value]
+        items = [plain_value(v) if isinstance(v, (tuple, list)) else v for v in value]
         return items[0] if items and all(v == items[0] for v in items) else items
     return value

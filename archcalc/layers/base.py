@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, NamedTuple, Sequence
 
 from archcalc.engine import numbers as N
-from archcalc.layers.args import Arg, Int, Ints, Nullable, Tensor
+from archcalc.layers.args import REQUIRED, Arg, Int, Ints, Nullable, Tensor
 from archcalc.spec.errors import Location, SpecError
 
 Shape = tuple  # of ints or sympy expressions, per sample (no batch axis)
@@ -177,9 +177,11 @@ class LayerKind:
         for settings a spec cannot say."""
         values = {}
         for arg in cls.args:
-            if arg.name == cls.in_arg or not hasattr(module, arg.name):
+            if arg.name == cls.in_arg:
                 continue
-            value = getattr(module, arg.name)
+            value = getattr(module, arg.name, _ABSENT)  # one lookup (a parameter's goes through Module.__getattr__)
+            if value is _ABSENT:
+                continue
             if arg.name == "bias" and not isinstance(value, bool):
                 value = value is not None
             values[arg.name] = value
@@ -236,11 +238,11 @@ class LayerKind:
         """Argument values as a spec writes them: tuples made plain, defaults left out."""
         out = {}
         for arg in cls.args:
-            if arg.name not in values:
-                continue
-            value = arg.type.written(values[arg.name])
-            if arg.required or value != _written_default(arg):
-                out[arg.name] = value
+            name = arg.name
+            if name in values:
+                value = arg.type.written(values[name])
+                if arg.default is REQUIRED or value != _written_default(arg):
+                    out[name] = value
         return out
 
     @classmethod
@@ -613,6 +615,7 @@ class _Computed:
         return "<a value computed in forward>"
 
 
+_ABSENT = object()  # an attribute a module does not have
 _WRITTEN_DEFAULTS: dict[int, tuple] = {}  # id of an Arg → (the Arg, kept so that its id is not reused; its default)
 
 

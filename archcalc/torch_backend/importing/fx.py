@@ -52,7 +52,7 @@ def trace_fx(model: nn.Module, examples: tuple, located: bool = True,
         root = model
         recorded = _recorded(model, examples) if record and not located else None
         if recorded is not None:
-            translator = Translator(root, recorded[0], len(examples))
+            translator = Translator(root, recorded[0], len(examples), recorded[0].modules)
             translator.dropped_work(recorded[1])
             recorded[0].eliminate_unread()
             return translator.run()
@@ -201,9 +201,9 @@ def _module_call(node: Node, module: nn.Module, kind) -> dict:
 
 def _per_sample(meta) -> tuple | None:
     """The shape of one sample of a node's tensor (of its first tensor, for a tuple of them)."""
-    if not hasattr(meta, "shape") and isinstance(meta, (tuple, list)):
-        meta = meta[0] if meta else None
     shape = getattr(meta, "shape", None)
+    if shape is None and isinstance(meta, (tuple, list)) and meta:
+        shape = getattr(meta[0], "shape", None)
     return tuple(map(int, shape[1:])) if shape is not None else None
 
 
@@ -243,7 +243,8 @@ class Translator:
     """The translation of one fx graph: its state is the values so far, the nodes that alias
     one, the parts of a layer's output the model reads (an LSTM's state), the problems."""
 
-    def __init__(self, gm: nn.Module, graph: fx.Graph | RecordedGraph, inputs: int = 1):
+    def __init__(self, gm: nn.Module, graph: fx.Graph | RecordedGraph, inputs: int = 1,
+                 modules: dict[str, nn.Module] | None = None):
         self.gm, self.graph = gm, graph  # the model (its modules and tensors) and its traced graph
         self.inputs = inputs  # forward's first arguments that are the model's inputs (the rest: their defaults)
         self.values: dict[str, Traced] = {}
@@ -257,13 +258,13 @@ class Translator:
         self.notes: list[str] = []
         self.output: str | None = None
         self.tied: dict[str, str] | None = None  # module → the module whose parameters it holds (tied_modules)
-        self.modules: dict[str, nn.Module] | None = None  # path → module (named_modules)
+        self.modules = modules  # path → module (dict(named_modules()): a recorded graph's, from the recording's walk)
 
     def run(self) -> tuple[list[Traced], str, list[str]]:
         for node in self.graph.nodes:
             before = len(self.problems.errors)
             self.node(node)
-            if node.name in self.values:
+            if node.stack_trace is not None and node.name in self.values:
                 self.values[node.name].where = node.stack_trace
             if len(self.problems.errors) > before:
                 self.failed.add(node.name)
@@ -300,7 +301,7 @@ class Translator:
             return
         if self._scalar_arithmetic(node):
             return
-        getattr(self, f"on_{node.op}")(node)
+        HANDLERS[node.op](self, node)
 
     def _after_failure(self, node: Node) -> bool:
         """A node that reads a reported one is not reported again (one cause, one message)."""
@@ -618,6 +619,10 @@ class Translator:
         if owner is None:
             return None, None
         return owner, None if owner == base.name and self.values[owner].module else "output"
+
+
+HANDLERS = {op: getattr(Translator, f"on_{op}") for op in ("placeholder", "get_attr", "call_module", "call_function",
+                                                            "call_method", "output")}  # fx's op → what reads it
 
 
 def _is_tensor(node) -> bool:

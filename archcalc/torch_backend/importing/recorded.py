@@ -105,6 +105,7 @@ class RecordedGraph:
 
     def __init__(self):
         self.nodes: list[RecordedNode] = []
+        self.modules: dict[str, nn.Module] = {}  # the model's modules by path (dict(named_modules())): the Translator's
         naming = fx.Graph()
         try:  # fx's own (private) naming: should torch change it, fx traces the model
             self._base_of, self._namespace = naming._target_to_str, naming._graph_namespace
@@ -326,6 +327,7 @@ class Recorder(TorchFunctionMode):
         for prefix, module in model.named_modules():
             self.paths[id(module)] = prefix
             self.modules[id(module)] = module
+            self.graph.modules[prefix] = module
             dot = prefix + "." if prefix else ""
             for key, tensor in module._parameters.items():
                 if tensor is not None:

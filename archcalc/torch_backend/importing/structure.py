@@ -28,22 +28,45 @@ class _Chains:
         self.by_id = {v.id: v for v in values}
         self.uses = Counter(i for v in values for i in v.inputs) + Counter([output])
         self.order = {v.id: i for i, v in enumerate(values)}
-        self.dom: dict[str, set | None] = {}  # None: a value no data flows into (a `parameter`)
+        self.up: dict[str, str | None] = {}  # each value data flows into → its immediate dominator (None: an input,
+        # or values from different inputs meeting); a value no data flows into (a `parameter`) is not in it
         for v in values:
-            flows = [self.dom[i] for i in v.inputs if self.dom[i] is not None]
-            self.dom[v.id] = ({v.id} if v.op == "input" else set.intersection(*flows) | {v.id} if flows else None)
+            flowing = [i for i in v.inputs if i in self.up]
+            if v.op == "input":
+                self.up[v.id] = None
+            elif flowing:
+                common = flowing[0]
+                for other in flowing[1:]:
+                    common = self._common(common, other)
+                self.up[v.id] = common
         self.emitted: set[str] = set()
         self.entries: dict[str, TracedEntry] = {}  # value id → the entry that makes it (for tensor arguments)
         self.problems = Problems()
 
+    def _common(self, a: str | None, b: str | None) -> str | None:
+        """The last value both a and b pass through (each is its own), walking the dominator tree
+        up from the later of the two (a dominator comes before what it dominates); None when they
+        come from different inputs of the model."""
+        while a != b:
+            if a is None or b is None:
+                return None
+            if self.order[a] > self.order[b]:
+                a = self.up[a]
+            else:
+                b = self.up[b]
+        return a
+
     def idom(self, v: Traced) -> str:
-        before = self.dom[v.id] - {v.id}
-        if not before:  # its inputs come from different inputs of the model, and meet first here
+        """The last value every path from the input to v passes, v aside: where a merge's branches
+        start (Cooper, Harvey and Kennedy's dominator tree, over the values in the order they
+        were computed)."""
+        before = self.up.get(v.id)
+        if before is None:  # its inputs come from different inputs of the model, and meet first here
             self.problems.report(f"'{v.id}' combines values that come from different inputs of the model: a merge's "
                                  "branches start from one value", v.where,
                                  hint="a spec's layer reads another input by `from:` or a tensor argument (memory)")
             raise _Unsayable
-        return max(before, key=self.order.__getitem__)
+        return before
 
     def chain(self, start: str, end: str, pieces: list | None = None) -> list[TracedEntry]:
         """The items from the value after `start` up to `end`, walking back from `end`; a

@@ -80,6 +80,8 @@ def tied_modules(modules: dict) -> dict[str, str]:
     first: dict[int, str] = {}
     tied = {}
     for name, module in modules.items():
+        if not module._parameters:
+            continue  # most modules (activations, containers) hold none of their own
         params = list({id(p): p for p in module._parameters.values() if p is not None}.values())  # parameters(recurse=False)
         owners = {first.get(id(p)) for p in params}
         if params and len(owners) == 1 and None not in owners:
