@@ -55,6 +55,13 @@ def test_yaml_1_2_scalars():
     assert doc == {"a": 1e-4, "b": "no", "c": 15, "d": "yes", "e": "true", "f": None, "g": "1_000"}
 
 
+def test_block_scalars_read_as_yaml_folds_them():
+    """A folded doc (>) joins its lines with spaces, a literal one (|) keeps them: no control
+    character of a parser's own (ruamel's round-trip scanner marks each fold with \\x07)."""
+    doc = plain(load_yaml("a: >\n  one\n  two\n\n  three\nb: |\n  x\n  y\n", "t.yaml"))
+    assert doc == {"a": "one two\nthree\n", "b": "x\ny\n"}
+
+
 def test_depth_and_size_bounds():
     deep = "a: " + "[" * (MAX_DEPTH + 5) + "]" * (MAX_DEPTH + 5)
     with pytest.raises(SpecError, match="nesting deeper"):
