@@ -667,3 +667,53 @@ def test_a_wrapped_function_returning_a_tensor_and_its_rank_is_read_as_its_tenso
     assert [r.kind for r in analyze(spec).leaves()] == layers
     assert ("unsqueeze: {call: function, dim: 1}" in imported.text) == (len(layers) == 2)
     assert [r.message() for r in verify_import(imported, "clip")[0] if not r.ok] == []
+
+
+class _TwoInputs(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fa, self.fb = torch.nn.Linear(4, 4), torch.nn.Linear(4, 4)
+
+    def forward(self, a, b):
+        return self.fa(a) + self.fb(b)
+
+
+def test_a_merge_of_two_inputs_branches_is_refused_with_its_line():
+    """A merge's branches start from one value: an add of what two inputs compute has none (the
+    dominator tree has no common value), and the error names the line of the add."""
+    with pytest.raises(SpecError, match="'add' combines values that come from different inputs") as err:
+        import_model("two", "4;4", model=_TwoInputs())
+    assert err.value.loc.line == _TwoInputs.forward.__code__.co_firstlineno + 1
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_merges_fork_where_every_path_to_them_passes_last(seed):
+    """structure's immediate dominators (a tree, walked up from the later value) against their
+    definition, on random data flows of one or two inputs: the last value, in computing order,
+    among those every path from an input to the value passes; None where two inputs meet."""
+    import random
+
+    from archcalc.torch_backend.importing.structure import _Chains, _Unsayable
+    from archcalc.torch_backend.importing.traced import Traced
+
+    rng = random.Random(seed)
+    values = [Traced(f"in{i}", "input") for i in range(rng.choice([1, 2]))]
+    for n in range(rng.randrange(2, 30)):
+        earlier = [v.id for v in values]
+        inputs = rng.sample(earlier, min(len(earlier), rng.choice([1, 1, 2, 3]))) if rng.random() > 0.05 else []
+        values.append(Traced(f"v{n}", "merge" if len(inputs) > 1 else "layer", inputs))
+    dominators: dict = {}  # the definition: each value's set of dominators, itself included
+    for v in values:
+        flows = [dominators[i] for i in v.inputs if dominators[i] is not None]
+        dominators[v.id] = {v.id} if v.op == "input" else set.intersection(*flows) | {v.id} if flows else None
+    chains = _Chains(values, values[-1].id)
+    order = [v.id for v in values]
+    for v in values:
+        if dominators[v.id] is None:
+            continue
+        before = dominators[v.id] - {v.id}
+        if before:
+            assert chains.idom(v) == max(before, key=order.index), v.id
+        else:
+            with pytest.raises(_Unsayable):
+                chains.idom(v)
